@@ -1,0 +1,64 @@
+"""Problem instances as gymnasium environments with their feasible sets.
+
+    env = make("capacity", n_arms=20, budget=5, seed=0)
+    env = make("capacity", instance=json.load(open("instance.json")))
+"""
+
+from __future__ import annotations
+
+import pydantic
+
+from scenarios.action_model import ActionModel
+from scenarios.errors import InfeasibleActionError, InvalidInputError
+from scenarios.registry import available, resolve
+
+__all__ = [
+    "ActionModel", "InfeasibleActionError", "InvalidInputError", "instance_class", "list_scenarios", "make",
+]
+
+
+def list_scenarios() -> list[str]:
+    """Names accepted by :func:`make`."""
+    return available()
+
+
+def instance_class(name: str) -> type:
+    if name not in available():
+        raise InvalidInputError("scenario", f"unknown scenario {name!r}; known: {', '.join(list_scenarios())}")
+    return resolve(name)
+
+
+def load_instance(name: str, instance: object):
+    """Validate a dict, JSON string or model into the scenario's instance, naming the bad field on error."""
+    cls = instance_class(name)
+    try:
+        if isinstance(instance, cls):
+            return instance
+        if isinstance(instance, str | bytes):
+            return cls.model_validate_json(instance)
+        return cls.model_validate(instance)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or _field_from_message(err["msg"])
+        raise InvalidInputError(f"instance.{loc}" if loc else "instance", err["msg"]) from exc
+
+
+def _field_from_message(msg: str) -> str:
+    head = msg.removeprefix("Value error, ").split(":", 1)
+    return head[0].strip() if len(head) == 2 and " " not in head[0].strip() else ""
+
+
+def make(name: str, instance: object = None, training: bool = False, **params):
+    """Build the environment of scenario ``name`` from an ``instance`` (dict/JSON/model) or generator params."""
+    cls = instance_class(name)
+    if instance is None:
+        try:
+            instance = cls.generate(**params)
+        except TypeError as exc:
+            raise InvalidInputError("params", str(exc)) from exc
+        except ValueError as exc:
+            field, _, reason = str(exc).partition(": ")
+            raise InvalidInputError(field if reason else "params", reason or str(exc)) from exc
+    elif params:
+        raise InvalidInputError("params", "give either an instance or generator parameters, not both")
+    return load_instance(name, instance).make_env(training=training)

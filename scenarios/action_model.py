@@ -1,0 +1,232 @@
+"""ActionModel: the feasible set of joint actions as linear rows, the single source of truth for feasibility.
+
+Variables are ``z = [a ; y]``: ``n_actions`` binary action entries ``a`` followed by auxiliary variables
+``y`` (assignments, walk arcs, ...). An action ``a`` is feasible when some ``y`` satisfies
+``row_lower <= A z <= row_upper`` with the auxiliary bounds and integrality. A scenario may attach a fast
+combinatorial ``oracle`` (exact feasibility, random feasible samples, a certificate ``y``); tests check the
+oracle against the rows. Without an oracle every question is answered by a small HiGHS model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from scenarios.errors import InfeasibleActionError, InvalidInputError
+from scenarios.validation import as_int_vector
+from solvers.highs_backend import HighsSolver
+from solvers.milp import MatrixMILP
+
+
+class FeasibilityOracle(Protocol):
+    """Fast exact answers for one feasible set; must agree with the ActionModel's rows."""
+
+    def is_feasible(self, a: np.ndarray) -> bool: ...
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
+
+    def certificate(self, a: np.ndarray) -> np.ndarray | None: ...
+
+
+@dataclass
+class ActionModel:
+    """Feasible set ``{a in {0,1}^n : exists y, row_lower <= A [a; y] <= row_upper}``."""
+
+    name: str
+    n_actions: int
+    A: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    row_names: list[str]
+    aux_lower: np.ndarray
+    aux_upper: np.ndarray
+    aux_integer: np.ndarray
+    aux_names: list[str] = field(default_factory=list)
+    downward_closed: bool = True
+    oracle: FeasibilityOracle | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _solver: HighsSolver | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.A = sp.csr_matrix(self.A)
+        if self.A.shape[1] != self.n_vars:
+            raise ValueError(f"A has {self.A.shape[1]} columns, expected {self.n_vars}")
+        if len(self.row_names) != self.A.shape[0]:
+            raise ValueError("one row name per row is required")
+        action_cols = self.A[:, : self.n_actions]
+        aux_cols = self.A[:, self.n_actions :]
+        self._action_only_rows = np.flatnonzero(np.diff(aux_cols.tocsr().indptr) == 0)
+        self._action_only_A = action_cols[self._action_only_rows]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_solver"] = None  # highspy models cannot be pickled
+        state["_cache"] = {}
+        return state
+
+    # ------------------------------------------------------------------------------ structure
+    @property
+    def n_aux(self) -> int:
+        return int(self.aux_lower.shape[0])
+
+    @property
+    def n_vars(self) -> int:
+        return self.n_actions + self.n_aux
+
+    def milp(self, action_objective: np.ndarray, offset: float = 0.0) -> MatrixMILP:
+        """Maximise ``action_objective @ a + offset`` over the feasible set."""
+        c = np.zeros(self.n_vars)
+        c[: self.n_actions] = action_objective
+        return MatrixMILP(
+            c=c, A=self.A.copy(), row_lower=self.row_lower.astype(float), row_upper=self.row_upper.astype(float),
+            col_lower=np.concatenate([np.zeros(self.n_actions), self.aux_lower]).astype(float),
+            col_upper=np.concatenate([np.ones(self.n_actions), self.aux_upper]).astype(float),
+            integer=np.concatenate([np.ones(self.n_actions, bool), self.aux_integer.astype(bool)]),
+            sense="max", offset=offset, row_names=list(self.row_names),
+            col_names=[f"a[{j}]" for j in range(self.n_actions)] + list(self.aux_names),
+        )
+
+    # ----------------------------------------------------------------------------- validation
+    def validate(self, action: object, field_name: str = "action") -> np.ndarray:
+        """Return ``action`` as a 0/1 int vector of the right length, or raise naming the field."""
+        return as_int_vector(action, field_name, self.n_actions, 0, 1)
+
+    def check(self, action: object) -> np.ndarray:
+        """Validate and require feasibility; raises :class:`InfeasibleActionError` naming constraints."""
+        a = self.validate(action)
+        if not self.is_feasible(a):
+            raise InfeasibleActionError(self.violations(a))
+        return a
+
+    # ---------------------------------------------------------------------------- feasibility
+    def is_feasible(self, a: np.ndarray) -> bool:
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        hit = self._cache.get(key)
+        if hit is None:
+            a = np.asarray(a)
+            if self._action_rows_violated(a).size:
+                hit = False
+            elif self.oracle is not None:
+                hit = bool(self.oracle.is_feasible(a))
+            else:
+                hit = self._solve_fixed(a, lower_only=False) is not None
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def is_feasible_batch(self, actions: np.ndarray) -> np.ndarray:
+        return np.fromiter((self.is_feasible(a) for a in actions), dtype=bool, count=len(actions))
+
+    def extendable(self, a: np.ndarray) -> bool:
+        """Whether some feasible action contains every entry of ``a`` that is 1 (greedy construction)."""
+        if self.downward_closed:
+            return self.is_feasible(a)
+        return self._solve_fixed(np.asarray(a), lower_only=True) is not None
+
+    def certificate(self, a: np.ndarray) -> np.ndarray | None:
+        """Auxiliary values that make ``a`` feasible (None when infeasible)."""
+        if self.n_aux == 0:
+            return np.zeros(0) if self.is_feasible(a) else None
+        if self.oracle is not None:
+            return self.oracle.certificate(np.asarray(a))
+        z = self._solve_fixed(np.asarray(a), lower_only=False)
+        return None if z is None else z[self.n_actions :]
+
+    def violations(self, a: np.ndarray) -> list[str]:
+        """Names of the violated constraints (empty when ``a`` is feasible)."""
+        a = np.asarray(a)
+        direct = self._action_rows_violated(a)
+        if direct.size:
+            return [self.row_names[self._action_only_rows[i]] for i in direct]
+        if self.is_feasible(a):
+            return []
+        return self._elastic_violations(a)
+
+    def _action_rows_violated(self, a: np.ndarray) -> np.ndarray:
+        if self._action_only_rows.size == 0:
+            return self._action_only_rows
+        v = self._action_only_A @ a
+        rows = self._action_only_rows
+        return np.flatnonzero((v < self.row_lower[rows] - 1e-9) | (v > self.row_upper[rows] + 1e-9))
+
+    def _fixed_milp(self, a: np.ndarray, lower_only: bool, objective: np.ndarray | None = None) -> MatrixMILP:
+        milp = self.milp(np.zeros(self.n_actions) if objective is None else objective)
+        milp.col_lower[: self.n_actions] = a
+        if not lower_only:
+            milp.col_upper[: self.n_actions] = a
+        return milp
+
+    def _solve_fixed(self, a: np.ndarray, lower_only: bool) -> np.ndarray | None:
+        if self._solver is None:
+            self._solver = HighsSolver(mip_rel_gap=1e-6)
+        sol = self._solver.solve(self._fixed_milp(a, lower_only), time_limit=10.0)
+        return sol.x if sol.x is not None else None
+
+    def _elastic_violations(self, a: np.ndarray) -> list[str]:
+        """Minimise total slack over the rows with ``a`` fixed; the rows that need slack are violated."""
+        base = self._fixed_milp(a, lower_only=False)
+        m = base.n_rows
+        eye = sp.identity(m, format="csr")
+        A = sp.hstack([base.A, eye, -eye], format="csr")
+        c = np.concatenate([np.zeros(base.n_cols), -np.ones(2 * m)])
+        elastic = MatrixMILP(
+            c=c, A=A, row_lower=base.row_lower, row_upper=base.row_upper,
+            col_lower=np.concatenate([base.col_lower, np.zeros(2 * m)]),
+            col_upper=np.concatenate([base.col_upper, np.full(2 * m, np.inf)]),
+            integer=np.concatenate([base.integer, np.zeros(2 * m, bool)]), sense="max",
+        )
+        sol = HighsSolver(mip_rel_gap=1e-6).solve(elastic, time_limit=10.0)
+        if sol.x is None:
+            return ["bounds"]
+        slack = sol.x[base.n_cols : base.n_cols + m] + sol.x[base.n_cols + m :]
+        return [self.row_names[i] for i in np.flatnonzero(slack > 1e-7)] or ["integrality"]
+
+    # ------------------------------------------------------------------------------- sampling
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A random feasible action (the oracle's sampler, else a MILP with a random objective)."""
+        if self.oracle is not None:
+            return np.asarray(self.oracle.sample(rng), dtype=np.int64)
+        if self._solver is None:
+            self._solver = HighsSolver(mip_rel_gap=1e-6)
+        sol = self._solver.solve(self.milp(rng.uniform(0.0, 1.0, self.n_actions)), time_limit=10.0)
+        if sol.x is None:
+            raise RuntimeError(f"feasible set {self.name!r} is empty")
+        return np.round(sol.x[: self.n_actions]).astype(np.int64)
+
+    def enumerate(self, max_count: int = 200_000) -> np.ndarray:
+        """Every feasible action as rows of a 0/1 matrix; raises when there are more than ``max_count``."""
+        n = self.n_actions
+        if self.downward_closed:
+            found: list[tuple[int, ...]] = [()]
+            level: list[tuple[int, ...]] = [()]
+            while level:
+                known = set(level)
+                nxt: list[tuple[int, ...]] = []
+                for s in level:
+                    for j in range((s[-1] + 1) if s else 0, n):
+                        cand = (*s, j)
+                        if len(cand) > 1 and any(cand[:i] + cand[i + 1 :] not in known for i in range(len(cand))):
+                            continue
+                        a = np.zeros(n, dtype=np.int64)
+                        a[list(cand)] = 1
+                        if self.is_feasible(a):
+                            nxt.append(cand)
+                found += nxt
+                if len(found) > max_count:
+                    raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
+                level = nxt
+            out = np.zeros((len(found), n), dtype=np.int64)
+            for i, s in enumerate(found):
+                out[i, list(s)] = 1
+            return out
+        if n > 22:
+            raise ValueError(f"{n} actions without downward closure: enumeration refused")
+        bits = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int64)
+        keep = [a for a in bits if self.is_feasible(a)]
+        if len(keep) > max_count:
+            raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
+        return np.array(keep, dtype=np.int64).reshape(-1, n)

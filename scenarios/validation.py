@@ -1,0 +1,32 @@
+"""Input validation helpers shared by scenarios, the engine and the service."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.errors import InvalidInputError
+
+
+def as_int_vector(value: object, field: str, length: int, low: int, high: int) -> np.ndarray:
+    """Return ``value`` as an int64 vector of ``length`` entries in ``[low, high]`` or raise naming ``field``."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and other objects numpy cannot shape
+        raise InvalidInputError(field, f"cannot be read as a vector ({exc})") from exc
+    if arr.dtype == bool:
+        arr = arr.astype(np.int64)
+    if arr.ndim != 1 or arr.shape[0] != length:
+        raise InvalidInputError(field, f"expected shape ({length},), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise InvalidInputError(field, f"expected numbers, got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(field, "contains NaN or infinity")
+    if np.any(arr != np.round(arr)):
+        raise InvalidInputError(field, "expected integers")
+    out = arr.astype(np.int64)
+    bad = np.flatnonzero((out < low) | (out > high))
+    if bad.size:
+        raise InvalidInputError(
+            field, f"entry {int(bad[0])} = {int(out[bad[0]])} is outside [{low}, {high}]"
+        )
+    return out
