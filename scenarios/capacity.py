@@ -48,6 +48,9 @@ class CapacityInstance(CoRMABInstance):
             capacities=rng.integers(2, 8, budget).tolist(),
         )
 
+    def action_costs(self) -> np.ndarray:
+        return np.asarray(self.costs, dtype=float)
+
     def action_model(self) -> ActionModel:
         J, W = self.n_arms, len(self.capacities)
         cost = np.asarray(self.costs, dtype=float)

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scenarios.action_model import ActionModel
+from solvers.milp import MatrixMILP
 
 N_STATES = 4
 
@@ -94,6 +95,21 @@ class CoRMABInstance(BaseModel):
 
     def action_model(self) -> ActionModel:
         raise NotImplementedError
+
+    def action_costs(self) -> np.ndarray:
+        """Resource use of each action entry, for greedy gain-per-cost baselines (1 unless the domain says)."""
+        return np.ones(self.n_actions)
+
+    def myopic_milp(self, states: np.ndarray) -> MatrixMILP:
+        """Maximise the expected next-step reward over the feasible set.
+
+        For arm-pull domains the expected reward is separable and linear in ``a``; domains whose
+        up-probabilities couple the actions (multiple interventions) override this.
+        """
+        zero = np.zeros(self.n_actions, dtype=np.int64)
+        base = float(self.expected_reward(states, zero))
+        gains = self.expected_reward(states, np.eye(self.n_actions, dtype=np.int64)) - base
+        return self.action_model().milp(gains, offset=base)
 
     def make_env(self, training: bool = False):
         from scenarios.cormab_env import CoRMABEnv
