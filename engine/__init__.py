@@ -1,0 +1,7 @@
+"""Q-networks, action selectors, trainers, the Engine facade, checkpoints and evaluation."""
+
+from engine.decision import Decision
+from engine.dqn import DQNConfig
+from engine.engine import Engine
+
+__all__ = ["DQNConfig", "Decision", "Engine"]

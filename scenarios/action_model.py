@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from scenarios.errors import InfeasibleActionError, InvalidInputError
+from scenarios.errors import InfeasibleActionError
 from scenarios.validation import as_int_vector
 from solvers.highs_backend import HighsSolver
 from solvers.milp import MatrixMILP

@@ -71,3 +71,35 @@ class MatrixMILP:
     def with_objective(self, c: np.ndarray, sense: str = "max", offset: float = 0.0) -> MatrixMILP:
         """The same feasible set with another objective."""
         return replace(self, c=np.asarray(c, dtype=float), sense=sense, offset=offset)
+
+    def pruned(self) -> tuple[MatrixMILP, np.ndarray]:
+        """Drop fixed columns (lower == upper) into row bounds and offset, and rows left empty.
+
+        Returns the smaller MILP and the kept column indices; a full solution is ``x = col_lower.copy();
+        x[kept] = x_small``. An empty row whose bounds exclude 0 is kept so that the back-end reports
+        the problem infeasible.
+        """
+        fixed = self.col_lower == self.col_upper
+        kept = np.flatnonzero(~fixed)
+        value = self.col_lower[fixed].astype(float)
+        csc = sp.csc_matrix(self.A)
+        shift = csc[:, np.flatnonzero(fixed)] @ value
+        row_lower = self.row_lower - shift
+        row_upper = self.row_upper - shift
+        sub = csc[:, kept].tocsr()
+        sub.eliminate_zeros()
+        tol = 1e-9 * np.maximum(1.0, np.abs(shift))
+        empty = np.diff(sub.indptr) == 0
+        drop = empty & (row_lower <= tol) & (row_upper >= -tol)
+        rows = np.flatnonzero(~drop)
+        return (
+            MatrixMILP(
+                c=self.c[kept].copy(), A=sub[rows], row_lower=row_lower[rows], row_upper=row_upper[rows],
+                col_lower=self.col_lower[kept].copy(), col_upper=self.col_upper[kept].copy(),
+                integer=self.integer[kept].copy(), sense=self.sense,
+                offset=float(self.offset + self.c[fixed] @ value),
+                row_names=[self.row_names[i] for i in rows] if self.row_names else [],
+                col_names=[self.col_names[j] for j in kept] if self.col_names else [],
+            ),
+            kept,
+        )

@@ -1,0 +1,69 @@
+"""Checkpoints are directories: ``config.json`` (instance, network shape, training settings, versions)
+and ``weights.safetensors``. Nothing is unpickled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.q_network import QNetwork
+
+FORMAT_VERSION = 1
+
+
+def weights_digest(net: QNetwork) -> str:
+    """A short content hash of the weights: the policy version."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
+    """Write atomically: a temporary directory renamed into place, so a crash leaves no half checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        **config,
+        "format_version": FORMAT_VERSION,
+        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden)},
+        "policy_version": weights_digest(net),
+        "versions": {
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+        },
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "weights.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
+    path = Path(path)
+    config_file, weights_file = path / "config.json", path / "weights.safetensors"
+    if not config_file.is_file() or not weights_file.is_file():
+        raise FileNotFoundError(f"{path} is not a checkpoint directory (config.json + weights.safetensors)")
+    meta = json.loads(config_file.read_text())
+    shape = meta["network"]
+    net = QNetwork(int(shape["n_actions"]), int(shape["state_dim"]), tuple(int(w) for w in shape["hidden"]))
+    net.load_state_dict(load_file(str(weights_file)))
+    net.eval()
+    return net, meta

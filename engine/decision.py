@@ -1,0 +1,32 @@
+"""The answer to one decision request."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class Decision:
+    """A feasible joint action with its predicted value and, for exact selectors, bound and gap.
+
+    ``status`` is ``optimal`` (certified within the requested gap), ``time_limit`` (the incumbent when the
+    limit hit, with its certified bound) or ``heuristic`` (no certificate: a heuristic's answer).
+    """
+
+    action: np.ndarray
+    value: float
+    bound: float
+    gap: float
+    status: str
+    seconds: float
+    selector: str
+    policy_version: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["action"] = [int(v) for v in self.action]
+        for key in ("value", "bound", "gap"):
+            d[key] = float(d[key]) if np.isfinite(d[key]) else None
+        return d

@@ -1,0 +1,86 @@
+"""The Engine facade: train a policy, save/load it, and decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
+from engine.decision import Decision
+from engine.dqn import DQNConfig, DQNTrainer
+from engine.q_network import QNetwork
+from engine.selectors import SELECTORS
+from engine.state_encoder import StateEncoder
+from engine.state_q import StateQ
+from scenarios import load_instance
+from scenarios.cormab import N_STATES
+from scenarios.errors import InvalidInputError
+
+
+class Engine:
+    """A trained Q-network for one scenario instance, maximised over its feasible set on demand."""
+
+    def __init__(self, scenario: str, instance, network: QNetwork, config: DQNConfig | None = None,
+                 training_summary: dict | None = None, seed: int = 0) -> None:
+        self.scenario, self.instance, self.network = scenario, instance, network
+        self.config = config or DQNConfig(hidden=network.hidden)
+        self.training_summary = training_summary or {}
+        self.seed = seed
+        self._env = instance.make_env()
+        self.model = self._env.action_model()
+        self.encoder = StateEncoder(instance.n_arms, N_STATES, instance.horizon)
+        self.policy_version = weights_digest(network)
+        self._selectors: dict[str, object] = {}
+
+    # ----------------------------------------------------------------------------------- training
+    @classmethod
+    def train(cls, env, config: DQNConfig | None = None, seed: int = 0, progress: bool = True) -> Engine:
+        """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``)."""
+        trainer = DQNTrainer(env.instance, config, seed=seed)
+        net = trainer.train(progress=progress)
+        return cls(env.scenario, env.instance, net, trainer.config, trainer.summary.to_dict(), seed)
+
+    # ----------------------------------------------------------------------------------- deciding
+    def state_q(self, state: object) -> StateQ:
+        states, ttg = self._env.split_observation(state)
+        return StateQ(self.model, self.network, self.encoder.encode(states, ttg), 0)
+
+    def selector(self, name: str):
+        if name not in SELECTORS:
+            raise InvalidInputError("selector", f"unknown selector {name!r}; known: {', '.join(sorted(SELECTORS))}")
+        if name not in self._selectors:
+            self._selectors[name] = SELECTORS[name]()
+        return self._selectors[name]
+
+    def decide(self, state: object, selector: str = "mip", time_limit: float | None = None) -> Decision:
+        """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone)."""
+        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
+            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        chosen = self.selector(selector)
+        decision = chosen.select(self.state_q(state), time_limit=time_limit)
+        self.model.check(decision.action)
+        decision.policy_version = self.policy_version
+        return decision
+
+    # ---------------------------------------------------------------------------------- persisting
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(path, self.network, {
+            "scenario": self.scenario,
+            "instance": self.instance.model_dump(mode="json"),
+            "training": self.config.to_dict(),
+            "training_summary": _summary_head(self.training_summary),
+            "seed": self.seed,
+        })
+
+    @classmethod
+    def load(cls, path: str | Path) -> Engine:
+        net, meta = load_checkpoint(path)
+        instance = load_instance(meta["scenario"], meta["instance"])
+        return cls(meta["scenario"], instance, net, DQNConfig.from_dict(meta.get("training", {})),
+                   meta.get("training_summary", {}), int(meta.get("seed", 0)))
+
+
+def _summary_head(summary: dict) -> dict:
+    """The training summary without the long per-step loss trace."""
+    return {k: v for k, v in summary.items() if k != "losses"}

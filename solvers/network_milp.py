@@ -1,0 +1,241 @@
+"""Compile a :class:`ReluNetwork` over a feasible set into a MILP, once per (network, feasible set).
+
+Variables ``[feasible-set columns (action first, then auxiliaries) ; per hidden layer l: h_l, delta_l]``.
+Each hidden neuron with per-state pre-activation bounds ``[L, U]`` and ``z = W x + b`` (``x`` is the action
+for the first layer, the previous ``h`` otherwise) is encoded by the big-M rows
+
+    relu_ge[l,k]:  h - W x             >= b            (h >= z)
+    relu_le[l,k]:  h - W x - L delta   <= b - L        (h <= z - L (1 - delta))
+    relu_on[l,k]:  h - U delta         <= 0            (h <= U delta)
+
+with ``0 <= h <= max(U, 0)`` and ``delta`` binary. The sparsity pattern, shape and integrality never depend
+on the state: a new state changes only the ``-L``/``-U`` coefficients, the row bounds carrying ``b`` and
+``L``, and the column bounds that fix stable neurons (``U <= 0``: ``h = delta = 0``; ``L >= 0``:
+``delta = 1``). A persistent back-end (:class:`~solvers.highs_backend.HighsSolver`) therefore updates its
+model in place; non-persistent back-ends can call :meth:`MatrixMILP.pruned` to drop the fixed columns.
+The objective is the output layer on the last ``h`` plus the output bias as offset, maximised.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from solvers.highs_backend import HighsSolver
+from solvers.interval_bounds import interval_bounds
+from solvers.milp import MatrixMILP
+from solvers.relu_network import ReluNetwork
+
+
+class StableCounts(NamedTuple):
+    """Hidden neurons the bounds prove always on, always off, and the rest (which need a binary)."""
+
+    on: int
+    off: int
+    unstable: int
+
+
+def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 5.0) -> int | None:
+    """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven)."""
+    c = np.zeros(feasible.n_cols)
+    c[:n_actions] = 1.0
+    sol = HighsSolver(mip_rel_gap=1e-9).solve(feasible.with_objective(c, "max"), time_limit=time_limit)
+    if sol.status == "infeasible":
+        raise ValueError("the feasible set is empty")
+    if not np.isfinite(sol.bound):
+        return None
+    k = int(np.floor(sol.bound + 1e-6))
+    return k if k < n_actions else None
+
+
+class NetworkMILP:
+    """The MILP ``max net(a)`` over a feasible set; :meth:`build` fills in one state's numbers."""
+
+    def __init__(self, net: ReluNetwork, feasible: MatrixMILP, tighten_cardinality: bool = True) -> None:
+        n = net.n_inputs
+        if feasible.n_cols < n:
+            raise ValueError(f"feasible set has {feasible.n_cols} columns, the network reads {n} actions")
+        self.net = net
+        self.feasible = feasible
+        self.n_actions = n
+        widths = net.hidden_widths
+        self.n_hidden = int(sum(widths))
+        nf, mf = feasible.n_cols, feasible.n_rows
+
+        # ---- column layout: [feasible ; h_1 ; delta_1 ; h_2 ; delta_2 ; ...]
+        self.h_cols: list[np.ndarray] = []
+        self.delta_cols: list[np.ndarray] = []
+        col = nf
+        for w in widths:
+            self.h_cols.append(np.arange(col, col + w))
+            self.delta_cols.append(np.arange(col + w, col + 2 * w))
+            col += 2 * w
+        self.n_cols = col
+        self._network_cols = np.concatenate([np.arange(n), *self.h_cols, *self.delta_cols]).astype(np.int64)
+
+        # ---- row layout: [feasible ; per layer: relu_ge (w) ; relu_le (w) ; relu_on (w)]
+        self._ge_rows, self._le_rows, self._on_rows = [], [], []
+        row = mf
+        for w in widths:
+            self._ge_rows.append(np.arange(row, row + w))
+            self._le_rows.append(np.arange(row + w, row + 2 * w))
+            self._on_rows.append(np.arange(row + 2 * w, row + 3 * w))
+            row += 3 * w
+        self.n_rows = row
+
+        # ---- sparse structure in COO; ``tag`` >= 0 marks per-state entries: tag k < N is -L_k, N + k is -U_k
+        fa = feasible.A.tocoo(copy=True)
+        fa.sum_duplicates()
+        rows, cols, vals = [fa.row.astype(np.int64)], [fa.col.astype(np.int64)], [fa.data.astype(float)]
+        tags = [np.full(fa.nnz, -1, dtype=np.int64)]
+        N = self.n_hidden
+        first = 0  # index of this layer's first neuron among all hidden neurons
+        for layer, w in enumerate(widths):
+            W = net.weights[layer]
+            in_cols = np.arange(n) if layer == 0 else self.h_cols[layer - 1]
+            k_idx, j_idx = np.nonzero(W)
+            ks = np.arange(w)
+            h, d = self.h_cols[layer], self.delta_cols[layer]
+            ge, le, on = self._ge_rows[layer], self._le_rows[layer], self._on_rows[layer]
+            rows += [ge[k_idx], ge, le[k_idx], le, le, on, on]
+            cols += [in_cols[j_idx], h, in_cols[j_idx], h, d, h, d]
+            one, zero, wv = np.ones(w), np.zeros(w), -W[k_idx, j_idx]
+            vals += [wv, one, wv, one, zero, one, zero]
+            static = np.full(k_idx.size, -1, dtype=np.int64)
+            tags += [static, -np.ones(w, np.int64), static, -np.ones(w, np.int64), first + ks,
+                     -np.ones(w, np.int64), N + first + ks]
+            first += w
+        r, c, v, t = (np.concatenate(a) for a in (rows, cols, vals, tags))
+        order = np.lexsort((c, r))
+        self._indices = c[order].astype(np.int32)
+        counts = np.bincount(r, minlength=self.n_rows)
+        self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        self._data = v[order]
+        t = t[order]
+        self._dyn_pos = np.flatnonzero(t >= 0)
+        self._dyn_src = t[self._dyn_pos]
+
+        # ---- static bounds, integrality, names
+        self._row_lower = np.concatenate([feasible.row_lower.astype(float), np.full(row - mf, -np.inf)])
+        self._row_upper = np.concatenate([feasible.row_upper.astype(float), np.full(row - mf, np.inf)])
+        for on_rows in self._on_rows:
+            self._row_upper[on_rows] = 0.0
+        self._integer = np.zeros(col, dtype=bool)
+        self._integer[:nf] = feasible.integer
+        for d in self.delta_cols:
+            self._integer[d] = True
+        self._c = np.zeros(col)
+        if widths:
+            self._c[self.h_cols[-1]] = net.weights[-1][0]
+        else:
+            self._c[:n] = net.weights[-1][0]
+        self.row_names = (list(feasible.row_names) or [f"row[{i}]" for i in range(mf)]) + [
+            f"relu_{kind}[{layer},{k}]" for layer, w in enumerate(widths) for kind in ("ge", "le", "on")
+            for k in range(w)
+        ]
+        self.col_names = (list(feasible.col_names) or [f"x[{j}]" for j in range(nf)]) + [
+            f"{kind}[{layer},{k}]"
+            for layer, w in enumerate(widths)
+            for kind in ("h", "delta")
+            for k in range(w)
+        ]
+        self.max_ones = max_cardinality(feasible, n) if tighten_cardinality and widths else None
+
+        self.stable_counts = StableCounts(0, 0, self.n_hidden)
+        self.bounds: list[tuple[np.ndarray, np.ndarray]] = []
+        self._bias: np.ndarray | None = None
+        self._col_lower: np.ndarray | None = None
+        self._col_upper: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------ per state
+    def build(
+        self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None
+    ) -> MatrixMILP:
+        """The MILP for one state (first-layer bias); ``lower``/``upper`` optionally narrow the action box."""
+        net, n, f = self.net, self.n_actions, self.feasible
+        b0 = net.first_bias(first_bias)
+        col_lower = np.concatenate([f.col_lower.astype(float), np.zeros(self.n_cols - f.n_cols)])
+        col_upper = np.concatenate([f.col_upper.astype(float), np.zeros(self.n_cols - f.n_cols)])
+        if lower is not None:
+            col_lower[:n] = np.maximum(col_lower[:n], lower)
+        if upper is not None:
+            col_upper[:n] = np.minimum(col_upper[:n], upper)
+        bounds = interval_bounds(net, b0, col_lower[:n], col_upper[:n], max_ones=self.max_ones)
+        row_lower, row_upper = self._row_lower.copy(), self._row_upper.copy()
+        n_on = n_off = 0
+        if bounds:
+            L = np.concatenate([lo for lo, _ in bounds])
+            U = np.concatenate([up for _, up in bounds])
+            off, on = U <= 0.0, (L >= 0.0) & (U > 0.0)
+            n_on, n_off = int(on.sum()), int(off.sum())
+            h_all = np.concatenate(self.h_cols)
+            d_all = np.concatenate(self.delta_cols)
+            col_upper[h_all] = np.where(off, 0.0, np.maximum(U, 0.0))
+            col_upper[d_all] = np.where(off, 0.0, 1.0)
+            col_lower[d_all] = np.where(on, 1.0, 0.0)
+            bias = np.concatenate([b0, *net.biases[1:-1]])
+            row_lower[np.concatenate(self._ge_rows)] = bias
+            row_upper[np.concatenate(self._le_rows)] = bias - L
+            dyn = np.concatenate([-L, -U])
+        else:
+            dyn = np.zeros(0)
+        data = self._data.copy()
+        data[self._dyn_pos] = dyn[self._dyn_src]
+        A = sp.csr_matrix((data, self._indices, self._indptr), shape=(self.n_rows, self.n_cols), copy=False)
+        offset = float(net.biases[-1][0]) if bounds else float(b0[0])
+        self.stable_counts = StableCounts(n_on, n_off, self.n_hidden - n_on - n_off)
+        self.bounds = bounds
+        self._bias, self._col_lower, self._col_upper = b0, col_lower, col_upper
+        return MatrixMILP(
+            c=self._c.copy(), A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
+            col_upper=col_upper, integer=self._integer.copy(), sense="max", offset=offset,
+            row_names=list(self.row_names), col_names=list(self.col_names),
+        )
+
+    # ----------------------------------------------------------------------------------- incumbents
+    def _network_values(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """h and delta (all layers, concatenated) for ``action`` under the last build's state and bounds."""
+        if self._bias is None:
+            raise RuntimeError("call build(first_bias) before asking for a warm start")
+        acts = self.net.hidden_activations(action, self._bias)
+        if not acts:
+            return np.zeros(0), np.zeros(0)
+        z = np.concatenate([a for a, _ in acts])
+        h = np.concatenate([b for _, b in acts])
+        h_all = np.concatenate(self.h_cols)
+        d_all = np.concatenate(self.delta_cols)
+        h = np.clip(h, self._col_lower[h_all], self._col_upper[h_all])
+        delta = np.clip((z > 0.0).astype(float), self._col_lower[d_all], self._col_upper[d_all])
+        return h, delta
+
+    def warm_start(self, action: np.ndarray, aux: np.ndarray) -> np.ndarray:
+        """Full variable vector for a feasible ``action`` with auxiliaries ``aux`` (last built state)."""
+        a = np.asarray(action, dtype=float).reshape(-1)
+        y = np.asarray(aux, dtype=float).reshape(-1)
+        if a.size != self.n_actions or y.size != self.feasible.n_cols - self.n_actions:
+            n_aux = self.feasible.n_cols - self.n_actions
+            raise ValueError(f"expected {self.n_actions} actions and {n_aux} auxiliary values")
+        h, delta = self._network_values(a)
+        return np.concatenate([a, y, *self._interleave(h, delta)])
+
+    def partial_warm_start(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, values)`` over the action, h and delta columns; the back-end completes the rest."""
+        a = np.asarray(action, dtype=float).reshape(-1)
+        if a.size != self.n_actions:
+            raise ValueError(f"expected {self.n_actions} actions")
+        h, delta = self._network_values(a)
+        return self._network_cols, np.concatenate([a, h, delta])
+
+    def _interleave(self, h: np.ndarray, delta: np.ndarray) -> list[np.ndarray]:
+        out, start = [], 0
+        for cols in self.h_cols:
+            w = cols.size
+            out += [h[start : start + w], delta[start : start + w]]
+            start += w
+        return out
+
+    def decode(self, x: np.ndarray) -> np.ndarray:
+        """The integer action of a solution vector."""
+        return np.round(np.asarray(x)[: self.n_actions]).astype(np.int64)
