@@ -35,7 +35,8 @@ def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
     meta = {
         **config,
         "format_version": FORMAT_VERSION,
-        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden)},
+        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
+                    "context_dim": net.context_dim},
         "policy_version": weights_digest(net),
         "versions": {
             "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
@@ -63,7 +64,8 @@ def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
         raise FileNotFoundError(f"{path} is not a checkpoint directory (config.json + weights.safetensors)")
     meta = json.loads(config_file.read_text())
     shape = meta["network"]
-    net = QNetwork(int(shape["n_actions"]), int(shape["state_dim"]), tuple(int(w) for w in shape["hidden"]))
+    net = QNetwork(int(shape["n_actions"]), int(shape["state_dim"]), tuple(int(w) for w in shape["hidden"]),
+                   int(shape.get("context_dim", 0)))
     net.load_state_dict(load_file(str(weights_file)))
     net.eval()
     return net, meta

@@ -113,16 +113,17 @@ class DQNTrainer:
     def __init__(self, instance: CoRMABInstance, config: DQNConfig | None = None, seed: int = 0) -> None:
         self.instance, self.config, self.seed = instance, config or DQNConfig(), seed
         self.model = instance.action_model()
-        self.encoder = StateEncoder(instance.n_arms, N_STATES, instance.horizon)
+        self.encoder = make_encoder(instance)
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
-        self.net = QNetwork(instance.n_actions, self.encoder.dim, self.config.hidden)
+        self.net = QNetwork(instance.n_actions, self.encoder.dim, self.config.hidden, self.encoder.context_dim)
         self.version = 0
         self.summary = TrainingSummary()
 
     # ------------------------------------------------------------------------------------ helpers
     def state_q(self, states: np.ndarray, ttg: int) -> StateQ:
-        return StateQ(self.model, self.net, self.encoder.encode(states, ttg), self.version)
+        enc = self.encoder
+        return StateQ(self.model, self.net, enc.encode(states, ttg), enc.context(states, ttg), self.version)
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         states = self.rng.integers(0, N_STATES, (k, self.instance.n_arms))
@@ -130,7 +131,8 @@ class DQNTrainer:
 
     def _q(self, net: QNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray) -> torch.Tensor:
         feats = torch.as_tensor(self.encoder.encode(states, ttg))
-        return net(torch.as_tensor(actions, dtype=torch.float32), feats)
+        context = torch.as_tensor(self.encoder.context(states, ttg))
+        return net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
 
     # --------------------------------------------------------------------------------- warm start
     def warm_start(self) -> float:
@@ -154,7 +156,7 @@ class DQNTrainer:
                 opt.step()
         self.version += 1
         self.summary.warm_start_loss = float(loss.detach())
-        return float(loss)
+        return self.summary.warm_start_loss
 
     # ----------------------------------------------------------------------------------- training
     def train(self, progress: bool = True) -> QNetwork:
@@ -227,15 +229,15 @@ class DQNTrainer:
         idx = self.rng.integers(0, replay.count, cfg.batch_size)
         q = self._q(self.net, replay.actions[idx], replay.states[idx], replay.ttg[idx])
         with torch.no_grad():
-            k = candidates.shape[0] + 1
-            cands = np.concatenate(
+            cands = torch.as_tensor(np.concatenate(
                 [replay.next_best[idx][:, None, :], np.broadcast_to(candidates, (len(idx), *candidates.shape))],
                 axis=1,
-            ).reshape(len(idx) * k, -1)
-            s2 = np.repeat(replay.next_states[idx], k, axis=0)
-            t2 = np.repeat(np.maximum(replay.next_ttg[idx], 1), k)
-            online = self._q(self.net, cands, s2, t2).reshape(len(idx), k)
-            evaluated = self._q(target_net, cands, s2, t2).reshape(len(idx), k)
+            ), dtype=torch.float32)
+            s2, t2 = replay.next_states[idx], np.maximum(replay.next_ttg[idx], 1)
+            feats = torch.as_tensor(self.encoder.encode(s2, t2))
+            context = torch.as_tensor(self.encoder.context(s2, t2))
+            online = self.net.candidate_values(cands, feats, context)
+            evaluated = target_net.candidate_values(cands, feats, context)
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)
             y = torch.as_tensor(replay.rewards[idx]) + cfg.gamma * (
                 1.0 - torch.as_tensor(replay.done[idx])) * next_value
@@ -246,6 +248,12 @@ class DQNTrainer:
         opt.step()
         self.version += 1
         return float(loss.detach())
+
+
+def make_encoder(instance: CoRMABInstance) -> StateEncoder:
+    """The state encoder of an instance (actions linked to the arms they reach)."""
+    links = instance.action_arm_links() if instance.n_actions != instance.n_arms else None
+    return StateEncoder(instance.n_arms, N_STATES, instance.horizon, links)
 
 
 def _selector_options(cfg: DQNConfig) -> dict:

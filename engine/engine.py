@@ -8,13 +8,11 @@ import numpy as np
 
 from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
 from engine.decision import Decision
-from engine.dqn import DQNConfig, DQNTrainer
+from engine.dqn import DQNConfig, DQNTrainer, make_encoder
 from engine.q_network import QNetwork
 from engine.selectors import SELECTORS
-from engine.state_encoder import StateEncoder
 from engine.state_q import StateQ
 from scenarios import load_instance
-from scenarios.cormab import N_STATES
 from scenarios.errors import InvalidInputError
 
 
@@ -29,7 +27,7 @@ class Engine:
         self.seed = seed
         self._env = instance.make_env()
         self.model = self._env.action_model()
-        self.encoder = StateEncoder(instance.n_arms, N_STATES, instance.horizon)
+        self.encoder = make_encoder(instance)
         self.policy_version = weights_digest(network)
         self._selectors: dict[str, object] = {}
 
@@ -44,7 +42,7 @@ class Engine:
     # ----------------------------------------------------------------------------------- deciding
     def state_q(self, state: object) -> StateQ:
         states, ttg = self._env.split_observation(state)
-        return StateQ(self.model, self.network, self.encoder.encode(states, ttg), 0)
+        return StateQ(self.model, self.network, self.encoder.encode(states, ttg), self.encoder.context(states, ttg))
 
     def selector(self, name: str):
         if name not in SELECTORS:

@@ -96,6 +96,10 @@ class CoRMABInstance(BaseModel):
     def action_model(self) -> ActionModel:
         raise NotImplementedError
 
+    def action_arm_links(self) -> np.ndarray:
+        """(n_actions, n_arms) 0/1 matrix: which arms each action entry reaches (identity for arm pulls)."""
+        return np.eye(self.n_actions, self.n_arms)
+
     def action_costs(self) -> np.ndarray:
         """Resource use of each action entry, for greedy gain-per-cost baselines (1 unless the domain says)."""
         return np.ones(self.n_actions)

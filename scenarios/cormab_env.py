@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
 from scenarios.cormab import N_STATES, CoRMABInstance
+from scenarios.errors import InvalidInputError
 from scenarios.validation import as_int_vector
 
 
@@ -19,7 +20,7 @@ class CoRMABEnv(gym.Env):
     numbers across policies.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, instance: CoRMABInstance, training: bool = False) -> None:
         self.instance = instance
@@ -42,19 +43,16 @@ class CoRMABEnv(gym.Env):
         return np.concatenate([self._states, [self._time_to_go]]).astype(np.int64)
 
     def split_observation(self, obs: object, field: str = "state") -> tuple[np.ndarray, int]:
-        """Validate an observation (or bare arm states, then time-to-go = horizon) into (states, time_to_go)."""
+        """Validate ``[s_1..s_J, time_to_go]`` (or the arm states alone: time-to-go = horizon)."""
         J, H = self.instance.n_arms, self.instance.horizon
-        arr = np.asarray(obs) if not isinstance(obs, np.ndarray) else obs
-        if arr.ndim == 1 and arr.shape[0] == J:
+        arr = np.asarray(obs, dtype=object) if isinstance(obs, str) else obs
+        if np.ndim(arr) == 1 and len(arr) == J:
             return as_int_vector(arr, field, J, 0, N_STATES - 1), H
-        full = as_int_vector(obs, field, J + 1, 0, max(N_STATES - 1, H))
-        states = as_int_vector(full[:J], field, J, 0, N_STATES - 1)
+        full = as_int_vector(arr, field, J + 1, -(2**62), 2**62)
         ttg = int(full[J])
         if not 1 <= ttg <= H:
-            from scenarios.errors import InvalidInputError
-
             raise InvalidInputError(field, f"time-to-go (last entry) must lie in [1, {H}], got {ttg}")
-        return states, ttg
+        return as_int_vector(full[:J], field, J, 0, N_STATES - 1), ttg
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

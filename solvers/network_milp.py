@@ -95,7 +95,8 @@ class NetworkMILP:
         for layer, w in enumerate(widths):
             W = net.weights[layer]
             in_cols = np.arange(n) if layer == 0 else self.h_cols[layer - 1]
-            k_idx, j_idx = np.nonzero(W)
+            # the first layer is dense so that per-state first-layer weights keep the pattern fixed
+            k_idx, j_idx = np.nonzero(np.ones_like(W)) if layer == 0 else np.nonzero(W)
             ks = np.arange(w)
             h, d = self.h_cols[layer], self.delta_cols[layer]
             ge, le, on = self._ge_rows[layer], self._le_rows[layer], self._on_rows[layer]
@@ -104,6 +105,8 @@ class NetworkMILP:
             one, zero, wv = np.ones(w), np.zeros(w), -W[k_idx, j_idx]
             vals += [wv, one, wv, one, zero, one, zero]
             static = np.full(k_idx.size, -1, dtype=np.int64)
+            if layer == 0:  # tag 2N + k*n + j: entry (k, j) of the per-state first-layer weights
+                static = 2 * self.n_hidden + k_idx * n + j_idx
             tags += [static, -np.ones(w, np.int64), static, -np.ones(w, np.int64), first + ks,
                      -np.ones(w, np.int64), N + first + ks]
             first += w
@@ -151,10 +154,19 @@ class NetworkMILP:
 
     # ------------------------------------------------------------------------------------ per state
     def build(
-        self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None
+        self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+        first_weights: np.ndarray | None = None,
     ) -> MatrixMILP:
-        """The MILP for one state (first-layer bias); ``lower``/``upper`` optionally narrow the action box."""
-        net, n, f = self.net, self.n_actions, self.feasible
+        """The MILP for one state: its first-layer bias and, when the state also scales how actions enter
+        (action-state interaction features), its first-layer action weights; ``lower``/``upper``
+        optionally narrow the action box."""
+        n, f = self.n_actions, self.feasible
+        net = self.net
+        if first_weights is not None:
+            W0 = np.asarray(first_weights, dtype=float)
+            if W0.shape != net.weights[0].shape:
+                raise ValueError(f"first_weights must have shape {net.weights[0].shape}, got {W0.shape}")
+            net = ReluNetwork(weights=[W0, *net.weights[1:]], biases=list(net.biases))
         b0 = net.first_bias(first_bias)
         col_lower = np.concatenate([f.col_lower.astype(float), np.zeros(self.n_cols - f.n_cols)])
         col_upper = np.concatenate([f.col_upper.astype(float), np.zeros(self.n_cols - f.n_cols)])
@@ -178,7 +190,7 @@ class NetworkMILP:
             bias = np.concatenate([b0, *net.biases[1:-1]])
             row_lower[np.concatenate(self._ge_rows)] = bias
             row_upper[np.concatenate(self._le_rows)] = bias - L
-            dyn = np.concatenate([-L, -U])
+            dyn = np.concatenate([-L, -U, -net.weights[0].ravel()])
         else:
             dyn = np.zeros(0)
         data = self._data.copy()
@@ -188,6 +200,7 @@ class NetworkMILP:
         self.stable_counts = StableCounts(n_on, n_off, self.n_hidden - n_on - n_off)
         self.bounds = bounds
         self._bias, self._col_lower, self._col_upper = b0, col_lower, col_upper
+        self._state_net = net
         return MatrixMILP(
             c=self._c.copy(), A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
             col_upper=col_upper, integer=self._integer.copy(), sense="max", offset=offset,
@@ -199,7 +212,7 @@ class NetworkMILP:
         """h and delta (all layers, concatenated) for ``action`` under the last build's state and bounds."""
         if self._bias is None:
             raise RuntimeError("call build(first_bias) before asking for a warm start")
-        acts = self.net.hidden_activations(action, self._bias)
+        acts = self._state_net.hidden_activations(action, self._bias)
         if not acts:
             return np.zeros(0), np.zeros(0)
         z = np.concatenate([a for a, _ in acts])

@@ -16,4 +16,7 @@ SELECTORS: dict[str, type] = {
     "auto": AutoSelector,
 }
 
-__all__ = ["SELECTORS", "AutoSelector", "EnumerateSelector", "GreedySelector", "MipSelector", "SamplingSelector", "greedy_ascent"]
+__all__ = [
+    "SELECTORS", "AutoSelector", "EnumerateSelector", "GreedySelector", "MipSelector", "SamplingSelector",
+    "greedy_ascent",
+]

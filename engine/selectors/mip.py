@@ -44,7 +44,7 @@ class MipSelector:
         limit = time_limit if time_limit is not None else self.time_limit
         incumbent, incumbent_value = greedy_ascent(q.model, q.score)
         compiled = self._network_milp(q)
-        milp = compiled.build(q.first_bias)
+        milp = compiled.build(q.first_bias, first_weights=q.first_weights)
         self.last_stable_counts = compiled.stable_counts._asdict()
         aux = q.model.certificate(incumbent)
         warm = compiled.warm_start(incumbent, aux) if aux is not None else compiled.partial_warm_start(incumbent)
