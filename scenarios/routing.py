@@ -10,7 +10,9 @@ where u is reachable from the source within t moves and the source reachable fro
     start:           sum_v y[0,source,v] = 1
     flow[t,v]:       sum_u y[t-1,u,v] - sum_w y[t,v,w] = 0          (t = 1..T-1)
     end:             sum_u y[T-1,u,source] = 1
-    visit[j]:        a_j - sum_t sum_u y[t,u,j] <= 0                (empty for nodes beyond B hops)
+    visit[j]:        a_j - sum_t sum_{u != j} y[t,u,j] <= 0         (j != source; empty beyond B hops)
+Visits count moves *into* j, not steps spent at j: exact for 0/1 walks, and a tighter LP relaxation
+(a fractional walk cannot pay for a visit by waiting). The source is always visited and has no row.
 
 Exact oracle: an action is feasible iff sum a <= B and the shortest closed walk from the source through every
 pulled node has at most T moves (waits pad the rest): a travelling-salesman question on hop distances over at
@@ -65,6 +67,20 @@ class RoutingInstance(CoRMABInstance):
         if self.source >= J:
             raise ValueError(f"source: must be a node in [0, {J - 1}], got {self.source}")
         return self
+
+    def __eq__(self, other: object) -> bool:  # the private cache is not part of the data
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _memo(self, key: str, build):
+        """Cache derived structures; the cache is dropped when the graph, source or budget change."""
+        stamp = (self.n_arms, self.source, self.budget, tuple(self.edges))
+        if self._cache.get("stamp") != stamp:
+            self._cache = {"stamp": stamp}  # a fresh dict: copies do not share it
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     # ------------------------------------------------------------------------------ generators
     @classmethod
@@ -147,33 +163,35 @@ class RoutingInstance(CoRMABInstance):
 
     def hop_distances(self) -> tuple[np.ndarray, np.ndarray]:
         """(J, J) hop distances (inf when disconnected) and shortest-path predecessors."""
-        if "dist" not in self._cache:
+        def build() -> tuple[np.ndarray, np.ndarray]:
             J = self.n_arms
             e = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
             adj = sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(J, J))
-            dist, pred = shortest_path(adj, directed=False, unweighted=True, return_predecessors=True)
-            self._cache["dist"] = (dist, pred)
-        return self._cache["dist"]
+            return shortest_path(adj, directed=False, unweighted=True, return_predecessors=True)
+
+        return self._memo("dist", build)
 
     def arcs(self) -> np.ndarray:
         """(n_y, 3) array of (t, u, v) time-expanded arcs (u == v: wait), in auxiliary-column order."""
-        if "arcs" not in self._cache:
-            J, T = self.n_arms, self.walk_length
-            d = self.hop_distances()[0][self.source]
-            e = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
-            u = np.concatenate([e[:, 0], e[:, 1], np.arange(J)])
-            v = np.concatenate([e[:, 1], e[:, 0], np.arange(J)])
-            order = np.lexsort((v, u))
-            u, v = u[order], v[order]
-            t = np.arange(T)[:, None]
-            keep = (d[u][None, :] <= t) & (d[v][None, :] <= T - 1 - t)
-            tt, k = np.nonzero(keep)
-            self._cache["arcs"] = np.stack([tt, u[k], v[k]], axis=1)
-        return self._cache["arcs"]
+        return self._memo("arcs", self._build_arcs)
+
+    def _build_arcs(self) -> np.ndarray:
+        J, T = self.n_arms, self.walk_length
+        d = self.hop_distances()[0][self.source]
+        e = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
+        u = np.concatenate([e[:, 0], e[:, 1], np.arange(J)])
+        v = np.concatenate([e[:, 1], e[:, 0], np.arange(J)])
+        order = np.lexsort((v, u))
+        u, v = u[order], v[order]
+        t = np.arange(T)[:, None]
+        keep = (d[u][None, :] <= t) & (d[v][None, :] <= T - 1 - t)
+        tt, k = np.nonzero(keep)
+        return np.stack([tt, u[k], v[k]], axis=1)
 
     def action_model(self) -> ActionModel:
-        if "model" in self._cache:
-            return self._cache["model"]
+        return self._memo("model", self._build_model)
+
+    def _build_model(self) -> ActionModel:
         J, T, s0 = self.n_arms, self.walk_length, self.source
         arcs = self.arcs()
         t, u, v = arcs.T
@@ -199,16 +217,18 @@ class RoutingInstance(CoRMABInstance):
             [f"flow[{k // J},{k % J}]" for k in keys.tolist()])
         last = (t == T - 1) & (v == s0)
         add(np.zeros(last.sum(), int), col[last], np.ones(last.sum()), 1, 1.0, 1.0, ["end"])
-        add(np.concatenate([np.arange(J), v]), np.concatenate([np.arange(J), col]),
-            np.concatenate([np.ones(J), -np.ones(ny)]), J, -np.inf, 0.0, [f"visit[{j}]" for j in range(J)])
-        model = ActionModel(
+        others = np.flatnonzero(np.arange(J) != s0)
+        row_of = np.cumsum(np.arange(J) != s0) - 1  # visit row of each non-source node
+        enter = (u != v) & (v != s0)
+        add(np.concatenate([row_of[others], row_of[v[enter]]]), np.concatenate([others, col[enter]]),
+            np.concatenate([np.ones(len(others)), -np.ones(enter.sum())]), len(others), -np.inf, 0.0,
+            [f"visit[{j}]" for j in others.tolist()])
+        return ActionModel(
             name="routing", n_actions=J, A=sp.vstack(blocks, format="csr"), row_lower=np.concatenate(lo),
             row_upper=np.concatenate(hi), row_names=names, aux_lower=np.zeros(ny), aux_upper=np.ones(ny),
             aux_integer=np.ones(ny, bool), aux_names=[f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()],
             downward_closed=True, oracle=WalkOracle(self),
         )
-        self._cache["model"] = model
-        return model
 
     def walk(self, action: object) -> list[int]:
         """A closed walk of exactly T + 1 nodes (T moves) from the source through every pulled node.
