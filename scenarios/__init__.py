@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import pydantic
-
 from scenarios.action_model import ActionModel
 from scenarios.errors import InfeasibleActionError, InvalidInputError
 from scenarios.registry import available, resolve
+from scenarios.validation import parse_model
 
 __all__ = [
     "ActionModel", "InfeasibleActionError", "InvalidInputError", "instance_class", "list_scenarios", "make",
@@ -30,22 +29,7 @@ def instance_class(name: str) -> type:
 
 def load_instance(name: str, instance: object):
     """Validate a dict, JSON string or model into the scenario's instance, naming the bad field on error."""
-    cls = instance_class(name)
-    try:
-        if isinstance(instance, cls):
-            return instance
-        if isinstance(instance, str | bytes):
-            return cls.model_validate_json(instance)
-        return cls.model_validate(instance)
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or _field_from_message(err["msg"])
-        raise InvalidInputError(f"instance.{loc}" if loc else "instance", err["msg"]) from exc
-
-
-def _field_from_message(msg: str) -> str:
-    head = msg.removeprefix("Value error, ").split(":", 1)
-    return head[0].strip() if len(head) == 2 and " " not in head[0].strip() else ""
+    return parse_model(instance_class(name), instance, "instance")
 
 
 def make(name: str, instance: object = None, training: bool = False, **params):

@@ -30,3 +30,25 @@ def as_int_vector(value: object, field: str, length: int, low: int, high: int) -
             field, f"entry {int(bad[0])} = {int(out[bad[0]])} is outside [{low}, {high}]"
         )
     return out
+
+
+def parse_model(cls: type, data: object, root: str):
+    """Validate a dict, JSON text or model into pydantic ``cls``; errors become ``InvalidInputError`` naming
+    the field as ``root.<location>`` (the location taken from a ``"field: reason"`` message when pydantic
+    reports none)."""
+    import pydantic
+
+    try:
+        if isinstance(data, cls):
+            return data
+        if isinstance(data, str | bytes):
+            return cls.model_validate_json(data)
+        return cls.model_validate(data)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        field, sep, reason = msg.partition(": ")
+        if not loc and sep and " " not in field:
+            loc, msg = field, reason
+        raise InvalidInputError(f"{root}.{loc}" if loc else root, msg) from exc

@@ -8,10 +8,10 @@ one, ``rewards`` r(s, a) (arms, states, actions), ``costs`` (arms, actions) stri
 from __future__ import annotations
 
 import numpy as np
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from scenarios.errors import InvalidInputError
+from scenarios.validation import parse_model
 
 
 class RestlessArms(BaseModel):
@@ -53,20 +53,7 @@ class RestlessArms(BaseModel):
     @classmethod
     def parse(cls, data: object) -> RestlessArms:
         """Validate a dict, JSON text or model; errors become ``InvalidInputError`` naming the field."""
-        try:
-            if isinstance(data, cls):
-                return data
-            if isinstance(data, str | bytes):
-                return cls.model_validate_json(data)
-            return cls.model_validate(data)
-        except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            field, sep, reason = msg.partition(": ")
-            if not loc and sep and " " not in field:
-                loc, msg = field, reason
-            raise InvalidInputError(f"arms.{loc}" if loc else "arms", msg) from exc
+        return parse_model(cls, data, "arms")
 
     @classmethod
     def from_arrays(
