@@ -19,31 +19,26 @@ from engine.q_network import QNetwork
 FORMAT_VERSION = 1
 
 
-def weights_digest(net: QNetwork) -> str:
-    """A short content hash of the weights: the policy version."""
+def weights_digest(*nets: torch.nn.Module) -> str:
+    """A short content hash of the weights of ``nets`` (in order): the policy version."""
     h = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().numpy().tobytes())
+    for net in nets:
+        for name, tensor in sorted(net.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().numpy().tobytes())
     return h.hexdigest()[:12]
 
 
-def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
-    """Write atomically: a temporary directory renamed into place, so a crash leaves no half checkpoint."""
+def write_checkpoint_dir(path: str | Path, meta: dict, tensors: dict[str, torch.Tensor]) -> Path:
+    """Write ``config.json`` (``meta`` + library versions) and ``weights.safetensors`` atomically: a temporary
+    directory renamed into place, so a crash never leaves a half-written checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        **config,
-        "format_version": FORMAT_VERSION,
-        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
-                    "context_dim": net.context_dim},
-        "policy_version": weights_digest(net),
-        "versions": {
-            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-        },
-    }
+    meta = {**meta, "versions": {
+        "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+    }}
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / "weights.safetensors"))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"))
     (tmp / "config.json").write_text(json.dumps(meta, indent=2))
     if path.exists():
         old = path.with_name(f".{path.name}.old")
@@ -57,12 +52,30 @@ def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
+def read_checkpoint_meta(path: str | Path) -> dict:
+    """The parsed ``config.json`` of checkpoint directory ``path`` (checked to hold the weights file too)."""
     path = Path(path)
     config_file, weights_file = path / "config.json", path / "weights.safetensors"
     if not config_file.is_file() or not weights_file.is_file():
         raise FileNotFoundError(f"{path} is not a checkpoint directory (config.json + weights.safetensors)")
-    meta = json.loads(config_file.read_text())
+    return json.loads(config_file.read_text())
+
+
+def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
+    """A Q-network checkpoint: ``config`` plus the network shape, format and policy versions."""
+    meta = {
+        **config,
+        "format_version": FORMAT_VERSION,
+        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
+                    "context_dim": net.context_dim},
+        "policy_version": weights_digest(net),
+    }
+    return write_checkpoint_dir(path, meta, net.state_dict())
+
+
+def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
+    meta = read_checkpoint_meta(path)
+    weights_file = Path(path) / "weights.safetensors"
     shape = meta["network"]
     net = QNetwork(int(shape["n_actions"]), int(shape["state_dim"]), tuple(int(w) for w in shape["hidden"]),
                    int(shape.get("context_dim", 0)))

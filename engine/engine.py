@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
+from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
 from engine.dqn import DQNConfig, DQNTrainer, make_encoder
 from engine.q_network import QNetwork
@@ -33,8 +34,12 @@ class Engine:
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
-    def train(cls, env, config: DQNConfig | None = None, seed: int = 0, progress: bool = True) -> Engine:
-        """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``)."""
+    def train(cls, env, config: DQNConfig | ActorCriticConfig | None = None, seed: int = 0,
+              progress: bool = True) -> Engine | ActorCriticAgent:
+        """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``); with an
+        ``ActorCriticConfig`` (integer-box scenarios: inventory, maze) train the Q-actor-critic instead."""
+        if isinstance(config, ActorCriticConfig):
+            return ActorCriticAgent.train(env, config, seed=seed, progress=progress)
         trainer = DQNTrainer(env.instance, config, seed=seed)
         net = trainer.train(progress=progress)
         return cls(env.scenario, env.instance, net, trainer.config, trainer.summary.to_dict(), seed)
@@ -72,7 +77,10 @@ class Engine:
         })
 
     @classmethod
-    def load(cls, path: str | Path) -> Engine:
+    def load(cls, path: str | Path) -> Engine | ActorCriticAgent:
+        """Load a checkpoint directory written by :meth:`save` (or by ``ActorCriticAgent.save``)."""
+        if read_checkpoint_meta(path).get("kind") == "actor_critic":
+            return ActorCriticAgent.load(path)
         net, meta = load_checkpoint(path)
         instance = load_instance(meta["scenario"], meta["instance"])
         return cls(meta["scenario"], instance, net, DQNConfig.from_dict(meta.get("training", {})),

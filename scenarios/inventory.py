@@ -14,7 +14,7 @@ equal seeds give common random numbers across policies.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -107,7 +107,7 @@ class InventoryInstance(BaseModel):
 class InventoryEnv(gym.Env):
     """Observation: inventory per item (negative = backlog), float32. Action: order-up-to levels."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, instance: InventoryInstance, training: bool = False) -> None:
         self.instance = instance

@@ -56,12 +56,13 @@ class NeighbourhoodConfig:
 
 @dataclass
 class SearchResult:
-    """Best actions (B, n), their Q values (B,), steps taken and neighbours scored."""
+    """Best actions (B, n), their Q values (B,), steps taken, neighbours scored, worse moves accepted."""
 
     actions: torch.Tensor
     values: torch.Tensor
     steps: int
     evaluated: int
+    worse_moves: int = 0
 
 
 def minmax_action(proxy: torch.Tensor, amax: torch.Tensor) -> torch.Tensor:
@@ -92,9 +93,18 @@ class NeighbourhoodSearch:
             raise ValueError("amax: every coordinate needs at least two values")
         d = min(self.config.max_step, int(self.amax.max()))
         self.steps = torch.cat([torch.arange(-d, 0), torch.arange(1, d + 1)])  # (2d,)
+        two_d = self.steps.numel()
         self.inv_amax = 1.0 / self.amax.float()
         column = (self.W * self.inv_amax).T  # (n, H): effect of +1 unit on coordinate i
         self.M = self.steps.float()[None, :, None] * column[:, None, :]  # (n, 2d, H)
+        # Flat move table: move f = i * 2d + k moves coordinate i by steps[k]; row n*2d is the null move.
+        H = self.w2.numel()
+        self._M_flat = torch.cat([self.M.reshape(-1, H), torch.zeros(1, H)])
+        self._coord = torch.cat([torch.arange(self.n).repeat_interleave(two_d), torch.zeros(1, dtype=torch.long)])
+        self._delta = torch.cat([self.steps.repeat(self.n), torch.zeros(1, dtype=torch.long)])
+        self._null = self.n * two_d
+        self._lo_ok = -self.steps[None, :]  # move k is valid for x_i when lo_ok[k] <= x_i <= hi_ok[i, k]
+        self._hi_ok = self.amax[:, None] - self.steps[None, :]
 
     # ------------------------------------------------------------------------------------ scoring
     def preactivation(self, c: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -113,12 +123,13 @@ class NeighbourhoodSearch:
     def single_move_scores(self, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores (B, n, 2d) of every +-j single-coordinate neighbour of ``x`` whose pre-activation is ``h``,
         and the mask of neighbours inside the box. One broadcasted update, no first-layer pass."""
-        scores = self.q_from_pre(h[:, None, None, :] + self.M)
-        target = x[:, :, None] + self.steps
-        valid = (target >= 0) & (target <= self.amax[:, None])
-        return scores, valid
+        B = x.shape[0]
+        scores = self.q_from_pre(h[:, None, :] + self._M_flat[:-1]).reshape(B, self.n, -1)
+        xs = x[:, :, None]
+        return scores, (xs >= self._lo_ok) & (xs <= self._hi_ok)
 
     # ------------------------------------------------------------------------------------ search
+    @torch.inference_mode()
     def search(
         self, c: torch.Tensor, x0: torch.Tensor, steps: int | None = None, time_limit: float | None = None,
         generator: torch.Generator | None = None,
@@ -129,91 +140,80 @@ class NeighbourhoodSearch:
         n_steps = cfg.steps if steps is None else steps
         gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         c = c.detach().float().reshape(-1, self.w2.numel())
-        x = x0.detach().long().reshape(-1, self.n).clone()
+        x = x0.detach().long().reshape(-1, self.n)
         x = torch.minimum(torch.clamp(x, min=0), self.amax)
-        B, n, two_d = x.shape[0], self.n, self.steps.numel()
-        n_single = n * two_d
-        rows = torch.arange(B)
+        B, n_single = x.shape[0], self._null
+        P = cfg.pair_moves if self.n > 1 else 0
+        K = n_single + P
+        # random numbers of the whole run, drawn up front: pair moves (fa, fb), SA proposals and uniforms
+        fa, fb = self._random_pairs(n_steps, B, P, gen)  # (T, B, P) flat single-move ids
+        pair_delta = self._M_flat[fa] + self._M_flat[fb]  # (T, B, P, H)
+        move_ids = torch.stack([  # (T, B, K, 2): the two single moves making up each candidate
+            torch.cat([torch.arange(n_single).expand(n_steps, B, n_single), fa], 2),
+            torch.cat([torch.full((n_steps, B, n_single), self._null), fb], 2),
+        ], 3)
+        proposals = torch.randint(K, (n_steps, B, 1), generator=gen)
+        uniforms = torch.rand(n_steps, B, generator=gen)
+        singles = self._M_flat[:-1]
         h = self.preactivation(c, x)
         q = self.q_from_pre(h)
         best_x, best_q = x.clone(), q.clone()
-        t0: torch.Tensor | None = None
+        temps: torch.Tensor | None = None
         stall = torch.zeros(B, dtype=torch.long)
+        worse = torch.zeros(B, dtype=torch.long)
         evaluated, taken = 0, 0
         for t in range(n_steps):
             if time_limit is not None and time.perf_counter() - start > time_limit:
                 break
-            s1, v1 = self.single_move_scores(h, x)
-            scores, valid = s1.reshape(B, n_single), v1.reshape(B, n_single)
-            pairs = None
-            if cfg.pair_moves and n > 1:
-                pairs = self._random_pairs(B, gen)
-                s2, v2 = self._pair_scores(h, x, pairs)
-                scores, valid = torch.cat([scores, s2], 1), torch.cat([valid, v2], 1)
+            # 1. score the neighbourhood incrementally: all single moves, then P random pair moves
+            hb = h[:, None, :]
+            pre = torch.cat([hb + singles, hb + pair_delta[t]], 1) if P else hb + singles
+            scores = self.q_from_pre(pre)  # (B, K)
+            xs = x[:, :, None]
+            valid = ((xs >= self._lo_ok) & (xs <= self._hi_ok)).reshape(B, n_single)
+            if P:
+                valid = torch.cat([valid, valid.gather(1, fa[t]) & valid.gather(1, fb[t])], 1)
             scores = scores.masked_fill(~valid, _NEG)
-            evaluated += int(valid.sum())
+            evaluated += B * K
             taken = t + 1
-            top_q, top_idx = scores.max(1)
+            # 2. choose: steepest ascent when it improves, else Metropolis on a random proposal (or stop)
+            top_q, idx = scores.max(1)
             improving = top_q > q + cfg.tol
             if cfg.method == "hill":
                 stall = torch.where(improving, 0, stall + 1)
-                idx, move = top_idx, improving
                 if bool((stall >= cfg.patience).all()):
                     break
+                move = improving
             else:
-                if t0 is None:
-                    finite = torch.where(valid, (scores - q[:, None]).abs(), torch.zeros(()))
-                    t0 = cfg.temperature * finite.sum(1) / valid.sum(1).clamp(min=1) + 1e-12
-                ratio = t / max(n_steps - 1, 1)
-                temp = t0 * (cfg.final_temperature / cfg.temperature) ** ratio
-                pick = torch.rand(scores.shape, generator=gen).masked_fill(~valid, -1.0).argmax(1)
-                pick_q = scores[rows, pick]
-                u = torch.rand(B, generator=gen)
-                accept = u < torch.exp(((pick_q - q) / temp).clamp(max=0.0))
-                idx = torch.where(improving, top_idx, pick)
-                move = (improving | accept) & valid[rows, idx]
-            if not bool(move.any()):
-                continue
-            x, h, q = self._apply(x, h, q, scores, idx, move, pairs, n_single)
+                if temps is None:  # T_t = T_0 r^t with T_0 relative to the first neighbourhood's spread
+                    spread = torch.where(valid, (scores - q[:, None]).abs(), 0.0)
+                    t0 = cfg.temperature * spread.sum(1) / valid.sum(1).clamp(min=1) + 1e-12
+                    decay = (cfg.final_temperature / cfg.temperature) ** (torch.arange(n_steps) / max(n_steps - 1, 1))
+                    temps = decay[:, None] * t0
+                pick_q = scores.gather(1, proposals[t]).squeeze(1)  # -inf (rejected) when out of the box
+                accept = uniforms[t] < torch.exp(((pick_q - q) / temps[t]).clamp(max=0.0))
+                idx = torch.where(improving, idx, proposals[t, :, 0])
+                move = improving | accept
+                worse += accept & ~improving
+            # 3. apply the move incrementally: x += deltas, h += M rows, q = the neighbour's score
+            col = idx[:, None]
+            chosen = move_ids[t].gather(1, col[:, :, None].expand(B, 1, 2))[:, 0]
+            chosen = torch.where(move[:, None], chosen, self._null)
+            x = x.scatter_add(1, self._coord[chosen], self._delta[chosen])
+            h = h + self._M_flat[chosen].sum(1)
+            q = torch.where(move, scores.gather(1, col)[:, 0], q)
             better = q > best_q
             best_q = torch.where(better, q, best_q)
             best_x = torch.where(better[:, None], x, best_x)
-        return SearchResult(best_x, best_q, taken, evaluated)
+        return SearchResult(best_x, best_q, taken, evaluated, int(worse.sum()))
 
-    def _random_pairs(self, B: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
-        P, n, two_d = self.config.pair_moves, self.n, self.steps.numel()
-        i1 = torch.randint(n, (B, P), generator=gen)
-        i2 = (i1 + torch.randint(1, n, (B, P), generator=gen)) % n  # a different coordinate
-        k1 = torch.randint(two_d, (B, P), generator=gen)
-        k2 = torch.randint(two_d, (B, P), generator=gen)
-        return i1, k1, i2, k2
-
-    def _pair_scores(
-        self, h: torch.Tensor, x: torch.Tensor, pairs: tuple[torch.Tensor, ...]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        i1, k1, i2, k2 = pairs
-        scores = self.q_from_pre(h[:, None, :] + self.M[i1, k1] + self.M[i2, k2])
-        t1 = x.gather(1, i1) + self.steps[k1]
-        t2 = x.gather(1, i2) + self.steps[k2]
-        valid = (t1 >= 0) & (t1 <= self.amax[i1]) & (t2 >= 0) & (t2 <= self.amax[i2])
-        return scores, valid
-
-    def _apply(self, x, h, q, scores, idx, move, pairs, n_single):
-        """Move the states flagged in ``move`` to neighbour ``idx`` (incremental update of h)."""
-        rows = torch.arange(x.shape[0])
-        two_d = self.steps.numel()
-        single = idx < n_single
-        ia, ka = idx // two_d, idx % two_d
-        ib, kb = ia, ka
-        if pairs is not None:
-            p = (idx - n_single).clamp(min=0)
-            i1, k1, i2, k2 = (t[rows, p] for t in pairs)
-            ia, ka = torch.where(single, ia, i1), torch.where(single, ka, k1)
-            ib, kb = torch.where(single, ia, i2), torch.where(single, ka, k2)
-        ia, ka = ia.clamp(max=self.n - 1), ka.clamp(max=two_d - 1)
-        has_b = ~single & move
-        x = x.clone()
-        x[rows, ia] += torch.where(move, self.steps[ka], 0)
-        x[rows, ib] += torch.where(has_b, self.steps[kb], 0)
-        delta = self.M[ia, ka] * move[:, None] + self.M[ib, kb] * has_b[:, None]
-        return x, h + delta, torch.where(move, scores[rows, idx], q)
+    def _random_pairs(self, T: int, B: int, P: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat ids (T, B, P) of two single moves on two different coordinates."""
+        n, two_d = self.n, self.steps.numel()
+        if P == 0 or n < 2:
+            empty = torch.zeros(T, B, 0, dtype=torch.long)
+            return empty, empty
+        i1 = torch.randint(n, (T, B, P), generator=gen)
+        i2 = (i1 + torch.randint(1, n, (T, B, P), generator=gen)) % n
+        k = torch.randint(two_d, (2, T, B, P), generator=gen)
+        return i1 * two_d + k[0], i2 * two_d + k[1]

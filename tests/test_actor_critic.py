@@ -1,0 +1,140 @@
+"""Q-actor-critic agent: selectors, exactness against the MILP and k-NN, checkpoints, a short training run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine import Decision, Engine
+from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.dnc_baselines import KNNPolicy, evaluate
+from scenarios import InvalidInputError, make
+from solvers.neighbourhood import NeighbourhoodConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_agent() -> ActorCriticAgent:
+    """Barely trained (random-ish weights): enough for selector, scaling and checkpoint tests."""
+    env = make("inventory", n_items=3, seed=0, horizon=20)
+    config = ActorCriticConfig(total_steps=256, num_envs=4, learning_starts=128, batch_size=64,
+                               search=NeighbourhoodConfig(steps=8))
+    return ActorCriticAgent.train(env, config, seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained_inventory() -> tuple[ActorCriticAgent, object]:
+    env = make("inventory", n_items=2, seed=0, horizon=50)
+    # a 2-item box is covered by a few d = 10 moves: a shorter training search keeps the data on-policy
+    config = ActorCriticConfig(total_steps=6_000, learning_starts=1_000, train_search_steps=5)
+    return ActorCriticAgent.train(env, config, seed=0, progress=False), env
+
+
+def test_decide_returns_box_actions_and_info(tiny_agent):
+    obs = np.array([25.0, 3.0, -4.0])
+    for selector in ("minmax", "neighbourhood", "mip", "hybrid"):
+        action, info = tiny_agent.act(obs, selector=selector)
+        assert action.dtype == np.int64 and action.shape == (3,)
+        assert np.all((action >= 0) & (action <= 66))
+        assert {"value", "seconds", "status", "selector"} <= set(info)
+        assert info["value"] == pytest.approx(tiny_agent.q_value(obs, action), rel=1e-5)
+    assert tiny_agent.act(obs, "mip")[1]["status"] == "optimal"
+    with pytest.raises(InvalidInputError) as err:
+        tiny_agent.act(obs, selector="exhaustive")
+    assert err.value.field == "selector"
+    for bad in ([1.0, 2.0], [np.nan, 0.0, 0.0], "abc"):
+        with pytest.raises(InvalidInputError) as err:
+            tiny_agent.act(bad)
+        assert err.value.field == "state"
+
+
+def test_exact_selectors_dominate_heuristics(tiny_agent):
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs = rng.integers(-10, 60, 3).astype(float)
+        v = {s: tiny_agent.act(obs, selector=s)[1]["value"] for s in ("minmax", "neighbourhood", "mip", "hybrid")}
+        assert v["neighbourhood"] >= v["minmax"] - 1e-6
+        assert v["mip"] >= v["neighbourhood"] - 1e-6 * max(1.0, abs(v["mip"]))
+        assert v["hybrid"] == pytest.approx(v["mip"], rel=1e-6)
+
+
+def test_milp_uses_the_critics_scaling(tiny_agent):
+    """The MILP objective at an action equals the torch critic there (scaled a / amax in both)."""
+    obs = np.array([10.0, 0.0, 30.0])
+    obs_n = tiny_agent.normalise(obs)
+    with torch.no_grad():
+        c, v = tiny_agent.critic.state_terms(obs_n)
+    milp = tiny_agent.box_milp()
+    for a in ([0, 0, 0], [66, 33, 1], [5, 66, 60]):
+        q_milp = milp.q(c[0].double().numpy(), np.array(a)) + float(v[0])
+        assert q_milp / tiny_agent.reward_scale == pytest.approx(tiny_agent.q_value(obs, np.array(a)), rel=1e-5)
+
+
+def test_knn_with_all_actions_is_the_exact_argmax():
+    env = make("maze", n_actuators=6, seed=0)
+    config = ActorCriticConfig(total_steps=128, num_envs=4, learning_starts=64, batch_size=32)
+    agent = ActorCriticAgent.train(env, config, seed=1, progress=False)
+    knn = KNNPolicy(agent, k=64)
+    for obs in (np.array([0.1, 0.1]), np.array([0.5, 0.8])):
+        assert agent.q_value(obs, knn(obs)) == pytest.approx(agent.act(obs, "mip")[1]["value"], rel=1e-5)
+    with pytest.raises(InvalidInputError):
+        KNNPolicy(agent, max_actions=10)
+
+
+def test_save_load_gives_identical_decisions(tiny_agent, tmp_path):
+    path = tiny_agent.save(tmp_path / "agent")
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["amax"] == [66, 66, 66] and meta["instance"]["demand_rates"] == [20.0, 10.0, 20.0]
+    again = ActorCriticAgent.load(path)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        obs = rng.integers(-5, 50, 3).astype(float)
+        for selector in ("minmax", "neighbourhood", "mip"):
+            a1, i1 = tiny_agent.act(obs, selector)
+            a2, i2 = again.act(obs, selector)
+            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+    tiny_agent.save(path)  # overwriting an existing checkpoint works
+    with pytest.raises(InvalidInputError):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "config.json").write_text("{}")
+        (tmp_path / "other" / "weights.safetensors").write_bytes(b"")
+        ActorCriticAgent.load(tmp_path / "other")
+
+
+def test_engine_facade_trains_loads_and_decides(tmp_path):
+    env = make("inventory", n_items=3, seed=0, horizon=10)
+    config = ActorCriticConfig(total_steps=128, num_envs=2, learning_starts=64, batch_size=32,
+                               search=NeighbourhoodConfig(steps=4))
+    agent = Engine.train(env, config, seed=0, progress=False)
+    assert isinstance(agent, ActorCriticAgent)
+    loaded = Engine.load(agent.save(tmp_path / "ac"))
+    assert isinstance(loaded, ActorCriticAgent) and loaded.policy_version == agent.policy_version
+    obs = np.array([10.0, 0.0, 5.0])
+    for selector in ("neighbourhood", "mip"):
+        decision = loaded.decide(obs, selector=selector, time_limit=5.0)
+        assert isinstance(decision, Decision) and decision.selector == selector
+        assert np.array_equal(decision.action, agent.decide(obs, selector=selector).action)
+        assert decision.to_dict()["policy_version"] == agent.policy_version
+    assert loaded.decide(obs, selector="mip").status == "optimal"
+    with pytest.raises(InvalidInputError, match="time_limit"):
+        loaded.decide(obs, time_limit=-1.0)
+
+
+def test_decisions_are_deterministic(tiny_agent):
+    obs = np.array([1.0, 2.0, 3.0])
+    assert np.array_equal(tiny_agent.act(obs)[0], tiny_agent.act(obs)[0])
+
+
+def test_short_training_beats_untrained_minmax(trained_inventory):
+    agent, env = trained_inventory
+    untrained = ActorCriticAgent.train(env, ActorCriticConfig(total_steps=8, num_envs=8), seed=0, progress=False)
+    torch.manual_seed(0)
+    trained = evaluate(env, agent.policy("neighbourhood"), episodes=4, seed=500)
+    baseline = evaluate(env, untrained.policy("minmax"), episodes=4, seed=500)
+    rng = np.random.default_rng(0)
+    random_policy = evaluate(env, lambda obs: rng.integers(0, 67, 2), episodes=4, seed=500)
+    assert trained.mean > baseline.mean
+    assert trained.mean > random_policy.mean

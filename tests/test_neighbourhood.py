@@ -1,0 +1,142 @@
+"""Neighbourhood search and the exact box MILP against full forward passes and brute-force enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.box_critic_milp import BoxCriticMILP
+from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch, minmax_action
+
+
+def _critic(seed: int, n: int, H: int = 16, scale: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(H, n, generator=g) * scale
+    w2 = torch.randn(H, generator=g)
+    c = torch.randn(1, H, generator=g)
+    return W, w2, 0.25, c
+
+
+def _grid(amax: list[int]) -> torch.Tensor:
+    return torch.tensor(list(itertools.product(*[range(m + 1) for m in amax])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    amax=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+    method=st.sampled_from(["sa", "hill"]),
+    pairs=st.integers(0, 8),
+    proxy=st.floats(-3.0, 3.0),
+)
+def test_search_never_leaves_the_box(seed, amax, method, pairs, proxy):
+    n = len(amax)
+    W, w2, b2, c = _critic(seed, n)
+    box = torch.tensor(amax)
+    cfg = NeighbourhoodConfig(max_step=3, pair_moves=pairs, steps=25, method=method, seed=seed)
+    search = NeighbourhoodSearch(W, w2, b2, box, cfg)
+    base = minmax_action(torch.full((2, n), proxy), box)
+    assert torch.all((base >= 0) & (base <= box))
+    result = search.search(c.expand(2, -1), base)
+    assert torch.all((result.actions >= 0) & (result.actions <= box))
+    assert torch.allclose(result.values, search.score(c.expand(2, -1), result.actions), atol=1e-4)
+    assert torch.all(result.values >= search.score(c.expand(2, -1), base) - 1e-5)  # best seen, never worse
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 7), top=st.integers(1, 20), d=st.integers(1, 6))
+def test_incremental_scores_equal_full_forward(seed, n, top, d):
+    W, w2, b2, c = _critic(seed, n, scale=2.0)
+    box = torch.full((n,), top)
+    search = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(max_step=d))
+    x = torch.randint(0, top + 1, (1, n), generator=torch.Generator().manual_seed(seed))
+    scores, valid = search.single_move_scores(search.preactivation(c, x), x)
+    steps = search.steps
+    neighbours = x[:, :, None, None].repeat(1, 1, n, steps.numel()).permute(0, 2, 3, 1).clone()  # (1, n, 2d, n)
+    for i in range(n):
+        neighbours[0, i, :, i] += steps
+    inside = ((neighbours >= 0) & (neighbours <= top)).all(-1)
+    assert torch.equal(valid, inside)
+    full = search.score(c.expand(n * steps.numel(), -1), neighbours.reshape(-1, n)).reshape(1, n, -1)
+    assert torch.allclose(scores[valid], full[valid], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["sa", "hill"])
+def test_search_equals_brute_force_on_tiny_boxes(method):
+    """n = 2, max = 5: enough steps (and pair moves) find the exact argmax from the worst corner."""
+    box = torch.tensor([5, 5])
+    grid = _grid([5, 5])
+    for seed in range(40):
+        W, w2, b2, c = _critic(seed, 2, H=8, scale=2.0)
+        cfg = NeighbourhoodConfig(max_step=5, pair_moves=24, steps=60, method=method, patience=20, seed=seed)
+        search = NeighbourhoodSearch(W, w2, b2, box, cfg)
+        best = search.score(c.expand(grid.shape[0], -1), grid).max()
+        found = search.search(c, torch.zeros(1, 2, dtype=torch.long))
+        assert found.values.item() == pytest.approx(best.item(), abs=1e-5)
+
+
+def test_simulated_annealing_accepts_worse_moves():
+    """A true SA: from a strict local maximum it still moves (and returns the best seen)."""
+    W, w2, b2, c = _critic(3, 6, H=16)
+    box = torch.full((6,), 8)
+    hill = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(max_step=2, pair_moves=0, method="hill", steps=50))
+    top = hill.search(c, torch.zeros(1, 6, dtype=torch.long))
+    assert top.steps < 50  # hill climbing stops at the local maximum
+    sa = NeighbourhoodSearch(
+        W, w2, b2, box, NeighbourhoodConfig(max_step=2, pair_moves=0, steps=30, temperature=5.0, final_temperature=1.0)
+    )
+    h = sa.preactivation(c, top.actions)
+    scores, valid = sa.single_move_scores(h, top.actions)
+    assert scores[valid].max() <= top.values.item() + 1e-6  # no improving neighbour
+    result = sa.search(c, top.actions)
+    assert result.steps == 30 and result.worse_moves > 0
+    assert result.values.item() >= top.values.item() - 1e-6
+    assert hill.search(c, top.actions).worse_moves == 0
+
+
+def test_time_limit_and_batch_consistency():
+    W, w2, b2, c = _critic(5, 40, H=32, scale=0.3)
+    box = torch.full((40,), 66)
+    search = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(steps=10_000))
+    x0 = torch.full((1, 40), 33)
+    assert search.search(c, x0, time_limit=0.02).steps < 10_000
+    fast = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(steps=8, method="hill", pair_moves=0))
+    one = fast.search(c, x0)
+    many = fast.search(c.expand(3, -1), x0.expand(3, -1))
+    assert torch.equal(many.actions, one.actions.expand(3, -1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), amax=st.lists(st.integers(1, 5), min_size=1, max_size=3), H=st.integers(1, 10))
+def test_box_milp_equals_enumeration(seed, amax, H):
+    rng = np.random.default_rng(seed)
+    n = len(amax)
+    W, w2 = rng.normal(size=(H, n)) * rng.choice([0.3, 1.0, 3.0]), rng.normal(size=H)
+    milp = BoxCriticMILP(W, w2, 0.1, np.array(amax))
+    grid = _grid(amax).numpy()
+    for _ in range(3):  # several states through one persistent model
+        c = rng.normal(size=H) * rng.choice([0.3, 1.0, 3.0])
+        found = milp.solve(c)
+        best = milp.q(c, grid).max()
+        assert found.value == pytest.approx(best, abs=1e-6)
+        assert found.solution.status == "optimal"
+        assert np.all((found.action >= 0) & (found.action <= amax))
+    assert milp.solver.n_rebuilds == 1
+
+
+def test_box_milp_scaling_matches_torch_critic_and_warm_start():
+    W, w2, b2, c = _critic(11, 5, H=12)
+    box = torch.tensor([66, 66, 30, 1, 7])
+    search = NeighbourhoodSearch(W, w2, b2, box)
+    milp = BoxCriticMILP(W.double().numpy(), w2.double().numpy(), b2, box.numpy())
+    a = torch.tensor([[10, 66, 0, 1, 3]])
+    assert milp.q(c[0].double().numpy(), a.numpy())[0] == pytest.approx(search.score(c, a).item(), abs=1e-5)
+    found = milp.solve(c[0].double().numpy(), warm_start=a[0].numpy())
+    assert found.value >= milp.q(c[0].double().numpy(), a.numpy())[0] - 1e-9
+    heuristic = search.search(c, a)
+    assert found.value >= heuristic.values.item() - 1e-4
