@@ -64,6 +64,8 @@ def main() -> None:
         print(f"J={J}: trained {config.episodes} episodes in {train_s:.1f} s", flush=True)
         for name, r in time_selectors(engine, args.states, args.time_limit).items():
             rows.append((J, name, r, train_s))
+            print(f"  {name}: median {1000 * r['median']:.1f} ms, p95 {1000 * r['p95']:.1f} ms, "
+                  f"max {1000 * r['max']:.1f} ms, {r['status']}", flush=True)
     print()
     print("| J | selector | median ms | p95 ms | max ms | x greedy (median) | statuses | median gap |")
     print("|---|---|---:|---:|---:|---:|---|---:|")

@@ -101,12 +101,20 @@ class BinPackingOracle:
             return None
         order = np.argsort(-costs, kind="stable")
         c = costs[order].tolist()
+        suffix = np.cumsum(c[::-1])[::-1].tolist() + [0]  # suffix[k] = total cost of items k..end
         remaining = self.capacities.tolist()
         where = [-1] * len(c)
+        failed: set[tuple[int, tuple[int, ...]]] = set()  # (item, multiset of rooms) proven unpackable
 
         def place(k: int) -> bool:
             if k == len(c):
                 return True
+            # rooms smaller than the smallest remaining item are wasted: the rest must hold all that is left
+            if sum(r for r in remaining if r >= c[-1]) < suffix[k]:
+                return False
+            key = (k, tuple(sorted(remaining)))
+            if key in failed:
+                return False
             tried: set[int] = set()
             for i, room in enumerate(remaining):
                 if room >= c[k] and room not in tried:  # equal rooms are symmetric
@@ -116,6 +124,7 @@ class BinPackingOracle:
                     if place(k + 1):
                         return True
                     remaining[i] += c[k]
+            failed.add(key)
             return False
 
         if not place(0):
