@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from engine.milp_friendly import MilpFriendlyRegulariser
 from engine.q_network import QNetwork
 from engine.selectors import SELECTORS
 from engine.state_encoder import StateEncoder
@@ -57,6 +58,10 @@ class DQNConfig:
     elite_candidates: int = 128
     grad_clip: float = 10.0
     weight_decay: float = 0.0
+    # MILP-friendly training (engine/milp_friendly.py): ReLU stability on interval bounds, L1, pruning
+    stability_weight: float = 0.0
+    l1_weight: float = 0.0
+    prune_threshold: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -119,6 +124,7 @@ class DQNTrainer:
         self.net = QNetwork(instance.n_actions, self.encoder.dim, self.config.hidden, self.encoder.context_dim)
         self.version = 0
         self.summary = TrainingSummary()
+        self.regulariser = MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
 
     # ------------------------------------------------------------------------------------ helpers
     def state_q(self, states: np.ndarray, ttg: int) -> StateQ:
@@ -151,6 +157,8 @@ class DQNTrainer:
                 loss = torch.nn.functional.mse_loss(
                     self._q(self.net, actions[idx.numpy()], states[idx.numpy()], ttg[idx.numpy()]), target[idx]
                 ) / self.net.output_scale**2
+                if self.regulariser is not None:
+                    loss = loss + self.regulariser.penalty(self.net, states[idx.numpy()], ttg[idx.numpy()])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -220,6 +228,9 @@ class DQNTrainer:
             self.summary.episode_returns.append(episode_return)
             bar.set_postfix(ret=f"{episode_return:.2f}", eps=f"{epsilon:.2f}",
                             loss=f"{np.mean(self.summary.losses[-20:]) if self.summary.losses else 0:.4f}")
+        if self.regulariser is not None:
+            self.regulariser.finish(self.net)
+            self.version += 1
         self.summary.seconds = time.perf_counter() - start
         return self.net
 
@@ -242,6 +253,8 @@ class DQNTrainer:
             y = torch.as_tensor(replay.rewards[idx]) + cfg.gamma * (
                 1.0 - torch.as_tensor(replay.done[idx])) * next_value
         loss = torch.nn.functional.smooth_l1_loss(q / self.net.output_scale, y / self.net.output_scale)
+        if self.regulariser is not None:
+            loss = loss + self.regulariser.penalty(self.net, replay.states[idx], replay.ttg[idx])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)

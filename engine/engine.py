@@ -30,7 +30,7 @@ class Engine:
         self.model = self._env.action_model()
         self.encoder = make_encoder(instance)
         self.policy_version = weights_digest(network)
-        self._selectors: dict[str, object] = {}
+        self._selectors: dict[tuple, object] = {}
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
@@ -49,18 +49,25 @@ class Engine:
         states, ttg = self._env.split_observation(state)
         return StateQ(self.model, self.network, self.encoder.encode(states, ttg), self.encoder.context(states, ttg))
 
-    def selector(self, name: str):
+    def selector(self, name: str, **options):
+        """The (cached) selector ``name`` built with ``options`` (e.g. ``backend="scip"``, ``tightening="lp"``)."""
         if name not in SELECTORS:
             raise InvalidInputError("selector", f"unknown selector {name!r}; known: {', '.join(sorted(SELECTORS))}")
-        if name not in self._selectors:
-            self._selectors[name] = SELECTORS[name]()
-        return self._selectors[name]
+        key = (name, tuple(sorted(options.items())))
+        if key not in self._selectors:
+            try:
+                self._selectors[key] = SELECTORS[name](**options)
+            except (TypeError, ValueError) as err:
+                raise InvalidInputError("options", f"selector {name!r}: {err}") from err
+        return self._selectors[key]
 
-    def decide(self, state: object, selector: str = "mip", time_limit: float | None = None) -> Decision:
-        """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone)."""
+    def decide(self, state: object, selector: str = "mip", time_limit: float | None = None,
+               **options) -> Decision:
+        """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone);
+        ``options`` configure the selector (mip: ``backend``, ``tightening``, ``mip_rel_gap``, ...)."""
         if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
-        chosen = self.selector(selector)
+        chosen = self.selector(selector, **options)
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
         self.model.check(decision.action)
         decision.policy_version = self.policy_version

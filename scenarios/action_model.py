@@ -89,6 +89,13 @@ class ActionModel:
             col_names=[f"a[{j}]" for j in range(self.n_actions)] + list(self.aux_names),
         )
 
+    def with_constraints(self, build, prefix: str = "user") -> ActionModel:
+        """This feasible set plus the user's linear pyomo constraints over ``m.a`` (see
+        :mod:`scenarios.user_constraints`)."""
+        from scenarios.user_constraints import add_pyomo_constraints
+
+        return add_pyomo_constraints(self, build, prefix)
+
     # ----------------------------------------------------------------------------- validation
     def validate(self, action: object, field_name: str = "action") -> np.ndarray:
         """Return ``action`` as a 0/1 int vector of the right length, or raise naming the field."""

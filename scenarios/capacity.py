@@ -101,7 +101,7 @@ class BinPackingOracle:
             return None
         order = np.argsort(-costs, kind="stable")
         c = costs[order].tolist()
-        suffix = np.cumsum(c[::-1])[::-1].tolist() + [0]  # suffix[k] = total cost of items k..end
+        suffix = [*np.cumsum(c[::-1])[::-1].tolist(), 0]  # suffix[k] = total cost of items k..end
         remaining = self.capacities.tolist()
         where = [-1] * len(c)
         failed: set[tuple[int, tuple[int, ...]]] = set()  # (item, multiset of rooms) proven unpackable

@@ -13,6 +13,8 @@ on the state: a new state changes only the ``-L``/``-U`` coefficients, the row b
 ``L``, and the column bounds that fix stable neurons (``U <= 0``: ``h = delta = 0``; ``L >= 0``:
 ``delta = 1``). A persistent back-end (:class:`~solvers.highs_backend.HighsSolver`) therefore updates its
 model in place; non-persistent back-ends can call :meth:`MatrixMILP.pruned` to drop the fixed columns.
+With ``tightening="lp"`` the interval bounds are further tightened per state by LP-based bound tightening
+(:mod:`solvers.bound_tightening`); the structure stays the same, only more neurons come out stable.
 The objective is the output layer on the last ``h`` plus the output bias as offset, maximised.
 """
 
@@ -27,6 +29,8 @@ from solvers.highs_backend import HighsSolver
 from solvers.interval_bounds import interval_bounds
 from solvers.milp import MatrixMILP
 from solvers.relu_network import ReluNetwork
+
+TIGHTENING_MODES = ("interval", "lp")
 
 
 class StableCounts(NamedTuple):
@@ -53,7 +57,13 @@ def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 5.
 class NetworkMILP:
     """The MILP ``max net(a)`` over a feasible set; :meth:`build` fills in one state's numbers."""
 
-    def __init__(self, net: ReluNetwork, feasible: MatrixMILP, tighten_cardinality: bool = True) -> None:
+    def __init__(
+        self, net: ReluNetwork, feasible: MatrixMILP, tighten_cardinality: bool = True,
+        tightening: str = "interval", tightening_budget: float = 0.05,
+    ) -> None:
+        if tightening not in TIGHTENING_MODES:
+            raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {tightening!r}")
+        self.tightening, self.tightening_budget = tightening, tightening_budget
         n = net.n_inputs
         if feasible.n_cols < n:
             raise ValueError(f"feasible set has {feasible.n_cols} columns, the network reads {n} actions")
@@ -147,6 +157,8 @@ class NetworkMILP:
         self.max_ones = max_cardinality(feasible, n) if tighten_cardinality and widths else None
 
         self.stable_counts = StableCounts(0, 0, self.n_hidden)
+        self.interval_stable_counts = self.stable_counts
+        self.tightening_report = None
         self.bounds: list[tuple[np.ndarray, np.ndarray]] = []
         self._bias: np.ndarray | None = None
         self._col_lower: np.ndarray | None = None
@@ -155,11 +167,14 @@ class NetworkMILP:
     # ------------------------------------------------------------------------------------ per state
     def build(
         self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
-        first_weights: np.ndarray | None = None,
+        first_weights: np.ndarray | None = None, tightening: str | None = None,
+        tightening_budget: float | None = None,
     ) -> MatrixMILP:
         """The MILP for one state: its first-layer bias and, when the state also scales how actions enter
         (action-state interaction features), its first-layer action weights; ``lower``/``upper``
-        optionally narrow the action box."""
+        optionally narrow the action box. ``tightening`` (default: the compiler's) is ``"interval"`` (the
+        per-state interval bounds) or ``"lp"`` (then LP-based bound tightening within
+        ``tightening_budget`` seconds, see :mod:`solvers.bound_tightening`)."""
         n, f = self.n_actions, self.feasible
         net = self.net
         if first_weights is not None:
@@ -175,6 +190,29 @@ class NetworkMILP:
         if upper is not None:
             col_upper[:n] = np.minimum(col_upper[:n], upper)
         bounds = interval_bounds(net, b0, col_lower[:n], col_upper[:n], max_ones=self.max_ones)
+        self._state_net = net
+        milp = self._assemble(net, b0, col_lower, col_upper, bounds)
+        self.interval_stable_counts = self.stable_counts
+        self.tightening_report = None
+        mode = tightening or self.tightening
+        if mode not in TIGHTENING_MODES:
+            raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {mode!r}")
+        if mode == "lp" and bounds:
+            from solvers.bound_tightening import lp_tighten
+
+            budget = self.tightening_budget if tightening_budget is None else tightening_budget
+            bounds, self.tightening_report = lp_tighten(
+                self, milp, bounds, lambda bds: self._assemble(net, b0, col_lower, col_upper, bds), budget,
+            )
+            milp = self._assemble(net, b0, col_lower, col_upper, bounds)
+        return milp
+
+    def _assemble(
+        self, net: ReluNetwork, b0: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
+        bounds: list[tuple[np.ndarray, np.ndarray]],
+    ) -> MatrixMILP:
+        """The state's MILP from its network, column box and per-neuron pre-activation bounds."""
+        col_lower, col_upper = col_lower.copy(), col_upper.copy()
         row_lower, row_upper = self._row_lower.copy(), self._row_upper.copy()
         n_on = n_off = 0
         if bounds:
@@ -200,7 +238,6 @@ class NetworkMILP:
         self.stable_counts = StableCounts(n_on, n_off, self.n_hidden - n_on - n_off)
         self.bounds = bounds
         self._bias, self._col_lower, self._col_upper = b0, col_lower, col_upper
-        self._state_net = net
         return MatrixMILP(
             c=self._c.copy(), A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
             col_upper=col_upper, integer=self._integer.copy(), sense="max", offset=offset,
