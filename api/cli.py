@@ -40,14 +40,58 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dqn_options(items: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs (VALUE parsed as JSON when it can be) overriding DQNConfig fields."""
+    from engine import DQNConfig
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in DQNConfig.__dataclass_fields__:
+            raise InvalidInputError("dqn_option", f"expected KEY=VALUE with a DQNConfig field as KEY, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _executor(args: argparse.Namespace):
+    from engine.executors import make_executor
+
+    return make_executor(args.executor, address=args.ray_address, num_cpus=args.num_cpus, progress=not args.quiet)
+
+
+def _train_seeds(args: argparse.Namespace, config) -> int:
+    """``train --seeds``: one checkpoint per seed under ``--out`` (seed_<s>/), fanned out on the executor."""
+    from engine.sweep import train_task
+
+    if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
+        raise InvalidInputError("seeds", "seeds must be distinct and non-negative")
+    base = {"scenario": args.scenario, "config": config.to_dict(), "n_arms": args.n_arms, "budget": args.budget,
+            "instance": Path(args.instance).read_text() if args.instance else None}
+    with _executor(args) as executor:
+        results = executor.map(train_task, [{**base, "seed": s} for s in args.seeds], desc="train")
+    for res in results:
+        path = Path(args.out) / f"seed_{res['seed']}"
+        path.mkdir(parents=True, exist_ok=True)
+        for name, data in res.pop("files").items():
+            (path / name).write_bytes(data)
+        print(json.dumps({"checkpoint": str(path), **{k: v for k, v in res.items() if k != "seed"}}))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from engine import DQNConfig, Engine
 
     torch.set_num_threads(args.threads)
+    config = DQNConfig.from_dict({**DQNConfig().to_dict(), **_dqn_options(args.dqn_option),
+                                  "hidden": args.hidden, "episodes": args.episodes})
+    if args.seeds:
+        return _train_seeds(args, config)
     env = _make_env(args)
-    config = DQNConfig(hidden=args.hidden, episodes=args.episodes)
     engine = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
     path = engine.save(args.out)
     s = engine.training_summary
@@ -59,22 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def run_evaluation(engine, episodes: int, seed: int, methods: list[str] | None, progress: bool,
                    time_limit: float | None = None) -> dict:
-    """Evaluate the engine (exact argmax and greedy) against every baseline on common random numbers."""
-    from engine.baselines import BASELINES
-    from engine.evaluation import EnginePolicy, evaluate
+    """Evaluate the engine against every baseline (see :func:`engine.evaluation.evaluate_engine`)."""
+    from engine.evaluation import evaluate_engine
 
-    policies = {"dqn_mip": EnginePolicy(engine, "auto", time_limit), "iterative_dqn": EnginePolicy(engine, "greedy")}
-    policies.update({name: cls(engine.instance) for name, cls in BASELINES.items()})
-    if methods:
-        unknown = sorted(set(methods) - set(policies))
-        if unknown:
-            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(policies)}")
-        policies = {k: v for k, v in policies.items() if k in methods}
-    reference = "dqn_mip" if "dqn_mip" in policies else None
-    result = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
-                      progress=progress, scenario=engine.scenario).to_dict()
-    result["policy_version"] = engine.policy_version
-    return result
+    return evaluate_engine(engine, episodes, seed, methods, progress, time_limit)
 
 
 def _write_outputs(results: list[dict], json_path: str | None, markdown: str | None, plot: str | None) -> None:
@@ -90,9 +122,34 @@ def _write_outputs(results: list[dict], json_path: str | None, markdown: str | N
     print(table)
 
 
+def _evaluate_sweep(args: argparse.Namespace) -> int:
+    """``evaluate --domains``: train and evaluate every (domain, seed) on the executor (engine/sweep.py)."""
+    from engine.sweep import SweepConfig, run_sweep, write_outputs
+
+    if args.checkpoints:
+        raise InvalidInputError("checkpoints", "give either checkpoints or --domains, not both")
+    config = SweepConfig(
+        domains=tuple(args.domains), seeds=tuple(args.seeds if args.seeds is not None else [args.seed]),
+        n_arms=args.n_arms, budget=args.budget, horizon=args.horizon, train_episodes=args.train_episodes,
+        eval_episodes=args.episodes, methods=tuple(args.methods) if args.methods else None,
+        dqn={**_dqn_options(args.dqn_option), "hidden": list(args.hidden)}, time_limit=args.time_limit,
+        exact_max_arms=args.exact_max_arms,
+    )
+    with _executor(args) as executor:
+        sweep = run_sweep(config, executor, progress=not args.quiet)
+    print(write_outputs(sweep, args.json, args.markdown, args.plot))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from engine import Engine
 
+    if args.domains:
+        return _evaluate_sweep(args)
+    if not args.checkpoints:
+        raise InvalidInputError("checkpoints", "give checkpoint directories, or --domains for a sweep")
+    if args.executor != "serial":
+        raise InvalidInputError("executor", "checkpoint evaluation runs serially; use --domains for a sweep")
     results = []
     for checkpoint in args.checkpoints:
         engine = Engine.load(checkpoint)
@@ -135,6 +192,13 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the REST service (or manage its API keys)."""
+    from api.service.server import serve
+
+    return serve(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     bench_dir = Path(args.dir)
     scripts = sorted(p.stem.removeprefix("bench_") for p in bench_dir.glob("bench_*.py"))
@@ -160,18 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--budget", type=int, default=5)
         q.add_argument("--seed", type=int, default=0)
 
+    def executor_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--executor", choices=["serial", "ray"], default="serial")
+        q.add_argument("--ray-address", help="Ray cluster address ('auto', 'ray://host:10001'); default: local")
+        q.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all)")
+
     q = sub.add_parser("train", help="train a policy and write a checkpoint directory")
     instance_args(q)
     q.add_argument("--episodes", type=int, default=100)
     q.add_argument("--hidden", type=_parse_hidden, default=(16, 32))
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="checkpoint directory (with --seeds: parent of seed_<s>/)")
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--quiet", action="store_true")
+    q.add_argument("--seeds", type=int, nargs="+", help="train one checkpoint per seed on the executor")
+    q.add_argument("--dqn-option", nargs="*", metavar="KEY=VALUE", help="override DQNConfig fields")
+    executor_args(q)
     q.set_defaults(func=cmd_train)
 
-    q = sub.add_parser("evaluate", help="evaluate checkpoints against the baselines (common random numbers)")
-    q.add_argument("checkpoints", nargs="+")
-    q.add_argument("--episodes", type=int, default=50)
+    q = sub.add_parser("evaluate", help="evaluate checkpoints against the baselines (common random numbers), "
+                                         "or with --domains train and evaluate a domains x seeds sweep")
+    q.add_argument("checkpoints", nargs="*")
+    q.add_argument("--episodes", type=int, default=50, help="evaluation episodes per method")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--methods", nargs="*")
     q.add_argument("--time-limit", type=float, default=None)
@@ -179,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--markdown")
     q.add_argument("--plot")
     q.add_argument("--quiet", action="store_true")
+    q.add_argument("--domains", nargs="+", help="sweep these domains (training included) instead of checkpoints")
+    q.add_argument("--seeds", type=int, nargs="+", help="sweep seeds (instance and training; default --seed)")
+    q.add_argument("--n-arms", type=int, default=20)
+    q.add_argument("--budget", type=int, default=5)
+    q.add_argument("--horizon", type=int, default=20)
+    q.add_argument("--train-episodes", type=int, default=100)
+    q.add_argument("--hidden", type=_parse_hidden, default=(16, 32))
+    q.add_argument("--dqn-option", nargs="*", metavar="KEY=VALUE", help="override DQNConfig fields")
+    q.add_argument("--exact-max-arms", type=int, default=6, help="exact DP optimum when n_arms <= this")
+    executor_args(q)
     q.set_defaults(func=cmd_evaluate)
 
     q = sub.add_parser("decide", help="decide one state with a checkpoint")
@@ -198,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_quickstart)
+
+    q = sub.add_parser("serve", help="run the REST service on 127.0.0.1 (or manage API keys)")
+    from api.service.server import add_arguments as serve_arguments
+
+    serve_arguments(q)
+    q.set_defaults(func=cmd_serve)
 
     q = sub.add_parser("bench", help="run a benchmark from bench/ (no name: list them)")
     q.add_argument("name", nargs="?")

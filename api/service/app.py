@@ -1,0 +1,49 @@
+"""The FastAPI application factory: storage, keys, policies, decisions and bandit sessions under ``/v1``."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.service.auth import KeyStore
+from api.service.db import open_database
+from api.service.decisions import DecisionService
+from api.service.errors import install_handlers
+from api.service.middleware import BodyLimitMiddleware
+from api.service.policies import PolicyRegistry
+from api.service.routes import ROUTERS
+from api.service.sessions import SessionService
+from api.service.settings import Settings
+
+DESCRIPTION = """Combinatorial decisions over HTTP: register trained policies and ask for allocation decisions,
+or run restless / combinatorial bandit sessions with feedback. Send an API key in `X-API-Key`; scopes are
+`read`, `decide` (implies read) and `admin` (implies both). Every error is `{"error": {"code", "message",
+"field"}}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A ready application (database opened, schema created, bootstrap key stored)."""
+    settings = settings or Settings.from_env()
+    db = open_database(settings.db_url, settings.sqlite_synchronous, settings.log_synchronous)
+    keys = KeyStore(db, settings.resolved_secret(), settings.key_cache_seconds)
+    if settings.bootstrap_key:
+        keys.create("bootstrap", ["admin"], key=settings.bootstrap_key)
+    registry = PolicyRegistry(db, settings.policy_dir, settings.engine_pool)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        db.dispose()
+
+    app = FastAPI(title="Redwood", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+    app.state.settings, app.state.db, app.state.keys = settings, db, keys
+    app.state.policies = registry
+    app.state.decisions = DecisionService(db, registry, settings.max_decision_seconds)
+    app.state.sessions = SessionService(db)
+    install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/v1")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

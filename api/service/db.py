@@ -1,0 +1,154 @@
+"""Database: SQLAlchemy 2 Core tables and engines (SQLite with WAL by default, PostgreSQL by URL).
+
+Two engines share one database: ``main`` (feedback, keys, sessions: ``synchronous=FULL`` on SQLite) and
+``log`` for decision / selection audit rows (``synchronous=NORMAL`` by default: in WAL mode a commit then
+survives a killed process, and the next FULL commit makes it durable against power loss too, since the WAL is
+written in order). On PostgreSQL both are the same engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+ID = sa.String(64)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("scopes", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+policies = sa.Table(
+    "policies", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("scenario", sa.String(100), nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("info", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("policy_id", ID, nullable=False, index=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("policy_id", "idempotency_key", name="uq_decision_idempotency"),
+)
+
+sessions = sa.Table(
+    "bandit_sessions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("cache", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+selections = sa.Table(
+    "bandit_selections", metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False, unique=True),
+    sa.Column("session_id", ID, nullable=False, index=True),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("rng", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+feedback = sa.Table(
+    "bandit_feedback", metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("selection_id", ID, nullable=False, unique=True),
+    sa.Column("session_id", ID, nullable=False, index=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("request", sa.JSON, nullable=False),
+    sa.Column("applied", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _json_serializer():
+    """orjson when installed (several times faster on long number lists), else the standard library."""
+    try:
+        import orjson
+    except ImportError:
+        import json
+
+        return {"json_serializer": json.dumps}
+    import json
+
+    def dumps(value: object) -> str:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # integers beyond 64 bits (generator states)
+            return json.dumps(value)
+
+    return {"json_serializer": dumps, "json_deserializer": json.loads}
+
+
+@dataclass
+class Database:
+    main: Engine
+    log: Engine
+    is_sqlite: bool
+
+    def dispose(self) -> None:
+        self.main.dispose()
+        if self.log is not self.main:
+            self.log.dispose()
+
+
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
+    if synchronous.upper() not in SYNC_MODES:
+        raise ValueError(f"synchronous: expected one of {SYNC_MODES}, got {synchronous!r}")
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                              pool_size=8, max_overflow=8, **_json_serializer())
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below) so SQLite locks up front
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_database(url: str, synchronous: str = "FULL", log_synchronous: str = "NORMAL") -> Database:
+    """Engines for ``url`` with the schema created if missing."""
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        main = _sqlite_engine(url, synchronous)
+        log = main if log_synchronous.upper() == synchronous.upper() else _sqlite_engine(url, log_synchronous)
+        db = Database(main, log, True)
+    else:
+        main = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_json_serializer())
+        db = Database(main, main, False)
+    metadata.create_all(db.main)
+    return db

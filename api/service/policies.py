@@ -1,0 +1,171 @@
+"""Registered policies: rows in the database, and per-policy pools of loaded engines (engines and their
+highspy models are not thread-safe, so each engine serves one request at a time)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from api.service.db import Database, policies
+from api.service.errors import ApiError
+from api.service.paths import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from engine import Engine
+
+
+def _load(path: Path) -> Engine:
+    """Engine.load (imported on first use: the engine package is heavy and sessions do not need it)."""
+    import torch
+
+    from engine import Engine
+
+    torch.set_num_threads(1)
+    try:
+        return Engine.load(path)
+    except ApiError:
+        raise
+    except Exception as exc:  # a malformed checkpoint is bad input, not a server fault
+        raise ApiError(422, "invalid_checkpoint", f"cannot load checkpoint: {type(exc).__name__}: {exc}"[:500],
+                       "path") from exc
+
+
+class EnginePool:
+    """Up to ``size`` engines of one checkpoint, loaded lazily; ``acquire`` lends one exclusively."""
+
+    def __init__(self, path: Path, version: str, size: int, first: Engine | None = None) -> None:
+        self.path, self.version, self.size = path, version, max(1, size)
+        self._free: queue.Queue[Engine] = queue.Queue()
+        self._created = 0
+        self._lock = threading.Lock()
+        if first is not None:
+            self._free.put(first)
+            self._created = 1
+
+    def _new(self) -> Engine:
+        engine = _load(self.path)
+        if engine.policy_version != self.version:
+            raise ApiError(409, "policy_changed", f"the checkpoint on disk is version {engine.policy_version}, "
+                           f"registered as {self.version}; register it again", None)
+        return engine
+
+    @contextmanager
+    def acquire(self, timeout: float = 60.0) -> Iterator[Engine]:
+        try:
+            engine = self._free.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = self._created < self.size
+                if grow:
+                    self._created += 1
+            if grow:
+                try:
+                    engine = self._new()
+                except BaseException:
+                    with self._lock:
+                        self._created -= 1
+                    raise
+            else:
+                try:
+                    engine = self._free.get(timeout=timeout)
+                except queue.Empty as exc:
+                    raise ApiError(409, "busy", "every engine of this policy stayed busy", None) from exc
+        try:
+            yield engine
+        finally:
+            self._free.put(engine)
+
+
+def policy_info(row: dict) -> dict:
+    info = dict(row["info"])
+    return {"id": row["id"], "path": row["path"], "scenario": row["scenario"],
+            "policy_version": row["policy_version"], "created_at": row["created_at"], **info}
+
+
+class PolicyRegistry:
+    def __init__(self, db: Database, root: Path, pool_size: int) -> None:
+        self.db, self.root, self.pool_size = db, root, pool_size
+        self._pools: dict[str, EnginePool] = {}
+        self._rows: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    def register(self, relative: str) -> dict:
+        path = resolve_checkpoint(self.root, relative)
+        engine = _load(path)
+        net = engine.network
+        info = {
+            "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
+                        "context_dim": net.context_dim},
+            "state_length": int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0,
+            "training": _json_safe(engine.config.to_dict()),
+            "training_summary": _json_safe(engine.training_summary),
+        }
+        row = {"id": uuid.uuid4().hex, "path": relative, "scenario": engine.scenario,
+               "policy_version": engine.policy_version, "info": info, "created_at": time.time(), "deleted": False}
+        with self.db.main.begin() as conn:
+            conn.execute(policies.insert().values(**row))
+        with self._lock:
+            self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
+            self._rows[row["id"]] = row
+        return policy_info(row)
+
+    def row(self, policy_id: str) -> dict:
+        with self._lock:
+            hit = self._rows.get(policy_id)
+        if hit is not None:
+            return hit
+        with self.db.main.connect() as conn:
+            row = conn.execute(sa.select(policies).where(policies.c.id == policy_id,
+                                                         policies.c.deleted.is_(False))).mappings().first()
+        if row is None:
+            raise ApiError(404, "not_found", f"no policy {policy_id!r}", "policy_id")
+        with self._lock:
+            self._rows[policy_id] = dict(row)
+        return dict(row)
+
+    def get(self, policy_id: str) -> dict:
+        return policy_info(self.row(policy_id))
+
+    def list(self) -> list[dict]:
+        with self.db.main.connect() as conn:
+            rows = conn.execute(sa.select(policies).where(policies.c.deleted.is_(False))
+                                .order_by(policies.c.created_at)).mappings().all()
+        return [policy_info(dict(r)) for r in rows]
+
+    def delete(self, policy_id: str) -> None:
+        self.row(policy_id)
+        with self.db.main.begin() as conn:
+            conn.execute(policies.update().where(policies.c.id == policy_id).values(deleted=True))
+        with self._lock:
+            self._pools.pop(policy_id, None)
+            self._rows.pop(policy_id, None)
+
+    def pool(self, policy_id: str) -> EnginePool:
+        row = self.row(policy_id)
+        with self._lock:
+            pool = self._pools.get(policy_id)
+            if pool is None:
+                path = resolve_checkpoint(self.root, row["path"])
+                pool = self._pools[policy_id] = EnginePool(path, row["policy_version"], self.pool_size)
+        return pool
+
+
+def _json_safe(value):
+    """Floats that JSON cannot carry (NaN, infinity) become None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if hasattr(value, "item") and callable(value.item):
+        return _json_safe(value.item())
+    return value

@@ -1,0 +1,35 @@
+"""Decisions: POST a state to a policy, get the Decision; ``Idempotency-Key`` replays the stored answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Request
+
+from api.service.auth import DecideKey, ReadKey
+from api.service.errors import responses
+from api.service.fastjson import json_response
+from api.service.schemas import DecisionOut, DecisionRequest
+
+router = APIRouter(tags=["decisions"])
+Id = Annotated[str, Path(max_length=64)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
+                                              pattern=r"^[!-~]+$",
+                                              description="same key + same body: the stored decision again (200); "
+                                                          "same key + another body: 422")]
+
+
+@router.post("/policies/{policy_id}/decisions", response_model=DecisionOut, status_code=201,
+             responses={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
+             | responses(400, 401, 403, 404, 409, 413, 422))
+def decide(policy_id: Id, body: DecisionRequest, request: Request, _: DecideKey,
+           idempotency_key: IdempotencyKey = None):
+    """The best feasible action for ``state``. With ``deadline_seconds`` the solver stops in time and the
+    answer is flagged (``status: time_limit``, ``deadline_hit: true``)."""
+    out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key)
+    return json_response(out, 200 if replayed else 201)
+
+
+@router.get("/decisions/{decision_id}", response_model=DecisionOut, responses=responses(401, 403, 404))
+def decision_get(decision_id: Id, request: Request, _: ReadKey) -> dict:
+    return request.app.state.decisions.get(decision_id)

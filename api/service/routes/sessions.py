@@ -1,0 +1,44 @@
+"""Bandit sessions: create (Whittle restless, CUCB / Thompson combinatorial), select, feedback, state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Request
+
+from api.service.auth import DecideKey, ReadKey
+from api.service.errors import responses
+from api.service.fastjson import json_response
+from api.service.schemas import FeedbackOut, FeedbackRequest, SelectionOut, SelectRequest, SessionCreate, SessionInfo
+
+router = APIRouter(prefix="/sessions", tags=["bandit sessions"])
+Id = Annotated[str, Path(max_length=64)]
+
+
+@router.post("", response_model=SessionInfo, status_code=201, responses=responses(400, 401, 403, 413, 422))
+def session_create(body: Annotated[SessionCreate, Body()], request: Request, _: DecideKey) -> dict:
+    return request.app.state.sessions.create(body.model_dump())
+
+
+@router.get("/{session_id}", response_model=SessionInfo, responses=responses(401, 403, 404))
+def session_get(session_id: Id, request: Request, _: ReadKey) -> dict:
+    return request.app.state.sessions.info(session_id)
+
+
+@router.post("/{session_id}/select", response_model=SelectionOut, status_code=201,
+             responses=responses(400, 401, 403, 404, 413, 422))
+def session_select(session_id: Id, body: SelectRequest, request: Request, _: DecideKey):
+    """Which arms to act on now; the answer's ``id`` is the decision to report feedback for."""
+    return json_response(request.app.state.sessions.select(session_id, body.model_dump()), 201)
+
+
+@router.post("/{session_id}/decisions/{selection_id}/feedback", response_model=FeedbackOut, status_code=201,
+             responses={200: {"model": FeedbackOut, "description": "Already recorded (identical feedback)"}}
+             | responses(400, 401, 403, 404, 409, 413, 422))
+def session_feedback(session_id: Id, selection_id: Id, body: FeedbackRequest, request: Request,
+                     _: DecideKey):
+    """Scalar ``reward`` (split over the chosen arms by a linear model) or per-arm ``rewards``. Idempotent per
+    decision: the same feedback again returns 200; different feedback for the same decision is a 409."""
+    out, replayed = request.app.state.sessions.feedback(session_id, selection_id,
+                                                        body.model_dump(exclude_none=False))
+    return json_response(out, 200 if replayed else 201)

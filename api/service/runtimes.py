@@ -1,0 +1,215 @@
+"""In-memory bandit sessions built from their stored configuration: select and apply feedback.
+
+A runtime's learnt state is a deterministic function of its configuration, the ordered feedback log and the
+random-generator state after the last selection, which is how :mod:`api.service.sessions` restores it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from bandits.combinatorial import CUCB, CombinatorialThompson, KnapsackOracle, TopKOracle
+from bandits.combinatorial.scalar_feedback import ScalarFeedback
+from bandits.persistence import rng_from_state, rng_state
+from bandits.restless import RestlessArms, WhittleIndices, WhittlePolicy, whittle_indices
+from bandits.restless.allocation import allocate
+from scenarios.errors import InvalidInputError
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+class Runtime:
+    """Common interface; ``lock`` serialises every use of one session."""
+
+    kind: str
+    n_arms: int
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.selections = 0
+        self.feedback = 0
+
+    def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
+        """(public result: action, propensity, exact; audit extras; rng state after) for one selection."""
+        raise NotImplementedError
+
+    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
+        """Validate then apply one feedback for ``action``; returns the per-arm rewards applied."""
+        raise NotImplementedError
+
+    def set_rng(self, state: dict | None) -> None:
+        """Restore the random generator after a replay."""
+
+    def state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def cache(self) -> dict | None:
+        """Derived data worth storing once (e.g. Whittle indices), or None."""
+        return None
+
+    def public_config(self, config: dict) -> dict:
+        return config
+
+
+class SemiBanditRuntime(Runtime):
+    """CUCB or combinatorial Thompson sampling over a top-k or knapsack oracle, with scalar feedback."""
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        self.kind = config["kind"]
+        n = self.n_arms = int(config["n_arms"])
+        c = config["constraint"]
+        if c["type"] == "top_k":
+            if c["k"] > n:
+                raise InvalidInputError("constraint.k", f"must be at most n_arms = {n}")
+            oracle = TopKOracle(n, c["k"], c.get("allow_fewer", False))
+            samples = 32
+        else:
+            if len(c["sizes"]) != n:
+                raise InvalidInputError("constraint.sizes", f"expected {n} sizes (one per arm)")
+            oracle = KnapsackOracle(c["sizes"], c["capacity"])
+            samples = 32 if oracle.use_dp and n * (oracle.capacity + 1) <= 200_000 else 0
+        low, high = (float(v) for v in config["reward_range"])
+        if not high > low:
+            raise InvalidInputError("reward_range", "expected [low, high] with high > low")
+        if self.kind == "cucb":
+            self.policy = CUCB(oracle, config["alpha"], (low, high), config["seed"], config["epsilon"], samples)
+            clip: tuple[float, float] | None = (low, high)
+        else:
+            self.policy = CombinatorialThompson(oracle, config["likelihood"], tuple(config["prior"]),
+                                                config["sigma"], config["seed"], config["epsilon"], samples)
+            clip = (0.0, 1.0) if config["likelihood"] == "bernoulli" else None
+        self.scalar = ScalarFeedback(n, config["scalar_feedback"]["learning_rate"], clip)
+
+    def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
+        if states is not None or time_to_go is not None:
+            raise InvalidInputError("states", f"{self.kind} sessions take no states")
+        sel = self.policy.select()
+        self.selections += 1
+        public = {"action": [int(v) for v in sel.action], "round": int(sel.round),
+                  "propensity": _finite_or_none(sel.propensity), "exact": bool(sel.exact)}
+        extras = {"scores": [_finite_or_none(v) for v in sel.scores],
+                  "marginals": [_finite_or_none(v) for v in sel.marginals]}
+        return public, extras, rng_state(self.policy.rng)
+
+    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
+        chosen = action > 0
+        if request.get("next_states") is not None:
+            raise InvalidInputError("next_states", f"{self.kind} sessions take no next_states")
+        if request.get("rewards") is not None:
+            r = request["rewards"]
+            if len(r) != self.n_arms:
+                raise InvalidInputError("rewards", f"expected {self.n_arms} entries (one per arm)")
+            missing = [i for i in np.flatnonzero(chosen) if r[i] is None]
+            if missing:
+                raise InvalidInputError(f"rewards.{missing[0]}", "a chosen arm needs a reward")
+            rewards = np.array([np.nan if v is None else float(v) for v in r])
+            rewards[~chosen] = np.nan
+            if self.kind == "thompson" and self.policy.likelihood == "bernoulli" and (
+                    np.any(rewards[chosen] < 0) or np.any(rewards[chosen] > 1)):
+                raise InvalidInputError("rewards", "Bernoulli Thompson sampling needs rewards in [0, 1]")
+        else:
+            rewards = self.scalar.split(action, float(request["reward"]))
+        self.policy.update(action, np.where(chosen, rewards, 0.0))
+        self.feedback += 1
+        return [None if not c else float(v) for c, v in zip(chosen, rewards, strict=True)]
+
+    def set_rng(self, state: dict | None) -> None:
+        if state is not None:
+            self.policy.rng = rng_from_state(state)
+
+    def state(self) -> dict[str, Any]:
+        p = self.policy
+        out: dict[str, Any] = {"rounds": int(p.rounds), "counts": p.counts.tolist(),
+                               "means": [_finite_or_none(v) for v in
+                                         np.where(p.counts > 0, p.sums / np.maximum(p.counts, 1), np.nan)],
+                               "scalar_estimates": self.scalar.theta.tolist()}
+        return out
+
+
+class WhittleRuntime(Runtime):
+    """Whittle index allocation over restless arms given as data (a planning policy: feedback is logged)."""
+
+    kind = "whittle"
+
+    def __init__(self, config: dict, cache: dict | None) -> None:
+        super().__init__()
+        arms = RestlessArms.parse(config["arms"])
+        self.n_arms, self.n_states = arms.n_arms, arms.n_states
+        if cache is not None:
+            raw = np.array(cache["raw"], dtype=float)
+            ok = np.array(cache["indexable"], dtype=bool)
+            values = raw.copy()
+            values[~ok] = np.nan
+            idx = WhittleIndices(values, raw, ok, float(config["discount"]), config["horizon"], 0.0, 0)
+        else:
+            idx = whittle_indices(arms, float(config["discount"]), config["horizon"])
+        self.policy = WhittlePolicy(arms, config["budget"], config["discount"], config["horizon"],
+                                    config["fill_budget"], config["allow_non_indexable"], indices=idx)
+        self._table = idx.raw if config["allow_non_indexable"] else idx.values
+        self._arm = np.arange(self.n_arms)
+        self._costs = arms.arrays()[2]
+
+    def cache(self) -> dict | None:
+        return {"raw": _nan_list(self.policy.indices.raw.tolist()),
+                "indexable": self.policy.indices.indexable.tolist()}
+
+    def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
+        if states is None:
+            raise InvalidInputError("states", "whittle sessions need the arm states")
+        if len(states) != self.n_arms:
+            raise InvalidInputError("states", f"expected {self.n_arms} entries (one per arm)")
+        if self.policy.horizon is None and time_to_go is not None:
+            raise InvalidInputError("time_to_go", "this session has an infinite horizon")
+        s = np.asarray(states, dtype=np.int64)  # integers in [0, 1000] by the request schema
+        if s.max() >= self.n_states:
+            raise InvalidInputError("states", f"arm states must lie in [0, {self.n_states - 1}]")
+        if self.policy.horizon is None:
+            scores = self._table[self._arm, s]
+        else:
+            if time_to_go is None or time_to_go > self.policy.horizon:
+                raise InvalidInputError("time_to_go", f"expected an integer in [1, {self.policy.horizon}]")
+            scores = self._table[self._arm, time_to_go - 1, s]
+        # the same allocation as WhittlePolicy.select, without re-validating the states twice
+        action = allocate(scores, self._costs, self.policy.budget, fill=self.policy.fill_budget)
+        self.selections += 1
+        public = {"action": action.tolist(), "round": self.selections - 1, "propensity": 1.0, "exact": False}
+        return public, {}, None  # the states are in the logged request
+
+    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
+        nxt = request.get("next_states")
+        if nxt is not None and (len(nxt) != self.n_arms or max(nxt) >= self.n_states):
+            raise InvalidInputError("next_states", f"expected {self.n_arms} states in [0, {self.n_states - 1}]")
+        if request.get("rewards") is not None:
+            r = request["rewards"]
+            if len(r) != self.n_arms:
+                raise InvalidInputError("rewards", f"expected {self.n_arms} entries (one per arm)")
+            applied = [None if v is None else float(v) for v in r]
+        else:
+            applied = [float(request["reward"])]
+        self.feedback += 1
+        return applied
+
+    def state(self) -> dict[str, Any]:
+        return {"budget": self.policy.budget, "discount": self.policy.discount, "horizon": self.policy.horizon,
+                "n_states": self.n_states, "non_indexable": self.policy.indices.non_indexable.tolist()}
+
+    def public_config(self, config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "arms"} | {"n_states": self.n_states}
+
+
+def _nan_list(x):
+    if isinstance(x, list):
+        return [_nan_list(v) for v in x]
+    return x if np.isfinite(x) else None
+
+
+def build_runtime(config: dict, cache: dict | None = None) -> Runtime:
+    if config["kind"] == "whittle":
+        return WhittleRuntime(config, cache)
+    return SemiBanditRuntime(config)

@@ -1,0 +1,73 @@
+"""Running the service (``redwood serve``) and managing keys from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from api.service.settings import Settings
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(db_url=args.db, policy_dir=args.policy_dir, engine_pool=args.engine_pool,
+                             max_body_bytes=args.max_body_bytes)
+
+
+def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
+    """Handle ``--create-key`` / ``--list-keys`` / ``--revoke-key``; None when there is nothing to do."""
+    if not (args.create_key or args.list_keys or args.revoke_key):
+        return None
+    from api.service.auth import KeyStore
+    from api.service.db import open_database
+    from api.service.errors import ApiError
+
+    db = open_database(settings.db_url, settings.sqlite_synchronous, settings.log_synchronous)
+    try:
+        keys = KeyStore(db, settings.resolved_secret())
+        if args.create_key:
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            try:
+                key, info = keys.create(args.create_key, scopes)
+            except ApiError as exc:
+                print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
+                return 2
+            print(json.dumps({"key": key, **info}))
+            print("store this key now: it is shown only once", flush=True)
+        if args.list_keys:
+            print(json.dumps(keys.list(), indent=1))
+        if args.revoke_key:
+            print(json.dumps({"revoked": keys.revoke(args.revoke_key)}))
+    finally:
+        db.dispose()
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``redwood serve``: one uvicorn process (bandit sessions live in it), listening on 127.0.0.1 by default."""
+    settings = settings_from_args(args)
+    done = manage_keys(args, settings)
+    if done is not None:
+        return done
+    import uvicorn
+
+    from api.service.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def add_arguments(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--port", type=int, default=8000)
+    q.add_argument("--db", default=None, help="SQLAlchemy URL (default sqlite:///redwood.db or $REDWOOD_DB_URL)")
+    q.add_argument("--policy-dir", default=None, help="checkpoints may be registered only from here")
+    q.add_argument("--engine-pool", type=int, default=None, help="engines per policy (concurrent decisions)")
+    q.add_argument("--max-body-bytes", type=int, default=None)
+    q.add_argument("--log-level", default="warning")
+    q.add_argument("--create-key", metavar="NAME", help="create an API key, print it once, and exit")
+    q.add_argument("--scopes", default="admin", help="scopes of --create-key: read,decide,admin")
+    q.add_argument("--list-keys", action="store_true", help="list API keys and exit")
+    q.add_argument("--revoke-key", metavar="ID", help="revoke an API key and exit")

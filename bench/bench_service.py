@@ -1,0 +1,183 @@
+"""REST service throughput and latency against a real ``redwood serve`` on 127.0.0.1.
+
+    python bench/bench_service.py                      # Whittle over 1,000 arms and MILP at J = 20; 1, 8, 32 clients
+    python bench/bench_service.py --seconds 5 --deadline 0.05
+    python bench/bench_service.py --kills 20           # SIGKILL / restart durability trials instead
+    python bench/bench_service.py --db postgresql+psycopg://user@127.0.0.1:5432/db
+
+Clients are threads with one httpx connection each, in this process (they share the 2 cores with the server).
+Latency is wall time per request as the client sees it. Deadline-flagged MILP answers (the solver stopped at
+``--deadline`` and returned its incumbent) are counted as successful decisions and reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from api.service.harness import Server, kill_restart_trial
+
+ADMIN = "rw_bench_admin"
+H = {"X-API-Key": ADMIN}
+
+
+def train_policy(policy_dir: Path, episodes: int) -> None:
+    import torch
+
+    from engine import DQNConfig, Engine
+    from scenarios import make
+
+    torch.set_num_threads(1)
+    env = make("capacity", n_arms=20, budget=5, seed=0)
+    cfg = DQNConfig(episodes=episodes, warm_start_samples=512, warm_start_epochs=5)
+    Engine.train(env, cfg, seed=0, progress=False).save(policy_dir / "cap20")
+
+
+def whittle_session(c: httpx.Client, n_arms: int, n_states: int, budget: int) -> str:
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(n_states), size=(n_arms, 2, n_states))
+    P[:, 1] = 0.5 * P[:, 1] + 0.5 * np.eye(n_states)[np.minimum(np.arange(n_states) + 1, n_states - 1)]
+    R = np.repeat(np.tile(np.arange(n_states, dtype=float), (n_arms, 1))[:, :, None], 2, axis=2)
+    arms = {"transitions": np.round(P, 12).tolist(), "rewards": R.tolist(), "costs": [[0, 1]] * n_arms,
+            "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms}
+    r = c.post("/v1/sessions", json={"kind": "whittle", "arms": arms, "budget": budget,
+                                     "allow_non_indexable": True}, timeout=600)
+    r.raise_for_status()
+    return r.json()["id"]
+
+
+def run_load(base: str, make_request, clients: int, seconds: float) -> dict:
+    """``clients`` threads calling ``make_request(client, rng)`` for ``seconds``; latencies and outcomes."""
+    lat: list[float] = []
+    errors, flagged = [0], [0]
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+
+    def worker(i: int) -> None:
+        rng = random.Random(i)
+        mine, err, flag = [], 0, 0
+        with httpx.Client(base_url=base, headers=H, timeout=120) as c:
+            make_request(c, rng)  # warm the connection (not timed)
+            start_gate.wait()
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                r = make_request(c, rng)
+                mine.append(time.perf_counter() - t0)
+                if r.status_code >= 300:
+                    err += 1
+                elif r.json().get("deadline_hit"):
+                    flag += 1
+        with lock:
+            lat.extend(mine)
+            errors[0] += err
+            flagged[0] += flag
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    a = np.array(lat) * 1e3
+    return {"clients": clients, "requests": len(lat), "per_s": len(lat) / wall, "p50": np.percentile(a, 50),
+            "p95": np.percentile(a, 95), "p99": np.percentile(a, 99), "errors": errors[0], "flagged": flagged[0]}
+
+
+def print_table(rows: list[tuple[str, dict]]) -> None:
+    print("| workload | clients | requests | decisions/s | p50 ms | p95 ms | p99 ms | errors | deadline-flagged |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(f"| {name} | {r['clients']} | {r['requests']} | {r['per_s']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+              f"{r['p99']:.1f} | {r['errors']} | {r['flagged']} |")
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> None:
+    policy_dir = tmp / "policies"
+    policy_dir.mkdir()
+    t0 = time.perf_counter()
+    train_policy(policy_dir, args.episodes)
+    print(f"trained capacity J=20 policy ({args.episodes} episodes) in {time.perf_counter() - t0:.1f} s")
+    db = args.db or f"sqlite:///{tmp / 'bench.db'}"
+    server = Server(db, policy_dir, ADMIN, extra=["--engine-pool", str(args.engine_pool)]).start()
+    rows = []
+    try:
+        with httpx.Client(base_url=server.base, headers=H, timeout=600) as c:
+            t0 = time.perf_counter()
+            sid = whittle_session(c, args.arms, 4, args.arms // 20)
+            print(f"Whittle session over {args.arms} arms created in {time.perf_counter() - t0:.1f} s")
+            pid = c.post("/v1/policies", json={"path": "cap20"}).raise_for_status().json()["id"]
+
+        def whittle(c: httpx.Client, rng: random.Random) -> httpx.Response:
+            states = [rng.randrange(4) for _ in range(args.arms)]
+            return c.post(f"/v1/sessions/{sid}/select", json={"states": states})
+
+        def milp(deadline: float):
+            def request(c: httpx.Client, rng: random.Random) -> httpx.Response:
+                state = [rng.randrange(4) for _ in range(20)] + [rng.randrange(1, 21)]
+                return c.post(f"/v1/policies/{pid}/decisions",
+                              json={"state": state, "selector": "mip", "deadline_seconds": deadline})
+            return request
+
+        for clients in args.clients:
+            rows.append((f"Whittle select, {args.arms} arms", run_load(server.base, whittle, clients, args.seconds)))
+        for deadline in args.deadline:
+            for clients in args.clients:
+                rows.append((f"MILP decision J=20 (deadline {deadline * 1e3:.0f} ms)",
+                             run_load(server.base, milp(deadline), clients, args.seconds)))
+    finally:
+        server.stop()
+    print_table(rows)
+    print(f"load average after measuring: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
+          f"on {os.cpu_count()} cores")
+
+
+def kills(args: argparse.Namespace, tmp: Path) -> None:
+    db = args.db or f"sqlite:///{tmp / 'kills.db'}"
+    server = Server(db, tmp, ADMIN).start()
+    rng = random.Random(1)
+    total_acked = total_lost = 0
+    try:
+        with httpx.Client(base_url=server.base, headers=H, timeout=60) as c:
+            sids = [c.post("/v1/sessions", json={"kind": kind, "n_arms": 20, "constraint": {"type": "top_k", "k": 4},
+                                                 "seed": i}).raise_for_status().json()["id"]
+                    for i, kind in enumerate(["cucb", "thompson", "cucb"])]
+        for k in range(args.kills):
+            acked, lost, states = kill_restart_trial(server, H, sids, args.kill_after, rng)
+            total_acked, total_lost = total_acked + acked, total_lost + lost
+            restored = sum(s["feedback"] for s in states.values())
+            print(f"kill {k + 1:2d}: acknowledged {acked:4d}, lost {lost}, feedback rows after restart {restored}")
+    finally:
+        server.stop()
+    print(f"{args.kills} SIGKILLs on {db.split(':')[0]}: {total_acked} acknowledged feedback, {total_lost} lost")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=5.0, help="duration of each load level")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--arms", type=int, default=1000)
+    p.add_argument("--deadline", type=float, nargs="+", default=[0.05, 0.01],
+                   help="MILP deadline(s) per decision, seconds (one table block each)")
+    p.add_argument("--episodes", type=int, default=3, help="training episodes of the J = 20 policy")
+    p.add_argument("--engine-pool", type=int, default=2)
+    p.add_argument("--db", help="database URL (default: a SQLite file in a temporary directory)")
+    p.add_argument("--kills", type=int, default=0, help="run this many SIGKILL/restart trials instead")
+    p.add_argument("--kill-after", type=float, default=1.0, help="mean seconds of streaming before each kill")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        (kills if args.kills else bench)(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
