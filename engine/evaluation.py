@@ -139,3 +139,26 @@ def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: in
             bar.update(1)
     bar.close()
     return Evaluation(scenario, seed, episodes, results, reference, time.perf_counter() - start)
+
+
+def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str] | None = None,
+                    progress: bool = True, time_limit: float | None = None) -> dict:
+    """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against every
+    baseline on common random numbers; ``methods`` keeps a subset. Returns :meth:`Evaluation.to_dict`
+    plus the policy version. Shared by ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
+    from engine.baselines import BASELINES
+    from scenarios.errors import InvalidInputError
+
+    policies: dict[str, Policy] = {"dqn_mip": EnginePolicy(engine, "auto", time_limit),
+                                   "iterative_dqn": EnginePolicy(engine, "greedy")}
+    policies.update({name: cls(engine.instance) for name, cls in BASELINES.items()})
+    if methods:
+        unknown = sorted(set(methods) - set(policies))
+        if unknown:
+            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(policies)}")
+        policies = {k: v for k, v in policies.items() if k in methods}
+    reference = "dqn_mip" if "dqn_mip" in policies else None
+    result = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
+                      progress=progress, scenario=engine.scenario).to_dict()
+    result["policy_version"] = engine.policy_version
+    return result

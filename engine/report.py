@@ -65,3 +65,85 @@ def plot_evaluation(results: list[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def sweep_markdown(summary: dict) -> str:
+    """Tables of a sweep summary (:func:`engine.sweep.aggregate`): per domain and method the mean expected
+    return over seeds with 95% intervals (t over seed means; bootstrap over episodes stratified by seed),
+    % of the certified upper bound and of the exact optimum, and the median decision time; then the trained
+    policy's paired gain over the best baseline per domain."""
+    domains = summary["domains"]
+    lines = ["| domain | method | mean return | 95% CI (seeds) | 95% CI (episodes) | % of upper bound | "
+             "% of exact optimum | median decision (ms) |", "|---|---|---:|---|---|---:|---:|---:|"]
+
+    def fmt(value: float | None, spec: str = ".1f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    for domain, entry in domains.items():
+        order = sorted(entry["methods"].items(), key=lambda kv: -kv[1]["mean_expected_return"])
+        for method, m in order:
+            name = f"**{method}**" if method == summary.get("trained") else method
+            (slo, shi), (elo, ehi) = m["ci95_seeds"], m["ci95_episodes"]
+            lines.append(f"| {domain} | {name} | {m['mean_expected_return']:.2f} | [{slo:.2f}, {shi:.2f}] | "
+                         f"[{elo:.2f}, {ehi:.2f}] | {fmt(m['pct_of_upper_bound'])} | "
+                         f"{fmt(m['pct_of_exact_optimum'])} | {1000 * m['median_decision_seconds']:.1f} |")
+    lines += ["", f"Paired gain of {summary.get('trained')} over the best baseline (per-episode differences on "
+              "common random numbers):", "",
+              "| domain | seeds | best baseline | gain | 95% CI (episodes) | 95% CI (seeds) | relative | "
+              "upper bound | exact optimum |", "|---|---|---|---:|---|---|---:|---:|---:|"]
+    for domain, entry in domains.items():
+        g = entry["gain"]
+        if not g:
+            continue
+        (elo, ehi), (slo, shi) = g["ci95_episodes"], g["ci95_seeds"]
+        rel = "-" if g["relative"] is None else f"{100 * g['relative']:+.1f}%"
+        lines.append(f"| {domain} | {len(entry['seeds'])} | {entry['best_baseline']} | {g['mean']:+.2f} | "
+                     f"[{elo:+.2f}, {ehi:+.2f}] | [{slo:+.2f}, {shi:+.2f}] | {rel} | {entry['upper_bound']:.2f} | "
+                     f"{fmt(entry['exact_optimum'], '.2f')} |")
+    overall = summary.get("overall", {})
+    if overall.get("mean_relative_gain") is not None:
+        lines += ["", f"Mean relative gain over {overall['n_domains']} domains: "
+                  f"{100 * overall['mean_relative_gain']:+.1f}%; significantly better (episode CI above 0) in "
+                  f"{overall['domains_significantly_better']} of {overall['n_domains']}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(summary: dict, path: str | Path) -> Path:
+    """Per domain (columns): mean return with 95% intervals per method, % of the upper bound, and the
+    median decision time (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    domains = summary["domains"]
+    fig, axes = plt.subplots(3, len(domains), figsize=(4.5 * len(domains), 10), squeeze=False)
+    for col, (domain, entry) in enumerate(domains.items()):
+        names = list(entry["methods"])
+        ms = [entry["methods"][n] for n in names]
+        colors = ["tab:red" if n == summary.get("trained") else "tab:green" for n in names]
+        means = np.array([m["mean_expected_return"] for m in ms])
+        cis = np.array([m["ci95_seeds"] for m in ms])
+        ax = axes[0, col]
+        ax.bar(names, means, yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=4, color=colors)
+        ax.axhline(entry["upper_bound"], color="k", ls="--", lw=1, label="upper bound")
+        if entry.get("exact_optimum") is not None:
+            ax.axhline(entry["exact_optimum"], color="tab:purple", ls=":", lw=1, label="exact optimum")
+        ax.set_title(f"{domain}: expected return (95% CI, {len(entry['seeds'])} seeds)")
+        ax.legend(fontsize=7)
+        ax = axes[1, col]
+        pct = [m["pct_of_upper_bound"] or 0.0 for m in ms]
+        ax.bar(names, pct, color=colors)
+        ax.axhline(100, color="k", ls="--", lw=1)
+        ax.set_title("% of certified upper bound")
+        ax = axes[2, col]
+        ax.bar(names, [max(1000 * m["median_decision_seconds"], 1e-3) for m in ms], color="tab:blue")
+        ax.set_yscale("log")
+        ax.set_title("median decision time (ms)")
+        for ax in axes[:, col]:
+            ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

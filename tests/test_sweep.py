@@ -1,0 +1,153 @@
+"""The multi-domain sweep and its executors: serial (through the CLI) vs a local Ray cluster give identical
+numbers; outputs are written; no method beats the certified bound or the exact optimum beyond sampling
+error; bad input names its field. The Ray cluster is started once for the module (2 CPUs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from api.cli import main
+from engine.executors import SerialExecutor, make_executor
+from engine.sweep import DOMAINS, SweepConfig, comparable, run_sweep
+from scenarios.errors import InvalidInputError
+
+DQN = {"warm_start_samples": 256, "warm_start_epochs": 10, "hidden": [8]}
+TINY = {"domains": DOMAINS, "seeds": (0, 1), "n_arms": 6, "budget": 2, "horizon": 6,
+        "train_episodes": 3, "eval_episodes": 6}
+CLI_TINY = ["--domains", *DOMAINS, "--seeds", "0", "1", "--n-arms", "6", "--budget", "2", "--horizon", "6",
+            "--train-episodes", "3",
+            "--episodes", "6", "--hidden", "8", "--dqn-option", "warm_start_samples=256", "warm_start_epochs=10",
+            "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    from engine.executors import RayExecutor
+
+    with RayExecutor(num_cpus=2, progress=False):  # the tests' executors reuse this session
+        yield ray
+    assert not ray.is_initialized()
+
+
+@pytest.fixture(scope="module")
+def serial_outputs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    paths = {k: out / f"sweep.{ext}" for k, ext in (("json", "json"), ("markdown", "md"), ("plot", "png"))}
+    code = main(["evaluate", *CLI_TINY, "--json", str(paths["json"]), "--markdown", str(paths["markdown"]),
+                 "--plot", str(paths["plot"])])
+    assert code == 0
+    return paths
+
+
+@pytest.fixture(scope="module")
+def serial_sweep(serial_outputs):
+    return json.loads(serial_outputs["json"].read_text())
+
+
+def test_serial_cli_matches_library_config(serial_sweep):
+    assert serial_sweep["config"] == SweepConfig(**TINY, dqn=DQN).to_dict()
+    assert [(t["domain"], t["seed"]) for t in serial_sweep["tasks"]] == [(d, s) for d in DOMAINS for s in (0, 1)]
+
+
+def test_ray_sweep_identical_to_serial(ray_cluster, serial_sweep):
+    with make_executor("ray", num_cpus=2, progress=False) as executor:
+        sweep = run_sweep(SweepConfig(**TINY, dqn=DQN), executor, progress=False)
+    assert ray_cluster.is_initialized()  # the module's cluster is reused, not shut down
+    assert comparable(sweep["tasks"]) == comparable(serial_sweep["tasks"])
+    assert comparable(sweep["summary"]) == comparable(serial_sweep["summary"])
+
+
+def test_outputs_written(serial_outputs, serial_sweep):
+    table = serial_outputs["markdown"].read_text()
+    for domain in DOMAINS:
+        assert f"| {domain} | **dqn_mip** |" in table
+    assert "% of upper bound" in table and "Paired gain" in table
+    assert serial_outputs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = serial_sweep["summary"]
+    assert set(summary["domains"]) == set(DOMAINS)
+    for entry in summary["domains"].values():
+        assert entry["seeds"] == [0, 1] and entry["best_baseline"] != "dqn_mip"
+        assert len(entry["gain"]["per_seed"]) == 2
+
+
+def _mean_and_se(per_episode: list[float]) -> tuple[float, float]:
+    v = np.asarray(per_episode)
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
+
+
+def test_no_method_above_bound_or_exact_optimum(serial_sweep):
+    for task in serial_sweep["tasks"]:
+        bound, optimum = task["upper_bound"], task["exact_optimum"]
+        assert optimum is not None and optimum <= bound * (1 + 1e-7) + 1e-7
+        for name, per_episode in task["per_episode_expected"].items():
+            mean, se = _mean_and_se(per_episode)
+            tol = 3 * se + 1e-6 * bound  # sampling error of the mean over episodes
+            assert task["methods"][name]["pct_of_upper_bound"] <= 100 * (bound + tol) / bound, (task["domain"], name)
+            assert mean <= optimum + tol, (task["domain"], task["seed"], name, mean, optimum)
+
+
+def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
+    args = ["train", "capacity", "--n-arms", "4", "--budget", "2", "--episodes", "2", "--hidden", "8", "--seeds",
+            "0", "1", "--dqn-option", "warm_start_samples=128", "warm_start_epochs=5", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "serial")]) == 0
+    assert main([*args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    for seed in (0, 1):
+        a, b = tmp_path / "serial" / f"seed_{seed}", tmp_path / "ray" / f"seed_{seed}"
+        assert (a / "weights.safetensors").read_bytes() == (b / "weights.safetensors").read_bytes()
+    from engine import Engine
+
+    assert Engine.load(tmp_path / "ray" / "seed_1").seed == 1
+    # checkpoint-based evaluation (no --domains) still works, through the shared evaluate_engine
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(tmp_path / "ray" / "seed_0"), "--episodes", "2", "--json", str(out), "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["scenario"] == "capacity" and {"dqn_mip", "iterative_dqn", "myopic"} <= set(result["methods"])
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"domains": ("capacity", "nope")}, "domains"),
+    ({"domains": ()}, "domains"),
+    ({"seeds": (0, -1)}, "seeds"),
+    ({"seeds": ()}, "seeds"),
+    ({"eval_episodes": -5}, "eval_episodes"),
+    ({"eval_episodes": 0}, "eval_episodes"),
+    ({"train_episodes": -1}, "train_episodes"),
+    ({"n_arms": 0}, "n_arms"),
+    ({"time_limit": -1.0}, "time_limit"),
+    ({"dqn": {"episodes": 5}}, "dqn"),
+])
+def test_bad_config_names_field(kwargs, field):
+    with pytest.raises(InvalidInputError) as err:
+        SweepConfig(**kwargs)
+    assert err.value.field == field
+
+
+def test_bad_executor_and_cli_inputs(capsys):
+    with pytest.raises(InvalidInputError) as err:
+        make_executor("threads")
+    assert err.value.field == "executor"
+    with pytest.raises(InvalidInputError) as err:
+        make_executor("serial", address="auto")
+    assert err.value.field == "ray_address"
+    assert isinstance(make_executor("serial"), SerialExecutor)
+    assert main(["evaluate", "--domains", "capacity", "--seeds", "-2"]) == 2
+    assert "seeds" in capsys.readouterr().err
+    assert main(["evaluate", "--domains", "atlantis"]) == 2
+    assert "domains" in capsys.readouterr().err
+    assert main(["evaluate", "--domains", "capacity", "--episodes", "-1"]) == 2
+    assert "eval_episodes" in capsys.readouterr().err
+    assert main(["evaluate"]) == 2
+    assert "checkpoints" in capsys.readouterr().err
+
+
+def test_serial_executor_keeps_order():
+    assert SerialExecutor(progress=False).map(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
+
+
+def test_sweep_result_is_json_plain(serial_sweep):
+    task = serial_sweep["tasks"][0]
+    assert {"upper_bound", "exact_optimum", "timings", "training", "methods"} <= set(task)
