@@ -7,6 +7,10 @@ A small maze section compares against k-NN (Wolpertinger), which needs the actio
 
     python bench/bench_neighbourhood.py            # about 10 minutes on a shared 2-core machine
     python bench/bench_neighbourhood.py --quick    # a smoke run
+    python bench/bench_neighbourhood.py --returns-only --sizes 5 10 40 --episodes 100   # return table only
+
+Returns are compared with PAIRED differences: every policy sees the same demand sequences (evaluation seeds
+10000, 10001, ...), so ``mean(return_a - return_b)`` and its 95% CI isolate the policies' difference.
 """
 
 from __future__ import annotations
@@ -100,11 +104,49 @@ def milp_gaps(agent: ActorCriticAgent, states: list[np.ndarray]) -> dict:
     }
 
 
-def inventory_section(sizes: list[int], steps: dict[int, int], episodes: int, gap_states: int) -> None:
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean and 95% CI half-width of the paired difference ``a - b`` (same evaluation seeds)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    return float(d.mean()), float(1.96 * d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+
+
+def return_section(sizes: list[int], steps: dict[int, int], episodes: int, overrides: dict) -> None:
+    """Train per n, then every policy on the same evaluation seeds: means and paired differences."""
+    print(f"\n== Return (inventory; {episodes} evaluation episodes, common random numbers; config {overrides}) ==")
+    print(f"{'n':>3} {'method':<20} {'mean return':>12} {'+-CI':>6} {'cost ratio':>10} "
+          f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}")
+    for n in sizes:
+        env = make("inventory", n_items=n, seed=0)
+        t0 = time.perf_counter()
+        agent = ActorCriticAgent.train(env, ActorCriticConfig(total_steps=steps[n], **overrides), seed=0,
+                                       progress=False)
+        train_s = time.perf_counter() - t0
+        _, (bs, ss) = inventory_yardstick(env.instance)
+        ev = make("inventory", n_items=n)
+        results = {
+            "neighbourhood": evaluate(ev, agent.policy("neighbourhood"), episodes),
+            "minmax": evaluate(ev, agent.policy("minmax"), episodes),
+            "base-stock (tuned)": evaluate(ev, bs, episodes),
+            "joint (s,S) (tuned)": evaluate(ev, ss, episodes),
+        }
+        ref, mm = results["base-stock (tuned)"].returns, results["minmax"].returns
+        for name, r in results.items():
+            d_bs, ci_bs = _paired(r.returns, ref)
+            d_mm, ci_mm = _paired(r.returns, mm)
+            print(f"{n:>3} {name:<20} {r.mean:>12.0f} {r.ci95:>6.0f} {r.mean / ref.mean():>10.4f} "
+                  f"{d_bs:>+12.1f} +-{ci_bs:>7.1f} {d_mm:>+9.1f} +-{ci_mm:>7.1f}")
+        print(f"    [n={n}: training {train_s:.0f}s; prior {agent.prior.kind}; "
+              f"MinMax at the initial state {agent.act(ev.reset(seed=0)[0], 'minmax')[0][:6].tolist()}, "
+              f"base-stock {bs.levels[:6].tolist()}]", flush=True)
+
+
+def inventory_section(
+    sizes: list[int], steps: dict[int, int], episodes: int, gap_states: int, overrides: dict | None = None,
+) -> None:
     rows_time, rows_ret, rows_gap = [], [], []
     for n in sizes:
         env = make("inventory", n_items=n, seed=0)
-        config = ActorCriticConfig(total_steps=steps[n])
+        config = ActorCriticConfig(total_steps=steps[n], **(overrides or {}))
         t0 = time.perf_counter()
         agent = ActorCriticAgent.train(env, config, seed=0, progress=False)
         train_s = time.perf_counter() - t0
@@ -182,13 +224,35 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40])
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--returns-only", action="store_true", help="only the paired return comparison")
+    parser.add_argument("--steps", type=int, default=None, help="training transitions (default: per n)")
+    # inventory agent: residual around tuned base-stock, +-3 units trust region, twin-critic acceptance guard
+    parser.add_argument("--prior", default="base_stock", help="ActorCriticConfig.prior for inventory")
+    parser.add_argument("--radius", type=float, default=3.0, help="ActorCriticConfig.residual_radius")
+    parser.add_argument("--margin", type=float, default=0.003, help="ActorCriticConfig.search_margin")
+    parser.add_argument("--noise", type=float, default=0.3, help="ActorCriticConfig.exploration_noise")
+    parser.add_argument("--penalty", type=float, default=None, help="ActorCriticConfig.saturation_penalty")
+    parser.add_argument("--single-critic", action="store_true", help="twin_critic=False")
+    parser.add_argument("--no-shaping", action="store_true", help="shaping=False")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = {5: 24_000, 10: 24_000, 20: 20_000, 40: 20_000}
     if args.quick:
         steps = dict.fromkeys(steps, 3_000)
+    if args.steps is not None:
+        steps = dict.fromkeys(steps, args.steps)
+    overrides: dict = {"prior": args.prior}
+    if args.prior != "none":
+        overrides |= {"residual_radius": args.radius, "search_margin": args.margin, "exploration_noise": args.noise,
+                      "twin_critic": not args.single_critic, "shaping": not args.no_shaping}
+    if args.penalty is not None:
+        overrides["saturation_penalty"] = args.penalty
     start = time.perf_counter()
-    inventory_section(args.sizes, steps, 3 if args.quick else args.episodes, 6 if args.quick else 40)
+    if args.returns_only:
+        return_section(args.sizes, steps, 3 if args.quick else args.episodes, overrides)
+        print(f"\ntotal {time.perf_counter() - start:.0f} s")
+        return
+    inventory_section(args.sizes, steps, 3 if args.quick else args.episodes, 6 if args.quick else 40, overrides)
     maze_section(10, 3_000 if args.quick else 12_000, 3 if args.quick else 10)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 

@@ -12,6 +12,11 @@ Reads top to bottom like pseudocode (CleanRL style); every hyperparameter is in 
   scored by the critic -> executed action = best seen.
 - Learning (DDPG-style): critic regresses on ``r * reward_scale + gamma * Q'(s', minmax(actor'(s')))``
   (target networks, on-lattice target actions); the actor ascends the critic at its continuous proxy.
+- Optional residual prior (``prior="base_stock"``, :mod:`engine.residual_prior`): the proxy is a bounded
+  correction ``levels + residual_radius * proxy`` to the tuned base-stock levels (zero-initialised actor head:
+  the untrained agent IS base-stock), and exploration, search and MILP stay in that trust region.
+  ``search_margin`` accepts the search's answer only where every critic (twin critics: both) prefers it to
+  the MinMax action by more than ``search_margin * |Q(MinMax)|``.
 
 ``ActorCriticAgent.train(env, config, seed)`` returns an agent; ``agent.act(obs, selector)`` returns
 ``(action, info)`` with ``selector`` in ``minmax | neighbourhood | mip | hybrid``; checkpoints are a
@@ -35,9 +40,10 @@ from tqdm.auto import tqdm
 
 from engine.checkpoint import read_checkpoint_meta, weights_digest, write_checkpoint_dir
 from engine.decision import Decision
+from engine.residual_prior import ResidualPrior
 from scenarios.errors import InvalidInputError
 from solvers.box_critic_milp import BoxCriticMILP
-from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch, minmax_action
+from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch
 from solvers.solution import HEURISTIC
 
 SELECTORS = ("minmax", "neighbourhood", "mip", "hybrid")
@@ -66,6 +72,11 @@ class ActorCriticConfig:
     reward_scale: float | None = None  # None: the env's reward_scale_hint(), else 1
     train_selector: str = "neighbourhood"  # minmax | neighbourhood
     train_search_steps: int | None = None  # None: the decision-time search (train what you deploy)
+    # ---- residual prior and trust region (engine/residual_prior.py)
+    prior: str = "none"  # none (proxy spans the box) | base_stock (residual around tuned base-stock; inventory)
+    residual_radius: float = 10.0  # with a prior: the action stays within +- this many units of it
+    search_margin: float = 0.0  # accept a search answer only if every critic gains > margin * |Q(MinMax)|
+    shaping: bool = False  # potential-based reward shaping with the env's potential_weights() (if it has one)
     # ---- networks
     actor_hidden: tuple[int, ...] = (64, 64)
     state_hidden: tuple[int, ...] = (64,)  # critic's state encoder before the action layer
@@ -177,7 +188,8 @@ class ActorCriticAgent:
 
     def __init__(
         self, config: ActorCriticConfig, obs_center: np.ndarray, obs_scale: np.ndarray, amax: np.ndarray,
-        reward_scale: float = 1.0, instance: dict | None = None,
+        reward_scale: float = 1.0, instance: dict | None = None, prior: ResidualPrior | None = None,
+        potential: np.ndarray | None = None,
     ) -> None:
         self.config = config
         self.obs_center = torch.as_tensor(np.asarray(obs_center, float), dtype=torch.float32)
@@ -185,9 +197,18 @@ class ActorCriticAgent:
         self.amax = torch.as_tensor(np.asarray(amax), dtype=torch.long)
         self.reward_scale = float(reward_scale)
         self.instance = instance
+        # linear shaping potential phi(s) = potential . s (raw observation units); the critic learns Q - phi
+        self.potential = None if potential is None else torch.as_tensor(np.asarray(potential, float),
+                                                                         dtype=torch.float32)
         obs_dim, n = int(self.obs_center.numel()), int(self.amax.numel())
+        self.prior = prior if prior is not None else ResidualPrior.box(self.amax.numpy())
         self.actor = Actor(obs_dim, n, config.actor_hidden)
-        self.critic = Critic(obs_dim, n, config.state_hidden, config.action_hidden, config.value_head)
+        if not self.prior.is_box:  # zero residual: the untrained agent is the prior
+            nn.init.zeros_(self.actor.head.weight)
+            nn.init.zeros_(self.actor.head.bias)
+        arch = (obs_dim, n, config.state_hidden, config.action_hidden, config.value_head)
+        self.critic = Critic(*arch)
+        self.critics = [self.critic] + ([Critic(*arch)] if config.twin_critic else [])
         self._search: NeighbourhoodSearch | None = None
         self._milp: BoxCriticMILP | None = None
         self.training_returns: list[float] = []
@@ -208,23 +229,67 @@ class ActorCriticAgent:
             raise InvalidInputError(field, f"expected shape ({d},), got {arr.shape}")
         return (torch.from_numpy(arr.reshape(-1, d)) - self.obs_center) / self.obs_scale
 
+    def phi(self, obs_n: torch.Tensor) -> torch.Tensor:
+        """Shaping potential (reward units) of normalised observations (B, d) -> (B,); zeros without shaping."""
+        if self.potential is None:
+            return torch.zeros(obs_n.shape[0])
+        return (obs_n * self.obs_scale + self.obs_center) @ self.potential
+
     def scale(self, actions: torch.Tensor) -> torch.Tensor:
-        """The critic's view of integer actions: ``a / amax``."""
-        return actions.float() / self.amax
+        """The critic's view of integer actions: ``a / amax``, or ``(a - lower) / (upper - lower)`` with a prior."""
+        return self.prior.scale(actions)
+
+    def action_layer(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The critic's action layer ``(W, w2, b2)`` with ``W`` acting on ``a / amax`` (what search and MILP
+        take); with a prior, the offset ``-W lower / span`` moves into :meth:`state_terms`."""
+        W, w2, b2 = self.critic.action_layer()
+        if self.prior.is_box:
+            return W, w2, b2
+        return W * (self.amax / self.prior.span), w2, b2
+
+    def state_terms(self, obs_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(c, v)`` such that ``Q = v + w2 . relu(c + W a / amax) + b2`` with :meth:`action_layer`'s ``W``."""
+        c, v = self.critic.state_terms(obs_n)
+        if self.prior.is_box:
+            return c, v
+        W = self.critic.action_layer()[0]
+        return c - (self.prior.lower.float() / self.prior.span) @ W.T, v
 
     def searcher(self, steps: int | None = None) -> NeighbourhoodSearch:
-        """The neighbourhood search bound to the critic's current weights."""
-        W, w2, b2 = self.critic.action_layer()
-        return NeighbourhoodSearch(W, w2, b2, self.amax, self.config.search_config(steps))
+        """The neighbourhood search bound to the critic's current weights (inside the prior's trust region)."""
+        W, w2, b2 = self.action_layer()
+        return NeighbourhoodSearch(
+            W, w2, b2, self.amax, self.config.search_config(steps), lower=self.prior.lower, upper=self.prior.upper
+        )
+
+    def base_action(self, obs_n: torch.Tensor, noise: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """MinMax: the actor's proxy (+ noise) mapped by the prior and rounded, (B, n) long."""
+        return self.prior.to_action(self.actor(obs_n) + noise)
+
+    def proxy_scaled(self, obs_n: torch.Tensor) -> torch.Tensor:
+        """The actor's unrounded action in critic scaling (k-NN's target)."""
+        return self.prior.scaled(self.actor(obs_n).clamp(-1.0, 1.0))
+
+    @torch.no_grad()
+    def guard(self, obs_n: torch.Tensor, base: torch.Tensor, proposal: torch.Tensor) -> torch.Tensor:
+        """Trust-region acceptance: keep ``proposal`` only where every critic prefers it to ``base`` by more
+        than ``search_margin * |Q(base)|``; elsewhere ``base``. A no-op with one critic and margin 0."""
+        if self.config.search_margin <= 0.0 and len(self.critics) == 1:
+            return proposal
+        a_base, a_prop = self.scale(base), self.scale(proposal)
+        gains = torch.stack([q(obs_n, a_prop) - q(obs_n, a_base) for q in self.critics])
+        q_base = self.critic(obs_n, a_base)
+        accept = gains.min(0).values > self.config.search_margin * q_base.abs()
+        return torch.where(accept[:, None], proposal, base)
 
     def box_milp(self) -> BoxCriticMILP:
         """The persistent exact MILP of the critic (built once; the weights are fixed after training)."""
         if self._milp is None:
-            W, w2, b2 = self.critic.action_layer()
+            W, w2, b2 = self.action_layer()
             self._milp = BoxCriticMILP(
                 W.double().numpy(), w2.double().numpy(), b2, self.amax.numpy(),
                 time_limit=self.config.mip_time_limit, mip_rel_gap=self.config.mip_rel_gap,
-                seed=self.config.seed,
+                seed=self.config.seed, lower=self.prior.lower.numpy(), upper=self.prior.upper.numpy(),
             )
         return self._milp
 
@@ -246,14 +311,16 @@ class ActorCriticAgent:
         reward_scale = cfg.reward_scale if cfg.reward_scale is not None else (hint() if hint else 1.0)
         center, scale = _observation_scale(env)
         instance = getattr(env.unwrapped, "instance", None)
+        amax = _box_maxima(env.action_space)
+        prior = ResidualPrior.make(cfg.prior, cfg.residual_radius, amax, instance)
+        weights = getattr(env.unwrapped, "potential_weights", None)
         agent = cls(
-            cfg, center, scale, _box_maxima(env.action_space), reward_scale,
-            instance.model_dump(mode="json") if hasattr(instance, "model_dump") else None,
+            cfg, center, scale, amax, reward_scale,
+            instance.model_dump(mode="json") if hasattr(instance, "model_dump") else None, prior,
+            weights() if (cfg.shaping and weights is not None) else None,
         )
         n, obs_dim, E = agent.n_actions, int(center.size), cfg.num_envs
-        critics = [agent.critic]
-        if cfg.twin_critic:
-            critics.append(Critic(obs_dim, n, cfg.state_hidden, cfg.action_hidden, cfg.value_head))
+        critics = agent.critics
         actor_target, critic_targets = copy.deepcopy(agent.actor), [copy.deepcopy(q) for q in critics]
         actor_opt = torch.optim.Adam(agent.actor.parameters(), lr=cfg.actor_lr, foreach=True)
         critic_params = [p for q in critics for p in q.parameters()]
@@ -280,13 +347,13 @@ class ActorCriticAgent:
             obs_n = agent.normalise(obs)
             with torch.no_grad():
                 if global_step < cfg.learning_starts:
-                    proxy = torch.rand(E, n, generator=gen) * 2 - 1
+                    base = agent.prior.to_action(torch.rand(E, n, generator=gen) * 2 - 1)
                 else:
-                    proxy = agent.actor(obs_n) + cfg.exploration_noise * torch.randn(E, n, generator=gen)
-                base = minmax_action(proxy, agent.amax)
+                    base = agent.base_action(obs_n, cfg.exploration_noise * torch.randn(E, n, generator=gen))
                 if cfg.train_selector == "neighbourhood":
-                    c = agent.critic.state_contribution(obs_n)
-                    actions = agent.searcher(cfg.train_search_steps).search(c, base, generator=gen).actions
+                    c = agent.state_terms(obs_n)[0]
+                    found = agent.searcher(cfg.train_search_steps).search(c, base, generator=gen).actions
+                    actions = agent.guard(obs_n, base, found)
                 else:
                     actions = base
             # 2. step every environment; bootstrap through truncation, not through termination
@@ -295,8 +362,10 @@ class ActorCriticAgent:
                 o, r, term, trunc, _ = e.step(actions[i].numpy())
                 idx = (ptr + i) % size
                 buf_obs[idx], buf_act[idx] = obs_n[i], actions[i]
-                buf_rew[idx], buf_done[idx] = float(r) * reward_scale, float(term)
                 buf_next[idx] = agent.normalise(o)[0]
+                shaped = float(r) + (0.0 if term else cfg.gamma * float(agent.phi(buf_next[idx : idx + 1])[0]))
+                shaped -= float(agent.phi(obs_n[i : i + 1])[0])
+                buf_rew[idx], buf_done[idx] = shaped * reward_scale, float(term)
                 running[i] += r
                 if term or trunc:
                     episode_returns.append(running[i])
@@ -315,7 +384,7 @@ class ActorCriticAgent:
                     smoothing = (cfg.target_noise * torch.randn(cfg.batch_size, n, generator=gen)).clamp(
                         -2.5 * cfg.target_noise, 2.5 * cfg.target_noise
                     )
-                    a2 = agent.scale(minmax_action(actor_target(s2) + smoothing, agent.amax))
+                    a2 = agent.scale(agent.prior.to_action(actor_target(s2) + smoothing))
                     q2 = torch.stack([q(s2, a2) for q in critic_targets]).min(0).values
                     target = r + cfg.gamma * (1.0 - d) * q2
                 a_scaled = agent.scale(a)
@@ -326,7 +395,7 @@ class ActorCriticAgent:
                 n_updates += 1
                 if n_updates % cfg.policy_frequency == 0:
                     logits = agent.actor.logits(s)
-                    actor_loss = -agent.critic(s, (torch.tanh(logits) + 1.0) * 0.5).mean()
+                    actor_loss = -agent.critic(s, agent.prior.scaled(torch.tanh(logits))).mean()
                     actor_loss = actor_loss + cfg.saturation_penalty * logits.pow(2).mean()
                     actor_opt.zero_grad()
                     actor_loss.backward()
@@ -348,7 +417,8 @@ class ActorCriticAgent:
     def q_value(self, obs: np.ndarray, action: np.ndarray) -> float:
         """Critic value of ``action`` in reward units (the critic predicts scaled returns)."""
         a = torch.as_tensor(np.asarray(action)).reshape(1, -1)
-        return float(self.critic(self.normalise(obs), self.scale(a))[0]) / self.reward_scale
+        obs_n = self.normalise(obs)
+        return float(self.critic(obs_n, self.scale(a))[0]) / self.reward_scale + float(self.phi(obs_n)[0])
 
     @torch.no_grad()
     def act(
@@ -361,8 +431,8 @@ class ActorCriticAgent:
         obs_n = self.normalise(obs)
         if not torch.all(torch.isfinite(obs_n)):
             raise InvalidInputError("state", "contains NaN or infinity")
-        base = minmax_action(self.actor(obs_n), self.amax)
-        c, v = self.critic.state_terms(obs_n)
+        base = self.base_action(obs_n)
+        c, v = self.state_terms(obs_n)
         info: dict = {"selector": selector, "status": HEURISTIC}
         action = base
         if selector in ("neighbourhood", "hybrid"):
@@ -370,7 +440,7 @@ class ActorCriticAgent:
                 self._search = self.searcher()
             limit = time_limit if selector == "neighbourhood" else None
             result = self._search.search(c, base, time_limit=limit)
-            action = result.actions
+            action = result.actions if selector == "hybrid" else self.guard(obs_n, base, result.actions)
             info["search_steps"] = result.steps
         if selector in ("mip", "hybrid"):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
@@ -379,9 +449,9 @@ class ActorCriticAgent:
             )
             action = torch.as_tensor(found.action).reshape(1, -1)
             sol = found.solution
-            bound = (sol.bound + float(v[0])) / self.reward_scale
+            bound = (sol.bound + float(v[0])) / self.reward_scale + float(self.phi(obs_n)[0])
             info.update(status=sol.status, bound=bound, gap=sol.gap, mip_seconds=sol.seconds)
-        value = float(self.critic(obs_n, self.scale(action))[0]) / self.reward_scale
+        value = float(self.critic(obs_n, self.scale(action))[0]) / self.reward_scale + float(self.phi(obs_n)[0])
         info.update(value=value, seconds=time.perf_counter() - start)
         return action[0].numpy().astype(np.int64), info
 
@@ -415,9 +485,12 @@ class ActorCriticAgent:
             "amax": self.amax.tolist(),
             "reward_scale": self.reward_scale,
             "instance": self.instance,
+            "prior": self.prior.to_dict(),
+            "potential": None if self.potential is None else self.potential.tolist(),
         }
         tensors = {f"actor.{k}": v for k, v in self.actor.state_dict().items()}
-        tensors |= {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
+        for i, q in enumerate(self.critics):
+            tensors |= {f"critic{i + 1 if i else ''}.{k}": v for k, v in q.state_dict().items()}
         return write_checkpoint_dir(path, meta, tensors)
 
     @classmethod
@@ -425,12 +498,15 @@ class ActorCriticAgent:
         meta = read_checkpoint_meta(path)
         if meta.get("kind") != "actor_critic":
             raise InvalidInputError("path", f"{path} is not an actor-critic checkpoint")
+        amax = np.asarray(meta["amax"])
+        prior = ResidualPrior.from_dict(meta["prior"], amax) if meta.get("prior") else None
         agent = cls(
             ActorCriticConfig.from_dict(meta["config"]), np.asarray(meta["obs_center"]),
-            np.asarray(meta["obs_scale"]), np.asarray(meta["amax"]), meta["reward_scale"],
-            meta.get("instance"),
+            np.asarray(meta["obs_scale"]), amax, meta["reward_scale"], meta.get("instance"), prior,
+            meta.get("potential"),
         )
         tensors = load_file(str(Path(path) / "weights.safetensors"))
-        for prefix, net in (("actor.", agent.actor), ("critic.", agent.critic)):
+        nets = [("actor.", agent.actor)] + [(f"critic{i + 1 if i else ''}.", q) for i, q in enumerate(agent.critics)]
+        for prefix, net in nets:
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
         return agent

@@ -89,7 +89,7 @@ class KNNPolicy:
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs_n = self.agent.normalise(obs)
-        target = (self.agent.actor(obs_n).clamp(-1, 1) + 1.0) * 0.5  # proxy in critic scaling
+        target = self.agent.proxy_scaled(obs_n)  # the actor's unrounded action in critic scaling
         best_d, best_i = None, None
         for s in range(0, self.scaled.shape[0], self.chunk):
             d = ((self.scaled[s : s + self.chunk] - target) ** 2).sum(1)

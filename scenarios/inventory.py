@@ -133,6 +133,12 @@ class InventoryEnv(gym.Env):
         typical = (inst.order_cost + inst.holding_cost) * inst.rates.sum() + inst.fixed_cost
         return 1.0 / max(typical, 1e-9)
 
+    def potential_weights(self) -> np.ndarray:
+        """Linear shaping potential ``phi(s) = w . s`` with ``w = order_cost``: stock on hand is worth what it
+        cost to order. ``r + gamma phi(s') - phi(s)`` (Ng et al. 1999) keeps every policy's ranking and
+        moves the order cost of stock kept for later from the next step into this one."""
+        return np.full(self.instance.n_items, float(self.instance.order_cost))
+
     def observation(self) -> np.ndarray:
         return self._inventory.astype(np.float32)
 

@@ -46,6 +46,7 @@ class BoxCriticMILP:
     def __init__(
         self, W: np.ndarray, w2: np.ndarray, b2: float, amax: np.ndarray,
         time_limit: float | None = None, mip_rel_gap: float = 1e-4, seed: int = 0,
+        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
     ) -> None:
         self.W = np.asarray(W, dtype=float)
         self.w2 = np.asarray(w2, dtype=float).reshape(-1)
@@ -54,6 +55,11 @@ class BoxCriticMILP:
         H, n = self.W.shape
         if self.w2.shape != (H,) or self.amax.shape != (n,):
             raise ValueError(f"expected w2 of shape ({H},) and amax of shape ({n},)")
+        # optional sub-box (trust region) lower <= a <= upper; the critic's scaling stays a / amax
+        self.lower = np.zeros(n, np.int64) if lower is None else np.asarray(lower, np.int64).reshape(-1)
+        self.upper = self.amax.copy() if upper is None else np.asarray(upper, np.int64).reshape(-1)
+        if self.lower.shape != (n,) or self.upper.shape != (n,) or np.any(self.lower > self.upper):
+            raise ValueError(f"lower and upper must have shape ({n},) with lower <= upper")
         self.n, self.H = n, H
         self.Ws = self.W / self.amax  # weights on the integer action
         self.pos = np.flatnonzero(self.w2 > 0)
@@ -100,12 +106,13 @@ class BoxCriticMILP:
     def bounds(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Interval bounds ``(L, U)`` of the pre-activations over the box, for hidden contribution ``c``."""
         c = np.asarray(c, dtype=float).reshape(-1)
-        return c + np.minimum(self.W, 0.0).sum(1), c + np.maximum(self.W, 0.0).sum(1)
+        lo, hi = self.Ws * self.lower, self.Ws * self.upper  # (H, n): each term's value at either end
+        return c + np.minimum(lo, hi).sum(1), c + np.maximum(lo, hi).sum(1)
 
     def milp(self, c: np.ndarray) -> MatrixMILP:
         """The MILP of one state (same sparsity pattern for every ``c``)."""
         c = np.asarray(c, dtype=float).reshape(-1)
-        n, H, P = self.n, self.H, self.pos.size
+        H, P = self.H, self.pos.size
         L, U = self.bounds(c)
         Lp, Up = L[self.pos], U[self.pos]
         # Stable neurons get delta fixed; their big-M is then irrelevant, so any nonzero value keeps the pattern.
@@ -116,8 +123,8 @@ class BoxCriticMILP:
         A = sp.csr_matrix((data, self._indices, self._indptr), shape=(H + 2 * P, self.n_cols))
         row_lower = np.concatenate([c, np.full(2 * P, -np.inf)])
         row_upper = np.concatenate([np.full(H, np.inf), c[self.pos] - np.where(Lp < 0.0, Lp, -1.0), np.zeros(P)])
-        col_lower = np.concatenate([np.zeros(n + H), on.astype(float)])
-        col_upper = np.concatenate([self.amax.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
+        col_lower = np.concatenate([self.lower.astype(float), np.zeros(H), on.astype(float)])
+        col_upper = np.concatenate([self.upper.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
         return MatrixMILP(
             c=self.c_obj, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
             col_upper=col_upper, integer=self.integer, sense="max", offset=self.b2,
@@ -151,7 +158,7 @@ class BoxCriticMILP:
             a = np.asarray(warm_start, dtype=np.int64).reshape(-1)
             value = float(self.q(c, a))
             return BoxArgmax(a, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
-        a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), 0, self.amax)
+        a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), self.lower, self.upper)
         value = float(self.q(c, a))
         if warm_start is not None:
             ws = np.asarray(warm_start, dtype=np.int64).reshape(-1)

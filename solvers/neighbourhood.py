@@ -74,12 +74,15 @@ def minmax_action(proxy: torch.Tensor, amax: torch.Tensor) -> torch.Tensor:
 class NeighbourhoodSearch:
     """Batched, incremental neighbourhood search for ``Q(a) = w2 . relu(c + W (a / amax)) + b2``.
 
-    ``W`` is (H, n) and multiplies the SCALED action ``a / amax``, exactly as the critic sees it.
+    ``W`` is (H, n) and multiplies the SCALED action ``a / amax``, exactly as the critic sees it. ``lower`` and
+    ``upper`` (default ``0`` and ``amax``) restrict the search to a sub-box (a trust region); the scaling
+    stays ``a / amax``.
     """
 
     def __init__(
         self, W: torch.Tensor, w2: torch.Tensor, b2: float | torch.Tensor, amax: torch.Tensor,
-        config: NeighbourhoodConfig | None = None,
+        config: NeighbourhoodConfig | None = None, lower: torch.Tensor | None = None,
+        upper: torch.Tensor | None = None,
     ) -> None:
         self.config = config or NeighbourhoodConfig()
         self.W = W.detach().float()
@@ -91,6 +94,12 @@ class NeighbourhoodSearch:
             raise ValueError(f"W must have shape ({self.w2.numel()}, {self.n}), got {tuple(self.W.shape)}")
         if torch.any(self.amax < 1):
             raise ValueError("amax: every coordinate needs at least two values")
+        self.lower = torch.zeros(self.n, dtype=torch.long) if lower is None else lower.detach().long().reshape(-1)
+        self.upper = self.amax.clone() if upper is None else upper.detach().long().reshape(-1)
+        if self.lower.shape != (self.n,) or self.upper.shape != (self.n,):
+            raise ValueError(f"lower and upper must have shape ({self.n},)")
+        if torch.any(self.lower < 0) or torch.any(self.upper > self.amax) or torch.any(self.lower > self.upper):
+            raise ValueError("need 0 <= lower <= upper <= amax")
         d = min(self.config.max_step, int(self.amax.max()))
         self.steps = torch.cat([torch.arange(-d, 0), torch.arange(1, d + 1)])  # (2d,)
         two_d = self.steps.numel()
@@ -103,8 +112,9 @@ class NeighbourhoodSearch:
         self._coord = torch.cat([torch.arange(self.n).repeat_interleave(two_d), torch.zeros(1, dtype=torch.long)])
         self._delta = torch.cat([self.steps.repeat(self.n), torch.zeros(1, dtype=torch.long)])
         self._null = self.n * two_d
-        self._lo_ok = -self.steps[None, :]  # move k is valid for x_i when lo_ok[k] <= x_i <= hi_ok[i, k]
-        self._hi_ok = self.amax[:, None] - self.steps[None, :]
+        # move k is valid for x_i when lo_ok[i, k] <= x_i <= hi_ok[i, k]
+        self._lo_ok = self.lower[:, None] - self.steps[None, :]
+        self._hi_ok = self.upper[:, None] - self.steps[None, :]
 
     # ------------------------------------------------------------------------------------ scoring
     def preactivation(self, c: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -141,7 +151,7 @@ class NeighbourhoodSearch:
         gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         c = c.detach().float().reshape(-1, self.w2.numel())
         x = x0.detach().long().reshape(-1, self.n)
-        x = torch.minimum(torch.clamp(x, min=0), self.amax)
+        x = torch.minimum(torch.maximum(x, self.lower), self.upper)
         B, n_single = x.shape[0], self._null
         P = cfg.pair_moves if self.n > 1 else 0
         K = n_single + P

@@ -10,8 +10,9 @@ import torch
 
 from engine import Decision, Engine
 from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
-from engine.dnc_baselines import KNNPolicy, evaluate
+from engine.dnc_baselines import BaseStockPolicy, KNNPolicy, evaluate, tune_base_stock
 from scenarios import InvalidInputError, make
+from scenarios.inventory import InventoryInstance
 from solvers.neighbourhood import NeighbourhoodConfig
 
 
@@ -138,3 +139,69 @@ def test_short_training_beats_untrained_minmax(trained_inventory):
     random_policy = evaluate(env, lambda obs: rng.integers(0, 67, 2), episodes=4, seed=500)
     assert trained.mean > baseline.mean
     assert trained.mean > random_policy.mean
+
+
+# ---------------------------------------------------------------------------- residual prior and trust region
+def _prior_config(**kw) -> ActorCriticConfig:
+    return ActorCriticConfig(prior="base_stock", residual_radius=3.0, twin_critic=True, search_margin=0.003,
+                             exploration_noise=0.3, shaping=True, **kw)
+
+
+def test_zero_residual_agent_is_exactly_base_stock():
+    """Before any update the residual is zero: MinMax is the tuned base-stock policy, episode for episode."""
+    env = make("inventory", n_items=4, seed=0, horizon=30)
+    agent = ActorCriticAgent.train(env, _prior_config(total_steps=8, num_envs=8), seed=0, progress=False)
+    levels = tune_base_stock(env.unwrapped.instance).levels
+    assert np.array_equal(agent.prior.center, levels)
+    for obs in (np.array([25.0, 25.0, 25.0, 25.0]), np.array([-7.0, 60.0, 0.0, 14.0])):
+        assert np.array_equal(agent.act(obs, "minmax")[0], levels)
+    ours = evaluate(env, agent.policy("minmax"), episodes=2, seed=7).returns
+    assert np.array_equal(ours, evaluate(env, BaseStockPolicy(levels), episodes=2, seed=7).returns)
+
+
+@pytest.fixture(scope="module")
+def prior_agent() -> tuple[ActorCriticAgent, object]:
+    env = make("inventory", n_items=2, seed=0, horizon=50)
+    config = _prior_config(total_steps=2_000, learning_starts=500, search=NeighbourhoodConfig(steps=8))
+    return ActorCriticAgent.train(env, config, seed=0, progress=False), env
+
+
+def test_trust_region_answers_stay_in_region_and_never_lose_to_minmax(prior_agent):
+    agent, _ = prior_agent
+    lower, upper = agent.prior.lower.numpy(), agent.prior.upper.numpy()
+    assert np.array_equal(upper - lower, [6, 6])
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        obs = rng.integers(-10, 50, 2).astype(float)
+        v = {}
+        for selector in ("minmax", "neighbourhood", "mip"):
+            action, info = agent.act(obs, selector)
+            assert np.all((action >= lower) & (action <= upper))
+            assert info["value"] == pytest.approx(agent.q_value(obs, action), rel=1e-5)
+            v[selector] = info["value"]
+        assert v["neighbourhood"] >= v["minmax"] - 1e-6 * abs(v["minmax"])
+        assert v["mip"] >= v["neighbourhood"] - 1e-6 * abs(v["mip"])
+
+
+def test_prior_checkpoint_round_trips_and_is_reconstructible(prior_agent, tmp_path):
+    agent, _ = prior_agent
+    path = agent.save(tmp_path / "prior")
+    assert isinstance(Engine.load(path), ActorCriticAgent)
+    meta = json.loads((path / "config.json").read_text())
+    instance = InventoryInstance.model_validate(meta["instance"])
+    assert meta["prior"]["center"] == tune_base_stock(instance).levels.tolist()  # recomputable from the instance
+    again = ActorCriticAgent.load(path)
+    assert len(again.critics) == 2 and again.potential is not None
+    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
+        for selector in ("minmax", "neighbourhood", "mip"):
+            a1, i1 = agent.act(obs, selector)
+            a2, i2 = again.act(obs, selector)
+            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+
+
+def test_short_residual_training_is_not_much_worse_than_base_stock(prior_agent):
+    agent, env = prior_agent
+    base = evaluate(env, BaseStockPolicy(agent.prior.center.astype(np.int64)), episodes=4, seed=900).returns
+    for selector in ("minmax", "neighbourhood"):
+        ours = evaluate(env, agent.policy(selector), episodes=4, seed=900).returns  # same demand (paired)
+        assert ours.sum() >= base.sum() * 1.01  # returns are negative: at most 1% costlier

@@ -111,3 +111,18 @@ def test_tuned_base_stock_is_near_newsvendor_and_beats_bad_levels():
     assert np.all(np.abs(tuned.levels - [28, 15]) <= 4)
     env = inst.make_env()
     assert evaluate(env, tuned, 3).mean > evaluate(env, BaseStockPolicy(np.array([50, 40])), 3).mean
+
+
+def test_shaping_potential_telescopes():
+    """``sum_t gamma^t (r_t + gamma phi(s_t+1) - phi(s_t)) = sum_t gamma^t r_t + gamma^T phi(s_T) - phi(s_0)``."""
+    env = make("inventory", n_items=3, seed=0, horizon=12)
+    w = env.unwrapped.potential_weights()
+    assert w.tolist() == [10.0, 10.0, 10.0]
+    gamma, obs = 0.9, env.reset(seed=4)[0]
+    start, plain, shaped = obs, 0.0, 0.0
+    for t in range(12):
+        nxt, r, *_ = env.step(np.array([30, 5, 18]))
+        plain += gamma**t * r
+        shaped += gamma**t * (r + gamma * w @ nxt - w @ obs)
+        obs = nxt
+    assert shaped == pytest.approx(plain + gamma**12 * w @ obs - w @ start)

@@ -140,3 +140,24 @@ def test_box_milp_scaling_matches_torch_critic_and_warm_start():
     assert found.value >= milp.q(c[0].double().numpy(), a.numpy())[0] - 1e-9
     heuristic = search.search(c, a)
     assert found.value >= heuristic.values.item() - 1e-4
+
+
+def test_search_and_milp_stay_in_a_sub_box_and_find_its_argmax():
+    """A trust region ``lower <= a <= upper``: both stay inside it and agree with enumeration of it."""
+    box, lower, upper = torch.tensor([12, 12, 12]), torch.tensor([2, 5, 0]), torch.tensor([6, 8, 3])
+    grid = _grid([4, 3, 3]) + lower
+    for seed in range(15):
+        W, w2, b2, c = _critic(seed, 3, H=8, scale=4.0)
+        cfg = NeighbourhoodConfig(max_step=4, pair_moves=24, steps=60, seed=seed)
+        search = NeighbourhoodSearch(W, w2, b2, box, cfg, lower=lower, upper=upper)
+        best = search.score(c.expand(grid.shape[0], -1), grid).max().item()
+        found = search.search(c, torch.tensor([[12, 0, 12]]))  # an outside start is projected into the region
+        assert torch.all((found.actions >= lower) & (found.actions <= upper))
+        assert found.values.item() == pytest.approx(best, abs=1e-5)
+        milp = BoxCriticMILP(W.double().numpy(), w2.double().numpy(), b2, box.numpy(), lower=lower.numpy(),
+                             upper=upper.numpy())
+        exact = milp.solve(c[0].double().numpy())
+        assert np.all((exact.action >= lower.numpy()) & (exact.action <= upper.numpy()))
+        assert exact.value == pytest.approx(best, abs=1e-5)
+    with pytest.raises(ValueError):
+        NeighbourhoodSearch(W, w2, b2, box, lower=torch.tensor([5, 5, 5]), upper=torch.tensor([4, 9, 9]))
