@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
 from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
 from engine.dqn import DQNConfig, DQNTrainer, make_encoder
@@ -15,6 +15,9 @@ from engine.selectors import SELECTORS
 from engine.state_q import StateQ
 from scenarios import load_instance
 from scenarios.errors import InvalidInputError
+
+if TYPE_CHECKING:  # the actor-critic stack (scipy.stats, ...) is imported only when used
+    from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
 
 
 class Engine:
@@ -38,6 +41,8 @@ class Engine:
               progress: bool = True) -> Engine | ActorCriticAgent:
         """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``); with an
         ``ActorCriticConfig`` (integer-box scenarios: inventory, maze) train the Q-actor-critic instead."""
+        from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+
         if isinstance(config, ActorCriticConfig):
             return ActorCriticAgent.train(env, config, seed=seed, progress=progress)
         trainer = DQNTrainer(env.instance, config, seed=seed)
@@ -87,6 +92,8 @@ class Engine:
     def load(cls, path: str | Path) -> Engine | ActorCriticAgent:
         """Load a checkpoint directory written by :meth:`save` (or by ``ActorCriticAgent.save``)."""
         if read_checkpoint_meta(path).get("kind") == "actor_critic":
+            from engine.actor_critic import ActorCriticAgent
+
             return ActorCriticAgent.load(path)
         net, meta = load_checkpoint(path)
         instance = load_instance(meta["scenario"], meta["instance"])
