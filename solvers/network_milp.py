@@ -20,6 +20,7 @@ The objective is the output layer on the last ``h`` plus the output bias as offs
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -41,8 +42,28 @@ class StableCounts(NamedTuple):
     unstable: int
 
 
+_CARDINALITY_CACHE: dict[bytes, int | None] = {}
+
+
 def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 5.0) -> int | None:
-    """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven)."""
+    """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven).
+
+    Memoised on the feasible set's numbers: a trainer recompiles the network MILP whenever the weights
+    change, and this bound depends on the feasible set alone."""
+    digest = hashlib.sha256(repr((n_actions, time_limit)).encode())
+    A = feasible.A.tocsr()
+    for arr in (A.indptr, A.indices, A.data, feasible.row_lower, feasible.row_upper, feasible.col_lower,
+                feasible.col_upper, feasible.integer):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    key = digest.digest()
+    if key not in _CARDINALITY_CACHE:
+        if len(_CARDINALITY_CACHE) > 256:
+            _CARDINALITY_CACHE.clear()
+        _CARDINALITY_CACHE[key] = _solve_max_cardinality(feasible, n_actions, time_limit)
+    return _CARDINALITY_CACHE[key]
+
+
+def _solve_max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float) -> int | None:
     c = np.zeros(feasible.n_cols)
     c[:n_actions] = 1.0
     sol = HighsSolver(mip_rel_gap=1e-9).solve(feasible.with_objective(c, "max"), time_limit=time_limit)
