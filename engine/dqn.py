@@ -58,10 +58,15 @@ class DQNConfig:
     elite_candidates: int = 128
     grad_clip: float = 10.0
     weight_decay: float = 0.0
-    # MILP-friendly training (engine/milp_friendly.py): ReLU stability on interval bounds, L1, pruning
-    stability_weight: float = 0.0
-    l1_weight: float = 0.0
-    prune_threshold: float = 0.0
+    # MILP-friendly training (engine/milp_friendly.py): ReLU stability on interval bounds, L1, pruning.
+    # Capacity J = 20 seed 0: median exact MILP decision 158 -> 29 ms, return 234 -> 295 (0 disables)
+    stability_weight: float = 1e-3
+    l1_weight: float = 1e-7
+    prune_threshold: float = 1e-3
+    # model selection: keep the best of `snapshots` networks (after the warm start, evenly through training,
+    # final) by the mean return of their exact greedy policy on `validation_episodes` held-out episodes
+    snapshots: int = 5
+    validation_episodes: int = 10
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,6 +90,9 @@ class TrainingSummary:
     act_seconds: float = 0.0
     act_status_counts: dict[str, int] = field(default_factory=dict)
     gradient_steps: int = 0
+    snapshot_episodes: list[int] = field(default_factory=list)
+    snapshot_returns: list[float] = field(default_factory=list)
+    selected_snapshot: int = -1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,6 +204,10 @@ class DQNTrainer:
             elites.append(key)
             return decision.action
 
+        snapshot_at = _snapshot_episodes(cfg.episodes, cfg.snapshots)
+        snapshots: list[tuple[int, QNetwork]] = []
+        if 0 in snapshot_at:
+            snapshots.append((0, copy.deepcopy(self.net)))
         bar = tqdm(range(cfg.episodes), desc="DQN", disable=not progress, unit="episode")
         for episode in bar:
             epsilon = max(cfg.epsilon_end, cfg.epsilon_start - (cfg.epsilon_start - cfg.epsilon_end)
@@ -228,11 +240,42 @@ class DQNTrainer:
             self.summary.episode_returns.append(episode_return)
             bar.set_postfix(ret=f"{episode_return:.2f}", eps=f"{epsilon:.2f}",
                             loss=f"{np.mean(self.summary.losses[-20:]) if self.summary.losses else 0:.4f}")
+            if episode + 1 in snapshot_at and episode + 1 < cfg.episodes:
+                snapshots.append((episode + 1, copy.deepcopy(self.net)))
+        if snapshots:
+            self._select_snapshot([*snapshots, (cfg.episodes, self.net)], selector)
         if self.regulariser is not None:
             self.regulariser.finish(self.net)
             self.version += 1
         self.summary.seconds = time.perf_counter() - start
         return self.net
+
+    def _select_snapshot(self, snapshots: list[tuple[int, QNetwork]], selector) -> None:
+        """Keep the snapshot whose exact greedy policy has the best mean expected return on held-out episodes
+        (the same episode seeds for every snapshot: common random numbers)."""
+        seeds = self.rng.integers(2**31, size=self.config.validation_episodes)
+        scores = [self.policy_return(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
+        best = int(np.argmax(scores))
+        self.net.load_state_dict(snapshots[best][1].state_dict())
+        self.version += 1
+        s = self.summary
+        s.snapshot_episodes = [e for e, _ in snapshots]
+        s.snapshot_returns = [float(v) for v in scores]
+        s.selected_snapshot = s.snapshot_episodes[best]
+
+    def policy_return(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> float:
+        """Mean expected return of the greedy policy of ``net`` (decided by ``selector``) over one episode per
+        seed."""
+        env, enc, total = self.instance.make_env(), self.encoder, 0.0
+        for seed in seeds:
+            obs, _ = env.reset(seed=int(seed))
+            done = False
+            while not done:
+                states, ttg = obs[:-1], int(obs[-1])
+                q = StateQ(self.model, net, enc.encode(states, ttg), enc.context(states, ttg), version)
+                obs, _, done, _, info = env.step(selector.select(q).action)
+                total += info["expected_reward"]
+        return total / max(len(seeds), 1)
 
     def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer,
                candidates: np.ndarray) -> float:
@@ -274,3 +317,10 @@ def _selector_options(cfg: DQNConfig) -> dict:
     if cfg.act_selector in ("mip", "auto"):
         return {"mip_rel_gap": cfg.act_mip_gap, "time_limit": cfg.act_time_limit}
     return {}
+
+
+def _snapshot_episodes(episodes: int, snapshots: int) -> set[int]:
+    """Episode counts after which a snapshot is taken (0 = after the warm start); empty when disabled."""
+    if snapshots < 2 or episodes < 1:
+        return set()
+    return {round(k * episodes / (snapshots - 1)) for k in range(snapshots)}

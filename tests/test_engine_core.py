@@ -59,7 +59,8 @@ def test_greedy_is_never_better_than_exact(small_engine, small_env):
     rng = np.random.default_rng(0)
     for _ in range(10):
         state = [*rng.integers(0, N_STATES, 10), int(rng.integers(1, 21))]
-        assert small_engine.decide(state, "greedy").value <= small_engine.decide(state, "enumerate").value + 1e-6
+        exact = small_engine.decide(state, "enumerate").value
+        assert small_engine.decide(state, "greedy").value <= exact + 1e-6 * max(1.0, abs(exact))  # float32 scores
 
 
 def test_myopic_baseline_maximises_the_one_step_expected_reward(small_env):

@@ -78,5 +78,8 @@ def test_config_hook_regularises_and_prunes():
     net = trainer.train(progress=False)
     assert trainer.regulariser.n_pruned > 0
     assert all(not ((layer.weight.abs() < 1e-2) & (layer.weight != 0)).any() for layer in net.layers)
-    assert DQNTrainer(env.instance, DQNConfig(hidden=(8, 6)), seed=0).regulariser is None
+    assert isinstance(DQNTrainer(env.instance, DQNConfig(hidden=(8, 6)), seed=0).regulariser,
+                      MilpFriendlyRegulariser)  # on by default
+    off = DQNConfig(hidden=(8, 6), stability_weight=0.0, l1_weight=0.0, prune_threshold=0.0)
+    assert DQNTrainer(env.instance, off, seed=0).regulariser is None
     assert DQNConfig.from_dict(cfg.to_dict()).stability_weight == 1e-3
