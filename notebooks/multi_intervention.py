@@ -41,19 +41,9 @@ import torch
 from IPython.display import Markdown, display
 
 from engine import DQNConfig, Engine
-from engine.baselines import BASELINES
-from engine.evaluation import EnginePolicy, evaluate
-from engine.exact_dp import exact_optimum
-from engine.occupancy_bound import occupancy_upper_bound
-from engine.plots import (
-    decision_times,
-    episode_trace,
-    plot_allocations,
-    plot_decision_times,
-    plot_learning_curve,
-    plot_returns,
-)
+from engine.plots import episode_trace, plot_allocations
 from engine.report import markdown_table
+from engine.walkthrough import compare_with_baselines, plot_overview
 from scenarios import make
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
@@ -102,59 +92,24 @@ print(f"trained in {train_seconds:.1f} s, {summary['gradient_steps']} gradient s
       f"{summary['act_decisions']} exact argmaxes while acting ({summary['act_status_counts']})")
 
 # %% [markdown]
-# ## Yardsticks: exact optimum and occupancy-LP upper bound
-
-# %%
-exact = exact_optimum(inst)
-bound = occupancy_upper_bound(inst)
-print(f"exact optimum (DP over {4 ** N_ARMS} joint states): {exact.value:.2f} in {exact.seconds:.2f} s")
-print(f"occupancy-LP upper bound: {bound.bound:.2f} in {bound.seconds:.2f} s "
-      f"(relaxation gap {100 * (bound.bound - exact.value) / exact.value:.1f}% above the optimum)")
-
-
-class ExactPolicy:
-    """The DP's optimal Markov policy (a reference, not deployable at scale)."""
-
-    def act(self, states, time_to_go, rng):
-        return exact.policy(states, time_to_go)
-
-
-# %% [markdown]
-# ## Compare with the baselines on common random numbers
+# ## Yardsticks and the comparison on common random numbers
 #
-# Every method sees the same initial states and the same uniform draw per arm and step. The return is the
-# sum of expected next-step rewards (lower variance than the realised reward, same mean).
+# The exact optimum (dynamic programming over all joint states) and the occupancy-LP upper bound; then every
+# method sees the same initial states and the same uniform draw per arm and step. The return is the sum of
+# expected next-step rewards (lower variance than the realised reward, same mean).
+# `engine/walkthrough.py` holds these steps, shared by the coRMAB notebooks.
 
 # %%
-policies = {
-    "exact DP (optimal)": ExactPolicy(),
-    "Q-network, exact argmax": EnginePolicy(engine, "auto"),
-    "iterative DQN (greedy)": EnginePolicy(engine, "greedy"),
-    **{name: cls(inst) for name, cls in BASELINES.items()},
-}
-evaluation = evaluate(inst, policies, episodes=EVAL_EPISODES, seed=1, reference="Q-network, exact argmax",
-                      progress=not SMALL, scenario="multi_intervention")
-result = evaluation.to_dict()
-display(Markdown(markdown_table([result | {"upper_bound": bound.bound}])))
-for name, stats in result["methods"].items():
-    mean = stats["mean_expected_return"]
-    print(f"{name:>24}: {mean:7.2f}  = {100 * mean / exact.value:5.1f}% of the exact optimum, "
-          f"{100 * mean / bound.bound:5.1f}% of the LP bound")
-for name, diff in result["paired_vs_reference"].items():
-    print(f"Q-network minus {name:>24}: {diff['mean']:+7.2f}  95% CI [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]")
+comparison = compare_with_baselines(engine, episodes=EVAL_EPISODES, seed=1, progress=not SMALL)
+exact, bound, evaluation = comparison.exact, comparison.bound, comparison.evaluation
+policies = comparison.policies
+display(Markdown(markdown_table([comparison.result | {"upper_bound": bound.bound}])))
 
 # %% [markdown]
 # ## Plots: learning curve, returns with 95% intervals, decision times
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
-plot_learning_curve(summary["episode_returns"], ax=axes[0], window=max(2, EPISODES // 10),
-                    reference={"exact optimum": exact.value,
-                               "myopic": float(np.mean(evaluation.methods["myopic"].expected))})
-axes[0].set_ylabel("expected return (training episodes)")
-plot_returns(evaluation, ax=axes[1], upper_bound=bound.bound, optimum=exact.value)
-plot_decision_times(decision_times(evaluation), ax=axes[2])
-fig.tight_layout()
+plot_overview(comparison, summary["episode_returns"], window=EPISODES // 10)
 plt.show()
 
 # %% [markdown]
