@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from engine import DQNConfig, Engine
+from engine.evaluation import EnginePolicy, evaluate
 from engine.selectors.mip import MipSelector
 from scenarios import make
 
@@ -99,17 +100,9 @@ def time_decisions(engine: Engine, states: list[np.ndarray], backend: str, tight
 def policy_return(engine: Engine, episodes: int, seed: int = 123) -> float:
     """Mean expected return of the exact policy (``auto``: enumeration up to 20k feasible actions, else the MILP
     with a 1 s limit) over ``episodes`` common-random-number episodes."""
-    env = engine.instance.make_env()
-    total = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        ret, done = 0.0, False
-        while not done:
-            d = engine.decide(obs, selector="auto", time_limit=1.0)
-            obs, _, done, _, info = env.step(d.action)
-            ret += info["expected_reward"]
-        total.append(ret)
-    return float(np.mean(total))
+    run = evaluate(engine.instance, {"exact": EnginePolicy(engine, "auto", 1.0)},
+                   episode_seeds=[seed + k for k in range(episodes)], progress=False)
+    return float(np.mean(run.methods["exact"].expected))
 
 
 def print_rows(rows: list[Row]) -> None:

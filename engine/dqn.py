@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from engine.evaluation import evaluate
 from engine.milp_friendly import MilpFriendlyRegulariser
 from engine.q_network import QNetwork
 from engine.selectors import SELECTORS
@@ -266,16 +267,9 @@ class DQNTrainer:
     def policy_return(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> float:
         """Mean expected return of the greedy policy of ``net`` (decided by ``selector``) over one episode per
         seed."""
-        env, enc, total = self.instance.make_env(), self.encoder, 0.0
-        for seed in seeds:
-            obs, _ = env.reset(seed=int(seed))
-            done = False
-            while not done:
-                states, ttg = obs[:-1], int(obs[-1])
-                q = StateQ(self.model, net, enc.encode(states, ttg), enc.context(states, ttg), version)
-                obs, _, done, _, info = env.step(selector.select(q).action)
-                total += info["expected_reward"]
-        return total / max(len(seeds), 1)
+        policy = _NetworkPolicy(self, net, selector, version)
+        run = evaluate(self.instance, {"snapshot": policy}, episode_seeds=list(seeds), progress=False)
+        return float(np.mean(run.methods["snapshot"].expected))
 
     def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer,
                candidates: np.ndarray) -> float:
@@ -324,3 +318,16 @@ def _snapshot_episodes(episodes: int, snapshots: int) -> set[int]:
     if snapshots < 2 or episodes < 1:
         return set()
     return {round(k * episodes / (snapshots - 1)) for k in range(snapshots)}
+
+
+class _NetworkPolicy:
+    """The exact greedy policy of one network (a training snapshot) as an evaluation policy."""
+
+    def __init__(self, trainer: DQNTrainer, net: QNetwork, selector, version: int) -> None:
+        self.trainer, self.net, self.selector, self.version = trainer, net, selector, version
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator):
+        enc = self.trainer.encoder
+        q = StateQ(self.trainer.model, self.net, enc.encode(states, time_to_go), enc.context(states, time_to_go),
+                   self.version)
+        return self.selector.select(q)

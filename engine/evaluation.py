@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -107,9 +108,16 @@ class Evaluation:
 
 
 def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: int = 0,
-             reference: str | None = None, progress: bool = True, scenario: str = "") -> Evaluation:
-    """Run every policy on the same ``episodes`` (common random numbers) and collect per-episode returns."""
+             reference: str | None = None, progress: bool = True, scenario: str = "",
+             episode_seeds: Sequence[int] | None = None) -> Evaluation:
+    """Run every policy on the same ``episodes`` (common random numbers) and collect per-episode returns.
+
+    Episode ``e`` resets the environment with ``episode_seeds[e]`` when given (then ``episodes`` is their
+    number), else with ``seed * 1_000_003 + e``."""
     start = time.perf_counter()
+    if episode_seeds is None:
+        episode_seeds = [seed * 1_000_003 + episode for episode in range(episodes)]
+    episodes = len(episode_seeds)
     env = instance.make_env()
     results = {name: MethodResult(name) for name in policies}
     total = episodes * len(policies)
@@ -117,7 +125,7 @@ def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: in
     for name, policy in policies.items():
         method_seed = zlib.crc32(name.encode())
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed * 1_000_003 + episode)
+            obs, _ = env.reset(seed=int(episode_seeds[episode]))
             rng = np.random.default_rng([seed, episode, method_seed])
             realised = expected = 0.0
             done = False
