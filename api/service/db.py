@@ -58,6 +58,10 @@ sessions = sa.Table(
     sa.Column("config", sa.JSON, nullable=False),
     sa.Column("cache", sa.JSON, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # counters, updated in the same transaction as the rows they count; a worker process compares them with
+    # what its in-memory session has seen (see api.service.sessions)
+    sa.Column("n_selections", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("n_feedback", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 selections = sa.Table(
@@ -151,4 +155,21 @@ def open_database(url: str, synchronous: str = "FULL", log_synchronous: str = "N
         main = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_json_serializer())
         db = Database(main, main, False)
     metadata.create_all(db.main)
+    _add_session_counters(db.main)
     return db
+
+
+def _add_session_counters(engine: Engine) -> None:
+    """Databases written before the session counters existed get them, filled from the logs."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns("bandit_sessions")}
+    missing = [name for name in ("n_selections", "n_feedback") if name not in present]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for name in missing:
+            conn.exec_driver_sql(f"ALTER TABLE bandit_sessions ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0")
+        conn.execute(sessions.update().values(
+            n_selections=sa.select(sa.func.count()).select_from(selections)
+            .where(selections.c.session_id == sessions.c.id).scalar_subquery(),
+            n_feedback=sa.select(sa.func.count()).select_from(feedback)
+            .where(feedback.c.session_id == sessions.c.id).scalar_subquery()))

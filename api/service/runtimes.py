@@ -24,15 +24,20 @@ def _finite_or_none(x: float) -> float | None:
 
 
 class Runtime:
-    """Common interface; ``lock`` serialises every use of one session."""
+    """Common interface; ``lock`` serialises every use of one session within a process. ``feedback_seq`` is the
+    sequence number of the last feedback row applied (rows are applied in sequence order, so another worker
+    process's feedback is caught up by applying the rows after it)."""
 
     kind: str
     n_arms: int
+    learns = True  # feedback changes later selections
+    uses_rng = True  # selections draw from a generator whose state is stored with each selection
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.selections = 0
         self.feedback = 0
+        self.feedback_seq = 0
 
     def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
         """(public result: action, propensity, exact; audit extras; rng state after) for one selection."""
@@ -122,6 +127,7 @@ class SemiBanditRuntime(Runtime):
     def set_rng(self, state: dict | None) -> None:
         if state is not None:
             self.policy.rng = rng_from_state(state)
+        self.policy.selections = self.selections
 
     def state(self) -> dict[str, Any]:
         p = self.policy
@@ -136,6 +142,8 @@ class WhittleRuntime(Runtime):
     """Whittle index allocation over restless arms given as data (a planning policy: feedback is logged)."""
 
     kind = "whittle"
+    learns = False
+    uses_rng = False
 
     def __init__(self, config: dict, cache: dict | None) -> None:
         super().__init__()

@@ -1,8 +1,12 @@
-"""Bandit sessions: create, select, feedback, state; durable and restorable after a crash.
+"""Bandit sessions: create, select, feedback, state; durable, restorable after a crash, and consistent across
+worker processes.
 
 Every feedback is acknowledged only after its row is committed (one transaction per feedback; on SQLite with
-``synchronous=FULL``). A session is rebuilt lazily on first use after a restart: configuration, then the
-ordered feedback log replayed through the same code path, then the random generator of the last selection.
+``synchronous=FULL``). A session is rebuilt lazily on first use: configuration, then the ordered feedback log
+replayed through the same code path, then the random generator of the last selection. Several worker
+processes may serve one session: each select / feedback transaction first locks the session's row (its
+counters), then brings the in-memory session up to date with rows other processes committed (feedback after
+the last one applied here, and the generator state of the latest selection), and only then acts.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class SessionService:
         sid, now = uuid.uuid4().hex, time.time()
         with self.db.main.begin() as conn:
             conn.execute(sessions.insert().values(id=sid, kind=config["kind"], config=config, cache=rt.cache(),
-                                                  created_at=now))
+                                                  created_at=now, n_selections=0, n_feedback=0))
         with self._lock:
             self._live[sid] = rt
             self._configs[sid] = (config["kind"], config, now)
@@ -78,21 +82,39 @@ class SessionService:
         kind, config, created, cache = self._row(sid)
         rt = build_runtime(config, cache)
         with self.db.main.connect() as conn:
-            n_sel = conn.execute(sa.select(sa.func.count()).select_from(selections)
-                                 .where(selections.c.session_id == sid)).scalar_one()
-            last = conn.execute(sa.select(selections.c.rng).where(selections.c.session_id == sid)
-                                .order_by(selections.c.seq.desc()).limit(1)).first()
-            log = conn.execute(
-                sa.select(feedback.c.request, selections.c.response)
-                .join(selections, selections.c.id == feedback.c.selection_id)
-                .where(feedback.c.session_id == sid).order_by(feedback.c.seq)).all()
-        for request, response in log:
-            rt.apply(np.asarray(response["action"], dtype=np.int64), request)
-        rt.selections = int(n_sel)
-        rt.set_rng(last[0] if last is not None else None)
+            self._catch_up(conn, sid, rt, *self._counters(conn, sid))
         with self._lock:
             self._configs[sid] = (kind, config, created)
         return rt
+
+    def _counters(self, conn, sid: str, lock: bool = False) -> tuple[int, int]:
+        """(selections, feedback) committed for ``sid``; ``lock`` holds its row to the end of the transaction
+        (PostgreSQL; SQLite transactions here begin IMMEDIATE, which already excludes other writers)."""
+        query = sa.select(sessions.c.n_selections, sessions.c.n_feedback).where(sessions.c.id == sid)
+        row = conn.execute(query.with_for_update() if lock and not self.db.is_sqlite else query).first()
+        if row is None:
+            raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+        return int(row[0]), int(row[1])
+
+    def _catch_up(self, conn, sid: str, rt: Runtime, n_selections: int, n_feedback: int) -> None:
+        """Apply the feedback rows ``rt`` has not seen (in sequence order) and adopt the generator state of the
+        latest selection, so ``rt`` is what a single process that served every request would hold."""
+        if rt.feedback < n_feedback:
+            rows = conn.execute(
+                sa.select(feedback.c.seq, feedback.c.request, selections.c.response)
+                .join(selections, selections.c.id == feedback.c.selection_id)
+                .where(feedback.c.session_id == sid, feedback.c.seq > rt.feedback_seq)
+                .order_by(feedback.c.seq)).all()
+            for seq, request, response in rows:
+                rt.apply(np.asarray(response["action"], dtype=np.int64), request)
+                rt.feedback_seq = int(seq)
+        if rt.selections == n_selections:
+            return
+        rt.selections = n_selections
+        if rt.uses_rng:
+            last = conn.execute(sa.select(selections.c.rng).where(selections.c.session_id == sid)
+                                .order_by(selections.c.seq.desc()).limit(1)).first()
+            rt.set_rng(last[0] if last is not None else None)
 
     def evict(self, sid: str) -> None:
         with self._lock:
@@ -102,6 +124,8 @@ class SessionService:
         rt = self.runtime(sid)
         kind, config, created = self._configs[sid]
         with rt.lock:
+            with self.db.main.connect() as conn:
+                self._catch_up(conn, sid, rt, *self._counters(conn, sid))
             return {"id": sid, "kind": kind, "n_arms": rt.n_arms, "created_at": created,
                     "selections": rt.selections, "feedback": rt.feedback, "config": rt.public_config(config),
                     "state": rt.state()}
@@ -110,14 +134,27 @@ class SessionService:
     def select(self, sid: str, request: dict) -> dict:
         rt = self.runtime(sid)
         with rt.lock:
-            public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
-            sel_id, now = uuid.uuid4().hex, time.time()
-            out = {"id": sel_id, "session_id": sid, **public, "created_at": now}
             try:
                 with self.db.log.begin() as conn:
+                    counters = conn.execute(  # locks the session's row until commit
+                        sessions.update().where(sessions.c.id == sid)
+                        .values(n_selections=sessions.c.n_selections + 1)
+                        .returning(sessions.c.n_selections, sessions.c.n_feedback)).first()
+                    if counters is None:
+                        raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+                    before = int(counters[0]) - 1
+                    if rt.learns:
+                        self._catch_up(conn, sid, rt, before, int(counters[1]))
+                    else:  # the allocation depends on the request alone; only the round number is shared
+                        rt.selections = before
+                    public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
+                    sel_id, now = uuid.uuid4().hex, time.time()
+                    out = {"id": sel_id, "session_id": sid, **public, "created_at": now}
                     conn.execute(selections.insert(), {"id": sel_id, "session_id": sid, "request": request,
                                                        "response": out | {"audit": extras}, "rng": rng,
                                                        "created_at": now})
+            except (InvalidInputError, ApiError):
+                raise  # validated before anything changed; the transaction rolled back
             except BaseException:
                 self.evict(sid)
                 raise
@@ -128,40 +165,36 @@ class SessionService:
         rt = self.runtime(sid)
         digest = request_hash(request)
         with rt.lock:
-            with self.db.main.connect() as conn:
-                sel = conn.execute(sa.select(selections.c.response).where(
-                    selections.c.id == selection_id, selections.c.session_id == sid)).first()
-                if sel is None:
-                    raise ApiError(404, "not_found", f"no decision {selection_id!r} in session {sid!r}",
-                                   "selection_id")
-                done = conn.execute(sa.select(feedback.c.request_hash, feedback.c.applied, feedback.c.created_at)
-                                    .where(feedback.c.selection_id == selection_id)).first()
-            if done is not None:
-                return self._replay(sid, selection_id, digest, done), True
-            if request.get("reward") is None and request.get("rewards") is None:
-                raise InvalidInputError("reward", "give either reward (scalar) or rewards (per arm)")
-            if request.get("reward") is not None and request.get("rewards") is not None:
-                raise InvalidInputError("reward", "give reward or rewards, not both")
-            action = np.asarray(sel[0]["action"], dtype=np.int64)
-            try:
-                applied = rt.apply(action, request)  # validates before it mutates
-            except InvalidInputError:
-                raise
-            except BaseException:
-                self.evict(sid)  # half-applied: rebuild from the log on next use
-                raise
-            now = time.time()
             try:
                 with self.db.main.begin() as conn:
-                    conn.execute(feedback.insert(), {"selection_id": selection_id, "session_id": sid,
-                                                     "request_hash": digest, "request": request,
-                                                     "applied": applied, "created_at": now})
+                    counters = self._counters(conn, sid, lock=True)
+                    sel = conn.execute(sa.select(selections.c.response).where(
+                        selections.c.id == selection_id, selections.c.session_id == sid)).first()
+                    if sel is None:
+                        raise ApiError(404, "not_found", f"no decision {selection_id!r} in session {sid!r}",
+                                       "selection_id")
+                    done = self._stored_feedback(conn, selection_id)
+                    if done is not None:
+                        return self._replay(sid, selection_id, digest, done), True
+                    if request.get("reward") is None and request.get("rewards") is None:
+                        raise InvalidInputError("reward", "give either reward (scalar) or rewards (per arm)")
+                    if request.get("reward") is not None and request.get("rewards") is not None:
+                        raise InvalidInputError("reward", "give reward or rewards, not both")
+                    self._catch_up(conn, sid, rt, *counters)
+                    applied = rt.apply(np.asarray(sel[0]["action"], dtype=np.int64), request)  # validates first
+                    now = time.time()
+                    seq = conn.execute(feedback.insert(), {
+                        "selection_id": selection_id, "session_id": sid, "request_hash": digest, "request": request,
+                        "applied": applied, "created_at": now}).inserted_primary_key[0]
+                    conn.execute(sessions.update().where(sessions.c.id == sid)
+                                 .values(n_feedback=sessions.c.n_feedback + 1))
+                rt.feedback_seq = int(seq)
+            except (InvalidInputError, ApiError):
+                raise  # refused before anything changed
             except IntegrityError:
-                self.evict(sid)
+                self.evict(sid)  # applied here but not stored: rebuild from the log on next use
                 with self.db.main.connect() as conn:
-                    done = conn.execute(sa.select(feedback.c.request_hash, feedback.c.applied,
-                                                  feedback.c.created_at)
-                                        .where(feedback.c.selection_id == selection_id)).first()
+                    done = self._stored_feedback(conn, selection_id)
                 if done is None:
                     raise
                 return self._replay(sid, selection_id, digest, done), True
@@ -171,6 +204,11 @@ class SessionService:
             rounds = self._rounds(rt)
         return {"selection_id": selection_id, "session_id": sid, "rewards_applied": applied, "rounds": rounds,
                 "replayed": False, "created_at": now}, False
+
+    @staticmethod
+    def _stored_feedback(conn, selection_id: str):
+        return conn.execute(sa.select(feedback.c.request_hash, feedback.c.applied, feedback.c.created_at)
+                            .where(feedback.c.selection_id == selection_id)).first()
 
     def _rounds(self, rt: Runtime) -> int:
         return int(getattr(getattr(rt, "policy", None), "rounds", rt.feedback))

@@ -235,6 +235,35 @@ def test_sessions_survive_restart(app_factory, db_url):
     c2.app.state.db.dispose()
 
 
+def test_worker_processes_share_sessions(app_factory, db_url, tmp_path):
+    """Two apps on one database stand for two worker processes: selections and feedback spread over both give
+    exactly the selections, round numbers and learnt state of one process serving everything."""
+
+    def play(clients: list[TestClient], sids: list[str]) -> list[list]:
+        seen = []
+        for i in range(14):
+            sid = sids[i % len(sids)]
+            a, b = clients[i % len(clients)], clients[(i // 3) % len(clients)]
+            sel = a.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()
+            seen.append([sel["action"], sel["round"]])
+            b.post(f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback",
+                   json={"reward": 0.05 * i} if i % 2 else {"rewards": [0.9 if x else None for x in sel["action"]]},
+                   headers=H).raise_for_status()
+        states = [[c.get(f"/v1/sessions/{sid}", headers=H).json() for sid in sids] for c in clients]
+        return seen, states
+
+    with TestClient(app_factory(f"sqlite:///{tmp_path / 'one.db'}")) as one:
+        want_seen, (want_states,) = play([one], [_cucb(one), _cucb(one, 8, 3, "thompson")])
+    with TestClient(app_factory(db_url)) as a, TestClient(app_factory(db_url)) as b:
+        seen, states = play([a, b], [_cucb(a), _cucb(b, 8, 3, "thompson")])
+    assert seen == want_seen
+    for got in states:  # both processes report the same, complete state
+        for g, w in zip(got, want_states, strict=True):
+            assert (g["state"], g["selections"], g["feedback"]) == (w["state"], w["selections"], w["feedback"])
+    for c in (a, b):
+        c.app.state.db.dispose()
+
+
 def test_scalar_feedback_split():
     import numpy as np
 
