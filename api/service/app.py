@@ -10,7 +10,7 @@ from api.service.auth import KeyStore
 from api.service.db import open_database
 from api.service.decisions import DecisionService
 from api.service.errors import install_handlers
-from api.service.middleware import BodyLimitMiddleware
+from api.service.middleware import ArrivalTimeMiddleware, BodyLimitMiddleware
 from api.service.policies import PolicyRegistry
 from api.service.routes import ROUTERS
 from api.service.sessions import SessionService
@@ -46,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ArrivalTimeMiddleware)  # added last: the outermost layer
     return app

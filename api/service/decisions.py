@@ -14,6 +14,8 @@ from api.service.errors import ApiError
 from api.service.hashing import request_hash
 from api.service.policies import PolicyRegistry
 
+MIN_SOLVE_SECONDS = 0.005  # less time than this left before the deadline: answer greedily instead of solving
+
 
 class DecisionService:
     def __init__(self, db: Database, registry: PolicyRegistry, max_seconds: float = 30.0) -> None:
@@ -32,20 +34,32 @@ class DecisionService:
                            "this Idempotency-Key was used with a different request body", "Idempotency-Key")
         return stored[1]
 
-    def decide(self, policy_id: str, request: dict, key: str | None) -> tuple[dict, bool]:
-        """(response, replayed) for ``request`` = {state, deadline_seconds, selector}."""
-        self.registry.row(policy_id)
+    def decide(self, policy_id: str, request: dict, key: str | None,
+               received: float | None = None) -> tuple[dict, bool]:
+        """(response, replayed) for ``request`` = {state, deadline_seconds, selector}. ``deadline_seconds`` counts
+        from ``received`` (``time.perf_counter()`` when the request arrived): time spent queueing for an engine is
+        deducted from the solver's limit, and a request whose deadline has passed by then gets the greedy
+        answer (``selector: greedy``, flagged) instead of a solve that would overrun it."""
+        received = time.perf_counter() if received is None else received
+        pool = self.registry.pool(policy_id)
         digest = request_hash(request)
         if key is not None:
             stored = self._stored(policy_id, key)
             if stored is not None:
                 return self._replay(stored, digest), True
         deadline = request.get("deadline_seconds")
-        limit = self.max_seconds if deadline is None else min(float(deadline), self.max_seconds)
-        with self.registry.pool(policy_id).acquire() as engine:
-            decision = engine.decide(request["state"], selector=request["selector"], time_limit=limit)
+        selector, late = request["selector"], False
+        with pool.acquire() as engine:
+            if deadline is None:
+                limit = self.max_seconds
+            else:
+                limit = min(float(deadline) - (time.perf_counter() - received), self.max_seconds)
+                if limit < MIN_SOLVE_SECONDS and selector != "greedy":
+                    selector, late, limit = "greedy", True, self.max_seconds
+            decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         d = decision.to_dict()
-        hit = d["status"] == "time_limit" or (deadline is not None and decision.seconds >= float(deadline))
+        hit = late or d["status"] == "time_limit" or (
+            deadline is not None and time.perf_counter() - received >= float(deadline))
         response = {"id": uuid.uuid4().hex, "policy_id": policy_id, "action": d["action"], "value": d["value"],
                     "bound": d["bound"], "gap": d["gap"], "status": d["status"], "deadline_hit": bool(hit),
                     "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,

@@ -1,9 +1,11 @@
-"""ASGI middleware: a request body size limit (413) and strict JSON (no NaN / Infinity tokens, 400)."""
+"""ASGI middleware: arrival time stamps, a request body size limit (413) and strict JSON (no NaN / Infinity
+tokens, 400)."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,3 +86,16 @@ class BodyLimitMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+class ArrivalTimeMiddleware:
+    """Stamp ``request.state.received`` (``time.perf_counter()``) before anything else runs, so a decision's
+    deadline also covers reading and validating its body and waiting for an engine."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["received"] = time.perf_counter()
+        await self.app(scope, receive, send)

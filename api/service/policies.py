@@ -94,7 +94,6 @@ class PolicyRegistry:
     def __init__(self, db: Database, root: Path, pool_size: int) -> None:
         self.db, self.root, self.pool_size = db, root, pool_size
         self._pools: dict[str, EnginePool] = {}
-        self._rows: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def register(self, relative: str) -> dict:
@@ -114,21 +113,17 @@ class PolicyRegistry:
             conn.execute(policies.insert().values(**row))
         with self._lock:
             self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
-            self._rows[row["id"]] = row
         return policy_info(row)
 
     def row(self, policy_id: str) -> dict:
-        with self._lock:
-            hit = self._rows.get(policy_id)
-        if hit is not None:
-            return hit
+        """The policy's row, read from the database every time (another worker process may have deleted it)."""
         with self.db.main.connect() as conn:
             row = conn.execute(sa.select(policies).where(policies.c.id == policy_id,
                                                          policies.c.deleted.is_(False))).mappings().first()
         if row is None:
+            with self._lock:
+                self._pools.pop(policy_id, None)
             raise ApiError(404, "not_found", f"no policy {policy_id!r}", "policy_id")
-        with self._lock:
-            self._rows[policy_id] = dict(row)
         return dict(row)
 
     def get(self, policy_id: str) -> dict:
@@ -146,9 +141,9 @@ class PolicyRegistry:
             conn.execute(policies.update().where(policies.c.id == policy_id).values(deleted=True))
         with self._lock:
             self._pools.pop(policy_id, None)
-            self._rows.pop(policy_id, None)
 
     def pool(self, policy_id: str) -> EnginePool:
+        """This process's engines for a registered policy (404 once it is deleted, by any process)."""
         row = self.row(policy_id)
         with self._lock:
             pool = self._pools.get(policy_id)

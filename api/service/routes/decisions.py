@@ -24,9 +24,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
              | responses(400, 401, 403, 404, 409, 413, 422))
 def decide(policy_id: Id, body: DecisionRequest, request: Request, _: DecideKey,
            idempotency_key: IdempotencyKey = None):
-    """The best feasible action for ``state``. With ``deadline_seconds`` the solver stops in time and the
-    answer is flagged (``status: time_limit``, ``deadline_hit: true``)."""
-    out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key)
+    """The best feasible action for ``state``. ``deadline_seconds`` counts from the request's arrival: the solver
+    stops in time and the answer is flagged (``deadline_hit: true``; ``status: time_limit``, or the greedy
+    answer when the deadline had passed before an engine was free)."""
+    out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key,
+                                                       getattr(request.state, "received", None))
     return json_response(out, 200 if replayed else 201)
 
 
