@@ -2,12 +2,15 @@
 
     python bench/bench_service.py                      # Whittle over 1,000 arms and MILP at J = 20; 1, 8, 32 clients
     python bench/bench_service.py --seconds 5 --deadline 0.05
+    python bench/bench_service.py --workers 1                 # one server process (the default is 2)
     python bench/bench_service.py --kills 20           # SIGKILL / restart durability trials instead
     python bench/bench_service.py --db postgresql+psycopg://user@127.0.0.1:5432/db
 
 Clients are threads with one httpx connection each, in this process (they share the 2 cores with the server).
-Latency is wall time per request as the client sees it. Deadline-flagged MILP answers (the solver stopped at
-``--deadline`` and returned its incumbent) are counted as successful decisions and reported separately.
+Latency is wall time per request as the client sees it. A decision's deadline counts from its arrival at the
+server; deadline-flagged MILP answers (the solver stopped at the deadline and returned its incumbent, or the
+deadline had passed while the request waited for an engine and the greedy answer came back) are counted as
+successful decisions and reported separately.
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
     train_policy(policy_dir, args.episodes)
     print(f"trained capacity J=20 policy ({args.episodes} episodes) in {time.perf_counter() - t0:.1f} s")
     db = args.db or f"sqlite:///{tmp / 'bench.db'}"
-    server = Server(db, policy_dir, ADMIN, extra=["--engine-pool", str(args.engine_pool)]).start()
+    server = Server(db, policy_dir, ADMIN,
+                    extra=["--engine-pool", str(args.engine_pool), "--workers", str(args.workers)]).start()
     rows = []
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=600) as c:
@@ -144,7 +148,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
 
 def kills(args: argparse.Namespace, tmp: Path) -> None:
     db = args.db or f"sqlite:///{tmp / 'kills.db'}"
-    server = Server(db, tmp, ADMIN).start()
+    server = Server(db, tmp, ADMIN, extra=["--workers", str(args.workers)]).start()
     rng = random.Random(1)
     total_acked = total_lost = 0
     try:
@@ -159,7 +163,8 @@ def kills(args: argparse.Namespace, tmp: Path) -> None:
             print(f"kill {k + 1:2d}: acknowledged {acked:4d}, lost {lost}, feedback rows after restart {restored}")
     finally:
         server.stop()
-    print(f"{args.kills} SIGKILLs on {db.split(':')[0]}: {total_acked} acknowledged feedback, {total_lost} lost")
+    print(f"{args.kills} SIGKILLs of {args.workers} server process(es) on {db.split(':')[0]}: "
+          f"{total_acked} acknowledged feedback, {total_lost} lost")
 
 
 def main() -> None:
@@ -170,7 +175,8 @@ def main() -> None:
     p.add_argument("--deadline", type=float, nargs="+", default=[0.05, 0.01],
                    help="MILP deadline(s) per decision, seconds (one table block each)")
     p.add_argument("--episodes", type=int, default=3, help="training episodes of the J = 20 policy")
-    p.add_argument("--engine-pool", type=int, default=2)
+    p.add_argument("--engine-pool", type=int, default=2, help="engines per policy and server process")
+    p.add_argument("--workers", type=int, default=2, help="server processes (redwood serve --workers)")
     p.add_argument("--db", help="database URL (default: a SQLite file in a temporary directory)")
     p.add_argument("--kills", type=int, default=0, help="run this many SIGKILL/restart trials instead")
     p.add_argument("--kill-after", type=float, default=1.0, help="mean seconds of streaming before each kill")

@@ -19,6 +19,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.service.db import Database, api_keys
@@ -62,10 +63,14 @@ class KeyStore:
         key = key or f"rw_{key_id}_{secrets.token_urlsafe(32)}"
         row = {"id": key_id, "hash": self.digest(key), "name": name, "scopes": ",".join(sorted(set(scopes))),
                "created_at": time.time(), "revoked": False}
-        with self.db.main.begin() as conn:
-            if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.hash == row["hash"])).first():
+        try:
+            with self.db.main.begin() as conn:
+                if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.hash == row["hash"])).first():
+                    return key, self.record_of(conn, row["hash"])
+                conn.execute(api_keys.insert().values(**row))
+        except IntegrityError:  # the same key stored concurrently (e.g. a bootstrap key by two processes)
+            with self.db.main.connect() as conn:
                 return key, self.record_of(conn, row["hash"])
-            conn.execute(api_keys.insert().values(**row))
         return key, _public(row)
 
     def record_of(self, conn, digest: str) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from api.service.settings import Settings
@@ -44,19 +45,47 @@ def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """``redwood serve``: one uvicorn process (bandit sessions live in it), listening on 127.0.0.1 by default."""
+    """``redwood serve``: uvicorn on 127.0.0.1 by default, with ``--workers`` processes sharing the socket (bandit
+    sessions stay consistent across them through the database, see :mod:`api.service.sessions`)."""
     settings = settings_from_args(args)
     done = manage_keys(args, settings)
     if done is not None:
         return done
     import uvicorn
 
-    from api.service.app import create_app
+    workers = args.workers if args.workers is not None else int(os.environ.get("REDWOOD_WORKERS", "1"))
+    if workers < 1:
+        print("error: --workers: must be at least 1", file=sys.stderr)
+        return 2
+    run = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": False,
+           "timeout_graceful_shutdown": 5}
+    if workers == 1:
+        from api.service.app import create_app
 
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=5)
+        uvicorn.run(create_app(settings), **run)
+        return 0
+    prepare_shared_state(settings)
+    uvicorn.run("api.service.app:create_app", factory=True, workers=workers, **run)
     return 0
+
+
+def prepare_shared_state(settings: Settings) -> None:
+    """Before worker processes start: create the schema, resolve the key secret and store the bootstrap key
+    once (not racing in every worker), then hand the settings to the workers through the environment."""
+    from api.service.auth import KeyStore
+    from api.service.db import open_database
+
+    secret = settings.resolved_secret()
+    db = open_database(settings.db_url, settings.sqlite_synchronous, settings.log_synchronous)
+    try:
+        if settings.bootstrap_key:
+            KeyStore(db, secret).create("bootstrap", ["admin"], key=settings.bootstrap_key)
+    finally:
+        db.dispose()
+    os.environ.update({"REDWOOD_DB_URL": settings.db_url, "REDWOOD_POLICY_DIR": str(settings.policy_dir),
+                       "REDWOOD_SECRET": secret, "REDWOOD_ENGINE_POOL": str(settings.engine_pool),
+                       "REDWOOD_MAX_BODY_BYTES": str(settings.max_body_bytes)})
+    os.environ.pop("REDWOOD_BOOTSTRAP_KEY", None)
 
 
 def add_arguments(q: argparse.ArgumentParser) -> None:
@@ -64,7 +93,10 @@ def add_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("--port", type=int, default=8000)
     q.add_argument("--db", default=None, help="SQLAlchemy URL (default sqlite:///redwood.db or $REDWOOD_DB_URL)")
     q.add_argument("--policy-dir", default=None, help="checkpoints may be registered only from here")
-    q.add_argument("--engine-pool", type=int, default=None, help="engines per policy (concurrent decisions)")
+    q.add_argument("--engine-pool", type=int, default=None,
+                   help="engines per policy and worker (concurrent decisions)")
+    q.add_argument("--workers", type=int, default=None,
+                   help="server processes sharing the port (default 1, or $REDWOOD_WORKERS)")
     q.add_argument("--max-body-bytes", type=int, default=None)
     q.add_argument("--log-level", default="warning")
     q.add_argument("--create-key", metavar="NAME", help="create an API key, print it once, and exit")

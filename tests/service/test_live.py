@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from api.service.harness import Server, kill_restart_trial
 from tests.service.conftest import ADMIN
@@ -25,9 +26,12 @@ def _sessions(c: httpx.Client, n: int = 2) -> list[str]:
     return out
 
 
-def test_bounded_load(policy_dir, tmp_path):
-    """4 clients x ~3 s of mixed decisions, selections and feedback: no 5xx, every feedback stored once."""
-    server = Server(f"sqlite:///{tmp_path / 'load.db'}", policy_dir, ADMIN).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bounded_load(policy_dir, tmp_path, workers):
+    """4 clients x ~3 s of mixed decisions, selections and feedback: no 5xx, every feedback stored once (with
+    two worker processes too, whose counts agree)."""
+    server = Server(f"sqlite:///{tmp_path / 'load.db'}", policy_dir, ADMIN,
+                    extra=["--workers", str(workers)]).start()
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=30) as c:
             pid = c.post("/v1/policies", json={"path": "cap10"}).json()["id"]
@@ -55,16 +59,22 @@ def test_bounded_load(policy_dir, tmp_path):
             results = list(pool.map(client, range(4)))
         codes = [c for r in results for c in r[0]]
         assert codes and all(c in (200, 201) for c in codes), sorted(set(codes))
-        with httpx.Client(base_url=server.base, headers=H, timeout=30) as c:
-            stored = sum(c.get(f"/v1/sessions/{sid}").json()["feedback"] for sid in sids)
-        assert stored == sum(r[1] for r in results)
+        for _ in range(2 * workers):  # new connections: each may land on another worker
+            with httpx.Client(base_url=server.base, headers=H, timeout=30) as c:
+                states = [c.get(f"/v1/sessions/{sid}").json() for sid in sids]
+            assert sum(s["feedback"] for s in states) == sum(r[1] for r in results)
+            assert all(s["state"]["rounds"] == s["feedback"] for s in states)
     finally:
         server.stop()
 
 
-def test_sigkill_loses_no_acknowledged_feedback(policy_dir, db_url):
-    """Stream feedback, SIGKILL mid-stream, restart: every acknowledged feedback is there, sessions restored."""
-    server = Server(db_url, policy_dir, ADMIN).start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_loses_no_acknowledged_feedback(policy_dir, db_url, workers):
+    """Stream feedback, SIGKILL mid-stream (every server process), restart: every acknowledged feedback is
+    there, sessions restored."""
+    if workers > 1 and not db_url.startswith("sqlite"):
+        pytest.skip("two workers are exercised on SQLite; PostgreSQL runs the one-process case")
+    server = Server(db_url, policy_dir, ADMIN, extra=["--workers", str(workers)]).start()
     rng = random.Random(7)
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=30) as c:
