@@ -244,7 +244,10 @@ class DQNTrainer:
             if episode + 1 in snapshot_at and episode + 1 < cfg.episodes:
                 snapshots.append((episode + 1, copy.deepcopy(self.net)))
         if snapshots:
-            self._select_snapshot([*snapshots, (cfg.episodes, self.net)], selector)
+            candidates = [*snapshots, (cfg.episodes, self.net)]
+            if self.regulariser is not None:  # score what will be deployed: the pruned networks
+                candidates = [(e, self.regulariser.pruned_copy(net)) for e, net in candidates]
+            self._select_snapshot(candidates, selector)
         if self.regulariser is not None:
             self.regulariser.finish(self.net)
             self.version += 1

@@ -18,6 +18,8 @@ Hook: :class:`~engine.dqn.DQNConfig` has ``stability_weight``, ``l1_weight``, ``
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -130,3 +132,10 @@ class MilpFriendlyRegulariser:
         """End of training: prune tiny weights."""
         if self.prune_threshold > 0:
             self.n_pruned = prune_small_weights(net, self.prune_threshold)
+
+    def pruned_copy(self, net: QNetwork) -> QNetwork:
+        """A copy of ``net`` as :meth:`finish` would leave it (for scoring training snapshots)."""
+        out = copy.deepcopy(net)
+        if self.prune_threshold > 0:
+            prune_small_weights(out, self.prune_threshold)
+        return out

@@ -48,3 +48,27 @@ def test_snapshots_disabled_keeps_the_final_network():
     trainer = DQNTrainer(env.instance, DQNConfig(episodes=3, warm_start_epochs=5, snapshots=0), seed=0)
     trainer.train(progress=False)
     assert trainer.summary.snapshot_episodes == [] and trainer.summary.selected_snapshot == -1
+
+
+def test_snapshots_are_scored_as_deployed_pruned(monkeypatch):
+    """With MILP-friendly pruning on, every candidate is scored after pruning, and the kept network is one of
+    the scored candidates (what is deployed is what was scored)."""
+    env = make("capacity", n_arms=6, budget=2, seed=1)
+    cfg = DQNConfig(episodes=4, warm_start_epochs=5, snapshots=3, validation_episodes=2, prune_threshold=0.05)
+    trainer = DQNTrainer(env.instance, cfg, seed=0)
+    seen = []
+    original = DQNTrainer._select_snapshot
+
+    def capture(self, candidates, selector):
+        seen.extend(net for _, net in candidates)
+        original(self, candidates, selector)
+
+    monkeypatch.setattr(DQNTrainer, "_select_snapshot", capture)
+    net = trainer.train(progress=False)
+    assert len(seen) == 3
+    for candidate in seen:
+        w = torch.cat([layer.weight.flatten() for layer in candidate.layers])
+        assert torch.all((w == 0) | (w.abs() >= 0.05))
+    kept = [c for c in seen if all(torch.equal(a, b) for a, b in
+                                   zip(c.state_dict().values(), net.state_dict().values(), strict=True))]
+    assert kept, "the kept network is one of the scored (pruned) candidates"
