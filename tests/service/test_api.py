@@ -104,6 +104,17 @@ def test_decisions_deadline_and_idempotency(client):
     assert client.get(f"/v1/decisions/{d['id']}", headers=H).json() == d
     r = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "deadline_seconds": 1e-6}, headers=H)
     assert r.status_code == 201 and r.json()["deadline_hit"] and r.json()["status"] in ("time_limit", "heuristic")
+    # the deadline counts from arrival: a request that already used it up queueing gets the greedy answer
+    import time
+
+    decisions = client.app.state.decisions
+    late, _ = decisions.decide(pid, {"state": STATE, "selector": "mip", "deadline_seconds": 0.05}, None,
+                               received=time.perf_counter() - 1.0)
+    assert late["deadline_hit"] and late["selector"] == "greedy" and late["status"] == "heuristic"
+    on_time, _ = decisions.decide(pid, {"state": STATE, "selector": "mip", "deadline_seconds": 5.0}, None,
+                                  received=time.perf_counter())
+    assert not on_time["deadline_hit"] and on_time["selector"] == "mip" and on_time["status"] == "optimal"
+    assert on_time["value"] >= late["value"] - 1e-9
     k = H | {"Idempotency-Key": "abc-1"}
     first = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"}, headers=k)
     again = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"}, headers=k)
