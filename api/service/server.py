@@ -65,8 +65,29 @@ def serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), **run)
         return 0
     prepare_shared_state(settings)
-    uvicorn.run("api.service.app:create_app", factory=True, workers=workers, **run)
+    run_workers(workers, run)
     return 0
+
+
+def run_workers(workers: int, run: dict) -> None:
+    """``uvicorn.run`` with ``workers`` processes, except that the shared listening socket gets TCP_NODELAY
+    (accepted connections inherit it). uvicorn binds that socket without the TCP protocol number, so asyncio
+    does not set TCP_NODELAY on the workers' connections, and every response written in two parts then waits
+    for the client's delayed ACK: about 40 ms per request (measured: 44 ms for ``GET /v1/version`` with two
+    workers, 1.3 ms with one)."""
+    import inspect
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.service.app:create_app", factory=True, workers=workers, **run)
+    sock = config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.30 style
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    else:
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def prepare_shared_state(settings: Settings) -> None:
