@@ -69,7 +69,7 @@ class KeyStore:
                     return key, self.record_of(conn, row["hash"])
                 conn.execute(api_keys.insert().values(**row))
         except IntegrityError:  # the same key stored concurrently (e.g. a bootstrap key by two processes)
-            with self.db.main.connect() as conn:
+            with self.db.read.connect() as conn:
                 return key, self.record_of(conn, row["hash"])
         return key, _public(row)
 
@@ -78,7 +78,7 @@ class KeyStore:
         return _public(dict(row))
 
     def list(self) -> list[dict]:
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).mappings().all()
         return [_public(dict(r)) for r in rows]
 
@@ -102,7 +102,7 @@ class KeyStore:
             hit = self._cache.get(digest)
         if hit is not None and hit[1] > now:
             return hit[0]
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             row = conn.execute(sa.select(api_keys).where(api_keys.c.hash == digest)).mappings().first()
         principal = None
         if row is not None and not row["revoked"]:

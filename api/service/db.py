@@ -8,6 +8,10 @@ written in order). On PostgreSQL both are the same engine.
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,17 +114,23 @@ def _json_serializer():
 
 @dataclass
 class Database:
+    """``main`` and ``log`` write (see the module docstring); ``read`` is for reads only (on SQLite it never
+    takes the write lock; on PostgreSQL it is ``main``)."""
+
     main: Engine
     log: Engine
     is_sqlite: bool
+    read: Engine
 
     def dispose(self) -> None:
-        self.main.dispose()
-        if self.log is not self.main:
-            self.log.dispose()
+        for engine in {id(e): e for e in (self.main, self.log, self.read)}.values():
+            engine.dispose()
 
 
-def _sqlite_engine(url: str, synchronous: str) -> Engine:
+def _sqlite_engine(url: str, synchronous: str, writer: threading.Lock | None) -> Engine:
+    """An engine whose transactions begin IMMEDIATE (SQLite's write lock up front); ``writer`` (one per database
+    file and process, shared by its writing engines) queues this process's writers, so only one thread at a
+    time waits for SQLite's lock. ``writer=None``: a read-only engine (deferred BEGIN)."""
     if synchronous.upper() not in SYNC_MODES:
         raise ValueError(f"synchronous: expected one of {SYNC_MODES}, got {synchronous!r}")
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
@@ -136,11 +146,52 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    if writer is None:  # reads: a deferred BEGIN gives a consistent snapshot and never waits for writers (WAL)
+        @sa.event.listens_for(engine, "begin")
+        def _begin_read(conn) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+
     @sa.event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        writer.acquire()
+        try:
+            begin_immediate(conn.connection.dbapi_connection)
+        except BaseException:
+            writer.release()
+            raise
+        conn.info["redwood_writer"] = True
+
+    @sa.event.listens_for(engine, "commit")
+    @sa.event.listens_for(engine, "rollback")
+    def _end(conn) -> None:
+        if conn.info.pop("redwood_writer", False):
+            writer.release()
 
     return engine
+
+
+def begin_immediate(dbapi_conn, patience: float = 30.0) -> None:
+    """``BEGIN IMMEDIATE`` (take SQLite's write lock up front), retrying every 0.1-2 ms while another process
+    holds it. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ... ms between attempts, which leaves
+    the cores idle for most of a wait when several worker processes write short transactions."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=0")
+        give_up, delay = time.monotonic() + patience, 1e-4
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > give_up:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(2.0 * delay, 2e-3)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={int(patience * 1000)}")
+        cur.close()
 
 
 def open_database(url: str, synchronous: str = "FULL", log_synchronous: str = "NORMAL") -> Database:
@@ -148,12 +199,13 @@ def open_database(url: str, synchronous: str = "FULL", log_synchronous: str = "N
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        main = _sqlite_engine(url, synchronous)
-        log = main if log_synchronous.upper() == synchronous.upper() else _sqlite_engine(url, log_synchronous)
-        db = Database(main, log, True)
+        writer = threading.Lock()
+        main = _sqlite_engine(url, synchronous, writer)
+        log = main if log_synchronous.upper() == synchronous.upper() else _sqlite_engine(url, log_synchronous, writer)
+        db = Database(main, log, True, _sqlite_engine(url, synchronous, None))
     else:
         main = sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_json_serializer())
-        db = Database(main, main, False)
+        db = Database(main, main, False, main)
     metadata.create_all(db.main)
     _add_session_counters(db.main)
     return db

@@ -22,7 +22,7 @@ class DecisionService:
         self.db, self.registry, self.max_seconds = db, registry, max_seconds
 
     def _stored(self, policy_id: str, key: str) -> tuple[str, dict] | None:
-        with self.db.log.connect() as conn:
+        with self.db.read.connect() as conn:
             row = conn.execute(sa.select(decisions.c.request_hash, decisions.c.response).where(
                 decisions.c.policy_id == policy_id, decisions.c.idempotency_key == key)).first()
         return None if row is None else (row[0], row[1])
@@ -77,7 +77,7 @@ class DecisionService:
         return response, False
 
     def get(self, decision_id: str) -> dict:
-        with self.db.log.connect() as conn:
+        with self.db.read.connect() as conn:
             row = conn.execute(sa.select(decisions.c.response).where(decisions.c.id == decision_id)).first()
         if row is None:
             raise ApiError(404, "not_found", f"no decision {decision_id!r}", "decision_id")

@@ -117,7 +117,7 @@ class PolicyRegistry:
 
     def row(self, policy_id: str) -> dict:
         """The policy's row, read from the database every time (another worker process may have deleted it)."""
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             row = conn.execute(sa.select(policies).where(policies.c.id == policy_id,
                                                          policies.c.deleted.is_(False))).mappings().first()
         if row is None:
@@ -130,7 +130,7 @@ class PolicyRegistry:
         return policy_info(self.row(policy_id))
 
     def list(self) -> list[dict]:
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             rows = conn.execute(sa.select(policies).where(policies.c.deleted.is_(False))
                                 .order_by(policies.c.created_at)).mappings().all()
         return [policy_info(dict(r)) for r in rows]
