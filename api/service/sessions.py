@@ -56,7 +56,7 @@ class SessionService:
         return self.info(sid)
 
     def _row(self, sid: str) -> tuple[str, dict, float, dict | None]:
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             row = conn.execute(sa.select(sessions).where(sessions.c.id == sid)).mappings().first()
         if row is None:
             raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
@@ -81,7 +81,7 @@ class SessionService:
     def _restore(self, sid: str) -> Runtime:
         kind, config, created, cache = self._row(sid)
         rt = build_runtime(config, cache)
-        with self.db.main.connect() as conn:
+        with self.db.read.connect() as conn:
             self._catch_up(conn, sid, rt, *self._counters(conn, sid))
         with self._lock:
             self._configs[sid] = (kind, config, created)
@@ -124,29 +124,32 @@ class SessionService:
         rt = self.runtime(sid)
         kind, config, created = self._configs[sid]
         with rt.lock:
-            with self.db.main.connect() as conn:
+            with self.db.read.connect() as conn:
                 self._catch_up(conn, sid, rt, *self._counters(conn, sid))
             return {"id": sid, "kind": kind, "n_arms": rt.n_arms, "created_at": created,
                     "selections": rt.selections, "feedback": rt.feedback, "config": rt.public_config(config),
                     "state": rt.state()}
 
     # --------------------------------------------------------------------------------- decisions
+    @staticmethod
+    def _count_selection(conn, sid: str) -> tuple[int, int]:
+        """Counters after adding one selection; the update also locks the session's row until commit."""
+        counters = conn.execute(sessions.update().where(sessions.c.id == sid)
+                                .values(n_selections=sessions.c.n_selections + 1)
+                                .returning(sessions.c.n_selections, sessions.c.n_feedback)).first()
+        if counters is None:
+            raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+        return int(counters[0]), int(counters[1])
+
     def select(self, sid: str, request: dict) -> dict:
         rt = self.runtime(sid)
+        if not rt.learns:
+            return self._select_planning(sid, rt, request)
         with rt.lock:
             try:
                 with self.db.log.begin() as conn:
-                    counters = conn.execute(  # locks the session's row until commit
-                        sessions.update().where(sessions.c.id == sid)
-                        .values(n_selections=sessions.c.n_selections + 1)
-                        .returning(sessions.c.n_selections, sessions.c.n_feedback)).first()
-                    if counters is None:
-                        raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
-                    before = int(counters[0]) - 1
-                    if rt.learns:
-                        self._catch_up(conn, sid, rt, before, int(counters[1]))
-                    else:  # the allocation depends on the request alone; only the round number is shared
-                        rt.selections = before
+                    n_selections, n_feedback = self._count_selection(conn, sid)
+                    self._catch_up(conn, sid, rt, n_selections - 1, n_feedback)
                     public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
                     sel_id, now = uuid.uuid4().hex, time.time()
                     out = {"id": sel_id, "session_id": sid, **public, "created_at": now}
@@ -158,6 +161,18 @@ class SessionService:
             except BaseException:
                 self.evict(sid)
                 raise
+        return out
+
+    def _select_planning(self, sid: str, rt: Runtime, request: dict) -> dict:
+        """Sessions that do not learn (Whittle): the allocation depends on the request alone, so it is computed
+        outside any lock, and the transaction only numbers and logs it."""
+        public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
+        sel_id, now = uuid.uuid4().hex, time.time()
+        with self.db.log.begin() as conn:
+            n_selections, _ = self._count_selection(conn, sid)
+            out = {"id": sel_id, "session_id": sid, **public, "round": n_selections - 1, "created_at": now}
+            conn.execute(selections.insert(), {"id": sel_id, "session_id": sid, "request": request,
+                                               "response": out | {"audit": extras}, "rng": rng, "created_at": now})
         return out
 
     def feedback(self, sid: str, selection_id: str, request: dict) -> tuple[dict, bool]:
@@ -193,7 +208,7 @@ class SessionService:
                 raise  # refused before anything changed
             except IntegrityError:
                 self.evict(sid)  # applied here but not stored: rebuild from the log on next use
-                with self.db.main.connect() as conn:
+                with self.db.read.connect() as conn:
                     done = self._stored_feedback(conn, selection_id)
                 if done is None:
                     raise
