@@ -6,7 +6,8 @@
     python bench/bench_service.py --kills 20           # SIGKILL / restart durability trials instead
     python bench/bench_service.py --db postgresql+psycopg://user@127.0.0.1:5432/db
 
-Clients are threads with one httpx connection each, in this process (they share the 2 cores with the server).
+Clients are threads with one keep-alive ``http.client`` connection each, in this process (they share the 2
+cores with the server, so they are kept as cheap as possible: bodies are encoded before the clock starts).
 Latency is wall time per request as the client sees it. A decision's deadline counts from its arrival at the
 server; deadline-flagged MILP answers (the solver stopped at the deadline and returned its incumbent, or the
 deadline had passed while the request waited for an engine and the greedy answer came back) are counted as
@@ -16,6 +17,9 @@ successful decisions and reported separately.
 from __future__ import annotations
 
 import argparse
+import http.client
+import itertools
+import json
 import os
 import random
 import tempfile
@@ -57,28 +61,53 @@ def whittle_session(c: httpx.Client, n_arms: int, n_states: int, budget: int) ->
     return r.json()["id"]
 
 
-def run_load(base: str, make_request, clients: int, seconds: float) -> dict:
-    """``clients`` threads calling ``make_request(client, rng)`` for ``seconds``; latencies and outcomes."""
+def cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (the server and its workers)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run_load(base: str, path: str, make_body, clients: int, seconds: float, server_pgid: int) -> dict:
+    """``clients`` threads posting bodies from ``make_body(rng)`` to ``path`` for ``seconds``; latencies and
+    outcomes. Each client encodes 64 bodies before the clock starts and cycles through them, so the client
+    threads, which share the 2 cores with the server, spend as little as possible per request."""
     lat: list[float] = []
     errors, flagged = [0], [0]
     lock = threading.Lock()
     start_gate = threading.Barrier(clients + 1)
+    headers = H | {"Content-Type": "application/json"}
+    host, port = base.removeprefix("http://").split(":")
+
+    def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        return response.status, response.read()
 
     def worker(i: int) -> None:
         rng = random.Random(i)
+        bodies = itertools.cycle([json.dumps(make_body(rng)).encode() for _ in range(64)])
         mine, err, flag = [], 0, 0
-        with httpx.Client(base_url=base, headers=H, timeout=120) as c:
-            make_request(c, rng)  # warm the connection (not timed)
-            start_gate.wait()
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                t0 = time.perf_counter()
-                r = make_request(c, rng)
-                mine.append(time.perf_counter() - t0)
-                if r.status_code >= 300:
-                    err += 1
-                elif r.json().get("deadline_hit"):
-                    flag += 1
+        conn = http.client.HTTPConnection(host, port, timeout=120)  # keep-alive; far cheaper per call than httpx
+        post(conn, next(bodies))  # warm the connection (not timed)
+        start_gate.wait()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            body = next(bodies)
+            t0 = time.perf_counter()
+            status, data = post(conn, body)
+            mine.append(time.perf_counter() - t0)
+            if status >= 300:
+                err += 1
+            elif b'"deadline_hit":true' in data:
+                flag += 1
+        conn.close()
         with lock:
             lat.extend(mine)
             errors[0] += err
@@ -88,28 +117,31 @@ def run_load(base: str, make_request, clients: int, seconds: float) -> dict:
     for t in threads:
         t.start()
     start_gate.wait()
-    t0 = time.perf_counter()
+    t0, server0, client0 = time.perf_counter(), cpu_seconds(server_pgid), sum(os.times()[:2])
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    server_cpu, client_cpu = cpu_seconds(server_pgid) - server0, sum(os.times()[:2]) - client0
     a = np.array(lat) * 1e3
     return {"clients": clients, "requests": len(lat), "per_s": len(lat) / wall, "p50": np.percentile(a, 50),
-            "p95": np.percentile(a, 95), "p99": np.percentile(a, 99), "errors": errors[0], "flagged": flagged[0]}
+            "p95": np.percentile(a, 95), "p99": np.percentile(a, 99), "errors": errors[0], "flagged": flagged[0],
+            "server_ms": 1e3 * server_cpu / max(len(lat), 1), "client_ms": 1e3 * client_cpu / max(len(lat), 1)}
 
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
-    print("| workload | clients | requests | decisions/s | p50 ms | p95 ms | p99 ms | errors | deadline-flagged |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workload | clients | requests | decisions/s | p50 ms | p95 ms | p99 ms | errors | deadline-flagged "
+          "| server CPU ms/req | client CPU ms/req |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         print(f"| {name} | {r['clients']} | {r['requests']} | {r['per_s']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-              f"{r['p99']:.1f} | {r['errors']} | {r['flagged']} |")
+              f"{r['p99']:.1f} | {r['errors']} | {r['flagged']} | {r['server_ms']:.2f} | {r['client_ms']:.2f} |")
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> None:
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     t0 = time.perf_counter()
-    train_policy(policy_dir, args.episodes)
+    train_policy(policy_dir, args.episodes if "milp" in args.workloads else 0)
     print(f"trained capacity J=20 policy ({args.episodes} episodes) in {time.perf_counter() - t0:.1f} s")
     db = args.db or f"sqlite:///{tmp / 'bench.db'}"
     server = Server(db, policy_dir, ADMIN,
@@ -122,23 +154,23 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
             print(f"Whittle session over {args.arms} arms created in {time.perf_counter() - t0:.1f} s")
             pid = c.post("/v1/policies", json={"path": "cap20"}).raise_for_status().json()["id"]
 
-        def whittle(c: httpx.Client, rng: random.Random) -> httpx.Response:
-            states = [rng.randrange(4) for _ in range(args.arms)]
-            return c.post(f"/v1/sessions/{sid}/select", json={"states": states})
+        pgid = server.proc.pid  # the server runs in a session (and process group) of its own
+
+        def whittle(rng: random.Random) -> dict:
+            return {"states": [rng.randrange(4) for _ in range(args.arms)]}
 
         def milp(deadline: float):
-            def request(c: httpx.Client, rng: random.Random) -> httpx.Response:
-                state = [rng.randrange(4) for _ in range(20)] + [rng.randrange(1, 21)]
-                return c.post(f"/v1/policies/{pid}/decisions",
-                              json={"state": state, "selector": "mip", "deadline_seconds": deadline})
-            return request
+            return lambda rng: {"state": [rng.randrange(4) for _ in range(20)] + [rng.randrange(1, 21)],
+                                "selector": "mip", "deadline_seconds": deadline}
 
-        for clients in args.clients:
-            rows.append((f"Whittle select, {args.arms} arms", run_load(server.base, whittle, clients, args.seconds)))
-        for deadline in args.deadline:
+        for clients in args.clients if "whittle" in args.workloads else []:
+            rows.append((f"Whittle select, {args.arms} arms",
+                         run_load(server.base, f"/v1/sessions/{sid}/select", whittle, clients, args.seconds, pgid)))
+        for deadline in args.deadline if "milp" in args.workloads else []:
             for clients in args.clients:
                 rows.append((f"MILP decision J=20 (deadline {deadline * 1e3:.0f} ms)",
-                             run_load(server.base, milp(deadline), clients, args.seconds)))
+                             run_load(server.base, f"/v1/policies/{pid}/decisions", milp(deadline), clients,
+                                      args.seconds, pgid)))
     finally:
         server.stop()
     print_table(rows)
@@ -172,6 +204,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="duration of each load level")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--arms", type=int, default=1000)
+    p.add_argument("--workloads", nargs="+", choices=["whittle", "milp"], default=["whittle", "milp"])
     p.add_argument("--deadline", type=float, nargs="+", default=[0.05, 0.01],
                    help="MILP deadline(s) per decision, seconds (one table block each)")
     p.add_argument("--episodes", type=int, default=3, help="training episodes of the J = 20 policy")
