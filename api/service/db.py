@@ -8,6 +8,7 @@ written in order). On PostgreSQL both are the same engine.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import threading
@@ -93,23 +94,21 @@ feedback = sa.Table(
 SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def _json_serializer():
-    """orjson when installed (several times faster on long number lists), else the standard library."""
+def json_dumps(value: object) -> str:
+    """JSON text for the database: orjson when installed (several times faster on long number lists), else the
+    standard library (also for integers beyond 64 bits, e.g. generator states)."""
     try:
         import orjson
     except ImportError:
-        import json
+        return json.dumps(value)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
-        return {"json_serializer": json.dumps}
-    import json
 
-    def dumps(value: object) -> str:
-        try:
-            return orjson.dumps(value).decode()
-        except TypeError:  # integers beyond 64 bits (generator states)
-            return json.dumps(value)
-
-    return {"json_serializer": dumps, "json_deserializer": json.loads}
+def _json_serializer() -> dict:
+    return {"json_serializer": json_dumps, "json_deserializer": json.loads}
 
 
 @dataclass

@@ -23,6 +23,7 @@ from api.service.db import Database, feedback, selections, sessions
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
 from api.service.runtimes import Runtime, build_runtime
+from api.service.selection_log import count_selection, insert_selection
 from scenarios.errors import InvalidInputError
 
 
@@ -134,12 +135,10 @@ class SessionService:
     @staticmethod
     def _count_selection(conn, sid: str) -> tuple[int, int]:
         """Counters after adding one selection; the update also locks the session's row until commit."""
-        counters = conn.execute(sessions.update().where(sessions.c.id == sid)
-                                .values(n_selections=sessions.c.n_selections + 1)
-                                .returning(sessions.c.n_selections, sessions.c.n_feedback)).first()
+        counters = count_selection(conn, sid)
         if counters is None:
             raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
-        return int(counters[0]), int(counters[1])
+        return counters
 
     def select(self, sid: str, request: dict) -> dict:
         rt = self.runtime(sid)
@@ -153,9 +152,7 @@ class SessionService:
                     public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
                     sel_id, now = uuid.uuid4().hex, time.time()
                     out = {"id": sel_id, "session_id": sid, **public, "created_at": now}
-                    conn.execute(selections.insert(), {"id": sel_id, "session_id": sid, "request": request,
-                                                       "response": out | {"audit": extras}, "rng": rng,
-                                                       "created_at": now})
+                    insert_selection(conn, sel_id, sid, request, out | {"audit": extras}, rng, now)
             except (InvalidInputError, ApiError):
                 raise  # validated before anything changed; the transaction rolled back
             except BaseException:
@@ -171,8 +168,7 @@ class SessionService:
         with self.db.log.begin() as conn:
             n_selections, _ = self._count_selection(conn, sid)
             out = {"id": sel_id, "session_id": sid, **public, "round": n_selections - 1, "created_at": now}
-            conn.execute(selections.insert(), {"id": sel_id, "session_id": sid, "request": request,
-                                               "response": out | {"audit": extras}, "rng": rng, "created_at": now})
+            insert_selection(conn, sel_id, sid, request, out | {"audit": extras}, rng, now)
         return out
 
     def feedback(self, sid: str, selection_id: str, request: dict) -> tuple[dict, bool]:
