@@ -40,20 +40,26 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dqn_options(items: list[str] | None) -> dict:
-    """``KEY=VALUE`` pairs (VALUE parsed as JSON when it can be) overriding DQNConfig fields."""
-    from engine import DQNConfig
-
+def _key_values(items: list[str] | None, field: str, allowed: set[str] | None = None) -> dict:
+    """``KEY=VALUE`` pairs, VALUE parsed as JSON when it can be; ``allowed`` limits the keys."""
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or key not in DQNConfig.__dataclass_fields__:
-            raise InvalidInputError("dqn_option", f"expected KEY=VALUE with a DQNConfig field as KEY, got {item!r}")
+        if not sep or not key or (allowed is not None and key not in allowed):
+            what = "a DQNConfig field" if field == "dqn_option" else "a name"
+            raise InvalidInputError(field, f"expected KEY=VALUE with {what} as KEY, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def _dqn_options(items: list[str] | None) -> dict:
+    """``--dqn-option`` pairs overriding DQNConfig fields."""
+    from engine import DQNConfig
+
+    return _key_values(items, "dqn_option", set(DQNConfig.__dataclass_fields__))
 
 
 def _executor(args: argparse.Namespace):
@@ -133,7 +139,7 @@ def _evaluate_sweep(args: argparse.Namespace) -> int:
         n_arms=args.n_arms, budget=args.budget, horizon=args.horizon, train_episodes=args.train_episodes,
         eval_episodes=args.episodes, methods=tuple(args.methods) if args.methods else None,
         dqn={**_dqn_options(args.dqn_option), "hidden": list(args.hidden)}, time_limit=args.time_limit,
-        exact_max_arms=args.exact_max_arms,
+        exact_max_arms=args.exact_max_arms, scenario=_key_values(args.scenario_option, "scenario_option"),
     )
     with _executor(args) as executor:
         sweep = run_sweep(config, executor, progress=not args.quiet)
@@ -260,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--train-episodes", type=int, default=100)
     q.add_argument("--hidden", type=_parse_hidden, default=(16, 32))
     q.add_argument("--dqn-option", nargs="*", metavar="KEY=VALUE", help="override DQNConfig fields")
+    q.add_argument("--scenario-option", nargs="*", metavar="KEY=VALUE",
+                   help="more instance-generator parameters for every swept domain (e.g. n_actions=6)")
     q.add_argument("--exact-max-arms", type=int, default=6, help="exact DP optimum when n_arms <= this")
     executor_args(q)
     q.set_defaults(func=cmd_evaluate)

@@ -44,6 +44,7 @@ class SweepConfig:
     dqn: dict = field(default_factory=dict)
     time_limit: float | None = None  # per dqn_mip decision during evaluation
     exact_max_arms: int = 6  # exact DP optimum when n_arms <= this (0: never)
+    scenario: dict = field(default_factory=dict)  # more instance-generator parameters (e.g. n_actions)
     bound_time_limit: float = 600.0
 
     def __post_init__(self) -> None:
@@ -80,6 +81,22 @@ class SweepConfig:
         bad = sorted((set(self.dqn) - set(DQNConfig.__dataclass_fields__)) | ({"episodes"} & set(self.dqn)))
         if bad:
             raise InvalidInputError("dqn", f"unknown or reserved DQNConfig fields {bad} (use train_episodes)")
+        self._validate_scenario()
+
+    def _validate_scenario(self) -> None:
+        """Every ``scenario`` key is a generator parameter of every swept domain (checked before any work)."""
+        import inspect
+
+        from scenarios import instance_class
+
+        reserved = sorted({"n_arms", "budget", "seed", "horizon"} & set(self.scenario))
+        if reserved:
+            raise InvalidInputError("scenario", f"{reserved} have their own options (n_arms, budget, seeds, horizon)")
+        for domain in self.domains:
+            accepted = set(inspect.signature(instance_class(domain).generate).parameters)
+            unknown = sorted(set(self.scenario) - accepted)
+            if unknown:
+                raise InvalidInputError("scenario", f"{domain} does not take {unknown}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -123,7 +140,7 @@ def _run_task(task: dict) -> dict:
     cfg = SweepConfig.from_dict(task["config"])
     domain, seed = task["domain"], int(task["seed"])
     torch.manual_seed(seed)
-    env = make(domain, n_arms=cfg.n_arms, budget=cfg.budget, seed=seed, horizon=cfg.horizon)
+    env = make(domain, n_arms=cfg.n_arms, budget=cfg.budget, seed=seed, horizon=cfg.horizon, **cfg.scenario)
     dqn = DQNConfig.from_dict({**DQNConfig().to_dict(), **cfg.dqn, "episodes": cfg.train_episodes})
     engine = Engine.train(env, dqn, seed=seed, progress=False)
     trained_at = time.perf_counter()
@@ -134,6 +151,7 @@ def _run_task(task: dict) -> dict:
     bound_at = time.perf_counter()
     result.update({
         "domain": domain, "n_arms": cfg.n_arms, "budget": cfg.budget, "horizon": cfg.horizon,
+        "n_actions": int(engine.instance.n_actions), "scenario": dict(cfg.scenario),
         "upper_bound": float(bound.bound),
         "upper_bound_info": {"method": bound.method, "converged": bool(bound.converged), "status": bound.status,
                              "seconds": bound.seconds},

@@ -119,6 +119,8 @@ def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
     ({"n_arms": 0}, "n_arms"),
     ({"time_limit": -1.0}, "time_limit"),
     ({"dqn": {"episodes": 5}}, "dqn"),
+    ({"scenario": {"n_actions": 6}}, "scenario"),  # capacity/scheduling/routing take no n_actions
+    ({"domains": ("multi_intervention",), "scenario": {"seed": 3}}, "scenario"),
 ])
 def test_bad_config_names_field(kwargs, field):
     with pytest.raises(InvalidInputError) as err:
@@ -142,6 +144,18 @@ def test_bad_executor_and_cli_inputs(capsys):
     assert "eval_episodes" in capsys.readouterr().err
     assert main(["evaluate"]) == 2
     assert "checkpoints" in capsys.readouterr().err
+    assert main(["evaluate", "--domains", "capacity", "--scenario-option", "n_actions"]) == 2
+    assert "scenario_option" in capsys.readouterr().err
+
+
+def test_scenario_options_reach_the_generator():
+    from engine.sweep import _run_task
+
+    config = SweepConfig(domains=("multi_intervention",), seeds=(0,), n_arms=6, budget=3, horizon=4,
+                         train_episodes=0, eval_episodes=2, methods=("null",), scenario={"n_actions": 6},
+                         dqn={"warm_start_samples": 16, "warm_start_epochs": 1, "snapshots": 0})
+    result = _run_task(config.tasks()[0])
+    assert result["n_actions"] == 6 and result["scenario"] == {"n_actions": 6}
 
 
 def test_serial_executor_keeps_order():
