@@ -134,6 +134,40 @@ class ActionModel:
             return self.is_feasible(a)
         return self._solve_fixed(np.asarray(a), lower_only=True) is not None
 
+    def feasible_with(self, a: np.ndarray, aux: np.ndarray) -> bool:
+        """Whether ``aux`` certifies ``a`` (every row, bound and integrality holds; O(nonzeros)), e.g. the
+        auxiliary part of a MILP solution. A positive verdict is remembered for ``a``; a negative one says
+        nothing about ``a`` (another certificate may exist)."""
+        a = np.asarray(a, dtype=float)
+        y = np.asarray(aux, dtype=float).reshape(-1).copy()
+        if y.size != self.n_aux or a.size != self.n_actions:
+            return False
+        y[self.aux_integer] = np.round(y[self.aux_integer])
+        if np.any(y < self.aux_lower - 1e-9) or np.any(y > self.aux_upper + 1e-9):
+            return False
+        v = self.A @ np.concatenate([a, y])
+        if np.any(v < self.row_lower - 1e-6) or np.any(v > self.row_upper + 1e-6):
+            return False
+        self._cache[np.asarray(a, dtype=np.int8).tobytes()] = True
+        return True
+
+    def quickly_extendable(self, a: np.ndarray) -> bool:
+        """A sound, cheap filter for greedy construction: True only when ``a`` is known to extend to a feasible
+        action. Exact (:meth:`extendable`) unless the oracle can only settle the question expensively (the
+        routing oracle's tour search over many nodes), in which case such an ``a`` counts as not extendable."""
+        quick = getattr(self.oracle, "quick_feasible", None)
+        if not self.downward_closed or quick is None:
+            return self.extendable(a)
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        if key in self._cache:
+            return self._cache[key]
+        if self._action_rows_violated(np.asarray(a)).size:
+            return False
+        verdict = quick(np.asarray(a))
+        if verdict is not None:
+            self._cache[key] = verdict
+        return bool(verdict)
+
     def certificate(self, a: np.ndarray) -> np.ndarray | None:
         """Auxiliary values that make ``a`` feasible (None when infeasible)."""
         if self.n_aux == 0:

@@ -41,6 +41,8 @@ TUBE_SOURCES = {20: 0, 40: 10, 60: 0, 80: 0, 100: 0}
 #: Budget per London tube subgraph size: the reference's (J, B) = (20, 5), (40, 10), (100, 20); J/4 between.
 TUBE_BUDGETS = {20: 5, 40: 10, 60: 15, 80: 20, 100: 20}
 _EXACT_DP_MAX = 20
+_QUICK_DP_MAX = 12  # Held-Karp over 12 nodes: ~50k table entries, a few ms
+_UNKNOWN = object()
 
 
 class RoutingInstance(CoRMABInstance):
@@ -331,7 +333,16 @@ class WalkOracle:
 
     def route(self, a: np.ndarray) -> list[int] | None:
         """An order of the pulled nodes whose closed tour from the source has at most T moves, or None."""
-        nodes = [int(x) for x in np.flatnonzero(np.asarray(a) > 0) if x != self.source]
+        return self._route(np.asarray(a), exact=True)
+
+    def quick_feasible(self, a: np.ndarray) -> bool | None:
+        """Feasibility when cheap to settle (bounds, the insertion + 2-opt tour, Held-Karp over at most
+        ``_QUICK_DP_MAX`` nodes), else None: what greedy construction uses to test each candidate addition."""
+        order = self._route(np.asarray(a), exact=False)
+        return None if order is _UNKNOWN else order is not None
+
+    def _route(self, a: np.ndarray, exact: bool):
+        nodes = [int(x) for x in np.flatnonzero(a > 0) if x != self.source]
         if len(nodes) + (a[self.source] > 0) > self.budget:
             return None
         if not nodes:
@@ -344,9 +355,9 @@ class WalkOracle:
         idx = np.array([self.source, *nodes])
         if minimum_spanning_tree(self.dist[np.ix_(idx, idx)]).sum() > self.T:  # a tour is at least the MST
             return None
-        if len(nodes) <= _EXACT_DP_MAX:
+        if len(nodes) <= (_EXACT_DP_MAX if exact else _QUICK_DP_MAX):
             return self.exact_tour(nodes, self.T)
-        return self._milp_route(a)
+        return self._milp_route(a) if exact else _UNKNOWN
 
     def _milp_route(self, a: np.ndarray) -> list[int] | None:
         """Beyond the DP's reach: solve the rows with the action fixed (exact, slower)."""

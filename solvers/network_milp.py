@@ -45,7 +45,7 @@ class StableCounts(NamedTuple):
 _CARDINALITY_CACHE: dict[bytes, int | None] = {}
 
 
-def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 5.0) -> int | None:
+def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 1.0) -> int | None:
     """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven).
 
     Memoised on the feasible set's numbers: a trainer recompiles the network MILP whenever the weights

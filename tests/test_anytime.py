@@ -97,3 +97,21 @@ def test_bad_selector_options_are_input_errors():
         eng.decide(state(6, 0), selector="mip", backend="cplex")
     with pytest.raises(InvalidInputError):
         eng.decide(state(6, 0), selector="greedy", tightening="lp")
+
+
+@pytest.mark.parametrize("domain", ["capacity", "scheduling", "routing"])
+@pytest.mark.parametrize("n_arms", [40, 100])
+def test_reference_scale_decisions_under_a_time_limit(domain, n_arms):
+    """J = 40 and 100 (issue 3's scale): a MILP decision under a short limit returns a feasible action, flagged
+    unless proven optimal, never worse than the greedy incumbent."""
+    env = make(domain, n_arms=n_arms, budget=n_arms // 5, seed=1)
+    enc = make_encoder(env.instance)
+    torch.manual_seed(1)
+    engine = Engine(domain, env.instance, QNetwork(env.instance.n_actions, enc.dim, (16, 32), enc.context_dim))
+    q = engine.state_q(state(n_arms, 2))
+    _, greedy_value = greedy_ascent(q.model, q.score)
+    d = engine.decide(state(n_arms, 2), selector="mip", time_limit=0.2)
+    assert env.action_model().is_feasible(d.action)
+    assert d.status in ("optimal", "time_limit", "heuristic") and d.value >= greedy_value - 1e-9
+    if d.status == "optimal":
+        assert d.gap <= 0.01 + 1e-9

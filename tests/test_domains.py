@@ -263,3 +263,36 @@ def test_held_karp_matches_brute_force() -> None:
         order = oracle.exact_tour(nodes, cap=1000)
         assert sorted(order) == sorted(nodes) and oracle.tour_length(order) == best
         assert oracle.exact_tour(nodes, cap=best - 1) is None
+
+
+# ----------------------------------------------------------------- cheap feasibility paths
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 14))
+def test_routing_quick_feasibility_agrees_with_the_exact_oracle(seed: int, size: int) -> None:
+    """quick_feasible is either None (not settled cheaply) or the exact answer; greedy's filter is sound."""
+    inst = RoutingInstance.generate(n_arms=40, budget=14, seed=seed % 7)
+    model = inst.action_model()
+    rng = np.random.default_rng(seed)
+    a = np.zeros(40, dtype=np.int64)
+    a[rng.choice(40, size=size, replace=False)] = 1
+    exact = model.oracle.route(a) is not None
+    quick = model.oracle.quick_feasible(a)
+    assert quick is None or quick == exact
+    fresh = inst.action_model()
+    assert not fresh.quickly_extendable(a) or exact
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_certificate_check_accepts_certificates_and_rejects_broken_ones(seed: int) -> None:
+    for name in ("routing", "scheduling"):
+        model = make(name, n_arms=12, budget=3, seed=seed % 5).action_model()
+        a = model.sample(np.random.default_rng(seed))
+        y = model.certificate(a)
+        assert model.feasible_with(a, y)
+        if y.size:
+            broken = y.copy()
+            broken[np.flatnonzero(broken > 0.5)[:1]] = 0.0  # drop one unit of a used auxiliary
+            z = np.concatenate([a, broken])
+            rows_hold = np.all(model.A @ z >= model.row_lower - 1e-6) and np.all(model.A @ z <= model.row_upper + 1e-6)
+            assert model.feasible_with(a, broken) == bool(rows_hold)

@@ -29,7 +29,7 @@ def greedy_ascent(
     while True:
         free = np.flatnonzero(a == 0)
         candidates = a[None, :] + eye[free]
-        keep = np.fromiter((model.extendable(c) for c in candidates), dtype=bool, count=len(candidates))
+        keep = np.fromiter((model.quickly_extendable(c) for c in candidates), dtype=bool, count=len(candidates))
         if not keep.any():
             break
         candidates = candidates[keep]

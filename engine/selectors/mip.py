@@ -72,11 +72,11 @@ class MipSelector:
         assert self._compiled is not None
         return self._compiled
 
-    def _solve(self, milp, compiled: NetworkMILP, warm, limit: float | None) -> tuple[Solution, np.ndarray | None]:
-        """Solve with the back-end; returns the solution and the decoded action (None when there is none)."""
+    def _solve(self, milp, warm, limit: float | None) -> tuple[Solution, np.ndarray | None]:
+        """Solve with the back-end; returns the solution and its full variable vector (None when none)."""
         if self.backend in ("highs", "pyomo"):  # persistent: the same structure every state
             sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap, warm_start=warm)
-            return sol, None if sol.x is None else compiled.decode(sol.x)
+            return sol, sol.x
         small, kept = milp.pruned()
         hint = warm[kept] if isinstance(warm, np.ndarray) else None
         sol = self._solver.solve(small, time_limit=limit, mip_rel_gap=self.mip_rel_gap, warm_start=hint)
@@ -84,7 +84,7 @@ class MipSelector:
             return sol, None
         x = milp.col_lower.copy()
         x[kept] = sol.x
-        return sol, compiled.decode(x)
+        return sol, x
 
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
         start = time.perf_counter()
@@ -94,7 +94,7 @@ class MipSelector:
         def remaining() -> float | None:
             return None if limit is None else max(limit - (time.perf_counter() - start), 1e-3)
 
-        sol, candidate = None, None
+        sol, candidate, certified = None, None, False
         try:
             compiled = self._network_milp(q)
             budget = self.tightening_budget
@@ -106,12 +106,16 @@ class MipSelector:
             self.last_tightening = compiled.tightening_report
             aux = q.model.certificate(incumbent)
             warm = compiled.warm_start(incumbent, aux) if aux is not None else compiled.partial_warm_start(incumbent)
-            sol, candidate = self._solve(milp, compiled, warm, remaining())
+            sol, x = self._solve(milp, warm, remaining())
+            if x is not None:
+                candidate = compiled.decode(x)
+                n, n_feasible = q.model.n_actions, compiled.feasible.n_cols
+                certified = q.model.feasible_with(candidate, x[n:n_feasible]) or q.model.is_feasible(candidate)
         except Exception:
             sol, candidate = None, None
         self.last_solution = sol
         action, value, status = incumbent, incumbent_value, HEURISTIC
-        if sol is not None and candidate is not None and q.model.is_feasible(candidate):
+        if sol is not None and candidate is not None and certified:
             candidate_value = float(q.score(candidate)[0])
             if candidate_value >= incumbent_value - 1e-9:
                 action, value = candidate, candidate_value
