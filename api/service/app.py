@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.sessions.close()
         db.dispose()
 
     app = FastAPI(title="Redwood", version="1", description=DESCRIPTION, lifespan=lifespan,

@@ -23,7 +23,7 @@ from api.service.db import Database, feedback, selections, sessions
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
 from api.service.runtimes import Runtime, build_runtime
-from api.service.selection_log import count_selection, insert_selection
+from api.service.selection_log import GroupCommitWriter, count_selection, insert_selection, selection_row
 from scenarios.errors import InvalidInputError
 
 
@@ -34,6 +34,7 @@ def _numeric_errors_as_input(exc: Exception) -> ApiError:
 class SessionService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.writer = GroupCommitWriter(db.log)
         self._live: dict[str, Runtime] = {}
         self._configs: dict[str, tuple[str, dict, float]] = {}
         self._lock = threading.Lock()
@@ -117,6 +118,9 @@ class SessionService:
                                 .order_by(selections.c.seq.desc()).limit(1)).first()
             rt.set_rng(last[0] if last is not None else None)
 
+    def close(self) -> None:
+        self.writer.close()
+
     def evict(self, sid: str) -> None:
         with self._lock:
             self._live.pop(sid, None)
@@ -162,14 +166,15 @@ class SessionService:
 
     def _select_planning(self, sid: str, rt: Runtime, request: dict) -> dict:
         """Sessions that do not learn (Whittle): the allocation depends on the request alone, so it is computed
-        outside any lock, and the transaction only numbers and logs it."""
+        outside any lock, and the group-commit writer numbers and logs it with other queued selections."""
         public, extras, rng = rt.select(request.get("states"), request.get("time_to_go"))
         sel_id, now = uuid.uuid4().hex, time.time()
-        with self.db.log.begin() as conn:
-            n_selections, _ = self._count_selection(conn, sid)
-            out = {"id": sel_id, "session_id": sid, **public, "round": n_selections - 1, "created_at": now}
-            insert_selection(conn, sel_id, sid, request, out | {"audit": extras}, rng, now)
-        return out
+
+        def finish(round_: int) -> tuple[dict, tuple]:
+            out = {"id": sel_id, "session_id": sid, **public, "round": round_, "created_at": now}
+            return out, selection_row(sel_id, sid, request, out | {"audit": extras}, rng, now)
+
+        return self.writer.submit(sid, finish)
 
     def feedback(self, sid: str, selection_id: str, request: dict) -> tuple[dict, bool]:
         """(response, replayed); 404 for an unknown decision, 409 for a conflicting duplicate."""

@@ -301,3 +301,58 @@ def test_knapsack_thompson_session(client):
         assert r.status_code == 201, r.text
     bad = body | {"constraint": {"type": "knapsack", "sizes": [1, 2], "capacity": 5}}
     _err(client.post("/v1/sessions", json=bad, headers=H), 422)
+
+
+def test_group_commit_writer_numbers_and_stores_every_selection(db_url):
+    """Selections queued from many threads are committed in batches: per session the rounds are exactly
+    0..n-1, every acknowledged selection is stored, a failing answer fails only its batch (nothing of it is
+    stored), and an unknown session is a 404 for its callers alone."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from api.service.db import open_database, selections, sessions
+    from api.service.errors import ApiError
+    from api.service.selection_log import GroupCommitWriter, selection_row
+
+    db = open_database(db_url)
+    with db.main.begin() as conn:
+        for sid in ("a", "b"):
+            conn.execute(sessions.insert().values(id=sid, kind="whittle", config={}, cache=None, created_at=0.0))
+    writer = GroupCommitWriter(db.log, max_batch=8)
+    answers, lock = [], threading.Lock()
+
+    def submit(i: int) -> None:
+        sid = "ab"[i % 2]
+
+        def finish(round_: int):
+            out = {"id": f"s{i}", "round": round_}
+            return out, selection_row(f"s{i}", sid, {"i": i}, out, None, 0.0)
+
+        out = writer.submit(sid, finish)
+        with lock:
+            answers.append((sid, out["round"]))
+
+    threads = [threading.Thread(target=lambda k=k: [submit(8 * k + j) for j in range(8)]) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for sid in "ab":
+        assert sorted(r for s, r in answers if s == sid) == list(range(24))
+
+    def bad(round_: int):
+        raise RuntimeError("broken answer")
+
+    with pytest.raises(RuntimeError, match="broken answer"):
+        writer.submit("a", bad)
+    with pytest.raises(ApiError) as err:
+        writer.submit("nope", lambda r: ({"round": r}, selection_row("x", "nope", {}, {}, None, 0.0)))
+    assert err.value.status == 404
+    writer.close()
+    with db.read.connect() as conn:
+        stored = conn.execute(sa.select(selections.c.session_id, sa.func.count()).group_by(selections.c.session_id)
+                              ).all()
+        counters = dict(conn.execute(sa.select(sessions.c.id, sessions.c.n_selections)).all())
+    assert dict(stored) == {"a": 24, "b": 24} and counters == {"a": 24, "b": 24}
+    db.dispose()
