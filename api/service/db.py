@@ -152,20 +152,25 @@ def _sqlite_engine(url: str, synchronous: str, writer: threading.Lock | None) ->
 
         return engine
 
+    held = threading.local()  # per thread (a connection is used by one thread at a time), not conn.info, which
+    # is unreadable on an invalidated connection: the lock must be released whatever became of the connection
+
     @sa.event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        writer.acquire()
+        if not writer.acquire(timeout=30.0):
+            raise sqlite3.OperationalError("database is locked: another writer of this process held it for 30 s")
         try:
             begin_immediate(conn.connection.dbapi_connection)
         except BaseException:
             writer.release()
             raise
-        conn.info["redwood_writer"] = True
+        held.writer = True
 
     @sa.event.listens_for(engine, "commit")
     @sa.event.listens_for(engine, "rollback")
     def _end(conn) -> None:
-        if conn.info.pop("redwood_writer", False):
+        if getattr(held, "writer", False):
+            held.writer = False
             writer.release()
 
     return engine

@@ -54,7 +54,7 @@ class DecisionService:
                 limit = self.max_seconds
             else:
                 limit = min(float(deadline) - (time.perf_counter() - received), self.max_seconds)
-                if limit < MIN_SOLVE_SECONDS and selector != "greedy":
+                if limit < MIN_SOLVE_SECONDS:
                     selector, late, limit = "greedy", True, self.max_seconds
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         d = decision.to_dict()

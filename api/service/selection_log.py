@@ -71,27 +71,33 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
+        self._closed = False
 
     def submit(self, session_id: str, finish: Callable[[int], tuple[dict, tuple]]) -> dict:
         """Queue one selection; ``finish(round)`` builds its answer and row. Returns the answer once committed."""
+        item = _Pending(session_id, finish)
         with self._start:
+            if self._closed:
+                raise ApiError(503, "shutting_down", "the server is shutting down", None)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="selection-writer", daemon=True)
                 self._thread.start()
-        item = _Pending(session_id, finish)
-        self._queue.put(item)
+            self._queue.put(item)
         item.done.wait()
-        if item.error is not None:
+        if isinstance(item.error, ApiError):
             raise item.error
+        if item.error is not None:
+            raise RuntimeError(f"logging the selection failed: {item.error!r}") from item.error
         assert item.answer is not None
         return item.answer
 
     def close(self) -> None:
+        """Finish what is queued, then refuse new selections."""
         with self._start:
+            self._closed = True
             if self._thread is not None:
                 self._queue.put(None)
-                self._thread.join(timeout=10)
-                self._thread = None
+                self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while True:
@@ -117,7 +123,8 @@ class GroupCommitWriter:
         try:
             with self.engine.begin() as conn:
                 rows = []
-                for session_id, items in by_session.items():
+                for session_id in sorted(by_session):  # one lock order for every writer (no deadlocks)
+                    items = by_session[session_id]
                     counters = count_selection(conn, session_id, len(items))
                     if counters is None:
                         for item in items:

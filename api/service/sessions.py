@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import sqlalchemy as sa
@@ -121,14 +123,26 @@ class SessionService:
     def close(self) -> None:
         self.writer.close()
 
+    @contextmanager
+    def _locked(self, sid: str) -> Iterator[Runtime]:
+        """The live runtime of ``sid`` with its lock held. A thread that waited on the lock of a runtime evicted
+        meanwhile (after a failed transaction) takes the rebuilt one instead of acting on the stale copy."""
+        while True:
+            rt = self.runtime(sid)
+            with rt.lock:
+                with self._lock:
+                    live = self._live.get(sid) is rt
+                if live:
+                    yield rt
+                    return
+
     def evict(self, sid: str) -> None:
         with self._lock:
             self._live.pop(sid, None)
 
     def info(self, sid: str) -> dict:
-        rt = self.runtime(sid)
-        kind, config, created = self._configs[sid]
-        with rt.lock:
+        with self._locked(sid) as rt:
+            kind, config, created = self._configs[sid]
             with self.db.read.connect() as conn:
                 self._catch_up(conn, sid, rt, *self._counters(conn, sid))
             return {"id": sid, "kind": kind, "n_arms": rt.n_arms, "created_at": created,
@@ -148,7 +162,7 @@ class SessionService:
         rt = self.runtime(sid)
         if not rt.learns:
             return self._select_planning(sid, rt, request)
-        with rt.lock:
+        with self._locked(sid) as rt:
             try:
                 with self.db.log.begin() as conn:
                     n_selections, n_feedback = self._count_selection(conn, sid)
@@ -178,9 +192,8 @@ class SessionService:
 
     def feedback(self, sid: str, selection_id: str, request: dict) -> tuple[dict, bool]:
         """(response, replayed); 404 for an unknown decision, 409 for a conflicting duplicate."""
-        rt = self.runtime(sid)
         digest = request_hash(request)
-        with rt.lock:
+        with self._locked(sid) as rt:
             try:
                 with self.db.main.begin() as conn:
                     counters = self._counters(conn, sid, lock=True)
@@ -191,7 +204,7 @@ class SessionService:
                                        "selection_id")
                     done = self._stored_feedback(conn, selection_id)
                     if done is not None:
-                        return self._replay(sid, selection_id, digest, done), True
+                        return self._replay(rt, sid, selection_id, digest, done), True
                     if request.get("reward") is None and request.get("rewards") is None:
                         raise InvalidInputError("reward", "give either reward (scalar) or rewards (per arm)")
                     if request.get("reward") is not None and request.get("rewards") is not None:
@@ -213,7 +226,7 @@ class SessionService:
                     done = self._stored_feedback(conn, selection_id)
                 if done is None:
                     raise
-                return self._replay(sid, selection_id, digest, done), True
+                return self._replay(rt, sid, selection_id, digest, done), True
             except BaseException:
                 self.evict(sid)
                 raise
@@ -229,10 +242,9 @@ class SessionService:
     def _rounds(self, rt: Runtime) -> int:
         return int(getattr(getattr(rt, "policy", None), "rounds", rt.feedback))
 
-    def _replay(self, sid: str, selection_id: str, digest: str, done) -> dict:
+    def _replay(self, rt: Runtime, sid: str, selection_id: str, digest: str, done) -> dict:
         if done[0] != digest:
             raise ApiError(409, "conflicting_feedback",
                            f"decision {selection_id!r} already has different feedback", "selection_id")
-        rt = self.runtime(sid)
         return {"selection_id": selection_id, "session_id": sid, "rewards_applied": done[1],
                 "rounds": self._rounds(rt), "replayed": True, "created_at": done[2]}

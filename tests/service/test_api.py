@@ -115,6 +115,9 @@ def test_decisions_deadline_and_idempotency(client):
                                   received=time.perf_counter())
     assert not on_time["deadline_hit"] and on_time["selector"] == "mip" and on_time["status"] == "optimal"
     assert on_time["value"] >= late["value"] - 1e-9
+    late_greedy, _ = decisions.decide(pid, {"state": STATE, "selector": "greedy", "deadline_seconds": 0.05}, None,
+                                      received=time.perf_counter() - 1.0)
+    assert late_greedy["deadline_hit"] and late_greedy["action"] == late["action"]
     k = H | {"Idempotency-Key": "abc-1"}
     first = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"}, headers=k)
     again = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"}, headers=k)

@@ -16,7 +16,7 @@ router = APIRouter(tags=["meta"])
             | responses())
 def health(request: Request):
     try:
-        with request.app.state.db.main.connect() as conn:
+        with request.app.state.db.read.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception:
         return JSONResponse({"status": "degraded", "database": "unavailable"}, status_code=503)
