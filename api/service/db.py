@@ -94,12 +94,16 @@ feedback = sa.Table(
 SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is in the service extra
+    orjson = None
+
+
 def json_dumps(value: object) -> str:
     """JSON text for the database: orjson when installed (several times faster on long number lists), else the
     standard library (also for integers beyond 64 bits, e.g. generator states)."""
-    try:
-        import orjson
-    except ImportError:
+    if orjson is None:
         return json.dumps(value)
     try:
         return orjson.dumps(value).decode()

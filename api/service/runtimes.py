@@ -185,8 +185,8 @@ class WhittleRuntime(Runtime):
             scores = self._table[self._arm, time_to_go - 1, s]
         # the same allocation as WhittlePolicy.select, without re-validating the states twice
         action = allocate(scores, self._costs, self.policy.budget, fill=self.policy.fill_budget)
-        self.selections += 1
-        public = {"action": action.tolist(), "round": self.selections - 1, "propensity": 1.0, "exact": False}
+        # no round number here: the database numbers Whittle selections (api.service.selection_log)
+        public = {"action": action.tolist(), "propensity": 1.0, "exact": False}
         return public, {}, None  # the states are in the logged request
 
     def apply(self, action: np.ndarray, request: dict) -> list[float | None]:

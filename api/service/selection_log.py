@@ -30,6 +30,10 @@ _POSTGRES = {_COUNT: _COUNT.replace("?", "%s"),
              _INSERT: _INSERT.replace("?, ?, ?, ?, ?, ?", "%s, %s, %s::json, %s::json, %s::json, %s")}
 
 
+def unknown_session(session_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no bandit session {session_id!r}", "session_id")
+
+
 def _sql(conn: Connection, statement: str) -> str:
     return statement if conn.dialect.paramstyle == "qmark" else _POSTGRES[statement]
 
@@ -128,7 +132,7 @@ class GroupCommitWriter:
                     counters = count_selection(conn, session_id, len(items))
                     if counters is None:
                         for item in items:
-                            item.error = ApiError(404, "not_found", f"no bandit session {session_id!r}", "session_id")
+                            item.error = unknown_session(session_id)
                         continue
                     first_round = counters[0] - len(items)
                     for k, item in enumerate(items):

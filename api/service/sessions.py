@@ -25,7 +25,13 @@ from api.service.db import Database, feedback, selections, sessions
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
 from api.service.runtimes import Runtime, build_runtime
-from api.service.selection_log import GroupCommitWriter, count_selection, insert_selection, selection_row
+from api.service.selection_log import (
+    GroupCommitWriter,
+    count_selection,
+    insert_selection,
+    selection_row,
+    unknown_session,
+)
 from scenarios.errors import InvalidInputError
 
 
@@ -63,7 +69,7 @@ class SessionService:
         with self.db.read.connect() as conn:
             row = conn.execute(sa.select(sessions).where(sessions.c.id == sid)).mappings().first()
         if row is None:
-            raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+            raise unknown_session(sid)
         return row["kind"], row["config"], row["created_at"], row["cache"]
 
     def runtime(self, sid: str) -> Runtime:
@@ -97,7 +103,7 @@ class SessionService:
         query = sa.select(sessions.c.n_selections, sessions.c.n_feedback).where(sessions.c.id == sid)
         row = conn.execute(query.with_for_update() if lock and not self.db.is_sqlite else query).first()
         if row is None:
-            raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+            raise unknown_session(sid)
         return int(row[0]), int(row[1])
 
     def _catch_up(self, conn, sid: str, rt: Runtime, n_selections: int, n_feedback: int) -> None:
@@ -155,7 +161,7 @@ class SessionService:
         """Counters after adding one selection; the update also locks the session's row until commit."""
         counters = count_selection(conn, sid)
         if counters is None:
-            raise ApiError(404, "not_found", f"no bandit session {sid!r}", "session_id")
+            raise unknown_session(sid)
         return counters
 
     def select(self, sid: str, request: dict) -> dict:
