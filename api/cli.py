@@ -40,14 +40,15 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_values(items: list[str] | None, field: str, allowed: set[str] | None = None) -> dict:
-    """``KEY=VALUE`` pairs, VALUE parsed as JSON when it can be; ``allowed`` limits the keys."""
+def _key_values(items: list[str] | None, field: str, allowed: set[str] | None = None,
+                key_kind: str = "a name") -> dict:
+    """``KEY=VALUE`` pairs, VALUE parsed as JSON when it can be; ``allowed`` (described as ``key_kind``)
+    limits the keys."""
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key or (allowed is not None and key not in allowed):
-            what = "a DQNConfig field" if field == "dqn_option" else "a name"
-            raise InvalidInputError(field, f"expected KEY=VALUE with {what} as KEY, got {item!r}")
+            raise InvalidInputError(field, f"expected KEY=VALUE with {key_kind} as KEY, got {item!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -59,7 +60,7 @@ def _dqn_options(items: list[str] | None) -> dict:
     """``--dqn-option`` pairs overriding DQNConfig fields."""
     from engine import DQNConfig
 
-    return _key_values(items, "dqn_option", set(DQNConfig.__dataclass_fields__))
+    return _key_values(items, "dqn_option", set(DQNConfig.__dataclass_fields__), "a DQNConfig field")
 
 
 def _executor(args: argparse.Namespace):
