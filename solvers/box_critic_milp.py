@@ -15,6 +15,17 @@ neurons they prove always on or off get ``delta_k`` fixed, which HiGHS presolve 
 depends only on the network, so one :class:`~solvers.highs_backend.HighsSolver` model serves every state:
 per state only row bounds, column bounds and the big-M coefficients change.
 
+Optionally a known reward ``r(a) = sum_i T_i[a_i] - charge * [exists i: a_i > thr_i]``
+(:class:`~solvers.separable_reward.SeparableReward` of one state) is added to ``Q``, exactly: columns
+``u_{i,v}`` (one-hot binaries for ``v in [lower_i, upper_i]``) and, when ``charge > 0`` and some value can
+exceed a threshold, one binary ``o`` (objective ``sum T_i[v] u_{i,v} - charge o``), with rows
+
+    onehot[i]: sum_v u_{i,v} = 1        value[i]: a_i - sum_v v u_{i,v} = 0
+    charge[i]: o - sum_{v > thr_i} u_{i,v} >= 0                   (coordinates with some v > thr_i)
+
+The ``charge`` rows follow the thresholds, so that part of the pattern may change between states (the
+back-end then reloads the model).
+
 HiGHS 1.14 workarounds (found by the enumeration tests): ``z`` gets no column upper bound (the implied
 ``z_k <= max(U_k, 0)`` as a bound makes presolve return wrong "optimal" points) and MIP restarts are off.
 """
@@ -28,7 +39,25 @@ import scipy.sparse as sp
 
 from solvers.highs_backend import HighsSolver
 from solvers.milp import MatrixMILP
+from solvers.separable_reward import SeparableReward
 from solvers.solution import HEURISTIC, Solution
+
+
+@dataclass
+class _StateReward:
+    """One state's reward model in float64: tables ``(n, L)``, thresholds ``(n,)`` and the charge."""
+
+    tables: np.ndarray
+    thresholds: np.ndarray
+    charge: float
+
+    def value(self, actions: np.ndarray) -> np.ndarray:
+        """``r(a)`` of integer actions (..., n)."""
+        a = np.rint(np.asarray(actions, dtype=float)).astype(np.int64)
+        if np.any(a < 0) or np.any(a >= self.tables.shape[1]):
+            raise ValueError(f"actions outside the reward tables' range 0..{self.tables.shape[1] - 1}")
+        separable = self.tables[np.arange(a.shape[-1]), a].sum(-1)
+        return separable - self.charge * np.any(a > self.thresholds, axis=-1)
 
 
 @dataclass
@@ -68,6 +97,9 @@ class BoxCriticMILP:
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
         self.solver._h.setOptionValue("mip_allow_restart", False)
         self._build()
+        # reward columns u_{i,v}: coordinate i's values lower_i..upper_i, in order
+        self._u_values = [np.arange(lo, hi + 1) for lo, hi in zip(self.lower, self.upper, strict=True)]
+        self._u_start = self.n_cols + np.concatenate([[0], np.cumsum([v.size for v in self._u_values])])
 
     # ---------------------------------------------------------------------------------- structure
     def _build(self) -> None:
@@ -109,8 +141,80 @@ class BoxCriticMILP:
         lo, hi = self.Ws * self.lower, self.Ws * self.upper  # (H, n): each term's value at either end
         return c + np.minimum(lo, hi).sum(1), c + np.maximum(lo, hi).sum(1)
 
-    def milp(self, c: np.ndarray) -> MatrixMILP:
-        """The MILP of one state (same sparsity pattern for every ``c``)."""
+    def _state_reward(self, reward: SeparableReward) -> _StateReward:
+        """Validate a single-state reward model against the box and convert it to float64."""
+        if reward.batch != 1 or reward.n != self.n:
+            raise ValueError(f"reward: expected one state with {self.n} coordinates, got ({reward.batch}, {reward.n})")
+        tables = reward.tables[0].double().numpy()
+        if tables.shape[1] < self.upper.max() + 1:
+            raise ValueError(f"reward: tables need values 0..{self.upper.max()}, got {tables.shape[1]} columns")
+        if not all(np.all(np.isfinite(tables[i, v])) for i, v in enumerate(self._u_values)):
+            raise ValueError("reward: tables must be finite inside the box")
+        return _StateReward(tables, reward.thresholds[0].double().numpy(), float(reward.charge[0]))
+
+    def milp(self, c: np.ndarray, reward: SeparableReward | None = None) -> MatrixMILP:
+        """The MILP of one state (same sparsity pattern for every ``c``; with ``reward`` the ``charge`` rows
+        depend on its thresholds)."""
+        base = self._milp(c)
+        return base if reward is None else self._with_reward(base, self._state_reward(reward))
+
+    def _charged(self, r: _StateReward) -> list[np.ndarray]:
+        """Per coordinate, the positions in ``_u_values[i]`` that trigger the charge (empty lists if no ``o``)."""
+        over = [vals > r.thresholds[i] for i, vals in enumerate(self._u_values)]
+        if r.charge <= 0.0 or not any(m.any() for m in over):
+            return [np.zeros(0, np.int64) for _ in over]
+        return [np.flatnonzero(m) for m in over]
+
+    def _with_reward(self, base: MatrixMILP, r: _StateReward) -> MatrixMILP:
+        """Append the one-hot reward columns ``u`` (and ``o``) and their rows to the critic MILP."""
+        n, starts = self.n, self._u_start
+        charged = self._charged(r)
+        has_o = any(m.size for m in charged)
+        n_u = int(starts[-1] - starts[0])
+        o = int(starts[-1])
+        n_cols = o + int(has_o)
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
+        lo: list[float] = []
+        hi: list[float] = []
+        for i, vals in enumerate(self._u_values):
+            cols = starts[i] + np.arange(vals.size)
+            rows.append((cols, np.ones(vals.size)))
+            lo.append(1.0)
+            hi.append(1.0)
+        for i, vals in enumerate(self._u_values):
+            nz = vals != 0  # no explicit zeros in the matrix
+            rows.append((np.concatenate([[i], starts[i] + np.flatnonzero(nz)]), np.concatenate([[1.0], -vals[nz]])))
+            lo.append(0.0)
+            hi.append(0.0)
+        names = [f"onehot[{i}]" for i in range(n)] + [f"value[{i}]" for i in range(n)]
+        for i, pos in enumerate(charged):
+            if pos.size:
+                rows.append((np.concatenate([starts[i] + pos, [o]]), np.concatenate([-np.ones(pos.size), [1.0]])))
+                lo.append(0.0)
+                hi.append(np.inf)
+                names.append(f"charge[{i}]")
+        A0 = base.A
+        indices = np.concatenate([A0.indices, *[cols for cols, _ in rows]]).astype(A0.indices.dtype)
+        data = np.concatenate([A0.data, *[vals for _, vals in rows]])
+        indptr = np.concatenate([A0.indptr, A0.indptr[-1] + np.cumsum([cols.size for cols, _ in rows])])
+        A = sp.csr_matrix((data, indices, indptr), shape=(A0.shape[0] + len(rows), n_cols))
+        gains = np.concatenate([r.tables[i, vals] for i, vals in enumerate(self._u_values)])
+        extra = np.concatenate([gains, [-r.charge]]) if has_o else gains
+        n_new = n_u + int(has_o)
+        return MatrixMILP(
+            c=np.concatenate([base.c, extra]), A=A,
+            row_lower=np.concatenate([base.row_lower, lo]), row_upper=np.concatenate([base.row_upper, hi]),
+            col_lower=np.concatenate([base.col_lower, np.zeros(n_new)]),
+            col_upper=np.concatenate([base.col_upper, np.ones(n_new)]),
+            integer=np.concatenate([base.integer, np.ones(n_new, bool)]), sense="max", offset=base.offset,
+            row_names=base.row_names + names,
+            col_names=base.col_names
+            + [f"u[{i},{v}]" for i, vals in enumerate(self._u_values) for v in vals]
+            + (["o"] if has_o else []),
+        )
+
+    def _milp(self, c: np.ndarray) -> MatrixMILP:
+        """The critic-only MILP of one state."""
         c = np.asarray(c, dtype=float).reshape(-1)
         H, P = self.H, self.pos.size
         L, U = self.bounds(c)
@@ -132,37 +236,47 @@ class BoxCriticMILP:
         )
 
     # ---------------------------------------------------------------------------------- solving
-    def q(self, c: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Exact critic values (float64) of actions (..., n)."""
+    def q(self, c: np.ndarray, actions: np.ndarray, reward: SeparableReward | None = None) -> np.ndarray:
+        """Exact values (float64) of actions (..., n): the critic, plus ``r(a)`` when ``reward`` is given."""
         pre = np.asarray(c, dtype=float).reshape(-1) + np.asarray(actions, dtype=float) @ self.Ws.T
-        return np.maximum(pre, 0.0) @ self.w2 + self.b2
+        value = np.maximum(pre, 0.0) @ self.w2 + self.b2
+        return value if reward is None else value + self._state_reward(reward).value(actions)
 
-    def incumbent(self, c: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """The full MILP vector ``[a ; z ; delta]`` of an action (for warm starts)."""
+    def incumbent(self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None) -> np.ndarray:
+        """The full MILP vector ``[a ; z ; delta]`` (with ``reward`` also ``[u ; o]``) of an action (for warm
+        starts)."""
         a = np.asarray(action, dtype=float).reshape(-1)
         pre = np.asarray(c, dtype=float).reshape(-1) + self.Ws @ a
         L, U = self.bounds(c)
         on = np.where(L >= 0.0, True, np.where(U <= 0.0, False, pre > 0.0))
-        return np.concatenate([a, np.maximum(pre, 0.0), on[self.pos].astype(float)])
+        x = np.concatenate([a, np.maximum(pre, 0.0), on[self.pos].astype(float)])
+        if reward is None:
+            return x
+        charged = self._charged(self._state_reward(reward))
+        u = [(vals == ai).astype(float) for vals, ai in zip(self._u_values, a, strict=True)]  # all 0 outside box
+        o = [float(any(np.any(ui[pos] > 0) for ui, pos in zip(u, charged, strict=True)))]
+        return np.concatenate([x, *u, o if any(p.size for p in charged) else []])
 
     def solve(
         self, c: np.ndarray, warm_start: np.ndarray | None = None, time_limit: float | None = None,
+        reward: SeparableReward | None = None,
     ) -> BoxArgmax:
-        """Argmax over the box for hidden contribution ``c``; ``warm_start`` is an action (n,)."""
-        milp = self.milp(c)
-        start = None if warm_start is None else self.incumbent(c, warm_start)
+        """Argmax over the box for hidden contribution ``c`` (of ``Q + r`` with a single-state ``reward``);
+        ``warm_start`` is an action (n,)."""
+        milp = self.milp(c, reward)
+        start = None if warm_start is None else self.incumbent(c, warm_start, reward)
         sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
         if sol.x is None:
             if warm_start is None:
                 raise RuntimeError(f"MILP returned no solution (status {sol.status}) and no warm start was given")
             a = np.asarray(warm_start, dtype=np.int64).reshape(-1)
-            value = float(self.q(c, a))
+            value = float(self.q(c, a, reward))
             return BoxArgmax(a, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
         a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), self.lower, self.upper)
-        value = float(self.q(c, a))
+        value = float(self.q(c, a, reward))
         if warm_start is not None:
             ws = np.asarray(warm_start, dtype=np.int64).reshape(-1)
-            ws_value = float(self.q(c, ws))
+            ws_value = float(self.q(c, ws, reward))
             if ws_value > value:
                 a, value = ws, ws_value
         return BoxArgmax(a, value, sol)

@@ -18,6 +18,10 @@ with ``c`` the state's contribution to the hidden layer. Pipeline per decision:
    temperature schedule (``method="hill"``: stop instead, after ``patience`` non-improving steps);
 5. the answer is the best action seen.
 
+With a known reward model (:class:`~solvers.separable_reward.SeparableReward`, ``Q = r(a) + critic``) a move
+along coordinate ``i`` changes ``r`` by one table difference and the fixed charge by whether the count of
+active coordinates leaves or reaches zero: also incremental.
+
 Everything is batched over states (B): memory is O(B * n * d * H), never O(|A|).
 """
 
@@ -27,6 +31,8 @@ import time
 from dataclasses import dataclass
 
 import torch
+
+from solvers.separable_reward import SeparableReward
 
 _NEG = float("-inf")
 
@@ -100,8 +106,9 @@ class NeighbourhoodSearch:
             raise ValueError(f"lower and upper must have shape ({self.n},)")
         if torch.any(self.lower < 0) or torch.any(self.upper > self.amax) or torch.any(self.lower > self.upper):
             raise ValueError("need 0 <= lower <= upper <= amax")
-        d = min(self.config.max_step, int(self.amax.max()))
+        d = min(self.config.max_step, max(int((self.upper - self.lower).max()), 1))  # no longer move fits
         self.steps = torch.cat([torch.arange(-d, 0), torch.arange(1, d + 1)])  # (2d,)
+        self._steps0 = torch.cat([torch.zeros(1, dtype=torch.long), self.steps])
         two_d = self.steps.numel()
         self.inv_amax = 1.0 / self.amax.float()
         column = (self.W * self.inv_amax).T  # (n, H): effect of +1 unit on coordinate i
@@ -126,9 +133,24 @@ class NeighbourhoodSearch:
         flat = torch.relu(pre.reshape(-1, pre.shape[-1]))
         return (torch.mv(flat, self.w2) + self.b2).reshape(pre.shape[:-1])
 
-    def score(self, c: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Q of actions (B, n) given per-state ``c`` (B, H): a full forward pass."""
-        return self.q_from_pre(self.preactivation(c, actions))
+    def score(self, c: torch.Tensor, actions: torch.Tensor, reward: SeparableReward | None = None) -> torch.Tensor:
+        """Q of actions (B, n) given per-state ``c`` (B, H) (plus ``reward``'s value): a full forward pass."""
+        q = self.q_from_pre(self.preactivation(c, actions))
+        return q if reward is None else q + reward.value(actions)
+
+    @staticmethod
+    def reward_lookup(reward: SeparableReward) -> torch.Tensor:
+        """``(B, n, L, 2)``: per action value, the separable reward and whether the coordinate is active."""
+        values = torch.arange(reward.tables.shape[2], dtype=torch.float32)
+        return torch.stack([reward.tables, (values > reward.thresholds[:, :, None]).float()], 3)
+
+    def reward_moves(self, lookup: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every single move of ``x`` (B, n): the change of (separable reward, active count), (B, n * 2d, 2),
+        and the active count of ``x`` (B, 1). Moves leaving the box read clamped, meaningless entries."""
+        B, n, L = lookup.shape[:3]
+        idx = (x[:, :, None] + self._steps0).clamp_(0, L - 1)  # column 0: x itself
+        vals = lookup.gather(2, idx[:, :, :, None].expand(B, n, idx.shape[2], 2))
+        return (vals[:, :, 1:] - vals[:, :, :1]).reshape(B, -1, 2), vals[:, :, 0, 1].sum(1, keepdim=True)
 
     def single_move_scores(self, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores (B, n, 2d) of every +-j single-coordinate neighbour of ``x`` whose pre-activation is ``h``,
@@ -142,9 +164,10 @@ class NeighbourhoodSearch:
     @torch.inference_mode()
     def search(
         self, c: torch.Tensor, x0: torch.Tensor, steps: int | None = None, time_limit: float | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, reward: SeparableReward | None = None,
     ) -> SearchResult:
-        """Search from base actions ``x0`` (B, n) for states with hidden contributions ``c`` (B, H)."""
+        """Search from base actions ``x0`` (B, n) for states with hidden contributions ``c`` (B, H); with
+        ``reward`` (one model per state) the objective is ``critic + reward``."""
         cfg = self.config
         start = time.perf_counter()
         n_steps = cfg.steps if steps is None else steps
@@ -163,10 +186,18 @@ class NeighbourhoodSearch:
             torch.cat([torch.full((n_steps, B, n_single), self._null), fb], 2),
         ], 3)
         proposals = torch.randint(K, (n_steps, B, 1), generator=gen)
+        if reward is not None and P:  # (T, B, 2P, 2): both single moves of each pair, for gathering
+            pair_ids = torch.stack([fa, fb], 3).reshape(n_steps, B, 2 * P, 1).expand(-1, -1, -1, 2)
         uniforms = torch.rand(n_steps, B, generator=gen)
         singles = self._M_flat[:-1]
+        if reward is not None and (
+            reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(self.upper.max())
+        ):
+            raise ValueError(f"reward: expected {B} states over {self.n} coordinates with tables covering the box")
         h = self.preactivation(c, x)
-        q = self.q_from_pre(h)
+        if reward is not None:
+            lookup, charge, r_now = self.reward_lookup(reward), reward.charge[:, None], reward.value(x)
+        q = self.q_from_pre(h) + (r_now if reward is not None else 0.0)
         best_x, best_q = x.clone(), q.clone()
         temps: torch.Tensor | None = None
         stall = torch.zeros(B, dtype=torch.long)
@@ -179,6 +210,13 @@ class NeighbourhoodSearch:
             hb = h[:, None, :]
             pre = torch.cat([hb + singles, hb + pair_delta[t]], 1) if P else hb + singles
             scores = self.q_from_pre(pre)  # (B, K)
+            if reward is not None:  # + the reward model's change, incrementally
+                moves, count = self.reward_moves(lookup, x)
+                if P:
+                    moves = torch.cat([moves, moves.gather(1, pair_ids[t]).reshape(B, P, 2, 2).sum(2)], 1)
+                charged = (count + moves[:, :, 1] > 0.5).float() - (count > 0.5).float()
+                rewards = r_now[:, None] + moves[:, :, 0] - charge * charged
+                scores = scores + rewards
             xs = x[:, :, None]
             valid = ((xs >= self._lo_ok) & (xs <= self._hi_ok)).reshape(B, n_single)
             if P:
@@ -212,6 +250,8 @@ class NeighbourhoodSearch:
             x = x.scatter_add(1, self._coord[chosen], self._delta[chosen])
             h = h + self._M_flat[chosen].sum(1)
             q = torch.where(move, scores.gather(1, col)[:, 0], q)
+            if reward is not None:
+                r_now = torch.where(move, rewards.gather(1, col)[:, 0], r_now)
             better = q > best_q
             best_q = torch.where(better, q, best_q)
             best_x = torch.where(better[:, None], x, best_x)

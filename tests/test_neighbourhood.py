@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from solvers.box_critic_milp import BoxCriticMILP
 from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch, minmax_action
+from solvers.separable_reward import SeparableReward
 
 
 def _critic(seed: int, n: int, H: int = 16, scale: float = 1.0):
@@ -161,3 +162,61 @@ def test_search_and_milp_stay_in_a_sub_box_and_find_its_argmax():
         assert exact.value == pytest.approx(best, abs=1e-5)
     with pytest.raises(ValueError):
         NeighbourhoodSearch(W, w2, b2, box, lower=torch.tensor([5, 5, 5]), upper=torch.tensor([4, 9, 9]))
+
+
+# ---------------------------------------------------------------------------- with a separable reward model
+def _reward(seed: int, B: int, n: int, width: int, charge: float) -> SeparableReward:
+    g = torch.Generator().manual_seed(seed + 1)
+    tables = torch.randn(B, n, width, generator=g) * 2.0
+    thresholds = torch.randint(-2, width + 1, (B, n), generator=g).float()
+    return SeparableReward(tables, thresholds, torch.full((B,), charge))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000), amax=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+    charge=st.sampled_from([0.0, 0.5, 3.0]), pairs=st.integers(0, 6), method=st.sampled_from(["sa", "hill"]),
+)
+def test_search_with_reward_tracks_the_full_objective(seed, amax, charge, pairs, method):
+    """Incremental reward and fixed-charge updates equal a full evaluation of critic + reward at every answer."""
+    n, B = len(amax), 3
+    W, w2, b2, c = _critic(seed, n)
+    box = torch.tensor(amax)
+    reward = _reward(seed, B, n, max(amax) + 1, charge)
+    cfg = NeighbourhoodConfig(max_step=3, pair_moves=pairs, steps=20, method=method, seed=seed)
+    search = NeighbourhoodSearch(W, w2, b2, box, cfg)
+    base = torch.minimum(torch.randint(0, 10, (B, n), generator=torch.Generator().manual_seed(seed)), box)
+    result = search.search(c.expand(B, -1), base, reward=reward)
+    assert torch.all((result.actions >= 0) & (result.actions <= box))
+    full = search.score(c.expand(B, -1), result.actions, reward)
+    assert torch.allclose(result.values, full, atol=1e-4)
+    assert torch.all(result.values >= search.score(c.expand(B, -1), base, reward) - 1e-5)
+
+
+@pytest.mark.parametrize("charge", [0.0, 1.5])
+def test_search_with_reward_equals_brute_force_on_tiny_boxes(charge):
+    box = torch.tensor([4, 4, 3])
+    grid = _grid([4, 4, 3])
+    for seed in range(30):
+        W, w2, b2, c = _critic(seed, 3, H=8, scale=2.0)
+        reward = _reward(seed, 1, 3, 5, charge)
+        cfg = NeighbourhoodConfig(max_step=4, pair_moves=24, steps=60, method="hill", patience=30, seed=seed)
+        search = NeighbourhoodSearch(W, w2, b2, box, cfg)
+        all_rewards = SeparableReward(reward.tables.expand(grid.shape[0], -1, -1),
+                                      reward.thresholds.expand(grid.shape[0], -1), charge)
+        best = search.score(c.expand(grid.shape[0], -1), grid, all_rewards).max()
+        found = search.search(c, torch.zeros(1, 3, dtype=torch.long), reward=reward)
+        assert found.values.item() == pytest.approx(best.item(), abs=1e-5)
+
+
+def test_separable_reward_value_interpolation_and_errors():
+    reward = SeparableReward(torch.tensor([[[0.0, 1.0, 4.0], [2.0, 0.0, -1.0]]]), torch.tensor([[0.0, 5.0]]), 3.0)
+    assert reward.value(torch.tensor([[0, 2]])).item() == pytest.approx(-1.0)  # nothing active: no charge
+    assert reward.value(torch.tensor([[1, 0]])).item() == pytest.approx(1.0 + 2.0 - 3.0)
+    lattice = torch.tensor([[2.0, 1.0]])
+    assert reward.interpolate(lattice).item() == pytest.approx(4.0 + 0.0)
+    assert reward.interpolate(torch.tensor([[1.5, 0.5]])).item() == pytest.approx(2.5 + 1.0)
+    with pytest.raises(ValueError, match="thresholds"):
+        SeparableReward(torch.zeros(1, 2, 3), torch.zeros(1, 3), 0.0)
+    with pytest.raises(ValueError, match="charge"):
+        SeparableReward(torch.zeros(1, 2, 3), torch.zeros(1, 2), -1.0)
