@@ -14,13 +14,16 @@ equal seeds give common random numbers across policies.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy.stats import poisson
 
 from scenarios.validation import as_int_vector
+from solvers.separable_reward import SeparableReward
 
 
 class InventoryInstance(BaseModel):
@@ -103,6 +106,63 @@ class InventoryInstance(BaseModel):
         )
         return after, cost
 
+    # ---------------------------------------------------------------------------------- reward model
+    @cached_property
+    def _post_decision_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per item, for every post-order level ``y`` in ``[-max_backlog, max_level]``: the expected holding and
+        backorder cost of the step and the expected next inventory, two arrays (n, max_backlog + max_level + 1)."""
+        y = np.arange(-self.max_backlog, self.max_level + 1)
+        cost, nxt = np.empty((self.n_items, y.size)), np.empty((self.n_items, y.size))
+        for i, rate in enumerate(self.rates):
+            d = np.arange(int(poisson.ppf(1.0 - 1e-12, rate)) + 2)
+            p = poisson.pmf(d, rate)
+            p[-1] += 1.0 - p.sum()  # the far tail sits on the last point, so the weights sum to one
+            after = np.maximum(y[:, None] - d[None, :], -self.max_backlog)
+            cost[i] = (self.holding_cost * np.maximum(after, 0) + self.backorder_cost * np.maximum(-after, 0)) @ p
+            nxt[i] = after @ p
+        return cost, nxt
+
+    def expected_step(self, inventory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For inventories (..., n) and every order-up-to level 0..max_level of every item: the expected step
+        reward WITHOUT the fixed cost, and the expected next inventory; two arrays (..., n, max_level + 1)."""
+        inv = np.asarray(inventory, dtype=np.int64)
+        levels = np.arange(self.max_level + 1)
+        post = np.maximum(levels, inv[..., None])  # y = max(S, inv)
+        cost, nxt = self._post_decision_tables
+        col = post + self.max_backlog
+        items = np.arange(self.n_items)[:, None]
+        reward = -self.order_cost * (post - inv[..., None]) - cost[items, col]
+        return reward, nxt[items, col]
+
+    def expected_reward(
+        self, inventory: np.ndarray, levels: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
+    ) -> np.ndarray:
+        """The exact expected (shaped, with ``potential``) step reward of actions ``levels`` (B, n) in states
+        ``inventory`` (B, n) -> (B,); the value of :meth:`reward_model` without building its tables."""
+        inv = np.asarray(inventory, dtype=np.int64)
+        post = np.maximum(np.asarray(levels, dtype=np.int64), inv)
+        cost, nxt = self._post_decision_tables
+        items, col = np.arange(self.n_items), post + self.max_backlog
+        reward = -self.order_cost * (post - inv).sum(-1) - cost[items, col].sum(-1)
+        reward = reward - self.fixed_cost * (post > inv).any(-1)
+        if potential is not None:
+            w = np.asarray(potential, dtype=float).reshape(-1)
+            reward = reward + gamma * (w * nxt[items, col]).sum(-1) - (w * inv).sum(-1)
+        return reward
+
+    def reward_model(
+        self, inventory: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
+    ) -> SeparableReward:
+        """The exact expected step reward of every action in states ``inventory`` (B, n) (the fixed cost is the
+        charge, paid when some ``S_i > inv_i``). With a linear ``potential`` w the shaped reward
+        ``r + gamma w . s' - w . s`` (Ng et al. 1999), still separable over items."""
+        inv = np.asarray(inventory, dtype=np.int64).reshape(-1, self.n_items)
+        reward, nxt = self.expected_step(inv)
+        if potential is not None:
+            w = np.asarray(potential, dtype=float).reshape(-1)
+            reward = reward + gamma * w[:, None] * nxt - (w * inv)[..., None]
+        return SeparableReward(reward, inv, np.full(inv.shape[0], self.fixed_cost))
+
 
 class InventoryEnv(gym.Env):
     """Observation: inventory per item (negative = backlog), float32. Action: order-up-to levels."""
@@ -138,6 +198,10 @@ class InventoryEnv(gym.Env):
         cost to order. ``r + gamma phi(s') - phi(s)`` (Ng et al. 1999) keeps every policy's ranking and
         moves the order cost of stock kept for later from the next step into this one."""
         return np.full(self.instance.n_items, float(self.instance.order_cost))
+
+    def reward_model(self, observations: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0):
+        """See :meth:`InventoryInstance.reward_model` (observations are inventories)."""
+        return self.instance.reward_model(np.rint(np.asarray(observations)), potential, gamma)
 
     def observation(self) -> np.ndarray:
         return self._inventory.astype(np.float32)

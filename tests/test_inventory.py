@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,26 @@ def test_shaping_potential_telescopes():
         shaped += gamma**t * (r + gamma * w @ nxt - w @ obs)
         obs = nxt
     assert shaped == pytest.approx(plain + gamma**12 * w @ obs - w @ start)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 1000))
+def test_reward_model_is_the_expected_step_reward(seed):
+    """The exact expected (shaped) step reward agrees with a 40,000-draw simulation of the same step."""
+    instance = InventoryInstance.generate(3, seed=0)
+    rng = np.random.default_rng(seed)
+    inventory = rng.integers(-15, 50, 3)
+    levels = rng.integers(0, 67, 3)
+    demand = instance.sample_demand(rng, (40_000,))
+    after, cost = instance.transition(np.broadcast_to(inventory, (40_000, 3)), np.broadcast_to(levels, (40_000, 3)),
+                                      demand)
+    w = np.full(3, 10.0)
+    shaped = -cost + 0.9 * after @ w - inventory @ w
+    exact = instance.expected_reward(inventory[None], levels[None])[0]
+    exact_shaped = instance.expected_reward(inventory[None], levels[None], w, 0.9)[0]
+    assert exact == pytest.approx(-cost.mean(), abs=4 * cost.std() / 200 + 1e-6)
+    assert exact_shaped == pytest.approx(shaped.mean(), abs=4 * shaped.std() / 200 + 1e-6)
+    model = instance.reward_model(inventory[None], w, 0.9)
+    assert float(model.value(torch.as_tensor(levels[None]))[0]) == pytest.approx(exact_shaped, rel=1e-5, abs=1e-3)
+    ordering = bool(np.any(levels > inventory))
+    assert bool(model.active(torch.as_tensor(levels[None])).any()) == ordering  # the fixed cost's trigger
