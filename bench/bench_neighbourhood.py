@@ -234,6 +234,8 @@ def main() -> None:
     parser.add_argument("--penalty", type=float, default=None, help="ActorCriticConfig.saturation_penalty")
     parser.add_argument("--single-critic", action="store_true", help="twin_critic=False")
     parser.add_argument("--no-shaping", action="store_true", help="shaping=False")
+    parser.add_argument("--no-reward-model", action="store_true", help="reward_model=False (critic learns all of Q)")
+    parser.add_argument("--action-decay", type=float, default=None, help="ActorCriticConfig.action_weight_decay")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = {5: 24_000, 10: 24_000, 20: 20_000, 40: 20_000}
@@ -244,7 +246,10 @@ def main() -> None:
     overrides: dict = {"prior": args.prior}
     if args.prior != "none":
         overrides |= {"residual_radius": args.radius, "search_margin": args.margin, "exploration_noise": args.noise,
-                      "twin_critic": not args.single_critic, "shaping": not args.no_shaping}
+                      "twin_critic": not args.single_critic, "shaping": not args.no_shaping,
+                      "reward_model": not args.no_reward_model}
+    if args.action_decay is not None:
+        overrides["action_weight_decay"] = args.action_decay
     if args.penalty is not None:
         overrides["saturation_penalty"] = args.penalty
     start = time.perf_counter()

@@ -17,6 +17,11 @@ Reads top to bottom like pseudocode (CleanRL style); every hyperparameter is in 
   the untrained agent IS base-stock), and exploration, search and MILP stay in that trust region.
   ``search_margin`` accepts the search's answer only where every critic (twin critics: both) prefers it to
   the MinMax action by more than ``search_margin * |Q(MinMax)|``.
+- Optional exact reward model (``reward_model=True``; inventory): ``Q(s, a) = r(s, a) + C(s, a)`` with ``r`` the
+  environment's exact expected (shaped) step reward, separable over items plus the fixed ordering charge
+  (:class:`~solvers.separable_reward.SeparableReward`). The critic learns only the continuation ``C``; the
+  search and the MILP maximise the sum exactly; the actor ascends ``C`` plus ``r`` interpolated between
+  lattice points (without the fixed charge, a step), so only the search can decide to skip an order.
 
 ``ActorCriticAgent.train(env, config, seed)`` returns an agent; ``agent.act(obs, selector)`` returns
 ``(action, info)`` with ``selector`` in ``minmax | neighbourhood | mip | hybrid``; checkpoints are a
@@ -34,6 +39,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import ValidationError
 from safetensors.torch import load_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -42,8 +48,10 @@ from engine.checkpoint import read_checkpoint_meta, weights_digest, write_checkp
 from engine.decision import Decision
 from engine.residual_prior import ResidualPrior
 from scenarios.errors import InvalidInputError
+from scenarios.inventory import InventoryInstance
 from solvers.box_critic_milp import BoxCriticMILP
 from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch
+from solvers.separable_reward import SeparableReward
 from solvers.solution import HEURISTIC
 
 SELECTORS = ("minmax", "neighbourhood", "mip", "hybrid")
@@ -77,6 +85,8 @@ class ActorCriticConfig:
     residual_radius: float = 10.0  # with a prior: the action stays within +- this many units of it
     search_margin: float = 0.0  # accept a search answer only if every critic gains > margin * |Q(MinMax)|
     shaping: bool = False  # potential-based reward shaping with the env's potential_weights() (if it has one)
+    reward_model: bool = False  # Q = exact expected step reward (env.reward_model) + learned continuation
+    action_weight_decay: float = 0.0  # L2 weight on the critic's action layer: slopes in a need evidence
     # ---- networks
     actor_hidden: tuple[int, ...] = (64, 64)
     state_hidden: tuple[int, ...] = (64,)  # critic's state encoder before the action layer
@@ -163,6 +173,17 @@ class Critic(nn.Module):
         return self.action_in.weight.detach(), self.out.weight.detach()[0], float(self.out.bias.detach()[0])
 
 
+def _reward_source(instance) -> InventoryInstance:
+    """The instance whose exact expected step reward backs ``reward_model=True`` (inventory instances)."""
+    if isinstance(instance, InventoryInstance):
+        return instance
+    try:
+        return InventoryInstance.model_validate(instance)
+    except ValidationError as exc:
+        reason = f"needs an inventory instance, which has an exact reward model ({exc.error_count()} field errors)"
+        raise InvalidInputError("reward_model", reason) from exc
+
+
 def _box_maxima(space: gym.Space) -> np.ndarray:
     if isinstance(space, gym.spaces.MultiDiscrete):
         return np.asarray(space.nvec, dtype=np.int64).reshape(-1) - 1
@@ -191,6 +212,8 @@ class ActorCriticAgent:
         reward_scale: float = 1.0, instance: dict | None = None, prior: ResidualPrior | None = None,
         potential: np.ndarray | None = None,
     ) -> None:
+        """``instance`` (plain data) is the environment's instance; with ``config.reward_model`` it must be one
+        whose model computes the exact expected step reward (inventory)."""
         self.config = config
         self.obs_center = torch.as_tensor(np.asarray(obs_center, float), dtype=torch.float32)
         self.obs_scale = torch.as_tensor(np.asarray(obs_scale, float), dtype=torch.float32)
@@ -202,6 +225,7 @@ class ActorCriticAgent:
                                                                          dtype=torch.float32)
         obs_dim, n = int(self.obs_center.numel()), int(self.amax.numel())
         self.prior = prior if prior is not None else ResidualPrior.box(self.amax.numpy())
+        self.reward_source = _reward_source(instance) if config.reward_model else None
         self.actor = Actor(obs_dim, n, config.actor_hidden)
         if not self.prior.is_box:  # zero residual: the untrained agent is the prior
             nn.init.zeros_(self.actor.head.weight)
@@ -234,6 +258,39 @@ class ActorCriticAgent:
         if self.potential is None:
             return torch.zeros(obs_n.shape[0])
         return (obs_n * self.obs_scale + self.obs_center) @ self.potential
+
+    def raw(self, obs_n: torch.Tensor) -> np.ndarray:
+        """Normalised observations (B, d) back in environment units."""
+        return (obs_n * self.obs_scale + self.obs_center).numpy()
+
+    def reward_model(self, obs_n: torch.Tensor) -> SeparableReward | None:
+        """The exact expected (shaped) step reward of every action in these states, in critic units."""
+        if self.reward_source is None:
+            return None
+        potential = None if self.potential is None else self.potential.numpy()
+        model = self.reward_source.reward_model(np.rint(self.raw(obs_n)), potential, self.config.gamma)
+        return model.scaled(self.reward_scale)
+
+    def expected_reward(self, obs_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``r(s, a)`` of integer actions (B, n) in critic units (B,); zeros without a reward model."""
+        if self.reward_source is None:
+            return torch.zeros(obs_n.shape[0])
+        potential = None if self.potential is None else self.potential.numpy()
+        r = self.reward_source.expected_reward(
+            np.rint(self.raw(obs_n)), actions.numpy(), potential, self.config.gamma
+        )
+        return torch.as_tensor(r * self.reward_scale, dtype=torch.float32)
+
+    def q(
+        self, obs_n: torch.Tensor, actions: torch.Tensor, critic: Critic | None = None,
+        model: SeparableReward | None = None,
+    ) -> torch.Tensor:
+        """``Q(s, a)`` of integer actions in critic units: the critic (default the first) plus the reward model
+        (read from ``model``, these states' :meth:`reward_model`, when given)."""
+        value = (critic or self.critic)(obs_n, self.scale(actions))
+        if self.reward_source is None:
+            return value
+        return value + (model.value(actions) if model is not None else self.expected_reward(obs_n, actions))
 
     def scale(self, actions: torch.Tensor) -> torch.Tensor:
         """The critic's view of integer actions: ``a / amax``, or ``(a - lower) / (upper - lower)`` with a prior."""
@@ -271,14 +328,22 @@ class ActorCriticAgent:
         return self.prior.scaled(self.actor(obs_n).clamp(-1.0, 1.0))
 
     @torch.no_grad()
-    def guard(self, obs_n: torch.Tensor, base: torch.Tensor, proposal: torch.Tensor) -> torch.Tensor:
+    def guard(
+        self, obs_n: torch.Tensor, base: torch.Tensor, proposal: torch.Tensor, model: SeparableReward | None = None,
+    ) -> torch.Tensor:
         """Trust-region acceptance: keep ``proposal`` only where every critic prefers it to ``base`` by more
         than ``search_margin * |Q(base)|``; elsewhere ``base``. A no-op with one critic and margin 0."""
         if self.config.search_margin <= 0.0 and len(self.critics) == 1:
             return proposal
         a_base, a_prop = self.scale(base), self.scale(proposal)
-        gains = torch.stack([q(obs_n, a_prop) - q(obs_n, a_base) for q in self.critics])
-        q_base = self.critic(obs_n, a_base)
+        r_gain = torch.zeros(base.shape[0])
+        if self.reward_source is not None:
+            r_base = model.value(base) if model is not None else self.expected_reward(obs_n, base)
+            r_prop = model.value(proposal) if model is not None else self.expected_reward(obs_n, proposal)
+            r_gain = r_prop - r_base
+        critic_base = [q(obs_n, a_base) for q in self.critics]
+        gains = torch.stack([q(obs_n, a_prop) - b + r_gain for q, b in zip(self.critics, critic_base, strict=True)])
+        q_base = critic_base[0] + (r_base if self.reward_source is not None else 0.0)
         accept = gains.min(0).values > self.config.search_margin * q_base.abs()
         return torch.where(accept[:, None], proposal, base)
 
@@ -352,8 +417,9 @@ class ActorCriticAgent:
                     base = agent.base_action(obs_n, cfg.exploration_noise * torch.randn(E, n, generator=gen))
                 if cfg.train_selector == "neighbourhood":
                     c = agent.state_terms(obs_n)[0]
-                    found = agent.searcher(cfg.train_search_steps).search(c, base, generator=gen).actions
-                    actions = agent.guard(obs_n, base, found)
+                    model = agent.reward_model(obs_n)
+                    found = agent.searcher(cfg.train_search_steps).search(c, base, generator=gen, reward=model).actions
+                    actions = agent.guard(obs_n, base, found, model)
                 else:
                     actions = base
             # 2. step every environment; bootstrap through truncation, not through termination
@@ -384,18 +450,28 @@ class ActorCriticAgent:
                     smoothing = (cfg.target_noise * torch.randn(cfg.batch_size, n, generator=gen)).clamp(
                         -2.5 * cfg.target_noise, 2.5 * cfg.target_noise
                     )
-                    a2 = agent.scale(agent.prior.to_action(actor_target(s2) + smoothing))
-                    q2 = torch.stack([q(s2, a2) for q in critic_targets]).min(0).values
-                    target = r + cfg.gamma * (1.0 - d) * q2
+                    a2 = agent.prior.to_action(actor_target(s2) + smoothing)
+                    q2 = torch.stack([agent.q(s2, a2, q) for q in critic_targets]).min(0).values
+                    # with a reward model the critic regresses on the continuation: target - r(s, a)
+                    target = r + cfg.gamma * (1.0 - d) * q2 - agent.expected_reward(s, a)
                 a_scaled = agent.scale(a)
                 critic_loss = sum(nn.functional.mse_loss(q(s, a_scaled), target) for q in critics)
+                if cfg.action_weight_decay > 0.0:
+                    critic_loss = critic_loss + cfg.action_weight_decay * sum(
+                        q.action_in.weight.pow(2).sum() for q in critics
+                    )
                 critic_opt.zero_grad()
                 critic_loss.backward()
                 critic_opt.step()
                 n_updates += 1
                 if n_updates % cfg.policy_frequency == 0:
                     logits = agent.actor.logits(s)
-                    actor_loss = -agent.critic(s, agent.prior.scaled(torch.tanh(logits))).mean()
+                    proxy = torch.tanh(logits)
+                    objective = agent.critic(s, agent.prior.scaled(proxy))
+                    model = agent.reward_model(s)
+                    if model is not None:  # the reward model between lattice points (no fixed charge)
+                        objective = objective + model.interpolate(agent.prior.continuous(proxy))
+                    actor_loss = -objective.mean()
                     actor_loss = actor_loss + cfg.saturation_penalty * logits.pow(2).mean()
                     actor_opt.zero_grad()
                     actor_loss.backward()
@@ -418,7 +494,7 @@ class ActorCriticAgent:
         """Critic value of ``action`` in reward units (the critic predicts scaled returns)."""
         a = torch.as_tensor(np.asarray(action)).reshape(1, -1)
         obs_n = self.normalise(obs)
-        return float(self.critic(obs_n, self.scale(a))[0]) / self.reward_scale + float(self.phi(obs_n)[0])
+        return float(self.q(obs_n, a)[0]) / self.reward_scale + float(self.phi(obs_n)[0])
 
     @torch.no_grad()
     def act(
@@ -433,25 +509,26 @@ class ActorCriticAgent:
             raise InvalidInputError("state", "contains NaN or infinity")
         base = self.base_action(obs_n)
         c, v = self.state_terms(obs_n)
+        model = self.reward_model(obs_n)
         info: dict = {"selector": selector, "status": HEURISTIC}
         action = base
         if selector in ("neighbourhood", "hybrid"):
             if self._search is None:
                 self._search = self.searcher()
             limit = time_limit if selector == "neighbourhood" else None
-            result = self._search.search(c, base, time_limit=limit)
-            action = result.actions if selector == "hybrid" else self.guard(obs_n, base, result.actions)
+            result = self._search.search(c, base, time_limit=limit, reward=model)
+            action = result.actions if selector == "hybrid" else self.guard(obs_n, base, result.actions, model)
             info["search_steps"] = result.steps
         if selector in ("mip", "hybrid"):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
             found = self.box_milp().solve(
-                c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining
+                c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining, reward=model
             )
             action = torch.as_tensor(found.action).reshape(1, -1)
             sol = found.solution
             bound = (sol.bound + float(v[0])) / self.reward_scale + float(self.phi(obs_n)[0])
             info.update(status=sol.status, bound=bound, gap=sol.gap, mip_seconds=sol.seconds)
-        value = float(self.critic(obs_n, self.scale(action))[0]) / self.reward_scale + float(self.phi(obs_n)[0])
+        value = float(self.q(obs_n, action, model=model)[0]) / self.reward_scale + float(self.phi(obs_n)[0])
         info.update(value=value, seconds=time.perf_counter() - start)
         return action[0].numpy().astype(np.int64), info
 

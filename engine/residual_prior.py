@@ -100,6 +100,12 @@ class ResidualPrior:
         cont = torch.clamp(self._center + self._radius * proxy, min=0.0).minimum(self._amax.float())
         return (cont - self.lower) / self.span
 
+    def continuous(self, proxy: torch.Tensor) -> torch.Tensor:
+        """The unrounded action of a proxy in action units (differentiable)."""
+        if self.is_box:
+            return (proxy + 1.0) * 0.5 * self._amax
+        return torch.clamp(self._center + self._radius * proxy, min=0.0).minimum(self._amax.float())
+
     def to_action(self, proxy: torch.Tensor) -> torch.Tensor:
         """The base action (long): proxy clipped to [-1, 1], mapped and rounded."""
         if self.is_box:

@@ -205,3 +205,62 @@ def test_short_residual_training_is_not_much_worse_than_base_stock(prior_agent):
     for selector in ("minmax", "neighbourhood"):
         ours = evaluate(env, agent.policy(selector), episodes=4, seed=900).returns  # same demand (paired)
         assert ours.sum() >= base.sum() * 1.01  # returns are negative: at most 1% costlier
+
+
+# ---------------------------------------------------------------------------- exact reward model
+@pytest.fixture(scope="module")
+def model_agent() -> tuple[ActorCriticAgent, object]:
+    env = make("inventory", n_items=2, seed=0, horizon=50)
+    config = _prior_config(total_steps=1_500, learning_starts=500, reward_model=True,
+                           search=NeighbourhoodConfig(steps=8))
+    return ActorCriticAgent.train(env, config, seed=0, progress=False), env
+
+
+def test_reward_model_q_is_exact_reward_plus_critic(model_agent):
+    agent, env = model_agent
+    instance = env.unwrapped.instance
+    obs = np.array([25.0, 4.0])
+    obs_n = agent.normalise(obs)
+    for levels in ([27, 15], [25, 4], [24, 18]):
+        a = torch.tensor([levels])
+        critic = float(agent.critic(obs_n, agent.scale(a)).detach()[0])
+        exact = instance.expected_reward(obs[None], a.numpy(), agent.potential.numpy(), agent.config.gamma)[0]
+        assert float(agent.q(obs_n, a)[0]) == pytest.approx(critic + exact * agent.reward_scale, rel=1e-5)
+
+
+def test_reward_model_selectors_are_exact_and_ordered(model_agent):
+    """Every selector's value is critic + exact reward; the MILP (which models the fixed cost) dominates."""
+    agent, _ = model_agent
+    lower, upper = agent.prior.lower.numpy(), agent.prior.upper.numpy()
+    rng = np.random.default_rng(4)
+    for _ in range(8):
+        obs = rng.integers(-10, 50, 2).astype(float)
+        v = {}
+        for selector in ("minmax", "neighbourhood", "mip", "hybrid"):
+            action, info = agent.act(obs, selector)
+            assert np.all((action >= lower) & (action <= upper))
+            assert info["value"] == pytest.approx(agent.q_value(obs, action), rel=1e-5)
+            v[selector] = info["value"]
+        grid = np.array(np.meshgrid(*[np.arange(lo, hi + 1) for lo, hi in zip(lower, upper, strict=True)]))
+        every = [agent.q_value(obs, a) for a in grid.reshape(2, -1).T]
+        assert v["mip"] == pytest.approx(max(every), rel=1e-6)  # the MILP is the enumerated argmax
+        assert v["neighbourhood"] >= v["minmax"] - 1e-6 * abs(v["minmax"])
+        assert v["hybrid"] == pytest.approx(v["mip"], rel=1e-6)
+
+
+def test_reward_model_checkpoint_round_trips(model_agent, tmp_path):
+    agent, _ = model_agent
+    again = ActorCriticAgent.load(agent.save(tmp_path / "model"))
+    assert again.reward_source is not None
+    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
+        for selector in ("minmax", "neighbourhood", "mip"):
+            a1, i1 = agent.act(obs, selector)
+            a2, i2 = again.act(obs, selector)
+            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+
+
+def test_reward_model_needs_an_environment_that_has_one():
+    env = make("maze", n_actuators=3, seed=0)
+    with pytest.raises(InvalidInputError) as err:
+        ActorCriticAgent.train(env, ActorCriticConfig(total_steps=8, reward_model=True), seed=0, progress=False)
+    assert err.value.field == "reward_model"
