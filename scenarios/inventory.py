@@ -122,17 +122,21 @@ class InventoryInstance(BaseModel):
             nxt[i] = after @ p
         return cost, nxt
 
-    def expected_step(self, inventory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For inventories (..., n) and every order-up-to level 0..max_level of every item: the expected step
-        reward WITHOUT the fixed cost, and the expected next inventory; two arrays (..., n, max_level + 1)."""
-        inv = np.asarray(inventory, dtype=np.int64)
-        levels = np.arange(self.max_level + 1)
-        post = np.maximum(levels, inv[..., None])  # y = max(S, inv)
+    def _item_rewards(
+        self, inventory: np.ndarray, levels: np.ndarray, potential: np.ndarray | None, gamma: float,
+    ) -> np.ndarray:
+        """Per item, the exact expected (shaped) step reward without the fixed cost of order-up-to ``levels``:
+        ``levels`` is (B, n) (one action per state) or (B, n, L) (L candidate levels per item)."""
+        inv = inventory if levels.ndim == inventory.ndim else inventory[..., None]
+        post = np.maximum(levels, inv)  # y = max(S, inv)
         cost, nxt = self._post_decision_tables
+        items = np.arange(self.n_items).reshape(-1, *[1] * (levels.ndim - inventory.ndim))
         col = post + self.max_backlog
-        items = np.arange(self.n_items)[:, None]
-        reward = -self.order_cost * (post - inv[..., None]) - cost[items, col]
-        return reward, nxt[items, col]
+        reward = -self.order_cost * (post - inv) - cost[items, col]
+        if potential is not None:
+            w = np.asarray(potential, dtype=float).reshape(items.shape)
+            reward = reward + gamma * w * nxt[items, col] - w * inv
+        return reward
 
     def expected_reward(
         self, inventory: np.ndarray, levels: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
@@ -140,15 +144,9 @@ class InventoryInstance(BaseModel):
         """The exact expected (shaped, with ``potential``) step reward of actions ``levels`` (B, n) in states
         ``inventory`` (B, n) -> (B,); the value of :meth:`reward_model` without building its tables."""
         inv = np.asarray(inventory, dtype=np.int64)
-        post = np.maximum(np.asarray(levels, dtype=np.int64), inv)
-        cost, nxt = self._post_decision_tables
-        items, col = np.arange(self.n_items), post + self.max_backlog
-        reward = -self.order_cost * (post - inv).sum(-1) - cost[items, col].sum(-1)
-        reward = reward - self.fixed_cost * (post > inv).any(-1)
-        if potential is not None:
-            w = np.asarray(potential, dtype=float).reshape(-1)
-            reward = reward + gamma * (w * nxt[items, col]).sum(-1) - (w * inv).sum(-1)
-        return reward
+        levels = np.asarray(levels, dtype=np.int64)
+        separable = self._item_rewards(inv, levels, potential, gamma).sum(-1)
+        return separable - self.fixed_cost * (levels > inv).any(-1)
 
     def reward_model(
         self, inventory: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
@@ -157,11 +155,9 @@ class InventoryInstance(BaseModel):
         charge, paid when some ``S_i > inv_i``). With a linear ``potential`` w the shaped reward
         ``r + gamma w . s' - w . s`` (Ng et al. 1999), still separable over items."""
         inv = np.asarray(inventory, dtype=np.int64).reshape(-1, self.n_items)
-        reward, nxt = self.expected_step(inv)
-        if potential is not None:
-            w = np.asarray(potential, dtype=float).reshape(-1)
-            reward = reward + gamma * w[:, None] * nxt - (w * inv)[..., None]
-        return SeparableReward(reward, inv, np.full(inv.shape[0], self.fixed_cost))
+        levels = np.broadcast_to(np.arange(self.max_level + 1), (*inv.shape, self.max_level + 1))
+        tables = self._item_rewards(inv, levels, potential, gamma)
+        return SeparableReward(tables, inv, np.full(inv.shape[0], self.fixed_cost))
 
 
 class InventoryEnv(gym.Env):
@@ -198,10 +194,6 @@ class InventoryEnv(gym.Env):
         cost to order. ``r + gamma phi(s') - phi(s)`` (Ng et al. 1999) keeps every policy's ranking and
         moves the order cost of stock kept for later from the next step into this one."""
         return np.full(self.instance.n_items, float(self.instance.order_cost))
-
-    def reward_model(self, observations: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0):
-        """See :meth:`InventoryInstance.reward_model` (observations are inventories)."""
-        return self.instance.reward_model(np.rint(np.asarray(observations)), potential, gamma)
 
     def observation(self) -> np.ndarray:
         return self._inventory.astype(np.float32)
