@@ -257,28 +257,34 @@ class ActorCriticAgent:
         """Shaping potential (reward units) of normalised observations (B, d) -> (B,); zeros without shaping."""
         if self.potential is None:
             return torch.zeros(obs_n.shape[0])
-        return (obs_n * self.obs_scale + self.obs_center) @ self.potential
+        return self.raw(obs_n) @ self.potential
 
-    def raw(self, obs_n: torch.Tensor) -> np.ndarray:
+    def raw(self, obs_n: torch.Tensor) -> torch.Tensor:
         """Normalised observations (B, d) back in environment units."""
-        return (obs_n * self.obs_scale + self.obs_center).numpy()
+        return obs_n * self.obs_scale + self.obs_center
+
+    def _model_inputs(self, obs_n: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """(inventories, shaping weights) as the reward source takes them."""
+        return np.rint(self.raw(obs_n).numpy()), None if self.potential is None else self.potential.numpy()
 
     def reward_model(self, obs_n: torch.Tensor) -> SeparableReward | None:
         """The exact expected (shaped) step reward of every action in these states, in critic units."""
         if self.reward_source is None:
             return None
-        potential = None if self.potential is None else self.potential.numpy()
-        model = self.reward_source.reward_model(np.rint(self.raw(obs_n)), potential, self.config.gamma)
+        model = self.reward_source.reward_model(*self._model_inputs(obs_n), self.config.gamma)
         return model.scaled(self.reward_scale)
 
-    def expected_reward(self, obs_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """``r(s, a)`` of integer actions (B, n) in critic units (B,); zeros without a reward model."""
+    def expected_reward(
+        self, obs_n: torch.Tensor, actions: torch.Tensor, model: SeparableReward | None = None,
+    ) -> torch.Tensor:
+        """``r(s, a)`` of integer actions (B, n) in critic units (B,), read from ``model`` (these states'
+        :meth:`reward_model`) when given; zeros without a reward model."""
         if self.reward_source is None:
             return torch.zeros(obs_n.shape[0])
-        potential = None if self.potential is None else self.potential.numpy()
-        r = self.reward_source.expected_reward(
-            np.rint(self.raw(obs_n)), actions.numpy(), potential, self.config.gamma
-        )
+        if model is not None:
+            return model.value(actions)
+        inventory, potential = self._model_inputs(obs_n)
+        r = self.reward_source.expected_reward(inventory, actions.numpy(), potential, self.config.gamma)
         return torch.as_tensor(r * self.reward_scale, dtype=torch.float32)
 
     def q(
@@ -287,10 +293,7 @@ class ActorCriticAgent:
     ) -> torch.Tensor:
         """``Q(s, a)`` of integer actions in critic units: the critic (default the first) plus the reward model
         (read from ``model``, these states' :meth:`reward_model`, when given)."""
-        value = (critic or self.critic)(obs_n, self.scale(actions))
-        if self.reward_source is None:
-            return value
-        return value + (model.value(actions) if model is not None else self.expected_reward(obs_n, actions))
+        return (critic or self.critic)(obs_n, self.scale(actions)) + self.expected_reward(obs_n, actions, model)
 
     def scale(self, actions: torch.Tensor) -> torch.Tensor:
         """The critic's view of integer actions: ``a / amax``, or ``(a - lower) / (upper - lower)`` with a prior."""
@@ -336,14 +339,11 @@ class ActorCriticAgent:
         if self.config.search_margin <= 0.0 and len(self.critics) == 1:
             return proposal
         a_base, a_prop = self.scale(base), self.scale(proposal)
-        r_gain = torch.zeros(base.shape[0])
-        if self.reward_source is not None:
-            r_base = model.value(base) if model is not None else self.expected_reward(obs_n, base)
-            r_prop = model.value(proposal) if model is not None else self.expected_reward(obs_n, proposal)
-            r_gain = r_prop - r_base
+        r_base = self.expected_reward(obs_n, base, model)
+        r_gain = self.expected_reward(obs_n, proposal, model) - r_base
         critic_base = [q(obs_n, a_base) for q in self.critics]
         gains = torch.stack([q(obs_n, a_prop) - b + r_gain for q, b in zip(self.critics, critic_base, strict=True)])
-        q_base = critic_base[0] + (r_base if self.reward_source is not None else 0.0)
+        q_base = critic_base[0] + r_base
         accept = gains.min(0).values > self.config.search_margin * q_base.abs()
         return torch.where(accept[:, None], proposal, base)
 
@@ -398,6 +398,7 @@ class ActorCriticAgent:
         buf_act = torch.zeros(size, n, dtype=torch.long)
         buf_rew = torch.zeros(size)
         buf_done = torch.zeros(size)
+        buf_model = torch.zeros(size)  # r(s, a) of the reward model (zeros without one), for the critic's target
         filled, ptr = 0, 0
 
         envs = [copy.deepcopy(env) for _ in range(E)]  # the caller's env is left untouched
@@ -422,12 +423,13 @@ class ActorCriticAgent:
                     actions = agent.guard(obs_n, base, found, model)
                 else:
                     actions = base
+            model_rewards = agent.expected_reward(obs_n, actions)
             # 2. step every environment; bootstrap through truncation, not through termination
             next_obs = np.empty_like(obs)
             for i, e in enumerate(envs):
                 o, r, term, trunc, _ = e.step(actions[i].numpy())
                 idx = (ptr + i) % size
-                buf_obs[idx], buf_act[idx] = obs_n[i], actions[i]
+                buf_obs[idx], buf_act[idx], buf_model[idx] = obs_n[i], actions[i], model_rewards[i]
                 buf_next[idx] = agent.normalise(o)[0]
                 shaped = float(r) + (0.0 if term else cfg.gamma * float(agent.phi(buf_next[idx : idx + 1])[0]))
                 shaped -= float(agent.phi(obs_n[i : i + 1])[0])
@@ -453,7 +455,7 @@ class ActorCriticAgent:
                     a2 = agent.prior.to_action(actor_target(s2) + smoothing)
                     q2 = torch.stack([agent.q(s2, a2, q) for q in critic_targets]).min(0).values
                     # with a reward model the critic regresses on the continuation: target - r(s, a)
-                    target = r + cfg.gamma * (1.0 - d) * q2 - agent.expected_reward(s, a)
+                    target = r + cfg.gamma * (1.0 - d) * q2 - buf_model[idx]
                 a_scaled = agent.scale(a)
                 critic_loss = sum(nn.functional.mse_loss(q(s, a_scaled), target) for q in critics)
                 if cfg.action_weight_decay > 0.0:

@@ -97,8 +97,7 @@ class ResidualPrior:
         """The unrounded action of a proxy in critic scaling (differentiable; the actor ascends through it)."""
         if self.is_box:
             return (proxy + 1.0) * 0.5
-        cont = torch.clamp(self._center + self._radius * proxy, min=0.0).minimum(self._amax.float())
-        return (cont - self.lower) / self.span
+        return (self.continuous(proxy) - self.lower) / self.span
 
     def continuous(self, proxy: torch.Tensor) -> torch.Tensor:
         """The unrounded action of a proxy in action units (differentiable)."""

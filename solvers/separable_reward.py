@@ -71,14 +71,8 @@ class SeparableReward:
         t_hi = self.tables.gather(2, (lo + 1)[:, :, None]).squeeze(2)
         return (t_lo + (x - lo.float()) * (t_hi - t_lo)).sum(1)
 
-    def select(self, rows: torch.Tensor | slice | int) -> SeparableReward:
-        """The reward models of some of the states."""
-        if isinstance(rows, int):
-            rows = slice(rows, rows + 1)
-        return SeparableReward(self.tables[rows], self.thresholds[rows], self.charge[rows])
-
     def expand(self, batch: int) -> SeparableReward:
-        """One state's model repeated ``batch`` times (for searching many starts of one state)."""
+        """One state's model repeated ``batch`` times (to evaluate many actions of one state)."""
         if self.batch != 1:
             raise ValueError("expand: only a single-state model can be expanded")
         return SeparableReward(

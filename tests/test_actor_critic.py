@@ -225,7 +225,7 @@ def test_reward_model_q_is_exact_reward_plus_critic(model_agent):
         a = torch.tensor([levels])
         critic = float(agent.critic(obs_n, agent.scale(a)).detach()[0])
         exact = instance.expected_reward(obs[None], a.numpy(), agent.potential.numpy(), agent.config.gamma)[0]
-        assert float(agent.q(obs_n, a)[0]) == pytest.approx(critic + exact * agent.reward_scale, rel=1e-5)
+        assert float(agent.q(obs_n, a).detach()[0]) == pytest.approx(critic + exact * agent.reward_scale, rel=1e-5)
 
 
 def test_reward_model_selectors_are_exact_and_ordered(model_agent):
