@@ -20,7 +20,9 @@ with ``c`` the state's contribution to the hidden layer. Pipeline per decision:
 
 With a known reward model (:class:`~solvers.separable_reward.SeparableReward`, ``Q = r(a) + critic``) a move
 along coordinate ``i`` changes ``r`` by one table difference and the fixed charge by whether the count of
-active coordinates leaves or reaches zero: also incremental.
+active coordinates leaves or reaches zero: also incremental. The search also scores the no-charge point
+(every active coordinate lowered onto its threshold) and starts from the better of it and the base action:
+dropping the charge needs every active coordinate to move at once, which single and pair moves rarely do.
 
 Everything is batched over states (B): memory is O(B * n * d * H), never O(|A|).
 """
@@ -49,6 +51,7 @@ class NeighbourhoodConfig:
     final_temperature: float = 0.01
     patience: int = 2
     tol: float = 1e-6
+    charge_off_start: bool = True  # with a reward model: also score the no-charge point, start from the better
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -165,16 +168,20 @@ class NeighbourhoodSearch:
     def search(
         self, c: torch.Tensor, x0: torch.Tensor, steps: int | None = None, time_limit: float | None = None,
         generator: torch.Generator | None = None, reward: SeparableReward | None = None,
+        lower: torch.Tensor | None = None, upper: torch.Tensor | None = None,
     ) -> SearchResult:
         """Search from base actions ``x0`` (B, n) for states with hidden contributions ``c`` (B, H); with
-        ``reward`` (one model per state) the objective is ``critic + reward``."""
+        ``reward`` (one model per state) the objective is ``critic + reward``. ``lower`` / ``upper`` (B, n)
+        replace the searcher's box per state (any sub-box of ``[0, amax]``; moves stay at most ``max_step``
+        and the width of the searcher's own box)."""
         cfg = self.config
         start = time.perf_counter()
         n_steps = cfg.steps if steps is None else steps
         gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         c = c.detach().float().reshape(-1, self.w2.numel())
         x = x0.detach().long().reshape(-1, self.n)
-        x = torch.minimum(torch.maximum(x, self.lower), self.upper)
+        lo_ok, hi_ok, lo, hi = self._box(x.shape[0], lower, upper)
+        x = torch.minimum(torch.maximum(x, lo), hi)
         B, n_single = x.shape[0], self._null
         P = cfg.pair_moves if self.n > 1 else 0
         K = n_single + P
@@ -191,9 +198,12 @@ class NeighbourhoodSearch:
         uniforms = torch.rand(n_steps, B, generator=gen)
         singles = self._M_flat[:-1]
         if reward is not None and (
-            reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(self.upper.max())
+            reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(hi.max())
         ):
             raise ValueError(f"reward: expected {B} states over {self.n} coordinates with tables covering the box")
+        if reward is not None and cfg.charge_off_start:  # a multi-coordinate jump single moves rarely make
+            off = torch.minimum(torch.maximum(reward.charge_off(x), lo), hi)
+            x = torch.where((self.score(c, off, reward) > self.score(c, x, reward))[:, None], off, x)
         h = self.preactivation(c, x)
         if reward is not None:
             lookup, charge, r_now = self.reward_lookup(reward), reward.charge[:, None], reward.value(x)
@@ -218,7 +228,7 @@ class NeighbourhoodSearch:
                 rewards = r_now[:, None] + moves[:, :, 0] - charge * charged
                 scores = scores + rewards
             xs = x[:, :, None]
-            valid = ((xs >= self._lo_ok) & (xs <= self._hi_ok)).reshape(B, n_single)
+            valid = ((xs >= lo_ok) & (xs <= hi_ok)).reshape(B, n_single)
             if P:
                 valid = torch.cat([valid, valid.gather(1, fa[t]) & valid.gather(1, fb[t])], 1)
             scores = scores.masked_fill(~valid, _NEG)
@@ -256,6 +266,19 @@ class NeighbourhoodSearch:
             best_q = torch.where(better, q, best_q)
             best_x = torch.where(better[:, None], x, best_x)
         return SearchResult(best_x, best_q, taken, evaluated, int(worse.sum()))
+
+    def _box(
+        self, B: int, lower: torch.Tensor | None, upper: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(lo_ok, hi_ok, lower, upper)``: move ``k`` is valid for ``x_i`` when ``lo_ok <= x_i <= hi_ok``
+        ((n, 2d) for the searcher's box, (B, n, 2d) for per-state boxes)."""
+        if lower is None and upper is None:
+            return self._lo_ok, self._hi_ok, self.lower, self.upper
+        lo = (self.lower if lower is None else lower.detach().long()).expand(B, self.n)
+        hi = (self.upper if upper is None else upper.detach().long()).expand(B, self.n)
+        if torch.any(lo < 0) or torch.any(hi > self.amax) or torch.any(lo > hi):
+            raise ValueError(f"lower, upper: need 0 <= lower <= upper <= amax, shape ({B}, {self.n})")
+        return lo[:, :, None] - self.steps, hi[:, :, None] - self.steps, lo, hi
 
     def _random_pairs(self, T: int, B: int, P: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat ids (T, B, P) of two single moves on two different coordinates."""

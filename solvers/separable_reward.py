@@ -53,6 +53,11 @@ class SeparableReward:
         """Which coordinates trigger the charge, (B, n) bool."""
         return actions.float() > self.thresholds
 
+    def charge_off(self, actions: torch.Tensor) -> torch.Tensor:
+        """The actions with every active coordinate lowered onto its threshold (rounded down): the nearest
+        point that pays no charge (for inventory: order nothing), before any box is imposed."""
+        return torch.minimum(actions.long(), torch.floor(self.thresholds).long())
+
     def value(self, actions: torch.Tensor) -> torch.Tensor:
         """``r_b(a_b)`` for integer actions (B, n) -> (B,)."""
         a = actions.long().reshape(self.batch, self.n)

@@ -220,3 +220,59 @@ def test_separable_reward_value_interpolation_and_errors():
         SeparableReward(torch.zeros(1, 2, 3), torch.zeros(1, 3), 0.0)
     with pytest.raises(ValueError, match="charge"):
         SeparableReward(torch.zeros(1, 2, 3), torch.zeros(1, 2), -1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), amax=st.lists(st.integers(1, 8), min_size=1, max_size=5),
+       charge=st.sampled_from([0.0, 1.5]), method=st.sampled_from(["sa", "hill"]), data=st.data())
+def test_per_state_boxes_are_respected_and_tracked(seed, amax, charge, method, data):
+    """Each state searches its own sub-box; values stay exact; a box equal to the searcher's changes nothing."""
+    n, B = len(amax), 3
+    W, w2, b2, c = _critic(seed, n)
+    box = torch.tensor(amax)
+    lower = torch.tensor([[data.draw(st.integers(0, m)) for m in amax] for _ in range(B)])
+    upper = torch.stack([torch.tensor([data.draw(st.integers(int(lo), m)) for lo, m in zip(row, amax, strict=True)])
+                         for row in lower])
+    reward = _reward(seed, B, n, max(amax) + 1, charge)
+    search = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(max_step=3, pair_moves=4, steps=15,
+                                                                     method=method, seed=seed))
+    start = torch.randint(0, 9, (B, n), generator=torch.Generator().manual_seed(seed))
+    found = search.search(c.expand(B, -1), start, reward=reward, lower=lower, upper=upper)
+    assert torch.all((found.actions >= lower) & (found.actions <= upper))
+    assert torch.allclose(found.values, search.score(c.expand(B, -1), found.actions, reward), atol=1e-4)
+    same = search.search(c.expand(B, -1), start, reward=reward, lower=torch.zeros(B, n), upper=box.expand(B, -1))
+    plain = search.search(c.expand(B, -1), start, reward=reward)
+    assert torch.equal(same.actions, plain.actions)
+
+
+def test_per_state_box_search_finds_the_argmax_of_each_box():
+    box = torch.tensor([9, 9, 9])
+    lower, upper = torch.tensor([[0, 3, 5], [6, 0, 9]]), torch.tensor([[3, 6, 8], [9, 2, 9]])
+    for seed in range(10):
+        W, w2, b2, c = _critic(seed, 3, H=8, scale=3.0)
+        reward = _reward(seed, 2, 3, 10, 1.0)
+        cfg = NeighbourhoodConfig(max_step=4, pair_moves=24, steps=60, method="hill", patience=30, seed=seed)
+        found = NeighbourhoodSearch(W, w2, b2, box, cfg).search(
+            c.expand(2, -1), torch.zeros(2, 3, dtype=torch.long), reward=reward, lower=lower, upper=upper)
+        for b in range(2):
+            grid = _grid((upper[b] - lower[b]).tolist()) + lower[b]
+            one = SeparableReward(reward.tables[b : b + 1].expand(len(grid), -1, -1),
+                                  reward.thresholds[b : b + 1].expand(len(grid), -1), 1.0)
+            best = NeighbourhoodSearch(W, w2, b2, box).score(c.expand(len(grid), -1), grid, one).max()
+            assert found.values[b].item() == pytest.approx(best.item(), abs=1e-5)
+    with pytest.raises(ValueError, match="lower, upper"):
+        NeighbourhoodSearch(W, w2, b2, box).search(c, torch.zeros(1, 3), lower=torch.tensor([[5, 5, 5]]),
+                                                  upper=torch.tensor([[4, 9, 9]]))
+
+
+def test_charge_off_start_drops_a_charge_that_single_and_pair_moves_cannot():
+    """Flat critic and tables, a charge of 5: leaving the charged region needs all six coordinates to move."""
+    n, box = 6, torch.full((6,), 9)
+    W, w2 = torch.zeros(4, n), torch.zeros(4)
+    reward = SeparableReward(torch.zeros(1, n, 10), torch.full((1, n), 3.5), torch.tensor([5.0]))
+    start = torch.full((1, n), 7)
+    for off, expected in ((False, -5.0), (True, 0.0)):
+        cfg = NeighbourhoodConfig(max_step=3, pair_moves=16, steps=30, method="hill", charge_off_start=off)
+        found = NeighbourhoodSearch(W, w2, 0.0, box, cfg).search(torch.zeros(1, 4), start, reward=reward)
+        assert found.values.item() == pytest.approx(expected)
+    assert torch.equal(found.actions, torch.full((1, n), 3))  # the nearest no-charge point
