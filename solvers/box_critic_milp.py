@@ -61,6 +61,16 @@ class _StateReward:
 
 
 @dataclass
+class _Box:
+    """The action box of one solve: ``lower <= a <= upper`` and the reward columns' values per coordinate."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    u_values: list[np.ndarray]  # coordinate i's values lower_i..upper_i, in order
+    u_start: np.ndarray  # first u column of each coordinate (and one past the last)
+
+
+@dataclass
 class BoxArgmax:
     """The action found, its exact critic value and the solver's report."""
 
@@ -97,9 +107,19 @@ class BoxCriticMILP:
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
         self.solver._h.setOptionValue("mip_allow_restart", False)
         self._build()
-        # reward columns u_{i,v}: coordinate i's values lower_i..upper_i, in order
-        self._u_values = [np.arange(lo, hi + 1) for lo, hi in zip(self.lower, self.upper, strict=True)]
-        self._u_start = self.n_cols + np.concatenate([[0], np.cumsum([v.size for v in self._u_values])])
+        self._default_box = self._box(None, None)
+
+    def _box(self, lower: np.ndarray | None, upper: np.ndarray | None) -> _Box:
+        """The constructor's box, or a per-solve one (any sub-box of ``[0, amax]``)."""
+        if lower is None and upper is None and hasattr(self, "_default_box"):
+            return self._default_box
+        lo = self.lower if lower is None else np.asarray(lower, np.int64).reshape(-1)
+        hi = self.upper if upper is None else np.asarray(upper, np.int64).reshape(-1)
+        shaped = lo.shape == (self.n,) and hi.shape == (self.n,)
+        if not shaped or np.any(lo < 0) or np.any(hi > self.amax) or np.any(lo > hi):
+            raise ValueError(f"lower, upper: need 0 <= lower <= upper <= amax, shape ({self.n},)")
+        values = [np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)]
+        return _Box(lo, hi, values, self.n_cols + np.concatenate([[0], np.cumsum([v.size for v in values])]))
 
     # ---------------------------------------------------------------------------------- structure
     def _build(self) -> None:
@@ -135,40 +155,46 @@ class BoxCriticMILP:
             f"delta[{k}]" for k in self.pos
         ]
 
-    def bounds(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, c: np.ndarray, box: _Box | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Interval bounds ``(L, U)`` of the pre-activations over the box, for hidden contribution ``c``."""
         c = np.asarray(c, dtype=float).reshape(-1)
-        lo, hi = self.Ws * self.lower, self.Ws * self.upper  # (H, n): each term's value at either end
+        box = box or self._default_box
+        lo, hi = self.Ws * box.lower, self.Ws * box.upper  # (H, n): each term's value at either end
         return c + np.minimum(lo, hi).sum(1), c + np.maximum(lo, hi).sum(1)
 
-    def _state_reward(self, reward: SeparableReward) -> _StateReward:
+    def _state_reward(self, reward: SeparableReward, box: _Box | None = None) -> _StateReward:
         """Validate a single-state reward model against the box and convert it to float64."""
         if reward.batch != 1 or reward.n != self.n:
             raise ValueError(f"reward: expected one state with {self.n} coordinates, got ({reward.batch}, {reward.n})")
         tables = reward.tables[0].double().numpy()
-        if tables.shape[1] < self.upper.max() + 1:
-            raise ValueError(f"reward: tables need values 0..{self.upper.max()}, got {tables.shape[1]} columns")
-        if not all(np.all(np.isfinite(tables[i, v])) for i, v in enumerate(self._u_values)):
+        box = box or self._default_box
+        if tables.shape[1] < box.upper.max() + 1:
+            raise ValueError(f"reward: tables need values 0..{box.upper.max()}, got {tables.shape[1]} columns")
+        if not all(np.all(np.isfinite(tables[i, v])) for i, v in enumerate(box.u_values)):
             raise ValueError("reward: tables must be finite inside the box")
         return _StateReward(tables, reward.thresholds[0].double().numpy(), float(reward.charge[0]))
 
-    def milp(self, c: np.ndarray, reward: SeparableReward | None = None) -> MatrixMILP:
+    def milp(
+        self, c: np.ndarray, reward: SeparableReward | None = None, lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
+    ) -> MatrixMILP:
         """The MILP of one state (same sparsity pattern for every ``c``; with ``reward`` the ``charge`` rows
-        depend on its thresholds)."""
-        base = self._milp(c)
-        return base if reward is None else self._with_reward(base, self._state_reward(reward))
+        depend on its thresholds), over the constructor's box or ``lower .. upper``."""
+        box = self._box(lower, upper)
+        base = self._milp(c, box)
+        return base if reward is None else self._with_reward(base, self._state_reward(reward, box), box)
 
-    def _charged(self, r: _StateReward) -> list[np.ndarray]:
-        """Per coordinate, the positions in ``_u_values[i]`` that trigger the charge (empty lists if no ``o``)."""
-        over = [vals > r.thresholds[i] for i, vals in enumerate(self._u_values)]
+    def _charged(self, r: _StateReward, box: _Box) -> list[np.ndarray]:
+        """Per coordinate, the positions in ``box.u_values[i]`` that trigger the charge (empty lists if no ``o``)."""
+        over = [vals > r.thresholds[i] for i, vals in enumerate(box.u_values)]
         if r.charge <= 0.0 or not any(m.any() for m in over):
             return [np.zeros(0, np.int64) for _ in over]
         return [np.flatnonzero(m) for m in over]
 
-    def _with_reward(self, base: MatrixMILP, r: _StateReward) -> MatrixMILP:
+    def _with_reward(self, base: MatrixMILP, r: _StateReward, box: _Box) -> MatrixMILP:
         """Append the one-hot reward columns ``u`` (and ``o``) and their rows to the critic MILP."""
-        n, starts = self.n, self._u_start
-        charged = self._charged(r)
+        n, starts = self.n, box.u_start
+        charged = self._charged(r, box)
         has_o = any(m.size for m in charged)
         n_u = int(starts[-1] - starts[0])
         o = int(starts[-1])
@@ -176,12 +202,12 @@ class BoxCriticMILP:
         rows: list[tuple[np.ndarray, np.ndarray]] = []
         lo: list[float] = []
         hi: list[float] = []
-        for i, vals in enumerate(self._u_values):
+        for i, vals in enumerate(box.u_values):
             cols = starts[i] + np.arange(vals.size)
             rows.append((cols, np.ones(vals.size)))
             lo.append(1.0)
             hi.append(1.0)
-        for i, vals in enumerate(self._u_values):
+        for i, vals in enumerate(box.u_values):
             nz = vals != 0  # no explicit zeros in the matrix
             rows.append((np.concatenate([[i], starts[i] + np.flatnonzero(nz)]), np.concatenate([[1.0], -vals[nz]])))
             lo.append(0.0)
@@ -198,7 +224,7 @@ class BoxCriticMILP:
         data = np.concatenate([A0.data, *[vals for _, vals in rows]])
         indptr = np.concatenate([A0.indptr, A0.indptr[-1] + np.cumsum([cols.size for cols, _ in rows])])
         A = sp.csr_matrix((data, indices, indptr), shape=(A0.shape[0] + len(rows), n_cols))
-        gains = np.concatenate([r.tables[i, vals] for i, vals in enumerate(self._u_values)])
+        gains = np.concatenate([r.tables[i, vals] for i, vals in enumerate(box.u_values)])
         extra = np.concatenate([gains, [-r.charge]]) if has_o else gains
         n_new = n_u + int(has_o)
         return MatrixMILP(
@@ -209,15 +235,15 @@ class BoxCriticMILP:
             integer=np.concatenate([base.integer, np.ones(n_new, bool)]), sense="max", offset=base.offset,
             row_names=base.row_names + names,
             col_names=base.col_names
-            + [f"u[{i},{v}]" for i, vals in enumerate(self._u_values) for v in vals]
+            + [f"u[{i},{v}]" for i, vals in enumerate(box.u_values) for v in vals]
             + (["o"] if has_o else []),
         )
 
-    def _milp(self, c: np.ndarray) -> MatrixMILP:
+    def _milp(self, c: np.ndarray, box: _Box) -> MatrixMILP:
         """The critic-only MILP of one state."""
         c = np.asarray(c, dtype=float).reshape(-1)
         H, P = self.H, self.pos.size
-        L, U = self.bounds(c)
+        L, U = self.bounds(c, box)
         Lp, Up = L[self.pos], U[self.pos]
         # Stable neurons get delta fixed; their big-M is then irrelevant, so any nonzero value keeps the pattern.
         on, off = Lp >= 0.0, Up <= 0.0
@@ -227,8 +253,8 @@ class BoxCriticMILP:
         A = sp.csr_matrix((data, self._indices, self._indptr), shape=(H + 2 * P, self.n_cols))
         row_lower = np.concatenate([c, np.full(2 * P, -np.inf)])
         row_upper = np.concatenate([np.full(H, np.inf), c[self.pos] - np.where(Lp < 0.0, Lp, -1.0), np.zeros(P)])
-        col_lower = np.concatenate([self.lower.astype(float), np.zeros(H), on.astype(float)])
-        col_upper = np.concatenate([self.upper.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
+        col_lower = np.concatenate([box.lower.astype(float), np.zeros(H), on.astype(float)])
+        col_upper = np.concatenate([box.upper.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
         return MatrixMILP(
             c=self.c_obj, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
             col_upper=col_upper, integer=self.integer, sense="max", offset=self.b2,
@@ -242,29 +268,34 @@ class BoxCriticMILP:
         value = np.maximum(pre, 0.0) @ self.w2 + self.b2
         return value if reward is None else value + self._state_reward(reward).value(actions)
 
-    def incumbent(self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None) -> np.ndarray:
+    def incumbent(
+        self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The full MILP vector ``[a ; z ; delta]`` (with ``reward`` also ``[u ; o]``) of an action (for warm
         starts)."""
+        box = self._box(lower, upper)
         a = np.asarray(action, dtype=float).reshape(-1)
         pre = np.asarray(c, dtype=float).reshape(-1) + self.Ws @ a
-        L, U = self.bounds(c)
+        L, U = self.bounds(c, box)
         on = np.where(L >= 0.0, True, np.where(U <= 0.0, False, pre > 0.0))
         x = np.concatenate([a, np.maximum(pre, 0.0), on[self.pos].astype(float)])
         if reward is None:
             return x
-        charged = self._charged(self._state_reward(reward))
-        u = [(vals == ai).astype(float) for vals, ai in zip(self._u_values, a, strict=True)]  # all 0 outside box
+        charged = self._charged(self._state_reward(reward, box), box)
+        u = [(vals == ai).astype(float) for vals, ai in zip(box.u_values, a, strict=True)]  # all 0 outside box
         o = [float(any(np.any(ui[pos] > 0) for ui, pos in zip(u, charged, strict=True)))]
         return np.concatenate([x, *u, o if any(p.size for p in charged) else []])
 
     def solve(
         self, c: np.ndarray, warm_start: np.ndarray | None = None, time_limit: float | None = None,
-        reward: SeparableReward | None = None,
+        reward: SeparableReward | None = None, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
     ) -> BoxArgmax:
-        """Argmax over the box for hidden contribution ``c`` (of ``Q + r`` with a single-state ``reward``);
-        ``warm_start`` is an action (n,)."""
-        milp = self.milp(c, reward)
-        start = None if warm_start is None else self.incumbent(c, warm_start, reward)
+        """Argmax over the box (or ``lower .. upper``) for hidden contribution ``c`` (of ``Q + r`` with a
+        single-state ``reward``); ``warm_start`` is an action (n,)."""
+        box = self._box(lower, upper)
+        milp = self.milp(c, reward, box.lower, box.upper)
+        start = None if warm_start is None else self.incumbent(c, warm_start, reward, box.lower, box.upper)
         sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
         if sol.x is None:
             if warm_start is None:
@@ -272,7 +303,7 @@ class BoxCriticMILP:
             a = np.asarray(warm_start, dtype=np.int64).reshape(-1)
             value = float(self.q(c, a, reward))
             return BoxArgmax(a, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
-        a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), self.lower, self.upper)
+        a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), box.lower, box.upper)
         value = float(self.q(c, a, reward))
         if warm_start is not None:
             ws = np.asarray(warm_start, dtype=np.int64).reshape(-1)

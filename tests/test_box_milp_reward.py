@@ -135,3 +135,26 @@ def test_reward_must_be_one_state_covering_the_box():
         milp.solve(c, reward=SeparableReward(torch.zeros(2, 2, 4), torch.zeros(2, 2), torch.zeros(2)))
     with pytest.raises(ValueError):
         milp.solve(c, reward=SeparableReward(torch.zeros(1, 2, 3), torch.zeros(1, 2), torch.zeros(1)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 100_000), amax=st.lists(st.integers(1, 5), min_size=1, max_size=3), data=st.data())
+def test_per_solve_boxes_equal_enumeration_over_that_box(seed, amax, data):
+    """One persistent MILP, a different sub-box per solve (the post-decision box of each state)."""
+    rng = np.random.default_rng(seed)
+    n, box = len(amax), np.array(amax)
+    W, w2, b2, _ = _critic(seed, n, 8, 1.0)
+    milp = BoxCriticMILP(W, w2, b2, box)
+    for _ in range(3):
+        lower = np.array([data.draw(st.integers(0, m)) for m in amax])
+        upper = np.array([data.draw(st.integers(lo, m)) for lo, m in zip(lower, amax, strict=True)])
+        c = rng.normal(size=8)
+        reward = _reward(rng, box, lower, upper, float(rng.choice([0.0, 1.0, 3.0])))
+        grid = _grid(lower, upper)
+        values = _direct(W, w2, b2, box, c, reward, grid)
+        found = milp.solve(c, warm_start=grid[0], reward=reward, lower=lower, upper=upper)
+        assert found.solution.status == "optimal"
+        assert np.all((found.action >= lower) & (found.action <= upper))
+        assert found.value == pytest.approx(values.max(), rel=1e-6)
+    with pytest.raises(ValueError, match="lower, upper"):
+        milp.solve(c, lower=box + 1, upper=box + 1)
