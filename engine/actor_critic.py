@@ -87,6 +87,8 @@ class ActorCriticConfig:
     shaping: bool = False  # potential-based reward shaping with the env's potential_weights() (if it has one)
     reward_model: bool = False  # Q = exact expected step reward (env.reward_model) + learned continuation
     action_weight_decay: float = 0.0  # L2 weight on the critic's action layer: slopes in a need evidence
+    post_decision: bool = False  # with reward_model: the continuation is W(y) of the post-order levels only
+    expected_target: bool = True  # with reward_model: regress C on gamma Q'(s', a') (drop the reward's noise)
     # ---- networks
     actor_hidden: tuple[int, ...] = (64, 64)
     state_hidden: tuple[int, ...] = (64,)  # critic's state encoder before the action layer
@@ -226,6 +228,8 @@ class ActorCriticAgent:
         obs_dim, n = int(self.obs_center.numel()), int(self.amax.numel())
         self.prior = prior if prior is not None else ResidualPrior.box(self.amax.numpy())
         self.reward_source = _reward_source(instance) if config.reward_model else None
+        if config.post_decision and not config.reward_model:
+            raise InvalidInputError("post_decision", "needs reward_model=True (Q = r(s, a) + W(y) with r exact)")
         self.actor = Actor(obs_dim, n, config.actor_hidden)
         if not self.prior.is_box:  # zero residual: the untrained agent is the prior
             nn.init.zeros_(self.actor.head.weight)
@@ -293,7 +297,30 @@ class ActorCriticAgent:
     ) -> torch.Tensor:
         """``Q(s, a)`` of integer actions in critic units: the critic (default the first) plus the reward model
         (read from ``model``, these states' :meth:`reward_model`, when given)."""
-        return (critic or self.critic)(obs_n, self.scale(actions)) + self.expected_reward(obs_n, actions, model)
+        critic_in = self.scale(self.post_decision(obs_n, actions))
+        return (critic or self.critic)(self.critic_obs(obs_n), critic_in) + self.expected_reward(obs_n, actions, model)
+
+    def critic_obs(self, obs_n: torch.Tensor) -> torch.Tensor:
+        """What the critic sees of the state: the observation, or nothing (zeros) for a post-decision
+        continuation ``W(y)``, which the post-order levels alone determine."""
+        return torch.zeros_like(obs_n) if self.config.post_decision else obs_n
+
+    def post_decision(self, obs_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Post-order levels ``y = max(a, inventory)`` with ``post_decision`` (an order-up-to level below the
+        stock on hand orders nothing), else the actions themselves; integer or continuous (differentiable)."""
+        if not self.config.post_decision:
+            return actions
+        inventory = torch.round(self.raw(obs_n)).clamp(max=self.amax.float())
+        return torch.maximum(actions, inventory.to(actions.dtype))
+
+    def action_box(self, obs_n: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Per-state bounds (B, n) of the post-order levels ``max(trust region, inventory)`` with
+        ``post_decision``; ``(None, None)`` (the trust region itself) otherwise."""
+        if not self.config.post_decision:
+            return None, None
+        lo, hi = self.prior.lower, self.prior.upper
+        B = obs_n.shape[0]
+        return self.post_decision(obs_n, lo.expand(B, -1)), self.post_decision(obs_n, hi.expand(B, -1))
 
     def scale(self, actions: torch.Tensor) -> torch.Tensor:
         """The critic's view of integer actions: ``a / amax``, or ``(a - lower) / (upper - lower)`` with a prior."""
@@ -309,7 +336,7 @@ class ActorCriticAgent:
 
     def state_terms(self, obs_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(c, v)`` such that ``Q = v + w2 . relu(c + W a / amax) + b2`` with :meth:`action_layer`'s ``W``."""
-        c, v = self.critic.state_terms(obs_n)
+        c, v = self.critic.state_terms(self.critic_obs(obs_n))
         if self.prior.is_box:
             return c, v
         W = self.critic.action_layer()[0]
@@ -324,7 +351,7 @@ class ActorCriticAgent:
 
     def base_action(self, obs_n: torch.Tensor, noise: torch.Tensor | float = 0.0) -> torch.Tensor:
         """MinMax: the actor's proxy (+ noise) mapped by the prior and rounded, (B, n) long."""
-        return self.prior.to_action(self.actor(obs_n) + noise)
+        return self.post_decision(obs_n, self.prior.to_action(self.actor(obs_n) + noise))
 
     def proxy_scaled(self, obs_n: torch.Tensor) -> torch.Tensor:
         """The actor's unrounded action in critic scaling (k-NN's target)."""
@@ -338,13 +365,9 @@ class ActorCriticAgent:
         than ``search_margin * |Q(base)|``; elsewhere ``base``. A no-op with one critic and margin 0."""
         if self.config.search_margin <= 0.0 and len(self.critics) == 1:
             return proposal
-        a_base, a_prop = self.scale(base), self.scale(proposal)
-        r_base = self.expected_reward(obs_n, base, model)
-        r_gain = self.expected_reward(obs_n, proposal, model) - r_base
-        critic_base = [q(obs_n, a_base) for q in self.critics]
-        gains = torch.stack([q(obs_n, a_prop) - b + r_gain for q, b in zip(self.critics, critic_base, strict=True)])
-        q_base = critic_base[0] + r_base
-        accept = gains.min(0).values > self.config.search_margin * q_base.abs()
+        q_base = [self.q(obs_n, base, q, model) for q in self.critics]
+        gains = torch.stack([self.q(obs_n, proposal, q, model) - b for q, b in zip(self.critics, q_base, strict=True)])
+        accept = gains.min(0).values > self.config.search_margin * q_base[0].abs()
         return torch.where(accept[:, None], proposal, base)
 
     def box_milp(self) -> BoxCriticMILP:
@@ -413,13 +436,16 @@ class ActorCriticAgent:
             obs_n = agent.normalise(obs)
             with torch.no_grad():
                 if global_step < cfg.learning_starts:
-                    base = agent.prior.to_action(torch.rand(E, n, generator=gen) * 2 - 1)
+                    base = agent.post_decision(obs_n, agent.prior.to_action(torch.rand(E, n, generator=gen) * 2 - 1))
                 else:
                     base = agent.base_action(obs_n, cfg.exploration_noise * torch.randn(E, n, generator=gen))
                 if cfg.train_selector == "neighbourhood":
                     c = agent.state_terms(obs_n)[0]
                     model = agent.reward_model(obs_n)
-                    found = agent.searcher(cfg.train_search_steps).search(c, base, generator=gen, reward=model).actions
+                    lo, hi = agent.action_box(obs_n)
+                    found = agent.searcher(cfg.train_search_steps).search(
+                        c, base, generator=gen, reward=model, lower=lo, upper=hi
+                    ).actions
                     actions = agent.guard(obs_n, base, found, model)
                 else:
                     actions = base
@@ -452,12 +478,16 @@ class ActorCriticAgent:
                     smoothing = (cfg.target_noise * torch.randn(cfg.batch_size, n, generator=gen)).clamp(
                         -2.5 * cfg.target_noise, 2.5 * cfg.target_noise
                     )
-                    a2 = agent.prior.to_action(actor_target(s2) + smoothing)
+                    a2 = agent.post_decision(s2, agent.prior.to_action(actor_target(s2) + smoothing))
                     q2 = torch.stack([agent.q(s2, a2, q) for q in critic_targets]).min(0).values
-                    # with a reward model the critic regresses on the continuation: target - r(s, a)
-                    target = r + cfg.gamma * (1.0 - d) * q2 - buf_model[idx]
-                a_scaled = agent.scale(a)
-                critic_loss = sum(nn.functional.mse_loss(q(s, a_scaled), target) for q in critics)
+                    # with a reward model the critic regresses on the continuation: target - r(s, a), where
+                    # r(s, a) is the exact mean of r, so (expected_target) only gamma Q'(s', a') is left
+                    if agent.reward_source is not None and cfg.expected_target:
+                        target = cfg.gamma * (1.0 - d) * q2
+                    else:
+                        target = r + cfg.gamma * (1.0 - d) * q2 - buf_model[idx]
+                a_scaled, s_seen = agent.scale(agent.post_decision(s, a)), agent.critic_obs(s)
+                critic_loss = sum(nn.functional.mse_loss(q(s_seen, a_scaled), target) for q in critics)
                 if cfg.action_weight_decay > 0.0:
                     critic_loss = critic_loss + cfg.action_weight_decay * sum(
                         q.action_in.weight.pow(2).sum() for q in critics
@@ -469,7 +499,8 @@ class ActorCriticAgent:
                 if n_updates % cfg.policy_frequency == 0:
                     logits = agent.actor.logits(s)
                     proxy = torch.tanh(logits)
-                    objective = agent.critic(s, agent.prior.scaled(proxy))
+                    levels = agent.post_decision(s, agent.prior.continuous(proxy))
+                    objective = agent.critic(agent.critic_obs(s), agent.prior.scale(levels))
                     model = agent.reward_model(s)
                     if model is not None:  # the reward model between lattice points (no fixed charge)
                         objective = objective + model.interpolate(agent.prior.continuous(proxy))
@@ -518,13 +549,16 @@ class ActorCriticAgent:
             if self._search is None:
                 self._search = self.searcher()
             limit = time_limit if selector == "neighbourhood" else None
-            result = self._search.search(c, base, time_limit=limit, reward=model)
+            lo, hi = self.action_box(obs_n)
+            result = self._search.search(c, base, time_limit=limit, reward=model, lower=lo, upper=hi)
             action = result.actions if selector == "hybrid" else self.guard(obs_n, base, result.actions, model)
             info["search_steps"] = result.steps
         if selector in ("mip", "hybrid"):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
+            lo, hi = (None if b is None else b[0].numpy() for b in self.action_box(obs_n))
             found = self.box_milp().solve(
-                c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining, reward=model
+                c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining, reward=model,
+                lower=lo, upper=hi,
             )
             action = torch.as_tensor(found.action).reshape(1, -1)
             sol = found.solution

@@ -212,7 +212,7 @@ def test_short_residual_training_is_not_much_worse_than_base_stock(prior_agent):
 def model_agent() -> tuple[ActorCriticAgent, object]:
     env = make("inventory", n_items=2, seed=0, horizon=50)
     config = _prior_config(total_steps=1_500, learning_starts=500, reward_model=True,
-                           search=NeighbourhoodConfig(steps=8))
+                           search=NeighbourhoodConfig(steps=8), mip_rel_gap=1e-9)  # exact: compared with enumeration
     return ActorCriticAgent.train(env, config, seed=0, progress=False), env
 
 
@@ -264,3 +264,71 @@ def test_reward_model_needs_an_environment_that_has_one():
     with pytest.raises(InvalidInputError) as err:
         ActorCriticAgent.train(env, ActorCriticConfig(total_steps=8, reward_model=True), seed=0, progress=False)
     assert err.value.field == "reward_model"
+
+
+# ---------------------------------------------------------------------------- post-decision continuation
+@pytest.fixture(scope="module")
+def post_agent() -> tuple[ActorCriticAgent, object]:
+    env = make("inventory", n_items=2, seed=0, horizon=50)
+    config = _prior_config(total_steps=1_500, learning_starts=500, reward_model=True, post_decision=True,
+                           search=NeighbourhoodConfig(steps=8), mip_rel_gap=1e-9)
+    return ActorCriticAgent.train(env, config, seed=0, progress=False), env
+
+
+def test_post_decision_q_is_exact_reward_plus_a_function_of_the_post_order_levels(post_agent):
+    """Q(s, a) = r(s, a) + W(max(a, inventory)): W ignores the state; levels below stock are no order."""
+    agent, env = post_agent
+    instance = env.unwrapped.instance
+    gamma, w = agent.config.gamma, agent.potential.numpy()
+
+    def continuation(obs, levels):
+        a = torch.tensor([levels])
+        exact = instance.expected_reward(obs[None], a.numpy(), w, gamma)[0] * agent.reward_scale
+        return float(agent.q(agent.normalise(obs), a).detach()[0]) - exact
+
+    y = [int(v) for v in agent.prior.upper]
+    assert continuation(np.array([3.0, -5.0]), y) == pytest.approx(continuation(np.array([20.0, 1.0]), y), abs=1e-5)
+    high = np.array([float(y[0] + 2), float(y[1] + 1)])  # stock above the trust region: nothing can be ordered
+    lo = [int(v) for v in agent.prior.lower]
+    assert continuation(high, lo) == pytest.approx(continuation(high, y), abs=1e-5)
+    with torch.no_grad():
+        q_lo = float(agent.q(agent.normalise(high), torch.tensor([lo]))[0])
+        q_stock = float(agent.q(agent.normalise(high), torch.tensor([[y[0] + 2, y[1] + 1]]))[0])
+    assert q_lo == pytest.approx(q_stock, abs=1e-5)
+
+
+def test_post_decision_selectors_stay_in_the_state_box_and_the_milp_is_the_argmax(post_agent):
+    agent, _ = post_agent
+    lower, upper = agent.prior.lower.numpy(), agent.prior.upper.numpy()
+    rng = np.random.default_rng(5)
+    for obs in [np.array([30.0, 14.0]), np.array([-4.0, 40.0])] + [rng.integers(-10, 50, 2).astype(float)
+                                                                    for _ in range(6)]:
+        lo, hi = np.maximum(lower, obs).astype(int), np.maximum(upper, obs).astype(int)
+        v = {}
+        for selector in ("minmax", "neighbourhood", "mip", "hybrid"):
+            action, info = agent.act(obs, selector)
+            assert np.all((action >= lo) & (action <= hi)), (selector, obs, action)
+            assert info["value"] == pytest.approx(agent.q_value(obs, action), rel=1e-5)
+            v[selector] = info["value"]
+        grid = np.array(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)])).reshape(2, -1).T
+        assert v["mip"] == pytest.approx(max(agent.q_value(obs, a) for a in grid), rel=1e-6)
+        assert v["neighbourhood"] >= v["minmax"] - 1e-6 * abs(v["minmax"])
+        assert v["hybrid"] == pytest.approx(v["mip"], rel=1e-6)
+
+
+def test_post_decision_checkpoint_round_trips(post_agent, tmp_path):
+    agent, _ = post_agent
+    again = ActorCriticAgent.load(agent.save(tmp_path / "post"))
+    assert again.config.post_decision
+    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
+        for selector in ("minmax", "neighbourhood", "mip"):
+            a1, i1 = agent.act(obs, selector)
+            a2, i2 = again.act(obs, selector)
+            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+
+
+def test_post_decision_needs_the_reward_model():
+    env = make("inventory", n_items=2, seed=0, horizon=10)
+    with pytest.raises(InvalidInputError) as err:
+        ActorCriticAgent.train(env, _prior_config(total_steps=8, post_decision=True), seed=0, progress=False)
+    assert err.value.field == "post_decision"
