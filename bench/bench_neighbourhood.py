@@ -236,6 +236,10 @@ def main() -> None:
     parser.add_argument("--no-shaping", action="store_true", help="shaping=False")
     parser.add_argument("--no-reward-model", action="store_true", help="reward_model=False (critic learns all of Q)")
     parser.add_argument("--action-decay", type=float, default=None, help="ActorCriticConfig.action_weight_decay")
+    parser.add_argument("--no-post-decision", action="store_true",
+                        help="post_decision=False (the continuation sees the state and the action)")
+    parser.add_argument("--sampled-target", action="store_true",
+                        help="expected_target=False (the critic's target keeps the sampled reward's noise)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = {5: 24_000, 10: 24_000, 20: 20_000, 40: 20_000}
@@ -248,6 +252,8 @@ def main() -> None:
         overrides |= {"residual_radius": args.radius, "search_margin": args.margin, "exploration_noise": args.noise,
                       "twin_critic": not args.single_critic, "shaping": not args.no_shaping,
                       "reward_model": not args.no_reward_model}
+        if not args.no_reward_model:
+            overrides |= {"post_decision": not args.no_post_decision, "expected_target": not args.sampled_target}
     if args.action_decay is not None:
         overrides["action_weight_decay"] = args.action_decay
     if args.penalty is not None:
