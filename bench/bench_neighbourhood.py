@@ -161,10 +161,12 @@ def inventory_section(
             "joint (s,S) (tuned)": evaluate(ev, ss, episodes),
             "newsvendor": evaluate(ev, nv, episodes),
         }
-        ref = results["base-stock (tuned)"].mean
+        ref, mm = results["base-stock (tuned)"].returns, results["minmax"].returns
         for name, r in results.items():
-            rows_ret.append((n, name, r.mean, r.ci95, r.mean / ref))
-        rows_ret.append((n, "k-NN (Wolpertinger)", float("nan"), float("nan"), float("nan")))
+            paired = _paired(r.returns, ref), _paired(r.returns, mm)
+            rows_ret.append((n, name, r.mean, r.ci95, r.mean / ref.mean(), *paired))
+        nan = float("nan")
+        rows_ret.append((n, "k-NN (Wolpertinger)", nan, nan, nan, (nan, nan), (nan, nan)))
         states = _states(ev, agent.policy("minmax"), 100, seed=20_000)
         mm_w, mm_c = timing(agent, states, "minmax")
         nb_w, nb_c = timing(agent, states, "neighbourhood")
@@ -184,14 +186,16 @@ def inventory_section(
               f"{_ms(nw, .5):>7.2f}/{_ms(nw, .95):<7.2f} ({_ms(nc, .5):>6.2f}/{_ms(nc, .95):<6.2f}){'':>9} | "
               f"{peak / 1024:>8.1f} KB {tens / 1024:>11.1f} KB")
 
-    print("\n== Return (inventory; mean over evaluation episodes, 95% CI;"
-          " ratio = cost / tuned base-stock cost) ==")
-    print(f"{'n':>3} {'method':<22} {'mean return':>13} {'+-CI':>8} {'cost ratio':>10}")
-    for n, name, mean, ci, ratio in rows_ret:
+    print("\n== Return (inventory; mean over evaluation episodes, 95% CI; ratio = cost / tuned base-stock cost;"
+          " paired differences on common random numbers) ==")
+    print(f"{'n':>3} {'method':<22} {'mean return':>13} {'+-CI':>8} {'cost ratio':>10} "
+          f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}")
+    for n, name, mean, ci, ratio, (d_bs, ci_bs), (d_mm, ci_mm) in rows_ret:
         if np.isnan(mean):
             print(f"{n:>3} {name:<22} {'n/a: 67^n actions do not fit in memory':>33}")
         else:
-            print(f"{n:>3} {name:<22} {mean:>13.0f} {ci:>8.0f} {ratio:>10.3f}")
+            print(f"{n:>3} {name:<22} {mean:>13.0f} {ci:>8.0f} {ratio:>10.4f} "
+                  f"{d_bs:>+12.1f} +-{ci_bs:>7.1f} {d_mm:>+9.1f} +-{ci_mm:>7.1f}")
 
     print("\n== Neighbourhood answer vs exact MILP argmax of the same critic (n <= 20) ==")
     print(f"{'n':>3} {'states':>6} {'within 1%':>9} {'exact':>6} {'mean gap':>9} {'max gap':>8} "
@@ -229,7 +233,7 @@ def main() -> None:
     # inventory agent: residual around tuned base-stock, +-3 units trust region, twin-critic acceptance guard
     parser.add_argument("--prior", default="base_stock", help="ActorCriticConfig.prior for inventory")
     parser.add_argument("--radius", type=float, default=3.0, help="ActorCriticConfig.residual_radius")
-    parser.add_argument("--margin", type=float, default=0.003, help="ActorCriticConfig.search_margin")
+    parser.add_argument("--margin", type=float, default=0.001, help="ActorCriticConfig.search_margin")
     parser.add_argument("--noise", type=float, default=0.3, help="ActorCriticConfig.exploration_noise")
     parser.add_argument("--penalty", type=float, default=None, help="ActorCriticConfig.saturation_penalty")
     parser.add_argument("--single-critic", action="store_true", help="twin_critic=False")
@@ -242,7 +246,7 @@ def main() -> None:
                         help="expected_target=False (the critic's target keeps the sampled reward's noise)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    steps = {5: 24_000, 10: 24_000, 20: 20_000, 40: 20_000}
+    steps = dict.fromkeys([5, 10, 20, 40], 12_000)
     if args.quick:
         steps = dict.fromkeys(steps, 3_000)
     if args.steps is not None:
