@@ -365,9 +365,14 @@ class ActorCriticAgent:
         than ``search_margin * |Q(base)|``; elsewhere ``base``. A no-op with one critic and margin 0."""
         if self.config.search_margin <= 0.0 and len(self.critics) == 1:
             return proposal
-        q_base = [self.q(obs_n, base, q, model) for q in self.critics]
-        gains = torch.stack([self.q(obs_n, proposal, q, model) - b for q, b in zip(self.critics, q_base, strict=True)])
-        accept = gains.min(0).values > self.config.search_margin * q_base[0].abs()
+        B = obs_n.shape[0]
+        seen = self.critic_obs(obs_n).repeat(2, 1)
+        both = self.scale(self.post_decision(obs_n.repeat(2, 1), torch.cat([base, proposal])))
+        r_base = self.expected_reward(obs_n, base, model)
+        r_gain = self.expected_reward(obs_n, proposal, model) - r_base
+        values = [q(seen, both) for q in self.critics]  # base and proposal in one pass per critic
+        gains = torch.stack([v[B:] - v[:B] + r_gain for v in values])
+        accept = gains.min(0).values > self.config.search_margin * (values[0][:B] + r_base).abs()
         return torch.where(accept[:, None], proposal, base)
 
     def box_milp(self) -> BoxCriticMILP:

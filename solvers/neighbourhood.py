@@ -141,17 +141,22 @@ class NeighbourhoodSearch:
         q = self.q_from_pre(self.preactivation(c, actions))
         return q if reward is None else q + reward.value(actions)
 
-    @staticmethod
-    def reward_lookup(reward: SeparableReward) -> torch.Tensor:
-        """``(B, n, L, 2)``: per action value, the separable reward and whether the coordinate is active."""
-        values = torch.arange(reward.tables.shape[2], dtype=torch.float32)
-        return torch.stack([reward.tables, (values > reward.thresholds[:, :, None]).float()], 3)
+    def reward_lookup(self, reward: SeparableReward, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+        """``(B, n, L + 2d, 2)``: per action value ``v`` (at position ``v + d``), the separable reward (``-inf``
+        outside ``lower .. upper``, so moves leaving the box score ``-inf``) and whether the coordinate is
+        active (pays the charge)."""
+        d = self.steps.numel() // 2
+        B, n, L = reward.tables.shape
+        values = torch.arange(-d, L + d)
+        inside = (values >= lower.expand(B, n)[:, :, None]) & (values <= upper.expand(B, n)[:, :, None])
+        tables = torch.nn.functional.pad(reward.tables, (d, d)).masked_fill(~inside, _NEG)
+        return torch.stack([tables, (values > reward.thresholds[:, :, None]).float()], 3)
 
     def reward_moves(self, lookup: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For every single move of ``x`` (B, n): the change of (separable reward, active count), (B, n * 2d, 2),
-        and the active count of ``x`` (B, 1). Moves leaving the box read clamped, meaningless entries."""
-        B, n, L = lookup.shape[:3]
-        idx = (x[:, :, None] + self._steps0).clamp_(0, L - 1)  # column 0: x itself
+        """For every single move of ``x`` (B, n) (in the box): the change of (separable reward, active count),
+        (B, n * 2d, 2), ``-inf`` for moves leaving the box, and the active count of ``x`` (B, 1)."""
+        B, n = x.shape
+        idx = x[:, :, None] + (self._steps0 + self.steps.numel() // 2)  # column 0: x itself
         vals = lookup.gather(2, idx[:, :, :, None].expand(B, n, idx.shape[2], 2))
         return (vals[:, :, 1:] - vals[:, :, :1]).reshape(B, -1, 2), vals[:, :, 0, 1].sum(1, keepdim=True)
 
@@ -203,10 +208,11 @@ class NeighbourhoodSearch:
             raise ValueError(f"reward: expected {B} states over {self.n} coordinates with tables covering the box")
         if reward is not None and cfg.charge_off_start:  # a multi-coordinate jump single moves rarely make
             off = torch.minimum(torch.maximum(reward.charge_off(x), lo), hi)
-            x = torch.where((self.score(c, off, reward) > self.score(c, x, reward))[:, None], off, x)
+            both = self.q_from_pre(self.preactivation(c, torch.stack([x, off])))  # (2, B)
+            x = torch.where((both[1] + reward.value(off) > both[0] + reward.value(x))[:, None], off, x)
         h = self.preactivation(c, x)
         if reward is not None:
-            lookup, charge, r_now = self.reward_lookup(reward), reward.charge[:, None], reward.value(x)
+            lookup, charge, r_now = self.reward_lookup(reward, lo, hi), reward.charge[:, None], reward.value(x)
         q = self.q_from_pre(h) + (r_now if reward is not None else 0.0)
         best_x, best_q = x.clone(), q.clone()
         temps: torch.Tensor | None = None
@@ -226,12 +232,14 @@ class NeighbourhoodSearch:
                     moves = torch.cat([moves, moves.gather(1, pair_ids[t]).reshape(B, P, 2, 2).sum(2)], 1)
                 charged = (count + moves[:, :, 1] > 0.5).float() - (count > 0.5).float()
                 rewards = r_now[:, None] + moves[:, :, 0] - charge * charged
-                scores = scores + rewards
-            xs = x[:, :, None]
-            valid = ((xs >= lo_ok) & (xs <= hi_ok)).reshape(B, n_single)
-            if P:
-                valid = torch.cat([valid, valid.gather(1, fa[t]) & valid.gather(1, fb[t])], 1)
-            scores = scores.masked_fill(~valid, _NEG)
+                scores = scores + rewards  # -inf for moves leaving the box (the lookup is padded with -inf)
+                valid = torch.isfinite(scores) if temps is None and cfg.method == "sa" else None
+            else:
+                xs = x[:, :, None]
+                valid = ((xs >= lo_ok) & (xs <= hi_ok)).reshape(B, n_single)
+                if P:
+                    valid = torch.cat([valid, valid.gather(1, fa[t]) & valid.gather(1, fb[t])], 1)
+                scores = scores.masked_fill(~valid, _NEG)
             evaluated += B * K
             taken = t + 1
             # 2. choose: steepest ascent when it improves, else Metropolis on a random proposal (or stop)
