@@ -133,8 +133,7 @@ class NeighbourhoodSearch:
 
     def q_from_pre(self, pre: torch.Tensor) -> torch.Tensor:
         """``w2 . relu(pre) + b2`` over the last axis (one matrix-vector product)."""
-        flat = torch.relu(pre.reshape(-1, pre.shape[-1]))
-        return (torch.mv(flat, self.w2) + self.b2).reshape(pre.shape[:-1])
+        return torch.relu(pre) @ self.w2 + self.b2
 
     def score(self, c: torch.Tensor, actions: torch.Tensor, reward: SeparableReward | None = None) -> torch.Tensor:
         """Q of actions (B, n) given per-state ``c`` (B, H) (plus ``reward``'s value): a full forward pass."""
@@ -230,7 +229,7 @@ class NeighbourhoodSearch:
                 moves, count = self.reward_moves(lookup, x)
                 if P:
                     moves = torch.cat([moves, moves.gather(1, pair_ids[t]).reshape(B, P, 2, 2).sum(2)], 1)
-                charged = (count + moves[:, :, 1] > 0.5).float() - (count > 0.5).float()
+                charged = (count + moves[:, :, 1]).clamp(max=1.0) - count.clamp(max=1.0)  # counts: integers >= 0
                 rewards = r_now[:, None] + moves[:, :, 0] - charge * charged
                 scores = scores + rewards  # -inf for moves leaving the box (the lookup is padded with -inf)
                 valid = torch.isfinite(scores) if temps is None and cfg.method == "sa" else None
@@ -256,8 +255,10 @@ class NeighbourhoodSearch:
                     t0 = cfg.temperature * spread.sum(1) / valid.sum(1).clamp(min=1) + 1e-12
                     decay = (cfg.final_temperature / cfg.temperature) ** (torch.arange(n_steps) / max(n_steps - 1, 1))
                     temps = decay[:, None] * t0
+                    # Metropolis: accept when u < exp((Q(y) - Q(x)) / T), i.e. when Q(y) - Q(x) > T log u
+                    log_u_temps = temps * torch.log(uniforms)
                 pick_q = scores.gather(1, proposals[t]).squeeze(1)  # -inf (rejected) when out of the box
-                accept = uniforms[t] < torch.exp(((pick_q - q) / temps[t]).clamp(max=0.0))
+                accept = pick_q - q > log_u_temps[t]
                 idx = torch.where(improving, idx, proposals[t, :, 0])
                 move = improving | accept
                 worse += accept & ~improving
