@@ -35,6 +35,7 @@ from engine.dnc_baselines import (
     newsvendor_levels,
 )
 from scenarios import make
+from solvers.neighbourhood import NeighbourhoodConfig
 
 
 def _ms(x: np.ndarray, q: float) -> float:
@@ -240,6 +241,9 @@ def main() -> None:
     parser.add_argument("--no-shaping", action="store_true", help="shaping=False")
     parser.add_argument("--no-reward-model", action="store_true", help="reward_model=False (critic learns all of Q)")
     parser.add_argument("--action-decay", type=float, default=None, help="ActorCriticConfig.action_weight_decay")
+    parser.add_argument("--search-steps", type=int, default=8,
+                        help="inventory agent's search steps, in training and at decisions (the guard decides the"
+                             " executed action; 15 steps gave the same actions on 600 test states)")
     parser.add_argument("--no-post-decision", action="store_true",
                         help="post_decision=False (the continuation sees the state and the action)")
     parser.add_argument("--sampled-target", action="store_true",
@@ -255,7 +259,8 @@ def main() -> None:
     if args.prior != "none":
         overrides |= {"residual_radius": args.radius, "search_margin": args.margin, "exploration_noise": args.noise,
                       "twin_critic": not args.single_critic, "shaping": not args.no_shaping,
-                      "reward_model": not args.no_reward_model}
+                      "reward_model": not args.no_reward_model,
+                      "search": NeighbourhoodConfig(steps=args.search_steps)}
         if not args.no_reward_model:
             overrides |= {"post_decision": not args.no_post_decision, "expected_target": not args.sampled_target}
     if args.action_decay is not None:
