@@ -22,6 +22,10 @@ Reads top to bottom like pseudocode (CleanRL style); every hyperparameter is in 
   (:class:`~solvers.separable_reward.SeparableReward`). The critic learns only the continuation ``C``; the
   search and the MILP maximise the sum exactly; the actor ascends ``C`` plus ``r`` interpolated between
   lattice points (without the fixed charge, a step), so only the search can decide to skip an order.
+  ``expected_target`` (default): as ``r(s, a)`` is the exact mean reward, the continuation regresses on
+  ``gamma Q'(s', a')`` alone. ``post_decision=True``: the continuation is ``W(y)`` of the post-order levels
+  ``y = max(a, inventory)`` only (zero lead time: ``y`` determines the next state's distribution), and search
+  and MILP run over ``y`` in a per-state box ``max(trust region, inventory)``.
 
 ``ActorCriticAgent.train(env, config, seed)`` returns an agent; ``agent.act(obs, selector)`` returns
 ``(action, info)`` with ``selector`` in ``minmax | neighbourhood | mip | hybrid``; checkpoints are a
@@ -297,7 +301,7 @@ class ActorCriticAgent:
     ) -> torch.Tensor:
         """``Q(s, a)`` of integer actions in critic units: the critic (default the first) plus the reward model
         (read from ``model``, these states' :meth:`reward_model`, when given)."""
-        critic_in = self.scale(self.post_decision(obs_n, actions))
+        critic_in = self.scale(self.post_order_levels(obs_n, actions))
         return (critic or self.critic)(self.critic_obs(obs_n), critic_in) + self.expected_reward(obs_n, actions, model)
 
     def critic_obs(self, obs_n: torch.Tensor) -> torch.Tensor:
@@ -305,7 +309,7 @@ class ActorCriticAgent:
         continuation ``W(y)``, which the post-order levels alone determine."""
         return torch.zeros_like(obs_n) if self.config.post_decision else obs_n
 
-    def post_decision(self, obs_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def post_order_levels(self, obs_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Post-order levels ``y = max(a, inventory)`` with ``post_decision`` (an order-up-to level below the
         stock on hand orders nothing), else the actions themselves; integer or continuous (differentiable)."""
         if not self.config.post_decision:
@@ -320,7 +324,7 @@ class ActorCriticAgent:
             return None, None
         lo, hi = self.prior.lower, self.prior.upper
         B = obs_n.shape[0]
-        return self.post_decision(obs_n, lo.expand(B, -1)), self.post_decision(obs_n, hi.expand(B, -1))
+        return self.post_order_levels(obs_n, lo.expand(B, -1)), self.post_order_levels(obs_n, hi.expand(B, -1))
 
     def scale(self, actions: torch.Tensor) -> torch.Tensor:
         """The critic's view of integer actions: ``a / amax``, or ``(a - lower) / (upper - lower)`` with a prior."""
@@ -351,7 +355,7 @@ class ActorCriticAgent:
 
     def base_action(self, obs_n: torch.Tensor, noise: torch.Tensor | float = 0.0) -> torch.Tensor:
         """MinMax: the actor's proxy (+ noise) mapped by the prior and rounded, (B, n) long."""
-        return self.post_decision(obs_n, self.prior.to_action(self.actor(obs_n) + noise))
+        return self.post_order_levels(obs_n, self.prior.to_action(self.actor(obs_n) + noise))
 
     def proxy_scaled(self, obs_n: torch.Tensor) -> torch.Tensor:
         """The actor's unrounded action in critic scaling (k-NN's target)."""
@@ -367,7 +371,7 @@ class ActorCriticAgent:
             return proposal
         B = obs_n.shape[0]
         seen = self.critic_obs(obs_n).repeat(2, 1)
-        both = self.scale(self.post_decision(obs_n.repeat(2, 1), torch.cat([base, proposal])))
+        both = self.scale(self.post_order_levels(obs_n.repeat(2, 1), torch.cat([base, proposal])))
         r_base = self.expected_reward(obs_n, base, model)
         r_gain = self.expected_reward(obs_n, proposal, model) - r_base
         values = [q(seen, both) for q in self.critics]  # base and proposal in one pass per critic
@@ -441,7 +445,8 @@ class ActorCriticAgent:
             obs_n = agent.normalise(obs)
             with torch.no_grad():
                 if global_step < cfg.learning_starts:
-                    base = agent.post_decision(obs_n, agent.prior.to_action(torch.rand(E, n, generator=gen) * 2 - 1))
+                    uniform = agent.prior.to_action(torch.rand(E, n, generator=gen) * 2 - 1)
+                    base = agent.post_order_levels(obs_n, uniform)
                 else:
                     base = agent.base_action(obs_n, cfg.exploration_noise * torch.randn(E, n, generator=gen))
                 if cfg.train_selector == "neighbourhood":
@@ -483,7 +488,7 @@ class ActorCriticAgent:
                     smoothing = (cfg.target_noise * torch.randn(cfg.batch_size, n, generator=gen)).clamp(
                         -2.5 * cfg.target_noise, 2.5 * cfg.target_noise
                     )
-                    a2 = agent.post_decision(s2, agent.prior.to_action(actor_target(s2) + smoothing))
+                    a2 = agent.post_order_levels(s2, agent.prior.to_action(actor_target(s2) + smoothing))
                     q2 = torch.stack([agent.q(s2, a2, q) for q in critic_targets]).min(0).values
                     # with a reward model the critic regresses on the continuation: target - r(s, a), where
                     # r(s, a) is the exact mean of r, so (expected_target) only gamma Q'(s', a') is left
@@ -491,7 +496,7 @@ class ActorCriticAgent:
                         target = cfg.gamma * (1.0 - d) * q2
                     else:
                         target = r + cfg.gamma * (1.0 - d) * q2 - buf_model[idx]
-                a_scaled, s_seen = agent.scale(agent.post_decision(s, a)), agent.critic_obs(s)
+                a_scaled, s_seen = agent.scale(agent.post_order_levels(s, a)), agent.critic_obs(s)
                 critic_loss = sum(nn.functional.mse_loss(q(s_seen, a_scaled), target) for q in critics)
                 if cfg.action_weight_decay > 0.0:
                     critic_loss = critic_loss + cfg.action_weight_decay * sum(
@@ -504,7 +509,7 @@ class ActorCriticAgent:
                 if n_updates % cfg.policy_frequency == 0:
                     logits = agent.actor.logits(s)
                     proxy = torch.tanh(logits)
-                    levels = agent.post_decision(s, agent.prior.continuous(proxy))
+                    levels = agent.post_order_levels(s, agent.prior.continuous(proxy))
                     objective = agent.critic(agent.critic_obs(s), agent.prior.scale(levels))
                     model = agent.reward_model(s)
                     if model is not None:  # the reward model between lattice points (no fixed charge)
