@@ -262,11 +262,17 @@ class BoxCriticMILP:
         )
 
     # ---------------------------------------------------------------------------------- solving
-    def q(self, c: np.ndarray, actions: np.ndarray, reward: SeparableReward | None = None) -> np.ndarray:
-        """Exact values (float64) of actions (..., n): the critic, plus ``r(a)`` when ``reward`` is given."""
+    def q(
+        self, c: np.ndarray, actions: np.ndarray, reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Exact values (float64) of actions (..., n): the critic, plus ``r(a)`` when ``reward`` is given (its
+        tables must cover the box, or ``lower .. upper``)."""
         pre = np.asarray(c, dtype=float).reshape(-1) + np.asarray(actions, dtype=float) @ self.Ws.T
         value = np.maximum(pre, 0.0) @ self.w2 + self.b2
-        return value if reward is None else value + self._state_reward(reward).value(actions)
+        if reward is None:
+            return value
+        return value + self._state_reward(reward, self._box(lower, upper)).value(actions)
 
     def incumbent(
         self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None,
@@ -295,19 +301,21 @@ class BoxCriticMILP:
         single-state ``reward``); ``warm_start`` is an action (n,)."""
         box = self._box(lower, upper)
         milp = self.milp(c, reward, box.lower, box.upper)
+        if warm_start is not None:
+            warm_start = np.asarray(warm_start, dtype=np.int64).reshape(-1)
+            if warm_start.shape != (self.n,) or np.any(warm_start < box.lower) or np.any(warm_start > box.upper):
+                raise ValueError(f"warm_start: must be an action of shape ({self.n},) inside the box")
         start = None if warm_start is None else self.incumbent(c, warm_start, reward, box.lower, box.upper)
         sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
         if sol.x is None:
             if warm_start is None:
                 raise RuntimeError(f"MILP returned no solution (status {sol.status}) and no warm start was given")
-            a = np.asarray(warm_start, dtype=np.int64).reshape(-1)
-            value = float(self.q(c, a, reward))
-            return BoxArgmax(a, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
+            value = float(self.q(c, warm_start, reward, box.lower, box.upper))
+            return BoxArgmax(warm_start, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
         a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), box.lower, box.upper)
-        value = float(self.q(c, a, reward))
+        value = float(self.q(c, a, reward, box.lower, box.upper))
         if warm_start is not None:
-            ws = np.asarray(warm_start, dtype=np.int64).reshape(-1)
-            ws_value = float(self.q(c, ws, reward))
+            ws_value = float(self.q(c, warm_start, reward, box.lower, box.upper))
             if ws_value > value:
-                a, value = ws, ws_value
+                a, value = warm_start, ws_value
         return BoxArgmax(a, value, sol)

@@ -283,8 +283,11 @@ class NeighbourhoodSearch:
         ((n, 2d) for the searcher's box, (B, n, 2d) for per-state boxes)."""
         if lower is None and upper is None:
             return self._lo_ok, self._hi_ok, self.lower, self.upper
-        lo = (self.lower if lower is None else lower.detach().long()).expand(B, self.n)
-        hi = (self.upper if upper is None else upper.detach().long()).expand(B, self.n)
+        lo = self.lower if lower is None else lower.detach().long()
+        hi = self.upper if upper is None else upper.detach().long()
+        if any(t.shape not in ((self.n,), (1, self.n), (B, self.n)) for t in (lo, hi)):
+            raise ValueError(f"lower, upper: expected shape ({B}, {self.n}), got {tuple(lo.shape)}, {tuple(hi.shape)}")
+        lo, hi = lo.expand(B, self.n), hi.expand(B, self.n)
         if torch.any(lo < 0) or torch.any(hi > self.amax) or torch.any(lo > hi):
             raise ValueError(f"lower, upper: need 0 <= lower <= upper <= amax, shape ({B}, {self.n})")
         return lo[:, :, None] - self.steps, hi[:, :, None] - self.steps, lo, hi

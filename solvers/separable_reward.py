@@ -56,7 +56,8 @@ class SeparableReward:
     def charge_off(self, actions: torch.Tensor) -> torch.Tensor:
         """The actions with every active coordinate lowered onto its threshold (rounded down): the nearest
         point that pays no charge (for inventory: order nothing), before any box is imposed."""
-        return torch.minimum(actions.long(), torch.floor(self.thresholds).long())
+        top = float(self.tables.shape[2] - 1)  # thresholds beyond the tables (even infinite) bind nothing
+        return torch.minimum(actions.long(), torch.floor(self.thresholds.clamp(-1.0, top)).long())
 
     def value(self, actions: torch.Tensor) -> torch.Tensor:
         """``r_b(a_b)`` for integer actions (B, n) -> (B,)."""

@@ -158,3 +158,16 @@ def test_per_solve_boxes_equal_enumeration_over_that_box(seed, amax, data):
         assert found.value == pytest.approx(values.max(), rel=1e-6)
     with pytest.raises(ValueError, match="lower, upper"):
         milp.solve(c, lower=box + 1, upper=box + 1)
+
+
+def test_warm_start_outside_the_solve_box_is_refused():
+    W, w2, b2, c = _critic(2, 2, H=6)
+    milp = BoxCriticMILP(W, w2, b2, np.array([5, 5]))
+    with pytest.raises(ValueError, match="warm_start"):
+        milp.solve(c, warm_start=np.array([5, 5]), lower=np.array([0, 0]), upper=np.array([2, 2]))
+    found = milp.solve(c, warm_start=np.array([2, 1]), lower=np.array([0, 0]), upper=np.array([2, 2]))
+    assert np.all(found.action <= 2)
+    # a reward whose tables cover only the per-solve box is enough
+    reward = SeparableReward(torch.zeros(1, 2, 3), torch.full((1, 2), 1.5), torch.tensor([1.0]))
+    found = milp.solve(c, reward=reward, lower=np.array([0, 0]), upper=np.array([2, 2]))
+    assert found.value == pytest.approx(milp.q(c, found.action, reward, np.array([0, 0]), np.array([2, 2])))

@@ -263,6 +263,8 @@ def test_per_state_box_search_finds_the_argmax_of_each_box():
     with pytest.raises(ValueError, match="lower, upper"):
         NeighbourhoodSearch(W, w2, b2, box).search(c, torch.zeros(1, 3), lower=torch.tensor([[5, 5, 5]]),
                                                   upper=torch.tensor([[4, 9, 9]]))
+    with pytest.raises(ValueError, match="lower, upper"):  # wrong shape: a clear error, not a torch one
+        NeighbourhoodSearch(W, w2, b2, box).search(c.expand(2, -1), torch.zeros(2, 3), lower=torch.zeros(3, 3))
 
 
 def test_charge_off_start_drops_a_charge_that_single_and_pair_moves_cannot():
@@ -276,3 +278,8 @@ def test_charge_off_start_drops_a_charge_that_single_and_pair_moves_cannot():
         found = NeighbourhoodSearch(W, w2, 0.0, box, cfg).search(torch.zeros(1, 4), start, reward=reward)
         assert found.values.item() == pytest.approx(expected)
     assert torch.equal(found.actions, torch.full((1, n), 3))  # the nearest no-charge point
+
+
+def test_charge_off_with_unreachable_thresholds():
+    reward = SeparableReward(torch.zeros(1, 3, 6), torch.tensor([[float("inf"), -float("inf"), 2.5]]), 1.0)
+    assert reward.charge_off(torch.tensor([[4, 4, 4]])).tolist() == [[4, -1, 2]]  # the box clamps -1 to its lower
