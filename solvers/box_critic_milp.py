@@ -107,14 +107,18 @@ class BoxCriticMILP:
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
         self.solver._h.setOptionValue("mip_allow_restart", False)
         self._build()
-        self._default_box = self._box(None, None)
+        self._default_box = self._make_box(self.lower, self.upper)
 
     def _box(self, lower: np.ndarray | None, upper: np.ndarray | None) -> _Box:
         """The constructor's box, or a per-solve one (any sub-box of ``[0, amax]``)."""
-        if lower is None and upper is None and hasattr(self, "_default_box"):
+        if lower is None and upper is None:
             return self._default_box
         lo = self.lower if lower is None else np.asarray(lower, np.int64).reshape(-1)
         hi = self.upper if upper is None else np.asarray(upper, np.int64).reshape(-1)
+        return self._make_box(lo, hi)
+
+    def _make_box(self, lo: np.ndarray, hi: np.ndarray) -> _Box:
+        """Validate ``lo .. hi`` and lay out its reward columns."""
         shaped = lo.shape == (self.n,) and hi.shape == (self.n,)
         if not shaped or np.any(lo < 0) or np.any(hi > self.amax) or np.any(lo > hi):
             raise ValueError(f"lower, upper: need 0 <= lower <= upper <= amax, shape ({self.n},)")
@@ -162,12 +166,11 @@ class BoxCriticMILP:
         lo, hi = self.Ws * box.lower, self.Ws * box.upper  # (H, n): each term's value at either end
         return c + np.minimum(lo, hi).sum(1), c + np.maximum(lo, hi).sum(1)
 
-    def _state_reward(self, reward: SeparableReward, box: _Box | None = None) -> _StateReward:
+    def _state_reward(self, reward: SeparableReward, box: _Box) -> _StateReward:
         """Validate a single-state reward model against the box and convert it to float64."""
         if reward.batch != 1 or reward.n != self.n:
             raise ValueError(f"reward: expected one state with {self.n} coordinates, got ({reward.batch}, {reward.n})")
         tables = reward.tables[0].double().numpy()
-        box = box or self._default_box
         if tables.shape[1] < box.upper.max() + 1:
             raise ValueError(f"reward: tables need values 0..{box.upper.max()}, got {tables.shape[1]} columns")
         if not all(np.all(np.isfinite(tables[i, v])) for i, v in enumerate(box.u_values)):
@@ -181,8 +184,11 @@ class BoxCriticMILP:
         """The MILP of one state (same sparsity pattern for every ``c``; with ``reward`` the ``charge`` rows
         depend on its thresholds), over the constructor's box or ``lower .. upper``."""
         box = self._box(lower, upper)
+        return self._model(c, box, None if reward is None else self._state_reward(reward, box))
+
+    def _model(self, c: np.ndarray, box: _Box, r: _StateReward | None) -> MatrixMILP:
         base = self._milp(c, box)
-        return base if reward is None else self._with_reward(base, self._state_reward(reward, box), box)
+        return base if r is None else self._with_reward(base, r, box)
 
     def _charged(self, r: _StateReward, box: _Box) -> list[np.ndarray]:
         """Per coordinate, the positions in ``box.u_values[i]`` that trigger the charge (empty lists if no ``o``)."""
@@ -268,11 +274,13 @@ class BoxCriticMILP:
     ) -> np.ndarray:
         """Exact values (float64) of actions (..., n): the critic, plus ``r(a)`` when ``reward`` is given (its
         tables must cover the box, or ``lower .. upper``)."""
+        r = None if reward is None else self._state_reward(reward, self._box(lower, upper))
+        return self._value(c, actions, r)
+
+    def _value(self, c: np.ndarray, actions: np.ndarray, r: _StateReward | None) -> np.ndarray:
         pre = np.asarray(c, dtype=float).reshape(-1) + np.asarray(actions, dtype=float) @ self.Ws.T
         value = np.maximum(pre, 0.0) @ self.w2 + self.b2
-        if reward is None:
-            return value
-        return value + self._state_reward(reward, self._box(lower, upper)).value(actions)
+        return value if r is None else value + r.value(actions)
 
     def incumbent(
         self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None,
@@ -281,14 +289,17 @@ class BoxCriticMILP:
         """The full MILP vector ``[a ; z ; delta]`` (with ``reward`` also ``[u ; o]``) of an action (for warm
         starts)."""
         box = self._box(lower, upper)
+        return self._incumbent(c, action, box, None if reward is None else self._state_reward(reward, box))
+
+    def _incumbent(self, c: np.ndarray, action: np.ndarray, box: _Box, r: _StateReward | None) -> np.ndarray:
         a = np.asarray(action, dtype=float).reshape(-1)
         pre = np.asarray(c, dtype=float).reshape(-1) + self.Ws @ a
         L, U = self.bounds(c, box)
         on = np.where(L >= 0.0, True, np.where(U <= 0.0, False, pre > 0.0))
         x = np.concatenate([a, np.maximum(pre, 0.0), on[self.pos].astype(float)])
-        if reward is None:
+        if r is None:
             return x
-        charged = self._charged(self._state_reward(reward, box), box)
+        charged = self._charged(r, box)
         u = [(vals == ai).astype(float) for vals, ai in zip(box.u_values, a, strict=True)]  # all 0 outside box
         o = [float(any(np.any(ui[pos] > 0) for ui, pos in zip(u, charged, strict=True)))]
         return np.concatenate([x, *u, o if any(p.size for p in charged) else []])
@@ -300,22 +311,23 @@ class BoxCriticMILP:
         """Argmax over the box (or ``lower .. upper``) for hidden contribution ``c`` (of ``Q + r`` with a
         single-state ``reward``); ``warm_start`` is an action (n,)."""
         box = self._box(lower, upper)
-        milp = self.milp(c, reward, box.lower, box.upper)
+        r = None if reward is None else self._state_reward(reward, box)
+        milp = self._model(c, box, r)
         if warm_start is not None:
             warm_start = np.asarray(warm_start, dtype=np.int64).reshape(-1)
             if warm_start.shape != (self.n,) or np.any(warm_start < box.lower) or np.any(warm_start > box.upper):
                 raise ValueError(f"warm_start: must be an action of shape ({self.n},) inside the box")
-        start = None if warm_start is None else self.incumbent(c, warm_start, reward, box.lower, box.upper)
+        start = None if warm_start is None else self._incumbent(c, warm_start, box, r)
         sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
         if sol.x is None:
             if warm_start is None:
                 raise RuntimeError(f"MILP returned no solution (status {sol.status}) and no warm start was given")
-            value = float(self.q(c, warm_start, reward, box.lower, box.upper))
+            value = float(self._value(c, warm_start, r))
             return BoxArgmax(warm_start, value, Solution(None, value, sol.bound, sol.gap, HEURISTIC, sol.seconds))
         a = np.clip(np.round(sol.x[: self.n]).astype(np.int64), box.lower, box.upper)
-        value = float(self.q(c, a, reward, box.lower, box.upper))
+        value = float(self._value(c, a, r))
         if warm_start is not None:
-            ws_value = float(self.q(c, warm_start, reward, box.lower, box.upper))
+            ws_value = float(self._value(c, warm_start, r))
             if ws_value > value:
                 a, value = warm_start, ws_value
         return BoxArgmax(a, value, sol)
