@@ -111,7 +111,9 @@ class NeighbourhoodSearch:
             raise ValueError("need 0 <= lower <= upper <= amax")
         d = min(self.config.max_step, max(int((self.upper - self.lower).max()), 1))  # no longer move fits
         self.steps = torch.cat([torch.arange(-d, 0), torch.arange(1, d + 1)])  # (2d,)
-        self._steps0 = torch.cat([torch.zeros(1, dtype=torch.long), self.steps])
+        self._d = d
+        # columns of x itself and of its 2d single moves in the reward lookup, which starts at value -d
+        self._lookup_cols = torch.cat([torch.zeros(1, dtype=torch.long), self.steps]) + d
         two_d = self.steps.numel()
         self.inv_amax = 1.0 / self.amax.float()
         column = (self.W * self.inv_amax).T  # (n, H): effect of +1 unit on coordinate i
@@ -144,7 +146,7 @@ class NeighbourhoodSearch:
         """``(B, n, L + 2d, 2)``: per action value ``v`` (at position ``v + d``), the separable reward (``-inf``
         outside ``lower .. upper``, so moves leaving the box score ``-inf``) and whether the coordinate is
         active (pays the charge)."""
-        d = self.steps.numel() // 2
+        d = self._d
         B, n, L = reward.tables.shape
         values = torch.arange(-d, L + d)
         inside = (values >= lower.expand(B, n)[:, :, None]) & (values <= upper.expand(B, n)[:, :, None])
@@ -155,7 +157,7 @@ class NeighbourhoodSearch:
         """For every single move of ``x`` (B, n) (in the box): the change of (separable reward, active count),
         (B, n * 2d, 2), ``-inf`` for moves leaving the box, and the active count of ``x`` (B, 1)."""
         B, n = x.shape
-        idx = x[:, :, None] + (self._steps0 + self.steps.numel() // 2)  # column 0: x itself
+        idx = x[:, :, None] + self._lookup_cols  # column 0: x itself
         vals = lookup.gather(2, idx[:, :, :, None].expand(B, n, idx.shape[2], 2))
         return (vals[:, :, 1:] - vals[:, :, :1]).reshape(B, -1, 2), vals[:, :, 0, 1].sum(1, keepdim=True)
 
@@ -184,7 +186,7 @@ class NeighbourhoodSearch:
         gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
         c = c.detach().float().reshape(-1, self.w2.numel())
         x = x0.detach().long().reshape(-1, self.n)
-        lo_ok, hi_ok, lo, hi = self._box(x.shape[0], lower, upper)
+        lo, hi = self._box(x.shape[0], lower, upper)
         x = torch.minimum(torch.maximum(x, lo), hi)
         B, n_single = x.shape[0], self._null
         P = cfg.pair_moves if self.n > 1 else 0
@@ -205,13 +207,18 @@ class NeighbourhoodSearch:
             reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(hi.max())
         ):
             raise ValueError(f"reward: expected {B} states over {self.n} coordinates with tables covering the box")
-        if reward is not None and cfg.charge_off_start:  # a multi-coordinate jump single moves rarely make
-            off = torch.minimum(torch.maximum(reward.charge_off(x), lo), hi)
-            both = self.q_from_pre(self.preactivation(c, torch.stack([x, off])))  # (2, B)
-            x = torch.where((both[1] + reward.value(off) > both[0] + reward.value(x))[:, None], off, x)
-        h = self.preactivation(c, x)
         if reward is not None:
-            lookup, charge, r_now = self.reward_lookup(reward, lo, hi), reward.charge[:, None], reward.value(x)
+            r_now = reward.value(x)
+            if cfg.charge_off_start:  # a multi-coordinate jump single moves rarely make
+                off = torch.minimum(torch.maximum(reward.charge_off(x), lo), hi)
+                critic = self.q_from_pre(self.preactivation(c, torch.stack([x, off])))  # (2, B)
+                r_off = reward.value(off)
+                take = critic[1] + r_off > critic[0] + r_now
+                x, r_now = torch.where(take[:, None], off, x), torch.where(take, r_off, r_now)
+            lookup, charge = self.reward_lookup(reward, lo, hi), reward.charge[:, None]
+        else:  # move k is valid for x_i when lo_ok <= x_i <= hi_ok
+            lo_ok, hi_ok = lo[..., None] - self.steps, hi[..., None] - self.steps
+        h = self.preactivation(c, x)
         q = self.q_from_pre(h) + (r_now if reward is not None else 0.0)
         best_x, best_q = x.clone(), q.clone()
         temps: torch.Tensor | None = None
@@ -278,11 +285,10 @@ class NeighbourhoodSearch:
 
     def _box(
         self, B: int, lower: torch.Tensor | None, upper: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(lo_ok, hi_ok, lower, upper)``: move ``k`` is valid for ``x_i`` when ``lo_ok <= x_i <= hi_ok``
-        ((n, 2d) for the searcher's box, (B, n, 2d) for per-state boxes)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lower, upper)``: the searcher's box (n,), or validated per-state boxes (B, n)."""
         if lower is None and upper is None:
-            return self._lo_ok, self._hi_ok, self.lower, self.upper
+            return self.lower, self.upper
         lo = self.lower if lower is None else lower.detach().long()
         hi = self.upper if upper is None else upper.detach().long()
         if any(t.shape not in ((self.n,), (1, self.n), (B, self.n)) for t in (lo, hi)):
@@ -290,7 +296,7 @@ class NeighbourhoodSearch:
         lo, hi = lo.expand(B, self.n), hi.expand(B, self.n)
         if torch.any(lo < 0) or torch.any(hi > self.amax) or torch.any(lo > hi):
             raise ValueError(f"lower, upper: need 0 <= lower <= upper <= amax, shape ({B}, {self.n})")
-        return lo[:, :, None] - self.steps, hi[:, :, None] - self.steps, lo, hi
+        return lo, hi
 
     def _random_pairs(self, T: int, B: int, P: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat ids (T, B, P) of two single moves on two different coordinates."""
