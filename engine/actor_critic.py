@@ -458,8 +458,8 @@ class ActorCriticAgent:
                     ).actions
                     actions = agent.guard(obs_n, base, found, model)
                 else:
-                    actions = base
-            model_rewards = agent.expected_reward(obs_n, actions)
+                    actions, model = base, None
+            model_rewards = agent.expected_reward(obs_n, actions, model)
             # 2. step every environment; bootstrap through truncation, not through termination
             next_obs = np.empty_like(obs)
             for i, e in enumerate(envs):
@@ -509,11 +509,12 @@ class ActorCriticAgent:
                 if n_updates % cfg.policy_frequency == 0:
                     logits = agent.actor.logits(s)
                     proxy = torch.tanh(logits)
-                    levels = agent.post_order_levels(s, agent.prior.continuous(proxy))
+                    continuous = agent.prior.continuous(proxy)
+                    levels = agent.post_order_levels(s, continuous)
                     objective = agent.critic(agent.critic_obs(s), agent.prior.scale(levels))
                     model = agent.reward_model(s)
                     if model is not None:  # the reward model between lattice points (no fixed charge)
-                        objective = objective + model.interpolate(agent.prior.continuous(proxy))
+                        objective = objective + model.interpolate(continuous)
                     actor_loss = -objective.mean()
                     actor_loss = actor_loss + cfg.saturation_penalty * logits.pow(2).mean()
                     actor_opt.zero_grad()
@@ -553,22 +554,21 @@ class ActorCriticAgent:
         base = self.base_action(obs_n)
         c, v = self.state_terms(obs_n)
         model = self.reward_model(obs_n)
+        lo, hi = self.action_box(obs_n)
         info: dict = {"selector": selector, "status": HEURISTIC}
         action = base
         if selector in ("neighbourhood", "hybrid"):
             if self._search is None:
                 self._search = self.searcher()
             limit = time_limit if selector == "neighbourhood" else None
-            lo, hi = self.action_box(obs_n)
             result = self._search.search(c, base, time_limit=limit, reward=model, lower=lo, upper=hi)
             action = result.actions if selector == "hybrid" else self.guard(obs_n, base, result.actions, model)
             info["search_steps"] = result.steps
         if selector in ("mip", "hybrid"):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
-            lo, hi = (None if b is None else b[0].numpy() for b in self.action_box(obs_n))
             found = self.box_milp().solve(
                 c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining, reward=model,
-                lower=lo, upper=hi,
+                lower=None if lo is None else lo[0].numpy(), upper=None if hi is None else hi[0].numpy(),
             )
             action = torch.as_tensor(found.action).reshape(1, -1)
             sol = found.solution
