@@ -84,6 +84,15 @@ def test_knn_with_all_actions_is_the_exact_argmax():
         KNNPolicy(agent, max_actions=10)
 
 
+def _assert_same_decisions(agent: ActorCriticAgent, again: ActorCriticAgent, states: list[np.ndarray]) -> None:
+    """A reloaded agent takes the same actions, with the same values, under every selector."""
+    for obs in states:
+        for selector in ("minmax", "neighbourhood", "mip"):
+            a1, i1 = agent.act(obs, selector)
+            a2, i2 = again.act(obs, selector)
+            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+
+
 def test_save_load_gives_identical_decisions(tiny_agent, tmp_path):
     path = tiny_agent.save(tmp_path / "agent")
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]
@@ -91,12 +100,7 @@ def test_save_load_gives_identical_decisions(tiny_agent, tmp_path):
     assert meta["amax"] == [66, 66, 66] and meta["instance"]["demand_rates"] == [20.0, 10.0, 20.0]
     again = ActorCriticAgent.load(path)
     rng = np.random.default_rng(1)
-    for _ in range(4):
-        obs = rng.integers(-5, 50, 3).astype(float)
-        for selector in ("minmax", "neighbourhood", "mip"):
-            a1, i1 = tiny_agent.act(obs, selector)
-            a2, i2 = again.act(obs, selector)
-            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+    _assert_same_decisions(tiny_agent, again, [rng.integers(-5, 50, 3).astype(float) for _ in range(4)])
     tiny_agent.save(path)  # overwriting an existing checkpoint works
     with pytest.raises(InvalidInputError):
         (tmp_path / "other").mkdir()
@@ -192,11 +196,7 @@ def test_prior_checkpoint_round_trips_and_is_reconstructible(prior_agent, tmp_pa
     assert meta["prior"]["center"] == tune_base_stock(instance).levels.tolist()  # recomputable from the instance
     again = ActorCriticAgent.load(path)
     assert len(again.critics) == 2 and again.potential is not None
-    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
-        for selector in ("minmax", "neighbourhood", "mip"):
-            a1, i1 = agent.act(obs, selector)
-            a2, i2 = again.act(obs, selector)
-            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+    _assert_same_decisions(agent, again, [np.array([3.0, 40.0]), np.array([25.0, 25.0])])
 
 
 def test_short_residual_training_is_not_much_worse_than_base_stock(prior_agent):
@@ -252,11 +252,7 @@ def test_reward_model_checkpoint_round_trips(model_agent, tmp_path):
     agent, _ = model_agent
     again = ActorCriticAgent.load(agent.save(tmp_path / "model"))
     assert again.reward_source is not None
-    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
-        for selector in ("minmax", "neighbourhood", "mip"):
-            a1, i1 = agent.act(obs, selector)
-            a2, i2 = again.act(obs, selector)
-            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+    _assert_same_decisions(agent, again, [np.array([3.0, 40.0]), np.array([25.0, 25.0])])
 
 
 def test_reward_model_needs_an_environment_that_has_one():
@@ -320,11 +316,7 @@ def test_post_decision_checkpoint_round_trips(post_agent, tmp_path):
     agent, _ = post_agent
     again = ActorCriticAgent.load(agent.save(tmp_path / "post"))
     assert again.config.post_decision
-    for obs in (np.array([3.0, 40.0]), np.array([25.0, 25.0])):
-        for selector in ("minmax", "neighbourhood", "mip"):
-            a1, i1 = agent.act(obs, selector)
-            a2, i2 = again.act(obs, selector)
-            assert np.array_equal(a1, a2) and i1["value"] == pytest.approx(i2["value"], rel=1e-6)
+    _assert_same_decisions(agent, again, [np.array([3.0, 40.0]), np.array([25.0, 25.0])])
 
 
 def test_post_decision_needs_the_reward_model():
