@@ -111,6 +111,12 @@ def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), float(1.96 * d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
 
 
+def _paired_columns(returns: np.ndarray, base_stock: np.ndarray, minmax: np.ndarray) -> str:
+    """The two paired-difference columns (against tuned base-stock and against MinMax) of a return table."""
+    (d_bs, ci_bs), (d_mm, ci_mm) = _paired(returns, base_stock), _paired(returns, minmax)
+    return f"{d_bs:>+12.1f} +-{ci_bs:>7.1f} {d_mm:>+9.1f} +-{ci_mm:>7.1f}"
+
+
 def return_section(sizes: list[int], steps: dict[int, int], episodes: int, overrides: dict) -> None:
     """Train per n, then every policy on the same evaluation seeds: means and paired differences."""
     print(f"\n== Return (inventory; {episodes} evaluation episodes, common random numbers; config {overrides}) ==")
@@ -132,10 +138,8 @@ def return_section(sizes: list[int], steps: dict[int, int], episodes: int, overr
         }
         ref, mm = results["base-stock (tuned)"].returns, results["minmax"].returns
         for name, r in results.items():
-            d_bs, ci_bs = _paired(r.returns, ref)
-            d_mm, ci_mm = _paired(r.returns, mm)
             print(f"{n:>3} {name:<20} {r.mean:>12.0f} {r.ci95:>6.0f} {r.mean / ref.mean():>10.4f} "
-                  f"{d_bs:>+12.1f} +-{ci_bs:>7.1f} {d_mm:>+9.1f} +-{ci_mm:>7.1f}")
+                  f"{_paired_columns(r.returns, ref, mm)}")
         print(f"    [n={n}: training {train_s:.0f}s; prior {agent.prior.kind}; "
               f"MinMax at the initial state {agent.act(ev.reset(seed=0)[0], 'minmax')[0][:6].tolist()}, "
               f"base-stock {bs.levels[:6].tolist()}]", flush=True)
@@ -164,10 +168,8 @@ def inventory_section(
         }
         ref, mm = results["base-stock (tuned)"].returns, results["minmax"].returns
         for name, r in results.items():
-            paired = _paired(r.returns, ref), _paired(r.returns, mm)
-            rows_ret.append((n, name, r.mean, r.ci95, r.mean / ref.mean(), *paired))
-        nan = float("nan")
-        rows_ret.append((n, "k-NN (Wolpertinger)", nan, nan, nan, (nan, nan), (nan, nan)))
+            rows_ret.append((n, name, r.mean, r.ci95, r.mean / ref.mean(), _paired_columns(r.returns, ref, mm)))
+        rows_ret.append((n, "k-NN (Wolpertinger)", float("nan"), float("nan"), float("nan"), ""))
         states = _states(ev, agent.policy("minmax"), 100, seed=20_000)
         mm_w, mm_c = timing(agent, states, "minmax")
         nb_w, nb_c = timing(agent, states, "neighbourhood")
@@ -191,12 +193,11 @@ def inventory_section(
           " paired differences on common random numbers) ==")
     print(f"{'n':>3} {'method':<22} {'mean return':>13} {'+-CI':>8} {'cost ratio':>10} "
           f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}")
-    for n, name, mean, ci, ratio, (d_bs, ci_bs), (d_mm, ci_mm) in rows_ret:
+    for n, name, mean, ci, ratio, paired in rows_ret:
         if np.isnan(mean):
             print(f"{n:>3} {name:<22} {'n/a: 67^n actions do not fit in memory':>33}")
         else:
-            print(f"{n:>3} {name:<22} {mean:>13.0f} {ci:>8.0f} {ratio:>10.4f} "
-                  f"{d_bs:>+12.1f} +-{ci_bs:>7.1f} {d_mm:>+9.1f} +-{ci_mm:>7.1f}")
+            print(f"{n:>3} {name:<22} {mean:>13.0f} {ci:>8.0f} {ratio:>10.4f} {paired}")
 
     print("\n== Neighbourhood answer vs exact MILP argmax of the same critic (n <= 20) ==")
     print(f"{'n':>3} {'states':>6} {'within 1%':>9} {'exact':>6} {'mean gap':>9} {'max gap':>8} "
