@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from engine.evaluation import evaluate
 from engine.milp_friendly import MilpFriendlyRegulariser
 from engine.q_network import QNetwork
+from engine.reward_prior import RewardPrior
 from engine.selectors import SELECTORS
 from engine.state_encoder import StateEncoder
 from engine.state_q import StateQ
@@ -68,6 +69,8 @@ class DQNConfig:
     # final) by the mean return of their exact greedy policy on `validation_episodes` held-out episodes
     snapshots: int = 5
     validation_episodes: int = 10
+    # Q = exact one-step reward (linear in the action, engine/reward_prior.py) + the network's continuation
+    reward_prior: bool = True
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,11 +137,14 @@ class DQNTrainer:
         self.version = 0
         self.summary = TrainingSummary()
         self.regulariser = MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
+        self.prior = RewardPrior(instance) if self.config.reward_prior else None
 
     # ------------------------------------------------------------------------------------ helpers
-    def state_q(self, states: np.ndarray, ttg: int) -> StateQ:
-        enc = self.encoder
-        return StateQ(self.model, self.net, enc.encode(states, ttg), enc.context(states, ttg), self.version)
+    def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None,
+                version: int | None = None) -> StateQ:
+        """Q(s, .) of ``net`` (default: the online network) with the reward prior when configured."""
+        return make_state_q(self.model, net or self.net, self.encoder, self.prior, states, ttg,
+                            self.version if version is None else version)
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         states = self.rng.integers(0, N_STATES, (k, self.instance.n_arms))
@@ -147,7 +153,8 @@ class DQNTrainer:
     def _q(self, net: QNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray) -> torch.Tensor:
         feats = torch.as_tensor(self.encoder.encode(states, ttg))
         context = torch.as_tensor(self.encoder.context(states, ttg))
-        return net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
+        q = net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
+        return q if self.prior is None else q + self.prior.values(states, actions)
 
     # --------------------------------------------------------------------------------- warm start
     def warm_start(self) -> float:
@@ -289,6 +296,9 @@ class DQNTrainer:
             context = torch.as_tensor(self.encoder.context(s2, t2))
             online = self.net.candidate_values(cands, feats, context)
             evaluated = target_net.candidate_values(cands, feats, context)
+            if self.prior is not None:
+                prior = self.prior.values(s2, cands.numpy())
+                online, evaluated = online + prior, evaluated + prior
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)
             y = torch.as_tensor(replay.rewards[idx]) + cfg.gamma * (
                 1.0 - torch.as_tensor(replay.done[idx])) * next_value
@@ -301,6 +311,16 @@ class DQNTrainer:
         opt.step()
         self.version += 1
         return float(loss.detach())
+
+
+def make_state_q(model, net: QNetwork, encoder: StateEncoder, prior: RewardPrior | None, states: np.ndarray,
+                 ttg: int, version: int = 0) -> StateQ:
+    """Q(s, .) of one state: the network, plus the exact one-step reward when ``prior`` is given."""
+    linear, offset = None, 0.0
+    if prior is not None:
+        linear, base = prior.coefficients(states)
+        offset = float(base)
+    return StateQ(model, net, encoder.encode(states, ttg), encoder.context(states, ttg), version, linear, offset)
 
 
 def make_encoder(instance: CoRMABInstance) -> StateEncoder:
@@ -330,7 +350,4 @@ class _NetworkPolicy:
         self.trainer, self.net, self.selector, self.version = trainer, net, selector, version
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator):
-        enc = self.trainer.encoder
-        q = StateQ(self.trainer.model, self.net, enc.encode(states, time_to_go), enc.context(states, time_to_go),
-                   self.version)
-        return self.selector.select(q)
+        return self.selector.select(self.trainer.state_q(states, time_to_go, self.net, self.version))

@@ -9,8 +9,9 @@ import numpy as np
 
 from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
-from engine.dqn import DQNConfig, DQNTrainer, make_encoder
+from engine.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
 from engine.q_network import QNetwork
+from engine.reward_prior import RewardPrior
 from engine.selectors import SELECTORS
 from engine.state_q import StateQ
 from scenarios import load_instance
@@ -26,12 +27,13 @@ class Engine:
     def __init__(self, scenario: str, instance, network: QNetwork, config: DQNConfig | None = None,
                  training_summary: dict | None = None, seed: int = 0) -> None:
         self.scenario, self.instance, self.network = scenario, instance, network
-        self.config = config or DQNConfig(hidden=network.hidden)
+        self.config = config or DQNConfig(hidden=network.hidden, reward_prior=False)
         self.training_summary = training_summary or {}
         self.seed = seed
         self._env = instance.make_env()
         self.model = self._env.action_model()
         self.encoder = make_encoder(instance)
+        self.prior = RewardPrior(instance) if self.config.reward_prior else None
         self.policy_version = weights_digest(network)
         self._selectors: dict[tuple, object] = {}
 
@@ -52,7 +54,7 @@ class Engine:
     # ----------------------------------------------------------------------------------- deciding
     def state_q(self, state: object) -> StateQ:
         states, ttg = self._env.split_observation(state)
-        return StateQ(self.model, self.network, self.encoder.encode(states, ttg), self.encoder.context(states, ttg))
+        return make_state_q(self.model, self.network, self.encoder, self.prior, states, ttg)
 
     def selector(self, name: str, **options):
         """The (cached) selector ``name`` built with ``options`` (e.g. ``backend="scip"``, ``tightening="lp"``)."""
@@ -97,7 +99,8 @@ class Engine:
             return ActorCriticAgent.load(path)
         net, meta = load_checkpoint(path)
         instance = load_instance(meta["scenario"], meta["instance"])
-        return cls(meta["scenario"], instance, net, DQNConfig.from_dict(meta.get("training", {})),
+        training = {"reward_prior": False, **meta.get("training", {})}  # checkpoints before the prior: none
+        return cls(meta["scenario"], instance, net, DQNConfig.from_dict(training),
                    meta.get("training_summary", {}), int(meta.get("seed", 0)))
 
 

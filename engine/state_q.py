@@ -14,16 +14,25 @@ from solvers.relu_network import ReluNetwork
 
 @dataclass
 class StateQ:
-    """The action-value function of one state over one feasible set; ``version`` changes with the weights."""
+    """The action-value function of one state over one feasible set; ``version`` changes with the weights.
+
+    Q(a) = network(a) + linear . a + offset: ``linear``/``offset`` are a fixed per-state linear part (the
+    exact one-step reward, :mod:`engine.reward_prior`); None means the network alone."""
 
     model: ActionModel
     network: QNetwork
     features: np.ndarray
     context: np.ndarray | None = None
     version: int = 0
+    linear: np.ndarray | None = None
+    offset: float = 0.0
 
     def score(self, actions: np.ndarray) -> np.ndarray:
-        return self.network.score(np.atleast_2d(actions), self.features, self.context)
+        actions = np.atleast_2d(actions)
+        values = self.network.score(actions, self.features, self.context)
+        if self.linear is not None:
+            values = values + actions @ self.linear + self.offset
+        return values
 
     @cached_property
     def _first_layer(self) -> tuple[np.ndarray, np.ndarray]:

@@ -189,13 +189,14 @@ class NetworkMILP:
     def build(
         self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
         first_weights: np.ndarray | None = None, tightening: str | None = None,
-        tightening_budget: float | None = None,
+        tightening_budget: float | None = None, linear: np.ndarray | None = None, offset: float = 0.0,
     ) -> MatrixMILP:
         """The MILP for one state: its first-layer bias and, when the state also scales how actions enter
         (action-state interaction features), its first-layer action weights; ``lower``/``upper``
         optionally narrow the action box. ``tightening`` (default: the compiler's) is ``"interval"`` (the
         per-state interval bounds) or ``"lp"`` (then LP-based bound tightening within
-        ``tightening_budget`` seconds, see :mod:`solvers.bound_tightening`)."""
+        ``tightening_budget`` seconds, see :mod:`solvers.bound_tightening`). ``linear`` (n,) and ``offset``
+        add a fixed linear term in the action to the objective: max net(a) + linear . a + offset."""
         n, f = self.n_actions, self.feasible
         net = self.net
         if first_weights is not None:
@@ -226,6 +227,12 @@ class NetworkMILP:
                 self, milp, bounds, lambda bds: self._assemble(net, b0, col_lower, col_upper, bds), budget,
             )
             milp = self._assemble(net, b0, col_lower, col_upper, bounds)
+        if linear is not None:
+            linear = np.asarray(linear, dtype=float).reshape(-1)
+            if linear.size != n:
+                raise ValueError(f"linear must have {n} entries (one per action), got {linear.size}")
+            milp.c[:n] += linear
+            milp.offset += float(offset)
         return milp
 
     def _assemble(

@@ -155,4 +155,5 @@ def test_first_layer_of_a_state_reproduces_the_network(small_engine):
     actions = small_engine.model.enumerate()[:50]
     relu = q.relu_network()
     relu.weights[0] = q.first_weights
-    assert np.allclose(relu.forward(actions, q.first_bias), q.score(actions), atol=1e-4)
+    prior = actions @ q.linear + q.offset if q.linear is not None else 0.0
+    assert np.allclose(relu.forward(actions, q.first_bias) + prior, q.score(actions), atol=1e-4)

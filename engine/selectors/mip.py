@@ -101,7 +101,7 @@ class MipSelector:
             if limit is not None:
                 budget = min(budget, remaining() / 3.0)
             milp = compiled.build(q.first_bias, first_weights=q.first_weights, tightening=self.tightening,
-                                  tightening_budget=budget)
+                                  tightening_budget=budget, linear=q.linear, offset=q.offset)
             self.last_stable_counts = compiled.stable_counts._asdict()
             self.last_tightening = compiled.tightening_report
             aux = q.model.certificate(incumbent)

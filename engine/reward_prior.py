@@ -1,0 +1,42 @@
+"""The exact expected one-step reward as a fixed linear part of Q: Q(s, a) = base(s) + gains(s) . a + net(s, a).
+
+For arm-pull domains (capacity, scheduling, routing) the expected next-step reward is separable and linear in
+the pulls, so ``base(s) + gains(s) . a`` IS r(s, a) and the network learns only the continuation. An untrained
+network (output ~0) then acts myopically, and training can only add lookahead; errors in fitting the one-step
+reward no longer mislead the argmax. For multiple interventions (a sigmoid of summed intensities) the line
+through r(s, 0) and r(s, e_i) is a first-order model and the network also carries the remainder.
+
+The linear part is a constant per state, so the MILP embedding gains only objective coefficients on the
+action columns (``StateQ.linear`` / ``StateQ.offset``) and stays the same size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scenarios.cormab import CoRMABInstance
+
+
+class RewardPrior:
+    """``coefficients(states)`` -> (gains (..., n), base (...)) with r(s, a) ~ base + gains . a."""
+
+    def __init__(self, instance: CoRMABInstance) -> None:
+        self.instance = instance
+        self._eye = np.eye(instance.n_actions, dtype=np.int64)
+        self._zero = np.zeros(instance.n_actions, dtype=np.int64)
+
+    def coefficients(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gains and base of one state (J,) or a batch (b, J)."""
+        states = np.asarray(states, dtype=np.int64)
+        base = np.asarray(self.instance.expected_reward(states, self._zero), dtype=float)
+        single = self.instance.expected_reward(states[..., None, :], self._eye)
+        return np.asarray(single, dtype=float) - base[..., None], base
+
+    def values(self, states: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+        """base + gains . a for a batch of states (b, J) and one action each (b, n) or k each (b, k, n)."""
+        gains, base = self.coefficients(states)
+        a = np.asarray(actions, dtype=float)
+        if a.ndim == 3:
+            return torch.as_tensor(np.einsum("bkn,bn->bk", a, gains) + base[:, None], dtype=torch.float32)
+        return torch.as_tensor(np.einsum("bn,bn->b", a, gains) + base, dtype=torch.float32)

@@ -1,0 +1,121 @@
+"""The reward prior: Q = exact one-step reward (linear in the action) + the network's continuation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import DQNConfig, Engine
+from engine.dqn import DQNTrainer
+from engine.q_network import QNetwork
+from engine.reward_prior import RewardPrior
+from scenarios import make
+from scenarios.cormab import N_STATES
+from solvers.highs_backend import HighsSolver
+
+LINEAR_DOMAINS = ("capacity", "scheduling", "routing")
+J = 8
+
+
+def _env(domain: str, seed: int = 0):
+    return make(domain, n_arms=J, budget=3, seed=seed)
+
+
+@pytest.fixture(scope="module", params=LINEAR_DOMAINS)
+def linear_env(request):
+    return _env(request.param)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(states=st.lists(st.integers(0, N_STATES - 1), min_size=J, max_size=J), seed=st.integers(0, 2**31))
+def test_prior_is_the_exact_expected_reward_on_arm_pull_domains(linear_env, states, seed):
+    instance, rng = linear_env.instance, np.random.default_rng(seed)
+    gains, base = RewardPrior(instance).coefficients(np.array(states))
+    model = instance.action_model()
+    for _ in range(10):
+        a = model.sample(rng)
+        assert base + gains @ a == pytest.approx(float(instance.expected_reward(np.array(states), a)), abs=1e-9)
+
+
+def test_prior_is_exact_on_single_interventions_and_batches():
+    instance = make("multi_intervention", n_arms=J, budget=2, seed=0).instance
+    prior = RewardPrior(instance)
+    states = np.random.default_rng(0).integers(0, N_STATES, (5, J))
+    gains, base = prior.coefficients(states)
+    assert gains.shape == (5, instance.n_actions) and base.shape == (5,)
+    for b, s in enumerate(states):
+        g1, b1 = prior.coefficients(s)
+        assert np.allclose(g1, gains[b]) and b1 == pytest.approx(base[b])
+        for i in range(instance.n_actions):
+            e = np.eye(instance.n_actions, dtype=np.int64)[i]
+            assert base[b] + gains[b, i] == pytest.approx(float(instance.expected_reward(s, e)))
+
+
+def _silent_engine(env) -> Engine:
+    """An engine whose network outputs 0 everywhere: Q is the prior alone."""
+    enc_dim = env.instance.n_arms * N_STATES + 1
+    net = QNetwork(env.instance.n_actions, enc_dim, (8, 8), context_dim=N_STATES + 1)
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.zero_()
+    return Engine(env.scenario, env.instance, net, DQNConfig(hidden=(8, 8), reward_prior=True))
+
+
+@pytest.mark.parametrize("domain", LINEAR_DOMAINS)
+def test_an_untrained_network_with_the_prior_acts_myopically(domain):
+    env = _env(domain, seed=2)
+    engine = _silent_engine(env)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        states = rng.integers(0, N_STATES, J)
+        myopic = HighsSolver(mip_rel_gap=1e-9).solve(env.instance.myopic_milp(states))
+        for selector in ("mip", "enumerate"):
+            decision = engine.decide([*states, 5], selector=selector, mip_rel_gap=1e-6) if selector == "mip" \
+                else engine.decide([*states, 5], selector=selector)
+            assert engine.model.is_feasible(decision.action)
+            assert decision.value == pytest.approx(myopic.objective, abs=1e-6)
+            assert decision.value == pytest.approx(float(env.instance.expected_reward(states, decision.action)))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(states=st.lists(st.integers(0, N_STATES - 1), min_size=10, max_size=10), ttg=st.integers(1, 20))
+def test_mip_with_the_prior_equals_enumeration(small_engine, states, ttg):
+    assert small_engine.prior is not None
+    exact = small_engine.decide([*states, ttg], selector="enumerate")
+    mip = small_engine.decide([*states, ttg], selector="mip", mip_rel_gap=1e-6)
+    assert mip.value == pytest.approx(exact.value, rel=1e-5, abs=1e-6)
+    assert mip.bound >= exact.value - 1e-5 * max(1.0, abs(exact.value))
+
+
+def test_training_and_deciding_see_the_same_q():
+    env = _env("routing", seed=3)
+    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), episodes=1, warm_start_epochs=0), seed=0)
+    rng = np.random.default_rng(0)
+    states = rng.integers(0, N_STATES, (4, J))
+    ttg = np.array([1, 3, 7, 20])
+    actions = np.stack([trainer.model.sample(rng) for _ in range(4)])
+    batch = trainer._q(trainer.net, actions, states, ttg).detach().numpy()
+    for b in range(4):
+        single = trainer.state_q(states[b], int(ttg[b])).score(actions[b])[0]
+        assert batch[b] == pytest.approx(single, rel=1e-5, abs=1e-5)
+
+
+def test_checkpoints_keep_the_prior_and_old_ones_load_without_it(small_engine, tmp_path):
+    small_engine.save(tmp_path / "new")
+    assert Engine.load(tmp_path / "new").prior is not None
+    small_engine.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["training"]["reward_prior"]  # as written before the prior existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    old = Engine.load(tmp_path / "old")
+    assert old.prior is None
+    state = [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 9]
+    q_new, q_old = small_engine.state_q(state), old.state_q(state)
+    a = small_engine.model.enumerate()[:20]
+    gains, base = small_engine.prior.coefficients(np.array(state[:-1]))
+    assert np.allclose(q_new.score(a) - q_old.score(a), a @ gains + base)
