@@ -100,6 +100,14 @@ def sweep_markdown(summary: dict) -> str:
         lines.append(f"| {domain} | {len(entry['seeds'])} | {entry['best_baseline']} | {g['mean']:+.2f} | "
                      f"[{elo:+.2f}, {ehi:+.2f}] | [{slo:+.2f}, {shi:+.2f}] | {rel} | {entry['upper_bound']:.2f} | "
                      f"{fmt(entry['exact_optimum'], '.2f')} |")
+    key = "trained_pct_of_exact_optimum"
+    exact = [(d, e[key]) for d, e in domains.items() if e.get(key)]
+    if exact:
+        lines += ["", f"{summary.get('trained')} evaluated exactly (DP policy evaluation of its greedy policy, no "
+                  "sampling noise), % of the exact optimum:", "", "| domain | mean | lowest seed | per seed |",
+                  "|---|---:|---:|---|"]
+        lines += [f"| {d} | {p['mean']:.1f} | {p['min']:.1f} | {', '.join(f'{v:.1f}' for v in p['per_seed'])} |"
+                  for d, p in exact]
     overall = summary.get("overall", {})
     if overall.get("mean_relative_gain") is not None:
         lines += ["", f"Mean relative gain over {overall['n_domains']} domains: "

@@ -161,10 +161,15 @@ def _run_task(task: dict) -> dict:
         summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
     if cfg.n_arms <= cfg.exact_max_arms:
         from engine.exact_dp import exact_optimum
+        from engine.exact_policy import greedy_policy_value
 
-        result["exact_optimum"] = float(exact_optimum(engine.instance).value)
+        exact = exact_optimum(engine.instance)
+        result["exact_optimum"] = float(exact.value)
         for summary in result["methods"].values():
             summary["pct_of_exact_optimum"] = _pct(summary["mean_expected_return"], result["exact_optimum"])
+        # the trained greedy policy evaluated exactly (no sampling noise)
+        result["trained_exact_value"] = greedy_policy_value(engine, exact)
+        result["trained_pct_of_exact_optimum"] = _pct(result["trained_exact_value"], exact.value)
     s = engine.training_summary
     result["training"] = {
         "episodes": cfg.train_episodes, "seconds": s.get("seconds"), "act_decisions": s.get("act_decisions"),
@@ -235,6 +240,7 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
             "seeds": [r["seed"] for r in runs], "methods": methods,
             "upper_bound": float(np.mean([r["upper_bound"] for r in runs])),
             "exact_optimum": _mean_or_none([r.get("exact_optimum") for r in runs]),
+            "trained_pct_of_exact_optimum": _pct_summary([r.get("trained_pct_of_exact_optimum") for r in runs]),
             "best_baseline": None, "gain": None,
         }
         baselines = [m for m in names if m != trained]
@@ -282,6 +288,13 @@ def _stratified_ci(groups: list[np.ndarray], n_resamples: int = 2000, seed: int 
     means /= len(groups)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def _pct_summary(values: list[float | None]) -> dict | None:
+    """Mean, lowest and per-seed values (None unless every seed has one)."""
+    if not values or any(v is None for v in values):
+        return None
+    return {"mean": float(np.mean(values)), "min": float(np.min(values)), "per_seed": [float(v) for v in values]}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:

@@ -119,3 +119,27 @@ def test_checkpoints_keep_the_prior_and_old_ones_load_without_it(small_engine, t
     a = small_engine.model.enumerate()[:20]
     gains, base = small_engine.prior.coefficients(np.array(state[:-1]))
     assert np.allclose(q_new.score(a) - q_old.score(a), a @ gains + base)
+
+
+@pytest.mark.parametrize("prior", [True, False])
+def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
+    """The batched greedy policy of the exact policy evaluation is the enumerate selector's answer, and its
+    exact value lies between the null policy's and the optimum."""
+    from engine.exact_dp import exact_optimum, policy_value
+    from engine.exact_policy import greedy_actions, greedy_policy_value
+
+    env = make("routing", n_arms=4, budget=2, seed=1, horizon=6)
+    engine = Engine.train(env, DQNConfig(hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10,
+                                         reward_prior=prior), seed=0, progress=False)
+    assert (engine.prior is not None) == prior
+    exact = exact_optimum(env.instance)
+    states = np.random.default_rng(0).integers(0, N_STATES, (12, 4))
+    for h in (1, 4, 6):
+        batch = greedy_actions(engine, states, h, exact.actions)
+        for s, a in zip(states, batch, strict=True):
+            q = engine.state_q([*s, h])
+            assert q.score(a)[0] == pytest.approx(engine.decide([*s, h], selector="enumerate").value, abs=1e-5)
+    value = greedy_policy_value(engine, exact)
+    null = policy_value(env.instance, lambda st, h: np.zeros((len(st), env.instance.n_actions), np.int64),
+                        exact.actions)
+    assert null - 1e-9 <= value <= exact.value + 1e-9

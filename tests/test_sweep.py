@@ -65,7 +65,7 @@ def test_outputs_written(serial_outputs, serial_sweep):
     table = serial_outputs["markdown"].read_text()
     for domain in DOMAINS:
         assert f"| {domain} | **dqn_mip** |" in table
-    assert "% of upper bound" in table and "Paired gain" in table
+    assert "% of upper bound" in table and "Paired gain" in table and "evaluated exactly" in table
     assert serial_outputs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = serial_sweep["summary"]
     assert set(summary["domains"]) == set(DOMAINS)
@@ -88,6 +88,12 @@ def test_no_method_above_bound_or_exact_optimum(serial_sweep):
             tol = 3 * se + 1e-6 * bound  # sampling error of the mean over episodes
             assert task["methods"][name]["pct_of_upper_bound"] <= 100 * (bound + tol) / bound, (task["domain"], name)
             assert mean <= optimum + tol, (task["domain"], task["seed"], name, mean, optimum)
+        # the trained policy's exact value: at most the optimum, and what its episodes estimate
+        value = task["trained_exact_value"]
+        assert value <= optimum + 1e-9
+        assert task["trained_pct_of_exact_optimum"] == pytest.approx(100 * value / optimum)
+        mean, se = _mean_and_se(task["per_episode_expected"]["dqn_mip"])
+        assert abs(mean - value) <= 4 * se + 1e-6 * bound, (task["domain"], task["seed"], mean, value)
 
 
 def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
