@@ -138,6 +138,10 @@ class DQNTrainer:
         self.summary = TrainingSummary()
         self.regulariser = MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
         self.prior = RewardPrior(instance) if self.config.reward_prior else None
+        if self.prior is not None:  # the network starts at exactly 0: Q = r(s, a), the myopic policy
+            with torch.no_grad():
+                self.net.out.weight.zero_()
+                self.net.out.bias.zero_()
 
     # ------------------------------------------------------------------------------------ helpers
     def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None,
