@@ -66,10 +66,17 @@ def _silent_engine(env) -> Engine:
     return Engine(env.scenario, env.instance, net, DQNConfig(hidden=(8, 8), reward_prior=True))
 
 
+@pytest.mark.parametrize("warm_started", [False, True])
 @pytest.mark.parametrize("domain", LINEAR_DOMAINS)
-def test_an_untrained_network_with_the_prior_acts_myopically(domain):
+def test_an_untrained_network_with_the_prior_acts_myopically(domain, warm_started):
+    """A silent network, and a trainer's network after its warm start (the first training snapshot), give
+    the myopic MILP's optimum."""
     env = _env(domain, seed=2)
-    engine = _silent_engine(env)
+    if warm_started:
+        config = DQNConfig(hidden=(8, 8), episodes=0, warm_start_samples=256, warm_start_epochs=5)
+        engine = Engine.train(env, config, seed=0, progress=False)
+    else:
+        engine = _silent_engine(env)
     rng = np.random.default_rng(1)
     for _ in range(6):
         states = rng.integers(0, N_STATES, J)
