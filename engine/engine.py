@@ -22,7 +22,10 @@ if TYPE_CHECKING:  # the actor-critic stack (scipy.stats, ...) is imported only 
 
 
 class Engine:
-    """A trained Q-network for one scenario instance, maximised over its feasible set on demand."""
+    """A trained Q-network for one scenario instance, maximised over its feasible set on demand.
+
+    With ``config.reward_prior`` Q adds the instance's exact one-step reward to the network; without a
+    config the network is taken to be the whole Q."""
 
     def __init__(self, scenario: str, instance, network: QNetwork, config: DQNConfig | None = None,
                  training_summary: dict | None = None, seed: int = 0) -> None:
