@@ -145,7 +145,7 @@ class DQNTrainer:
     def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None,
                 version: int | None = None) -> StateQ:
         """Q(s, .) of ``net`` (default: the online network) with the reward prior when configured."""
-        return make_state_q(self.model, net or self.net, self.encoder, self.prior, states, ttg,
+        return make_state_q(self.model, self.net if net is None else net, self.encoder, self.prior, states, ttg,
                             self.version if version is None else version)
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -292,9 +292,10 @@ def _stratified_ci(groups: list[np.ndarray], n_resamples: int = 2000, seed: int 
 
 def _pct_summary(values: list[float | None]) -> dict | None:
     """Mean, lowest and per-seed values (None unless every seed has one)."""
-    if not values or any(v is None for v in values):
+    mean = _mean_or_none(values)
+    if mean is None:
         return None
-    return {"mean": float(np.mean(values)), "min": float(np.min(values)), "per_seed": [float(v) for v in values]}
+    return {"mean": mean, "min": float(np.min(values)), "per_seed": [float(v) for v in values]}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
