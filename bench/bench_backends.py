@@ -4,7 +4,7 @@
     python bench/bench_backends.py              # 4 domains at J = 20 (16x32), capacity 32 and 32x32, J = 100
 
 Networks are fitted to the one-step expected reward (the DQN warm start, ``DQNConfig(episodes=0,
-reward_prior=False)``) twice:
+prior="none")``) twice:
 plain and MILP-friendly (ReLU stability + L1 + pruning, :mod:`engine.milp_friendly`); they are cached under
 ``runs/bench_backends/`` (gitignored; ``--retrain`` refits). For each network the same states (a random
 feasible roll-out) are decided by the MIP selector with each back-end and tightening option at a 1% gap;
@@ -61,7 +61,7 @@ def trained(domain: str, J: int, hidden: tuple[int, ...], regularised: bool, sam
         return Engine.load(path)
     # no reward prior: the network itself carries the one-step reward, so the MILP has something to solve
     cfg = DQNConfig(hidden=hidden, episodes=0, warm_start_samples=samples, warm_start_epochs=epochs,
-                    reward_prior=False, **(REGULARISED if regularised else {}))
+                    prior="none", **(REGULARISED if regularised else {}))
     t0 = time.perf_counter()
     engine = Engine.train(make_env(domain, J), cfg, seed=0, progress=False)
     print(f"  trained {tag} in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from engine.evaluation import evaluate
 from engine.milp_friendly import MilpFriendlyRegulariser
+from engine.planners.prior import Prior, make_prior
 from engine.q_network import QNetwork
-from engine.reward_prior import RewardPrior
 from engine.selectors import SELECTORS
 from engine.state_encoder import StateEncoder
 from engine.state_q import StateQ
@@ -69,8 +69,13 @@ class DQNConfig:
     # final) by the mean return of their exact greedy policy on `validation_episodes` held-out episodes
     snapshots: int = 5
     validation_episodes: int = 10
-    # Q = exact one-step reward (linear in the action, engine/reward_prior.py) + the network's continuation
-    reward_prior: bool = True
+    # Q = prior (linear in the action at each state) + the network's residual (engine/planners/prior.py):
+    # auto (Whittle on arm-pull domains, Lagrangian otherwise) | whittle | lagrangian | reward | none.
+    # The untrained network outputs 0, so the first snapshot IS the prior's policy.
+    prior: str = "auto"
+    # a trained snapshot replaces the first one (the prior's policy) only when its paired held-out gain
+    # exceeds this many standard errors
+    selection_z: float = 2.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -81,6 +86,8 @@ class DQNConfig:
     def from_dict(cls, d: dict) -> DQNConfig:
         d = dict(d)
         d["hidden"] = tuple(d.get("hidden", (16, 32)))
+        if "prior" not in d and "reward_prior" in d:  # written before the planner priors
+            d["prior"] = "reward" if d["reward_prior"] else "none"
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -137,8 +144,8 @@ class DQNTrainer:
         self.version = 0
         self.summary = TrainingSummary()
         self.regulariser = MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
-        self.prior = RewardPrior(instance) if self.config.reward_prior else None
-        if self.prior is not None:  # the network starts at exactly 0: Q = r(s, a), the myopic policy
+        self.prior = make_prior(self.config.prior, instance)
+        if self.prior is not None:  # the network starts at exactly 0: Q = the prior, the planner's policy
             self._zero_output()
 
     # ------------------------------------------------------------------------------------ helpers
@@ -157,7 +164,7 @@ class DQNTrainer:
         feats = torch.as_tensor(self.encoder.encode(states, ttg))
         context = torch.as_tensor(self.encoder.context(states, ttg))
         q = net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
-        return q if self.prior is None or not with_prior else q + self.prior.values(states, actions)
+        return q if self.prior is None or not with_prior else q + self.prior.values(states, ttg, actions)
 
     # --------------------------------------------------------------------------------- warm start
     def warm_start(self) -> float:
@@ -282,23 +289,34 @@ class DQNTrainer:
 
     def _select_snapshot(self, snapshots: list[tuple[int, QNetwork]], selector) -> None:
         """Keep the snapshot whose exact greedy policy has the best mean expected return on held-out episodes
-        (the same episode seeds for every snapshot: common random numbers)."""
+        (the same episode seeds for every snapshot: common random numbers). With a prior the first snapshot
+        is the prior's own policy (the planner): a later one replaces it only when its paired gain over it
+        exceeds ``selection_z`` standard errors, so noise never trades the planner for a worse network."""
         seeds = self.rng.integers(2**31, size=self.config.validation_episodes)
-        scores = [self.policy_return(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
+        returns = [self.policy_returns(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
+        scores = [float(np.mean(r)) for r in returns]
         best = int(np.argmax(scores))
+        if self.prior is not None and best != 0 and snapshots[0][0] == 0:
+            diff = returns[best] - returns[0]
+            se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+            if not diff.mean() > self.config.selection_z * se:
+                best = 0
         self.net.load_state_dict(snapshots[best][1].state_dict())
         self.version += 1
         s = self.summary
         s.snapshot_episodes = [e for e, _ in snapshots]
-        s.snapshot_returns = [float(v) for v in scores]
+        s.snapshot_returns = scores
         s.selected_snapshot = s.snapshot_episodes[best]
 
-    def policy_return(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> float:
-        """Mean expected return of the greedy policy of ``net`` (decided by ``selector``) over one episode per
-        seed."""
+    def policy_returns(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
+        """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""
         policy = _NetworkPolicy(self, net, selector, version)
         run = evaluate(self.instance, {"snapshot": policy}, episode_seeds=list(seeds), progress=False)
-        return float(np.mean(run.methods["snapshot"].expected))
+        return np.asarray(run.methods["snapshot"].expected, dtype=float)
+
+    def policy_return(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> float:
+        """Mean of :meth:`policy_returns`."""
+        return float(np.mean(self.policy_returns(net, seeds, selector, version)))
 
     def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer,
                candidates: np.ndarray) -> float:
@@ -316,7 +334,7 @@ class DQNTrainer:
             online = self.net.candidate_values(cands, feats, context)
             evaluated = target_net.candidate_values(cands, feats, context)
             if self.prior is not None:
-                prior = self.prior.values(s2, cands.numpy())
+                prior = self.prior.values(s2, t2, cands.numpy())
                 online, evaluated = online + prior, evaluated + prior
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)
             y = torch.as_tensor(replay.rewards[idx]) + cfg.gamma * (
@@ -332,12 +350,12 @@ class DQNTrainer:
         return float(loss.detach())
 
 
-def make_state_q(model, net: QNetwork, encoder: StateEncoder, prior: RewardPrior | None, states: np.ndarray,
+def make_state_q(model, net: QNetwork, encoder: StateEncoder, prior: Prior | None, states: np.ndarray,
                  ttg: int, version: int = 0) -> StateQ:
-    """Q(s, .) of one state: the network, plus the exact one-step reward when ``prior`` is given."""
+    """Q(s, .) of one state: the network, plus the prior's linear part when ``prior`` is given."""
     linear, offset = None, 0.0
     if prior is not None:
-        linear, base = prior.coefficients(states)
+        linear, base = prior.coefficients(states, ttg)
         offset = float(base)
     return StateQ(model, net, encoder.encode(states, ttg), encoder.context(states, ttg), version, linear, offset)
 

@@ -10,8 +10,8 @@ import numpy as np
 from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
 from engine.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
+from engine.planners.prior import make_prior
 from engine.q_network import QNetwork
-from engine.reward_prior import RewardPrior
 from engine.selectors import SELECTORS
 from engine.state_q import StateQ
 from scenarios import load_instance
@@ -19,24 +19,25 @@ from scenarios.errors import InvalidInputError
 
 if TYPE_CHECKING:  # the actor-critic stack (scipy.stats, ...) is imported only when used
     from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+    from engine.planners.policy import PlannerPolicy
 
 
 class Engine:
     """A trained Q-network for one scenario instance, maximised over its feasible set on demand.
 
-    With ``config.reward_prior`` Q adds the instance's exact one-step reward to the network; without a
-    config the network is taken to be the whole Q."""
+    With ``config.prior`` Q adds the prior's linear part (a planner's objective, or the exact one-step
+    reward) to the network; without a config the network is taken to be the whole Q."""
 
     def __init__(self, scenario: str, instance, network: QNetwork, config: DQNConfig | None = None,
                  training_summary: dict | None = None, seed: int = 0) -> None:
         self.scenario, self.instance, self.network = scenario, instance, network
-        self.config = config or DQNConfig(hidden=network.hidden, reward_prior=False)
+        self.config = config or DQNConfig(hidden=network.hidden, prior="none")
         self.training_summary = training_summary or {}
         self.seed = seed
         self._env = instance.make_env()
         self.model = self._env.action_model()
         self.encoder = make_encoder(instance)
-        self.prior = RewardPrior(instance) if self.config.reward_prior else None
+        self.prior = make_prior(self.config.prior, instance)
         self.policy_version = weights_digest(network)
         self._selectors: dict[tuple, object] = {}
 
@@ -53,6 +54,15 @@ class Engine:
         trainer = DQNTrainer(env.instance, config, seed=seed)
         net = trainer.train(progress=progress)
         return cls(env.scenario, env.instance, net, trainer.config, trainer.summary.to_dict(), seed)
+
+    @classmethod
+    def plan(cls, env, planner: str = "lagrangian", **options) -> PlannerPolicy:
+        """A policy from a planner alone, no training (``whittle``, ``lagrangian``, ``lp_update``: see
+        :mod:`engine.planners`); it decides through the same ``decide`` / ``Decision`` path and saves like an
+        engine."""
+        from engine.planners.policy import PlannerPolicy
+
+        return PlannerPolicy(env.scenario, env.instance, planner, **options)
 
     # ----------------------------------------------------------------------------------- deciding
     def state_q(self, state: object) -> StateQ:
@@ -94,15 +104,23 @@ class Engine:
         })
 
     @classmethod
-    def load(cls, path: str | Path) -> Engine | ActorCriticAgent:
-        """Load a checkpoint directory written by :meth:`save` (or by ``ActorCriticAgent.save``)."""
-        if read_checkpoint_meta(path).get("kind") == "actor_critic":
+    def load(cls, path: str | Path) -> Engine | ActorCriticAgent | PlannerPolicy:
+        """Load a checkpoint directory written by :meth:`save` (or by ``ActorCriticAgent.save`` or
+        ``PlannerPolicy.save``)."""
+        kind = read_checkpoint_meta(path).get("kind")
+        if kind == "planner":
+            from engine.planners.policy import PlannerPolicy
+
+            return PlannerPolicy.load(path)
+        if kind == "actor_critic":
             from engine.actor_critic import ActorCriticAgent
 
             return ActorCriticAgent.load(path)
         net, meta = load_checkpoint(path)
         instance = load_instance(meta["scenario"], meta["instance"])
-        training = {"reward_prior": False, **meta.get("training", {})}  # checkpoints before the prior: none
+        training = dict(meta.get("training", {}))
+        if "prior" not in training and "reward_prior" not in training:  # checkpoints before any prior: none
+            training["prior"] = "none"
         return cls(meta["scenario"], instance, net, DQNConfig.from_dict(training),
                    meta.get("training_summary", {}), int(meta.get("seed", 0)))
 

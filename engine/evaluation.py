@@ -154,19 +154,64 @@ def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str
     """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against every
     baseline on common random numbers; ``methods`` keeps a subset. Returns :meth:`Evaluation.to_dict`
     plus the policy version. Shared by ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
-    from engine.baselines import BASELINES
     from scenarios.errors import InvalidInputError
 
-    policies: dict[str, Policy] = {"dqn_mip": EnginePolicy(engine, "auto", time_limit),
-                                   "iterative_dqn": EnginePolicy(engine, "greedy")}
-    policies.update({name: cls(engine.instance) for name, cls in BASELINES.items()})
+    names = method_names(engine.instance)
     if methods:
-        unknown = sorted(set(methods) - set(policies))
+        unknown = sorted(set(methods) - set(names))
         if unknown:
-            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(policies)}")
-        policies = {k: v for k, v in policies.items() if k in methods}
+            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(names)}")
+        names = [k for k in names if k in methods]
+    policies = {name: make_method(name, engine, time_limit) for name in names}
     reference = "dqn_mip" if "dqn_mip" in policies else None
-    result = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
-                      progress=progress, scenario=engine.scenario).to_dict()
+    run = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
+                   progress=progress, scenario=engine.scenario)
+    result = run.to_dict()
+    planners = [name for name in policies if name in PLANNER_METHODS]
+    if planners:
+        best = max(planners, key=lambda name: float(np.mean(run.methods[name].expected)))
+        result["best_planner"] = best
+        result["paired_vs_best_planner"] = {
+            name: run.paired_difference(name, best) for name in policies if name != best
+        }
     result["policy_version"] = engine.policy_version
     return result
+
+
+#: planner methods of an evaluation (engine/planners): index and LP policies that need no training
+PLANNER_METHODS = ("whittle", "lagrangian", "lp_update")
+#: the trained engine's own methods: its exact argmax and its greedy ascent
+ENGINE_METHODS = ("dqn_mip", "iterative_dqn")
+#: human-readable method names for tables and plots
+METHOD_LABELS = {
+    "dqn_mip": "trained (exact argmax)", "iterative_dqn": "trained (greedy)", "whittle": "Whittle index + MILP",
+    "lagrangian": "Lagrangian + MILP", "lp_update": "LP-update (MPC)", "null": "null", "random": "random",
+    "sampling": "best of 100 samples", "myopic": "myopic (exact)", "iterative_myopic": "myopic (greedy)",
+}
+
+
+def method_names(instance=None) -> list[str]:
+    """Every evaluation method (the planners that apply to ``instance`` when it is given)."""
+    from engine.baselines import BASELINES
+
+    planners = list(PLANNER_METHODS)
+    if instance is not None:
+        from engine.planners.arm_values import ControlStructure
+
+        if not ControlStructure.of(instance).is_pull:
+            planners.remove("whittle")
+    return [*ENGINE_METHODS, *planners, *BASELINES]
+
+
+def make_method(name: str, engine, time_limit: float | None = None) -> Policy:
+    """The evaluation policy ``name`` for ``engine``'s instance."""
+    from engine.baselines import BASELINES
+    from engine.planners.policy import PlannerPolicy
+
+    if name == "dqn_mip":
+        return EnginePolicy(engine, "auto", time_limit)
+    if name == "iterative_dqn":
+        return EnginePolicy(engine, "greedy")
+    if name in PLANNER_METHODS:
+        return PlannerPolicy(engine.scenario, engine.instance, name)
+    return BASELINES[name](engine.instance)

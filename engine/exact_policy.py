@@ -30,7 +30,7 @@ def greedy_actions(engine, states: np.ndarray, time_to_go: int, actions: np.ndar
             q = engine.network.candidate_values(cands.expand(len(block), *cands.shape), feats, context)
         q = q.double().numpy()
         if engine.prior is not None:
-            gains, base = engine.prior.coefficients(block)
+            gains, base = engine.prior.coefficients(block, time_to_go)
             q = q + gains @ np.asarray(actions, dtype=float).T + base[:, None]
         chosen[start : start + len(block)] = np.argmax(q, axis=1)
     return np.asarray(actions)[chosen]
@@ -39,4 +39,25 @@ def greedy_actions(engine, states: np.ndarray, time_to_go: int, actions: np.ndar
 def greedy_policy_value(engine, exact: ExactResult) -> float:
     """Exact expected return of ``engine``'s greedy policy from the evaluation initial distribution."""
     return policy_value(engine.instance, lambda states, h: greedy_actions(engine, states, h, exact.actions),
+                        exact.actions)
+
+
+def planner_actions(planner, states: np.ndarray, time_to_go: int, actions: np.ndarray) -> np.ndarray:
+    """The planner's exact argmax over the rows of ``actions`` for each joint state in ``states`` (S, J)."""
+    from engine.planners.arm_values import joint_values
+
+    states = np.atleast_2d(np.asarray(states, dtype=np.int64))
+    acts = np.asarray(actions)
+    chosen = np.empty(len(states), dtype=np.int64)
+    for start in range(0, len(states), _BLOCK):
+        block = states[start : start + _BLOCK]
+        tables = planner.tables(block, time_to_go)  # (b, J, V)
+        scores = joint_values(tables, planner.structure, np.broadcast_to(acts, (len(block), *acts.shape)))
+        chosen[start : start + len(block)] = np.argmax(scores, axis=1)
+    return acts[chosen]
+
+
+def planner_policy_value(planner, exact: ExactResult) -> float:
+    """Exact expected return of a planner's policy (its objective maximised over every feasible action)."""
+    return policy_value(planner.instance, lambda states, h: planner_actions(planner, states, h, exact.actions),
                         exact.actions)

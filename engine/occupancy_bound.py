@@ -23,7 +23,7 @@ too small.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -161,13 +161,20 @@ class _LP:
     col_lo: np.ndarray
     col_hi: np.ndarray
     q: np.ndarray
+    mu: np.ndarray | None = None  # (J, H, S, V) column of each occupancy
+    # the rows that tie arms to the actions and to each other (link, ties)
+    coupling: slice = field(default_factory=lambda: slice(0, 0))
+    reward: np.ndarray | None = None  # (J, S, V) expected next-step reward e_j(s, v)
 
 
-def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool) -> _LP:
-    """The occupancy LP with ``model``'s rows in expectation at every step."""
+def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho: np.ndarray | None = None,
+              horizon: int | None = None) -> _LP:
+    """The occupancy LP with ``model``'s rows in expectation at every step; ``rho`` (J, S) replaces the
+    initial state distribution and ``horizon`` the instance's (an LP from the current states over the time
+    left: the LP-update planner)."""
     W, values, probs = control_structure(instance)
     J, N = W.shape
-    H = instance.horizon
+    H = instance.horizon if horizon is None else int(horizon)
     _, _, table = instance.arms.arrays()
     V = max(len(v) for v in values)
     val = np.zeros((J, V))
@@ -206,10 +213,12 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool) -> _
         highs.append(np.broadcast_to(np.asarray(hi, float), (n_rows,)))
 
     # initial distribution: rows (j, s)
-    p_init = instance.arms.train_init_prob if training else instance.arms.init_prob
-    rho = np.array([1.0 - p_init, p_init, 0.0, 0.0])
+    if rho is None:
+        p_init = instance.arms.train_init_prob if training else instance.arms.init_prob
+        rho = np.tile(np.array([1.0 - p_init, p_init, 0.0, 0.0]), (J, 1))
+    rho = np.asarray(rho, dtype=float).ravel()
     r = np.broadcast_to(np.arange(J * N_STATES).reshape(J, N_STATES, 1), (J, N_STATES, V))
-    add(r.ravel(), mu[:, 0].ravel(), np.ones(r.size), J * N_STATES, np.tile(rho, J), np.tile(rho, J))
+    add(r.ravel(), mu[:, 0].ravel(), np.ones(r.size), J * N_STATES, rho, rho)
 
     # flow: rows (j, t, s') for t = 1..H-1
     if H > 1:
@@ -225,6 +234,7 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool) -> _
             np.concatenate([np.ones(lhs_c.size), -p.ravel(), -(1 - p).ravel()]), row.size, 0.0, 0.0)
 
     # link: rows (t, j): sum_i w_ji q[t, i] - sum_{s,v} v mu[j, t, s, v] = 0
+    coupling_start = sum(b.shape[0] for b in blocks)
     Wc = sp.coo_matrix(W)
     t_idx = np.arange(H)[:, None]
     link_q_r = (t_idx * J + Wc.row[None, :]).ravel()
@@ -247,6 +257,7 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool) -> _
             np.concatenate([mu[a_arm].transpose(1, 0, 2, 3).ravel(), mu[b_arm].transpose(1, 0, 2, 3).ravel()]),
             np.concatenate([np.ones(rr.size), -np.ones(rr.size)]), row.size, 0.0, 0.0)
 
+    coupling_end = sum(b.shape[0] for b in blocks)
     # the feasible set's rows in expectation, per step
     for t in range(H):
         A_t, lo_t, hi_t, _ = expected_rows(model, q[t], y[t], n_cols)
@@ -255,7 +266,8 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool) -> _
         highs.append(hi_t)
 
     A = sp.vstack(blocks, format="csr")
-    return _LP(cost, A, np.concatenate(lows), np.concatenate(highs), col_lo, col_hi, q)
+    return _LP(cost, A, np.concatenate(lows), np.concatenate(highs), col_lo, col_hi, q, mu,
+               slice(coupling_start, coupling_end), e)
 
 
 def _result(lp: _LP, h: highspy.Highs, method: str, converged: bool, start: float) -> BoundResult:

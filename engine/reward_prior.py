@@ -21,22 +21,23 @@ from scenarios.cormab import CoRMABInstance
 class RewardPrior:
     """``coefficients(states)`` -> (gains (..., n), base (...)) with r(s, a) ~ base + gains . a."""
 
+    name = "reward"
+
     def __init__(self, instance: CoRMABInstance) -> None:
         self.instance = instance
         self._eye = np.eye(instance.n_actions, dtype=np.int64)
         self._zero = np.zeros(instance.n_actions, dtype=np.int64)
 
-    def coefficients(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gains and base of one state (J,) or a batch (b, J)."""
+    def coefficients(self, states: np.ndarray, time_to_go: np.ndarray | int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Gains and base of one state (J,) or a batch (b, J) (the one-step reward ignores the time to go)."""
         states = np.asarray(states, dtype=np.int64)
         base = np.asarray(self.instance.expected_reward(states, self._zero), dtype=float)
         single = self.instance.expected_reward(states[..., None, :], self._eye)
         return np.asarray(single, dtype=float) - base[..., None], base
 
-    def values(self, states: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+    def values(self, states: np.ndarray, time_to_go: np.ndarray | None, actions: np.ndarray) -> torch.Tensor:
         """base + gains . a for a batch of states (b, J) and one action each (b, n) or k each (b, k, n)."""
-        gains, base = self.coefficients(states)
-        a = np.asarray(actions, dtype=float)
-        if a.ndim == 3:
-            return torch.as_tensor(np.einsum("bkn,bn->bk", a, gains) + base[:, None], dtype=torch.float32)
-        return torch.as_tensor(np.einsum("bn,bn->b", a, gains) + base, dtype=torch.float32)
+        from engine.planners.prior import linear_values
+
+        return linear_values(*self.coefficients(states), actions)

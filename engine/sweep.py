@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.evaluation import PLANNER_METHODS
 from scenarios.errors import InvalidInputError
 
 DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention")
@@ -161,7 +162,8 @@ def _run_task(task: dict) -> dict:
         summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
     if cfg.n_arms <= cfg.exact_max_arms:
         from engine.exact_dp import exact_optimum
-        from engine.exact_policy import greedy_policy_value
+        from engine.exact_policy import greedy_policy_value, planner_policy_value
+        from engine.planners import PLANNERS, make_planner
 
         exact = exact_optimum(engine.instance)
         result["exact_optimum"] = float(exact.value)
@@ -170,6 +172,10 @@ def _run_task(task: dict) -> dict:
         # the trained greedy policy evaluated exactly (no sampling noise)
         result["trained_exact_value"] = greedy_policy_value(engine, exact)
         result["trained_pct_of_exact_optimum"] = _pct(result["trained_exact_value"], exact.value)
+        result["planner_exact_pct_of_optimum"] = {
+            name: _pct(planner_policy_value(make_planner(name, engine.instance), exact), exact.value)
+            for name in result["methods"] if name in PLANNER_METHODS and PLANNERS[name].can_be_prior
+        }  # (LP-update re-solves an LP per state: too many states to evaluate exactly)
     s = engine.training_summary
     result["training"] = {
         "episodes": cfg.train_episodes, "seconds": s.get("seconds"), "act_decisions": s.get("act_decisions"),
@@ -246,25 +252,42 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
         baselines = [m for m in names if m != trained]
         if trained in names and baselines:
             best = max(baselines, key=lambda m: methods[m]["mean_expected_return"])
-            diffs = [np.asarray(r["per_episode_expected"][trained]) - np.asarray(r["per_episode_expected"][best])
-                     for r in runs]
-            per_seed = [float(d.mean()) for d in diffs]
-            base = methods[best]["mean_expected_return"]
             entry["best_baseline"] = best
-            entry["gain"] = {
-                "mean": float(np.mean(per_seed)), "ci95_seeds": _t_interval(per_seed),
-                "ci95_episodes": _stratified_ci(diffs),
-                "relative": float(np.mean(per_seed) / abs(base)) if base else None,
-                "per_seed": per_seed,
+            entry["gain"] = _gain(runs, trained, best, methods[best]["mean_expected_return"])
+        planners = [m for m in names if m in PLANNER_METHODS]
+        if trained in names and planners:
+            best = max(planners, key=lambda m: methods[m]["mean_expected_return"])
+            entry["best_planner"] = best
+            entry["gain_over_best_planner"] = _gain(runs, trained, best, methods[best]["mean_expected_return"])
+            entry["planner_exact_pct_of_optimum"] = {
+                m: _pct_summary([r.get("planner_exact_pct_of_optimum", {}).get(m) for r in runs]) for m in planners
             }
         domains[domain] = entry
     gains = [d["gain"] for d in domains.values() if d["gain"]]
+    over_planner = [d["gain_over_best_planner"] for d in domains.values() if d.get("gain_over_best_planner")]
     overall = {
         "mean_relative_gain": _mean_or_none([g["relative"] for g in gains]),
         "domains_significantly_better": sum(g["ci95_episodes"][0] > 0 for g in gains),
+        "mean_relative_gain_over_best_planner": _mean_or_none([g["relative"] for g in over_planner]),
+        "seeds_significantly_worse_than_best_planner": sum(
+            sum(hi < 0 for _, hi in g["ci95_per_seed"]) for g in over_planner),
         "n_domains": len(domains),
     }
     return {"trained": trained, "domains": domains, "overall": overall}
+
+
+def _gain(runs: list[dict], trained: str, best: str, base: float) -> dict:
+    """Paired per-episode difference of ``trained`` against ``best`` on every seed, and across seeds."""
+    from engine.evaluation import bootstrap_ci
+
+    diffs = [np.asarray(r["per_episode_expected"][trained]) - np.asarray(r["per_episode_expected"][best])
+             for r in runs]
+    per_seed = [float(d.mean()) for d in diffs]
+    return {
+        "mean": float(np.mean(per_seed)), "ci95_seeds": _t_interval(per_seed),
+        "ci95_episodes": _stratified_ci(diffs), "relative": float(np.mean(per_seed) / abs(base)) if base else None,
+        "per_seed": per_seed, "ci95_per_seed": [bootstrap_ci(d, seed=1) for d in diffs],
+    }
 
 
 def _t_interval(values: list[float]) -> tuple[float, float]:

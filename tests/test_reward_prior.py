@@ -63,7 +63,7 @@ def _silent_engine(env) -> Engine:
     with torch.no_grad():
         net.out.weight.zero_()
         net.out.bias.zero_()
-    return Engine(env.scenario, env.instance, net, DQNConfig(hidden=(8, 8), reward_prior=True))
+    return Engine(env.scenario, env.instance, net, DQNConfig(hidden=(8, 8), prior="reward"))
 
 
 @pytest.mark.parametrize("warm_started", [False, True])
@@ -73,7 +73,7 @@ def test_an_untrained_network_with_the_prior_acts_myopically(domain, warm_starte
     the myopic MILP's optimum."""
     env = _env(domain, seed=2)
     if warm_started:
-        config = DQNConfig(hidden=(8, 8), episodes=0, warm_start_samples=256, warm_start_epochs=5)
+        config = DQNConfig(hidden=(8, 8), episodes=0, warm_start_samples=256, warm_start_epochs=5, prior="reward")
         engine = Engine.train(env, config, seed=0, progress=False)
     else:
         engine = _silent_engine(env)
@@ -117,14 +117,17 @@ def test_checkpoints_keep_the_prior_and_old_ones_load_without_it(small_engine, t
     assert Engine.load(tmp_path / "new").prior is not None
     small_engine.save(tmp_path / "old")
     config = json.loads((tmp_path / "old" / "config.json").read_text())
-    del config["training"]["reward_prior"]  # as written before the prior existed
+    del config["training"]["prior"]  # as written before the prior existed
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
     old = Engine.load(tmp_path / "old")
     assert old.prior is None
+    config["training"]["reward_prior"] = True  # as written with the reward prior, before the planner priors
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    assert Engine.load(tmp_path / "old").prior.name == "reward"
     state = [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 9]
     q_new, q_old = small_engine.state_q(state), old.state_q(state)
     a = small_engine.model.enumerate()[:20]
-    gains, base = small_engine.prior.coefficients(np.array(state[:-1]))
+    gains, base = small_engine.prior.coefficients(np.array(state[:-1]), state[-1])
     assert np.allclose(q_new.score(a) - q_old.score(a), a @ gains + base)
 
 
@@ -137,7 +140,7 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
 
     env = make("routing", n_arms=4, budget=2, seed=1, horizon=6)
     engine = Engine.train(env, DQNConfig(hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10,
-                                         reward_prior=prior), seed=0, progress=False)
+                                         prior="reward" if prior else "none"), seed=0, progress=False)
     assert (engine.prior is not None) == prior
     exact = exact_optimum(env.instance)
     states = np.random.default_rng(0).integers(0, N_STATES, (12, 4))

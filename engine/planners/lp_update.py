@@ -1,0 +1,88 @@
+"""LP-update planner (model-predictive control): every decision re-solves the occupancy LP from the current
+arm states over the time left, then turns its first step into a feasible joint action with a MILP.
+
+Two roundings of the first-step solution:
+
+* ``"marginals"``: maximise sum_i q_0i a_i (the LP's first-step action marginals) over the feasible set, ties
+  broken by the re-solved Lagrangian values (a tiny weight);
+* ``"duals"``: the Lagrangian planner with multipliers re-solved at this state (exact step reward + the
+  per-arm DP continuation under the new prices).
+
+The LP grows with the time left (J x h x S x V occupancies), so a decision costs one LP solve: use it where
+decisions are not latency-bound, and the Lagrangian planner (multipliers solved once) otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.occupancy_bound import _build_lp
+from engine.planners.arm_values import ControlStructure, joint_values
+from engine.planners.base import Planner
+from engine.planners.lagrangian import decision_table, lagrangian_values
+from scenarios.cormab import N_STATES
+from scenarios.errors import InvalidInputError
+from solvers.milp import MatrixMILP
+
+ROUNDINGS = ("duals", "marginals")
+_TIE_WEIGHT = 1e-3
+
+
+class LPUpdatePlanner(Planner):
+    name = "lp_update"
+    can_be_prior = False
+
+    def __init__(self, instance, rounding: str = "duals", **options) -> None:
+        if rounding not in ROUNDINGS:
+            raise InvalidInputError("rounding", f"expected one of {ROUNDINGS}, got {rounding!r}")
+        super().__init__(instance, rounding=rounding, **options)
+        self.rounding = rounding
+        self._cache: tuple[bytes, int, np.ndarray, np.ndarray] | None = None
+
+    def _solve(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
+        """(decision table (J, V), first-step marginals (N,)) at this state, cached for the last state."""
+        s = np.asarray(states, dtype=np.int64)
+        key = s.tobytes()
+        if self._cache is not None and self._cache[0] == key and self._cache[1] == int(time_to_go):
+            return self._cache[2], self._cache[3]
+        rho = np.zeros((len(s), N_STATES))
+        rho[np.arange(len(s)), s] = 1.0
+        lp = _build_lp(self.instance, self.model, training=False, rho=rho, horizon=int(time_to_go))
+        values, marginals = lagrangian_values(lp, self.structure)
+        table = decision_table(values, self.structure, s, 0)
+        self._cache = (key, int(time_to_go), table, marginals)
+        return table, marginals
+
+    def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
+        table, marginals = self._solve(states, time_to_go)
+        if self.rounding == "duals":
+            return table
+        return _marginal_table(marginals, table, self.structure)
+
+    def milp(self, states: np.ndarray, time_to_go: int) -> MatrixMILP:
+        if self.rounding == "duals" or self.structure.is_pull:
+            return super().milp(states, time_to_go)
+        _table, marginals = self._solve(states, time_to_go)
+        milp = super().milp(states, time_to_go)  # the Lagrangian objective over (a, aux, z) ...
+        scale = _TIE_WEIGHT / max(float(np.abs(milp.c).max()), 1e-12)
+        milp.c = milp.c * scale
+        milp.offset *= scale
+        milp.c[: len(marginals)] += marginals  # ... as the tie-break of the marginals' objective
+        return milp
+
+    def score(self, states: np.ndarray, time_to_go: int, actions: np.ndarray) -> np.ndarray:
+        if self.rounding == "duals" or self.structure.is_pull:
+            return super().score(states, time_to_go, actions)
+        table, marginals = self._solve(states, time_to_go)
+        a = np.atleast_2d(actions)
+        lag = joint_values(table, self.structure, a)
+        return a @ marginals + _TIE_WEIGHT * lag / max(float(np.abs(lag).max()), 1e-12)
+
+
+def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: ControlStructure) -> np.ndarray:
+    """Arm-pull domains: the per-arm table whose objective is the marginals plus the tie-break."""
+    if not structure.is_pull:
+        return table
+    gains = table[:, 1] - table[:, 0]
+    tie = _TIE_WEIGHT * gains / max(float(np.abs(gains).max()), 1e-12)
+    return np.stack([np.zeros_like(gains), marginals + tie], axis=1)

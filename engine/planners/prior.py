@@ -1,0 +1,79 @@
+"""The learned Q's prior: Q(s, a) = prior(s, a) + network(s, a), the prior linear in the action at each state.
+
+``"whittle"`` / ``"lagrangian"``: the planner's objective (per-arm planner action values summed), so an
+untrained network (output 0) IS the planner and training can only add what the planner misses;
+``"reward"``: the exact one-step expected reward (:mod:`engine.reward_prior`, the myopic policy);
+``"auto"``: Whittle where arms are pulled one by one (the best planner measured on the arm-pull domains),
+Lagrangian otherwise (multiple interventions); ``"none"``: the network is the whole Q.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from engine.planners.base import Planner
+from scenarios.errors import InvalidInputError
+
+PRIORS = ("auto", "whittle", "lagrangian", "reward", "none")
+
+
+class Prior(Protocol):
+    """A per-state linear part of Q: ``coefficients`` (gains (..., N), base (...)) and batched ``values``."""
+
+    name: str
+
+    def coefficients(self, states: np.ndarray, time_to_go: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def values(self, states: np.ndarray, time_to_go: np.ndarray, actions: np.ndarray) -> torch.Tensor: ...
+
+
+class PlannerPrior:
+    """A planner's objective, linearised in the action (exact for arm-pull domains)."""
+
+    def __init__(self, planner: Planner) -> None:
+        if not planner.can_be_prior:
+            raise InvalidInputError("prior", f"planner {planner.name!r} re-solves per state; it cannot be a prior")
+        self.planner = planner.fit()
+        self.name = planner.name
+
+    def coefficients(self, states: np.ndarray, time_to_go: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        return self.planner.coefficients(states, time_to_go)
+
+    def values(self, states: np.ndarray, time_to_go: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+        return linear_values(*self.coefficients(np.atleast_2d(states), time_to_go), actions)
+
+
+def linear_values(gains: np.ndarray, base: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+    """base + gains . a for a batch (b, N) with one action each (b, N) or k each (b, k, N)."""
+    a = np.asarray(actions, dtype=float)
+    if a.ndim == 3:
+        return torch.as_tensor(np.einsum("bkn,bn->bk", a, gains) + base[:, None], dtype=torch.float32)
+    return torch.as_tensor(np.einsum("bn,bn->b", a, gains) + base, dtype=torch.float32)
+
+
+def resolve_prior(name: str, instance) -> str:
+    """The concrete prior of ``name`` on ``instance`` (``auto`` chooses by domain)."""
+    if name not in PRIORS:
+        raise InvalidInputError("prior", f"expected one of {PRIORS}, got {name!r}")
+    if name != "auto":
+        return name
+    from engine.planners.arm_values import ControlStructure
+
+    return "whittle" if ControlStructure.of(instance).is_pull else "lagrangian"
+
+
+def make_prior(name: str, instance) -> Prior | None:
+    """The prior ``name`` on ``instance`` (None for ``none``)."""
+    name = resolve_prior(name, instance)
+    if name == "none":
+        return None
+    if name == "reward":
+        from engine.reward_prior import RewardPrior
+
+        return RewardPrior(instance)
+    from engine.planners import make_planner
+
+    return PlannerPrior(make_planner(name, instance))
