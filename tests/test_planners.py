@@ -1,0 +1,232 @@
+"""Planners (Whittle, Lagrangian, LP-update): exact argmax over the feasible set, ground truth on tiny
+instances, the planner as a policy (decide, save / load), and the planner prior of the learned Q."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import DQNConfig, Engine
+from engine.dqn import DQNTrainer
+from engine.exact_dp import exact_optimum, policy_value
+from engine.exact_policy import planner_actions, planner_policy_value
+from engine.planners import PLANNERS, make_planner
+from engine.planners.arm_values import ControlStructure
+from engine.planners.policy import PlannerPolicy
+from engine.planners.prior import make_prior, resolve_prior
+from engine.q_network import QNetwork
+from scenarios import make
+from scenarios.cormab import N_STATES
+from scenarios.errors import InvalidInputError
+
+DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention")
+J = 7
+
+
+def _env(domain: str, seed: int = 0, n_arms: int = J, horizon: int = 20):
+    if domain == "multi_intervention":
+        return make(domain, n_arms=n_arms, budget=3, seed=seed, n_actions=6, horizon=horizon)
+    return make(domain, n_arms=n_arms, budget=2, seed=seed, horizon=horizon)
+
+
+def _planners(env) -> list[str]:
+    names = list(PLANNERS)
+    if not ControlStructure.of(env.instance).is_pull:
+        names.remove("whittle")
+    return names
+
+
+@pytest.fixture(scope="module", params=DOMAINS)
+def env(request):
+    return _env(request.param)
+
+
+@pytest.fixture(scope="module")
+def policies(env):
+    return {name: PlannerPolicy(env.scenario, env.instance, name) for name in _planners(env)}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_planner_mip_is_the_exact_argmax_of_its_objective(env, policies, data):
+    """The MILP over the feasible set returns the best action of the planner's own objective (enumeration),
+    every answer feasible and certified."""
+    states = np.array(data.draw(st.lists(st.integers(0, N_STATES - 1), min_size=J, max_size=J)))
+    ttg = data.draw(st.integers(1, env.instance.horizon))
+    actions = env.instance.action_model().enumerate()
+    for policy in policies.values():
+        decision = policy.decide([*states, ttg])
+        assert env.instance.action_model().is_feasible(decision.action)
+        assert decision.status == "optimal"
+        scores = policy.planner.score(states, ttg, actions)
+        assert decision.value == pytest.approx(scores.max(), rel=1e-6, abs=1e-6)
+        assert decision.bound >= scores.max() - 1e-6 * max(1.0, abs(scores.max()))
+        greedy = policy.decide([*states, ttg], selector="greedy")
+        assert env.instance.action_model().is_feasible(greedy.action) and greedy.status == "heuristic"
+        assert greedy.value <= decision.value + 1e-9
+
+
+def test_batched_planner_tables_equal_single_ones(env):
+    rng = np.random.default_rng(3)
+    states = rng.integers(0, N_STATES, (9, J))
+    ttg = rng.integers(1, env.instance.horizon + 1, 9)
+    for name in _planners(env):
+        if not PLANNERS[name].can_be_prior:
+            continue
+        planner = make_planner(name, env.instance)
+        batch = planner.tables(states, ttg)
+        for b in range(9):
+            assert np.allclose(batch[b], planner.table(states[b], int(ttg[b])))
+        gains, base = planner.coefficients(states, ttg)
+        actions = np.stack([env.instance.action_model().sample(rng) for _ in range(9)])
+        if ControlStructure.of(env.instance).is_pull:  # the linear view is exact for arm pulls
+            for b in range(9):
+                assert gains[b] @ actions[b] + base[b] == pytest.approx(
+                    planner.score(states[b], int(ttg[b]), actions[b])[0])
+
+
+@pytest.mark.parametrize("domain", ["capacity", "scheduling", "routing"])
+def test_whittle_planner_is_near_the_dp_optimum_on_tiny_instances(domain):
+    """Ground truth: exact DP optimum vs the exact value of the Whittle planner (DP policy evaluation)."""
+    env = _env(domain, seed=1, n_arms=5, horizon=8)
+    exact = exact_optimum(env.instance)
+    planner = make_planner("whittle", env.instance)
+    value = planner_policy_value(planner, exact)
+    null = policy_value(env.instance, lambda s, h: np.zeros((len(s), env.instance.n_actions), np.int64),
+                        exact.actions)
+    assert null < value <= exact.value + 1e-9
+    assert value >= 0.99 * exact.value
+    # at one step to go the index is the myopic gain: the planner is the exact one-step optimum
+    states = np.random.default_rng(0).integers(0, N_STATES, (20, 5))
+    chosen = planner_actions(planner, states, 1, exact.actions)
+    for s, a in zip(states, chosen, strict=True):
+        best = env.instance.expected_reward(s, exact.actions).max()
+        assert env.instance.expected_reward(s, a) == pytest.approx(best)
+
+
+def test_lagrangian_planner_on_multiple_interventions_is_near_the_dp_optimum():
+    env = _env("multi_intervention", seed=0, n_arms=5, horizon=8)
+    exact = exact_optimum(env.instance)
+    value = planner_policy_value(make_planner("lagrangian", env.instance), exact)
+    assert 0.97 * exact.value <= value <= exact.value + 1e-9
+
+
+def test_lp_update_first_step_objective_uses_the_current_state():
+    """LP-update re-solves from the state it is asked about: different states, different tables."""
+    env = _env("capacity")
+    planner = make_planner("lp_update", env.instance)
+    t0 = planner.table(np.zeros(J, np.int64), 10)
+    t1 = planner.table(np.full(J, 3), 10)
+    assert not np.allclose(t0, t1)
+    marginals = make_planner("lp_update", env.instance, rounding="marginals")
+    d = PlannerPolicy(env.scenario, env.instance, marginals).decide([0] * J + [10])
+    assert env.instance.action_model().is_feasible(d.action)
+
+
+def test_bad_planner_requests_name_the_field():
+    env = _env("multi_intervention")
+    with pytest.raises(InvalidInputError, match="planner"):
+        make_planner("whittle", env.instance)
+    with pytest.raises(InvalidInputError, match="planner"):
+        make_planner("no_such_planner", env.instance)
+    with pytest.raises(InvalidInputError, match="rounding"):
+        make_planner("lp_update", env.instance, rounding="stochastic")
+    policy = PlannerPolicy(env.scenario, env.instance, "lagrangian")
+    with pytest.raises(InvalidInputError, match="selector"):
+        policy.decide([0] * J + [3], selector="enumerate")
+    with pytest.raises(InvalidInputError, match="state"):
+        policy.decide([0] * (J - 1))
+
+
+def test_engine_plan_saves_and_loads_through_engine_load(tmp_path):
+    env = _env("scheduling")
+    planner = Engine.plan(env, "whittle")
+    path = planner.save(tmp_path / "whittle")
+    config = json.loads((path / "config.json").read_text())
+    assert config["kind"] == "planner" and config["planner"]["name"] == "whittle"
+    loaded = Engine.load(path)
+    assert isinstance(loaded, PlannerPolicy) and loaded.policy_version == planner.policy_version
+    for s in np.random.default_rng(0).integers(0, N_STATES, (5, J)):
+        assert np.array_equal(loaded.decide([*s, 7]).action, planner.decide([*s, 7]).action)
+
+
+def _silent_engine(env, prior: str) -> Engine:
+    """An engine whose network outputs 0 everywhere: Q is the prior alone."""
+    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), prior=prior), seed=0)
+    return Engine(env.scenario, env.instance, trainer.net, trainer.config)
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_a_silent_network_with_the_planner_prior_is_the_planner(domain):
+    """Q = planner prior + 0 decides exactly as the planner, through the engine's exact selectors."""
+    env = _env(domain, seed=2)
+    prior = resolve_prior("auto", env.instance)
+    assert prior == ("lagrangian" if domain == "multi_intervention" else "whittle")
+    engine = _silent_engine(env, "auto")
+    planner = PlannerPolicy(env.scenario, env.instance, prior)
+    actions = env.instance.action_model().enumerate()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        states, ttg = rng.integers(0, N_STATES, J), int(rng.integers(1, 21))
+        if domain == "multi_intervention":  # the prior is the planner objective's first-order line
+            gains, base = planner.planner.coefficients(states, ttg)
+            best = float((actions @ gains + base).max())
+        else:  # the linear view is the planner's objective exactly
+            best = float(planner.planner.score(states, ttg, actions).max())
+        for selector in ("enumerate", "mip"):
+            opts = {"mip_rel_gap": 1e-9} if selector == "mip" else {}
+            decision = engine.decide([*states, ttg], selector=selector, **opts)
+            assert decision.value == pytest.approx(best, rel=1e-6, abs=1e-6)
+            if domain != "multi_intervention":
+                assert planner.planner.score(states, ttg, decision.action)[0] == pytest.approx(best)
+                assert np.array_equal(decision.action, planner.decide([*states, ttg]).action) or \
+                    planner.planner.score(states, ttg, planner.decide([*states, ttg]).action)[0] == pytest.approx(best)
+
+
+def test_prior_values_match_state_q_in_training():
+    env = _env("routing", seed=3)
+    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), episodes=1, warm_start_epochs=0, prior="whittle"),
+                         seed=0)
+    with torch.no_grad():
+        trainer.net.out.weight.normal_()
+    rng = np.random.default_rng(0)
+    states = rng.integers(0, N_STATES, (4, J))
+    ttg = np.array([1, 3, 7, 20])
+    actions = np.stack([trainer.model.sample(rng) for _ in range(4)])
+    batch = trainer._q(trainer.net, actions, states, ttg).detach().numpy()
+    for b in range(4):
+        assert batch[b] == pytest.approx(trainer.state_q(states[b], int(ttg[b])).score(actions[b])[0], rel=1e-5,
+                                         abs=1e-5)
+
+
+def test_snapshot_selection_keeps_the_planner_unless_beaten_significantly():
+    """A snapshot that is worse than the planner is never kept; the first snapshot (silent network) is."""
+    env = _env("capacity", seed=1)
+    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), validation_episodes=6, prior="whittle"), seed=0)
+    from engine.selectors import SELECTORS
+
+    silent = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
+    with torch.no_grad():
+        silent.out.weight.zero_()
+        silent.out.bias.zero_()
+    noisy = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
+    with torch.no_grad():  # a network that drowns the prior: a much worse policy
+        noisy.out.weight.normal_(0.0, 50.0)
+    trainer._select_snapshot([(0, silent), (5, noisy)], SELECTORS["enumerate"]())
+    assert trainer.summary.selected_snapshot == 0
+    assert all(torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), silent.state_dict().values(),
+                                                 strict=True))
+
+
+def test_prior_names_are_checked():
+    env = _env("capacity")
+    with pytest.raises(InvalidInputError, match="prior"):
+        make_prior("oracle", env.instance)
+    with pytest.raises(InvalidInputError, match="prior"):
+        make_prior("lp_update", env.instance)
+    assert make_prior("none", env.instance) is None
