@@ -82,8 +82,23 @@ class KeyStore:
             rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).mappings().all()
         return [_public(dict(r)) for r in rows]
 
-    def revoke(self, key_id: str) -> bool:
+    def revoke(self, key_id: str, by: str | None = None) -> bool:
+        """Revoke ``key_id`` (False: no such key). Refused with 409 when ``by`` (the requesting key's id) is the
+        key itself, or when it is the last unrevoked admin key: either would lock every administrator out."""
         with self.db.main.begin() as conn:
+            row = conn.execute(sa.select(api_keys.c.scopes, api_keys.c.revoked)
+                               .where(api_keys.c.id == key_id).with_for_update()).first()
+            if row is None:
+                return False
+            if by is not None and key_id == by and not row[1]:
+                raise ApiError(409, "conflict", "a key cannot revoke itself: revoke it with another admin key",
+                               "key_id")
+            if "admin" in row[0].split(",") and not row[1]:
+                admins = conn.execute(sa.select(api_keys.c.scopes).where(
+                    api_keys.c.revoked.is_(False), api_keys.c.id != key_id)).scalars().all()
+                if not any("admin" in scopes.split(",") for scopes in admins):
+                    raise ApiError(409, "conflict", "this is the last admin key: create another admin key before "
+                                   "revoking it", "key_id")
             done = conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked=True)).rowcount
         with self._lock:
             self._cache.clear()

@@ -56,6 +56,19 @@ decisions = sa.Table(
     sa.UniqueConstraint("policy_id", "idempotency_key", name="uq_decision_idempotency"),
 )
 
+# one row per idempotent batch of decisions (POST /v1/policies/{id}/decisions/batch with Idempotency-Key): the
+# stored answer replayed for the same key and body; the batch's decisions are also logged one by one above
+decision_batches = sa.Table(
+    "decision_batches", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("policy_id", ID, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("policy_id", "idempotency_key", name="uq_decision_batch_idempotency"),
+)
+
 sessions = sa.Table(
     "bandit_sessions", metadata,
     sa.Column("id", ID, primary_key=True),

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from api.service.db import Database, decisions
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
+from api.service.metrics import observe_decision
 from api.service.policies import PolicyRegistry
 
 MIN_SOLVE_SECONDS = 0.005  # less time than this left before the deadline: answer greedily instead of solving
@@ -74,6 +75,7 @@ class DecisionService:
             if stored is None:
                 raise
             return self._replay(stored, digest), True
+        observe_decision(response)
         return response, False
 
     def get(self, decision_id: str) -> dict:

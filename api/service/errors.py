@@ -53,8 +53,9 @@ DESCRIPTIONS = {
 
 
 def responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI ``responses`` entries for error ``codes`` (500 always included)."""
-    return {c: {"model": ErrorBody, "description": DESCRIPTIONS[c]} for c in (*codes, 500)}
+    """OpenAPI ``responses`` entries for error ``codes`` (500 always included; 415 with 413: routes with a body)."""
+    codes = (*codes, 415) if 413 in codes and 415 not in codes else codes
+    return {c: {"model": ErrorBody, "description": DESCRIPTIONS[c]} for c in sorted({*codes, 500})}
 
 
 def _field_of(loc: tuple | list) -> str | None:
@@ -62,6 +63,56 @@ def _field_of(loc: tuple | list) -> str | None:
     if parts and parts[0] == "body":
         parts = parts[1:]
     return ".".join(parts) or None
+
+
+_JSON_PARSE_FAILED = "There was an error parsing the body"  # FastAPI's detail for RecursionError, bad UTF-8, ...
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _expects_json_body(request: Request) -> bool:
+    """Whether the matched route reads a JSON body (not a form or file upload)."""
+    from fastapi import params
+
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    return field is not None and not isinstance(getattr(field, "field_info", None), params.Form)
+
+
+def unsupported_media_type(request: Request) -> JSONResponse | None:
+    """415 when a JSON route receives a body declared as something else (FastAPI would not parse it and would
+    report a confusing missing or invalid body instead)."""
+    content_type = request.headers.get("content-type")
+    if content_type is None or _is_json(content_type) or not _expects_json_body(request):
+        return None
+    return error_response(415, "unsupported_media_type",
+                          f"this route takes a JSON body: send Content-Type: application/json, not "
+                          f"{content_type[:100]!r}", "Content-Type")
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the application serves at the request's path (for the Allow header of a 405): the methods
+    some route matches fully (a Starlette 405 names only the first route that matched the path)."""
+    from starlette.routing import Match
+
+    out = []
+    for method in METHODS:
+        scope = dict(request.scope, method=method)
+        for route in request.app.router.routes:
+            try:
+                match, _ = route.matches(scope)
+            except Exception:  # pragma: no cover - a route type that cannot match this scope
+                continue
+            if match == Match.FULL:
+                out.append(method)
+                break
+    return out
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -74,6 +125,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        wrong_type = unsupported_media_type(request)
+        if wrong_type is not None:
+            return wrong_type
         errs = exc.errors()
         err = errs[0] if errs else {"loc": (), "msg": "invalid request", "type": "invalid"}
         kind = str(err.get("type", "invalid"))
@@ -84,9 +138,20 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _JSON_PARSE_FAILED:  # deep nesting, invalid UTF-8, ...
+            wrong_type = unsupported_media_type(request)
+            if wrong_type is not None:
+                return wrong_type
+            return error_response(400, "invalid_json", "invalid JSON: the body is not UTF-8 encoded JSON, or is "
+                                  "nested too deeply", "body")
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
                 413: "too_large", 415: "unsupported_media_type"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            methods = allowed_methods(request)
+            if methods:
+                headers["Allow"] = ", ".join(methods)
+        return error_response(exc.status_code, code, str(exc.detail), None, headers or None)
 
     @app.exception_handler(InvalidInputError)
     async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:

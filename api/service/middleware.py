@@ -23,18 +23,58 @@ def _reject_constant(token: str) -> float:
 _SUSPECT = re.compile(rb"NaN|Infinity|[0-9]{1000}")
 
 
-def strict_json_error(body: bytes) -> str | None:
-    """Why ``body`` is not strict JSON, or None (empty bodies pass; FastAPI reports missing bodies). Bodies
-    without a NaN / Infinity token or a 1000-digit run are left to FastAPI's own parser (no double parse)."""
+class _LongInteger:
+    """Stands for an integer literal too long to be a number any field accepts (found after parsing, by path)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+MAX_INT_DIGITS = 400  # longer integer literals are out of range for every field (the widest is < 2**64)
+
+
+def _parse_int(text: str) -> int | _LongInteger:
+    digits = len(text.lstrip("-"))
+    return _LongInteger(digits) if digits > MAX_INT_DIGITS else int(text)
+
+
+def _find_long(value: object, path: tuple) -> tuple[tuple, _LongInteger] | None:
+    stack = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, _LongInteger):
+            return where, node
+        if isinstance(node, dict):
+            stack.extend((v, (*where, k)) for k, v in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def strict_json_problem(body: bytes) -> tuple[str, str] | None:
+    """(reason, field) when ``body`` is not strict JSON, or None (empty bodies pass; FastAPI reports missing
+    bodies). Bodies without a NaN / Infinity token or a 1000-digit run are left to FastAPI's own parser (no
+    double parse). An over-long integer is reported as out of range, naming the field where it stands."""
     if not body.strip() or _SUSPECT.search(body) is None:
         return None
     try:
-        json.loads(body, parse_constant=_reject_constant)
+        parsed = json.loads(body, parse_constant=_reject_constant, parse_int=_parse_int)
     except _RejectedError as exc:
-        return str(exc)
-    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, over-long integer literals, deep nesting
-        return f"invalid JSON: {str(exc)[:200]}"
+        return str(exc), "body"
+    except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, over-long number literals, deep nesting
+        return f"invalid JSON: {str(exc)[:200]}", "body"
+    found = _find_long(parsed, ())
+    if found is not None:
+        where, number = found
+        field = ".".join(str(p) for p in where) or "body"
+        return f"number out of range: an integer of {number.digits} digits is too long for {field}", field
     return None
+
+
+def strict_json_error(body: bytes) -> str | None:
+    """Why ``body`` is not strict JSON, or None (see :func:`strict_json_problem`)."""
+    problem = strict_json_problem(body)
+    return None if problem is None else problem[0]
 
 
 class BodyLimitMiddleware:
@@ -72,9 +112,11 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if b"json" in headers.get(b"content-type", b"application/json"):
-            reason = strict_json_error(body)
-            if reason is not None:
-                await error_response(400, "invalid_json", reason, "body")(scope, receive, send)
+            problem = strict_json_problem(body)
+            if problem is not None:
+                reason, field = problem
+                status, code = (400, "invalid_json") if field == "body" else (422, "invalid_input")
+                await error_response(status, code, reason, field)(scope, receive, send)
                 return
         sent = False
 

@@ -21,13 +21,21 @@ def resolve_checkpoint(root: Path, relative: str) -> Path:
         raise _reject(f"unusable path ({exc.strerror or type(exc).__name__})") from exc
 
 
+def canonical_path(root: Path, target: Path) -> str:
+    """The resolved checkpoint directory ``target`` as a normalised POSIX path relative to ``root`` ("." for
+    the policy directory itself): one spelling per directory, so ``p``, ``p/``, ``./p`` and ``p/.`` (or a
+    symlink to ``p`` inside the policy directory) all name the same checkpoint."""
+    rel = target.relative_to(root.resolve(strict=True)).as_posix()
+    return rel or "."
+
+
 def _resolve(root: Path, relative: str) -> Path:
     """The checkpoint directory ``root/relative``: relative, no '..', no escaping symlink (the directory or its
     files), and holding ``config.json`` + ``weights.safetensors``."""
     if not relative or "\x00" in relative or "\\" in relative:
         raise _reject("expected a relative POSIX path without NUL or backslash")
-    rel = PurePosixPath(relative)
-    if rel.is_absolute() or relative.startswith("~") or ":" in rel.parts[0]:
+    rel = PurePosixPath(relative)  # drops "." components and trailing slashes: "./p/." is "p", "." has no parts
+    if rel.is_absolute() or relative.startswith("~") or any(":" in part for part in rel.parts[:1]):
         raise _reject("absolute paths are not accepted; give a path relative to the policy directory")
     if any(part == ".." for part in rel.parts):
         raise _reject("'..' is not allowed in policy paths")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from api.service.db import Database, policies
 from api.service.errors import ApiError
-from api.service.paths import resolve_checkpoint
+from api.service.paths import canonical_path, resolve_checkpoint
 
 if TYPE_CHECKING:
     from engine import Engine
@@ -95,25 +95,36 @@ class PolicyRegistry:
         self.db, self.root, self.pool_size = db, root, pool_size
         self._pools: dict[str, EnginePool] = {}
         self._lock = threading.Lock()
+        self._register_lock = threading.Lock()  # one registration at a time per process (idempotency check)
 
-    def register(self, relative: str) -> dict:
+    def register(self, relative: str) -> tuple[dict, bool]:
+        """(policy, created). Idempotent: the path is normalised to the resolved checkpoint directory, and a
+        checkpoint already registered with the same weights (same ``policy_version``) returns the existing
+        policy (``created`` False) instead of a second one."""
         path = resolve_checkpoint(self.root, relative)
+        canonical = canonical_path(self.root, path)
         engine = _load(path)
-        net = engine.network
-        info = {
-            "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
-                        "context_dim": net.context_dim},
-            "state_length": int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0,
-            "training": _json_safe(engine.config.to_dict()),
-            "training_summary": _json_safe(engine.training_summary),
-        }
-        row = {"id": uuid.uuid4().hex, "path": relative, "scenario": engine.scenario,
-               "policy_version": engine.policy_version, "info": info, "created_at": time.time(), "deleted": False}
-        with self.db.main.begin() as conn:
+        with self._register_lock, self.db.main.begin() as conn:
+            existing = conn.execute(sa.select(policies).where(
+                policies.c.path == canonical, policies.c.policy_version == engine.policy_version,
+                policies.c.deleted.is_(False)).order_by(policies.c.created_at).limit(1)).mappings().first()
+            if existing is not None:
+                return policy_info(dict(existing)), False
+            net = engine.network
+            info = {
+                "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
+                            "context_dim": net.context_dim},
+                "state_length": int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0,
+                "training": _json_safe(engine.config.to_dict()),
+                "training_summary": _json_safe(engine.training_summary),
+            }
+            row = {"id": uuid.uuid4().hex, "path": canonical, "scenario": engine.scenario,
+                   "policy_version": engine.policy_version, "info": info, "created_at": time.time(),
+                   "deleted": False}
             conn.execute(policies.insert().values(**row))
         with self._lock:
             self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
-        return policy_info(row)
+        return policy_info(row), True
 
     def row(self, policy_id: str) -> dict:
         """The policy's row, read from the database every time (another worker process may have deleted it)."""

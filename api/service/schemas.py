@@ -3,9 +3,11 @@ every list has a bounded length."""
 
 from __future__ import annotations
 
+import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from api.service.errors import ErrorDetail
 
@@ -13,13 +15,55 @@ MAX_ARMS = 10_000
 MAX_STATE = 10_001
 BIG = 1e12
 
-Number = Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False, ge=-BIG, le=BIG)]
+
+def Real(**bounds: float) -> Any:  # noqa: N802 - a type factory
+    """A finite JSON number (integers accepted, booleans and strings refused) with bounds given as pydantic's
+    ``gt`` / ``ge`` / ``lt`` / ``le``: one ``number`` schema, so OpenAPI publishes them as JSON Schema's
+    ``exclusiveMinimum`` / ``minimum`` / ``exclusiveMaximum`` / ``maximum``."""
+    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+
+
+Number = Real(ge=-BIG, le=BIG)
 Int = Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
 NonNegInt = Annotated[StrictInt, Field(ge=0, le=2**53)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def iso_utc(value: float | int | str | datetime) -> str:
+    """An epoch time (as stored) as ISO 8601 UTC text, e.g. ``2026-12-03T22:20:30.123456Z``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        value = value.timestamp()
+    return datetime.fromtimestamp(float(value), UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def with_iso_times(out: dict) -> dict:
+    """A response dict with its ``created_at`` converted (for routes that serialise without the model)."""
+    return out | {"created_at": iso_utc(out["created_at"])} if "created_at" in out else out
+
+
+Timestamp = Annotated[str, BeforeValidator(iso_utc),
+                      Field(description="ISO 8601 UTC time", json_schema_extra={"format": "date-time"},
+                            examples=["2026-12-03T22:20:30.123456Z"])]
+
+FORBIDDEN_NAME_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def printable_name(name: str) -> str:
+    """Refuse control, format (bidirectional overrides, zero-width), surrogate, private-use, unassigned and
+    line / paragraph separator characters, and blank names."""
+    for i, ch in enumerate(name):
+        category = unicodedata.category(ch)
+        if category in FORBIDDEN_NAME_CATEGORIES:
+            raise ValueError(f"character {i} (U+{ord(ch):04X}, category {category}) is not allowed: names are "
+                             "printable text without control or format characters")
+    if not name.strip():
+        raise ValueError("the name is blank")
+    return name
 
 
 # ------------------------------------------------------------------------------------------ meta
@@ -58,7 +102,10 @@ Scope = Literal["read", "decide", "admin"]
 
 
 class KeyCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ops-dashboard", "scopes": ["read"]}]})
+    name: Annotated[str, Field(min_length=1, max_length=200, description="printable text (no control or format "
+                                                                         "characters)", examples=["ops-dashboard"]),
+                    AfterValidator(printable_name)]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
 
 
@@ -66,7 +113,7 @@ class KeyInfo(BaseModel):
     id: str
     name: str
     scopes: list[str]
-    created_at: float
+    created_at: Timestamp
     revoked: bool
 
 
@@ -101,7 +148,7 @@ class PolicyInfo(BaseModel):
     state_length: int = Field(description="entries of a state: the arm states then the time to go")
     training: dict[str, Any]
     training_summary: dict[str, Any]
-    created_at: float
+    created_at: Timestamp
 
 
 class PolicyList(BaseModel):
@@ -115,7 +162,7 @@ Selector = Literal["mip", "enumerate", "auto", "greedy", "sampling"]
 class DecisionRequest(Strict):
     state: Annotated[list[Int], Field(min_length=1, max_length=MAX_STATE,
                                       description="[s_1..s_J, time_to_go] or the arm states alone")]
-    deadline_seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=600, allow_inf_nan=False)] | None = None
+    deadline_seconds: Real(gt=0, le=600) | None = None
     selector: Selector = "mip"
 
 
@@ -131,7 +178,7 @@ class DecisionOut(BaseModel):
     seconds: float
     selector: str
     policy_version: str
-    created_at: float
+    created_at: Timestamp
 
 
 # -------------------------------------------------------------------------------------- sessions
@@ -148,8 +195,8 @@ class RestlessArmsIn(Strict):
 class WhittleSessionCreate(Strict):
     kind: Literal["whittle"]
     arms: RestlessArmsIn
-    budget: Annotated[StrictFloat | StrictInt, Field(ge=0, le=BIG, allow_inf_nan=False)]
-    discount: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1, allow_inf_nan=False)] = 0.95
+    budget: Real(ge=0, le=BIG)
+    discount: Real(gt=0, le=1) = 0.95
     horizon: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
     fill_budget: StrictBool = False
     allow_non_indexable: StrictBool = False
@@ -163,16 +210,16 @@ class TopK(Strict):
 
 class Knapsack(Strict):
     type: Literal["knapsack"]
-    sizes: Annotated[list[Annotated[StrictFloat | StrictInt, Field(ge=0, le=1e6, allow_inf_nan=False)]],
+    sizes: Annotated[list[Real(ge=0, le=1e6)],
                      Field(min_length=1, max_length=MAX_ARMS)]
-    capacity: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1e6, allow_inf_nan=False)]
+    capacity: Real(ge=0, le=1e6)
 
 
 Constraint = Annotated[TopK | Knapsack, Field(discriminator="type")]
 
 
 class ScalarFeedbackConfig(Strict):
-    learning_rate: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
+    learning_rate: Real(gt=0, le=1) = 0.5
 
 
 class _SemiBanditCreate(Strict):
@@ -180,21 +227,21 @@ class _SemiBanditCreate(Strict):
     constraint: Constraint
     reward_range: Annotated[list[Number], Field(min_length=2, max_length=2)] = [0.0, 1.0]
     seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 0
-    epsilon: Annotated[StrictFloat | StrictInt, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    epsilon: Real(ge=0, le=1) = 0.0
     scalar_feedback: ScalarFeedbackConfig = ScalarFeedbackConfig()
 
 
 class CUCBSessionCreate(_SemiBanditCreate):
     kind: Literal["cucb"]
-    alpha: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100, allow_inf_nan=False)] = 1.5
+    alpha: Real(ge=0, le=100) = 1.5
 
 
 class ThompsonSessionCreate(_SemiBanditCreate):
     kind: Literal["thompson"]
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    prior: Annotated[list[Annotated[StrictFloat | StrictInt, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]],
+    prior: Annotated[list[Real(ge=-1e6, le=1e6)],
                      Field(min_length=2, max_length=2)] = [1.0, 1.0]
-    sigma: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1e6, allow_inf_nan=False)] = 1.0
+    sigma: Real(gt=0, le=1e6) = 1.0
 
 
 SessionCreate = Annotated[WhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate,
@@ -205,7 +252,7 @@ class SessionInfo(BaseModel):
     id: str
     kind: str
     n_arms: int
-    created_at: float
+    created_at: Timestamp
     selections: int
     feedback: int
     config: dict[str, Any]
@@ -225,7 +272,7 @@ class SelectionOut(BaseModel):
     round: int
     propensity: float | None
     exact: bool
-    created_at: float
+    created_at: Timestamp
 
 
 class FeedbackRequest(Strict):
@@ -242,4 +289,4 @@ class FeedbackOut(BaseModel):
     rewards_applied: list[float | None]
     rounds: int
     replayed: bool = Field(description="true when this exact feedback had already been recorded")
-    created_at: float
+    created_at: Timestamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -59,14 +60,45 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     run = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": False,
            "timeout_graceful_shutdown": 5}
+    start_logging(args.log_level, settings.db_url, workers)
     if workers == 1:
         from api.service.app import create_app
 
         uvicorn.run(create_app(settings), **run)
         return 0
-    prepare_shared_state(settings)
-    run_workers(workers, run)
+    with metrics_dir():
+        prepare_shared_state(settings)
+        run_workers(workers, run)
     return 0
+
+
+def start_logging(level: str, db_url: str, workers: int) -> None:
+    """JSON log lines on stderr for the ``redwood`` loggers (this process and, through the environment, every
+    worker), and the start-up line: version, database URL without its password, worker count."""
+    from api.service.observability import configure_logging, log_startup
+
+    os.environ.update({"REDWOOD_LOG_JSON": "1", "REDWOOD_LOG_LEVEL": level})
+    configure_logging(level)
+    log_startup(db_url, workers)
+
+
+@contextlib.contextmanager
+def metrics_dir():
+    """prometheus_client's multiprocess mode for worker processes: ``PROMETHEUS_MULTIPROC_DIR`` set to a fresh
+    temporary directory (removed afterwards) before the workers start, unless the operator set one."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        return
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="redwood-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield path
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_workers(workers: int, run: dict) -> None:

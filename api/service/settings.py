@@ -18,7 +18,8 @@ class Settings:
     ``policy_dir``: the only directory checkpoints may be registered from. ``secret``: HMAC key for API-key
     hashes (kept next to the default database when not given, so keys survive restarts).
     ``bootstrap_key``: an admin key accepted and stored (hashed) at start-up, for the first key.
-    ``max_decision_seconds``: the solver time limit of a decision sent without ``deadline_seconds``."""
+    ``max_decision_seconds``: the solver time limit of a decision sent without ``deadline_seconds``.
+    ``max_batch_states``: most states in one batch decision request (422 beyond)."""
 
     db_url: str = "sqlite:///redwood.db"
     policy_dir: Path = field(default_factory=lambda: Path("policies"))
@@ -30,6 +31,7 @@ class Settings:
     log_synchronous: str = "NORMAL"
     key_cache_seconds: float = 5.0
     max_decision_seconds: float = 30.0
+    max_batch_states: int = 100
 
     def __post_init__(self) -> None:
         self.policy_dir = Path(self.policy_dir)
@@ -37,7 +39,8 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         """Settings from ``REDWOOD_DB_URL``, ``REDWOOD_POLICY_DIR``, ``REDWOOD_SECRET``, ``REDWOOD_BOOTSTRAP_KEY``,
-        ``REDWOOD_MAX_BODY_BYTES``, ``REDWOOD_ENGINE_POOL``; explicit non-None ``overrides`` win."""
+        ``REDWOOD_MAX_BODY_BYTES``, ``REDWOOD_ENGINE_POOL``, ``REDWOOD_MAX_BATCH_STATES``; explicit non-None
+        ``overrides`` win."""
         values = {
             "db_url": _env("DB_URL", cls.db_url),
             "policy_dir": Path(_env("POLICY_DIR", "policies") or "policies"),
@@ -45,6 +48,7 @@ class Settings:
             "bootstrap_key": _env("BOOTSTRAP_KEY"),
             "max_body_bytes": int(_env("MAX_BODY_BYTES", str(cls.max_body_bytes)) or cls.max_body_bytes),
             "engine_pool": int(_env("ENGINE_POOL", str(cls.engine_pool)) or cls.engine_pool),
+            "max_batch_states": int(_env("MAX_BATCH_STATES", str(cls.max_batch_states)) or cls.max_batch_states),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values["policy_dir"], str):

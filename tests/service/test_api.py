@@ -136,7 +136,7 @@ def test_decisions_deadline_and_idempotency(client):
     ({"state": [0] * 20_000}, None, "state"),
     (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": NaN}', "body"),
     (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": Infinity}', "body"),
-    (None, b'{"state": [1' + b"0" * 5000 + b"]}", "body"),
+    (None, b'{"state": [1' + b"0" * 5000 + b"]}", "state.0"),  # out of range, naming where
     (None, b'{"state": [', "body"),
     ({"state": STATE, "selector": "nope"}, None, "selector"),
     ({"state": STATE, "extra": 1}, None, "extra"),

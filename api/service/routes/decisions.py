@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Request
 from api.service.auth import DecideKey, ReadKey
 from api.service.errors import responses
 from api.service.fastjson import json_response
-from api.service.schemas import DecisionOut, DecisionRequest
+from api.service.schemas import DecisionOut, DecisionRequest, with_iso_times
 
 router = APIRouter(tags=["decisions"])
 Id = Annotated[str, Path(max_length=64)]
@@ -29,7 +29,7 @@ def decide(policy_id: Id, body: DecisionRequest, request: Request, _: DecideKey,
     answer when the deadline had passed before an engine was free)."""
     out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key,
                                                        getattr(request.state, "received", None))
-    return json_response(out, 200 if replayed else 201)
+    return json_response(with_iso_times(out), 200 if replayed else 201)
 
 
 @router.get("/decisions/{decision_id}", response_model=DecisionOut, responses=responses(401, 403, 404))

@@ -25,8 +25,9 @@ def key_list(request: Request, _: AdminKey) -> dict:
     return {"keys": request.app.state.keys.list()}
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response, responses=responses(401, 403, 404))
-def key_revoke(key_id: KeyId, request: Request, _: AdminKey) -> Response:
-    if not request.app.state.keys.revoke(key_id):
+@router.delete("/{key_id}", status_code=204, response_class=Response, responses=responses(401, 403, 404, 409))
+def key_revoke(key_id: KeyId, request: Request, principal: AdminKey) -> Response:
+    """409 when the key would revoke itself or the last admin key (which would lock every admin out)."""
+    if not request.app.state.keys.revoke(key_id, by=principal.key_id):
         raise ApiError(404, "not_found", f"no key {key_id!r}", "key_id")
     return Response(status_code=204)

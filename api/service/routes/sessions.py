@@ -9,7 +9,15 @@ from fastapi import APIRouter, Body, Path, Request
 from api.service.auth import DecideKey, ReadKey
 from api.service.errors import responses
 from api.service.fastjson import json_response
-from api.service.schemas import FeedbackOut, FeedbackRequest, SelectionOut, SelectRequest, SessionCreate, SessionInfo
+from api.service.schemas import (
+    FeedbackOut,
+    FeedbackRequest,
+    SelectionOut,
+    SelectRequest,
+    SessionCreate,
+    SessionInfo,
+    with_iso_times,
+)
 
 router = APIRouter(prefix="/sessions", tags=["bandit sessions"])
 Id = Annotated[str, Path(max_length=64)]
@@ -29,7 +37,7 @@ def session_get(session_id: Id, request: Request, _: ReadKey) -> dict:
              responses=responses(400, 401, 403, 404, 413, 422))
 def session_select(session_id: Id, body: SelectRequest, request: Request, _: DecideKey):
     """Which arms to act on now; the answer's ``id`` is the decision to report feedback for."""
-    return json_response(request.app.state.sessions.select(session_id, body.model_dump()), 201)
+    return json_response(with_iso_times(request.app.state.sessions.select(session_id, body.model_dump())), 201)
 
 
 @router.post("/{session_id}/decisions/{selection_id}/feedback", response_model=FeedbackOut, status_code=201,
@@ -41,4 +49,4 @@ def session_feedback(session_id: Id, selection_id: Id, body: FeedbackRequest, re
     decision: the same feedback again returns 200; different feedback for the same decision is a 409."""
     out, replayed = request.app.state.sessions.feedback(session_id, selection_id,
                                                         body.model_dump(exclude_none=False))
-    return json_response(out, 200 if replayed else 201)
+    return json_response(with_iso_times(out), 200 if replayed else 201)
