@@ -15,6 +15,8 @@ SCENARIOS: dict[str, str] = {
     "multi_intervention": "scenarios.multi_intervention:MultiInterventionInstance",
     "inventory": "scenarios.inventory:InventoryInstance",
     "maze": "scenarios.maze:MazeInstance",
+    "overlapping_reach": "scenarios.overlapping_reach:OverlappingReachInstance",
+    "coverage": "scenarios.coverage:CoverageInstance",
 }
 
 
