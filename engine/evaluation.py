@@ -150,10 +150,12 @@ def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: in
 
 
 def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str] | None = None,
-                    progress: bool = True, time_limit: float | None = None) -> dict:
-    """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against every
-    baseline on common random numbers; ``methods`` keeps a subset. Returns :meth:`Evaluation.to_dict`
-    plus the policy version. Shared by ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
+                    progress: bool = True, time_limit: float | None = None, bound: bool = True) -> dict:
+    """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against the
+    planners and every baseline on common random numbers; ``methods`` keeps a subset. Returns
+    :meth:`Evaluation.to_dict` plus the best planner and every method's paired difference against it, the
+    certified upper bound (``bound``) with each method's % of it, and the policy version. Shared by
+    ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
     from scenarios.errors import InvalidInputError
 
     names = method_names(engine.instance)
@@ -174,6 +176,13 @@ def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str
         result["paired_vs_best_planner"] = {
             name: run.paired_difference(name, best) for name in policies if name != best
         }
+    if bound:  # the certified occupancy LP bound: every method's % of it
+        from engine.occupancy_bound import occupancy_upper_bound
+
+        ub = occupancy_upper_bound(engine.instance)
+        result["upper_bound"] = float(ub.bound)
+        for summary in result["methods"].values():
+            summary["pct_of_upper_bound"] = 100.0 * summary["mean_expected_return"] / ub.bound if ub.bound else None
     result["policy_version"] = engine.policy_version
     return result
 

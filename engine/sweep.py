@@ -146,7 +146,7 @@ def _run_task(task: dict) -> dict:
     engine = Engine.train(env, dqn, seed=seed, progress=False)
     trained_at = time.perf_counter()
     result = evaluate_engine(engine, cfg.eval_episodes, seed, list(cfg.methods) if cfg.methods else None,
-                             progress=False, time_limit=cfg.time_limit)
+                             progress=False, time_limit=cfg.time_limit, bound=False)
     evaluated_at = time.perf_counter()
     bound = occupancy_upper_bound(engine.instance, time_limit=cfg.bound_time_limit)
     bound_at = time.perf_counter()

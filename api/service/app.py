@@ -13,6 +13,7 @@ from api.service.db import open_database
 from api.service.decisions import DecisionService
 from api.service.errors import install_handlers
 from api.service.middleware import ArrivalTimeMiddleware, BodyLimitMiddleware
+from api.service.openapi import install_openapi
 from api.service.observability import ObservabilityMiddleware, configure_logging
 from api.service.policies import PolicyRegistry
 from api.service.routes import ROUTERS, UNPREFIXED
@@ -43,13 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db.dispose()
 
     app = FastAPI(title="Redwood", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings, app.state.db, app.state.keys = settings, db, keys
     app.state.policies = registry
     app.state.decisions = DecisionService(db, registry, settings.max_decision_seconds)
     app.state.batch_decisions = BatchDecisionService(db, app.state.decisions, settings.max_batch_states)
     app.state.sessions = SessionService(db)
     install_handlers(app)
+    install_openapi(app)  # offline Swagger UI at /v1/docs, JSON Schema bounds in the document
     for router in ROUTERS:
         app.include_router(router, prefix="/v1")
     for router in UNPREFIXED:  # GET /metrics, where scrapers look
