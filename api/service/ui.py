@@ -81,9 +81,12 @@ def bar_chart(values: Sequence[float], title: str, unit: str = "", width: int = 
     bars = []
     for i, v in enumerate(vals):
         h = max(plot_h * max(v, 0.0) / top, 0.5)
-        color = "#c0392b" if highlight is not None and i < len(highlight) and highlight[i] else "#2e7d5b"
+        flagged = highlight is not None and i < len(highlight) and highlight[i]
+        color = "#c0392b" if flagged else "#2e7d5b"
         bars.append(f'<rect x="{left + i * step + 0.5:.1f}" y="{pad + plot_h - h:.1f}" '
                     f'width="{max(step - 1.0, 0.8):.1f}" height="{h:.1f}" fill="{color}"/>')
+        if flagged:  # a mark under the axis too: a flagged answer is often a fast (greedy) one, a tiny bar
+            bars.append(f'<path d="M{left + (i + 0.5) * step:.1f} {pad + plot_h + 2} l-3 5 h6 z" fill="#c0392b"/>')
     return (f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>'
             f'<line x1="{left}" y1="{pad + plot_h}" x2="{width - pad}" y2="{pad + plot_h}" stroke="#99a"/>'
@@ -221,7 +224,8 @@ def _decisions(recent: list[dict]) -> str:
     chart = bar_chart(ms, "decision solver time (ms), oldest to newest", " ms",
                       highlight=[bool(d.get("deadline_hit")) for d in chrono])
     flagged = sum(bool(d.get("deadline_hit")) for d in recent)
-    summary = (f"<h3>solver time of the last {len(recent)} decisions (ms; red: deadline hit, {flagged})</h3>"
+    summary = (f"<h3>solver time of the last {len(recent)} decisions (ms; red, marked: deadline hit, {flagged})"
+               "</h3>"
                f"{chart}")
     rows = []
     for d in recent:
@@ -242,7 +246,7 @@ def page(data: dict, version: str, key_name: str | None = None) -> str:
     meta = (f"version {esc(version)} &middot; {len(data['policies'])} policies &middot; {esc(totals['sessions'])}"
             f" bandit sessions &middot; {esc(totals['decisions'])} decisions &middot; {esc(now)}"
             + (f" &middot; key {esc(key_name)}" if key_name else ""))
-    sections = [("policies", "Policies", _policies(data["policies"]), ""),
+    sections = [("policies", "Policies", _policies(data["policies"]), "wide"),
                 ("jobs", "Training jobs", _jobs(data["jobs"]), ""),
                 ("sessions", "Bandit sessions", _sessions(data["sessions"]), ""),
                 ("decisions", f"Recent decisions (last {RECENT})", _decisions(data["decisions"]), "wide")]
