@@ -12,6 +12,7 @@ from api.service.batch import BatchDecisionService
 from api.service.db import open_database
 from api.service.decisions import DecisionService
 from api.service.errors import install_handlers
+from api.service.jobs import JobRunner, JobService, JobSettings, child_args
 from api.service.middleware import ArrivalTimeMiddleware, BodyLimitMiddleware
 from api.service.openapi import install_openapi
 from api.service.observability import ObservabilityMiddleware, configure_logging
@@ -36,10 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.bootstrap_key:
         keys.create("bootstrap", ["admin"], key=settings.bootstrap_key)
     registry = PolicyRegistry(db, settings.policy_dir, settings.engine_pool)
+    jobs = JobService(db, JobSettings.from_env())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        runner = app.state.job_runner = JobRunner(jobs, child_args(settings, jobs.limits)).start()
         yield
+        runner.stop()  # running jobs go back to the queue
         app.state.sessions.close()
         db.dispose()
 
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.settings, app.state.db, app.state.keys = settings, db, keys
     app.state.policies = registry
+    app.state.jobs = jobs
     app.state.decisions = DecisionService(db, registry, settings.max_decision_seconds)
     app.state.batch_decisions = BatchDecisionService(db, app.state.decisions, settings.max_batch_states)
     app.state.sessions = SessionService(db)
