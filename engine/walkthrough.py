@@ -56,10 +56,12 @@ def compare_with_baselines(engine: Any, episodes: int, seed: int = 1, progress: 
     print(f"exact optimum (DP over {4 ** inst.n_arms} joint states): {exact.value:.2f} in {exact.seconds:.2f} s")
     print(f"occupancy-LP upper bound: {bound.bound:.2f} in {bound.seconds:.2f} s "
           f"(relaxation gap {100 * (bound.bound - exact.value) / exact.value:.1f}% above the optimum)")
+    planners = planner_policies(engine)
     policies = {
         "exact DP (optimal)": ExactPolicy(exact),
         TRAINED: EnginePolicy(engine, "auto"),
         "iterative DQN (greedy)": EnginePolicy(engine, "greedy"),
+        **planners,
         **{name: cls(inst) for name, cls in BASELINES.items()},
     }
     evaluation = evaluate(inst, policies, episodes=episodes, seed=seed, reference=TRAINED, progress=progress,
@@ -69,10 +71,23 @@ def compare_with_baselines(engine: Any, episodes: int, seed: int = 1, progress: 
         mean = stats["mean_expected_return"]
         print(f"{name:>24}: {mean:7.2f}  = {100 * mean / exact.value:5.1f}% of the exact optimum, "
               f"{100 * mean / bound.bound:5.1f}% of the LP bound")
-    for name, diff in result["paired_vs_reference"].items():
-        print(f"Q-network minus {name:>24}: {diff['mean']:+7.2f}  "
-              f"95% CI [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]")
+    best = max(planners, key=lambda name: float(np.mean(evaluation.methods[name].expected)))
+    for name in (TRAINED, *planners):
+        if name != best:
+            diff = evaluation.paired_difference(name, best)
+            print(f"{name:>24} minus the best planner ({best}): {diff['mean']:+7.2f}  "
+                  f"95% CI [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]")
     return Comparison(evaluation, result, exact, bound, policies)
+
+
+def planner_policies(engine: Any) -> dict[str, Any]:
+    """Every planner that applies to the engine's instance, as evaluation policies keyed by readable names."""
+    from engine.evaluation import METHOD_LABELS, method_names
+    from engine.planners import PLANNERS
+    from engine.planners.policy import PlannerPolicy
+
+    return {METHOD_LABELS[name]: PlannerPolicy(engine.scenario, engine.instance, name)
+            for name in method_names(engine.instance) if name in PLANNERS}
 
 
 def plot_overview(comparison: Comparison, training_returns: list[float], window: int) -> Any:

@@ -23,7 +23,10 @@
 #
 # **Redwood** learns $Q(s, a)$ over state and joint action with a DQN and maximises it *exactly* over the
 # feasible set every step (enumeration of the feasible actions when they are few, else the network compiled
-# into a MILP). We compare it with the baselines of the SEQUOIA paper on common random numbers, and with two
+# into a MILP), starting from a planner: $Q$ = the planner's per-arm values + a learned residual, so the
+# untrained network *is* the planner. We compare it with the planners a restless-bandit practitioner uses first
+# (Whittle index, Lagrangian, LP-update; no training), the baselines of the SEQUOIA paper on common random
+# numbers, and with two
 # yardsticks: the **exact optimum** by dynamic programming over all $4^J$ joint states (small $J$ only) and the
 # **occupancy-LP upper bound**, which is certified and works at any size.
 #

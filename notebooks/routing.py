@@ -23,7 +23,8 @@
 # time-expanded flow $y_{t,u,v}$, with an exact walk oracle.
 #
 # Redwood's Q-network is maximised exactly over this set (enumeration of the few thousand feasible pull
-# vectors); we compare it with the baselines and the certified occupancy-LP upper bound, and draw the chosen
+# vectors); we compare it with the planners (Whittle index, Lagrangian, LP-update: no training), the baselines
+# and the certified occupancy-LP upper bound, and draw the chosen
 # walk on the graph. If the tube data are absent (fresh machine), the notebook falls back to the scenario's
 # generated transit-like graph with the same size.
 
@@ -53,6 +54,7 @@ from engine.plots import (
     plot_routing,
 )
 from engine.report import markdown_table
+from engine.walkthrough import planner_policies
 from scenarios.routing import RoutingInstance
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
@@ -99,6 +101,7 @@ print(f"occupancy-LP upper bound: {bound.bound:.2f} ({bound.method}, {bound.seco
 policies = {
     "Q-network, exact argmax": EnginePolicy(engine, "auto"),
     "iterative DQN (greedy)": EnginePolicy(engine, "greedy"),
+    **planner_policies(engine),  # Whittle index, Lagrangian and LP-update planners: no training
     **{name: cls(inst) for name, cls in BASELINES.items() if not (SMALL and name == "sampling")},
 }  # SMALL skips "sampling": 100 exact walk checks per decision make it the slowest baseline here
 evaluation = evaluate(inst, policies, episodes=EVAL_EPISODES, seed=1, reference="Q-network, exact argmax",
