@@ -1,4 +1,9 @@
-"""Command line: ``redwood scenarios | train | evaluate | decide | quickstart | bench``."""
+"""Command line: ``redwood scenarios | train | evaluate | decide | quickstart | serve | bench``.
+
+Parsing lives in :mod:`api.cli_args` and imports nothing heavy; each command imports what it needs. A bad
+command line, and the library's :class:`scenarios.errors.InvalidInputError` /
+:class:`~scenarios.errors.InfeasibleActionError`, end as ONE line on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -8,47 +13,41 @@ import runpy
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from scenarios.errors import InfeasibleActionError, InvalidInputError
+from api.cli_args import CliError, CliParser, build_parser, given, subparser
 
 
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--hidden: expected comma-separated integers, got {text!r}") from exc
-    if not widths or any(w < 1 for w in widths):
-        raise argparse.ArgumentTypeError("--hidden: widths must be positive")
-    return widths
+# ------------------------------------------------------------------------------------------ shared checks
+def _exclusive(args: argparse.Namespace, parser: CliParser, first: str, second: str) -> None:
+    """Refuse ``first`` and ``second`` given together (one of them would be silently ignored)."""
+    if first in given(args) and second in given(args):
+        raise CliError(parser.option_name(first), f"not allowed with argument {parser.option_name(second)}")
 
 
-def _make_env(args: argparse.Namespace):
-    from scenarios import make
-
-    if args.instance:
-        return make(args.scenario, instance=Path(args.instance).read_text())
-    return make(args.scenario, n_arms=args.n_arms, budget=args.budget, seed=args.seed)
-
-
-def cmd_scenarios(args: argparse.Namespace) -> int:
-    from scenarios import instance_class, list_scenarios
-
-    for name in list_scenarios():
-        doc = (instance_class(name).__doc__ or "").strip().splitlines()[0]
-        print(f"{name:20s} {doc}")
-    return 0
+def _only_with(
+    args: argparse.Namespace, parser: CliParser, dests: set[str] | list[str], condition: bool, requirement: str
+) -> None:
+    """Refuse any of ``dests`` given when ``condition`` is false (it would be ignored)."""
+    for dest in sorted(set(dests) & given(args)):
+        if not condition:
+            raise CliError(parser.option_name(dest), f"only meaningful with {requirement}")
 
 
-def _key_values(items: list[str] | None, field: str, allowed: set[str] | None = None,
-                key_kind: str = "a name") -> dict:
+def _check_executor(args: argparse.Namespace, parser: CliParser) -> None:
+    _only_with(args, parser, ["ray_address", "num_cpus"], args.executor == "ray", "--executor ray")
+
+
+def _key_values(
+    items: list[str] | None, argument: str, allowed: set[str] | None = None, key_kind: str = "a name"
+) -> dict:
     """``KEY=VALUE`` pairs, VALUE parsed as JSON when it can be; ``allowed`` (described as ``key_kind``)
     limits the keys."""
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key or (allowed is not None and key not in allowed):
-            raise InvalidInputError(field, f"expected KEY=VALUE with {key_kind} as KEY, got {item!r}")
+            raise CliError(argument, f"expected KEY=VALUE with {key_kind} as KEY, got {item!r}")
+        if key in out:
+            raise CliError(argument, f"{key} given twice")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -56,11 +55,42 @@ def _key_values(items: list[str] | None, field: str, allowed: set[str] | None = 
     return out
 
 
-def _dqn_options(items: list[str] | None) -> dict:
-    """``--dqn-option`` pairs overriding DQNConfig fields."""
+def _value_fits(value: object, default: object) -> bool:
+    """Whether ``value`` has the type of a config field whose default is ``default``."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, list)
+    return isinstance(value, type(default))
+
+
+def _dqn_options(items: list[str] | None, episodes_flag: str) -> dict:
+    """``--dqn-option`` pairs overriding DQNConfig fields, type-checked against the fields' defaults."""
     from engine import DQNConfig
 
-    return _key_values(items, "dqn_option", set(DQNConfig.__dataclass_fields__), "a DQNConfig field")
+    defaults = DQNConfig().to_dict()
+    out = _key_values(items, "--dqn-option", set(defaults), "a DQNConfig field")
+    for key, value in out.items():
+        if key in ("hidden", "episodes"):
+            raise CliError("--dqn-option", f"{key} is set by {'--hidden' if key == 'hidden' else episodes_flag}")
+        if not _value_fits(value, defaults[key]):
+            raise CliError(
+                "--dqn-option", f"{key}={json.dumps(value)}: expected a value like {json.dumps(defaults[key])}"
+            )
+    return out
+
+
+def _load_engine(path: str, argument: str = "CHECKPOINT"):
+    from engine import Engine
+
+    try:
+        return Engine.load(path)
+    except FileNotFoundError as exc:
+        raise CliError(argument, str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise CliError(argument, f"{path}: config.json is not valid JSON ({exc.msg})") from None
 
 
 def _executor(args: argparse.Namespace):
@@ -69,14 +99,65 @@ def _executor(args: argparse.Namespace):
     return make_executor(args.executor, address=args.ray_address, num_cpus=args.num_cpus, progress=not args.quiet)
 
 
+# ---------------------------------------------------------------------------------------------- commands
+def cmd_scenarios(args: argparse.Namespace, parser: CliParser) -> int:
+    from api.cli_args import scenario_registry
+
+    registry = scenario_registry()
+    for name in registry.available():
+        print(f"{name:20s} {registry.summary(name)}")
+    return 0
+
+
+def _generator_params(args: argparse.Namespace, parser: CliParser) -> dict:
+    """Parameters for the scenario's instance generator: --n-arms/--budget/--seed where it takes them (given
+    to a generator without them: refused), plus --scenario-option pairs checked against its signature."""
+    import inspect
+
+    from scenarios import instance_class
+
+    signature = inspect.signature(instance_class(args.scenario).generate).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
+    accepted = [name for name in signature if name != "cls"]
+    params = {}
+    for dest in ("n_arms", "budget", "seed"):
+        if takes_any or dest in signature:
+            params[dest] = getattr(args, dest)
+        elif dest in given(args) and not args.instance:
+            raise CliError(
+                parser.option_name(dest),
+                f"the {args.scenario} generator takes no {dest}; its parameters: {', '.join(accepted)}",
+            )
+    options = _key_values(
+        args.scenario_option,
+        "--scenario-option",
+        None if takes_any else set(accepted),
+        f"a parameter of the {args.scenario} generator ({', '.join(accepted)})",
+    )
+    for key in set(options) & set(params):
+        raise CliError("--scenario-option", f"{key} is set by {parser.option_name(key)}")
+    return {**params, **options}
+
+
+def _make_env(args: argparse.Namespace, parser: CliParser):
+    from scenarios import make
+
+    if args.instance:
+        return make(args.scenario, instance=Path(args.instance).read_text())
+    return make(args.scenario, **_generator_params(args, parser))
+
+
 def _train_seeds(args: argparse.Namespace, config) -> int:
     """``train --seeds``: one checkpoint per seed under ``--out`` (seed_<s>/), fanned out on the executor."""
     from engine.sweep import train_task
 
-    if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
-        raise InvalidInputError("seeds", "seeds must be distinct and non-negative")
-    base = {"scenario": args.scenario, "config": config.to_dict(), "n_arms": args.n_arms, "budget": args.budget,
-            "instance": Path(args.instance).read_text() if args.instance else None}
+    base = {
+        "scenario": args.scenario,
+        "config": config.to_dict(),
+        "n_arms": args.n_arms,
+        "budget": args.budget,
+        "instance": Path(args.instance).read_text() if args.instance else None,
+    }
     with _executor(args) as executor:
         results = executor.map(train_task, [{**base, "seed": s} for s in args.seeds], desc="train")
     for res in results:
@@ -88,28 +169,55 @@ def _train_seeds(args: argparse.Namespace, config) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
+    for generator_arg in ("n_arms", "budget", "scenario_option"):
+        _exclusive(args, parser, generator_arg, "instance")
+    for single_arg in ("seed", "threads", "scenario_option"):
+        _exclusive(args, parser, single_arg, "seeds")
+    _only_with(args, parser, ["executor", "ray_address", "num_cpus"], bool(args.seeds), "--seeds")
+    _check_executor(args, parser)
+    if args.seeds and len(set(args.seeds)) != len(args.seeds):
+        raise CliError("--seeds", "seeds must be distinct")
+    dqn_options = _dqn_options(args.dqn_option, "--episodes")
+
+    import numpy as np
     import torch
 
     from engine import DQNConfig, Engine
 
-    torch.set_num_threads(args.threads)
-    config = DQNConfig.from_dict({**DQNConfig().to_dict(), **_dqn_options(args.dqn_option),
-                                  "hidden": args.hidden, "episodes": args.episodes})
+    config = DQNConfig.from_dict(
+        {**DQNConfig().to_dict(), **dqn_options, "hidden": args.hidden, "episodes": args.episodes}
+    )
     if args.seeds:
+        if not args.instance and set(_generator_params(args, parser)) != {"n_arms", "budget", "seed"}:
+            raise CliError(
+                "--seeds",
+                f"the {args.scenario} generator does not take --n-arms and --budget, which "
+                f"--seeds passes to every seed's training; give an --instance",
+            )
         return _train_seeds(args, config)
-    env = _make_env(args)
+    torch.set_num_threads(args.threads)
+    env = _make_env(args, parser)
     engine = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
     path = engine.save(args.out)
     s = engine.training_summary
-    print(json.dumps({"checkpoint": str(path), "policy_version": engine.policy_version,
-                      "seconds": round(s["seconds"], 1), "act_decisions": s["act_decisions"],
-                      "last10_mean_return": float(np.mean(s["episode_returns"][-10:]))}))
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(path),
+                "policy_version": engine.policy_version,
+                "seconds": round(s["seconds"], 1),
+                "act_decisions": s["act_decisions"],
+                "last10_mean_return": float(np.mean(s["episode_returns"][-10:])),
+            }
+        )
+    )
     return 0
 
 
-def run_evaluation(engine, episodes: int, seed: int, methods: list[str] | None, progress: bool,
-                   time_limit: float | None = None) -> dict:
+def run_evaluation(
+    engine, episodes: int, seed: int, methods: list[str] | None, progress: bool, time_limit: float | None = None
+) -> dict:
     """Evaluate the engine against every baseline (see :func:`engine.evaluation.evaluate_engine`)."""
     from engine.evaluation import evaluate_engine
 
@@ -129,18 +237,33 @@ def _write_outputs(results: list[dict], json_path: str | None, markdown: str | N
     print(table)
 
 
-def _evaluate_sweep(args: argparse.Namespace) -> int:
+def _evaluate_sweep(args: argparse.Namespace, parser: CliParser) -> int:
     """``evaluate --domains``: train and evaluate every (domain, seed) on the executor (engine/sweep.py)."""
+    _exclusive(args, parser, "checkpoints", "domains")
+    _exclusive(args, parser, "seed", "seeds")
+    _check_executor(args, parser)
+    if args.seeds and len(set(args.seeds)) != len(args.seeds):
+        raise CliError("--seeds", "seeds must be distinct")
+    if len(set(args.domains)) != len(args.domains):
+        raise CliError("--domains", "domains must be distinct")
+    dqn = {**_dqn_options(args.dqn_option, "--train-episodes"), "hidden": list(args.hidden)}
+    scenario = _key_values(args.scenario_option, "--scenario-option")
+
     from engine.sweep import SweepConfig, run_sweep, write_outputs
 
-    if args.checkpoints:
-        raise InvalidInputError("checkpoints", "give either checkpoints or --domains, not both")
     config = SweepConfig(
-        domains=tuple(args.domains), seeds=tuple(args.seeds if args.seeds is not None else [args.seed]),
-        n_arms=args.n_arms, budget=args.budget, horizon=args.horizon, train_episodes=args.train_episodes,
-        eval_episodes=args.episodes, methods=tuple(args.methods) if args.methods else None,
-        dqn={**_dqn_options(args.dqn_option), "hidden": list(args.hidden)}, time_limit=args.time_limit,
-        exact_max_arms=args.exact_max_arms, scenario=_key_values(args.scenario_option, "scenario_option"),
+        domains=tuple(args.domains),
+        seeds=tuple(args.seeds if args.seeds is not None else [args.seed]),
+        n_arms=args.n_arms,
+        budget=args.budget,
+        horizon=args.horizon,
+        train_episodes=args.train_episodes,
+        eval_episodes=args.episodes,
+        methods=tuple(args.methods) if args.methods else None,
+        dqn=dqn,
+        time_limit=args.time_limit,
+        exact_max_arms=args.exact_max_arms,
+        scenario=scenario,
     )
     with _executor(args) as executor:
         sweep = run_sweep(config, executor, progress=not args.quiet)
@@ -148,36 +271,34 @@ def _evaluate_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from engine import Engine
+def _sweep_dests(parser: CliParser) -> set[str]:
+    """The arguments of the parser's "sweep" group (meaningful with --domains only)."""
+    group = next(g for g in parser._action_groups if (g.title or "").startswith("sweep"))
+    return {a.dest for a in group._group_actions} - {"domains"}
 
+
+def cmd_evaluate(args: argparse.Namespace, parser: CliParser) -> int:
     if args.domains:
-        return _evaluate_sweep(args)
+        return _evaluate_sweep(args, parser)
     if not args.checkpoints:
-        raise InvalidInputError("checkpoints", "give checkpoint directories, or --domains for a sweep")
-    if args.executor != "serial":
-        raise InvalidInputError("executor", "checkpoint evaluation runs serially; use --domains for a sweep")
+        raise CliError(None, "expected checkpoints (directories written by 'redwood train'), or --domains for a sweep")
+    _only_with(args, parser, _sweep_dests(parser), False, "--domains")
     results = []
     for checkpoint in args.checkpoints:
-        engine = Engine.load(checkpoint)
-        results.append(run_evaluation(engine, args.episodes, args.seed, args.methods, not args.quiet,
-                                      args.time_limit))
+        engine = _load_engine(checkpoint)
+        results.append(run_evaluation(engine, args.episodes, args.seed, args.methods, not args.quiet, args.time_limit))
     _write_outputs(results, args.json, args.markdown, args.plot)
     return 0
 
 
-def cmd_decide(args: argparse.Namespace) -> int:
-    from engine import Engine
-
-    engine = Engine.load(args.checkpoint)
-    state = json.loads(args.state) if args.state.strip().startswith("[") else [
-        int(v) for v in args.state.split(",")]
-    decision = engine.decide(state, selector=args.selector, time_limit=args.time_limit)
+def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
+    engine = _load_engine(args.checkpoint)
+    decision = engine.decide(args.state, selector=args.selector, time_limit=args.time_limit)
     print(json.dumps(decision.to_dict()))
     return 0
 
 
-def cmd_quickstart(args: argparse.Namespace) -> int:
+def cmd_quickstart(args: argparse.Namespace, parser: CliParser) -> int:
     """The main job: train a capacity policy (J = 20, B = 5), evaluate it against every baseline, report."""
     import torch
 
@@ -185,9 +306,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from scenarios import make
 
     torch.set_num_threads(args.threads)
+    env = make("capacity", n_arms=args.n_arms, budget=args.budget, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = make("capacity", n_arms=args.n_arms, budget=args.budget, seed=args.seed)
     print(f"training capacity J={args.n_arms} B={args.budget} seed={args.seed} ({args.episodes} episodes)")
     engine = Engine.train(env, DQNConfig(episodes=args.episodes), seed=args.seed, progress=not args.quiet)
     engine.save(out / "policy")
@@ -199,122 +320,76 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the REST service (or manage its API keys)."""
-    from api.service.server import serve
-
-    return serve(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
+def cmd_bench(args: argparse.Namespace, parser: CliParser) -> int:
     bench_dir = Path(args.dir)
     scripts = sorted(p.stem.removeprefix("bench_") for p in bench_dir.glob("bench_*.py"))
     if not args.name:
         print("\n".join(scripts))
         return 0
     if args.name not in scripts:
-        raise InvalidInputError("name", f"unknown benchmark {args.name!r}; known: {scripts}")
+        raise CliError("NAME", f"unknown benchmark {args.name!r}; choices: {', '.join(scripts)}")
     sys.argv = [f"bench_{args.name}.py", *args.rest]
     runpy.run_path(str(bench_dir / f"bench_{args.name}.py"), run_name="__main__")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="redwood", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("scenarios", help="list scenarios").set_defaults(func=cmd_scenarios)
+COMMANDS = {
+    "scenarios": cmd_scenarios,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "decide": cmd_decide,
+    "quickstart": cmd_quickstart,
+    "bench": cmd_bench,
+}
 
-    def instance_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("scenario")
-        q.add_argument("--instance", help="instance JSON file (instead of the seeded generator)")
-        q.add_argument("--n-arms", type=int, default=20)
-        q.add_argument("--budget", type=int, default=5)
-        q.add_argument("--seed", type=int, default=0)
 
-    def executor_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--executor", choices=["serial", "ray"], default="serial")
-        q.add_argument("--ray-address", help="Ray cluster address ('auto', 'ray://host:10001'); default: local")
-        q.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all)")
+def _library_error(exc: ValueError, args: argparse.Namespace, parser: CliParser) -> str | None:
+    """The one-line message of the library's input errors, naming the argument when the field is one."""
+    from scenarios.errors import InfeasibleActionError, InvalidInputError
 
-    q = sub.add_parser("train", help="train a policy and write a checkpoint directory")
-    instance_args(q)
-    q.add_argument("--episodes", type=int, default=100)
-    q.add_argument("--hidden", type=_parse_hidden, default=(16, 32))
-    q.add_argument("--out", required=True, help="checkpoint directory (with --seeds: parent of seed_<s>/)")
-    q.add_argument("--threads", type=int, default=1)
-    q.add_argument("--quiet", action="store_true")
-    q.add_argument("--seeds", type=int, nargs="+", help="train one checkpoint per seed on the executor")
-    q.add_argument("--dqn-option", nargs="*", metavar="KEY=VALUE", help="override DQNConfig fields")
-    executor_args(q)
-    q.set_defaults(func=cmd_train)
+    if isinstance(exc, InfeasibleActionError):
+        return str(exc)
+    if isinstance(exc, InvalidInputError):
+        root = exc.field.replace("[", ".").split(".")[0]
+        name = parser.option_name(root)
+        options = [item.partition("=")[0] for item in getattr(args, "scenario_option", None) or []]
+        if root in options:  # a generator parameter given with --scenario-option
+            return f"argument --scenario-option: {exc}"
+        if name is None:
+            return str(exc)
+        inner = exc.field[len(root) :].lstrip(".")  # e.g. instance.costs[2]: the part of the argument's value
+        return f"argument {name}: {inner + ': ' if inner else ''}{exc.reason}"
+    return None
 
-    q = sub.add_parser("evaluate", help="evaluate checkpoints against the baselines (common random numbers), "
-                                         "or with --domains train and evaluate a domains x seeds sweep")
-    q.add_argument("checkpoints", nargs="*")
-    q.add_argument("--episodes", type=int, default=50, help="evaluation episodes per method")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--methods", nargs="*")
-    q.add_argument("--time-limit", type=float, default=None)
-    q.add_argument("--json")
-    q.add_argument("--markdown")
-    q.add_argument("--plot")
-    q.add_argument("--quiet", action="store_true")
-    q.add_argument("--domains", nargs="+", help="sweep these domains (training included) instead of checkpoints")
-    q.add_argument("--seeds", type=int, nargs="+", help="sweep seeds (instance and training; default --seed)")
-    q.add_argument("--n-arms", type=int, default=20)
-    q.add_argument("--budget", type=int, default=5)
-    q.add_argument("--horizon", type=int, default=20)
-    q.add_argument("--train-episodes", type=int, default=100)
-    q.add_argument("--hidden", type=_parse_hidden, default=(16, 32))
-    q.add_argument("--dqn-option", nargs="*", metavar="KEY=VALUE", help="override DQNConfig fields")
-    q.add_argument("--scenario-option", nargs="*", metavar="KEY=VALUE",
-                   help="more instance-generator parameters for every swept domain (e.g. n_actions=6)")
-    q.add_argument("--exact-max-arms", type=int, default=6, help="exact DP optimum when n_arms <= this")
-    executor_args(q)
-    q.set_defaults(func=cmd_evaluate)
 
-    q = sub.add_parser("decide", help="decide one state with a checkpoint")
-    q.add_argument("checkpoint")
-    q.add_argument("--state", required=True, help="'s_1,...,s_J,time_to_go' or a JSON list")
-    q.add_argument("--selector", default="mip")
-    q.add_argument("--time-limit", type=float, default=None)
-    q.set_defaults(func=cmd_decide)
-
-    q = sub.add_parser("quickstart", help="main job: train + evaluate a capacity policy, write a report")
-    q.add_argument("--n-arms", type=int, default=20)
-    q.add_argument("--budget", type=int, default=5)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--episodes", type=int, default=100)
-    q.add_argument("--eval-episodes", type=int, default=50)
-    q.add_argument("--out", default="runs/quickstart")
-    q.add_argument("--threads", type=int, default=1)
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(func=cmd_quickstart)
-
-    q = sub.add_parser("serve", help="run the REST service on 127.0.0.1 (or manage API keys)")
-    from api.service.server import add_arguments as serve_arguments
-
-    serve_arguments(q)
-    q.set_defaults(func=cmd_serve)
-
-    q = sub.add_parser("bench", help="run a benchmark from bench/ (no name: list them)")
-    q.add_argument("name", nargs="?")
-    q.add_argument("rest", nargs=argparse.REMAINDER)
-    q.add_argument("--dir", default="bench")
-    q.set_defaults(func=cmd_bench)
-    return p
+def _fail(parser: argparse.ArgumentParser, message: str) -> int:
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (2: bad input, reported as one line on stderr)."""
+    parser = build_parser()
     try:
-        return args.func(args)
-    except (InvalidInputError, InfeasibleActionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help, or a bad command line already reported by CliParser.error
+        return int(exc.code or 0)
+    if args.command == "serve":
+        from api.cli_serve import cmd_serve
+
+        return cmd_serve(extra)
+    sub = subparser(parser, args.command)
+    if extra:
+        return _fail(sub, f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return COMMANDS[args.command](args, sub)
+    except CliError as exc:
+        return _fail(sub, str(exc))
+    except ValueError as exc:
+        message = _library_error(exc, args, sub)
+        if message is None:
+            raise
+        return _fail(sub, message)
 
 
 if __name__ == "__main__":

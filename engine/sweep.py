@@ -26,7 +26,7 @@ import numpy as np
 from engine.evaluation import PLANNER_METHODS
 from scenarios.errors import InvalidInputError
 
-DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention")
+DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention", "overlapping_reach", "coverage")
 TRAINED = "dqn_mip"
 
 

@@ -147,11 +147,11 @@ def test_bad_executor_and_cli_inputs(capsys):
     assert main(["evaluate", "--domains", "atlantis"]) == 2
     assert "domains" in capsys.readouterr().err
     assert main(["evaluate", "--domains", "capacity", "--episodes", "-1"]) == 2
-    assert "eval_episodes" in capsys.readouterr().err
+    assert "--episodes" in capsys.readouterr().err
     assert main(["evaluate"]) == 2
     assert "checkpoints" in capsys.readouterr().err
     assert main(["evaluate", "--domains", "capacity", "--scenario-option", "n_actions"]) == 2
-    assert "scenario_option" in capsys.readouterr().err
+    assert "--scenario-option" in capsys.readouterr().err
 
 
 def test_scenario_options_reach_the_generator():

@@ -28,6 +28,10 @@ def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
     try:
         keys = KeyStore(db, settings.resolved_secret())
         if args.create_key:
+            if not args.scopes:  # least privilege: the scopes of a new key are never implied
+                print("error: --create-key: requires --scopes (comma-separated from read, decide, admin)",
+                      file=sys.stderr)
+                return 2
             scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
             try:
                 key, info = keys.create(args.create_key, scopes)
@@ -142,17 +146,20 @@ def prepare_shared_state(settings: Settings) -> None:
 
 
 def add_arguments(q: argparse.ArgumentParser) -> None:
-    q.add_argument("--host", default="127.0.0.1")
-    q.add_argument("--port", type=int, default=8000)
+    q.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    q.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     q.add_argument("--db", default=None, help="SQLAlchemy URL (default sqlite:///redwood.db or $REDWOOD_DB_URL)")
     q.add_argument("--policy-dir", default=None, help="checkpoints may be registered only from here")
     q.add_argument("--engine-pool", type=int, default=None,
                    help="engines per policy and worker (concurrent decisions)")
     q.add_argument("--workers", type=int, default=None,
                    help="server processes sharing the port (default 1, or $REDWOOD_WORKERS)")
-    q.add_argument("--max-body-bytes", type=int, default=None)
-    q.add_argument("--log-level", default="warning")
-    q.add_argument("--create-key", metavar="NAME", help="create an API key, print it once, and exit")
-    q.add_argument("--scopes", default="admin", help="scopes of --create-key: read,decide,admin")
+    q.add_argument("--max-body-bytes", type=int, default=None,
+                   help="largest accepted request body in bytes (default 8 MiB, or $REDWOOD_MAX_BODY_BYTES)")
+    q.add_argument("--log-level", default="warning", help="uvicorn log level")
+    q.add_argument("--create-key", metavar="NAME", help="create an API key (needs --scopes), print it once, and exit")
+    q.add_argument("--scopes", metavar="SCOPE,...", default=None,
+                   help="scopes of the key made by --create-key, required with it: comma-separated from "
+                        "read, decide, admin")
     q.add_argument("--list-keys", action="store_true", help="list API keys and exit")
     q.add_argument("--revoke-key", metavar="ID", help="revoke an API key and exit")
