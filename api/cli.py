@@ -278,6 +278,8 @@ def _sweep_dests(parser: CliParser) -> set[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: CliParser) -> int:
+    if "time_limit" in given(args) and args.methods and "dqn_mip" not in args.methods:
+        raise CliError("--time-limit", "only meaningful when --methods includes dqn_mip (the MILP decisions)")
     if args.domains:
         return _evaluate_sweep(args, parser)
     if not args.checkpoints:

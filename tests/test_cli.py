@@ -140,8 +140,8 @@ def test_decide_bad_state_is_one_line(state, reason, tmp_path, capsys):
 
 
 def test_decide_library_errors_name_the_argument(checkpoint, capsys):
-    _refused(["decide", str(checkpoint), "--state", "0,0"], capsys, "argument --state", "shape")
-    _refused(["decide", str(checkpoint), "--state", "-1,0,0,3"], capsys, "argument --state", "outside")
+    _refused(["decide", str(checkpoint), "--state", "0,0"], capsys, "argument --state", "2")
+    _refused(["decide", str(checkpoint), "--state", "-1,0,0,3"], capsys, "argument --state", "-1")
     _refused(["decide", str(checkpoint), "--state", "0,0,0,3", "--selector", "best"], capsys, "--selector", "mip")
     code, out, _ = _run(["decide", str(checkpoint), "--state", "[0, 1, 0, 3]", "--selector", "greedy"], capsys)
     assert code == 0 and len(json.loads(out)["action"]) == 3
@@ -179,6 +179,9 @@ def test_conflicting_arguments_are_refused(checkpoint, tmp_path, capsys):
     _refused(["evaluate", str(checkpoint), "--executor", "ray"], capsys, "--executor", "--domains")
     _refused(["evaluate", str(checkpoint), "--domains", "capacity"], capsys, "CHECKPOINT", "--domains")
     _refused(["evaluate", "--domains", "capacity", "--seed", "1", "--seeds", "2"], capsys, "--seed", "--seeds")
+    _refused(
+        ["evaluate", str(checkpoint), "--methods", "myopic", "--time-limit", "2"], capsys, "--time-limit", "dqn_mip"
+    )
     assert not Path(out).exists()
 
 
