@@ -51,6 +51,14 @@ class CapacityInstance(CoRMABInstance):
     def action_costs(self) -> np.ndarray:
         return np.asarray(self.costs, dtype=float)
 
+    def interchangeable_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arms of equal cost are interchangeable in the feasible set (class = distinct cost), and a feasible
+        action pulls at most sum_i floor(C_i / c) arms of cost c (the dominance reduction of
+        :mod:`engine.planners.reduction`)."""
+        values, cls = np.unique(np.asarray(self.costs, dtype=np.int64), return_inverse=True)
+        caps = np.asarray(self.capacities, dtype=np.int64)
+        return cls.astype(np.int64), np.array([int((caps // c).sum()) for c in values.tolist()], dtype=np.int64)
+
     def action_model(self) -> ActionModel:
         J, W = self.n_arms, len(self.capacities)
         cost = np.asarray(self.costs, dtype=float)

@@ -87,6 +87,16 @@ class SchedulingInstance(CoRMABInstance):
             arm[j, slots] = True
         return worker, arm
 
+    def interchangeable_classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Arms with the same set of slots are interchangeable in the feasible set (class = slot set); a
+        feasible action pulls at most ``budget`` of them, and at most (worker-slot pairs in their slots) // K
+        (the dominance reduction of :mod:`engine.planners.reduction`)."""
+        worker, arm = self.availability()
+        patterns, cls = np.unique(arm, axis=0, return_inverse=True)
+        nodes = (patterns.astype(np.int64) @ worker.sum(0).astype(np.int64)).reshape(-1)
+        most = np.minimum(self.budget, nodes // self.assignments_per_pull)
+        return cls.reshape(-1).astype(np.int64), most.astype(np.int64)
+
     def assignment_triples(self) -> np.ndarray:
         """(n_x, 3) array of (worker, arm, slot) for every assignment variable, in column order."""
         worker, arm = self.availability()

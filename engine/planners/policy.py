@@ -18,10 +18,13 @@ import numpy as np
 from engine.decision import Decision
 from engine.planners import make_planner
 from engine.planners.base import Planner
+from engine.planners.lp_update import LPUpdatePlanner
+from engine.planners.objective import linear_objective
+from engine.planners.reduction import ArmReduction, InterchangeableArms
 from engine.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
 from solvers.highs_backend import HighsSolver
-from solvers.solution import HEURISTIC, OPTIMAL
+from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
 #: selectors a planner offers: the exact MILP over the feasible set, or greedy ascent on the planner's objective
 PLANNER_SELECTORS = ("mip", "greedy", "auto")
@@ -34,13 +37,21 @@ class PlannerPolicy:
     selectors = PLANNER_SELECTORS
 
     def __init__(self, scenario: str, instance, planner: str | Planner = "lagrangian", mip_rel_gap: float = 1e-6,
-                 time_limit: float = 10.0, **options: Any) -> None:
+                 time_limit: float = 10.0, reduce: bool | str = True, **options: Any) -> None:
+        """``reduce``: solve the decision MILP over the dominance reduction of
+        :mod:`engine.planners.reduction` when the instance offers interchangeable arms (exact: same optimum);
+        ``"bounds"`` fixes the dominated arms by column bounds in the full MILP instead; False never reduces."""
         self.scenario, self.instance = scenario, instance
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
         self._env = instance.make_env()
         self.model = self.planner.model
         self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
+        self.reduce = reduce
+        self._reduction: ArmReduction | None = None
+        if reduce and _linear_planner(self.planner) and isinstance(instance, InterchangeableArms) \
+                and self.model.downward_closed:
+            self._reduction = ArmReduction(self.model, *instance.interchangeable_classes())
         self.training_summary: dict = {}
         blob = json.dumps({"scenario": scenario, "instance": instance.model_dump(mode="json"),
                            "planner": self.planner.config()}, sort_keys=True)
@@ -77,17 +88,47 @@ class PlannerPolicy:
         return self.decide(np.concatenate([states, [time_to_go]]))
 
     def _mip(self, states: np.ndarray, ttg: int, time_limit: float | None) -> Decision:
-        milp = self.planner.milp(states, ttg)
         limit = self.time_limit if time_limit is None else float(time_limit)
-        sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap)
         n = self.model.n_actions
-        if sol.x is not None:
-            a = np.round(sol.x[:n]).astype(np.int64)
-            if self.model.is_feasible(a):
-                status = OPTIMAL if sol.status == OPTIMAL else sol.status
-                return Decision(a, float(sol.objective), float(sol.bound), float(sol.gap), status, sol.seconds, "mip")
-        fallback = self._greedy(states, ttg)
-        fallback.bound = float(sol.bound)  # the MILP's bound still certifies the planner objective
+        reduction = self._reduction if self._reduction is not None and self._reduction.model is self.model \
+            else None  # a model swapped after construction (e.g. user constraints) voids the reduction
+        gains = offset = None
+        if reduction is not None:
+            gains, offset = linear_objective(self.planner.fit().table(states, ttg), self.planner.structure)
+            if not np.all(np.isfinite(gains)):
+                reduction = None
+        if reduction is not None and self.reduce != "bounds":
+            a, sol = reduction.solve(self._solver, gains, offset, limit, self.mip_rel_gap)
+        else:
+            milp = self.planner.milp(states, ttg)
+            if reduction is not None:
+                milp = reduction.bounds_milp(gains, offset, milp)
+            sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap)
+            a = None if sol.x is None else np.round(sol.x[:n]).astype(np.int64)
+        bound = float(sol.bound)
+        if sol.x is None and np.isfinite(self._solver.highs.getInfo().mip_dual_bound):
+            bound = float(self._solver.highs.getInfo().mip_dual_bound)  # no incumbent, but a proven bound
+        if reduction is not None:  # offset + the kept positive gains bounds the objective without a solve
+            trivial = reduction.trivial_bound(gains, offset)
+            bound = min(bound, trivial) if np.isfinite(bound) else trivial
+        if a is not None and self.model.is_feasible(a):
+            # "optimal" only when HiGHS proved the incumbent within mip_rel_gap; else time_limit with bound, gap
+            if sol.status == OPTIMAL:
+                return Decision(a, float(sol.objective), float(sol.bound), float(sol.gap), OPTIMAL, sol.seconds,
+                                "mip")
+            bound = max(bound, float(sol.objective))
+            return Decision(a, float(sol.objective), bound, relative_gap(float(sol.objective), bound), TIME_LIMIT,
+                            sol.seconds, "mip")
+        if reduction is not None:  # the kept arms greedily: fast at any J
+            start = time.perf_counter()
+            a = reduction.greedy(gains)
+            fallback = Decision(a, float(gains @ a + offset), float("inf"), float("inf"), HEURISTIC,
+                                time.perf_counter() - start, "greedy")
+        else:
+            fallback = self._greedy(states, ttg)
+        if np.isfinite(bound):  # the MILP's bound still certifies the planner objective
+            fallback.bound = max(bound, fallback.value)
+            fallback.gap = relative_gap(fallback.value, fallback.bound)
         return fallback
 
     def _greedy(self, states: np.ndarray, ttg: int) -> Decision:
@@ -124,3 +165,8 @@ class PlannerPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a planner checkpoint")
         return cls.from_meta(meta)
+
+
+def _linear_planner(planner: Planner) -> bool:
+    """Whether the planner's decision MILP is the linear objective of its table over the domain's own rows."""
+    return planner.structure.is_pull and (type(planner).milp is Planner.milp or isinstance(planner, LPUpdatePlanner))

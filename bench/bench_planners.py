@@ -1,0 +1,125 @@
+"""Planner decision latency at scale: set-up (fit + first decision) and per-decision time, status and gap.
+
+    python bench/bench_planners.py [--states 30] [--time-limit 5] [--sizes 20:5,100:20,1000:20]
+                                   [--scenarios capacity,scheduling] [--planners whittle,lagrangian]
+                                   [--modes default] [--json out.json]
+
+``--modes`` picks how the MILP is solved: ``default`` (whatever ``PlannerPolicy`` does by default),
+``full`` (``reduce=False``: the MILP over every arm) and ``reduced`` (``reduce=True``: the dominance
+reduction of :mod:`engine.planners.reduction`). ``full,reduced`` measures both on the same fitted planner
+and the same states, so the ratio is from one run. ``lp_update`` is timed only at J <= 20 (an LP per
+decision). The states are random arm states with a random time to go (seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from engine.planners import make_planner
+from engine.planners.policy import PlannerPolicy
+from scenarios import make
+from scenarios.cormab import N_STATES
+
+MODES = {"default": {}, "full": {"reduce": False}, "reduced": {"reduce": True}}
+
+
+def random_states(J: int, horizon: int, n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([rng.integers(0, N_STATES, J), [rng.integers(1, horizon + 1)]]) for _ in range(n)]
+
+
+def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str], n_states: int,
+              time_limit: float) -> list[dict]:
+    env = make(scenario, n_arms=J, budget=B, seed=0)
+    t0 = time.perf_counter()
+    planner = make_planner(planner_name, env.instance)
+    fit_s = time.perf_counter() - t0
+    states = random_states(J, env.instance.horizon, n_states)
+    rows = []
+    for mode in modes:
+        t1 = time.perf_counter()
+        policy = PlannerPolicy(scenario, env.instance, planner, time_limit=time_limit, **MODES[mode])
+        first = policy.decide(states[0])
+        setup_s = fit_s + time.perf_counter() - t1
+        secs, gaps, values, status = [first.seconds], [first.gap], [first.value], {first.status: 1}
+        for s in states[1:]:
+            d = policy.decide(s)
+            secs.append(d.seconds)
+            gaps.append(d.gap)
+            values.append(d.value)
+            status[d.status] = status.get(d.status, 0) + 1
+        later = secs[1:] or secs
+        finite = [g for g in gaps if np.isfinite(g)]
+        rows.append({
+            "scenario": scenario, "J": J, "B": B, "planner": planner_name, "mode": mode,
+            "fit_s": fit_s, "setup_s": setup_s, "first_s": first.seconds,
+            "median_s": float(np.median(later)), "p95_s": float(np.percentile(later, 95)),
+            "max_s": float(np.max(later)), "status": status,
+            "median_gap": float(np.median(finite)) if finite else None,
+            "max_gap": float(np.max(finite)) if finite else None, "values": values,
+        })
+        r = rows[-1]
+        print(f"{scenario} J={J} B={B} {planner_name} [{mode}]: set-up {r['setup_s']:.2f} s "
+              f"(fit {fit_s:.2f} s), median {1000 * r['median_s']:.1f} ms, p95 {1000 * r['p95_s']:.1f} ms, "
+              f"{status}, max gap {_pct(r['max_gap'])}", flush=True)
+    return rows
+
+
+def _pct(g: float | None) -> str:
+    return "-" if g is None else f"{100 * g:.3g}%"
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| scenario | J | B | planner | mode | set-up s | median ms | p95 ms | statuses | median gap | max gap |",
+           "|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        st = ", ".join(f"{k} {v}" for k, v in sorted(r["status"].items()))
+        out.append(f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | {r['mode']} | {r['setup_s']:.2f} | "
+                   f"{1000 * r['median_s']:.1f} | {1000 * r['p95_s']:.1f} | {st} | {_pct(r['median_gap'])} | "
+                   f"{_pct(r['max_gap'])} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--states", type=int, default=30)
+    p.add_argument("--time-limit", type=float, default=5.0)
+    p.add_argument("--sizes", default="20:5,100:20,1000:20", help="J:B pairs")
+    p.add_argument("--scenarios", default="capacity,scheduling")
+    p.add_argument("--planners", default="whittle,lagrangian,lp_update")
+    p.add_argument("--modes", default="default", help=f"comma list of {', '.join(MODES)}")
+    p.add_argument("--json", default=None, help="write the rows (with every decision's value) here")
+    args = p.parse_args()
+    modes = args.modes.split(",")
+    rows: list[dict] = []
+    for scenario in args.scenarios.split(","):
+        for size in args.sizes.split(","):
+            J, B = (int(v) for v in size.split(":"))
+            for planner in args.planners.split(","):
+                if planner == "lp_update" and J > 20:
+                    continue
+                rows += bench_one(scenario, J, B, planner, modes, args.states, args.time_limit)
+    print()
+    print(table(rows))
+    same = {}
+    for r in rows:
+        same.setdefault((r["scenario"], r["J"], r["planner"]), {})[r["mode"]] = r
+    ratios = [(k, m["full"], m["reduced"]) for k, m in same.items() if "full" in m and "reduced" in m]
+    if ratios:
+        print("\n| scenario | J | planner | median full / reduced | p95 full / reduced | same values |")
+        print("|---|---:|---|---:|---:|---|")
+        for (scen, J, planner), f, r in ratios:
+            agree = all(abs(a - b) <= 1e-6 * max(1.0, abs(a)) for a, b in zip(f["values"], r["values"], strict=True))
+            print(f"| {scen} | {J} | {planner} | {f['median_s'] / r['median_s']:.1f}x | {f['p95_s'] / r['p95_s']:.1f}x "
+                  f"| {'yes' if agree else 'no'} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

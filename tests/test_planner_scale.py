@@ -1,0 +1,150 @@
+"""Planner decisions at scale: the dominance reduction (engine/planners/reduction.py) keeps the decision MILP's
+optimum (= the full MILP's = enumeration) on random instances with random, negative and tied gains, every
+returned action is feasible in the full ActionModel, and decision statuses are honest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.planners import make_planner
+from engine.planners.policy import PlannerPolicy
+from engine.planners.reduction import ArmReduction, InterchangeableArms, top_per_class
+from scenarios import make
+from scenarios.capacity import CapacityInstance
+from scenarios.cormab import N_STATES, generate_arms
+from scenarios.scheduling import SchedulingInstance
+from solvers.highs_backend import HighsSolver
+from solvers.solution import OPTIMAL, TIME_LIMIT, relative_gap
+
+GAINS = st.one_of(st.integers(-3, 4).map(float), st.floats(-2.0, 3.0, allow_nan=False, width=32))
+
+
+@st.composite
+def capacity_instances(draw) -> CapacityInstance:
+    J = draw(st.integers(1, 10))
+    W = draw(st.integers(1, 3))
+    return CapacityInstance(
+        arms=generate_arms(J, W, draw(st.integers(0, 1000)), 5),
+        costs=draw(st.lists(st.integers(1, 4), min_size=J, max_size=J)),
+        capacities=draw(st.lists(st.integers(0, 7), min_size=W, max_size=W)),
+    )
+
+
+@st.composite
+def scheduling_instances(draw) -> SchedulingInstance:
+    J = draw(st.integers(1, 10))
+    W = draw(st.integers(1, 3))
+    S = draw(st.integers(1, 4))
+    slots = st.lists(st.integers(0, S - 1), min_size=1, max_size=S, unique=True)
+    return SchedulingInstance(
+        arms=generate_arms(J, W, draw(st.integers(0, 1000)), 5), n_slots=S, budget=draw(st.integers(0, 4)),
+        arm_slots=[draw(slots) for _ in range(J)], worker_slots=[draw(slots) for _ in range(W)],
+        assignments_per_pull=draw(st.integers(1, 2)),
+    )
+
+
+def _check_reduction(instance, gains: np.ndarray) -> None:
+    assert isinstance(instance, InterchangeableArms)
+    model = instance.action_model()
+    solver = HighsSolver(mip_rel_gap=1e-9)
+    full = solver.solve(model.milp(gains), time_limit=30)
+    assert full.status == OPTIMAL
+    reduction = ArmReduction(model, *instance.interchangeable_classes())
+    a, sol = reduction.solve(HighsSolver(mip_rel_gap=1e-9), gains, 0.0, 30.0)
+    assert sol.status == OPTIMAL
+    assert model.is_feasible(a)  # feasible in the full ActionModel
+    best = float((model.enumerate() @ gains).max())
+    tol = 1e-6 * max(1.0, abs(best))
+    assert full.objective == pytest.approx(best, abs=tol)
+    assert sol.objective == pytest.approx(best, abs=tol)  # the reduced MILP's optimum is the full optimum
+    assert float(a @ gains) == pytest.approx(best, abs=tol)  # and the mapped action attains it
+    # the bounds variant (dominated arms fixed by column bounds in the full MILP) agrees
+    fixed = HighsSolver(mip_rel_gap=1e-9).solve(reduction.bounds_milp(gains, 0.0, model.milp(gains)), time_limit=30)
+    assert fixed.objective == pytest.approx(best, abs=tol)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_capacity_reduction_keeps_the_optimum(data):
+    instance = data.draw(capacity_instances())
+    gains = np.array(data.draw(st.lists(GAINS, min_size=instance.n_arms, max_size=instance.n_arms)))
+    _check_reduction(instance, gains)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_scheduling_reduction_keeps_the_optimum(data):
+    instance = data.draw(scheduling_instances())
+    gains = np.array(data.draw(st.lists(GAINS, min_size=instance.n_arms, max_size=instance.n_arms)))
+    _check_reduction(instance, gains)
+
+
+def test_top_per_class_keeps_positive_best_with_ties_by_index():
+    gains = np.array([1.0, 3.0, -1.0, 3.0, 0.0, 2.0, 5.0])
+    cls = np.array([0, 0, 0, 0, 1, 1, 1])
+    arms, rank = top_per_class(gains, cls, np.array([2, 5]))
+    assert arms.tolist() == [1, 3, 6, 5]  # class 0: the two 3.0s (lower index first); class 1: 5.0, 2.0 (not 0.0)
+    assert rank.tolist() == [0, 1, 0, 1]
+
+
+def test_hooks_bound_what_a_feasible_action_pulls():
+    inst = CapacityInstance(arms=generate_arms(4, 2, 0, 5), costs=[2, 3, 2, 5], capacities=[5, 4])
+    cls, most = inst.interchangeable_classes()
+    assert cls.tolist() == [0, 1, 0, 2] and most.tolist() == [2 + 2, 1 + 1, 1]
+    sched = SchedulingInstance(arms=generate_arms(3, 1, 0, 5), n_slots=3, budget=5, arm_slots=[[0, 1], [1, 0], [2]],
+                               worker_slots=[[0, 1]], assignments_per_pull=2)
+    cls, most = sched.interchangeable_classes()
+    assert cls[0] == cls[1] != cls[2]
+    assert most[cls[0]] == 1 and most[cls[2]] == 0  # one worker in slots {0, 1}: two nodes, K = 2
+
+
+@pytest.mark.parametrize("scenario", ["capacity", "scheduling"])
+@pytest.mark.parametrize("planner", ["whittle", "lagrangian"])
+def test_reduced_planner_decisions_equal_full_ones(scenario, planner):
+    env = make(scenario, n_arms=24, budget=4, seed=3)
+    fitted = make_planner(planner, env.instance)
+    full = PlannerPolicy(scenario, env.instance, fitted, reduce=False)
+    reduced = PlannerPolicy(scenario, env.instance, fitted)
+    bounds = PlannerPolicy(scenario, env.instance, fitted, reduce="bounds")
+    assert reduced._reduction is not None and full._reduction is None
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        state = np.concatenate([rng.integers(0, N_STATES, 24), [rng.integers(1, env.instance.horizon + 1)]])
+        want = full.decide(state)
+        for policy in (reduced, bounds):
+            got = policy.decide(state)
+            assert got.status == OPTIMAL and want.status == OPTIMAL
+            assert got.value == pytest.approx(want.value, rel=1e-6, abs=1e-6)
+            assert env.action_model().is_feasible(got.action)
+            assert float(fitted.score(state[:-1], int(state[-1]), got.action[None])[0]) == pytest.approx(got.value)
+
+
+def test_a_swapped_model_voids_the_reduction():
+    env = make("capacity", n_arms=12, budget=3, seed=0)
+    policy = PlannerPolicy("capacity", env.instance, "whittle")
+    policy.model = policy.model.with_constraints(lambda m: [m.a[0] + m.a[1] <= 1])
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        d = policy.decide(np.concatenate([rng.integers(0, N_STATES, 12), [5]]))
+        assert d.action[0] + d.action[1] <= 1 and d.status == OPTIMAL
+
+
+def test_time_limited_decisions_are_flagged_with_bound_and_gap():
+    env = make("capacity", n_arms=300, budget=20, seed=0)
+    policy = PlannerPolicy("capacity", env.instance, "whittle", time_limit=1e-3)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(4):
+        d = policy.decide(np.concatenate([rng.integers(0, N_STATES, 300), [rng.integers(1, 21)]]))
+        seen.add(d.status)
+        assert env.action_model().is_feasible(d.action)
+        if d.status == OPTIMAL:
+            assert d.gap <= 1e-6
+        else:
+            assert d.status in (TIME_LIMIT, "heuristic")
+            assert np.isfinite(d.bound) and d.bound >= d.value - 1e-9
+            assert d.gap == pytest.approx(relative_gap(d.value, d.bound))
+    assert seen - {OPTIMAL}, "a 1 ms limit at J = 300 should not prove every decision"
