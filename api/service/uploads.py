@@ -233,6 +233,9 @@ def upload(data: bytes, registry, limits: JobSettings) -> tuple[dict, bool]:
     relative = store(files, Path(registry.root))
     try:
         out = registry.register(relative)
+    except ApiError as exc:
+        shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
+        raise ApiError(exc.status, exc.code, exc.message, "file") from exc
     except BaseException:
         shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
         raise
