@@ -12,6 +12,7 @@ import json
 import runpy
 import sys
 from pathlib import Path
+from typing import Any
 
 from api.cli_args import CliError, CliParser, build_parser, given, subparser
 
@@ -116,7 +117,8 @@ def _generator_params(args: argparse.Namespace, parser: CliParser) -> dict:
 
     from scenarios import instance_class
 
-    signature = inspect.signature(instance_class(args.scenario).generate).parameters
+    cls: Any = instance_class(args.scenario)
+    signature = inspect.signature(cls.generate).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.values())
     accepted = [name for name in signature if name != "cls"]
     params = {}
@@ -271,12 +273,6 @@ def _evaluate_sweep(args: argparse.Namespace, parser: CliParser) -> int:
     return 0
 
 
-def _sweep_dests(parser: CliParser) -> set[str]:
-    """The arguments of the parser's "sweep" group (meaningful with --domains only)."""
-    group = next(g for g in parser._action_groups if (g.title or "").startswith("sweep"))
-    return {a.dest for a in group._group_actions} - {"domains"}
-
-
 def cmd_evaluate(args: argparse.Namespace, parser: CliParser) -> int:
     if "time_limit" in given(args) and args.methods and "dqn_mip" not in args.methods:
         raise CliError("--time-limit", "only meaningful when --methods includes dqn_mip (the MILP decisions)")
@@ -284,7 +280,7 @@ def cmd_evaluate(args: argparse.Namespace, parser: CliParser) -> int:
         return _evaluate_sweep(args, parser)
     if not args.checkpoints:
         raise CliError(None, "expected checkpoints (directories written by 'redwood train'), or --domains for a sweep")
-    _only_with(args, parser, _sweep_dests(parser), False, "--domains")
+    _only_with(args, parser, parser.only_with_domains, False, "--domains")
     results = []
     for checkpoint in args.checkpoints:
         engine = _load_engine(checkpoint)

@@ -64,7 +64,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default is None or action.default is False or "%(default)" in (action.help or ""):
             return action.help or ""
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 class CliParser(argparse.ArgumentParser):
@@ -73,6 +73,8 @@ class CliParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+        self.commands: dict[str, CliParser] = {}  # subcommand parsers, by name
+        self.only_with_domains: set[str] = set()  # evaluate: the sweep's arguments
         self.register("action", None, _StoreGiven)
         self.register("action", "store", _StoreGiven)
         self.register("action", "store_true", _StoreTrueGiven)
@@ -97,7 +99,8 @@ class LazyChoices(Sequence):
     not import the registry that holds them."""
 
     def __init__(self, load: Callable[[], Sequence[str]]) -> None:
-        self._load, self._names = load, None
+        self._load = load
+        self._names: list[str] | None = None
 
     def names(self) -> list[str]:
         if self._names is None:
@@ -128,8 +131,10 @@ def scenario_registry() -> ModuleType:
     module = sys.modules.get("_redwood_scenario_registry")
     if module is None:
         package = importlib.util.find_spec("scenarios")  # locates the top-level package without importing it
+        assert package is not None and package.submodule_search_locations, "the scenarios package is missing"
         path = Path(next(iter(package.submodule_search_locations))) / "registry.py"
         spec = importlib.util.spec_from_file_location("_redwood_scenario_registry", path)
+        assert spec is not None and spec.loader is not None, f"cannot load {path}"
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         sys.modules["_redwood_scenario_registry"] = module
@@ -165,6 +170,19 @@ METHODS = LazyChoices(method_names)
 
 
 # ------------------------------------------------------------------------------------------------- parser
+class _Recording:
+    """An argument group that records the dests of its arguments."""
+
+    def __init__(self, group: argparse._ArgumentGroup) -> None:
+        self.group = group
+        self.dests: set[str] = set()
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = self.group.add_argument(*args, **kwargs)
+        self.dests.add(action.dest)
+        return action
+
+
 def _instance_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("scenario", choices=SCENARIOS, metavar="SCENARIO", help="scenario; choices: %(choices)s")
     q.add_argument(
@@ -177,7 +195,7 @@ def _instance_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--budget", type=int_at_least(1), default=5, help="generator: budget B (e.g. workers)")
 
 
-def _executor_args(q: argparse.ArgumentParser, what: str) -> None:
+def _executor_args(q: argparse.ArgumentParser | _Recording, what: str) -> None:
     q.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -197,7 +215,7 @@ def _executor_args(q: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def _training_args(q: argparse.ArgumentParser, episodes_flag: str) -> None:
+def _training_args(q: argparse.ArgumentParser | _Recording, episodes_flag: str) -> None:
     q.add_argument(
         "--hidden",
         type=hidden_widths,
@@ -218,7 +236,8 @@ def build_parser() -> CliParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, **kwargs) -> CliParser:
-        return sub.add_parser(name, help=help, description=help, **kwargs)
+        p.commands[name] = sub.add_parser(name, help=help, description=help, **kwargs)
+        return p.commands[name]
 
     command("scenarios", "list the scenarios with a one-line description")
 
@@ -298,7 +317,7 @@ def build_parser() -> CliParser:
     q.add_argument("--markdown", type=output_file, metavar="FILE", help="write the results table as Markdown")
     q.add_argument("--plot", type=output_file, metavar="FILE", help="write a plot of the results (PNG)")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
-    sweep = q.add_argument_group("sweep (with --domains only)")
+    sweep = _Recording(q.add_argument_group("sweep (with --domains only)"))
     sweep.add_argument(
         "--domains",
         nargs="+",
@@ -331,6 +350,7 @@ def build_parser() -> CliParser:
         help="also compute the exact DP optimum when n_arms <= this",
     )
     _executor_args(sweep, "the sweep's tasks")
+    q.only_with_domains = sweep.dests - {"domains"}
 
     q = command("decide", "decide one state with a checkpoint and print the decision as JSON")
     q.add_argument(
@@ -377,6 +397,5 @@ def build_parser() -> CliParser:
     return p
 
 
-def subparser(parser: argparse.ArgumentParser, name: str) -> CliParser:
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return action.choices[name]
+def subparser(parser: CliParser, name: str) -> CliParser:
+    return parser.commands[name]
