@@ -3,6 +3,7 @@
 Each state is decided exactly as ``POST /v1/policies/{id}/decisions`` would (and logged as its own decision,
 readable at ``GET /v1/decisions/{id}``). ``deadline_seconds`` bounds the whole batch, counted from the
 request's arrival: states reached after it has passed get the greedy answer, flagged ``deadline_hit``.
+Without it the batch as a whole gets ``max_decision_seconds`` (what one decision may take), the same way.
 Every state is validated before any is decided, so a malformed state fails the batch with nothing logged.
 With ``Idempotency-Key`` the batch's answer is stored (table ``decision_batches``, unique per policy and key)
 and replayed for the same key and body; the same key with another body is 422 ``idempotency_key_reused``.
@@ -94,10 +95,13 @@ class BatchDecisionService:
             if stored is not None:
                 return self._replay(stored, digest), True
         self._validate(policy_id, states)
+        # the whole batch gets at most the time one decision may take (max_decision_seconds) unless the request
+        # names its own deadline: 100 states must not mean 100 x 30 s of solving
+        deadline = request.get("deadline_seconds")
+        budget = deadline if deadline is not None else self.decisions.max_seconds
         out = []
         for state in states:
-            single = {"state": state, "deadline_seconds": request.get("deadline_seconds"),
-                      "selector": request["selector"]}
+            single = {"state": state, "deadline_seconds": budget, "selector": request["selector"]}
             out.append(self.decisions.decide(policy_id, single, None, received)[0])
         response = {"id": uuid.uuid4().hex, "policy_id": policy_id, "decisions": out, "created_at": time.time()}
         if key is None:

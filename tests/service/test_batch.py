@@ -98,3 +98,8 @@ def test_batch_deadline_covers_the_whole_batch(client):
     r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE], "deadline_seconds": 5},
                     headers=H)
     assert r.status_code == 201 and not r.json()["decisions"][0]["deadline_hit"]
+    # without a deadline the whole batch still gets at most max_decision_seconds
+    client.app.state.decisions.max_seconds = 0.05
+    out, _ = service.decide(pid, {"states": [STATE] * 3, "selector": "mip"}, None,
+                            received=time.perf_counter() - 0.06)
+    assert all(d["deadline_hit"] and d["selector"] == "greedy" for d in out["decisions"])
