@@ -5,8 +5,11 @@
                                    [--modes default] [--json out.json]
 
 ``--modes`` picks how the MILP is solved: ``default`` (whatever ``PlannerPolicy`` does by default),
-``full`` (``reduce=False``: the MILP over every arm) and ``reduced`` (``reduce=True``: the dominance
-reduction of :mod:`engine.planners.reduction`). ``full,reduced`` measures both on the same fitted planner
+``full`` (``reduce=False``: the MILP over every arm), ``reduced`` (``reduce=True``: the dominance
+reduction of :mod:`engine.planners.reduction` over the instance's class-count rows), ``template`` (the reduction
+over the domain's own rows for the kept arms) and ``bounds`` (the full MILP with the dominated arms fixed to 0
+by column bounds). Times are wall clock per decision (``Decision.seconds``) plus the process CPU time, which
+is the better measure on a loaded machine. ``full,reduced`` measures both on the same fitted planner
 and the same states, so the ratio is from one run. ``lp_update`` is timed only at J <= 20 (an LP per
 decision). The states are random arm states with a random time to go (seeded).
 """
@@ -24,7 +27,8 @@ from engine.planners.policy import PlannerPolicy
 from scenarios import make
 from scenarios.cormab import N_STATES
 
-MODES = {"default": {}, "full": {"reduce": False}, "reduced": {"reduce": True}}
+MODES = {"default": {}, "full": {"reduce": False}, "reduced": {"reduce": True}, "template": {"reduce": "template"},
+         "bounds": {"reduce": "bounds"}}
 
 
 def random_states(J: int, horizon: int, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -36,7 +40,13 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
               time_limit: float) -> list[dict]:
     env = make(scenario, n_arms=J, budget=B, seed=0)
     t0 = time.perf_counter()
-    planner = make_planner(planner_name, env.instance)
+    try:
+        planner = make_planner(planner_name, env.instance)
+    except Exception as err:  # reported in the table, the run goes on
+        print(f"{scenario} J={J} B={B} {planner_name}: fit failed after {time.perf_counter() - t0:.1f} s: {err}",
+              flush=True)
+        return [{"scenario": scenario, "J": J, "B": B, "planner": planner_name, "mode": "-", "failed": str(err),
+                 "fit_s": time.perf_counter() - t0}]
     fit_s = time.perf_counter() - t0
     states = random_states(J, env.instance.horizon, n_states)
     rows = []
@@ -46,8 +56,11 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
         first = policy.decide(states[0])
         setup_s = fit_s + time.perf_counter() - t1
         secs, gaps, values, status = [first.seconds], [first.gap], [first.value], {first.status: 1}
+        cpu = []
         for s in states[1:]:
+            c0 = time.process_time()
             d = policy.decide(s)
+            cpu.append(time.process_time() - c0)
             secs.append(d.seconds)
             gaps.append(d.gap)
             values.append(d.value)
@@ -58,7 +71,7 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
             "scenario": scenario, "J": J, "B": B, "planner": planner_name, "mode": mode,
             "fit_s": fit_s, "setup_s": setup_s, "first_s": first.seconds,
             "median_s": float(np.median(later)), "p95_s": float(np.percentile(later, 95)),
-            "max_s": float(np.max(later)), "status": status,
+            "max_s": float(np.max(later)), "status": status, "median_cpu_s": float(np.median(cpu or [0.0])),
             "median_gap": float(np.median(finite)) if finite else None,
             "max_gap": float(np.max(finite)) if finite else None, "values": values,
         })
@@ -74,12 +87,17 @@ def _pct(g: float | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| scenario | J | B | planner | mode | set-up s | median ms | p95 ms | statuses | median gap | max gap |",
-           "|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|"]
+    out = ["| scenario | J | B | planner | mode | set-up s | median ms | p95 ms | median CPU ms | statuses "
+           "| median gap | max gap |", "|---|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for r in rows:
+        if "failed" in r:
+            out.append(f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | - | fit failed after "
+                       f"{r['fit_s']:.0f} s: {r['failed']} | | | | | | |")
+            continue
         st = ", ".join(f"{k} {v}" for k, v in sorted(r["status"].items()))
         out.append(f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | {r['mode']} | {r['setup_s']:.2f} | "
-                   f"{1000 * r['median_s']:.1f} | {1000 * r['p95_s']:.1f} | {st} | {_pct(r['median_gap'])} | "
+                   f"{1000 * r['median_s']:.1f} | {1000 * r['p95_s']:.1f} | {1000 * r['median_cpu_s']:.1f} | {st} | "
+                   f"{_pct(r['median_gap'])} | "
                    f"{_pct(r['max_gap'])} |")
     return "\n".join(out)
 
@@ -107,6 +125,8 @@ def main() -> None:
     print(table(rows))
     same = {}
     for r in rows:
+        if "failed" in r:
+            continue
         same.setdefault((r["scenario"], r["J"], r["planner"]), {})[r["mode"]] = r
     ratios = [(k, m["full"], m["reduced"]) for k, m in same.items() if "full" in m and "reduced" in m]
     if ratios:

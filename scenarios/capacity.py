@@ -59,6 +59,42 @@ class CapacityInstance(CoRMABInstance):
         caps = np.asarray(self.capacities, dtype=np.int64)
         return cls.astype(np.int64), np.array([int((caps // c).sum()) for c in values.tolist()], dtype=np.int64)
 
+    def count_certificate(self, a: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+        """Auxiliaries of :meth:`action_model` certifying ``a`` from the count rows' auxiliaries ``w`` (None when
+        they do not fit); the caller checks them against the rows."""
+        return _count_certificate(self, a, w)
+
+    def class_count_rows(self, max_patterns: int = 5000):
+        """Exact rows over [n (pulls per cost class) ; z] for the count vectors a feasible action can have
+        (classes as in :meth:`interchangeable_classes`): cutting patterns, z_tp = how many workers of capacity
+        type t take the maximal packing p (sum_p z_tp <= workers of type t, n_c <= sum_tp p_c z_tp); with more
+        than ``max_patterns`` patterns, one integer y_ic per worker and class instead."""
+        values = np.unique(np.asarray(self.costs, dtype=np.int64))
+        C = values.size
+        types, count = np.unique(np.asarray(self.capacities, dtype=np.int64), return_counts=True)
+        pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in _maximal_packings(values, cap, max_patterns)]
+        if len(pats) <= max_patterns:
+            P = np.array([p for _, p in pats], dtype=float).reshape(-1, C)
+            t_of = np.array([t for t, _ in pats], dtype=np.int64)
+            nz = len(pats)
+            type_rows = sp.csr_matrix((np.ones(nz), (t_of, C + np.arange(nz))), shape=(types.size, C + nz))
+            class_rows = sp.hstack([sp.identity(C), sp.csr_matrix(-P.T)], format="csr")
+            A = sp.vstack([type_rows, class_rows], format="csr")
+            lo = np.full(types.size + C, -np.inf)
+            hi = np.r_[count.astype(float), np.zeros(C)]
+            return A, lo, hi, np.zeros(nz), count[t_of].astype(float), np.ones(nz, bool)
+        caps = np.asarray(self.capacities, dtype=np.int64)
+        W = caps.size
+        y = lambda i, c: C + i * C + c  # noqa: E731  (after n: y[i, c] row-major)
+        worker_rows = sp.csr_matrix((np.tile(values.astype(float), W),
+                                     (np.repeat(np.arange(W), C), [y(i, c) for i in range(W) for c in range(C)])),
+                                    shape=(W, C + W * C))
+        class_rows = sp.hstack([sp.identity(C), sp.csr_matrix(-np.tile(np.eye(C), W))], format="csr")
+        A = sp.vstack([worker_rows, class_rows], format="csr")
+        upper = (caps[:, None] // values[None, :]).ravel().astype(float)
+        return (A, np.full(W + C, -np.inf), np.r_[caps.astype(float), np.zeros(C)], np.zeros(W * C), upper,
+                np.ones(W * C, bool))
+
     def action_model(self) -> ActionModel:
         J, W = self.n_arms, len(self.capacities)
         cost = np.asarray(self.costs, dtype=float)
@@ -92,6 +128,66 @@ class CapacityInstance(CoRMABInstance):
             aux_names=[f"x[{i},{j}]" for i in range(W) for j in range(J)], downward_closed=True,
             oracle=BinPackingOracle(self.costs, self.capacities),
         )
+
+
+def _count_certificate(instance: CapacityInstance, a: np.ndarray, w: np.ndarray,
+                       max_patterns: int = 5000) -> np.ndarray | None:
+    """The x_ij of :meth:`CapacityInstance.action_model` for action ``a`` from the auxiliaries ``w`` of
+    :meth:`CapacityInstance.class_count_rows` (patterns per worker type, or y_ic per worker), or None."""
+    costs = np.asarray(instance.costs, dtype=np.int64)
+    caps = np.asarray(instance.capacities, dtype=np.int64)
+    values = np.unique(costs)
+    C, W, J = values.size, caps.size, costs.size
+    w = np.round(np.asarray(w, dtype=float)).astype(np.int64)
+    types = np.unique(caps)
+    pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in _maximal_packings(values, cap, max_patterns)]
+    room = np.zeros((W, C), dtype=np.int64)  # how many arms of each class each worker may take
+    if len(pats) <= max_patterns:
+        if w.size != len(pats):
+            return None
+        for t in range(types.size):
+            workers = np.flatnonzero(caps == types[t]).tolist()
+            for (tt, p), z in zip(pats, w.tolist(), strict=True):
+                for _ in range(z if tt == t else 0):
+                    if not workers:
+                        return None
+                    room[workers.pop()] = p
+    else:
+        if w.size != W * C:
+            return None
+        room = w.reshape(W, C)
+    cls = np.searchsorted(values, costs)
+    x = np.zeros((W, J))
+    for c in range(C):
+        slots = np.repeat(np.arange(W), np.maximum(room[:, c], 0))
+        arms = np.flatnonzero((np.asarray(a) > 0) & (cls == c))
+        if arms.size > slots.size:
+            return None
+        x[slots[: arms.size], arms] = 1.0
+    return x.ravel()
+
+
+def _maximal_packings(costs: np.ndarray, capacity: int, limit: int) -> list[list[int]]:
+    """Item counts per cost (ascending ``costs``) that fit in ``capacity`` and leave no room for another item;
+    stops after ``limit + 1`` packings (the caller then falls back)."""
+    out: list[list[int]] = []
+    counts = [0] * costs.size
+    smallest = int(costs[0])
+
+    def rec(k: int, room: int) -> None:
+        if len(out) > limit:
+            return
+        if k == costs.size:
+            if room < smallest and any(counts):
+                out.append(counts.copy())
+            return
+        for m in range(room // int(costs[k]), -1, -1):
+            counts[k] = m
+            rec(k + 1, room - m * int(costs[k]))
+        counts[k] = 0
+
+    rec(0, int(capacity))
+    return out
 
 
 class BinPackingOracle:

@@ -97,6 +97,28 @@ class SchedulingInstance(CoRMABInstance):
         most = np.minimum(self.budget, nodes // self.assignments_per_pull)
         return cls.reshape(-1).astype(np.int64), most.astype(np.int64)
 
+    def class_count_rows(self):
+        """Exact rows over [n (pulls per slot-set class) ; f] for the count vectors a feasible action can have
+        (classes as in :meth:`interchangeable_classes`): a transportation problem, f_pv = worker-slot node v
+        serving class p (continuous: integral supplies give an integral flow, and K n_p distinct nodes split
+        into n_p arms of K distinct nodes each):
+            sum_p n_p <= B;   K n_p - sum_v f_pv <= 0;   sum_p f_pv <= 1."""
+        worker, arm = self.availability()
+        patterns = np.unique(arm, axis=0)
+        P, K = patterns.shape[0], float(self.assignments_per_pull)
+        _, node_s = np.nonzero(worker)  # node v = (worker, slot)
+        pv = np.argwhere(patterns[:, node_s])  # (pattern, node) pairs that can meet
+        nf = len(pv)
+        f = P + np.arange(nf)
+        budget = sp.csr_matrix((np.ones(P), (np.zeros(P, int), np.arange(P))), shape=(1, P + nf))
+        demand = sp.csr_matrix(
+            (np.r_[np.full(P, K), -np.ones(nf)], (np.r_[np.arange(P), pv[:, 0]], np.r_[np.arange(P), f])),
+            shape=(P, P + nf))
+        node = sp.csr_matrix((np.ones(nf), (pv[:, 1], f)), shape=(node_s.size, P + nf))
+        A = sp.vstack([budget, demand, node], format="csr")
+        hi = np.r_[float(self.budget), np.zeros(P), np.ones(node_s.size)]
+        return A, np.full(A.shape[0], -np.inf), hi, np.zeros(nf), np.ones(nf), np.zeros(nf, bool)
+
     def assignment_triples(self) -> np.ndarray:
         """(n_x, 3) array of (worker, arm, slot) for every assignment variable, in column order."""
         worker, arm = self.availability()

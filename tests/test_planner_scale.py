@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from engine.planners import make_planner
 from engine.planners.policy import PlannerPolicy
-from engine.planners.reduction import ArmReduction, InterchangeableArms, top_per_class
+from engine.planners.reduction import (
+    ArmReduction,
+    ClassCounts,
+    CountCertificate,
+    InterchangeableArms,
+    top_per_class,
+)
 from scenarios import make
 from scenarios.capacity import CapacityInstance
 from scenarios.cormab import N_STATES, generate_arms
@@ -52,15 +58,23 @@ def _check_reduction(instance, gains: np.ndarray) -> None:
     solver = HighsSolver(mip_rel_gap=1e-9)
     full = solver.solve(model.milp(gains), time_limit=30)
     assert full.status == OPTIMAL
-    reduction = ArmReduction(model, *instance.interchangeable_classes())
-    a, sol = reduction.solve(HighsSolver(mip_rel_gap=1e-9), gains, 0.0, 30.0)
-    assert sol.status == OPTIMAL
-    assert model.is_feasible(a)  # feasible in the full ActionModel
     best = float((model.enumerate() @ gains).max())
     tol = 1e-6 * max(1.0, abs(best))
     assert full.objective == pytest.approx(best, abs=tol)
-    assert sol.objective == pytest.approx(best, abs=tol)  # the reduced MILP's optimum is the full optimum
-    assert float(a @ gains) == pytest.approx(best, abs=tol)  # and the mapped action attains it
+    assert isinstance(instance, ClassCounts)
+    variants = {"template": None, "counts": instance.class_count_rows()}
+    if isinstance(instance, CapacityInstance):
+        variants["counts per worker"] = instance.class_count_rows(max_patterns=0)
+    for name, rows in variants.items():
+        reduction = ArmReduction(model, *instance.interchangeable_classes(), count_rows=rows)
+        a, sol = reduction.solve(HighsSolver(mip_rel_gap=1e-9), gains, 0.0, 30.0)
+        assert sol.status == OPTIMAL, name
+        assert model.is_feasible(a), name  # feasible in the full ActionModel
+        assert sol.objective == pytest.approx(best, abs=tol), name  # the reduced MILP's optimum is the full one
+        assert float(a @ gains) == pytest.approx(best, abs=tol), name  # and the mapped action attains it
+        if name == "counts" and isinstance(instance, CountCertificate):  # the count solution certifies a
+            aux = instance.count_certificate(a, reduction.count_aux(sol.x))
+            assert aux is not None and model.feasible_with(a, aux)
     # the bounds variant (dominated arms fixed by column bounds in the full MILP) agrees
     fixed = HighsSolver(mip_rel_gap=1e-9).solve(reduction.bounds_milp(gains, 0.0, model.milp(gains)), time_limit=30)
     assert fixed.objective == pytest.approx(best, abs=tol)
@@ -109,12 +123,13 @@ def test_reduced_planner_decisions_equal_full_ones(scenario, planner):
     full = PlannerPolicy(scenario, env.instance, fitted, reduce=False)
     reduced = PlannerPolicy(scenario, env.instance, fitted)
     bounds = PlannerPolicy(scenario, env.instance, fitted, reduce="bounds")
+    template = PlannerPolicy(scenario, env.instance, fitted, reduce="template")
     assert reduced._reduction is not None and full._reduction is None
     rng = np.random.default_rng(0)
     for _ in range(8):
         state = np.concatenate([rng.integers(0, N_STATES, 24), [rng.integers(1, env.instance.horizon + 1)]])
         want = full.decide(state)
-        for policy in (reduced, bounds):
+        for policy in (reduced, bounds, template):
             got = policy.decide(state)
             assert got.status == OPTIMAL and want.status == OPTIMAL
             assert got.value == pytest.approx(want.value, rel=1e-6, abs=1e-6)

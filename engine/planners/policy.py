@@ -20,7 +20,7 @@ from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.objective import linear_objective
-from engine.planners.reduction import ArmReduction, InterchangeableArms
+from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
 from engine.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
 from solvers.highs_backend import HighsSolver
@@ -40,7 +40,9 @@ class PlannerPolicy:
                  time_limit: float = 10.0, reduce: bool | str = True, **options: Any) -> None:
         """``reduce``: solve the decision MILP over the dominance reduction of
         :mod:`engine.planners.reduction` when the instance offers interchangeable arms (exact: same optimum);
-        ``"bounds"`` fixes the dominated arms by column bounds in the full MILP instead; False never reduces."""
+        ``"bounds"`` fixes the dominated arms by column bounds in the full MILP instead, ``"template"`` uses the
+        domain's rows over the kept arms even when the instance offers compact class-count rows; False never
+        reduces."""
         self.scenario, self.instance = scenario, instance
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
@@ -51,7 +53,9 @@ class PlannerPolicy:
         self._reduction: ArmReduction | None = None
         if reduce and _linear_planner(self.planner) and isinstance(instance, InterchangeableArms) \
                 and self.model.downward_closed:
-            self._reduction = ArmReduction(self.model, *instance.interchangeable_classes())
+            counts = instance.class_count_rows() if reduce != "template" and isinstance(instance, ClassCounts) \
+                else None
+            self._reduction = ArmReduction(self.model, *instance.interchangeable_classes(), count_rows=counts)
         self.training_summary: dict = {}
         blob = json.dumps({"scenario": scenario, "instance": instance.model_dump(mode="json"),
                            "planner": self.planner.config()}, sort_keys=True)
@@ -99,6 +103,10 @@ class PlannerPolicy:
                 reduction = None
         if reduction is not None and self.reduce != "bounds":
             a, sol = reduction.solve(self._solver, gains, offset, limit, self.mip_rel_gap)
+            if a is not None and sol.x is not None and reduction.counts and isinstance(self.instance, CountCertificate):
+                aux = self.instance.count_certificate(a, reduction.count_aux(sol.x))
+                if aux is not None:
+                    self.model.feasible_with(a, aux)  # remembers a verified certificate: no oracle search
         else:
             milp = self.planner.milp(states, ttg)
             if reduction is not None:

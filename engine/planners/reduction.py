@@ -32,6 +32,28 @@ from solvers.highs_backend import HighsSolver
 from solvers.milp import MatrixMILP
 from solvers.solution import OPTIMAL, Solution
 
+#: (A over [n_1..n_C ; w], row_lower, row_upper, w_lower, w_upper, w_integer): an integer count vector n is the
+#: per-class pull count of a feasible action iff some w satisfies the rows (see :class:`ClassCounts`)
+CountRows = tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@runtime_checkable
+class ClassCounts(Protocol):
+    """Optional, with :class:`InterchangeableArms`: with interchangeable classes, feasibility depends only on how
+    many arms of each class are pulled; these rows describe the feasible count vectors exactly (a compact,
+    J-independent model, e.g. cutting patterns per worker capacity instead of one assignment per arm and
+    worker)."""
+
+    def class_count_rows(self) -> CountRows: ...
+
+
+@runtime_checkable
+class CountCertificate(Protocol):
+    """Optional, with :class:`ClassCounts`: the ActionModel's auxiliaries for an action from the count rows'
+    auxiliaries (checked against the rows in O(nonzeros) instead of asking the feasibility oracle)."""
+
+    def count_certificate(self, a: np.ndarray, w: np.ndarray) -> np.ndarray | None: ...
+
 
 @runtime_checkable
 class InterchangeableArms(Protocol):
@@ -98,7 +120,7 @@ class ArmReduction:
     """The template MILP of a downward-closed arm-pull domain with interchangeable arms (module docstring)."""
 
     def __init__(self, model: ActionModel, class_of_arm: np.ndarray, max_pulled: np.ndarray,
-                 symmetry_rows: bool = True) -> None:
+                 symmetry_rows: bool = True, count_rows: CountRows | None = None) -> None:
         if not model.downward_closed:
             raise ValueError("the dominance reduction needs a downward-closed feasible set")
         self.model = model
@@ -116,6 +138,12 @@ class ArmReduction:
         template = [np.flatnonzero(self.class_of_arm == c)[: self.keep[c]] for c in range(n_classes)]
         self.template = np.concatenate(template).astype(np.int64) if template else np.zeros(0, np.int64)
         self.slot_start = np.r_[0, np.cumsum(self.keep)][:-1].astype(np.int64)
+        self.counts = count_rows is not None
+        if count_rows is not None:
+            small = _count_milp(count_rows, self.class_of_arm[self.template], n_classes)
+            self.template_cols = np.arange(self.template.size)
+            self.base = _with_order_rows(small, self.template_cols, self.keep) if symmetry_rows else small
+            return
         # the full MILP with the non-template arms and the auxiliaries they own fixed to 0, pruned
         full = model.milp(np.zeros(n))
         dropped = np.setdiff1d(np.arange(n), self.template)
@@ -154,6 +182,10 @@ class ArmReduction:
 
     def action(self, decision: ReducedDecision, x: np.ndarray) -> np.ndarray:
         return decision.action(x, self.model.n_actions, self.template_cols)
+
+    def count_aux(self, x: np.ndarray) -> np.ndarray:
+        """The count rows' auxiliaries in a template solution ``x`` (count-rows reductions only)."""
+        return np.asarray(x)[self.n_template :]
 
     def solve(self, solver: HighsSolver, gains: np.ndarray, offset: float, time_limit: float | None,
               mip_rel_gap: float | None = None) -> tuple[np.ndarray | None, Solution]:
@@ -208,4 +240,22 @@ def _with_order_rows(milp: MatrixMILP, cols: np.ndarray, keep: np.ndarray) -> Ma
         integer=milp.integer, sense=milp.sense, offset=milp.offset,
         row_names=[*milp.row_names, *(f"class_order[{k}]" for k in range(m))] if milp.row_names else [],
         col_names=milp.col_names,
+    )
+
+
+def _count_milp(rows: CountRows, slot_class: np.ndarray, n_classes: int) -> MatrixMILP:
+    """Template slots (binary, one per kept arm) plus the count rows' auxiliaries: each count column n_c of the
+    rows becomes the sum of class c's slots."""
+    A, lo, hi, w_lo, w_hi, w_int = rows
+    A = sp.csr_matrix(A)
+    if A.shape[1] < n_classes:
+        raise ValueError(f"class_count_rows: expected at least {n_classes} count columns, got {A.shape[1]}")
+    n_slots, n_w = slot_class.size, A.shape[1] - n_classes
+    expand = sp.csr_matrix((np.ones(n_slots), (slot_class, np.arange(n_slots))), shape=(n_classes, n_slots))
+    full = sp.hstack([A[:, :n_classes] @ expand, A[:, n_classes:]], format="csr")
+    return MatrixMILP(
+        c=np.zeros(n_slots + n_w), A=full, row_lower=np.asarray(lo, float), row_upper=np.asarray(hi, float),
+        col_lower=np.r_[np.zeros(n_slots), np.asarray(w_lo, float)],
+        col_upper=np.r_[np.ones(n_slots), np.asarray(w_hi, float)],
+        integer=np.r_[np.ones(n_slots, bool), np.asarray(w_int, bool)], sense="max",
     )
