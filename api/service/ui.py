@@ -20,8 +20,8 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-actio
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 RECENT = 50
-JOB_COLUMNS = ("id", "kind", "scenario", "state", "status", "progress", "policy_id", "created_at", "updated_at",
-               "finished_at", "error")
+JOB_COLUMNS = ("id", "kind", "scenario", "state", "status", "stage", "progress", "attempts", "policy_id",
+               "created_at", "updated_at", "finished_at", "error")
 
 STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f6f7f9;color:#1d2430}
