@@ -64,9 +64,20 @@ def configure_logging(level: str | int = "warning", stream=None) -> logging.Hand
     handler.setFormatter(JsonFormatter())
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
-    root.setLevel(level.upper() if isinstance(level, str) else level)
+    root.setLevel(log_level(level))
     startup_log.setLevel(logging.INFO)
     return handler
+
+
+def log_level(level: str | int) -> int:
+    """A ``logging`` level from uvicorn's ``--log-level`` names (``trace`` is DEBUG; unknown names WARNING)."""
+    if isinstance(level, int):
+        return level
+    name = level.strip().upper()
+    if name == "TRACE":
+        return logging.DEBUG
+    value = logging.getLevelName(name)
+    return value if isinstance(value, int) else logging.WARNING
 
 
 def redact_url(url: str) -> str:

@@ -163,6 +163,13 @@ def test_log_records_inside_a_request_carry_its_id(client, caplog, json_logs):
     assert json.loads(formatted)["logger"] == "redwood.service"
 
 
+def test_log_levels_follow_uvicorn_names():
+    from api.service.observability import log_level
+
+    assert log_level("info") == logging.INFO and log_level("WARNING") == logging.WARNING
+    assert log_level("trace") == logging.DEBUG and log_level("nonsense") == logging.WARNING
+
+
 def test_startup_line_redacts_the_password():
     assert redact_url("postgresql+psycopg://bob:s3cret@db:5432/redwood") == "postgresql+psycopg://bob:***@db:5432/redwood"
     buf = io.StringIO()
