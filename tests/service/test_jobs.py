@@ -108,6 +108,21 @@ def test_train_job_registers_a_policy_that_decides(app_factory, tmp_path):
         assert r.status_code == 201 and sum(r.json()["action"]) <= 2
 
 
+def test_sweep_job_reports_per_task_and_summarises(app_factory, tmp_path):
+    sweep = {"kind": "sweep", "config": {
+        "domains": ["capacity"], "seeds": [0, 1], "n_arms": 3, "budget": 1, "horizon": 5, "train_episodes": 1,
+        "eval_episodes": 2, "exact_max_arms": 0, "bound_time_limit": 10,
+        "dqn": {"warm_start_epochs": 5, "warm_start_samples": 128, "snapshots": 0}}}
+    with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
+        r = c.post("/v1/jobs", headers=H, json=sweep)
+        assert r.status_code == 202 and r.json()["kind"] == "sweep"
+        assert r.json()["spec"]["config"]["train_episodes"] == 1  # normalised: every SweepConfig field
+        job = _wait(c, r.json()["id"], timeout=180)
+        assert job["state"] == "succeeded", job
+        assert job["result"]["tasks"] == 2 and "capacity" in job["result"]["summary"]["domains"]
+        assert "task 2/2: capacity seed 1 done" in job["log"] and job["progress"] == 1.0
+
+
 def test_cancel_running_and_queued(app_factory, tmp_path):
     long_job = {**TINY_JOB, "config": {**TINY_JOB["config"], "episodes": 4000}}
     with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
