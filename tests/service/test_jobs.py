@@ -84,8 +84,8 @@ def test_job_routes_scopes_and_errors(app_factory, tmp_path, monkeypatch):
         assert r.status_code == 409 and r.json()["error"]["code"] == "job_finished"
 
 
-def test_train_job_registers_a_policy_that_decides(app_factory, tmp_path):
-    with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
+def test_train_job_registers_a_policy_that_decides(app_factory, db_url):
+    with TestClient(app_factory(db_url)) as c:
         job = c.post("/v1/jobs", headers=H, json={**TINY_JOB, "config": {**TINY_JOB["config"], "episodes": 3},
                                                   "policy_name": "tiny-cap4", "seed": 3}).json()
         seen = set()
@@ -140,13 +140,13 @@ def test_cancel_running_and_queued(app_factory, tmp_path):
         assert not c.app.state.job_runner.children  # the child was terminated and forgotten
 
 
-def test_dead_workers_jobs_are_requeued_then_failed(app_factory, tmp_path, monkeypatch):
+def test_dead_workers_jobs_are_requeued_then_failed(app_factory, db_url, monkeypatch):
     """Rows left running by a process that is gone (same host) or whose lease expired come back to the queue
     with their attempt counted, and fail with the reason after the last attempt; a stale attempt can no longer
     write to the row."""
     monkeypatch.setenv("REDWOOD_JOB_WORKERS", "0")
     monkeypatch.setenv("REDWOOD_JOB_MAX_ATTEMPTS", "2")
-    with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
+    with TestClient(app_factory(db_url)) as c:
         svc = c.app.state.jobs
         from api.service.jobs import jobs
 
