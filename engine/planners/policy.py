@@ -26,6 +26,9 @@ from scenarios.errors import InvalidInputError
 from solvers.highs_backend import HighsSolver
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
+#: HiGHS options for the reduced (class-count) decision MILPs
+REDUCED_HIGHS_OPTIONS = {"presolve": "off", "mip_heuristic_run_feasibility_jump": False}
+
 #: selectors a planner offers: the exact MILP over the feasible set, or greedy ascent on the planner's objective
 PLANNER_SELECTORS = ("mip", "greedy", "auto")
 
@@ -56,6 +59,10 @@ class PlannerPolicy:
             counts = instance.class_count_rows() if reduce != "template" and isinstance(instance, ClassCounts) \
                 else None
             self._reduction = ArmReduction(self.model, *instance.interchangeable_classes(), count_rows=counts)
+            if counts is not None:
+                # small, J-independent models: HiGHS's presolve and feasibility jump cost more than they save
+                # (and wake its worker threads: 2 ms of CPU became 20-50 ms of wall time on a loaded machine)
+                self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap, options=REDUCED_HIGHS_OPTIONS)
         self.training_summary: dict = {}
         blob = json.dumps({"scenario": scenario, "instance": instance.model_dump(mode="json"),
                            "planner": self.planner.config()}, sort_keys=True)
