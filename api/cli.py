@@ -290,6 +290,17 @@ def cmd_evaluate(args: argparse.Namespace, parser: CliParser) -> int:
 
 
 def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
+    if args.time_limit is not None:  # a selector honours a time limit when it has that setting
+        import inspect
+
+        from engine.selectors import SELECTORS
+
+        limited = [name for name, cls in SELECTORS.items() if "time_limit" in inspect.signature(cls).parameters]
+        if args.selector not in limited:
+            raise CliError(
+                "--time-limit",
+                f"selector {args.selector!r} takes no time limit; selectors with one: {', '.join(limited)}",
+            )
     engine = _load_engine(args.checkpoint)
     decision = engine.decide(args.state, selector=args.selector, time_limit=args.time_limit)
     print(json.dumps(decision.to_dict()))

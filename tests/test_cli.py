@@ -143,6 +143,13 @@ def test_decide_library_errors_name_the_argument(checkpoint, capsys):
     _refused(["decide", str(checkpoint), "--state", "0,0"], capsys, "argument --state", "2")
     _refused(["decide", str(checkpoint), "--state", "-1,0,0,3"], capsys, "argument --state", "-1")
     _refused(["decide", str(checkpoint), "--state", "0,0,0,3", "--selector", "best"], capsys, "--selector", "mip")
+    _refused(
+        ["decide", str(checkpoint), "--state", "0,0,0,3", "--selector", "greedy", "--time-limit", "1"],
+        capsys,
+        "--time-limit",
+        "'greedy'",
+        "mip",
+    )
     code, out, _ = _run(["decide", str(checkpoint), "--state", "[0, 1, 0, 3]", "--selector", "greedy"], capsys)
     assert code == 0 and len(json.loads(out)["action"]) == 3
 
