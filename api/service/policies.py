@@ -110,14 +110,7 @@ class PolicyRegistry:
                 policies.c.deleted.is_(False)).order_by(policies.c.created_at).limit(1)).mappings().first()
             if existing is not None:
                 return policy_info(dict(existing)), False
-            net = engine.network
-            info = {
-                "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
-                            "context_dim": net.context_dim},
-                "state_length": int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0,
-                "training": _json_safe(engine.config.to_dict()),
-                "training_summary": _json_safe(engine.training_summary),
-            }
+            info = _describe(engine)
             row = {"id": uuid.uuid4().hex, "path": canonical, "scenario": engine.scenario,
                    "policy_version": engine.policy_version, "info": info, "created_at": time.time(),
                    "deleted": False}
@@ -125,6 +118,30 @@ class PolicyRegistry:
         with self._lock:
             self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
         return policy_info(row), True
+
+    def create_planner(self, spec: dict) -> tuple[dict, bool]:
+        """(policy, created) for a planner policy built from ``spec`` (:class:`PlannerCreate`): saved under
+        ``planners/`` in the policy directory and registered like a checkpoint (idempotent)."""
+        import torch
+
+        from engine.planners.policy import PlannerPolicy
+        from scenarios import make
+
+        torch.set_num_threads(1)
+        generator = {k: spec[k] for k in ("n_arms", "budget", "seed", "horizon") if k in spec}
+        if "instance" in spec and generator:
+            raise ApiError(422, "invalid_input", f"give either instance or generator options, not both "
+                           f"({', '.join(sorted(generator))})", sorted(generator)[0])
+        env = make(spec["scenario"], instance=spec["instance"]) if "instance" in spec \
+            else make(spec["scenario"], **generator)
+        if getattr(env.instance, "n_arms", 0) > 1_000:
+            raise ApiError(422, "too_expensive", "planner policies are limited to 1000 arms", "instance")
+        policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **spec.get("options", {}))
+        relative = f"planners/{spec['scenario']}-{policy.name}-{policy.policy_version}"
+        target = self.root / relative
+        if not target.exists():
+            policy.save(target)
+        return self.register(relative)
 
     def row(self, policy_id: str) -> dict:
         """The policy's row, read from the database every time (another worker process may have deleted it)."""
@@ -162,6 +179,25 @@ class PolicyRegistry:
                 path = resolve_checkpoint(self.root, row["path"])
                 pool = self._pools[policy_id] = EnginePool(path, row["policy_version"], self.pool_size)
         return pool
+
+
+def _describe(engine) -> dict:
+    """The stored description of a loaded policy: a trained Q-network's shape and training, or a planner's."""
+    from engine.planners.policy import PlannerPolicy
+
+    state_length = int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0
+    if isinstance(engine, PlannerPolicy):
+        return {"kind": "planner", "planner": engine.planner.config(), "state_length": state_length,
+                "training": {}, "training_summary": {}}
+    net = engine.network
+    return {
+        "kind": "dqn",
+        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
+                    "context_dim": net.context_dim},
+        "state_length": state_length,
+        "training": _json_safe(engine.config.to_dict()),
+        "training_summary": _json_safe(engine.training_summary),
+    }
 
 
 def _json_safe(value):

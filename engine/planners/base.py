@@ -15,6 +15,7 @@ import numpy as np
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.objective import first_order, objective_milp
 from scenarios.cormab import CoRMABInstance
+from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 
 
@@ -26,6 +27,9 @@ class Planner:
     can_be_prior: ClassVar[bool] = True
 
     def __init__(self, instance: CoRMABInstance, **options: Any) -> None:
+        if not isinstance(instance, CoRMABInstance):
+            raise InvalidInputError("scenario", f"planners need an allocation scenario (restless arms under a feasible "
+                                    f"set); got {type(instance).__name__}")
         self.instance = instance
         self.options = dict(options)
         self.structure = ControlStructure.of(instance)
