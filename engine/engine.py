@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,12 +86,14 @@ class Engine:
                **options) -> Decision:
         """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone);
         ``options`` configure the selector (mip: ``backend``, ``tightening``, ``mip_rel_gap``, ...)."""
+        start = time.perf_counter()
         if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
         self.model.check(decision.action)
         decision.policy_version = self.policy_version
+        decision.seconds = time.perf_counter() - start  # the whole call, compilation and checks included
         return decision
 
     # ---------------------------------------------------------------------------------- persisting

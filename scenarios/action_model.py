@@ -9,6 +9,8 @@ oracle against the rows. Without an oracle every question is answered by a small
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -238,9 +240,42 @@ class ActionModel:
             raise RuntimeError(f"feasible set {self.name!r} is empty")
         return np.round(sol.x[: self.n_actions]).astype(np.int64)
 
-    def enumerate(self, max_count: int = 200_000) -> np.ndarray:
-        """Every feasible action as rows of a 0/1 matrix; raises when there are more than ``max_count``."""
+    def count_upper_bound(self) -> int:
+        """A cheap upper bound on the number of feasible actions: ``sum_{k <= K} C(n, k)`` where K bounds the
+        ones of a feasible action (a small MILP, memoised; n when nothing is proven), or ``2^n`` when the set is
+        not downward closed."""
         n = self.n_actions
+        if not self.downward_closed:
+            return 2**n
+        bound = self.__dict__.get("_count_bound")
+        if bound is None:
+            from solvers.network_milp import max_cardinality
+
+            try:
+                k = max_cardinality(self.milp(np.zeros(n)), n)
+            except ValueError:  # empty feasible set
+                k = 0
+            bound = sum(math.comb(n, i) for i in range(n + 1 if k is None else k + 1))
+            self.__dict__["_count_bound"] = bound
+        return bound
+
+    def enumerate(self, max_count: int = 200_000, max_seconds: float | None = None) -> np.ndarray:
+        """Every feasible action as rows of a 0/1 matrix; raises when there are more than ``max_count``.
+
+        When :meth:`count_upper_bound` is within ``max_count`` the work is bounded by it. Otherwise counting
+        stops (and enumeration is refused) as soon as ``max_count`` is passed, or after ``max_seconds`` (None:
+        no time limit; 0: refuse at once, from the bound alone)."""
+        n = self.n_actions
+        start = time.perf_counter()
+        bound = self.count_upper_bound()
+        limited = bound > max_count and max_seconds is not None
+
+        def check_time() -> None:
+            if limited and time.perf_counter() - start > max_seconds:
+                raise ValueError(f"more than {max_count} feasible actions are possible (at most {bound}) and "
+                                 f"counting them did not finish within {max_seconds} s; enumeration refused")
+
+        check_time()
         if self.downward_closed:
             found: list[tuple[int, ...]] = [()]
             level: list[tuple[int, ...]] = [()]
@@ -248,6 +283,7 @@ class ActionModel:
                 known = set(level)
                 nxt: list[tuple[int, ...]] = []
                 for s in level:
+                    check_time()
                     for j in range((s[-1] + 1) if s else 0, n):
                         cand = (*s, j)
                         if len(cand) > 1 and any(cand[:i] + cand[i + 1 :] not in known for i in range(len(cand))):
@@ -256,9 +292,9 @@ class ActionModel:
                         a[list(cand)] = 1
                         if self.is_feasible(a):
                             nxt.append(cand)
+                            if len(found) + len(nxt) > max_count:  # refuse now, not after the whole level
+                                raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
                 found += nxt
-                if len(found) > max_count:
-                    raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
                 level = nxt
             out = np.zeros((len(found), n), dtype=np.int64)
             for i, s in enumerate(found):
@@ -266,8 +302,13 @@ class ActionModel:
             return out
         if n > 22:
             raise ValueError(f"{n} actions without downward closure: enumeration refused")
-        bits = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(np.int64)
-        keep = [a for a in bits if self.is_feasible(a)]
-        if len(keep) > max_count:
-            raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
+        keep = []
+        for code in range(2**n):
+            if code % 1024 == 0:
+                check_time()
+            a = ((code >> np.arange(n)) & 1).astype(np.int64)
+            if self.is_feasible(a):
+                keep.append(a)
+                if len(keep) > max_count:
+                    raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
         return np.array(keep, dtype=np.int64).reshape(-1, n)

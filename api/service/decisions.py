@@ -36,11 +36,12 @@ class DecisionService:
         return stored[1]
 
     def decide(self, policy_id: str, request: dict, key: str | None,
-               received: float | None = None) -> tuple[dict, bool]:
+               received: float | None = None, max_seconds: float | None = None) -> tuple[dict, bool]:
         """(response, replayed) for ``request`` = {state, deadline_seconds, selector}. ``deadline_seconds`` counts
         from ``received`` (``time.perf_counter()`` when the request arrived): time spent queueing for an engine is
         deducted from the solver's limit, and a request whose deadline has passed by then gets the greedy
-        answer (``selector: greedy``, flagged) instead of a solve that would overrun it."""
+        answer (``selector: greedy``, flagged) instead of a solve that would overrun it. ``max_seconds`` (the key's
+        work budget) caps the solver's time limit below ``max_decision_seconds``."""
         received = time.perf_counter() if received is None else received
         pool = self.registry.pool(policy_id)
         digest = request_hash(request)
@@ -51,12 +52,15 @@ class DecisionService:
         deadline = request.get("deadline_seconds")
         selector, late = request["selector"], False
         with pool.acquire() as engine:
+            cap = self.max_seconds
+            if max_seconds is not None:  # the budget counts from the arrival, like the deadline
+                cap = max(min(cap, max_seconds - (time.perf_counter() - received)), MIN_SOLVE_SECONDS)
             if deadline is None:
-                limit = self.max_seconds
+                limit = cap
             else:
-                limit = min(float(deadline) - (time.perf_counter() - received), self.max_seconds)
+                limit = min(float(deadline) - (time.perf_counter() - received), cap)
                 if limit < MIN_SOLVE_SECONDS:
-                    selector, late, limit = "greedy", True, self.max_seconds
+                    selector, late, limit = "greedy", True, cap
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         d = decision.to_dict()
         hit = late or d["status"] == "time_limit" or (

@@ -7,16 +7,20 @@ random-generator state after the last selection, which is how :mod:`api.service.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import numpy as np
 
+from api.service.limits import chunk_arms, deadline_passed
 from bandits.combinatorial import CUCB, CombinatorialThompson, KnapsackOracle, TopKOracle
 from bandits.combinatorial.scalar_feedback import ScalarFeedback
 from bandits.persistence import rng_from_state, rng_state
 from bandits.restless import RestlessArms, WhittleIndices, WhittlePolicy, whittle_indices
 from bandits.restless.allocation import allocate
 from scenarios.errors import InvalidInputError
+
+KNAPSACK_SECONDS = 2.0  # solver time limit of one knapsack selection by MILP (fractional sizes, large tables)
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -77,7 +81,7 @@ class SemiBanditRuntime(Runtime):
         else:
             if len(c["sizes"]) != n:
                 raise InvalidInputError("constraint.sizes", f"expected {n} sizes (one per arm)")
-            oracle = KnapsackOracle(c["sizes"], c["capacity"])
+            oracle = KnapsackOracle(c["sizes"], c["capacity"], time_limit=KNAPSACK_SECONDS)
             samples = 32 if oracle.use_dp and n * (oracle.capacity + 1) <= 200_000 else 0
         low, high = (float(v) for v in config["reward_range"])
         if not high > low:
@@ -145,7 +149,10 @@ class WhittleRuntime(Runtime):
     learns = False
     uses_rng = False
 
-    def __init__(self, config: dict, cache: dict | None) -> None:
+    def __init__(self, config: dict, cache: dict | None, deadline: float | None = None,
+                 max_bytes: int | None = None) -> None:
+        """``deadline`` (``time.perf_counter()``) and ``max_bytes`` bound the index computation (see
+        :func:`chunked_whittle_indices`)."""
         super().__init__()
         arms = RestlessArms.parse(config["arms"])
         self.n_arms, self.n_states = arms.n_arms, arms.n_states
@@ -156,7 +163,7 @@ class WhittleRuntime(Runtime):
             values[~ok] = np.nan
             idx = WhittleIndices(values, raw, ok, float(config["discount"]), config["horizon"], 0.0, 0)
         else:
-            idx = whittle_indices(arms, float(config["discount"]), config["horizon"])
+            idx = chunked_whittle_indices(arms, float(config["discount"]), config["horizon"], deadline, max_bytes)
         self.policy = WhittlePolicy(arms, config["budget"], config["discount"], config["horizon"],
                                     config["fill_budget"], config["allow_non_indexable"], indices=idx)
         self._table = idx.raw if config["allow_non_indexable"] else idx.values
@@ -217,7 +224,30 @@ def _nan_list(x):
     return x if np.isfinite(x) else None
 
 
-def build_runtime(config: dict, cache: dict | None = None) -> Runtime:
+def chunked_whittle_indices(arms: RestlessArms, discount: float, horizon: int | None, deadline: float | None = None,
+                            max_bytes: int | None = None) -> WhittleIndices:
+    """:func:`whittle_indices` computed over chunks of arms (each arm's indices and indexability are independent
+    of the others): a chunk's memory stays under ``max_bytes`` by the estimate of :mod:`api.service.limits`,
+    and past ``deadline`` (checked between chunks) the work stops with 422 ``too_expensive``."""
+    P, R, C, _ = arms.arrays()
+    N, A, S, _ = P.shape
+    chunk = chunk_arms(A, S, horizon, max_bytes or 2**62)
+    if chunk >= N and deadline is None:
+        return whittle_indices((P, R, C), discount, horizon)
+    parts: list[WhittleIndices] = []
+    start = time.perf_counter()
+    for lo in range(0, N, chunk):
+        deadline_passed(deadline, f"computing the Whittle indices ({lo} of {N} arms done)", "arms")
+        parts.append(whittle_indices((P[lo:lo + chunk], R[lo:lo + chunk], C[lo:lo + chunk]), discount, horizon))
+    deadline_passed(deadline, "computing the Whittle indices", "arms")
+    return WhittleIndices(np.concatenate([p.values for p in parts]), np.concatenate([p.raw for p in parts]),
+                          np.concatenate([p.indexable for p in parts]), parts[0].discount, parts[0].horizon,
+                          time.perf_counter() - start, max(p.probes for p in parts))
+
+
+def build_runtime(config: dict, cache: dict | None = None, deadline: float | None = None,
+                  max_bytes: int | None = None) -> Runtime:
+    """The session's runtime; ``deadline`` / ``max_bytes`` bound a Whittle session's index computation."""
     if config["kind"] == "whittle":
-        return WhittleRuntime(config, cache)
+        return WhittleRuntime(config, cache, deadline, max_bytes)
     return SemiBanditRuntime(config)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from api.service.db import Database, feedback, selections, sessions
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
+from api.service.limits import check_session
 from api.service.runtimes import Runtime, build_runtime
 from api.service.selection_log import (
     GroupCommitWriter,
@@ -49,9 +50,13 @@ class SessionService:
         self._loading: dict[str, threading.Lock] = {}
 
     # -------------------------------------------------------------------------------- lifecycle
-    def create(self, config: dict) -> dict:
+    def create(self, config: dict, deadline: float | None = None, max_bytes: int | None = None) -> dict:
+        """A new session; ``deadline`` (``time.perf_counter()``) and ``max_bytes`` bound its set-up work (422
+        ``too_expensive`` beyond, see :mod:`api.service.limits`)."""
+        if deadline is not None or max_bytes is not None:
+            check_session(config, deadline if deadline is not None else float("inf"), max_bytes or 2**62)
         try:
-            rt = build_runtime(config)
+            rt = build_runtime(config, deadline=deadline, max_bytes=max_bytes)
         except (InvalidInputError, ApiError):
             raise
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:

@@ -31,6 +31,10 @@ class Settings:
     log_synchronous: str = "NORMAL"
     key_cache_seconds: float = 5.0
     max_decision_seconds: float = 30.0
+    # bounded work per request (api.service.limits): estimated seconds a request may ask for, by the key's highest
+    # scope, counted from its arrival; and the memory one chunk of work may take
+    work_budget_seconds: dict[str, float] = field(default_factory=lambda: {"read": 3.5, "decide": 3.5, "admin": 3.5})
+    max_work_bytes: int = 400 * 2**20
     max_batch_states: int = 100
 
     def __post_init__(self) -> None:
@@ -54,6 +58,10 @@ class Settings:
         if isinstance(values["policy_dir"], str):
             values["policy_dir"] = Path(values["policy_dir"])
         return cls(**values)
+
+    def work_budget(self, scopes: frozenset[str] | set[str]) -> float:
+        """Seconds of work a request may ask for with a key of ``scopes`` (the largest budget among them)."""
+        return max((self.work_budget_seconds.get(s, 0.0) for s in scopes), default=0.0)
 
     def resolved_secret(self) -> str:
         """The HMAC secret: explicit, else a ``.secret`` file beside a SQLite database (created once, 0600)."""

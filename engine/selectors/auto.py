@@ -22,7 +22,7 @@ class AutoSelector:
         key = id(q.model)
         if key not in self._small:
             try:
-                q.model.enumerate(self.max_enumerated)
+                q.model.enumerate(self.max_enumerated, max_seconds=0.25)  # exact either way: never wait long
                 self._small = {key: True}
             except ValueError:
                 self._small = {key: False}

@@ -39,6 +39,17 @@ NETWORK_HIGHS_OPTIONS: dict[str, object] = {
 }
 
 
+def box_bound(milp) -> float:
+    """An upper bound on a maximisation MILP's optimum: its objective maximised over the column box alone (for a
+    network MILP the hidden columns' boxes are the interval bounds of the neurons, so this is the interval
+    bound of the network's output plus the best linear term over the action box). Infinite when unbounded."""
+    c = np.asarray(milp.c, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf in the branch np.where discards
+        best = np.where(c > 0, c * milp.col_upper, np.where(c < 0, c * milp.col_lower, 0.0))
+    total = float(best.sum()) + float(milp.offset)
+    return total if np.isfinite(total) else float("inf")
+
+
 class MipSelector:
     name = "mip"
 
@@ -94,7 +105,7 @@ class MipSelector:
         def remaining() -> float | None:
             return None if limit is None else max(limit - (time.perf_counter() - start), 1e-3)
 
-        sol, candidate, certified = None, None, False
+        sol, candidate, certified, milp = None, None, False, None
         try:
             compiled = self._network_milp(q)
             budget = self.tightening_budget
@@ -120,8 +131,17 @@ class MipSelector:
             if candidate_value >= incumbent_value - 1e-9:
                 action, value = candidate, candidate_value
             status = OPTIMAL if sol.status == OPTIMAL else TIME_LIMIT
+        bound = float("inf")
         if sol is not None and status != HEURISTIC and np.isfinite(sol.bound):
-            bound = max(sol.bound, value)
+            bound = sol.bound
+        if milp is not None and sol is not None and status != OPTIMAL:
+            # the solver stopped (time limit) before proving a bound, or with a weak one: the network's interval
+            # bounds over the action box also certify one (max of the objective over the MILP's column box)
+            bound = min(bound, box_bound(milp))
+            if np.isfinite(bound) and status == HEURISTIC:
+                status = TIME_LIMIT  # the greedy incumbent, with a certified (if loose) bound
+        if np.isfinite(bound):
+            bound = max(bound, value)
             gap = relative_gap(value, bound)
         else:
             bound, gap = float("inf"), float("inf")

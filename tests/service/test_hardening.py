@@ -8,6 +8,7 @@ import re
 import time
 from datetime import datetime
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -270,3 +271,174 @@ def test_docs_page_is_served_offline(client):
     assert client.get(css).status_code == 200
     assert "/v1/openapi.json" in urls
     assert client.get("/v1/docs/static/nope.js").status_code == 404
+
+
+# ------------------------------------------------------------------------------ 9. bounded work per request
+LIMIT_BYTES = 500 * 2**20
+
+
+def _limit_seconds() -> float:
+    """5 s, stretched by the machine's load when other jobs share its cores (the bound is for an idle server)."""
+    import os
+
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return 5.0 * max(1.0, load)
+
+
+def _peak_rss_reset() -> int | None:
+    """Reset the process's peak RSS (Linux ``clear_refs``) and return the current RSS, or None."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status("VmRSS")
+    except OSError:
+        return None
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _timed(client, method: str, url: str, body: dict | bytes, headers: dict) -> tuple[object, float, int | None]:
+    raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+    before = _peak_rss_reset()
+    start = time.perf_counter()
+    r = client.request(method, url, content=raw, headers=headers | {"content-type": "application/json"})
+    seconds = time.perf_counter() - start
+    grown = None if before is None else _status("VmHWM") - before
+    return r, seconds, grown
+
+
+def _whittle(n_arms: int, n_actions: int, n_states: int, horizon: int | None = None, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(n_states), size=(n_arms, n_actions, n_states)).round(3)
+    P[..., 0] += 1.0 - P.sum(-1)  # rows sum to 1 after rounding
+    R = np.sort(rng.random((n_arms, n_states, n_actions)).round(3), axis=2)
+    body = {"kind": "whittle", "budget": 2, "arms": {
+        "transitions": P.tolist(), "rewards": R.tolist(), "costs": [list(range(n_actions))] * n_arms,
+        "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms}}
+    return body | ({"horizon": horizon} if horizon is not None else {})
+
+
+def _whittle_onehot(n_arms: int, n_actions: int, n_states: int) -> bytes:
+    """The densest body of this shape (one-digit numbers): the issue's 8 MiB request has this form."""
+    row = "[" + ",".join(["1"] + ["0"] * (n_states - 1)) + "]"
+    arm_p = "[" + ",".join(["[" + ",".join([row] * n_states) + "]"] * n_actions) + "]"
+    arm_r = "[" + ",".join(["[" + ",".join(["0"] * n_actions) + "]"] * n_states) + "]"
+    costs = "[" + ",".join(str(a) for a in range(n_actions)) + "]"
+    init = "[" + ",".join(["1"] + ["0"] * (n_states - 1)) + "]"
+    arms = (f'{{"transitions":[{",".join([arm_p] * n_arms)}],"rewards":[{",".join([arm_r] * n_arms)}],'
+            f'"costs":[{",".join([costs] * n_arms)}],"initial":[{",".join([init] * n_arms)}]}}')
+    return f'{{"kind":"whittle","budget":2,"arms":{arms}}}'.encode()
+
+
+@pytest.fixture
+def worst_client(app_factory, tmp_path, policy_dir):
+    from tests.service.conftest import make_checkpoint
+
+    if not (policy_dir / "cap30").exists():
+        make_checkpoint(policy_dir / "cap30", n_arms=30, budget=6, seed=1)
+    with TestClient(app_factory(f"sqlite:///{tmp_path / 'w.db'}")) as c:
+        key = c.post("/v1/keys", json={"name": "d", "scopes": ["decide"]}, headers=H).json()["key"]
+        c.decide_key = {"X-API-Key": key}
+        yield c
+
+
+def test_worst_case_bodies_answer_within_limits(worst_client):
+    c = worst_client
+    D = c.decide_key
+    LIMIT_SECONDS = _limit_seconds()
+    n = 10_000
+    measured: list[tuple[str, int, float, int | None]] = []
+
+    def run(name: str, method: str, url: str, body, ok=(200, 201), refused=(413, 422)):
+        r, seconds, grown = _timed(c, method, url, body, D)
+        measured.append((name, r.status_code, seconds, grown))
+        assert r.status_code in (*ok, *refused), (name, r.status_code, r.text[:300])
+        assert r.status_code < 500
+        assert seconds < LIMIT_SECONDS, (name, seconds, r.status_code, r.text[:200])
+        if grown is not None:
+            assert grown < LIMIT_BYTES, (name, grown)
+        if r.status_code in refused:
+            err = r.json()["error"]
+            assert err["field"], (name, err)
+        return r
+
+    # the issue's request (8 MiB, 120 arms x 8 actions x 64 states) and other Whittle shapes at the limits
+    r = run("whittle 120x8x64 (issue, 8 MiB)", "POST", "/v1/sessions", _whittle_onehot(120, 8, 64), ok=())
+    r = run("whittle 100x8x64 one-hot", "POST", "/v1/sessions", _whittle_onehot(100, 8, 64), ok=())
+    assert r.json()["error"]["code"] == "too_expensive" and "arms" in r.json()["error"]["field"]
+    run("whittle 1x8x64", "POST", "/v1/sessions", _whittle(1, 8, 64), ok=())
+    r = run("whittle 1x2x4 horizon 1000", "POST", "/v1/sessions", _whittle(1, 2, 4, 1000), ok=())
+    assert r.json()["error"]["field"] == "horizon"
+    run("whittle 1x2x64 horizon 1000", "POST", "/v1/sessions", _whittle(1, 2, 64, 1000), ok=())
+    run("whittle 10000x2x4", "POST", "/v1/sessions", _whittle(n, 2, 4))
+    run("whittle 2000x2x16", "POST", "/v1/sessions", _whittle(2000, 2, 16))
+    run("whittle 40x8x16", "POST", "/v1/sessions", _whittle(40, 8, 16))
+    run("whittle 3x4x64", "POST", "/v1/sessions", _whittle(3, 4, 64))
+    run("whittle 100x2x4 horizon 100", "POST", "/v1/sessions", _whittle(100, 2, 4, 100))
+    run("whittle 2x2x16 horizon 200", "POST", "/v1/sessions", _whittle(2, 2, 16, 200))
+    ok = run("whittle 1000x2x4", "POST", "/v1/sessions", _whittle(1000, 2, 4), refused=())
+    sid = ok.json()["id"]
+    sel = run("whittle select 1000 arms", "POST", f"/v1/sessions/{sid}/select", {"states": [3] * 1000}, refused=())
+    run("whittle feedback", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+        {"rewards": [1.0] * 1000, "next_states": [0] * 1000}, refused=())
+
+    # semi-bandits at the largest sizes the schema allows: knapsack by MILP (fractional sizes) and by DP
+    rng = np.random.default_rng(0)
+    for name, constraint in [
+        ("knapsack milp", {"type": "knapsack", "sizes": (rng.random(n) * 10 + 0.5).round(4).tolist(),
+                           "capacity": 1e6 / 3}),
+        ("knapsack dp", {"type": "knapsack", "sizes": rng.integers(1, 2000, n).tolist(), "capacity": 1999}),
+        ("top_k", {"type": "top_k", "k": n // 2}),
+    ]:
+        for kind in ("cucb", "thompson"):
+            extra = {"likelihood": "gaussian"} if kind == "thompson" else {}
+            s = run(f"{kind} {name} create", "POST", "/v1/sessions",
+                    {"kind": kind, "n_arms": n, "constraint": constraint, "epsilon": 0.1} | extra, refused=())
+            sid = s.json()["id"]
+            for i in range(2):
+                sel = run(f"{kind} {name} select {i}", "POST", f"/v1/sessions/{sid}/select", {}, refused=())
+                run(f"{kind} {name} feedback {i}", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+                    {"rewards": rng.random(n).round(3).tolist()}, refused=())
+            run(f"{kind} {name} scalar feedback", "POST",
+                f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback", {"reward": 0.5}, ok=(200, 201, 409))
+
+    # decisions at J = 30 with every selector, no deadline (bounded by the key's budget)
+    pid = c.post("/v1/policies", json={"path": "cap30"}, headers=H).json()["id"]
+    state = [3] * 30 + [1]
+    for selector in ["mip", "auto", "enumerate", "greedy", "sampling", "mip"]:
+        body = {"state": state, "selector": selector}
+        run(f"decision J=30 {selector}", "POST", f"/v1/policies/{pid}/decisions", body)
+    small = {"instance": {"n_arms": 10_000}}
+    run("scenario validate", "POST", "/v1/scenarios/capacity/validate", small, refused=(422,))
+    big = b'{"instance": {"n_arms": 10, "budget": 3, "extra": [' + b"0," * 3_900_000 + b'0]}}'
+    run("scenario validate 8 MiB", "POST", "/v1/scenarios/capacity/validate", big, refused=(422,))
+    deep = b'{"instance": {"n_arms": 10, "x": ' + b"[" * 900 + b"]" * 900 + b"}}"
+    run("scenario validate nested", "POST", "/v1/scenarios/capacity/validate", deep, refused=(400, 422))
+    run("feedback, long floats and integer", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+        b'{"rewards": [' + b"0.123456789012," * 10_000 + b'0.1], "reward": ' + b"1" * 300 + b"}", ok=(),
+        refused=(404, 409, 422))
+    for name, status, seconds, grown in measured:
+        print(f"{name:45s} {status} {seconds:6.2f} s {'' if grown is None else f'{grown / 2**20:7.0f} MiB'}")
+
+
+def test_openapi_has_examples_for_main_operations(client):
+    schemas = client.get("/v1/openapi.json").json()["components"]["schemas"]
+    for name in ["KeyCreate", "PolicyCreate", "DecisionRequest", "DecisionOut", "WhittleSessionCreate",
+                 "CUCBSessionCreate", "ThompsonSessionCreate", "SelectRequest", "SelectionOut", "FeedbackRequest",
+                 "FeedbackOut"]:
+        schema = schemas.get(name) or schemas.get(f"{name}-Input") or schemas[f"{name}-Output"]
+        assert schema.get("examples"), name
+    from api.service import schemas as models
+
+    for name in ["KeyCreate", "PolicyCreate", "DecisionRequest", "WhittleSessionCreate", "CUCBSessionCreate",
+                 "ThompsonSessionCreate", "SelectRequest", "FeedbackRequest", "DecisionOut", "SelectionOut",
+                 "FeedbackOut"]:
+        model = getattr(models, name)
+        for example in model.model_config["json_schema_extra"]["examples"]:
+            model.model_validate(example)  # every example is valid

@@ -22,13 +22,14 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 @router.post("/policies/{policy_id}/decisions", response_model=DecisionOut, status_code=201,
              responses={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
              | responses(400, 401, 403, 404, 409, 413, 422))
-def decide(policy_id: Id, body: DecisionRequest, request: Request, _: DecideKey,
+def decide(policy_id: Id, body: DecisionRequest, request: Request, principal: DecideKey,
            idempotency_key: IdempotencyKey = None):
     """The best feasible action for ``state``. ``deadline_seconds`` counts from the request's arrival: the solver
     stops in time and the answer is flagged (``deadline_hit: true``; ``status: time_limit``, or the greedy
     answer when the deadline had passed before an engine was free)."""
+    budget = request.app.state.settings.work_budget(principal.scopes)  # caps the solver's time limit
     out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key,
-                                                       getattr(request.state, "received", None))
+                                                       getattr(request.state, "received", None), max_seconds=budget)
     return json_response(with_iso_times(out), 200 if replayed else 201)
 
 

@@ -21,7 +21,8 @@ from solvers.highs_backend import HighsSolver
 class KnapsackOracle(Oracle):
     kind = "knapsack"
 
-    def __init__(self, sizes: object, capacity: float, max_table: int = 20_000_000) -> None:
+    def __init__(self, sizes: object, capacity: float, max_table: int = 20_000_000, time_limit: float = 60.0) -> None:
+        """``time_limit``: seconds per MILP solve (the answer is then flagged not exact when it stops early)."""
         self.sizes = as_float_array(sizes, "sizes", (None,))
         if self.sizes.size == 0 or np.any(self.sizes < 0):
             raise InvalidInputError("sizes", "expected at least one non-negative size")
@@ -30,6 +31,7 @@ class KnapsackOracle(Oracle):
         integral = np.all(self.sizes == np.round(self.sizes)) and self.capacity == np.floor(self.capacity)
         self.use_dp = bool(integral and self.n_arms * (self.capacity + 1) <= max_table)
         self.max_table = int(max_table)
+        self.time_limit = float(time_limit)
         self._solver: HighsSolver | None = None
 
     @property
@@ -42,7 +44,7 @@ class KnapsackOracle(Oracle):
         model = budget_action_model(self.n_arms, self.capacity, self.sizes)
         if self._solver is None:
             self._solver = HighsSolver(mip_rel_gap=1e-9)
-        sol = self._solver.solve(model.milp(np.maximum(w, 0.0)), time_limit=60.0)
+        sol = self._solver.solve(model.milp(np.maximum(w, 0.0)), time_limit=self.time_limit)
         if sol.x is None:
             return np.zeros(self.n_arms, dtype=np.int64), False
         return np.round(sol.x[: self.n_arms]).astype(np.int64) & (w > 0), sol.status == "optimal"

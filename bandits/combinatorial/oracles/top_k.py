@@ -45,7 +45,9 @@ class TopKOracle(Oracle):
     def exploration_law(self, action: np.ndarray) -> tuple[float, np.ndarray] | None:
         if self.allow_fewer:
             return None
-        prob = 1.0 / comb(self.n_arms, self.k) if self.is_feasible(action) else 0.0
+        # 1 / C(n, k) as a float: 0.0 once C(n, k) passes the float range (e.g. k = 5,000 of 10,000 arms)
+        prob = 1.0 / float(comb(self.n_arms, self.k)) if comb(self.n_arms, self.k) < 2**1023 else 0.0
+        prob = prob if self.is_feasible(action) else 0.0
         return prob, np.full(self.n_arms, self.k / self.n_arms)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
