@@ -181,6 +181,8 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
     if args.seeds and len(set(args.seeds)) != len(args.seeds):
         raise CliError("--seeds", "seeds must be distinct")
     dqn_options = _dqn_options(args.dqn_option, "--episodes")
+    if args.planner:
+        return _write_planner(args, parser)
 
     import numpy as np
     import torch
@@ -307,8 +309,21 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
     return 0
 
 
+def _write_planner(args: argparse.Namespace, parser: CliParser) -> int:
+    """``train --planner NAME``: a planner policy (no training) saved like a checkpoint."""
+    for training_arg in ("seeds", "episodes", "hidden", "dqn_option", "threads"):
+        _exclusive(args, parser, training_arg, "planner")
+    from engine import Engine
+
+    policy = Engine.plan(_make_env(args, parser), args.planner)
+    path = policy.save(args.out)
+    print(json.dumps({"checkpoint": str(path), "planner": args.planner, "policy_version": policy.policy_version}))
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace, parser: CliParser) -> int:
-    """The main job: train a capacity policy (J = 20, B = 5), evaluate it against every baseline, report."""
+    """The main job: train a capacity policy (J = 20, B = 5) on the planner prior, evaluate it against the
+    planners, every baseline and the certified bound, report."""
     import torch
 
     from engine import DQNConfig, Engine
@@ -323,8 +338,14 @@ def cmd_quickstart(args: argparse.Namespace, parser: CliParser) -> int:
     engine.save(out / "policy")
     result = run_evaluation(engine, args.eval_episodes, args.seed, None, not args.quiet)
     _write_outputs([result], str(out / "evaluation.json"), str(out / "evaluation.md"), str(out / "evaluation.png"))
-    for name, diff in result["paired_vs_reference"].items():
-        print(f"dqn_mip - {name}: {diff['mean']:+.2f} (95% CI {diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f})")
+    best = result.get("best_planner")
+    for name, diff in result.get("paired_vs_best_planner", {}).items():
+        print(
+            f"{name} - {best} (best planner): {diff['mean']:+.2f} "
+            f"(95% CI {diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f})"
+        )
+    if result.get("upper_bound"):
+        print(f"certified upper bound (occupancy LP): {result['upper_bound']:.2f}")
     print(f"wrote {out}/policy, evaluation.json, evaluation.md, evaluation.png")
     return 0
 

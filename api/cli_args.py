@@ -157,6 +157,12 @@ def method_names() -> list[str]:
     return method_names()
 
 
+def planner_names() -> list[str]:
+    from engine.planners import PLANNERS
+
+    return list(PLANNERS)
+
+
 def executor_names() -> list[str]:
     from engine.executors import EXECUTORS
 
@@ -167,6 +173,7 @@ SCENARIOS = LazyChoices(scenario_names)
 SELECTORS = LazyChoices(selector_names)
 EXECUTORS = LazyChoices(executor_names)
 METHODS = LazyChoices(method_names)
+PLANNERS = LazyChoices(planner_names)
 
 
 # ------------------------------------------------------------------------------------------------- parser
@@ -263,6 +270,12 @@ def build_parser() -> CliParser:
         help="more instance-generator parameters (e.g. n_actuators=8 for maze); not with --instance or --seeds",
     )
     q.add_argument("--episodes", type=int_at_least(1), default=100, help="training episodes")
+    q.add_argument(
+        "--planner",
+        choices=PLANNERS,
+        metavar="NAME",
+        help="write a planner policy instead (no training; not with training options); choices: %(choices)s",
+    )
     _training_args(q, "--episodes")
     q.add_argument(
         "--out",

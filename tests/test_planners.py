@@ -230,3 +230,17 @@ def test_prior_names_are_checked():
     with pytest.raises(InvalidInputError, match="prior"):
         make_prior("lp_update", env.instance)
     assert make_prior("none", env.instance) is None
+
+
+def test_cli_writes_a_planner_policy_that_decide_reads(tmp_path, capsys):
+    from api.cli import main
+
+    out = tmp_path / "whittle"
+    assert main(["train", "capacity", "--n-arms", "8", "--budget", "2", "--planner", "whittle", "--out", str(out)]) == 0
+    assert isinstance(Engine.load(out), PlannerPolicy)
+    capsys.readouterr()
+    assert main(["decide", str(out), "--state", "0,1,2,3,0,1,2,3,5"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["status"] == "optimal"
+    assert main(["train", "capacity", "--planner", "whittle", "--episodes", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "--planner" in capsys.readouterr().err
