@@ -56,6 +56,7 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
         first = policy.decide(states[0])
         setup_s = fit_s + time.perf_counter() - t1
         secs, gaps, values, status = [first.seconds], [first.gap], [first.value], {first.status: 1}
+        statuses = [first.status]
         cpu = []
         for s in states[1:]:
             c0 = time.process_time()
@@ -64,6 +65,7 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
             secs.append(d.seconds)
             gaps.append(d.gap)
             values.append(d.value)
+            statuses.append(d.status)
             status[d.status] = status.get(d.status, 0) + 1
         later = secs[1:] or secs
         finite = [g for g in gaps if np.isfinite(g)]
@@ -73,7 +75,7 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
             "median_s": float(np.median(later)), "p95_s": float(np.percentile(later, 95)),
             "max_s": float(np.max(later)), "status": status, "median_cpu_s": float(np.median(cpu or [0.0])),
             "median_gap": float(np.median(finite)) if finite else None,
-            "max_gap": float(np.max(finite)) if finite else None, "values": values,
+            "max_gap": float(np.max(finite)) if finite else None, "values": values, "statuses": statuses,
         })
         r = rows[-1]
         print(f"{scenario} J={J} B={B} {planner_name} [{mode}]: set-up {r['setup_s']:.2f} s "
@@ -130,12 +132,19 @@ def main() -> None:
         same.setdefault((r["scenario"], r["J"], r["planner"]), {})[r["mode"]] = r
     ratios = [(k, m["full"], m["reduced"]) for k, m in same.items() if "full" in m and "reduced" in m]
     if ratios:
-        print("\n| scenario | J | planner | median full / reduced | p95 full / reduced | same values |")
-        print("|---|---:|---|---:|---:|---|")
+        print("\n| scenario | J | planner | median full / reduced | p95 full / reduced | same value where full is "
+              "optimal | reduced better (full not optimal) | reduced worse |")
+        print("|---|---:|---|---:|---:|---|---:|---:|")
         for (scen, J, planner), f, r in ratios:
-            agree = all(abs(a - b) <= 1e-6 * max(1.0, abs(a)) for a, b in zip(f["values"], r["values"], strict=True))
+            same = better = worse = n_opt = 0
+            for a, b, st in zip(f["values"], r["values"], f["statuses"], strict=True):
+                tol = 1e-6 * max(1.0, abs(a))
+                n_opt += st == "optimal"
+                same += st == "optimal" and abs(a - b) <= tol
+                better += b > a + tol
+                worse += b < a - tol
             print(f"| {scen} | {J} | {planner} | {f['median_s'] / r['median_s']:.1f}x | {f['p95_s'] / r['p95_s']:.1f}x "
-                  f"| {'yes' if agree else 'no'} |")
+                  f"| {same} / {n_opt} | {better} | {worse} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
