@@ -82,8 +82,10 @@ class BatchDecisionService:
                     raise ApiError(422, "invalid_input", f"states[{i}]: {exc}"[:500], f"states.{i}") from exc
 
     def decide(self, policy_id: str, request: dict, key: str | None,
-               received: float | None = None) -> tuple[dict, bool]:
-        """(response, replayed) for ``request`` = {states, deadline_seconds, selector}."""
+               received: float | None = None, max_seconds: float | None = None) -> tuple[dict, bool]:
+        """(response, replayed) for ``request`` = {states, deadline_seconds, selector}. ``max_seconds`` (the key's
+        work budget, counted from arrival like the deadline) caps each decision's solver limit as on the single
+        route: once the batch has spent it, the remaining states get the shortest solves."""
         received = time.perf_counter() if received is None else received
         states = request["states"]
         if len(states) > self.max_states:
@@ -102,7 +104,8 @@ class BatchDecisionService:
         out = []
         for state in states:
             single = {"state": state, "deadline_seconds": budget, "selector": request["selector"]}
-            out.append(self.decisions.decide(policy_id, single, None, received)[0])
+            extra = {} if max_seconds is None else {"max_seconds": max_seconds}
+            out.append(self.decisions.decide(policy_id, single, None, received, **extra)[0])
         response = {"id": uuid.uuid4().hex, "policy_id": policy_id, "decisions": out, "created_at": time.time()}
         if key is None:
             return response, False

@@ -103,3 +103,21 @@ def test_batch_deadline_covers_the_whole_batch(client):
     out, _ = service.decide(pid, {"states": [STATE] * 3, "selector": "mip"}, None,
                             received=time.perf_counter() - 0.06)
     assert all(d["deadline_hit"] and d["selector"] == "greedy" for d in out["decisions"])
+
+
+def test_batch_passes_the_keys_work_budget_to_each_decision(client, monkeypatch):
+    pid = _policy(client)
+    seen = []
+    real = client.app.state.decisions.decide
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("max_seconds"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client.app.state.decisions, "decide", spy)
+    r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, OTHER]}, headers=H)
+    assert r.status_code == 201, r.text
+    settings = client.app.state.settings
+    expected = settings.work_budget(frozenset({"admin", "decide", "read"})) if hasattr(settings, "work_budget") \
+        else None
+    assert seen == [expected, expected]
