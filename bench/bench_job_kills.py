@@ -29,7 +29,8 @@ def main() -> int:
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--workers", type=int, default=2, help="server processes")
     p.add_argument("--job-workers", type=int, default=2, help="jobs running at once")
-    p.add_argument("--max-attempts", type=int, default=5)
+    p.add_argument("--max-attempts", type=int, default=30,
+                   help="a job killed this many times fails (the oldest queued jobs run first, so take most kills)")
     p.add_argument("--lease", type=float, default=6.0)
     p.add_argument("--max-delay", type=float, default=3.0, help="kill after 0..this seconds of running")
     p.add_argument("--seed", type=int, default=0)

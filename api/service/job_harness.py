@@ -76,4 +76,5 @@ def audit(base: str, headers: dict, submitted: int, rows: dict) -> dict:
         "duplicate_policies": sum(n - 1 for path, n in by_path.items() if path.startswith("jobs/") and n > 1),
         "retried": sum(1 for j in rows.values() if j["attempts"] > 1),
         "max_attempts_seen": max((j["attempts"] for j in rows.values()), default=0),
+        "failure_reasons": sorted({(j["error"] or "")[:160] for j in rows.values() if j["state"] == "failed"}),
     }

@@ -40,7 +40,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api.service.db import ID, Database, metadata, open_database
+from api.service.db import ID, Database, open_database
 from api.service.db import policies as policies_table
 from api.service.errors import ApiError
 
@@ -49,9 +49,12 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 LOG_CHARS = 4000
 ROOT = Path(__file__).resolve().parents[2]
 
+# a MetaData of its own: created by JobService (tolerating another worker process creating it at the same time),
+# not by open_database's create_all, which worker processes starting together on PostgreSQL would race on
+job_metadata = sa.MetaData()
 jobs = sa.Table(
     # claimed with a fenced lease; ``attempts`` is the fencing token (see the module docstring)
-    "jobs", metadata,
+    "jobs", job_metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
@@ -326,7 +329,11 @@ class JobService:
 
     def __init__(self, db: Database, limits: JobSettings) -> None:
         self.db, self.limits = db, limits
-        jobs.create(db.main, checkfirst=True)
+        try:
+            job_metadata.create_all(db.main)
+        except sa.exc.DBAPIError:  # created concurrently by another worker process
+            if not sa.inspect(db.main).has_table("jobs"):
+                raise
         self.host = socket.gethostname()[:255]
 
     def submit(self, spec: dict) -> dict:
@@ -580,14 +587,13 @@ class JobRunner:
                 del self.children[job_id]
 
 
-def _terminate(proc: subprocess.Popen, grace: float = 3.0) -> None:
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGKILL: the child ignores SIGTERM / SIGINT (see :func:`child_main`) and keeps nothing worth a clean exit
+    (an open database transaction rolls back)."""
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
 
 
 def _close(child: _Child) -> None:
@@ -633,7 +639,13 @@ def _watch_parent(ppid: int) -> None:
 
 
 def child_main(args: dict) -> None:
-    """Entry point of a job's child process (spawned; ``args`` is plain data)."""
+    """Entry point of a job's child process (``args`` is plain data). SIGTERM and SIGINT are ignored: sent to the
+    whole process group (a service manager stopping the server, Ctrl-C) they would otherwise kill the job before
+    its owner can put it back in the queue; the owner stops it with SIGKILL, and it exits when its owner dies."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     import torch
 

@@ -140,6 +140,22 @@ def test_cancel_running_and_queued(app_factory, tmp_path):
         assert not c.app.state.job_runner.children  # the child was terminated and forgotten
 
 
+def test_clean_shutdown_requeues_without_counting_the_attempt(app_factory, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with TestClient(app_factory(url)) as c:
+        job_id = c.post("/v1/jobs", headers=H, json={**TINY_JOB, "config": {"episodes": 4000}}).json()["id"]
+        assert _wait(c, job_id, states=("running",), timeout=30)["state"] == "running"
+        end = time.monotonic() + 10
+        while not c.app.state.job_runner.children and time.monotonic() < end:
+            time.sleep(0.05)
+        child = next(iter(c.app.state.job_runner.children.values())).proc
+    assert child.poll() is not None  # stopped with the server
+    monkeypatch.setenv("REDWOOD_JOB_WORKERS", "0")
+    with TestClient(app_factory(url)) as c:
+        job = c.get(f"/v1/jobs/{job_id}", headers=H).json()
+        assert job["state"] == "queued" and job["attempts"] == 0 and "server shut down" in job["log"], job
+
+
 def test_dead_workers_jobs_are_requeued_then_failed(app_factory, db_url, monkeypatch):
     """Rows left running by a process that is gone (same host) or whose lease expired come back to the queue
     with their attempt counted, and fail with the reason after the last attempt; a stale attempt can no longer
