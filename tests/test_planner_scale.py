@@ -23,7 +23,7 @@ from scenarios.capacity import CapacityInstance
 from scenarios.cormab import N_STATES, generate_arms
 from scenarios.scheduling import SchedulingInstance
 from solvers.highs_backend import HighsSolver
-from solvers.solution import OPTIMAL, TIME_LIMIT, relative_gap
+from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, Solution, relative_gap
 
 GAINS = st.one_of(st.integers(-3, 4).map(float), st.floats(-2.0, 3.0, allow_nan=False, width=32))
 
@@ -147,9 +147,10 @@ def test_a_swapped_model_voids_the_reduction():
         assert d.action[0] + d.action[1] <= 1 and d.status == OPTIMAL
 
 
-def test_time_limited_decisions_are_flagged_with_bound_and_gap():
+@pytest.mark.parametrize("reduce", [False, True])
+def test_time_limited_decisions_are_flagged_with_bound_and_gap(reduce):
     env = make("capacity", n_arms=300, budget=20, seed=0)
-    policy = PlannerPolicy("capacity", env.instance, "whittle", time_limit=1e-3)
+    policy = PlannerPolicy("capacity", env.instance, "whittle", time_limit=1e-3, reduce=reduce)
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(4):
@@ -159,7 +160,21 @@ def test_time_limited_decisions_are_flagged_with_bound_and_gap():
         if d.status == OPTIMAL:
             assert d.gap <= 1e-6
         else:
-            assert d.status in (TIME_LIMIT, "heuristic")
+            assert d.status in (TIME_LIMIT, HEURISTIC)
             assert np.isfinite(d.bound) and d.bound >= d.value - 1e-9
             assert d.gap == pytest.approx(relative_gap(d.value, d.bound))
-    assert seen - {OPTIMAL}, "a 1 ms limit at J = 300 should not prove every decision"
+    if not reduce:  # the reduced model may well be proved within 1 ms
+        assert seen - {OPTIMAL}, "a 1 ms limit on the full MILP at J = 300 should not prove every decision"
+
+
+def test_no_incumbent_falls_back_to_greedy_flagged_heuristic_with_a_bound(monkeypatch):
+    env = make("capacity", n_arms=200, budget=10, seed=2)
+    policy = PlannerPolicy("capacity", env.instance, "lagrangian")
+    monkeypatch.setattr(policy._solver, "solve", lambda *a, **k: Solution(None, -np.inf, np.inf, np.inf, HEURISTIC, 0))
+    state = np.concatenate([np.random.default_rng(0).integers(0, N_STATES, 200), [7]])
+    d = policy.decide(state)
+    assert d.status == HEURISTIC and d.selector == "greedy"
+    assert env.action_model().is_feasible(d.action)
+    assert np.isfinite(d.bound) and d.bound >= d.value and d.gap == pytest.approx(relative_gap(d.value, d.bound))
+    exact = PlannerPolicy("capacity", env.instance, policy.planner).decide(state)
+    assert exact.status == OPTIMAL and d.value <= exact.value + 1e-9 <= d.bound + 2e-9

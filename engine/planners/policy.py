@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import highspy
 import numpy as np
 
 from engine.decision import Decision
@@ -121,11 +122,15 @@ class PlannerPolicy:
             sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap)
             a = None if sol.x is None else np.round(sol.x[:n]).astype(np.int64)
         bound = float(sol.bound)
-        if sol.x is None and np.isfinite(self._solver.highs.getInfo().mip_dual_bound):
-            bound = float(self._solver.highs.getInfo().mip_dual_bound)  # no incumbent, but a proven bound
+        if sol.x is None and self._solver.highs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit:
+            info = self._solver.highs.getInfo()  # no incumbent at the limit, but maybe a proven dual bound
+            if info.valid and abs(info.mip_dual_bound) < highspy.kHighsInf:
+                bound = float(info.mip_dual_bound)
         if reduction is not None:  # offset + the kept positive gains bounds the objective without a solve
             trivial = reduction.trivial_bound(gains, offset)
             bound = min(bound, trivial) if np.isfinite(bound) else trivial
+        elif not np.isfinite(bound) and _table_objective(self.planner):  # each arm at its best value
+            bound = float(np.max(self.planner.fit().table(states, ttg), axis=1).sum())
         if a is not None and self.model.is_feasible(a):
             # "optimal" only when HiGHS proved the incumbent within mip_rel_gap; else time_limit with bound, gap
             if sol.status == OPTIMAL:
@@ -182,6 +187,11 @@ class PlannerPolicy:
         return cls.from_meta(meta)
 
 
+def _table_objective(planner: Planner) -> bool:
+    """Whether the planner's decision MILP maximises the sum of its table's entries over the domain's own rows."""
+    return type(planner).milp is Planner.milp or (planner.structure.is_pull and isinstance(planner, LPUpdatePlanner))
+
+
 def _linear_planner(planner: Planner) -> bool:
     """Whether the planner's decision MILP is the linear objective of its table over the domain's own rows."""
-    return planner.structure.is_pull and (type(planner).milp is Planner.milp or isinstance(planner, LPUpdatePlanner))
+    return planner.structure.is_pull and _table_objective(planner)
