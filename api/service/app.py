@@ -14,8 +14,8 @@ from api.service.decisions import DecisionService
 from api.service.errors import install_handlers
 from api.service.jobs import JobRunner, JobService, JobSettings, child_args
 from api.service.middleware import ArrivalTimeMiddleware, BodyLimitMiddleware
-from api.service.openapi import install_openapi
 from api.service.observability import ObservabilityMiddleware, configure_logging
+from api.service.openapi import install_openapi
 from api.service.policies import PolicyRegistry
 from api.service.routes import ROUTERS, UNPREFIXED
 from api.service.sessions import SessionService
