@@ -201,6 +201,7 @@ def _dead_pid() -> int:
     return p.pid
 
 
+@pytest.mark.slow
 def test_sigkill_during_training_loses_no_job(tmp_path, monkeypatch):
     """Two server processes, SIGKILLed together (with the job's child) while tiny training jobs run, restarted:
     every job ends succeeded (or failed with a reason), none lost or stuck, one policy per succeeded job.
