@@ -20,7 +20,6 @@ from engine.decision import Decision
 from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.lp_update import LPUpdatePlanner
-from engine.planners.objective import linear_objective
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
 from engine.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
@@ -106,7 +105,9 @@ class PlannerPolicy:
             else None  # a model swapped after construction (e.g. user constraints) voids the reduction
         gains = offset = None
         if reduction is not None:
-            gains, offset = linear_objective(self.planner.fit().table(states, ttg), self.planner.structure)
+            # the arm-pull check ran at construction (ControlStructure.is_pull compares J x J matrices)
+            table = self.planner.fit().table(states, ttg)
+            gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())
             if not np.all(np.isfinite(gains)):
                 reduction = None
         if reduction is not None and self.reduce != "bounds":
