@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from engine.evaluation import evaluate
 from engine.milp_friendly import MilpFriendlyRegulariser
-from engine.planners.prior import Prior, make_prior
+from engine.planners.prior import PlannerPrior, Prior, make_prior
 from engine.q_network import QNetwork
 from engine.selectors import SELECTORS
 from engine.state_encoder import StateEncoder
@@ -104,6 +104,9 @@ class TrainingSummary:
     snapshot_episodes: list[int] = field(default_factory=list)
     snapshot_returns: list[float] = field(default_factory=list)
     selected_snapshot: int = -1
+    # the planner itself beat every snapshot on the validation episodes (non-arm-pull domains, whose prior is
+    # only the planner objective's linearisation): the engine decides with the planner
+    kept_planner: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -307,6 +310,20 @@ class DQNTrainer:
         s.snapshot_episodes = [e for e, _ in snapshots]
         s.snapshot_returns = scores
         s.selected_snapshot = s.snapshot_episodes[best]
+        s.kept_planner = self._planner_beats(returns[best], seeds)
+
+    def _planner_beats(self, returns: np.ndarray, seeds: np.ndarray) -> bool:
+        """Where the prior only linearises the planner's objective (interventions), the planner itself is a
+        candidate too: it is kept unless the chosen network beats it by ``selection_z`` standard errors."""
+        if not isinstance(self.prior, PlannerPrior) or self.prior.planner.structure.is_pull:
+            return False
+        from engine.planners.policy import PlannerPolicy
+
+        planner = PlannerPolicy("", self.instance, self.prior.planner)
+        run = evaluate(self.instance, {"planner": planner}, episode_seeds=list(seeds), progress=False)
+        diff = returns - np.asarray(run.methods["planner"].expected, dtype=float)
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+        return not diff.mean() > self.config.selection_z * se
 
     def policy_returns(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
         """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""

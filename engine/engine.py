@@ -11,7 +11,7 @@ import numpy as np
 from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
 from engine.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
-from engine.planners.prior import make_prior
+from engine.planners.prior import PlannerPrior, make_prior
 from engine.q_network import QNetwork
 from engine.selectors import SELECTORS
 from engine.state_q import StateQ
@@ -41,6 +41,12 @@ class Engine:
         self.prior = make_prior(self.config.prior, instance)
         self.policy_version = weights_digest(network)
         self._selectors: dict[tuple, object] = {}
+        self.planner: PlannerPolicy | None = None  # decides instead of the network when training kept it
+        if self.training_summary.get("kept_planner") and self.config.prior != "none":
+            from engine.planners.policy import PlannerPolicy
+
+            assert isinstance(self.prior, PlannerPrior)
+            self.planner = PlannerPolicy(scenario, instance, self.prior.planner)
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
@@ -90,6 +96,11 @@ class Engine:
         if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
+        if self.planner is not None:  # training kept the planner: its exact argmax (or its greedy ascent)
+            decision = self.planner.decide(state, "greedy" if selector in ("greedy", "sampling") else "mip",
+                                           time_limit)
+            decision.policy_version = self.policy_version
+            return decision
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
         self.model.check(decision.action)
         decision.policy_version = self.policy_version

@@ -37,7 +37,10 @@ def greedy_actions(engine, states: np.ndarray, time_to_go: int, actions: np.ndar
 
 
 def greedy_policy_value(engine, exact: ExactResult) -> float:
-    """Exact expected return of ``engine``'s greedy policy from the evaluation initial distribution."""
+    """Exact expected return of ``engine``'s greedy policy from the evaluation initial distribution (its
+    planner's, when training kept the planner)."""
+    if engine.planner is not None:
+        return planner_policy_value(engine.planner.planner, exact)
     return policy_value(engine.instance, lambda states, h: greedy_actions(engine, states, h, exact.actions),
                         exact.actions)
 

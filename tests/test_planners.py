@@ -244,3 +244,26 @@ def test_cli_writes_a_planner_policy_that_decide_reads(tmp_path, capsys):
     assert decision["status"] == "optimal"
     assert main(["train", "capacity", "--planner", "whittle", "--episodes", "3", "--out", str(tmp_path / "x")]) == 2
     assert "--planner" in capsys.readouterr().err
+
+
+def test_on_interventions_training_keeps_the_planner_itself_unless_beaten():
+    """The intervention prior only linearises the planner's objective: when no network beats the planner on
+    the validation episodes, the engine decides with the planner itself (and its exact value is the planner's)."""
+    env = _env("multi_intervention", seed=1, n_arms=5, horizon=6)
+    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), validation_episodes=6), seed=0)
+    from engine.selectors import SELECTORS
+
+    noisy = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
+    with torch.no_grad():  # a network that drowns the prior: worse than the planner
+        noisy.out.weight.normal_(0.0, 50.0)
+    trainer._select_snapshot([(0, noisy)], SELECTORS["enumerate"]())
+    assert trainer.summary.kept_planner
+    engine = Engine(env.scenario, env.instance, trainer.net, trainer.config, trainer.summary.to_dict())
+    planner = PlannerPolicy(env.scenario, env.instance, "lagrangian")
+    for s in np.random.default_rng(2).integers(0, N_STATES, (4, 5)):
+        assert np.array_equal(engine.decide([*s, 4]).action, planner.decide([*s, 4]).action)
+    exact = exact_optimum(env.instance)
+    from engine.exact_policy import greedy_policy_value
+
+    assert greedy_policy_value(engine, exact) == pytest.approx(
+        planner_policy_value(make_planner("lagrangian", env.instance), exact))
