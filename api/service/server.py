@@ -43,7 +43,12 @@ def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
         if args.list_keys:
             print(json.dumps(keys.list(), indent=1))
         if args.revoke_key:
-            print(json.dumps({"revoked": keys.revoke(args.revoke_key)}))
+            try:
+                revoked = keys.revoke(args.revoke_key)
+            except ApiError as exc:  # the last admin key (409): create another admin key first
+                print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
+                return 2
+            print(json.dumps({"revoked": revoked}))
     finally:
         db.dispose()
     return 0

@@ -442,3 +442,20 @@ def test_openapi_has_examples_for_main_operations(client):
         model = getattr(models, name)
         for example in model.model_config["json_schema_extra"]["examples"]:
             model.model_validate(example)  # every example is valid
+
+
+def test_command_line_refuses_to_revoke_the_last_admin_key(tmp_path, capsys):
+    import argparse
+
+    from api.service import Settings
+    from api.service.auth import KeyStore
+    from api.service.db import open_database
+    from api.service.server import manage_keys
+
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'k.db'}", secret="s")
+    db = open_database(settings.db_url)
+    _, info = KeyStore(db, "s").create("only admin", ["admin"])
+    db.dispose()
+    args = argparse.Namespace(create_key=None, list_keys=False, revoke_key=info["id"], scopes=None)
+    assert manage_keys(args, settings) == 2
+    assert "last admin" in capsys.readouterr().err
