@@ -188,22 +188,6 @@ def test_a_silent_network_with_the_planner_prior_is_the_planner(domain):
                     planner.planner.score(states, ttg, planner.decide([*states, ttg]).action)[0] == pytest.approx(best)
 
 
-def test_prior_values_match_state_q_in_training():
-    env = _env("routing", seed=3)
-    trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), episodes=1, warm_start_epochs=0, prior="whittle"),
-                         seed=0)
-    with torch.no_grad():
-        trainer.net.out.weight.normal_()
-    rng = np.random.default_rng(0)
-    states = rng.integers(0, N_STATES, (4, J))
-    ttg = np.array([1, 3, 7, 20])
-    actions = np.stack([trainer.model.sample(rng) for _ in range(4)])
-    batch = trainer._q(trainer.net, actions, states, ttg).detach().numpy()
-    for b in range(4):
-        assert batch[b] == pytest.approx(trainer.state_q(states[b], int(ttg[b])).score(actions[b])[0], rel=1e-5,
-                                         abs=1e-5)
-
-
 def test_snapshot_selection_keeps_the_planner_unless_beaten_significantly():
     """A snapshot that is worse than the planner is never kept; the first snapshot (silent network) is."""
     env = _env("capacity", seed=1)
