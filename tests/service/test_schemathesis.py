@@ -18,6 +18,7 @@ from schemathesis.checks import (
 
 from tests.service.conftest import ADMIN
 
+READER = "rw_test_read_only_key"  # a read-scope key: every admin or decide operation must answer 401/403, not 5xx
 EXAMPLES = int(os.environ.get("REDWOOD_FUZZ_EXAMPLES", "6"))  # per operation and mode; raise for a longer fuzz
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
@@ -30,6 +31,7 @@ def api_schema(tmp_path_factory, policy_dir):
     db = tmp_path_factory.mktemp("fuzz") / "r.db"
     app = create_app(Settings(db_url=f"sqlite:///{db}", policy_dir=policy_dir, secret="s", bootstrap_key=ADMIN,
                               max_body_bytes=256 * 1024))
+    app.state.keys.create("reader", ["read"], key=READER)
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
     schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES,
                                     deterministic=True)
@@ -43,3 +45,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES)
 def test_openapi_conformance(case):
     case.call_and_validate(headers={"X-API-Key": ADMIN}, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES)
+def test_openapi_conformance_with_a_read_only_key(case):
+    case.call_and_validate(headers={"X-API-Key": READER}, checks=CHECKS)
