@@ -660,6 +660,7 @@ def child_main(args: dict) -> None:
             result = _train(spec, job_id, Path(args["policy_dir"]), db, report)
         else:
             result = _sweep(spec, report)
+        report(force=True)  # lines held back by the write throttle go in before the final state
         if not service.fenced(job_id, attempt, log="succeeded", state="succeeded", stage="done", progress=1.0,
                               result=_json_safe(result), finished_at=time.time(), error=None):
             raise SystemExit(3)
@@ -668,6 +669,7 @@ def child_main(args: dict) -> None:
     except BaseException as exc:  # a bad spec or a training failure: the job fails with the reason, no retry
         reason = getattr(exc, "reason", None) or str(exc)
         message = f"{type(exc).__name__}: {reason}"[:2000]
+        report(force=True)
         service.fenced(job_id, attempt, log=f"failed: {message}", state="failed", stage="failed",
                        finished_at=time.time(), error=message)
     finally:
