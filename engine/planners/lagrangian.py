@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.occupancy_bound import _LP, _build_lp, _highs
-from engine.planners.arm_values import ControlStructure, backward_values
+from engine.planners.arm_values import DOWN, UP, ControlStructure, backward_values
 from engine.planners.base import Planner
 
 
@@ -75,19 +75,8 @@ class LagrangianPlanner(Planner):
         st = self.structure
         arm = np.arange(s.shape[1])[None, :]
         nxt = self._values[:, t + 1]  # (J, B, S)
-        v_up = nxt[arm.T, np.arange(len(s))[None, :], _up(s).T].T  # (B, J)
-        v_dn = nxt[arm.T, np.arange(len(s))[None, :], _down(s).T].T
+        v_up = nxt[arm.T, np.arange(len(s))[None, :], UP[s].T].T  # (B, J)
+        v_dn = nxt[arm.T, np.arange(len(s))[None, :], DOWN[s].T].T
         table = st.reward[arm, s] + st.up[None] * v_up[..., None] + (1 - st.up[None]) * v_dn[..., None]
         return np.where(st.valid[None], table, -np.inf)
 
-
-def _up(s: np.ndarray) -> np.ndarray:
-    from engine.planners.arm_values import UP
-
-    return UP[s]
-
-
-def _down(s: np.ndarray) -> np.ndarray:
-    from engine.planners.arm_values import DOWN
-
-    return DOWN[s]
