@@ -95,7 +95,7 @@ def _load_engine(path: str, argument: str = "CHECKPOINT"):
 
 
 def _executor(args: argparse.Namespace):
-    from engine.executors import make_executor
+    from engine.experiments.executors import make_executor
 
     return make_executor(args.executor, address=args.ray_address, num_cpus=args.num_cpus, progress=not args.quiet)
 
@@ -151,7 +151,7 @@ def _make_env(args: argparse.Namespace, parser: CliParser):
 
 def _train_seeds(args: argparse.Namespace, config) -> int:
     """``train --seeds``: one checkpoint per seed under ``--out`` (seed_<s>/), fanned out on the executor."""
-    from engine.sweep import train_task
+    from engine.experiments.sweep import train_task
 
     base = {
         "scenario": args.scenario,
@@ -222,14 +222,14 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
 def run_evaluation(
     engine, episodes: int, seed: int, methods: list[str] | None, progress: bool, time_limit: float | None = None
 ) -> dict:
-    """Evaluate the engine against every baseline (see :func:`engine.evaluation.evaluate_engine`)."""
-    from engine.evaluation import evaluate_engine
+    """Evaluate the engine against every baseline (see :func:`engine.analysis.evaluation.evaluate_engine`)."""
+    from engine.analysis.evaluation import evaluate_engine
 
     return evaluate_engine(engine, episodes, seed, methods, progress, time_limit)
 
 
 def _write_outputs(results: list[dict], json_path: str | None, markdown: str | None, plot: str | None) -> None:
-    from engine.report import markdown_table, plot_evaluation
+    from engine.experiments.report import markdown_table, plot_evaluation
 
     if json_path:
         Path(json_path).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
@@ -242,7 +242,7 @@ def _write_outputs(results: list[dict], json_path: str | None, markdown: str | N
 
 
 def _evaluate_sweep(args: argparse.Namespace, parser: CliParser) -> int:
-    """``evaluate --domains``: train and evaluate every (domain, seed) on the executor (engine/sweep.py)."""
+    """``evaluate --domains``: train and evaluate every (domain, seed) on the executor (engine/experiments/sweep.py)."""
     _exclusive(args, parser, "checkpoints", "domains")
     _exclusive(args, parser, "seed", "seeds")
     _check_executor(args, parser)
@@ -253,7 +253,7 @@ def _evaluate_sweep(args: argparse.Namespace, parser: CliParser) -> int:
     dqn = {**_dqn_options(args.dqn_option, "--train-episodes"), "hidden": list(args.hidden)}
     scenario = _key_values(args.scenario_option, "--scenario-option")
 
-    from engine.sweep import SweepConfig, run_sweep, write_outputs
+    from engine.experiments.sweep import SweepConfig, run_sweep, write_outputs
 
     config = SweepConfig(
         domains=tuple(args.domains),
@@ -295,7 +295,7 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
     if args.time_limit is not None:  # a selector honours a time limit when it has that setting
         import inspect
 
-        from engine.selectors import SELECTORS
+        from engine.sequoia.selectors import SELECTORS
 
         limited = [name for name, cls in SELECTORS.items() if "time_limit" in inspect.signature(cls).parameters]
         if args.selector not in limited:

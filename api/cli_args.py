@@ -146,13 +146,13 @@ def scenario_names() -> list[str]:
 
 
 def selector_names() -> list[str]:
-    from engine.selectors import SELECTORS
+    from engine.sequoia.selectors import SELECTORS
 
     return list(SELECTORS)
 
 
 def method_names() -> list[str]:
-    from engine.evaluation import method_names
+    from engine.analysis.evaluation import method_names
 
     return method_names()
 
@@ -164,7 +164,7 @@ def planner_names() -> list[str]:
 
 
 def executor_names() -> list[str]:
-    from engine.executors import EXECUTORS
+    from engine.experiments.executors import EXECUTORS
 
     return list(EXECUTORS)
 

@@ -5,7 +5,7 @@
 
 Networks are fitted to the one-step expected reward (the DQN warm start, ``DQNConfig(episodes=0,
 prior="none")``) twice:
-plain and MILP-friendly (ReLU stability + L1 + pruning, :mod:`engine.milp_friendly`); they are cached under
+plain and MILP-friendly (ReLU stability + L1 + pruning, :mod:`engine.sequoia.milp_friendly`); they are cached under
 ``runs/bench_backends/`` (gitignored; ``--retrain`` refits). For each network the same states (a random
 feasible roll-out) are decided by the MIP selector with each back-end and tightening option at a 1% gap;
 the table gives the median and p90 decision wall time (greedy incumbent + bounds + solve), the fraction
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from engine import DQNConfig, Engine
-from engine.evaluation import EnginePolicy, evaluate
-from engine.selectors.mip import MipSelector
+from engine.analysis.evaluation import EnginePolicy, evaluate
+from engine.sequoia.selectors.mip import MipSelector
 from scenarios import make
 
 CACHE = Path("runs/bench_backends")
@@ -86,11 +86,11 @@ def roll_out_states(engine: Engine, n: int, seed: int = 1) -> list[np.ndarray]:
 def time_decisions(engine: Engine, states: list[np.ndarray], backend: str, tightening: str,
                    time_limit: float, label: str) -> Row:
     sel = MipSelector(mip_rel_gap=0.01, time_limit=time_limit, backend=backend, tightening=tightening)
-    sel.select(engine.state_q(states[0]))  # compile once, outside the timing
+    sel.select(engine.sequoia.state_q(states[0]))  # compile once, outside the timing
     secs, cpu, certified, unstable = [], [], [], []
     for s in states:
         t0, c0 = time.perf_counter(), time.process_time()
-        d = sel.select(engine.state_q(s))
+        d = sel.select(engine.sequoia.state_q(s))
         secs.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         certified.append(d.status == "optimal" and d.gap <= 0.01 + 1e-9)

@@ -47,8 +47,8 @@ from bandits import (  # noqa: E402
     whittle_indices,
 )
 from bandits.experiments import plot_regret, run_regret  # noqa: E402
-from scenarios.capacity import CapacityInstance  # noqa: E402
-from scenarios.cormab import generate_arms  # noqa: E402
+from scenarios.cormab.capacity import CapacityInstance  # noqa: E402
+from scenarios.cormab.instance import generate_arms  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
 

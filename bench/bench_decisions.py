@@ -17,7 +17,7 @@ import torch
 
 from engine import DQNConfig, Engine
 from scenarios import make
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 
 
 def time_selectors(engine: Engine, n_states: int, time_limit: float, seed: int = 0) -> dict[str, dict]:

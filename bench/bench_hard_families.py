@@ -1,8 +1,8 @@
 """Planners vs the exact DP optimum vs a trained policy on the hard families (issue 16, item 3).
 
 For each family (``overlapping_reach``, ``coverage``) and seed, on a tiny instance (J = 6 by default):
-the exact DP optimum (engine.exact_dp), each applicable planner's exact value as % of it
-(engine.exact_policy.planner_policy_value: Whittle on arm-pull families only, Lagrangian everywhere), the
+the exact DP optimum (engine.analysis.exact_dp), each applicable planner's exact value as % of it
+(engine.analysis.exact_policy.planner_policy_value: Whittle on arm-pull families only, Lagrangian everywhere), the
 trained DQN's greedy policy evaluated exactly (Engine.train + greedy_policy_value) and the certified
 occupancy-LP bound. Prints one row per (family, seed) as it finishes, then a table with the means.
 
@@ -32,9 +32,9 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
     import torch
 
     from engine import DQNConfig, Engine
-    from engine.exact_dp import exact_optimum
-    from engine.exact_policy import greedy_policy_value, planner_policy_value
-    from engine.occupancy_bound import occupancy_upper_bound
+    from engine.analysis.exact_dp import exact_optimum
+    from engine.analysis.exact_policy import greedy_policy_value, planner_policy_value
+    from engine.analysis.occupancy_bound import occupancy_upper_bound
     from engine.planners import make_planner
     from scenarios import make
     from scenarios.errors import InvalidInputError

@@ -26,16 +26,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
-from engine.dnc_baselines import (
+from engine.baselines.boxes import (
     BaseStockPolicy,
     KNNPolicy,
     evaluate,
     inventory_yardstick,
     newsvendor_levels,
 )
+from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
 from scenarios import make
-from solvers.neighbourhood import NeighbourhoodConfig
+from solvers.search.neighbourhood import NeighbourhoodConfig
 
 
 def _ms(x: np.ndarray, q: float) -> float:

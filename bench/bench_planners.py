@@ -25,7 +25,7 @@ import numpy as np
 from engine.planners import make_planner
 from engine.planners.policy import PlannerPolicy
 from scenarios import make
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 
 MODES = {"default": {}, "full": {"reduce": False}, "reduced": {"reduce": True}, "template": {"reduce": "template"},
          "bounds": {"reduce": "bounds"}}

@@ -16,8 +16,8 @@ import argparse
 import json
 import time
 
-from engine.executors import RayExecutor, SerialExecutor
-from engine.sweep import DOMAINS, SweepConfig, comparable, run_sweep, run_task
+from engine.experiments.executors import RayExecutor, SerialExecutor
+from engine.experiments.sweep import DOMAINS, SweepConfig, comparable, run_sweep, run_task
 
 QUICK = {"n_arms": 8, "budget": 3, "horizon": 10, "train_episodes": 10, "eval_episodes": 10,
          "dqn": {"warm_start_samples": 1024, "warm_start_epochs": 30}}

@@ -1,8 +1,8 @@
 """Q-networks, action selectors, trainers, the Engine facade, checkpoints and evaluation."""
 
 from engine.decision import Decision
-from engine.dqn import DQNConfig
 from engine.engine import Engine
+from engine.sequoia.dqn import DQNConfig
 
 __all__ = ["ActorCriticAgent", "ActorCriticConfig", "DQNConfig", "Decision", "Engine"]
 
@@ -10,7 +10,7 @@ __all__ = ["ActorCriticAgent", "ActorCriticConfig", "DQNConfig", "Decision", "En
 def __getattr__(name: str):
     """The actor-critic stack loads on first use (it pulls in scipy.stats)."""
     if name in ("ActorCriticAgent", "ActorCriticConfig"):
-        from engine import actor_critic
+        from engine.dnc import actor_critic
 
         return getattr(actor_critic, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.q_network import QNetwork
+from engine.sequoia.q_network import QNetwork
 
 FORMAT_VERSION = 1
 

@@ -10,16 +10,16 @@ import numpy as np
 
 from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
 from engine.decision import Decision
-from engine.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
 from engine.planners.prior import PlannerPrior, make_prior
-from engine.q_network import QNetwork
-from engine.selectors import SELECTORS
-from engine.state_q import StateQ
+from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
+from engine.sequoia.q_network import QNetwork
+from engine.sequoia.selectors import SELECTORS
+from engine.sequoia.state_q import StateQ
 from scenarios import load_instance
 from scenarios.errors import InvalidInputError
 
 if TYPE_CHECKING:  # the actor-critic stack (scipy.stats, ...) is imported only when used
-    from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+    from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
     from engine.planners.policy import PlannerPolicy
 
 
@@ -54,7 +54,7 @@ class Engine:
               progress: bool = True) -> Engine | ActorCriticAgent:
         """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``); with an
         ``ActorCriticConfig`` (integer-box scenarios: inventory, maze) train the Q-actor-critic instead."""
-        from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
+        from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
 
         if isinstance(config, ActorCriticConfig):
             return ActorCriticAgent.train(env, config, seed=seed, progress=progress)
@@ -127,7 +127,7 @@ class Engine:
 
             return PlannerPolicy.load(path)
         if kind == "actor_critic":
-            from engine.actor_critic import ActorCriticAgent
+            from engine.dnc.actor_critic import ActorCriticAgent
 
             return ActorCriticAgent.load(path)
         net, meta = load_checkpoint(path)

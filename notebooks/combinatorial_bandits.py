@@ -40,7 +40,7 @@ from IPython.display import Image, display
 
 from bandits import CUCB, BernoulliSemiBandit, CombinatorialThompson, KnapsackOracle, TopKOracle
 from bandits.experiments import plot_regret, run_regret
-from engine.plots import plot_allocations
+from engine.experiments.plots import plot_allocations
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
 OUT = Path(os.environ.get("REDWOOD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="redwood_nb_"))

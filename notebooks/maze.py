@@ -35,9 +35,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
-from engine.dnc_baselines import KNNPolicy, evaluate
-from engine.plots import (
+from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.baselines.boxes import KNNPolicy, evaluate
+from engine.experiments.plots import (
     plot_allocations,
     plot_decision_times,
     plot_learning_curve,

@@ -44,9 +44,9 @@ import torch
 from IPython.display import Markdown, display
 
 from engine import DQNConfig, Engine
-from engine.plots import episode_trace, plot_allocations
-from engine.report import markdown_table
-from engine.walkthrough import compare_with_baselines, plot_overview
+from engine.experiments.plots import episode_trace, plot_allocations
+from engine.experiments.report import markdown_table
+from engine.experiments.walkthrough import compare_with_baselines, plot_overview
 from scenarios import make
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
@@ -100,7 +100,7 @@ print(f"trained in {train_seconds:.1f} s, {summary['gradient_steps']} gradient s
 # The exact optimum (dynamic programming over all joint states) and the occupancy-LP upper bound; then every
 # method sees the same initial states and the same uniform draw per arm and step. The return is the sum of
 # expected next-step rewards (lower variance than the realised reward, same mean).
-# `engine/walkthrough.py` holds these steps, shared by the coRMAB notebooks.
+# `engine/experiments/walkthrough.py` holds these steps, shared by the coRMAB notebooks.
 
 # %%
 comparison = compare_with_baselines(engine, episodes=EVAL_EPISODES, seed=1, progress=not SMALL)

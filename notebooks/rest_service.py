@@ -48,7 +48,7 @@ from fastapi.testclient import TestClient
 
 from api.service import Settings, create_app
 from engine import DQNConfig, Engine
-from engine.plots import moving_average, plot_allocations, plot_decision_times
+from engine.experiments.plots import moving_average, plot_allocations, plot_decision_times
 from scenarios import make
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"

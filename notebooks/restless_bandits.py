@@ -46,8 +46,8 @@ from bandits import (
     simulate,
 )
 from bandits.experiments import plot_regret, run_regret
-from engine.plots import plot_allocations, plot_returns, returns_table
-from scenarios.cormab import generate_arms
+from engine.experiments.plots import plot_allocations, plot_returns, returns_table
+from scenarios.cormab.instance import generate_arms
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
 OUT = Path(os.environ.get("REDWOOD_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="redwood_nb_"))

@@ -40,10 +40,10 @@ import torch
 from IPython.display import Markdown, display
 
 from engine import DQNConfig, Engine
-from engine.baselines import BASELINES
-from engine.evaluation import EnginePolicy, evaluate
-from engine.occupancy_bound import occupancy_upper_bound
-from engine.plots import (
+from engine.baselines.cormab import BASELINES
+from engine.analysis.evaluation import EnginePolicy, evaluate
+from engine.analysis.occupancy_bound import occupancy_upper_bound
+from engine.experiments.plots import (
     decision_times,
     episode_trace,
     graph_layout,
@@ -53,9 +53,9 @@ from engine.plots import (
     plot_returns,
     plot_routing,
 )
-from engine.report import markdown_table
-from engine.walkthrough import planner_policies
-from scenarios.routing import RoutingInstance
+from engine.experiments.report import markdown_table
+from engine.experiments.walkthrough import planner_policies
+from scenarios.cormab.routing import RoutingInstance
 
 SMALL = os.environ.get("REDWOOD_NOTEBOOK_SMALL", "0") == "1"
 warnings.filterwarnings("ignore", message=".*non-interactive.*")

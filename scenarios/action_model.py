@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from scenarios.errors import InfeasibleActionError
 from scenarios.validation import as_int_vector
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 from solvers.milp import MatrixMILP
 
 
@@ -249,7 +249,7 @@ class ActionModel:
             return 2**n
         bound = self.__dict__.get("_count_bound")
         if bound is None:
-            from solvers.network_milp import max_cardinality
+            from solvers.formulations.network_milp import max_cardinality
 
             try:
                 k = max_cardinality(self.milp(np.zeros(n)), n)

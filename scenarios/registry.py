@@ -10,18 +10,17 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
-import pkgutil
 from pathlib import Path
 
 SCENARIOS: dict[str, str] = {
-    "capacity": "scenarios.capacity:CapacityInstance",
-    "scheduling": "scenarios.scheduling:SchedulingInstance",
-    "routing": "scenarios.routing:RoutingInstance",
-    "multi_intervention": "scenarios.multi_intervention:MultiInterventionInstance",
-    "inventory": "scenarios.inventory:InventoryInstance",
-    "maze": "scenarios.maze:MazeInstance",
-    "overlapping_reach": "scenarios.overlapping_reach:OverlappingReachInstance",
-    "coverage": "scenarios.coverage:CoverageInstance",
+    "capacity": "scenarios.cormab.capacity:CapacityInstance",
+    "scheduling": "scenarios.cormab.scheduling:SchedulingInstance",
+    "routing": "scenarios.cormab.routing:RoutingInstance",
+    "multi_intervention": "scenarios.cormab.multi_intervention:MultiInterventionInstance",
+    "inventory": "scenarios.boxes.inventory:InventoryInstance",
+    "maze": "scenarios.boxes.maze:MazeInstance",
+    "overlapping_reach": "scenarios.cormab.overlapping_reach:OverlappingReachInstance",
+    "coverage": "scenarios.cormab.coverage:CoverageInstance",
 }
 
 _PACKAGE = "scenarios"
@@ -29,20 +28,20 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _module_file(module: str) -> Path | None:
-    """The source file of a module of this package, found without importing the package (None: elsewhere)."""
-    package, _, leaf = module.rpartition(".")
-    if package != _PACKAGE:
+    """The source file of a module of this package, found without importing it (None: another package)."""
+    root, _, rest = module.partition(".")
+    if root != _PACKAGE or not rest:
         return None
-    for info in pkgutil.iter_modules([str(_PACKAGE_DIR)]):
-        if info.name == leaf:
-            return _PACKAGE_DIR / leaf / "__init__.py" if info.ispkg else _PACKAGE_DIR / f"{leaf}.py"
+    base = _PACKAGE_DIR.joinpath(*rest.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
     return None
 
 
 def _present(module: str) -> bool:
-    package, _, leaf = module.rpartition(".")
-    if package == _PACKAGE:
-        return any(info.name == leaf for info in pkgutil.iter_modules([str(_PACKAGE_DIR)]))
+    if module.partition(".")[0] == _PACKAGE:
+        return _module_file(module) is not None
     return importlib.util.find_spec(module) is not None
 
 

@@ -105,14 +105,14 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_fac
 
 
 def test_plots_helpers() -> None:
-    """engine.plots on tiny inputs: moving average, CI table, and every plot draws without error (Agg)."""
+    """engine.experiments.plots on tiny inputs: moving average, CI table, and every plot draws without error (Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from engine import plots
+    from engine.experiments import plots
     from scenarios import make
 
     assert np.allclose(plots.moving_average([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])

@@ -93,7 +93,7 @@ def child_main(args: dict) -> None:
 
 
 def _progress_bar(report: _Reporter, low: float, high: float):
-    """A tqdm replacement for ``engine.dqn`` in this child: silent, reporting each episode."""
+    """A tqdm replacement for ``engine.sequoia.dqn`` in this child: silent, reporting each episode."""
     from tqdm.auto import tqdm
 
     class Bar(tqdm):
@@ -129,7 +129,7 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
     import numpy as np
     import torch
 
-    import engine.dqn as dqn_module
+    import engine.sequoia.dqn as dqn_module
     from api.service.policies import PolicyRegistry
     from engine import DQNConfig, Engine
     from engine.checkpoint import read_checkpoint_meta
@@ -184,7 +184,7 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
 
 
 def _sweep(spec: dict, report: _Reporter) -> dict:
-    from engine.sweep import SweepConfig, aggregate, run_task
+    from engine.experiments.sweep import SweepConfig, aggregate, run_task
 
     cfg = SweepConfig.from_dict(spec["config"])
     tasks = cfg.tasks()

@@ -88,8 +88,8 @@ DQN_UNIT = ("lr_floor_fraction", "gamma", "epsilon_start", "epsilon_end", "epsil
 def validate_dqn(config: Any, prefix: str, limits: JobSettings, episodes_key: str | None = "episodes") -> dict:
     """``config`` checked field by field against :class:`DQNConfig` (unknown fields, wrong types, bounds:
     422 naming ``prefix.field``); returns it unchanged."""
-    from engine.dqn import DQNConfig
-    from engine.selectors import SELECTORS
+    from engine.sequoia.dqn import DQNConfig
+    from engine.sequoia.selectors import SELECTORS
 
     if not isinstance(config, dict):
         raise _reject(prefix, "must be an object of DQNConfig fields")
@@ -139,7 +139,7 @@ GENERATOR_KEYS = ("n_arms", "budget", "seed", "horizon")
 def validate_train(spec: dict, limits: JobSettings) -> dict:
     """A normalised training spec, or 422 naming the field. Builds the instance once (cheap) to check it."""
     from scenarios import instance_class, list_scenarios, load_instance, make
-    from scenarios.cormab import CoRMABInstance
+    from scenarios.cormab.instance import CoRMABInstance
     from scenarios.errors import InvalidInputError
 
     name = spec.get("scenario")
@@ -188,7 +188,7 @@ SWEEP_CAPS = {"eval_episodes": 1000, "exact_max_arms": 8, "bound_time_limit": 60
 
 
 def validate_sweep(spec: dict, limits: JobSettings) -> dict:
-    from engine.sweep import SweepConfig
+    from engine.experiments.sweep import SweepConfig
     from scenarios.errors import InvalidInputError
 
     config = spec.get("config") or {}

@@ -110,12 +110,12 @@ class RestlessArms(BaseModel):
 
 
 def from_cormab(arm_model: object) -> RestlessArms:
-    """Convert ``scenarios.cormab.ArmModel`` (4 states, up with prob p(a) else down, reward r(s') of the
+    """Convert ``scenarios.cormab.instance.ArmModel`` (4 states, up with prob p(a) else down, reward r(s') of the
     state reached) into RestlessArms with r(s, a) = E[r(s')] and costs (0, 1)."""
-    from scenarios.cormab import N_STATES, ArmModel
+    from scenarios.cormab.instance import N_STATES, ArmModel
 
     if not isinstance(arm_model, ArmModel):
-        raise InvalidInputError("arms", f"expected scenarios.cormab.ArmModel, got {type(arm_model).__name__}")
+        raise InvalidInputError("arms", f"expected scenarios.cormab.instance.ArmModel, got {type(arm_model).__name__}")
     p0, p1, table = arm_model.arrays()
     N, S = p0.shape[0], N_STATES
     p = np.stack([p0, p1], axis=1)  # (N, A)

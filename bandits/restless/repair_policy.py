@@ -16,7 +16,7 @@ from bandits.restless.policy import RestlessPolicy, arms_arrays, arms_from_array
 from bandits.restless.whittle import WhittleIndices, whittle_indices
 from scenarios.action_model import ActionModel
 from scenarios.errors import InvalidInputError
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 from solvers.solution import Solution
 
 

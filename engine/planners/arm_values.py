@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.occupancy_bound import control_structure
-from scenarios.cormab import N_STATES, CoRMABInstance
+from engine.analysis.occupancy_bound import control_structure
+from scenarios.cormab.instance import N_STATES, CoRMABInstance
 
 UP = np.minimum(np.arange(N_STATES) + 1, N_STATES - 1)
 DOWN = np.maximum(np.arange(N_STATES) - 1, 0)

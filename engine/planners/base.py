@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.objective import first_order, objective_milp
-from scenarios.cormab import CoRMABInstance
+from scenarios.cormab.instance import CoRMABInstance
 from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 

@@ -1,6 +1,6 @@
 """Lagrangian planner: each arm plans alone against the prices of the occupancy LP's coupling rows.
 
-The occupancy LP (:mod:`engine.occupancy_bound`) ties every arm to the actions through one row per (step,
+The occupancy LP (:mod:`engine.analysis.occupancy_bound`) ties every arm to the actions through one row per (step,
 arm), sum_i w_ji q_ti = E[x_jt], and identical arms to each other. Its duals y on those rows price the
 coupling: arm j's occupancy mu[t, s, v] pays (A_coupling^T y) on top of its reward, and with these prices
 the LP separates into one exact DP per arm (backward induction over the horizon). The decision at time t
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.occupancy_bound import _LP, _build_lp, _highs
+from engine.analysis.occupancy_bound import _LP, _build_lp, _highs
 from engine.planners.arm_values import DOWN, UP, ControlStructure, backward_values
 from engine.planners.base import Planner
 

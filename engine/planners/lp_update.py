@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.occupancy_bound import _build_lp
+from engine.analysis.occupancy_bound import _build_lp
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.base import Planner
 from engine.planners.lagrangian import decision_table, lagrangian_values
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 

@@ -21,9 +21,9 @@ from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
-from engine.selectors.greedy import greedy_ascent
+from engine.sequoia.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
 #: HiGHS options for the reduced (class-count) decision MILPs
@@ -95,7 +95,7 @@ class PlannerPolicy:
         return [self.decide(row, selector, time_limit) for row in rows]
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
-        """Evaluation interface (:mod:`engine.evaluation`)."""
+        """Evaluation interface (:mod:`engine.analysis.evaluation`)."""
         return self.decide(np.concatenate([states, [time_to_go]]))
 
     def _mip(self, states: np.ndarray, ttg: int, time_limit: float | None) -> Decision:

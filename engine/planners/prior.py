@@ -2,7 +2,7 @@
 
 ``"whittle"`` / ``"lagrangian"``: the planner's objective (per-arm planner action values summed), so an
 untrained network (output 0) IS the planner and training can only add what the planner misses;
-``"reward"``: the exact one-step expected reward (:mod:`engine.reward_prior`, the myopic policy);
+``"reward"``: the exact one-step expected reward (:mod:`engine.sequoia.reward_prior`, the myopic policy);
 ``"auto"``: Whittle where arms are pulled one by one (the best planner measured on the arm-pull domains),
 Lagrangian otherwise (multiple interventions); ``"none"``: the network is the whole Q.
 """
@@ -71,7 +71,7 @@ def make_prior(name: str, instance) -> Prior | None:
     if name == "none":
         return None
     if name == "reward":
-        from engine.reward_prior import RewardPrior
+        from engine.sequoia.reward_prior import RewardPrior
 
         return RewardPrior(instance)
     from engine.planners import make_planner

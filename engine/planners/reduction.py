@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scenarios.action_model import ActionModel
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 from solvers.milp import MatrixMILP
 from solvers.solution import OPTIMAL, Solution
 

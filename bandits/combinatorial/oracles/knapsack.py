@@ -15,7 +15,7 @@ from bandits.action_models import budget_action_model
 from bandits.combinatorial.oracles.base import Oracle
 from bandits.validation import as_float_array, check_positive
 from scenarios.errors import InvalidInputError
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 
 
 class KnapsackOracle(Oracle):

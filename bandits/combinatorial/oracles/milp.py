@@ -14,7 +14,7 @@ from bandits.action_models import action_model_from_state, action_model_state, p
 from bandits.combinatorial.oracles.base import Oracle
 from scenarios.action_model import ActionModel
 from scenarios.errors import InvalidInputError
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 from solvers.solution import OPTIMAL
 
 

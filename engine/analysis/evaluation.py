@@ -1,0 +1,226 @@
+"""Evaluation with common random numbers: every method sees the same initial states and the same
+uniform draws per (episode, step, arm). Returns are per episode (realised and expected), with bootstrap
+95% intervals over episodes and paired differences against a reference method."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from engine.decision import Decision
+
+
+class Policy(Protocol):
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray | Decision: ...
+
+
+class EnginePolicy:
+    """An Engine and a selector as a policy (``mip`` = SEQUOIA, ``greedy`` = iterative DQN)."""
+
+    def __init__(self, engine, selector: str = "mip", time_limit: float | None = None) -> None:
+        self.engine, self.selector, self.time_limit = engine, selector, time_limit
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
+        obs = np.concatenate([states, [time_to_go]])
+        return self.engine.decide(obs, selector=self.selector, time_limit=self.time_limit)
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return float(values.mean()), float(values.mean())
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, (n_resamples, values.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+@dataclass
+class MethodResult:
+    name: str
+    realised: list[float] = field(default_factory=list)
+    expected: list[float] = field(default_factory=list)
+    decision_seconds: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    gaps: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        exp, real = np.asarray(self.expected), np.asarray(self.realised)
+        secs = np.asarray(self.decision_seconds) if self.decision_seconds else np.zeros(1)
+        gaps = np.asarray([g for g in self.gaps if np.isfinite(g)])
+        return {
+            "mean_expected_return": float(exp.mean()),
+            "ci95_expected_return": bootstrap_ci(exp),
+            "mean_realised_return": float(real.mean()),
+            "ci95_realised_return": bootstrap_ci(real),
+            "decision_seconds": {
+                "median": float(np.median(secs)), "p95": float(np.percentile(secs, 95)),
+                "mean": float(secs.mean()), "max": float(secs.max()),
+            },
+            "statuses": dict(self.statuses),
+            "median_gap": float(np.median(gaps)) if gaps.size else None,
+            "max_gap": float(gaps.max()) if gaps.size else None,
+        }
+
+
+@dataclass
+class Evaluation:
+    scenario: str
+    seed: int
+    episodes: int
+    methods: dict[str, MethodResult]
+    reference: str | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def paired_difference(self, method: str, other: str) -> dict:
+        """Mean and 95% bootstrap interval of (method - other) per episode, on expected returns."""
+        d = np.asarray(self.methods[method].expected) - np.asarray(self.methods[other].expected)
+        lo, hi = bootstrap_ci(d, seed=1)
+        base = float(np.mean(self.methods[other].expected))
+        return {"mean": float(d.mean()), "ci95": (lo, hi), "relative": float(d.mean() / abs(base)) if base else None}
+
+    def to_dict(self) -> dict:
+        out = {
+            "scenario": self.scenario, "seed": self.seed, "episodes": self.episodes, "seconds": self.seconds,
+            "methods": {name: r.summary() for name, r in self.methods.items()},
+            "per_episode_expected": {name: r.expected for name, r in self.methods.items()},
+            **self.extra,
+        }
+        if self.reference and self.reference in self.methods:
+            out["reference"] = self.reference
+            out["paired_vs_reference"] = {
+                name: self.paired_difference(self.reference, name) for name in self.methods if name != self.reference
+            }
+        return out
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: int = 0,
+             reference: str | None = None, progress: bool = True, scenario: str = "",
+             episode_seeds: Sequence[int] | None = None) -> Evaluation:
+    """Run every policy on the same ``episodes`` (common random numbers) and collect per-episode returns.
+
+    Episode ``e`` resets the environment with ``episode_seeds[e]`` when given (then ``episodes`` is their
+    number), else with ``seed * 1_000_003 + e``."""
+    start = time.perf_counter()
+    if episode_seeds is None:
+        episode_seeds = [seed * 1_000_003 + episode for episode in range(episodes)]
+    episodes = len(episode_seeds)
+    env = instance.make_env()
+    results = {name: MethodResult(name) for name in policies}
+    total = episodes * len(policies)
+    bar = tqdm(total=total, desc=f"evaluate {scenario or 'instance'}", disable=not progress, unit="episode")
+    for name, policy in policies.items():
+        method_seed = zlib.crc32(name.encode())
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=int(episode_seeds[episode]))
+            rng = np.random.default_rng([seed, episode, method_seed])
+            realised = expected = 0.0
+            done = False
+            while not done:
+                t0 = time.perf_counter()
+                out = policy.act(obs[:-1], int(obs[-1]), rng)
+                seconds = time.perf_counter() - t0
+                action = out.action if isinstance(out, Decision) else out
+                r = results[name]
+                r.decision_seconds.append(seconds)
+                if isinstance(out, Decision):
+                    r.statuses[out.status] = r.statuses.get(out.status, 0) + 1
+                    r.gaps.append(out.gap)
+                obs, reward, done, _, info = env.step(action)
+                realised += reward
+                expected += info["expected_reward"]
+            results[name].realised.append(realised)
+            results[name].expected.append(expected)
+            bar.update(1)
+    bar.close()
+    return Evaluation(scenario, seed, episodes, results, reference, time.perf_counter() - start)
+
+
+def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str] | None = None,
+                    progress: bool = True, time_limit: float | None = None, bound: bool = True) -> dict:
+    """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against the
+    planners and every baseline on common random numbers; ``methods`` keeps a subset. Returns
+    :meth:`Evaluation.to_dict` plus the best planner and every method's paired difference against it, the
+    certified upper bound (``bound``) with each method's % of it, and the policy version. Shared by
+    ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
+    from scenarios.errors import InvalidInputError
+
+    names = method_names(engine.instance)
+    if methods:
+        unknown = sorted(set(methods) - set(names))
+        if unknown:
+            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(names)}")
+        names = [k for k in names if k in methods]
+    policies = {name: make_method(name, engine, time_limit) for name in names}
+    reference = "dqn_mip" if "dqn_mip" in policies else None
+    run = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
+                   progress=progress, scenario=engine.scenario)
+    result = run.to_dict()
+    planners = [name for name in policies if name in PLANNER_METHODS]
+    if planners:
+        best = max(planners, key=lambda name: float(np.mean(run.methods[name].expected)))
+        result["best_planner"] = best
+        result["paired_vs_best_planner"] = {
+            name: run.paired_difference(name, best) for name in policies if name != best
+        }
+    if bound:  # the certified occupancy LP bound: every method's % of it
+        from engine.analysis.occupancy_bound import occupancy_upper_bound
+
+        ub = occupancy_upper_bound(engine.instance)
+        result["upper_bound"] = float(ub.bound)
+        for summary in result["methods"].values():
+            summary["pct_of_upper_bound"] = 100.0 * summary["mean_expected_return"] / ub.bound if ub.bound else None
+    result["policy_version"] = engine.policy_version
+    return result
+
+
+#: planner methods of an evaluation (engine/planners): index and LP policies that need no training
+PLANNER_METHODS = ("whittle", "lagrangian", "lp_update")
+#: the trained engine's own methods: its exact argmax and its greedy ascent
+ENGINE_METHODS = ("dqn_mip", "iterative_dqn")
+#: human-readable method names for tables and plots
+METHOD_LABELS = {
+    "dqn_mip": "trained (exact argmax)", "iterative_dqn": "trained (greedy)", "whittle": "Whittle index + MILP",
+    "lagrangian": "Lagrangian + MILP", "lp_update": "LP-update (MPC)", "null": "null", "random": "random",
+    "sampling": "best of 100 samples", "myopic": "myopic (exact)", "iterative_myopic": "myopic (greedy)",
+}
+
+
+def method_names(instance=None) -> list[str]:
+    """Every evaluation method (the planners that apply to ``instance`` when it is given)."""
+    from engine.baselines.cormab import BASELINES
+
+    planners = list(PLANNER_METHODS)
+    if instance is not None:
+        from engine.planners.arm_values import ControlStructure
+
+        if not ControlStructure.of(instance).is_pull:
+            planners.remove("whittle")
+    return [*ENGINE_METHODS, *planners, *BASELINES]
+
+
+def make_method(name: str, engine, time_limit: float | None = None) -> Policy:
+    """The evaluation policy ``name`` for ``engine``'s instance."""
+    from engine.baselines.cormab import BASELINES
+    from engine.planners.policy import PlannerPolicy
+
+    if name == "dqn_mip":
+        return EnginePolicy(engine, "auto", time_limit)
+    if name == "iterative_dqn":
+        return EnginePolicy(engine, "greedy")
+    if name in PLANNER_METHODS:
+        return PlannerPolicy(engine.scenario, engine.instance, name)
+    return BASELINES[name](engine.instance)

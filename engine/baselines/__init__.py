@@ -1,0 +1,3 @@
+"""Baseline policies: myopic and greedy rules for the allocation families (cormab) and the integer-box families
+(boxes).
+"""

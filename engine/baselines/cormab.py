@@ -1,0 +1,94 @@
+"""Baseline policies of the SEQUOIA paper, all through the domain's ActionModel.
+
+Every policy answers ``act(states, time_to_go, rng) -> action`` with a feasible action and terminates on
+every input. ``null``, ``random``, ``sampling`` and ``myopic`` ignore the Q-network; the network's own
+greedy policy (``iterative DQN``) is the engine's ``greedy`` selector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.sequoia.selectors.greedy import greedy_ascent
+from scenarios.cormab.instance import CoRMABInstance
+from solvers.backends.highs import HighsSolver
+
+
+class NullPolicy:
+    """Pull nothing (or, where the feasible set forbids the empty action, the cheapest feasible one)."""
+
+    name = "null"
+
+    def __init__(self, instance: CoRMABInstance) -> None:
+        model = instance.action_model()
+        empty = np.zeros(instance.n_actions, dtype=np.int64)
+        if model.is_feasible(empty):
+            self._action = empty
+        else:
+            sol = HighsSolver().solve(model.milp(-np.ones(instance.n_actions)))
+            self._action = np.round(sol.x[: instance.n_actions]).astype(np.int64)
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        return self._action.copy()
+
+
+class RandomPolicy:
+    """A random feasible action (the domain's sampler)."""
+
+    name = "random"
+
+    def __init__(self, instance: CoRMABInstance) -> None:
+        self.model = instance.action_model()
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        return self.model.sample(rng)
+
+
+class SamplingPolicy:
+    """Best of K random feasible actions by one-step expected reward."""
+
+    name = "sampling"
+
+    def __init__(self, instance: CoRMABInstance, n_samples: int = 100) -> None:
+        self.instance, self.n_samples = instance, n_samples
+        self.model = instance.action_model()
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = np.stack([self.model.sample(rng) for _ in range(self.n_samples)])
+        return candidates[int(np.argmax(self.instance.expected_reward(states, candidates)))]
+
+
+class MyopicPolicy:
+    """Exact maximiser of the one-step expected reward (a MILP on a persistent HiGHS model)."""
+
+    name = "myopic"
+
+    def __init__(self, instance: CoRMABInstance) -> None:
+        self.instance = instance
+        self.solver = HighsSolver(mip_rel_gap=1e-6)
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        sol = self.solver.solve(self.instance.myopic_milp(states), time_limit=30.0)
+        if sol.x is None:
+            raise RuntimeError("myopic MILP returned no solution")
+        return np.round(sol.x[: self.instance.n_actions]).astype(np.int64)
+
+
+class IterativeMyopicPolicy:
+    """Greedy by one-step expected gain per unit cost, while the action stays feasible."""
+
+    name = "iterative_myopic"
+
+    def __init__(self, instance: CoRMABInstance) -> None:
+        self.instance = instance
+        self.model = instance.action_model()
+        self.costs = np.maximum(instance.action_costs(), 1e-9)
+
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        a, _ = greedy_ascent(self.model, lambda actions: self.instance.expected_reward(states, actions), self.costs)
+        return a
+
+
+BASELINES: dict[str, type] = {
+    cls.name: cls for cls in (NullPolicy, RandomPolicy, SamplingPolicy, MyopicPolicy, IterativeMyopicPolicy)
+}

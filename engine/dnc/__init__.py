@@ -1,0 +1,1 @@
+"""DNC: the actor-critic agent for integer-box action spaces and its neighbourhood-search selectors."""

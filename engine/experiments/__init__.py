@@ -1,0 +1,1 @@
+"""Experiments: seeded sweeps, executors (local processes, Ray), reports, plots and the notebook walkthrough."""

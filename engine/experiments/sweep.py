@@ -1,0 +1,367 @@
+"""Multi-domain evaluation sweep: domains x seeds, each task trains a policy and evaluates every method.
+
+One task is a pure function of (config, domain, seed): make the instance, train the DQN, evaluate it and
+every baseline on common random numbers, compute the certified occupancy-LP upper bound (and, on tiny
+instances, the exact DP optimum) and report each method's mean expected return as a percentage of them.
+Tasks take and return plain data, so any executor (serial, Ray) gives the same numbers; only the
+wall-clock fields (keys containing ``seconds``) differ. :func:`aggregate` summarises per domain across
+seeds: mean return per method with 95% intervals, the trained policy's paired gain over the best
+baseline, and the percentages of the bound.
+
+    sweep = run_sweep(SweepConfig(seeds=(0, 1, 2)), make_executor("ray"))
+    write_outputs(sweep, json_path="sweep.json", markdown_path="sweep.md", plot_path="sweep.png")
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.analysis.evaluation import PLANNER_METHODS
+from scenarios.errors import InvalidInputError
+
+DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention", "overlapping_reach", "coverage")
+TRAINED = "dqn_mip"
+
+
+@dataclass
+class SweepConfig:
+    """Everything a task needs besides (domain, seed); ``dqn`` overrides :class:`DQNConfig` fields."""
+
+    domains: tuple[str, ...] = DOMAINS
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    n_arms: int = 20
+    budget: int = 5
+    horizon: int = 20
+    train_episodes: int = 100
+    eval_episodes: int = 50
+    methods: tuple[str, ...] | None = None
+    dqn: dict = field(default_factory=dict)
+    time_limit: float | None = None  # per dqn_mip decision during evaluation
+    exact_max_arms: int = 6  # exact DP optimum when n_arms <= this (0: never)
+    scenario: dict = field(default_factory=dict)  # more instance-generator parameters (e.g. n_actions)
+    bound_time_limit: float = 600.0
+
+    def __post_init__(self) -> None:
+        self.domains = tuple(self.domains)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.methods = tuple(self.methods) if self.methods else None
+        self.validate()
+
+    def validate(self) -> None:
+        from engine.sequoia.dqn import DQNConfig
+
+        if not self.domains:
+            raise InvalidInputError("domains", "give at least one domain")
+        unknown = [d for d in self.domains if d not in DOMAINS]
+        if unknown:
+            raise InvalidInputError("domains", f"unknown domains {unknown}; known: {', '.join(DOMAINS)}")
+        if len(set(self.domains)) != len(self.domains):
+            raise InvalidInputError("domains", "each domain at most once")
+        if not self.seeds:
+            raise InvalidInputError("seeds", "give at least one seed")
+        if any(s < 0 for s in self.seeds):
+            raise InvalidInputError("seeds", f"seeds must be non-negative, got {list(self.seeds)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InvalidInputError("seeds", "each seed at most once")
+        for name, low in (("n_arms", 1), ("budget", 1), ("horizon", 1), ("train_episodes", 0),
+                          ("eval_episodes", 1), ("exact_max_arms", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InvalidInputError(name, f"must be an integer >= {low}, got {value!r}")
+        for name in ("time_limit", "bound_time_limit"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise InvalidInputError(name, f"must be a positive number of seconds, got {value!r}")
+        bad = sorted((set(self.dqn) - set(DQNConfig.__dataclass_fields__)) | ({"episodes"} & set(self.dqn)))
+        if bad:
+            raise InvalidInputError("dqn", f"unknown or reserved DQNConfig fields {bad} (use train_episodes)")
+        self._validate_scenario()
+
+    def _validate_scenario(self) -> None:
+        """Every ``scenario`` key is a generator parameter of every swept domain (checked before any work)."""
+        import inspect
+
+        from scenarios import instance_class
+
+        reserved = sorted({"n_arms", "budget", "seed", "horizon"} & set(self.scenario))
+        if reserved:
+            raise InvalidInputError("scenario", f"{reserved} have their own options (n_arms, budget, seeds, horizon)")
+        for domain in self.domains:
+            accepted = set(inspect.signature(instance_class(domain).generate).parameters)
+            unknown = sorted(set(self.scenario) - accepted)
+            if unknown:
+                raise InvalidInputError("scenario", f"{domain} does not take {unknown}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["domains"], d["seeds"] = list(self.domains), list(self.seeds)
+        d["methods"] = list(self.methods) if self.methods else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SweepConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def tasks(self) -> list[dict]:
+        """Plain-data tasks, domain-major."""
+        config = self.to_dict()
+        return [{"config": config, "domain": d, "seed": s} for d in self.domains for s in self.seeds]
+
+
+# ------------------------------------------------------------------------------------------ one task
+def run_task(task: dict) -> dict:
+    """Train and evaluate one (domain, seed); a pure function of the task, returning plain data. Runs
+    torch on one thread (restoring the caller's setting afterwards)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        return _run_task(task)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_task(task: dict) -> dict:
+    import torch
+
+    from engine import DQNConfig, Engine
+    from engine.analysis.evaluation import evaluate_engine
+    from engine.analysis.occupancy_bound import occupancy_upper_bound
+    from scenarios import make
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    cfg = SweepConfig.from_dict(task["config"])
+    domain, seed = task["domain"], int(task["seed"])
+    torch.manual_seed(seed)
+    env = make(domain, n_arms=cfg.n_arms, budget=cfg.budget, seed=seed, horizon=cfg.horizon, **cfg.scenario)
+    dqn = DQNConfig.from_dict({**DQNConfig().to_dict(), **cfg.dqn, "episodes": cfg.train_episodes})
+    engine = Engine.train(env, dqn, seed=seed, progress=False)
+    trained_at = time.perf_counter()
+    result = evaluate_engine(engine, cfg.eval_episodes, seed, list(cfg.methods) if cfg.methods else None,
+                             progress=False, time_limit=cfg.time_limit, bound=False)
+    evaluated_at = time.perf_counter()
+    bound = occupancy_upper_bound(engine.instance, time_limit=cfg.bound_time_limit)
+    bound_at = time.perf_counter()
+    result.update({
+        "domain": domain, "n_arms": cfg.n_arms, "budget": cfg.budget, "horizon": cfg.horizon,
+        "n_actions": int(engine.instance.n_actions), "scenario": dict(cfg.scenario),
+        "upper_bound": float(bound.bound),
+        "upper_bound_info": {"method": bound.method, "converged": bool(bound.converged), "status": bound.status,
+                             "seconds": bound.seconds},
+        "exact_optimum": None,
+    })
+    for summary in result["methods"].values():
+        summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
+    if cfg.n_arms <= cfg.exact_max_arms:
+        from engine.analysis.exact_dp import exact_optimum
+        from engine.analysis.exact_policy import greedy_policy_value, planner_policy_value
+        from engine.planners import PLANNERS, make_planner
+
+        exact = exact_optimum(engine.instance)
+        result["exact_optimum"] = float(exact.value)
+        for summary in result["methods"].values():
+            summary["pct_of_exact_optimum"] = _pct(summary["mean_expected_return"], result["exact_optimum"])
+        # the trained greedy policy evaluated exactly (no sampling noise)
+        result["trained_exact_value"] = greedy_policy_value(engine, exact)
+        result["trained_pct_of_exact_optimum"] = _pct(result["trained_exact_value"], exact.value)
+        result["planner_exact_pct_of_optimum"] = {
+            name: _pct(planner_policy_value(make_planner(name, engine.instance), exact), exact.value)
+            for name in result["methods"] if name in PLANNER_METHODS and PLANNERS[name].can_be_prior
+        }  # (LP-update re-solves an LP per state: too many states to evaluate exactly)
+    s = engine.training_summary
+    result["training"] = {
+        "episodes": cfg.train_episodes, "seconds": s.get("seconds"), "act_decisions": s.get("act_decisions"),
+        "warm_start_loss": s.get("warm_start_loss"),
+        "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s.get("episode_returns") else None,
+    }
+    end = time.perf_counter()
+    result["timings"] = {"train_seconds": trained_at - start, "evaluate_seconds": evaluated_at - trained_at,
+                         "bound_seconds": bound_at - evaluated_at, "exact_seconds": end - bound_at,
+                         "total_seconds": end - start, "cpu_seconds": time.process_time() - cpu_start}
+    return _plain(result)
+
+
+def _pct(value: float, reference: float | None) -> float | None:
+    return 100.0 * value / reference if reference else None
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready copy: tuples -> lists, numpy scalars -> Python numbers."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def comparable(obj: Any) -> Any:
+    """``obj`` without wall-clock fields (keys containing ``seconds``, and ``timings``): what must be
+    identical whichever executor ran the task."""
+    if isinstance(obj, dict):
+        return {k: comparable(v) for k, v in obj.items() if "seconds" not in k and k != "timings"}
+    if isinstance(obj, list):
+        return [comparable(v) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------------------------ the sweep
+def run_sweep(config: SweepConfig, executor=None, progress: bool = True) -> dict:
+    """Run every (domain, seed) task on ``executor`` (default serial) and aggregate."""
+    from engine.experiments.executors import SerialExecutor
+
+    executor = executor or SerialExecutor(progress)
+    start = time.perf_counter()
+    results = executor.map(run_task, config.tasks(), desc="sweep")
+    return {"config": config.to_dict(), "seconds": time.perf_counter() - start,
+            "executor": type(executor).__name__, "summary": _plain(aggregate(results)), "tasks": results}
+
+
+def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
+    """Per domain across seeds: mean return per method with 95% intervals (t over seed means, and a
+    bootstrap over episodes stratified by seed), % of the upper bound / exact optimum, median decision
+    time, and the paired gain of ``trained`` over the best other method (by mean return)."""
+    domains: dict[str, dict] = {}
+    for domain in dict.fromkeys(r["domain"] for r in results):
+        runs = sorted((r for r in results if r["domain"] == domain), key=lambda r: r["seed"])
+        names = list(runs[0]["methods"])
+        methods = {}
+        for m in names:
+            per_seed = [r["methods"][m]["mean_expected_return"] for r in runs]
+            groups = [np.asarray(r["per_episode_expected"][m]) for r in runs]
+            methods[m] = {
+                "mean_expected_return": float(np.mean(per_seed)),
+                "ci95_seeds": _t_interval(per_seed),
+                "ci95_episodes": _stratified_ci(groups),
+                "per_seed": per_seed,
+                "pct_of_upper_bound": _mean_or_none([r["methods"][m].get("pct_of_upper_bound") for r in runs]),
+                "pct_of_exact_optimum": _mean_or_none([r["methods"][m].get("pct_of_exact_optimum") for r in runs]),
+                "median_decision_seconds": float(np.median(
+                    [r["methods"][m]["decision_seconds"]["median"] for r in runs])),
+            }
+        entry: dict[str, Any] = {
+            "seeds": [r["seed"] for r in runs], "methods": methods,
+            "upper_bound": float(np.mean([r["upper_bound"] for r in runs])),
+            "exact_optimum": _mean_or_none([r.get("exact_optimum") for r in runs]),
+            "trained_pct_of_exact_optimum": _pct_summary([r.get("trained_pct_of_exact_optimum") for r in runs]),
+            "best_baseline": None, "gain": None,
+        }
+        baselines = [m for m in names if m != trained]
+        if trained in names and baselines:
+            best = max(baselines, key=lambda m: methods[m]["mean_expected_return"])
+            entry["best_baseline"] = best
+            entry["gain"] = _gain(runs, trained, best, methods[best]["mean_expected_return"])
+        planners = [m for m in names if m in PLANNER_METHODS]
+        if trained in names and planners:
+            best = max(planners, key=lambda m: methods[m]["mean_expected_return"])
+            entry["best_planner"] = best
+            entry["gain_over_best_planner"] = _gain(runs, trained, best, methods[best]["mean_expected_return"])
+            entry["planner_exact_pct_of_optimum"] = {
+                m: _pct_summary([r.get("planner_exact_pct_of_optimum", {}).get(m) for r in runs]) for m in planners
+            }
+        domains[domain] = entry
+    gains = [d["gain"] for d in domains.values() if d["gain"]]
+    over_planner = [d["gain_over_best_planner"] for d in domains.values() if d.get("gain_over_best_planner")]
+    overall = {
+        "mean_relative_gain": _mean_or_none([g["relative"] for g in gains]),
+        "domains_significantly_better": sum(g["ci95_episodes"][0] > 0 for g in gains),
+        "mean_relative_gain_over_best_planner": _mean_or_none([g["relative"] for g in over_planner]),
+        "seeds_significantly_worse_than_best_planner": sum(
+            sum(hi < 0 for _, hi in g["ci95_per_seed"]) for g in over_planner),
+        "n_domains": len(domains),
+    }
+    return {"trained": trained, "domains": domains, "overall": overall}
+
+
+def _gain(runs: list[dict], trained: str, best: str, base: float) -> dict:
+    """Paired per-episode difference of ``trained`` against ``best`` on every seed, and across seeds."""
+    from engine.analysis.evaluation import bootstrap_ci
+
+    diffs = [np.asarray(r["per_episode_expected"][trained]) - np.asarray(r["per_episode_expected"][best])
+             for r in runs]
+    per_seed = [float(d.mean()) for d in diffs]
+    return {
+        "mean": float(np.mean(per_seed)), "ci95_seeds": _t_interval(per_seed),
+        "ci95_episodes": _stratified_ci(diffs), "relative": float(np.mean(per_seed) / abs(base)) if base else None,
+        "per_seed": per_seed, "ci95_per_seed": [bootstrap_ci(d, seed=1) for d in diffs],
+    }
+
+
+def _t_interval(values: list[float]) -> tuple[float, float]:
+    """95% Student-t interval of the mean (degenerate with one value)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float(v.mean()), float(v.mean())
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean() - half), float(v.mean() + half)
+
+
+def _stratified_ci(groups: list[np.ndarray], n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of per-group means, resampling episodes within groups."""
+    rng = np.random.default_rng(seed)
+    means = np.zeros(n_resamples)
+    for g in groups:
+        g = np.asarray(g, dtype=float)
+        means += g[rng.integers(0, g.size, (n_resamples, g.size))].mean(axis=1) if g.size > 1 else g.mean()
+    means /= len(groups)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _pct_summary(values: list[float | None]) -> dict | None:
+    """Mean, lowest and per-seed values (None unless every seed has one)."""
+    mean = _mean_or_none(values)
+    if mean is None:
+        return None
+    return {"mean": mean, "min": float(np.min(values)), "per_seed": [float(v) for v in values]}
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals and len(vals) == len(values) else None
+
+
+def write_outputs(sweep: dict, json_path: str | Path | None = None, markdown_path: str | Path | None = None,
+                  plot_path: str | Path | None = None) -> str:
+    """Write the JSON, the markdown table and the plot (each optional); returns the markdown."""
+    from engine.experiments.report import plot_sweep, sweep_markdown
+
+    if json_path:
+        Path(json_path).write_text(json.dumps(sweep, indent=2))
+    table = sweep_markdown(sweep["summary"])
+    if markdown_path:
+        Path(markdown_path).write_text(table)
+    if plot_path:
+        plot_sweep(sweep["summary"], plot_path)
+    return table
+
+
+# ------------------------------------------------------------------------ training several seeds
+def train_task(task: dict) -> dict:
+    """Train one seed and return the checkpoint as file contents (written by the caller, so a remote
+    worker's filesystem does not matter). Task keys: scenario, seed, config (DQNConfig dict), and either
+    instance (JSON text) or n_arms/budget."""
+    import torch
+
+    from engine import DQNConfig, Engine
+    from scenarios import make
+
+    torch.set_num_threads(1)
+    torch.manual_seed(int(task["seed"]))
+    if task.get("instance"):
+        env = make(task["scenario"], instance=task["instance"])
+    else:
+        env = make(task["scenario"], n_arms=task["n_arms"], budget=task["budget"], seed=task["seed"])
+    engine = Engine.train(env, DQNConfig.from_dict(task["config"]), seed=int(task["seed"]), progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = engine.save(Path(tmp) / "ckpt")
+        files = {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
+    s = engine.training_summary
+    return {"seed": int(task["seed"]), "files": files, "policy_version": engine.policy_version,
+            "seconds": s["seconds"], "act_decisions": s["act_decisions"],
+            "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s["episode_returns"] else None}

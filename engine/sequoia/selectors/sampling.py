@@ -1,0 +1,29 @@
+"""Sampling selector: the best of K random feasible actions by Q."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from engine.decision import Decision
+from engine.sequoia.state_q import StateQ
+from solvers.solution import HEURISTIC
+
+
+class SamplingSelector:
+    name = "sampling"
+
+    def __init__(self, n_samples: int = 100, seed: int = 0) -> None:
+        self.n_samples = n_samples
+        self.rng = np.random.default_rng(seed)
+
+    def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
+        start = time.perf_counter()
+        candidates = np.stack([q.model.sample(self.rng) for _ in range(self.n_samples)])
+        values = q.score(candidates)
+        best = int(np.argmax(values))
+        return Decision(
+            candidates[best], float(values[best]), float("inf"), float("inf"), HEURISTIC,
+            time.perf_counter() - start, self.name,
+        )

@@ -1,0 +1,1 @@
+"""Integer-box families: an integer vector per step inside bounds (inventory, maze)."""

@@ -1,0 +1,1 @@
+"""MILP back-ends (HiGHS, OR-Tools, Pyomo) and their registry."""

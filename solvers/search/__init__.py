@@ -1,0 +1,1 @@
+"""Search: enumeration of small feasible sets and neighbourhood search over integer boxes."""
