@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from engine import Decision, Engine
-from engine.actor_critic import ActorCriticAgent, ActorCriticConfig
-from engine.dnc_baselines import BaseStockPolicy, KNNPolicy, evaluate, tune_base_stock
+from engine.baselines.boxes import BaseStockPolicy, KNNPolicy, evaluate, tune_base_stock
+from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
 from scenarios import InvalidInputError, make
-from scenarios.inventory import InventoryInstance
-from solvers.neighbourhood import NeighbourhoodConfig
+from scenarios.boxes.inventory import InventoryInstance
+from solvers.search.neighbourhood import NeighbourhoodConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
-from engine.dqn import make_encoder
-from engine.q_network import QNetwork
-from engine.selectors import SELECTORS
+from engine.sequoia.dqn import make_encoder
+from engine.sequoia.q_network import QNetwork
+from engine.sequoia.selectors import SELECTORS
 from scenarios import make
-from scenarios.capacity import CapacityInstance
-from solvers.backends import NETWORK_BACKENDS, available_backends, make_backend
-from solvers.highs_backend import HighsSolver
+from scenarios.cormab.capacity import CapacityInstance
+from solvers.backends.highs import HighsSolver
+from solvers.backends.ortools import CpSatSolver
+from solvers.backends.registry import NETWORK_BACKENDS, available_backends, make_backend
+from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.omlt_encoding import OmltNetworkMILP, omlt_available
+from solvers.formulations.relu_network import ReluNetwork
 from solvers.milp import MatrixMILP
-from solvers.network_milp import NetworkMILP
-from solvers.omlt_encoding import OmltNetworkMILP, omlt_available
-from solvers.ortools_backend import CpSatSolver
-from solvers.relu_network import ReluNetwork
 
 BACKENDS = available_backends()
 NET_BACKENDS = [b for b in BACKENDS if b in NETWORK_BACKENDS]
@@ -205,7 +205,7 @@ def test_trained_network_every_backend_agrees_with_enumeration(trained_engine):
             d = engine.decide(state, selector="mip", backend=backend, mip_rel_gap=1e-6)
             assert engine.model.is_feasible(d.action)
             assert close(d.value, exact.value, 1e-5), (backend, d.value, exact.value)
-        q = engine.state_q(state)
+        q = engine.sequoia.state_q(state)
         sol = OmltNetworkMILP(q.relu_network(), engine.model.milp(np.zeros(8))).solve(
             q.first_bias, q.first_weights, mip_rel_gap=1e-9)
         assert close(sol.objective, exact.value, 1e-4), ("omlt", sol.objective, exact.value)

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios.capacity import CapacityInstance
-from solvers.highs_backend import HighsSolver
-from solvers.network_milp import NetworkMILP
-from solvers.relu_network import ReluNetwork
+from scenarios.cormab.capacity import CapacityInstance
+from solvers.backends.highs import HighsSolver
+from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.relu_network import ReluNetwork
 
 
 @lru_cache(maxsize=8)

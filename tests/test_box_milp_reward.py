@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.box_critic_milp import BoxCriticMILP
-from solvers.separable_reward import SeparableReward
+from solvers.formulations.box_critic_milp import BoxCriticMILP
+from solvers.formulations.separable_reward import SeparableReward
 
 
 def _critic(seed: int, n: int, H: int = 16, scale: float = 1.0):

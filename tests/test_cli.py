@@ -102,8 +102,8 @@ def _help(argv: list[str], capsys) -> str:
 
 def test_every_argument_has_help_and_registry_choices_are_listed(capsys):
     from api.cli_serve import build_serve_parser
-    from engine.evaluation import method_names
-    from engine.selectors import SELECTORS
+    from engine.analysis.evaluation import method_names
+    from engine.sequoia.selectors import SELECTORS
     from scenarios import list_scenarios
 
     parser = build_parser()

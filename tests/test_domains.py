@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import InfeasibleActionError, InvalidInputError, make
-from scenarios.multi_intervention import MultiInterventionInstance
-from scenarios.routing import TUBE_BUDGETS, TUBE_SOURCES, RoutingInstance
-from scenarios.scheduling import SchedulingInstance
-from solvers.highs_backend import HighsSolver
+from scenarios.cormab.multi_intervention import MultiInterventionInstance
+from scenarios.cormab.routing import TUBE_BUDGETS, TUBE_SOURCES, RoutingInstance
+from scenarios.cormab.scheduling import SchedulingInstance
+from solvers.backends.highs import HighsSolver
 
 TUBE = Path(os.environ.get("REDWOOD_TUBE_DATA", Path(__file__).resolve().parents[2] / "shared/data/london_tube"))
 needs_tube = pytest.mark.skipif(not TUBE.exists(), reason="London tube data not available")

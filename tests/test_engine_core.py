@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import Engine
-from engine.baselines import BASELINES
+from engine.baselines.cormab import BASELINES
 from scenarios import InvalidInputError
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 
 STATE = st.integers(0, 3)
 
@@ -137,7 +137,7 @@ def test_decision_serialises(small_engine):
 def test_batched_candidate_scoring_equals_the_plain_forward_pass():
     import torch
 
-    from engine.q_network import QNetwork
+    from engine.sequoia.q_network import QNetwork
 
     torch.manual_seed(0)
     net = QNetwork(6, 25, (8, 4), context_dim=5)

@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from engine.exact_dp import exact_optimum, initial_distribution, joint_states, policy_value
-from engine.occupancy_bound import occupancy_upper_bound
-from scenarios.capacity import CapacityInstance
-from scenarios.multi_intervention import MultiInterventionInstance
-from scenarios.routing import RoutingInstance
-from scenarios.scheduling import SchedulingInstance
+from engine.analysis.exact_dp import exact_optimum, initial_distribution, joint_states, policy_value
+from engine.analysis.occupancy_bound import occupancy_upper_bound
+from scenarios.cormab.capacity import CapacityInstance
+from scenarios.cormab.multi_intervention import MultiInterventionInstance
+from scenarios.cormab.routing import RoutingInstance
+from scenarios.cormab.scheduling import SchedulingInstance
 
 CLASSES = {
     "capacity": CapacityInstance,

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.exact_dp import exact_optimum
-from engine.exact_policy import planner_policy_value
-from engine.occupancy_bound import occupancy_upper_bound
+from engine.analysis.exact_dp import exact_optimum
+from engine.analysis.exact_policy import planner_policy_value
+from engine.analysis.occupancy_bound import occupancy_upper_bound
 from engine.planners import PLANNERS, make_planner
 from engine.planners.arm_values import ControlStructure
 from engine.planners.policy import PlannerPolicy
 from scenarios import list_scenarios, load_instance, make
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 from scenarios.errors import InvalidInputError
-from solvers.highs_backend import HighsSolver
+from solvers.backends.highs import HighsSolver
 
 FAMILIES = ("overlapping_reach", "coverage")
 J, H = 6, 8
@@ -255,7 +255,7 @@ def test_planner_policy_save_load_keeps_the_family(env, family, tmp_path):
 # ------------------------------------------------------------------------------------------ learning
 def test_dqn_trains_and_decides_feasibly(family):
     from engine import DQNConfig, Engine
-    from engine.exact_policy import greedy_policy_value
+    from engine.analysis.exact_policy import greedy_policy_value
 
     env = _env(family, horizon=4)
     cfg = DQNConfig(episodes=2, warm_start_samples=128, warm_start_epochs=5, hidden=[8])
@@ -267,7 +267,7 @@ def test_dqn_trains_and_decides_feasibly(family):
 
 
 def test_tiny_sweep_runs_on_both_families():
-    from engine.sweep import SweepConfig, run_sweep
+    from engine.experiments.sweep import SweepConfig, run_sweep
 
     cfg = SweepConfig(domains=FAMILIES, seeds=(0,), n_arms=J, budget=2, horizon=4, train_episodes=1,
                       eval_episodes=2, dqn={"warm_start_samples": 128, "warm_start_epochs": 5, "hidden": [8]},

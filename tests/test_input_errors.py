@@ -15,8 +15,8 @@ from scenarios.errors import InvalidInputError
 
 def _engine(n_arms: int, budget: int, hidden=(32, 32), seed: int = 0):
     from engine import Engine
-    from engine.dqn import make_encoder
-    from engine.q_network import QNetwork
+    from engine.sequoia.dqn import make_encoder
+    from engine.sequoia.q_network import QNetwork
 
     env = make("capacity", n_arms=n_arms, budget=budget, seed=seed)
     enc = make_encoder(env.instance)
@@ -93,14 +93,14 @@ def test_milp_decision_stopped_early_has_a_certified_bound(limit):
         assert out["status"] in ("time_limit", "optimal")
         assert out["bound"] >= out["value"] - 1e-9
         # certified: no feasible action scores above the bound (random feasible actions and the greedy one)
-        q = engine.state_q(obs)
+        q = engine.sequoia.state_q(obs)
         rng = np.random.default_rng(seed)
         samples = np.stack([engine.model.sample(rng) for _ in range(200)])
         assert float(q.score(samples).max()) <= out["bound"] + 1e-6
 
 
 def test_box_bound_is_an_upper_bound_of_the_milp():
-    from engine.selectors.mip import box_bound
+    from engine.sequoia.selectors.mip import box_bound
     from solvers.milp import MatrixMILP
 
     milp = MatrixMILP(c=np.array([2.0, -1.0, 0.0]), A=np.zeros((0, 3)), row_lower=np.zeros(0), row_upper=np.zeros(0),

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.dnc_baselines import (
+from engine.baselines.boxes import (
     BaseStockPolicy,
     JointSSPolicy,
     evaluate,
@@ -19,7 +19,7 @@ from engine.dnc_baselines import (
     tune_base_stock,
 )
 from scenarios import InvalidInputError, list_scenarios, make
-from scenarios.inventory import InventoryInstance
+from scenarios.boxes.inventory import InventoryInstance
 
 
 def test_reference_instance_through_registry():

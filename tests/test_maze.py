@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import InvalidInputError, list_scenarios, make
-from scenarios.maze import MazeInstance
+from scenarios.boxes.maze import MazeInstance
 
 
 def test_generator_through_registry_and_spaces():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.dqn import DQNConfig, DQNTrainer, make_encoder
-from engine.milp_friendly import (
+from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_encoder
+from engine.sequoia.milp_friendly import (
     MilpFriendlyRegulariser,
     interval_bounds_torch,
     l1_penalty,
@@ -14,10 +14,10 @@ from engine.milp_friendly import (
     stability_loss,
     stable_fraction,
 )
-from engine.q_network import QNetwork
+from engine.sequoia.q_network import QNetwork
 from scenarios import make
-from solvers.interval_bounds import interval_bounds
-from solvers.network_milp import max_cardinality
+from solvers.formulations.interval_bounds import interval_bounds
+from solvers.formulations.network_milp import max_cardinality
 
 
 def setup(seed: int = 0):

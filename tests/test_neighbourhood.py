@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.box_critic_milp import BoxCriticMILP
-from solvers.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch, minmax_action
-from solvers.separable_reward import SeparableReward
+from solvers.formulations.box_critic_milp import BoxCriticMILP
+from solvers.formulations.separable_reward import SeparableReward
+from solvers.search.neighbourhood import NeighbourhoodConfig, NeighbourhoodSearch, minmax_action
 
 
 def _critic(seed: int, n: int, H: int = 16, scale: float = 1.0):

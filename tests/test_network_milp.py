@@ -10,13 +10,13 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios.capacity import CapacityInstance
-from solvers.enumeration import EnumerationSolver
-from solvers.highs_backend import HighsSolver
-from solvers.interval_bounds import interval_bounds
+from scenarios.cormab.capacity import CapacityInstance
+from solvers.backends.highs import HighsSolver
+from solvers.formulations.interval_bounds import interval_bounds
+from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.relu_network import ReluNetwork
 from solvers.milp import MatrixMILP
-from solvers.network_milp import NetworkMILP
-from solvers.relu_network import ReluNetwork
+from solvers.search.enumeration import EnumerationSolver
 
 BIAS_MODES = ("normal", "x100", "positive", "negative", "zero")
 FAST = settings(deadline=None, max_examples=30)

@@ -19,10 +19,10 @@ from engine.planners.reduction import (
     top_per_class,
 )
 from scenarios import make
-from scenarios.capacity import CapacityInstance
-from scenarios.cormab import N_STATES, generate_arms
-from scenarios.scheduling import SchedulingInstance
-from solvers.highs_backend import HighsSolver
+from scenarios.cormab.capacity import CapacityInstance
+from scenarios.cormab.instance import N_STATES, generate_arms
+from scenarios.cormab.scheduling import SchedulingInstance
+from solvers.backends.highs import HighsSolver
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, Solution, relative_gap
 
 GAINS = st.one_of(st.integers(-3, 4).map(float), st.floats(-2.0, 3.0, allow_nan=False, width=32))

@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import DQNConfig, Engine
-from engine.dqn import DQNTrainer
-from engine.exact_dp import exact_optimum, policy_value
-from engine.exact_policy import planner_actions, planner_policy_value
+from engine.analysis.exact_dp import exact_optimum, policy_value
+from engine.analysis.exact_policy import planner_actions, planner_policy_value
 from engine.planners import PLANNERS, make_planner
 from engine.planners.arm_values import ControlStructure
 from engine.planners.policy import PlannerPolicy
 from engine.planners.prior import make_prior, resolve_prior
-from engine.q_network import QNetwork
+from engine.sequoia.dqn import DQNTrainer
+from engine.sequoia.q_network import QNetwork
 from scenarios import make
-from scenarios.cormab import N_STATES
+from scenarios.cormab.instance import N_STATES
 from scenarios.errors import InvalidInputError
 
 DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention")
@@ -192,7 +192,7 @@ def test_snapshot_selection_keeps_the_planner_unless_beaten_significantly():
     """A snapshot that is worse than the planner is never kept; the first snapshot (silent network) is."""
     env = _env("capacity", seed=1)
     trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), validation_episodes=6, prior="whittle"), seed=0)
-    from engine.selectors import SELECTORS
+    from engine.sequoia.selectors import SELECTORS
 
     silent = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
     with torch.no_grad():
@@ -235,7 +235,7 @@ def test_on_interventions_training_keeps_the_planner_itself_unless_beaten():
     the validation episodes, the engine decides with the planner itself (and its exact value is the planner's)."""
     env = _env("multi_intervention", seed=1, n_arms=5, horizon=6)
     trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), validation_episodes=6), seed=0)
-    from engine.selectors import SELECTORS
+    from engine.sequoia.selectors import SELECTORS
 
     noisy = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
     with torch.no_grad():  # a network that drowns the prior: worse than the planner
@@ -247,7 +247,7 @@ def test_on_interventions_training_keeps_the_planner_itself_unless_beaten():
     for s in np.random.default_rng(2).integers(0, N_STATES, (4, 5)):
         assert np.array_equal(engine.decide([*s, 4]).action, planner.decide([*s, 4]).action)
     exact = exact_optimum(env.instance)
-    from engine.exact_policy import greedy_policy_value
+    from engine.analysis.exact_policy import greedy_policy_value
 
     assert greedy_policy_value(engine, exact) == pytest.approx(
         planner_policy_value(make_planner("lagrangian", env.instance), exact))

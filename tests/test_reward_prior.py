@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import DQNConfig, Engine
-from engine.dqn import DQNTrainer
-from engine.q_network import QNetwork
-from engine.reward_prior import RewardPrior
+from engine.sequoia.dqn import DQNTrainer
+from engine.sequoia.q_network import QNetwork
+from engine.sequoia.reward_prior import RewardPrior
 from scenarios import make
-from scenarios.cormab import N_STATES
-from solvers.highs_backend import HighsSolver
+from scenarios.cormab.instance import N_STATES
+from solvers.backends.highs import HighsSolver
 
 LINEAR_DOMAINS = ("capacity", "scheduling", "routing")
 J = 8
@@ -138,8 +138,8 @@ def test_checkpoints_keep_the_prior_and_old_ones_load_without_it(small_engine, t
 def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
     """The batched greedy policy of the exact policy evaluation is the enumerate selector's answer, and its
     exact value lies between the null policy's and the optimum."""
-    from engine.exact_dp import exact_optimum, policy_value
-    from engine.exact_policy import greedy_actions, greedy_policy_value
+    from engine.analysis.exact_dp import exact_optimum, policy_value
+    from engine.analysis.exact_policy import greedy_actions, greedy_policy_value
 
     env = make("routing", n_arms=4, budget=2, seed=1, horizon=6)
     engine = Engine.train(env, DQNConfig(hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10,
@@ -150,7 +150,7 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
     for h in (1, 4, 6):
         batch = greedy_actions(engine, states, h, exact.actions)
         for s, a in zip(states, batch, strict=True):
-            q = engine.state_q([*s, h])
+            q = engine.sequoia.state_q([*s, h])
             assert q.score(a)[0] == pytest.approx(engine.decide([*s, h], selector="enumerate").value, abs=1e-5)
     value = greedy_policy_value(engine, exact)
     null = policy_value(env.instance, lambda st, h: np.zeros((len(st), env.instance.n_actions), np.int64),

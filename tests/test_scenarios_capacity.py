@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenarios import InfeasibleActionError, InvalidInputError, list_scenarios, make
-from scenarios.capacity import CapacityInstance
+from scenarios.cormab.capacity import CapacityInstance
 
 
 def test_registry_lists_capacity():

@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import torch
 
-from engine.dqn import DQNConfig, DQNTrainer, _snapshot_episodes
-from engine.selectors import SELECTORS
+from engine.sequoia.dqn import DQNConfig, DQNTrainer, _snapshot_episodes
+from engine.sequoia.selectors import SELECTORS
 from scenarios import make
 
 

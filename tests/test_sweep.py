@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from api.cli import main
-from engine.executors import SerialExecutor, make_executor
-from engine.sweep import DOMAINS, SweepConfig, comparable, run_sweep
+from engine.experiments.executors import SerialExecutor, make_executor
+from engine.experiments.sweep import DOMAINS, SweepConfig, comparable, run_sweep
 from scenarios.errors import InvalidInputError
 
 DQN = {"warm_start_samples": 256, "warm_start_epochs": 10, "hidden": [8]}
@@ -26,7 +26,7 @@ CLI_TINY = ["--domains", *DOMAINS, "--seeds", "0", "1", "--n-arms", "6", "--budg
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    from engine.executors import RayExecutor
+    from engine.experiments.executors import RayExecutor
 
     with RayExecutor(num_cpus=2, progress=False):  # the tests' executors reuse this session
         yield ray
@@ -155,7 +155,7 @@ def test_bad_executor_and_cli_inputs(capsys):
 
 
 def test_scenario_options_reach_the_generator():
-    from engine.sweep import _run_task
+    from engine.experiments.sweep import _run_task
 
     config = SweepConfig(domains=("multi_intervention",), seeds=(0,), n_arms=6, budget=3, horizon=4,
                          train_episodes=0, eval_episodes=2, methods=("null",), scenario={"n_actions": 6},

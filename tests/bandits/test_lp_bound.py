@@ -11,7 +11,7 @@ from bandits.restless import (
     simulate,
 )
 from bandits.restless.planning import finite_values, solve_discounted
-from scenarios.cormab import generate_arms
+from scenarios.cormab.instance import generate_arms
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from bandits.action_models import budget_action_model
 from bandits.combinatorial import ActionModelOracle, KnapsackOracle, MatchingOracle, TopKOracle
-from scenarios.capacity import CapacityInstance
+from scenarios.cormab.capacity import CapacityInstance
 from scenarios.errors import InvalidInputError
 from tests.bandits.brute import best_subset
 

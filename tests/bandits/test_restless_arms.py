@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from bandits.restless import RestlessArms, from_cormab
-from scenarios.capacity import CapacityInstance
-from scenarios.cormab import generate_arms
+from scenarios.cormab.capacity import CapacityInstance
+from scenarios.cormab.instance import generate_arms
 from scenarios.errors import InvalidInputError
 
 

@@ -12,8 +12,8 @@ from bandits.restless import (
     from_cormab,
     simulate,
 )
-from scenarios.capacity import CapacityInstance
-from scenarios.cormab import generate_arms
+from scenarios.cormab.capacity import CapacityInstance
+from scenarios.cormab.instance import generate_arms
 from scenarios.errors import InvalidInputError
 
 

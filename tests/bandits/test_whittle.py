@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bandits.restless import RestlessArms, from_cormab, whittle_indices
-from scenarios.cormab import generate_arms
+from scenarios.cormab.instance import generate_arms
 from scenarios.errors import InvalidInputError
 from tests.bandits.brute import active_sets, index_by_scan
 

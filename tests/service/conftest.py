@@ -17,8 +17,8 @@ ADMIN = "rw_test_admin_key"
 def make_checkpoint(path: Path, n_arms: int = 10, budget: int = 3, seed: int = 0) -> Path:
     """A capacity checkpoint with untrained (seeded) weights: enough for the service, instant to build."""
     from engine import Engine
-    from engine.dqn import make_encoder
-    from engine.q_network import QNetwork
+    from engine.sequoia.dqn import make_encoder
+    from engine.sequoia.q_network import QNetwork
     from scenarios import make
 
     env = make("capacity", n_arms=n_arms, budget=budget, seed=seed)

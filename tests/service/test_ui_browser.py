@@ -40,8 +40,8 @@ def _checkpoint_with_evaluation(root: Path) -> Path:
     import torch
 
     from engine import Engine
-    from engine.dqn import make_encoder
-    from engine.q_network import QNetwork
+    from engine.sequoia.dqn import make_encoder
+    from engine.sequoia.q_network import QNetwork
     from scenarios import make
 
     env = make("capacity", n_arms=10, budget=3, seed=0)
