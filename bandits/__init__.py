@@ -1,7 +1,7 @@
 """Restless and combinatorial bandits, with this project's solvers as oracles.
 
-    from bandits import whittle_indices, WhittlePolicy, LPBound, CUCB, TopKOracle
-    from bandits.experiments import run_regret, plot_regret
+from bandits import whittle_indices, WhittlePolicy, LPBound, CUCB, TopKOracle
+from bandits.experiments import run_regret, plot_regret
 """
 
 from bandits.action_models import budget_action_model
@@ -41,10 +41,35 @@ from bandits.restless import (
 )
 
 __all__ = [
-    "CUCB", "ActionModelOracle", "BernoulliSemiBandit", "CombinatorialThompson", "ContextualSemiBandit",
-    "GaussianSemiBandit", "KnapsackOracle", "LPBound", "LagrangianPolicy", "LearningWhittlePolicy", "LinUCB",
-    "LinearThompson", "MatchingOracle", "NeuralThompson", "NeuralUCB", "RestlessArms", "RestlessSimulator",
-    "Selection", "TopKOracle", "WhittleIndices", "WhittlePolicy", "WhittleRepairPolicy", "budget_action_model",
-    "check_indexability", "doubly_robust", "from_cormab", "ips", "marginal_ips", "simulate", "snips",
+    "CUCB",
+    "ActionModelOracle",
+    "BernoulliSemiBandit",
+    "CombinatorialThompson",
+    "ContextualSemiBandit",
+    "GaussianSemiBandit",
+    "KnapsackOracle",
+    "LPBound",
+    "LagrangianPolicy",
+    "LearningWhittlePolicy",
+    "LinUCB",
+    "LinearThompson",
+    "MatchingOracle",
+    "NeuralThompson",
+    "NeuralUCB",
+    "RestlessArms",
+    "RestlessSimulator",
+    "Selection",
+    "TopKOracle",
+    "WhittleIndices",
+    "WhittlePolicy",
+    "WhittleRepairPolicy",
+    "budget_action_model",
+    "check_indexability",
+    "doubly_robust",
+    "from_cormab",
+    "ips",
+    "marginal_ips",
+    "simulate",
+    "snips",
     "whittle_indices",
 ]

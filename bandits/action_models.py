@@ -24,31 +24,56 @@ def budget_action_model(n_arms: int, budget: float, costs: np.ndarray | None = N
         raise InvalidInputError("costs", f"expected {n_arms} non-negative numbers")
     A = sp.csr_matrix(c.reshape(1, -1))
     return ActionModel(
-        name="budget", n_actions=int(n_arms), A=A, row_lower=np.array([-np.inf]), row_upper=np.array([float(budget)]),
-        row_names=["budget"], aux_lower=np.zeros(0), aux_upper=np.zeros(0), aux_integer=np.zeros(0, bool),
+        name="budget",
+        n_actions=int(n_arms),
+        A=A,
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([float(budget)]),
+        row_names=["budget"],
+        aux_lower=np.zeros(0),
+        aux_upper=np.zeros(0),
+        aux_integer=np.zeros(0, bool),
         downward_closed=True,
     )
 
 
 def action_model_state(model: ActionModel) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     A = sp.csr_matrix(model.A)
-    meta = {"name": model.name, "n_actions": model.n_actions, "row_names": list(model.row_names),
-            "aux_names": list(model.aux_names), "downward_closed": bool(model.downward_closed),
-            "shape": list(A.shape)}
-    arrays = {"A_data": A.data, "A_indices": A.indices, "A_indptr": A.indptr,
-              "row_lower": np.asarray(model.row_lower, float), "row_upper": np.asarray(model.row_upper, float),
-              "aux_lower": np.asarray(model.aux_lower, float), "aux_upper": np.asarray(model.aux_upper, float),
-              "aux_integer": np.asarray(model.aux_integer, bool)}
+    meta = {
+        "name": model.name,
+        "n_actions": model.n_actions,
+        "row_names": list(model.row_names),
+        "aux_names": list(model.aux_names),
+        "downward_closed": bool(model.downward_closed),
+        "shape": list(A.shape),
+    }
+    arrays = {
+        "A_data": A.data,
+        "A_indices": A.indices,
+        "A_indptr": A.indptr,
+        "row_lower": np.asarray(model.row_lower, float),
+        "row_upper": np.asarray(model.row_upper, float),
+        "aux_lower": np.asarray(model.aux_lower, float),
+        "aux_upper": np.asarray(model.aux_upper, float),
+        "aux_integer": np.asarray(model.aux_integer, bool),
+    }
     return meta, arrays
 
 
 def action_model_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ActionModel:
     A = sp.csr_matrix((arrays["A_data"], arrays["A_indices"], arrays["A_indptr"]), shape=tuple(meta["shape"]))
     return ActionModel(
-        name=meta["name"], n_actions=int(meta["n_actions"]), A=A, row_lower=arrays["row_lower"],
-        row_upper=arrays["row_upper"], row_names=list(meta["row_names"]), aux_lower=arrays["aux_lower"],
-        aux_upper=arrays["aux_upper"], aux_integer=arrays["aux_integer"].astype(bool),
-        aux_names=list(meta["aux_names"]), downward_closed=bool(meta["downward_closed"]),
+        name=meta["name"],
+        n_actions=int(meta["n_actions"]),
+        A=A,
+        row_lower=arrays["row_lower"],
+        row_upper=arrays["row_upper"],
+        row_names=list(meta["row_names"]),
+        aux_lower=arrays["aux_lower"],
+        aux_upper=arrays["aux_upper"],
+        aux_integer=arrays["aux_integer"].astype(bool),
+        aux_names=list(meta["aux_names"]),
+        downward_closed=bool(meta["downward_closed"]),
     )
 
 
@@ -57,4 +82,4 @@ def prefixed(prefix: str, items: dict[str, Any]) -> dict[str, Any]:
 
 
 def unprefixed(prefix: str, items: dict[str, Any]) -> dict[str, Any]:
-    return {k[len(prefix):]: v for k, v in items.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in items.items() if k.startswith(prefix)}

@@ -52,16 +52,23 @@ def make_env(domain: str, J: int, seed: int = 0):
     return make(domain, n_arms=J, budget=5, seed=seed)
 
 
-def trained(domain: str, J: int, hidden: tuple[int, ...], regularised: bool, samples: int, epochs: int,
-            retrain: bool = False) -> Engine:
+def trained(
+    domain: str, J: int, hidden: tuple[int, ...], regularised: bool, samples: int, epochs: int, retrain: bool = False
+) -> Engine:
     """Fit (or load from the cache) a Q-network on one-step expected rewards."""
     tag = f"{domain}_J{J}_{'x'.join(map(str, hidden))}_{'reg' if regularised else 'plain'}_{samples}x{epochs}"
     path = CACHE / tag
     if (path / "config.json").exists() and not retrain:
         return Engine.load(path)
     # no reward prior: the network itself carries the one-step reward, so the MILP has something to solve
-    cfg = DQNConfig(hidden=hidden, episodes=0, warm_start_samples=samples, warm_start_epochs=epochs,
-                    prior="none", **(REGULARISED if regularised else {}))
+    cfg = DQNConfig(
+        hidden=hidden,
+        episodes=0,
+        warm_start_samples=samples,
+        warm_start_epochs=epochs,
+        prior="none",
+        **(REGULARISED if regularised else {}),
+    )
     t0 = time.perf_counter()
     engine = Engine.train(make_env(domain, J), cfg, seed=0, progress=False)
     print(f"  trained {tag} in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -83,8 +90,9 @@ def roll_out_states(engine: Engine, n: int, seed: int = 1) -> list[np.ndarray]:
     return out
 
 
-def time_decisions(engine: Engine, states: list[np.ndarray], backend: str, tightening: str,
-                   time_limit: float, label: str) -> Row:
+def time_decisions(
+    engine: Engine, states: list[np.ndarray], backend: str, tightening: str, time_limit: float, label: str
+) -> Row:
     sel = MipSelector(mip_rel_gap=0.01, time_limit=time_limit, backend=backend, tightening=tightening)
     sel.select(engine.sequoia.state_q(states[0]))  # compile once, outside the timing
     secs, cpu, certified, unstable = [], [], [], []
@@ -95,15 +103,28 @@ def time_decisions(engine: Engine, states: list[np.ndarray], backend: str, tight
         cpu.append(time.process_time() - c0)
         certified.append(d.status == "optimal" and d.gap <= 0.01 + 1e-9)
         unstable.append((sel.last_stable_counts or {}).get("unstable", np.nan))
-    return Row(label, backend, tightening, float(np.median(secs)), float(np.quantile(secs, 0.9)),
-               float(np.median(cpu)), float(np.mean(certified)), float(np.nanmean(unstable)), len(secs))
+    return Row(
+        label,
+        backend,
+        tightening,
+        float(np.median(secs)),
+        float(np.quantile(secs, 0.9)),
+        float(np.median(cpu)),
+        float(np.mean(certified)),
+        float(np.nanmean(unstable)),
+        len(secs),
+    )
 
 
 def policy_return(engine: Engine, episodes: int, seed: int = 123) -> float:
     """Mean expected return of the exact policy (``auto``: enumeration up to 20k feasible actions, else the MILP
     with a 1 s limit) over ``episodes`` common-random-number episodes."""
-    run = evaluate(engine.instance, {"exact": EnginePolicy(engine, "auto", 1.0)},
-                   episode_seeds=[seed + k for k in range(episodes)], progress=False)
+    run = evaluate(
+        engine.instance,
+        {"exact": EnginePolicy(engine, "auto", 1.0)},
+        episode_seeds=[seed + k for k in range(episodes)],
+        progress=False,
+    )
     return float(np.mean(run.methods["exact"].expected))
 
 
@@ -111,16 +132,19 @@ def print_rows(rows: list[Row]) -> None:
     print("\n| network | back-end | bounds | median ms | p90 ms | median CPU ms | certified | unstable | n |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.label} | {r.backend} | {r.tightening} | {1000 * r.median:.1f} | {1000 * r.p90:.1f} | "
-              f"{1000 * r.cpu:.1f} | "
-              f"{100 * r.certified:.0f}% | {r.unstable:.1f} | {r.n} |")
+        print(
+            f"| {r.label} | {r.backend} | {r.tightening} | {1000 * r.median:.1f} | {1000 * r.p90:.1f} | "
+            f"{1000 * r.cpu:.1f} | "
+            f"{100 * r.certified:.0f}% | {r.unstable:.1f} | {r.n} |"
+        )
 
 
 def envelope(rows: list[Row]) -> None:
     print("\nEnvelope (median decision wall time, every decision certified at gap <= 1%):")
     for limit in (0.1, 1.0, 10.0):
-        ok = sorted({f"{r.label} [{r.backend}/{r.tightening}]" for r in rows
-                     if r.certified == 1.0 and r.median < limit})
+        ok = sorted(
+            {f"{r.label} [{r.backend}/{r.tightening}]" for r in rows if r.certified == 1.0 and r.median < limit}
+        )
         print(f"  < {limit:g} s: {', '.join(ok) if ok else '(none)'}")
 
 
@@ -142,8 +166,11 @@ def main() -> None:
     start = time.perf_counter()
     rows: list[Row] = []
     speedups, returns = [], []
-    print(f"bench_backends: {'quick' if quick else 'full'}; {n_states} states per network, time limit {limit:g} s, "
-          f"networks fitted on {samples} samples x {epochs} epochs; shared machine, wall-clock figures", flush=True)
+    print(
+        f"bench_backends: {'quick' if quick else 'full'}; {n_states} states per network, time limit {limit:g} s, "
+        f"networks fitted on {samples} samples x {epochs} epochs; shared machine, wall-clock figures",
+        flush=True,
+    )
 
     def measure(domain: str, J: int, hidden: tuple[int, ...], cfgs, reg_only=()) -> dict[tuple, Row]:
         """Time ``cfgs`` on the plain and regularised networks, ``reg_only`` on the regularised one."""
@@ -156,9 +183,12 @@ def main() -> None:
                 row = time_decisions(eng, states, backend, tightening, limit, label)
                 rows.append(row)
                 out[(reg, backend, tightening)] = row
-                print(f"  {label:38s} {backend:6s} {tightening:8s} median {1000 * row.median:8.1f} ms "
-                      f"(CPU {1000 * row.cpu:7.1f} ms)  "
-                      f"certified {100 * row.certified:3.0f}%  unstable {row.unstable:5.1f}", flush=True)
+                print(
+                    f"  {label:38s} {backend:6s} {tightening:8s} median {1000 * row.median:8.1f} ms "
+                    f"(CPU {1000 * row.cpu:7.1f} ms)  "
+                    f"certified {100 * row.certified:3.0f}%  unstable {row.unstable:5.1f}",
+                    flush=True,
+                )
         return out
 
     for domain in domains:

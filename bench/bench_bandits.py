@@ -74,8 +74,10 @@ def scalar_index(P, R, s, discount, lo=-20.0, hi=20.0):
     def adv(lam):
         V = [0.0] * S
         while True:
-            Q = [[R[x][a] - lam * a + discount * sum(P[a][x][n] * V[n] for n in range(S)) for a in (0, 1)]
-                 for x in range(S)]
+            Q = [
+                [R[x][a] - lam * a + discount * sum(P[a][x][n] * V[n] for n in range(S)) for a in (0, 1)]
+                for x in range(S)
+            ]
             new = [max(q) for q in Q]
             if max(abs(u - v) for u, v in zip(new, V, strict=True)) < 1e-13:
                 return Q[s][1] - Q[s][0]
@@ -108,8 +110,11 @@ def bench_whittle(quick: bool) -> None:
     small = from_cormab(generate_arms(5, 1, 7))
     P, R, _, _ = small.arrays()
     ws = whittle_indices(small, 0.95)
-    err = max(abs(scalar_index(P[i].tolist(), R[i].tolist(), s, 0.95) - ws.values[i, s, 0])
-              for i in range(5) for s in range(4))
+    err = max(
+        abs(scalar_index(P[i].tolist(), R[i].tolist(), s, 0.95) - ws.values[i, s, 0])
+        for i in range(5)
+        for s in range(4)
+    )
     row("max |vectorised - scalar brute force|, 5 arms", f"{err:.1e}", "<= 1e-6", f"{err / 1e-6:.1e}")
 
 
@@ -128,8 +133,12 @@ def bench_restless(quick: bool, plots: Path) -> None:
     }
     for name, pol in policies.items():
         res = simulate(arms, pol, B, H, n_episodes=E, seed=0)
-        row(f"{name}: return +- se", f"{res['mean']:.2f} +- {res['stderr']:.2f}",
-            ">= 95% LP" if name.startswith("Whittle, finite") else "", f"{res['mean'] / lp.value:.3f}")
+        row(
+            f"{name}: return +- se",
+            f"{res['mean']:.2f} +- {res['stderr']:.2f}",
+            ">= 95% LP" if name.startswith("Whittle, finite") else "",
+            f"{res['mean'] / lp.value:.3f}",
+        )
     inst = CapacityInstance.generate(n_arms=100, budget=10, seed=0)
     repair = WhittleRepairPolicy(from_cormab(inst.arms), inst.action_model(), discount=1.0, horizon=H)
     states = np.random.default_rng(0).integers(0, 4, (5, 100))
@@ -139,13 +148,24 @@ def bench_restless(quick: bool, plots: Path) -> None:
     print("\nRestless learning (Dirichlet posterior sampling and UCB), 100 arms, B = 10, regret vs known-P Whittle")
     table = generate_arms(100, 10, 0).arrays()[2]
     episodes = 40 if quick else 100
-    res = run_regret(arms, {
-        "thompson": lambda s: LearningWhittlePolicy(table, B, discount=0.95, replan_every=H, seed=s),
-        "ucb": lambda s: LearningWhittlePolicy(table, B, discount=0.95, method="ucb", replan_every=H, seed=s),
-    }, rounds=episodes, seeds=(0, 1, 2), budget=B, episode_length=H)
+    res = run_regret(
+        arms,
+        {
+            "thompson": lambda s: LearningWhittlePolicy(table, B, discount=0.95, replan_every=H, seed=s),
+            "ucb": lambda s: LearningWhittlePolicy(table, B, discount=0.95, method="ucb", replan_every=H, seed=s),
+        },
+        rounds=episodes,
+        seeds=(0, 1, 2),
+        budget=B,
+        episode_length=H,
+    )
     for name, s in res["summary"].items():
-        row(f"{name}: regret 1st half / 2nd half ({episodes} episodes)",
-            f"{s['first_half']:.1f} / {s['second_half']:.1f}", "2nd < 1st", f"{s['second_half'] / s['first_half']:.2f}")
+        row(
+            f"{name}: regret 1st half / 2nd half ({episodes} episodes)",
+            f"{s['first_half']:.1f} / {s['second_half']:.1f}",
+            "2nd < 1st",
+            f"{s['second_half'] / s['first_half']:.2f}",
+        )
         row(f"{name}: log-log slope of cumulative regret", f"{s['loglog_slope']:.2f}", "< 1")
     plot_regret(res, plots / "restless_learning.png")
 
@@ -177,12 +197,22 @@ def bench_combinatorial(quick: bool, plots: Path) -> None:
         ("knapsack (20 arms, cap 12)", KnapsackOracle(rng.integers(1, 6, 20), 12), rng.uniform(0.1, 0.9, 20)),
     ):
         env = BernoulliSemiBandit(means, oracle)
-        res = run_regret(env, {"CUCB": lambda s, o=oracle: CUCB(o, seed=s),
-                               "CTS": lambda s, o=oracle: CombinatorialThompson(o, seed=s, propensity_samples=0)},
-                         rounds=rounds, seeds=(0, 1, 2))
+        res = run_regret(
+            env,
+            {
+                "CUCB": lambda s, o=oracle: CUCB(o, seed=s),
+                "CTS": lambda s, o=oracle: CombinatorialThompson(o, seed=s, propensity_samples=0),
+            },
+            rounds=rounds,
+            seeds=(0, 1, 2),
+        )
         for name, s in res["summary"].items():
-            row(f"{label} {name}: regret 1st / 2nd half", f"{s['first_half']:.1f} / {s['second_half']:.1f}",
-                "2nd < 1st", f"{s['second_half'] / s['first_half']:.2f}")
+            row(
+                f"{label} {name}: regret 1st / 2nd half",
+                f"{s['first_half']:.1f} / {s['second_half']:.1f}",
+                "2nd < 1st",
+                f"{s['second_half'] / s['first_half']:.2f}",
+            )
             row(f"{label} {name}: log-log slope", f"{s['loglog_slope']:.2f}", "< 1")
         plot_regret(res, plots / f"semi_bandit_{oracle.kind}.png")
 
@@ -190,16 +220,25 @@ def bench_combinatorial(quick: bool, plots: Path) -> None:
     oracle = TopKOracle(20, 4)
     env = ContextualSemiBandit(oracle, dim=5, reward="quadratic", noise=0.1, seed=0)
     r = 300 if quick else 500
-    res = run_regret(env, {
-        "LinUCB": lambda s: LinUCB(oracle, 5, seed=s, propensity_samples=0),
-        "LinTS": lambda s: LinearThompson(oracle, 5, scale=0.3, seed=s, propensity_samples=0),
-        "CN-UCB": lambda s: NeuralUCB(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
-        "CN-TS": lambda s: NeuralThompson(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
-    }, rounds=r, seeds=(0, 1))
+    res = run_regret(
+        env,
+        {
+            "LinUCB": lambda s: LinUCB(oracle, 5, seed=s, propensity_samples=0),
+            "LinTS": lambda s: LinearThompson(oracle, 5, scale=0.3, seed=s, propensity_samples=0),
+            "CN-UCB": lambda s: NeuralUCB(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
+            "CN-TS": lambda s: NeuralThompson(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
+        },
+        rounds=r,
+        seeds=(0, 1),
+    )
     lin = res["summary"]["LinUCB"]["final"]
     for name, s in res["summary"].items():
-        row(f"{name}: cumulative regret after {r} rounds", f"{s['final']:.1f} +- {s['final_stderr']:.1f}",
-            "neural < linear" if name.startswith("CN") else "", f"{s['final'] / lin:.2f}")
+        row(
+            f"{name}: cumulative regret after {r} rounds",
+            f"{s['final']:.1f} +- {s['final_stderr']:.1f}",
+            "neural < linear" if name.startswith("CN") else "",
+            f"{s['final'] / lin:.2f}",
+        )
     plot_regret(res, plots / "neural_vs_linear.png")
 
     print("\nOracle time per call (median of 200, ms)")
@@ -207,10 +246,16 @@ def bench_combinatorial(quick: bool, plots: Path) -> None:
     inst = CapacityInstance.generate(n_arms=30, budget=5, seed=0)
     for label, oracle, width in (
         ("top-k, 100 arms", TopKOracle(100, 10), 100),
-        ("knapsack DP, 100 arms, capacity 200", KnapsackOracle(np.random.default_rng(1).integers(1, 20, 100), 200),
-         100),
-        ("matching, 10 x 10 complete (100 edges)", MatchingOracle(10, 10, [[i, j] for i in range(10)
-                                                                             for j in range(10)]), 100),
+        (
+            "knapsack DP, 100 arms, capacity 200",
+            KnapsackOracle(np.random.default_rng(1).integers(1, 20, 100), 200),
+            100,
+        ),
+        (
+            "matching, 10 x 10 complete (100 edges)",
+            MatchingOracle(10, 10, [[i, j] for i in range(10) for j in range(10)]),
+            100,
+        ),
         ("ActionModel MILP (capacity, 30 arms, 5 workers)", ActionModelOracle(inst.action_model()), 30),
     ):
         times = []

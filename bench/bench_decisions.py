@@ -40,9 +40,14 @@ def time_selectors(engine: Engine, n_states: int, time_limit: float, seed: int =
             gaps.append(d.gap)
             status[d.status] = status.get(d.status, 0) + 1
         finite = [g for g in gaps if np.isfinite(g)]
-        out[name] = {"median": float(np.median(secs)), "p95": float(np.percentile(secs, 95)),
-                     "max": float(np.max(secs)), "status": status,
-                     "median_gap": float(np.median(finite)) if finite else None, "n_feasible": n_feasible}
+        out[name] = {
+            "median": float(np.median(secs)),
+            "p95": float(np.percentile(secs, 95)),
+            "max": float(np.max(secs)),
+            "status": status,
+            "median_gap": float(np.median(finite)) if finite else None,
+            "n_feasible": n_feasible,
+        }
     return out
 
 
@@ -64,16 +69,21 @@ def main() -> None:
         print(f"J={J}: trained {config.episodes} episodes in {train_s:.1f} s", flush=True)
         for name, r in time_selectors(engine, args.states, args.time_limit).items():
             rows.append((J, name, r, train_s))
-            print(f"  {name}: median {1000 * r['median']:.1f} ms, p95 {1000 * r['p95']:.1f} ms, "
-                  f"max {1000 * r['max']:.1f} ms, {r['status']}", flush=True)
+            print(
+                f"  {name}: median {1000 * r['median']:.1f} ms, p95 {1000 * r['p95']:.1f} ms, "
+                f"max {1000 * r['max']:.1f} ms, {r['status']}",
+                flush=True,
+            )
     print()
     print("| J | selector | median ms | p95 ms | max ms | x greedy (median) | statuses | median gap |")
     print("|---|---|---:|---:|---:|---:|---|---:|")
     greedy = {J: r["median"] for J, name, r, _ in rows if name == "greedy"}
     for J, name, r, _ in rows:
         gap = "-" if r["median_gap"] is None else f"{100 * r['median_gap']:.2f}%"
-        print(f"| {J} | {name} | {1000 * r['median']:.1f} | {1000 * r['p95']:.1f} | {1000 * r['max']:.1f} | "
-              f"{r['median'] / greedy[J]:.1f} | {r['status']} | {gap} |")
+        print(
+            f"| {J} | {name} | {1000 * r['median']:.1f} | {1000 * r['p95']:.1f} | {1000 * r['max']:.1f} | "
+            f"{r['median'] / greedy[J]:.1f} | {r['status']} | {gap} |"
+        )
     print(f"\ntraining wall time, J=20 ({args.episodes} episodes): {rows[0][3]:.1f} s")
 
 

@@ -44,8 +44,15 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
     env = make(family, n_arms=n_arms, budget=b, seed=seed, horizon=horizon)
     instance = env.instance
     exact = exact_optimum(instance)
-    row: dict = {"family": family, "seed": seed, "n_arms": n_arms, "n_actions": int(instance.n_actions),
-                 "budget": b, "horizon": horizon, "optimum": exact.value}
+    row: dict = {
+        "family": family,
+        "seed": seed,
+        "n_arms": n_arms,
+        "n_actions": int(instance.n_actions),
+        "budget": b,
+        "horizon": horizon,
+        "optimum": exact.value,
+    }
     for name in PLANNERS:
         try:
             planner = make_planner(name, instance)
@@ -73,11 +80,15 @@ def _fmt(v: float | None, digits: int = 1) -> str:
 
 def table(rows: list[dict]) -> str:
     """Markdown table: one row per (family, seed), then the mean (and minimum) per family."""
-    lines = ["| family | seed | optimum | whittle % | lagrangian % | trained % | LP bound % |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| family | seed | optimum | whittle % | lagrangian % | trained % | LP bound % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r['whittle_pct'])} | "
-                     f"{_fmt(r['lagrangian_pct'])} | {_fmt(r['trained_pct'])} | {_fmt(r['bound_pct'])} |")
+        lines.append(
+            f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r['whittle_pct'])} | "
+            f"{_fmt(r['lagrangian_pct'])} | {_fmt(r['trained_pct'])} | {_fmt(r['bound_pct'])} |"
+        )
     for family in dict.fromkeys(r["family"] for r in rows):
         fam = [r for r in rows if r["family"] == family]
         for label, agg in (("mean", lambda xs: sum(xs) / len(xs)), ("min", min)):
@@ -109,12 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             row = run_one(family, seed, args.n_arms, args.horizon, args.episodes, args.budget)
             rows.append(row)
-            print(f"{family} seed {seed}: optimum {row['optimum']:.3f}, whittle {_fmt(row['whittle_pct'])}%, "
-                  f"lagrangian {_fmt(row['lagrangian_pct'])}%, trained {_fmt(row['trained_pct'])}%, "
-                  f"bound {_fmt(row['bound_pct'])}% ({row['seconds']:.0f} s)", flush=True)
+            print(
+                f"{family} seed {seed}: optimum {row['optimum']:.3f}, whittle {_fmt(row['whittle_pct'])}%, "
+                f"lagrangian {_fmt(row['lagrangian_pct'])}%, trained {_fmt(row['trained_pct'])}%, "
+                f"bound {_fmt(row['bound_pct'])}% ({row['seconds']:.0f} s)",
+                flush=True,
+            )
             if args.json:
-                args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
-                                                indent=2))
+                args.json.write_text(
+                    json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
+                )
     print(table(rows))
     return 0
 

@@ -98,9 +98,12 @@ def milp_gaps(agent: ActorCriticAgent, states: list[np.ndarray]) -> dict:
         seconds.append(info_ip.get("mip_seconds", info_ip["seconds"]))
     rel_a = np.asarray(rel)
     return {
-        "within_1pct": float(np.mean(rel_a <= 0.01)), "mean_gap": float(rel_a.mean()),
-        "max_gap": float(rel_a.max()), "exact": float(np.mean(exact)),
-        "recovered": float(np.mean(recovered)), "mip_median_s": float(np.median(seconds)),
+        "within_1pct": float(np.mean(rel_a <= 0.01)),
+        "mean_gap": float(rel_a.mean()),
+        "max_gap": float(rel_a.max()),
+        "exact": float(np.mean(exact)),
+        "recovered": float(np.mean(recovered)),
+        "mip_median_s": float(np.median(seconds)),
         "states": len(states),
     }
 
@@ -120,13 +123,16 @@ def _paired_columns(returns: np.ndarray, base_stock: np.ndarray, minmax: np.ndar
 def return_section(sizes: list[int], steps: dict[int, int], episodes: int, overrides: dict) -> None:
     """Train per n, then every policy on the same evaluation seeds: means and paired differences."""
     print(f"\n== Return (inventory; {episodes} evaluation episodes, common random numbers; config {overrides}) ==")
-    print(f"{'n':>3} {'method':<20} {'mean return':>12} {'+-CI':>6} {'cost ratio':>10} "
-          f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}")
+    print(
+        f"{'n':>3} {'method':<20} {'mean return':>12} {'+-CI':>6} {'cost ratio':>10} "
+        f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}"
+    )
     for n in sizes:
         env = make("inventory", n_items=n, seed=0)
         t0 = time.perf_counter()
-        agent = ActorCriticAgent.train(env, ActorCriticConfig(total_steps=steps[n], **overrides), seed=0,
-                                       progress=False)
+        agent = ActorCriticAgent.train(
+            env, ActorCriticConfig(total_steps=steps[n], **overrides), seed=0, progress=False
+        )
         train_s = time.perf_counter() - t0
         _, (bs, ss) = inventory_yardstick(env.instance)
         ev = make("inventory", n_items=n)
@@ -138,15 +144,24 @@ def return_section(sizes: list[int], steps: dict[int, int], episodes: int, overr
         }
         ref, mm = results["base-stock (tuned)"].returns, results["minmax"].returns
         for name, r in results.items():
-            print(f"{n:>3} {name:<20} {r.mean:>12.0f} {r.ci95:>6.0f} {r.mean / ref.mean():>10.4f} "
-                  f"{_paired_columns(r.returns, ref, mm)}")
-        print(f"    [n={n}: training {train_s:.0f}s; prior {agent.prior.kind}; "
-              f"MinMax at the initial state {agent.act(ev.reset(seed=0)[0], 'minmax')[0][:6].tolist()}, "
-              f"base-stock {bs.levels[:6].tolist()}]", flush=True)
+            print(
+                f"{n:>3} {name:<20} {r.mean:>12.0f} {r.ci95:>6.0f} {r.mean / ref.mean():>10.4f} "
+                f"{_paired_columns(r.returns, ref, mm)}"
+            )
+        print(
+            f"    [n={n}: training {train_s:.0f}s; prior {agent.prior.kind}; "
+            f"MinMax at the initial state {agent.act(ev.reset(seed=0)[0], 'minmax')[0][:6].tolist()}, "
+            f"base-stock {bs.levels[:6].tolist()}]",
+            flush=True,
+        )
 
 
 def inventory_section(
-    sizes: list[int], steps: dict[int, int], episodes: int, gap_states: int, overrides: dict | None = None,
+    sizes: list[int],
+    steps: dict[int, int],
+    episodes: int,
+    gap_states: int,
+    overrides: dict | None = None,
 ) -> None:
     rows_time, rows_ret, rows_gap = [], [], []
     for n in sizes:
@@ -181,18 +196,26 @@ def inventory_section(
         print(f"  [n={n} done: training {train_s:.0f}s]", flush=True)
 
     print("\n== Decision time and memory (inventory; trained agent; one thread) ==")
-    print(f"{'n':>3} {'|A|':>8} {'train s':>7} | {'MinMax ms med/p95 (cpu)':>25} | "
-          f"{'neighbourhood ms med/p95 (cpu med/p95)':>40} | {'tracemalloc':>11} {'search tensors':>14}")
+    print(
+        f"{'n':>3} {'|A|':>8} {'train s':>7} | {'MinMax ms med/p95 (cpu)':>25} | "
+        f"{'neighbourhood ms med/p95 (cpu med/p95)':>40} | {'tracemalloc':>11} {'search tensors':>14}"
+    )
     for n, log_a, tr, mw, mc, nw, nc, peak, tens in rows_time:
-        print(f"{n:>3} {'1e' + format(log_a, '.0f'):>8} {tr:>7.0f} | "
-              f"{_ms(mw, .5):>6.2f}/{_ms(mw, .95):<6.2f} ({_ms(mc, .5):>5.2f}){'':>5} | "
-              f"{_ms(nw, .5):>7.2f}/{_ms(nw, .95):<7.2f} ({_ms(nc, .5):>6.2f}/{_ms(nc, .95):<6.2f}){'':>9} | "
-              f"{peak / 1024:>8.1f} KB {tens / 1024:>11.1f} KB")
+        print(
+            f"{n:>3} {'1e' + format(log_a, '.0f'):>8} {tr:>7.0f} | "
+            f"{_ms(mw, 0.5):>6.2f}/{_ms(mw, 0.95):<6.2f} ({_ms(mc, 0.5):>5.2f}){'':>5} | "
+            f"{_ms(nw, 0.5):>7.2f}/{_ms(nw, 0.95):<7.2f} ({_ms(nc, 0.5):>6.2f}/{_ms(nc, 0.95):<6.2f}){'':>9} | "
+            f"{peak / 1024:>8.1f} KB {tens / 1024:>11.1f} KB"
+        )
 
-    print("\n== Return (inventory; mean over evaluation episodes, 95% CI; ratio = cost / tuned base-stock cost;"
-          " paired differences on common random numbers) ==")
-    print(f"{'n':>3} {'method':<22} {'mean return':>13} {'+-CI':>8} {'cost ratio':>10} "
-          f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}")
+    print(
+        "\n== Return (inventory; mean over evaluation episodes, 95% CI; ratio = cost / tuned base-stock cost;"
+        " paired differences on common random numbers) =="
+    )
+    print(
+        f"{'n':>3} {'method':<22} {'mean return':>13} {'+-CI':>8} {'cost ratio':>10} "
+        f"{'- base-stock (paired)':>22} {'- MinMax (paired)':>19}"
+    )
     for n, name, mean, ci, ratio, paired in rows_ret:
         if np.isnan(mean):
             print(f"{n:>3} {name:<22} {'n/a: 67^n actions do not fit in memory':>33}")
@@ -200,11 +223,15 @@ def inventory_section(
             print(f"{n:>3} {name:<22} {mean:>13.0f} {ci:>8.0f} {ratio:>10.4f} {paired}")
 
     print("\n== Neighbourhood answer vs exact MILP argmax of the same critic (n <= 20) ==")
-    print(f"{'n':>3} {'states':>6} {'within 1%':>9} {'exact':>6} {'mean gap':>9} {'max gap':>8} "
-          f"{'MinMax->opt recovered':>21} {'MILP s (median)':>15}")
+    print(
+        f"{'n':>3} {'states':>6} {'within 1%':>9} {'exact':>6} {'mean gap':>9} {'max gap':>8} "
+        f"{'MinMax->opt recovered':>21} {'MILP s (median)':>15}"
+    )
     for n, g in rows_gap:
-        print(f"{n:>3} {g['states']:>6} {g['within_1pct']:>9.0%} {g['exact']:>6.0%} {g['mean_gap']:>9.2e} "
-              f"{g['max_gap']:>8.2e} {g['recovered']:>21.0%} {g['mip_median_s']:>15.3f}")
+        print(
+            f"{n:>3} {g['states']:>6} {g['within_1pct']:>9.0%} {g['exact']:>6.0%} {g['mean_gap']:>9.2e} "
+            f"{g['max_gap']:>8.2e} {g['recovered']:>21.0%} {g['mip_median_s']:>15.3f}"
+        )
 
 
 def maze_section(n: int, steps: int, episodes: int) -> None:
@@ -213,8 +240,10 @@ def maze_section(n: int, steps: int, episodes: int) -> None:
     agent = ActorCriticAgent.train(env, config, seed=0, progress=False)
     ev = make("maze", n_actuators=n, seed=0, teleport=True)
     policies = {
-        "neighbourhood": agent.policy("neighbourhood"), "minmax": agent.policy("minmax"),
-        "k-NN (k=64)": KNNPolicy(agent, k=64), "mip (exact argmax)": agent.policy("mip"),
+        "neighbourhood": agent.policy("neighbourhood"),
+        "minmax": agent.policy("minmax"),
+        "k-NN (k=64)": KNNPolicy(agent, k=64),
+        "mip (exact argmax)": agent.policy("mip"),
     }
     rng = np.random.default_rng(0)
     policies["uniform random"] = lambda obs: rng.integers(0, 2, n)
@@ -222,7 +251,7 @@ def maze_section(n: int, steps: int, episodes: int) -> None:
     print(f"{'method':<20} {'mean return':>11} {'+-CI':>6} {'decision ms (median)':>21}")
     for name, policy in policies.items():
         r = evaluate(ev, policy, episodes)
-        print(f"{name:<20} {r.mean:>11.2f} {r.ci95:>6.2f} {_ms(r.seconds, .5):>21.2f}")
+        print(f"{name:<20} {r.mean:>11.2f} {r.ci95:>6.2f} {_ms(r.seconds, 0.5):>21.2f}")
 
 
 def main() -> None:
@@ -242,13 +271,23 @@ def main() -> None:
     parser.add_argument("--no-shaping", action="store_true", help="shaping=False")
     parser.add_argument("--no-reward-model", action="store_true", help="reward_model=False (critic learns all of Q)")
     parser.add_argument("--action-decay", type=float, default=None, help="ActorCriticConfig.action_weight_decay")
-    parser.add_argument("--search-steps", type=int, default=8,
-                        help="inventory agent's search steps, in training and at decisions (the guard decides the"
-                             " executed action; 15 steps gave the same actions on 600 test states)")
-    parser.add_argument("--no-post-decision", action="store_true",
-                        help="post_decision=False (the continuation sees the state and the action)")
-    parser.add_argument("--sampled-target", action="store_true",
-                        help="expected_target=False (the critic's target keeps the sampled reward's noise)")
+    parser.add_argument(
+        "--search-steps",
+        type=int,
+        default=8,
+        help="inventory agent's search steps, in training and at decisions (the guard decides the"
+        " executed action; 15 steps gave the same actions on 600 test states)",
+    )
+    parser.add_argument(
+        "--no-post-decision",
+        action="store_true",
+        help="post_decision=False (the continuation sees the state and the action)",
+    )
+    parser.add_argument(
+        "--sampled-target",
+        action="store_true",
+        help="expected_target=False (the critic's target keeps the sampled reward's noise)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps = dict.fromkeys([5, 10, 20, 40], 12_000)
@@ -258,10 +297,15 @@ def main() -> None:
         steps = dict.fromkeys(steps, args.steps)
     overrides: dict = {"prior": args.prior}
     if args.prior != "none":
-        overrides |= {"residual_radius": args.radius, "search_margin": args.margin, "exploration_noise": args.noise,
-                      "twin_critic": not args.single_critic, "shaping": not args.no_shaping,
-                      "reward_model": not args.no_reward_model,
-                      "search": NeighbourhoodConfig(steps=args.search_steps)}
+        overrides |= {
+            "residual_radius": args.radius,
+            "search_margin": args.margin,
+            "exploration_noise": args.noise,
+            "twin_critic": not args.single_critic,
+            "shaping": not args.no_shaping,
+            "reward_model": not args.no_reward_model,
+            "search": NeighbourhoodConfig(steps=args.search_steps),
+        }
         if not args.no_reward_model:
             overrides |= {"post_decision": not args.no_post_decision, "expected_target": not args.sampled_target}
     if args.action_decay is not None:

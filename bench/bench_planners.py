@@ -27,8 +27,13 @@ from engine.planners.policy import PlannerPolicy
 from scenarios import make
 from scenarios.cormab.instance import N_STATES
 
-MODES = {"default": {}, "full": {"reduce": False}, "reduced": {"reduce": True}, "template": {"reduce": "template"},
-         "bounds": {"reduce": "bounds"}}
+MODES = {
+    "default": {},
+    "full": {"reduce": False},
+    "reduced": {"reduce": True},
+    "template": {"reduce": "template"},
+    "bounds": {"reduce": "bounds"},
+}
 
 
 def random_states(J: int, horizon: int, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -36,17 +41,29 @@ def random_states(J: int, horizon: int, n: int, seed: int = 0) -> list[np.ndarra
     return [np.concatenate([rng.integers(0, N_STATES, J), [rng.integers(1, horizon + 1)]]) for _ in range(n)]
 
 
-def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str], n_states: int,
-              time_limit: float) -> list[dict]:
+def bench_one(
+    scenario: str, J: int, B: int, planner_name: str, modes: list[str], n_states: int, time_limit: float
+) -> list[dict]:
     env = make(scenario, n_arms=J, budget=B, seed=0)
     t0 = time.perf_counter()
     try:
         planner = make_planner(planner_name, env.instance)
     except Exception as err:  # reported in the table, the run goes on
-        print(f"{scenario} J={J} B={B} {planner_name}: fit failed after {time.perf_counter() - t0:.1f} s: {err}",
-              flush=True)
-        return [{"scenario": scenario, "J": J, "B": B, "planner": planner_name, "mode": "-", "failed": str(err),
-                 "fit_s": time.perf_counter() - t0}]
+        print(
+            f"{scenario} J={J} B={B} {planner_name}: fit failed after {time.perf_counter() - t0:.1f} s: {err}",
+            flush=True,
+        )
+        return [
+            {
+                "scenario": scenario,
+                "J": J,
+                "B": B,
+                "planner": planner_name,
+                "mode": "-",
+                "failed": str(err),
+                "fit_s": time.perf_counter() - t0,
+            }
+        ]
     fit_s = time.perf_counter() - t0
     states = random_states(J, env.instance.horizon, n_states)
     rows = []
@@ -69,18 +86,34 @@ def bench_one(scenario: str, J: int, B: int, planner_name: str, modes: list[str]
             status[d.status] = status.get(d.status, 0) + 1
         later = secs[1:] or secs
         finite = [g for g in gaps if np.isfinite(g)]
-        rows.append({
-            "scenario": scenario, "J": J, "B": B, "planner": planner_name, "mode": mode,
-            "fit_s": fit_s, "setup_s": setup_s, "first_s": first.seconds,
-            "median_s": float(np.median(later)), "p95_s": float(np.percentile(later, 95)),
-            "max_s": float(np.max(later)), "status": status, "median_cpu_s": float(np.median(cpu or [0.0])),
-            "median_gap": float(np.median(finite)) if finite else None,
-            "max_gap": float(np.max(finite)) if finite else None, "values": values, "statuses": statuses,
-        })
+        rows.append(
+            {
+                "scenario": scenario,
+                "J": J,
+                "B": B,
+                "planner": planner_name,
+                "mode": mode,
+                "fit_s": fit_s,
+                "setup_s": setup_s,
+                "first_s": first.seconds,
+                "median_s": float(np.median(later)),
+                "p95_s": float(np.percentile(later, 95)),
+                "max_s": float(np.max(later)),
+                "status": status,
+                "median_cpu_s": float(np.median(cpu or [0.0])),
+                "median_gap": float(np.median(finite)) if finite else None,
+                "max_gap": float(np.max(finite)) if finite else None,
+                "values": values,
+                "statuses": statuses,
+            }
+        )
         r = rows[-1]
-        print(f"{scenario} J={J} B={B} {planner_name} [{mode}]: set-up {r['setup_s']:.2f} s "
-              f"(fit {fit_s:.2f} s), median {1000 * r['median_s']:.1f} ms, p95 {1000 * r['p95_s']:.1f} ms, "
-              f"{status}, max gap {_pct(r['max_gap'])}", flush=True)
+        print(
+            f"{scenario} J={J} B={B} {planner_name} [{mode}]: set-up {r['setup_s']:.2f} s "
+            f"(fit {fit_s:.2f} s), median {1000 * r['median_s']:.1f} ms, p95 {1000 * r['p95_s']:.1f} ms, "
+            f"{status}, max gap {_pct(r['max_gap'])}",
+            flush=True,
+        )
     return rows
 
 
@@ -89,18 +122,25 @@ def _pct(g: float | None) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| scenario | J | B | planner | mode | set-up s | median ms | p95 ms | median CPU ms | statuses "
-           "| median gap | max gap |", "|---|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    out = [
+        "| scenario | J | B | planner | mode | set-up s | median ms | p95 ms | median CPU ms | statuses "
+        "| median gap | max gap |",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
     for r in rows:
         if "failed" in r:
-            out.append(f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | - | fit failed after "
-                       f"{r['fit_s']:.0f} s: {r['failed']} | | | | | | |")
+            out.append(
+                f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | - | fit failed after "
+                f"{r['fit_s']:.0f} s: {r['failed']} | | | | | | |"
+            )
             continue
         st = ", ".join(f"{k} {v}" for k, v in sorted(r["status"].items()))
-        out.append(f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | {r['mode']} | {r['setup_s']:.2f} | "
-                   f"{1000 * r['median_s']:.1f} | {1000 * r['p95_s']:.1f} | {1000 * r['median_cpu_s']:.1f} | {st} | "
-                   f"{_pct(r['median_gap'])} | "
-                   f"{_pct(r['max_gap'])} |")
+        out.append(
+            f"| {r['scenario']} | {r['J']} | {r['B']} | {r['planner']} | {r['mode']} | {r['setup_s']:.2f} | "
+            f"{1000 * r['median_s']:.1f} | {1000 * r['p95_s']:.1f} | {1000 * r['median_cpu_s']:.1f} | {st} | "
+            f"{_pct(r['median_gap'])} | "
+            f"{_pct(r['max_gap'])} |"
+        )
     return "\n".join(out)
 
 
@@ -132,8 +172,10 @@ def main() -> None:
         same.setdefault((r["scenario"], r["J"], r["planner"]), {})[r["mode"]] = r
     ratios = [(k, m["full"], m["reduced"]) for k, m in same.items() if "full" in m and "reduced" in m]
     if ratios:
-        print("\n| scenario | J | planner | median full / reduced | p95 full / reduced | same value where full is "
-              "optimal | reduced better (full not optimal) | reduced worse |")
+        print(
+            "\n| scenario | J | planner | median full / reduced | p95 full / reduced | same value where full is "
+            "optimal | reduced better (full not optimal) | reduced worse |"
+        )
         print("|---|---:|---|---:|---:|---|---:|---:|")
         for (scen, J, planner), f, r in ratios:
             same = better = worse = n_opt = 0
@@ -143,8 +185,10 @@ def main() -> None:
                 same += st == "optimal" and abs(a - b) <= tol
                 better += b > a + tol
                 worse += b < a - tol
-            print(f"| {scen} | {J} | {planner} | {f['median_s'] / r['median_s']:.1f}x | {f['p95_s'] / r['p95_s']:.1f}x "
-                  f"| {same} / {n_opt} | {better} | {worse} |")
+            print(
+                f"| {scen} | {J} | {planner} | {f['median_s'] / r['median_s']:.1f}x | {f['p95_s'] / r['p95_s']:.1f}x "
+                f"| {same} / {n_opt} | {better} | {worse} |"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

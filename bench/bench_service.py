@@ -53,10 +53,17 @@ def whittle_session(c: httpx.Client, n_arms: int, n_states: int, budget: int) ->
     P = rng.dirichlet(np.ones(n_states), size=(n_arms, 2, n_states))
     P[:, 1] = 0.5 * P[:, 1] + 0.5 * np.eye(n_states)[np.minimum(np.arange(n_states) + 1, n_states - 1)]
     R = np.repeat(np.tile(np.arange(n_states, dtype=float), (n_arms, 1))[:, :, None], 2, axis=2)
-    arms = {"transitions": np.round(P, 12).tolist(), "rewards": R.tolist(), "costs": [[0, 1]] * n_arms,
-            "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms}
-    r = c.post("/v1/sessions", json={"kind": "whittle", "arms": arms, "budget": budget,
-                                     "allow_non_indexable": True}, timeout=600)
+    arms = {
+        "transitions": np.round(P, 12).tolist(),
+        "rewards": R.tolist(),
+        "costs": [[0, 1]] * n_arms,
+        "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms,
+    }
+    r = c.post(
+        "/v1/sessions",
+        json={"kind": "whittle", "arms": arms, "budget": budget, "allow_non_indexable": True},
+        timeout=600,
+    )
     r.raise_for_status()
     return r.json()["id"]
 
@@ -123,18 +130,31 @@ def run_load(base: str, path: str, make_body, clients: int, seconds: float, serv
     wall = time.perf_counter() - t0
     server_cpu, client_cpu = cpu_seconds(server_pgid) - server0, sum(os.times()[:2]) - client0
     a = np.array(lat) * 1e3
-    return {"clients": clients, "requests": len(lat), "per_s": len(lat) / wall, "p50": np.percentile(a, 50),
-            "p95": np.percentile(a, 95), "p99": np.percentile(a, 99), "errors": errors[0], "flagged": flagged[0],
-            "server_ms": 1e3 * server_cpu / max(len(lat), 1), "client_ms": 1e3 * client_cpu / max(len(lat), 1)}
+    return {
+        "clients": clients,
+        "requests": len(lat),
+        "per_s": len(lat) / wall,
+        "p50": np.percentile(a, 50),
+        "p95": np.percentile(a, 95),
+        "p99": np.percentile(a, 99),
+        "errors": errors[0],
+        "flagged": flagged[0],
+        "server_ms": 1e3 * server_cpu / max(len(lat), 1),
+        "client_ms": 1e3 * client_cpu / max(len(lat), 1),
+    }
 
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
-    print("| workload | clients | requests | decisions/s | p50 ms | p95 ms | p99 ms | errors | deadline-flagged "
-          "| server CPU ms/req | client CPU ms/req |")
+    print(
+        "| workload | clients | requests | decisions/s | p50 ms | p95 ms | p99 ms | errors | deadline-flagged "
+        "| server CPU ms/req | client CPU ms/req |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
-        print(f"| {name} | {r['clients']} | {r['requests']} | {r['per_s']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-              f"{r['p99']:.1f} | {r['errors']} | {r['flagged']} | {r['server_ms']:.2f} | {r['client_ms']:.2f} |")
+        print(
+            f"| {name} | {r['clients']} | {r['requests']} | {r['per_s']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['p99']:.1f} | {r['errors']} | {r['flagged']} | {r['server_ms']:.2f} | {r['client_ms']:.2f} |"
+        )
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> None:
@@ -144,8 +164,9 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
     train_policy(policy_dir, args.episodes if "milp" in args.workloads else 0)
     print(f"trained capacity J=20 policy ({args.episodes} episodes) in {time.perf_counter() - t0:.1f} s")
     db = args.db or f"sqlite:///{tmp / 'bench.db'}"
-    server = Server(db, policy_dir, ADMIN,
-                    extra=["--engine-pool", str(args.engine_pool), "--workers", str(args.workers)]).start()
+    server = Server(
+        db, policy_dir, ADMIN, extra=["--engine-pool", str(args.engine_pool), "--workers", str(args.workers)]
+    ).start()
     rows = []
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=600) as c:
@@ -160,22 +181,36 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
             return {"states": [rng.randrange(4) for _ in range(args.arms)]}
 
         def milp(deadline: float):
-            return lambda rng: {"state": [rng.randrange(4) for _ in range(20)] + [rng.randrange(1, 21)],
-                                "selector": "mip", "deadline_seconds": deadline}
+            return lambda rng: {
+                "state": [rng.randrange(4) for _ in range(20)] + [rng.randrange(1, 21)],
+                "selector": "mip",
+                "deadline_seconds": deadline,
+            }
 
         for clients in args.clients if "whittle" in args.workloads else []:
-            rows.append((f"Whittle select, {args.arms} arms",
-                         run_load(server.base, f"/v1/sessions/{sid}/select", whittle, clients, args.seconds, pgid)))
+            rows.append(
+                (
+                    f"Whittle select, {args.arms} arms",
+                    run_load(server.base, f"/v1/sessions/{sid}/select", whittle, clients, args.seconds, pgid),
+                )
+            )
         for deadline in args.deadline if "milp" in args.workloads else []:
             for clients in args.clients:
-                rows.append((f"MILP decision J=20 (deadline {deadline * 1e3:.0f} ms)",
-                             run_load(server.base, f"/v1/policies/{pid}/decisions", milp(deadline), clients,
-                                      args.seconds, pgid)))
+                rows.append(
+                    (
+                        f"MILP decision J=20 (deadline {deadline * 1e3:.0f} ms)",
+                        run_load(
+                            server.base, f"/v1/policies/{pid}/decisions", milp(deadline), clients, args.seconds, pgid
+                        ),
+                    )
+                )
     finally:
         server.stop()
     print_table(rows)
-    print(f"load average after measuring: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"load average after measuring: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
+        f"on {os.cpu_count()} cores"
+    )
 
 
 def kills(args: argparse.Namespace, tmp: Path) -> None:
@@ -185,9 +220,15 @@ def kills(args: argparse.Namespace, tmp: Path) -> None:
     total_acked = total_lost = 0
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=60) as c:
-            sids = [c.post("/v1/sessions", json={"kind": kind, "n_arms": 20, "constraint": {"type": "top_k", "k": 4},
-                                                 "seed": i}).raise_for_status().json()["id"]
-                    for i, kind in enumerate(["cucb", "thompson", "cucb"])]
+            sids = [
+                c.post(
+                    "/v1/sessions",
+                    json={"kind": kind, "n_arms": 20, "constraint": {"type": "top_k", "k": 4}, "seed": i},
+                )
+                .raise_for_status()
+                .json()["id"]
+                for i, kind in enumerate(["cucb", "thompson", "cucb"])
+            ]
         for k in range(args.kills):
             acked, lost, states = kill_restart_trial(server, H, sids, args.kill_after, rng)
             total_acked, total_lost = total_acked + acked, total_lost + lost
@@ -195,8 +236,10 @@ def kills(args: argparse.Namespace, tmp: Path) -> None:
             print(f"kill {k + 1:2d}: acknowledged {acked:4d}, lost {lost}, feedback rows after restart {restored}")
     finally:
         server.stop()
-    print(f"{args.kills} SIGKILLs of {args.workers} server process(es) on {db.split(':')[0]}: "
-          f"{total_acked} acknowledged feedback, {total_lost} lost")
+    print(
+        f"{args.kills} SIGKILLs of {args.workers} server process(es) on {db.split(':')[0]}: "
+        f"{total_acked} acknowledged feedback, {total_lost} lost"
+    )
 
 
 def main() -> None:
@@ -205,8 +248,13 @@ def main() -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--arms", type=int, default=1000)
     p.add_argument("--workloads", nargs="+", choices=["whittle", "milp"], default=["whittle", "milp"])
-    p.add_argument("--deadline", type=float, nargs="+", default=[0.05, 0.01],
-                   help="MILP deadline(s) per decision, seconds (one table block each)")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.01],
+        help="MILP deadline(s) per decision, seconds (one table block each)",
+    )
     p.add_argument("--episodes", type=int, default=3, help="training episodes of the J = 20 policy")
     p.add_argument("--engine-pool", type=int, default=2, help="engines per policy and server process")
     p.add_argument("--workers", type=int, default=2, help="server processes (redwood serve --workers)")

@@ -19,8 +19,14 @@ import time
 from engine.experiments.executors import RayExecutor, SerialExecutor
 from engine.experiments.sweep import DOMAINS, SweepConfig, comparable, run_sweep, run_task
 
-QUICK = {"n_arms": 8, "budget": 3, "horizon": 10, "train_episodes": 10, "eval_episodes": 10,
-         "dqn": {"warm_start_samples": 1024, "warm_start_epochs": 30}}
+QUICK = {
+    "n_arms": 8,
+    "budget": 3,
+    "horizon": 10,
+    "train_episodes": 10,
+    "eval_episodes": 10,
+    "dqn": {"warm_start_samples": 1024, "warm_start_epochs": 30},
+}
 
 
 def parse() -> argparse.Namespace:
@@ -41,8 +47,13 @@ def parse() -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> SweepConfig:
     fields = dict(QUICK) if args.quick else {}
-    for name, value in (("n_arms", args.n_arms), ("budget", args.budget), ("horizon", args.horizon),
-                        ("train_episodes", args.train_episodes), ("eval_episodes", args.episodes)):
+    for name, value in (
+        ("n_arms", args.n_arms),
+        ("budget", args.budget),
+        ("horizon", args.horizon),
+        ("train_episodes", args.train_episodes),
+        ("eval_episodes", args.episodes),
+    ):
         if value is not None:
             fields[name] = value
     return SweepConfig(domains=tuple(args.domains), seeds=tuple(args.seeds), **fields)
@@ -56,11 +67,19 @@ def time_tasks(config: SweepConfig) -> dict:
         result = run_task(task)
         wall = time.perf_counter() - start
         dqn = result["methods"].get("dqn_mip", {})
-        out[task["domain"]] = {"wall_seconds": wall, **result["timings"], "pct_of_upper_bound": {
-            name: m.get("pct_of_upper_bound") for name, m in result["methods"].items()}}
-        print(f"{task['domain']:20s} wall {wall:7.1f} s  " + "  ".join(
-            f"{k.removesuffix('_seconds')} {v:6.1f}" for k, v in result["timings"].items() if k != "total_seconds")
-            + f"  dqn_mip {dqn.get('pct_of_upper_bound', float('nan')):.1f}% of bound", flush=True)
+        out[task["domain"]] = {
+            "wall_seconds": wall,
+            **result["timings"],
+            "pct_of_upper_bound": {name: m.get("pct_of_upper_bound") for name, m in result["methods"].items()},
+        }
+        print(
+            f"{task['domain']:20s} wall {wall:7.1f} s  "
+            + "  ".join(
+                f"{k.removesuffix('_seconds')} {v:6.1f}" for k, v in result["timings"].items() if k != "total_seconds"
+            )
+            + f"  dqn_mip {dqn.get('pct_of_upper_bound', float('nan')):.1f}% of bound",
+            flush=True,
+        )
     return out
 
 
@@ -75,21 +94,32 @@ def compare(config: SweepConfig, num_cpus: int) -> dict:
         ray = run_sweep(config, executor)
         ray_s = time.perf_counter() - started
     ray_total = time.perf_counter() - start
-    identical = comparable(serial["tasks"]) == comparable(ray["tasks"]) and comparable(
-        serial["summary"]) == comparable(ray["summary"])
+    identical = comparable(serial["tasks"]) == comparable(ray["tasks"]) and comparable(serial["summary"]) == comparable(
+        ray["summary"]
+    )
     serial_cpu = sum(t["timings"]["cpu_seconds"] for t in serial["tasks"])
     ray_cpu = sum(t["timings"]["cpu_seconds"] for t in ray["tasks"])
     print(f"ray ({num_cpus} CPUs): {ray_s:.1f} s sweep, {ray_total:.1f} s including cluster start and shutdown")
     # On a shared machine the wall-clock ratio depends on the other load: the cores each run obtained
     # (task CPU seconds / wall seconds) show it; ideal on 2 idle cores is ~1 (serial) vs ~2 (ray).
-    print(f"task CPU: serial {serial_cpu:.1f} s ({serial_cpu / serial_s:.2f} cores obtained), "
-          f"ray {ray_cpu:.1f} s ({ray_cpu / ray_s:.2f} cores obtained)")
+    print(
+        f"task CPU: serial {serial_cpu:.1f} s ({serial_cpu / serial_s:.2f} cores obtained), "
+        f"ray {ray_cpu:.1f} s ({ray_cpu / ray_s:.2f} cores obtained)"
+    )
     print(f"identical numbers: {identical}")
     print(f"speed-up: {serial_s / ray_s:.2f}x (sweep), {serial_s / ray_total:.2f}x (including cluster start)")
-    return {"serial_seconds": serial_s, "ray_seconds": ray_s, "ray_seconds_with_start": ray_total,
-            "speedup": serial_s / ray_s, "speedup_with_start": serial_s / ray_total, "identical": identical,
-            "serial_task_cpu_seconds": serial_cpu, "ray_task_cpu_seconds": ray_cpu,
-            "n_tasks": len(serial["tasks"]), "summary": serial["summary"]}
+    return {
+        "serial_seconds": serial_s,
+        "ray_seconds": ray_s,
+        "ray_seconds_with_start": ray_total,
+        "speedup": serial_s / ray_s,
+        "speedup_with_start": serial_s / ray_total,
+        "identical": identical,
+        "serial_task_cpu_seconds": serial_cpu,
+        "ray_task_cpu_seconds": ray_cpu,
+        "n_tasks": len(serial["tasks"]),
+        "summary": serial["summary"],
+    }
 
 
 def main() -> None:

@@ -34,9 +34,14 @@ def write_checkpoint_dir(path: str | Path, meta: dict, tensors: dict[str, torch.
     directory renamed into place, so a crash never leaves a half-written checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, "versions": {
-        "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-    }}
+    meta = {
+        **meta,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+    }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"))
     (tmp / "config.json").write_text(json.dumps(meta, indent=2))
@@ -66,8 +71,12 @@ def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
     meta = {
         **config,
         "format_version": FORMAT_VERSION,
-        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
-                    "context_dim": net.context_dim},
+        "network": {
+            "n_actions": net.n_actions,
+            "state_dim": net.state_dim,
+            "hidden": list(net.hidden),
+            "context_dim": net.context_dim,
+        },
         "policy_version": weights_digest(net),
     }
     return write_checkpoint_dir(path, meta, net.state_dict())
@@ -77,8 +86,12 @@ def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
     meta = read_checkpoint_meta(path)
     weights_file = Path(path) / "weights.safetensors"
     shape = meta["network"]
-    net = QNetwork(int(shape["n_actions"]), int(shape["state_dim"]), tuple(int(w) for w in shape["hidden"]),
-                   int(shape.get("context_dim", 0)))
+    net = QNetwork(
+        int(shape["n_actions"]),
+        int(shape["state_dim"]),
+        tuple(int(w) for w in shape["hidden"]),
+        int(shape.get("context_dim", 0)),
+    )
     net.load_state_dict(load_file(str(weights_file)))
     net.eval()
     return net, meta

@@ -29,8 +29,15 @@ class Engine:
     With ``config.prior`` Q adds the prior's linear part (a planner's objective, or the exact one-step
     reward) to the network; without a config the network is taken to be the whole Q."""
 
-    def __init__(self, scenario: str, instance, network: QNetwork, config: DQNConfig | None = None,
-                 training_summary: dict | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: str,
+        instance,
+        network: QNetwork,
+        config: DQNConfig | None = None,
+        training_summary: dict | None = None,
+        seed: int = 0,
+    ) -> None:
         self.scenario, self.instance, self.network = scenario, instance, network
         self.config = config or DQNConfig(hidden=network.hidden, prior="none")
         self.training_summary = training_summary or {}
@@ -50,8 +57,9 @@ class Engine:
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
-    def train(cls, env, config: DQNConfig | ActorCriticConfig | None = None, seed: int = 0,
-              progress: bool = True) -> Engine | ActorCriticAgent:
+    def train(
+        cls, env, config: DQNConfig | ActorCriticConfig | None = None, seed: int = 0, progress: bool = True
+    ) -> Engine | ActorCriticAgent:
         """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``); with an
         ``ActorCriticConfig`` (integer-box scenarios: inventory, maze) train the Q-actor-critic instead."""
         from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
@@ -88,8 +96,7 @@ class Engine:
                 raise InvalidInputError("options", f"selector {name!r}: {err}") from err
         return self._selectors[key]
 
-    def decide(self, state: object, selector: str = "mip", time_limit: float | None = None,
-               **options) -> Decision:
+    def decide(self, state: object, selector: str = "mip", time_limit: float | None = None, **options) -> Decision:
         """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone);
         ``options`` configure the selector (mip: ``backend``, ``tightening``, ``mip_rel_gap``, ...)."""
         start = time.perf_counter()
@@ -97,8 +104,7 @@ class Engine:
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its exact argmax (or its greedy ascent)
-            decision = self.planner.decide(state, "greedy" if selector in ("greedy", "sampling") else "mip",
-                                           time_limit)
+            decision = self.planner.decide(state, "greedy" if selector in ("greedy", "sampling") else "mip", time_limit)
             decision.policy_version = self.policy_version
             return decision
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
@@ -109,13 +115,17 @@ class Engine:
 
     # ---------------------------------------------------------------------------------- persisting
     def save(self, path: str | Path) -> Path:
-        return save_checkpoint(path, self.network, {
-            "scenario": self.scenario,
-            "instance": self.instance.model_dump(mode="json"),
-            "training": self.config.to_dict(),
-            "training_summary": _summary_head(self.training_summary),
-            "seed": self.seed,
-        })
+        return save_checkpoint(
+            path,
+            self.network,
+            {
+                "scenario": self.scenario,
+                "instance": self.instance.model_dump(mode="json"),
+                "training": self.config.to_dict(),
+                "training_summary": _summary_head(self.training_summary),
+                "seed": self.seed,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Engine | ActorCriticAgent | PlannerPolicy:
@@ -135,8 +145,14 @@ class Engine:
         training = dict(meta.get("training", {}))
         if "prior" not in training and "reward_prior" not in training:  # checkpoints before any prior: none
             training["prior"] = "none"
-        return cls(meta["scenario"], instance, net, DQNConfig.from_dict(training),
-                   meta.get("training_summary", {}), int(meta.get("seed", 0)))
+        return cls(
+            meta["scenario"],
+            instance,
+            net,
+            DQNConfig.from_dict(training),
+            meta.get("training_summary", {}),
+            int(meta.get("seed", 0)),
+        )
 
 
 def _summary_head(summary: dict) -> dict:

@@ -1,7 +1,7 @@
 """Problem instances as gymnasium environments with their feasible sets.
 
-    env = make("capacity", n_arms=20, budget=5, seed=0)
-    env = make("capacity", instance=json.load(open("instance.json")))
+env = make("capacity", n_arms=20, budget=5, seed=0)
+env = make("capacity", instance=json.load(open("instance.json")))
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from scenarios.registry import available, resolve
 from scenarios.validation import parse_model
 
 __all__ = [
-    "ActionModel", "InfeasibleActionError", "InvalidInputError", "instance_class", "list_scenarios", "make",
+    "ActionModel",
+    "InfeasibleActionError",
+    "InvalidInputError",
+    "instance_class",
+    "list_scenarios",
+    "make",
 ]
 
 

@@ -83,11 +83,16 @@ class ActionModel:
         c = np.zeros(self.n_vars)
         c[: self.n_actions] = action_objective
         return MatrixMILP(
-            c=c, A=self.A.copy(), row_lower=self.row_lower.astype(float), row_upper=self.row_upper.astype(float),
+            c=c,
+            A=self.A.copy(),
+            row_lower=self.row_lower.astype(float),
+            row_upper=self.row_upper.astype(float),
             col_lower=np.concatenate([np.zeros(self.n_actions), self.aux_lower]).astype(float),
             col_upper=np.concatenate([np.ones(self.n_actions), self.aux_upper]).astype(float),
             integer=np.concatenate([np.ones(self.n_actions, bool), self.aux_integer.astype(bool)]),
-            sense="max", offset=offset, row_names=list(self.row_names),
+            sense="max",
+            offset=offset,
+            row_names=list(self.row_names),
             col_names=[f"a[{j}]" for j in range(self.n_actions)] + list(self.aux_names),
         )
 
@@ -217,10 +222,14 @@ class ActionModel:
         A = sp.hstack([base.A, eye, -eye], format="csr")
         c = np.concatenate([np.zeros(base.n_cols), -np.ones(2 * m)])
         elastic = MatrixMILP(
-            c=c, A=A, row_lower=base.row_lower, row_upper=base.row_upper,
+            c=c,
+            A=A,
+            row_lower=base.row_lower,
+            row_upper=base.row_upper,
             col_lower=np.concatenate([base.col_lower, np.zeros(2 * m)]),
             col_upper=np.concatenate([base.col_upper, np.full(2 * m, np.inf)]),
-            integer=np.concatenate([base.integer, np.zeros(2 * m, bool)]), sense="max",
+            integer=np.concatenate([base.integer, np.zeros(2 * m, bool)]),
+            sense="max",
         )
         sol = HighsSolver(mip_rel_gap=1e-6).solve(elastic, time_limit=10.0)
         if sol.x is None:
@@ -272,8 +281,10 @@ class ActionModel:
 
         def check_time() -> None:
             if limited and time.perf_counter() - start > max_seconds:
-                raise ValueError(f"more than {max_count} feasible actions are possible (at most {bound}) and "
-                                 f"counting them did not finish within {max_seconds} s; enumeration refused")
+                raise ValueError(
+                    f"more than {max_count} feasible actions are possible (at most {bound}) and "
+                    f"counting them did not finish within {max_seconds} s; enumeration refused"
+                )
 
         check_time()
         if self.downward_closed:

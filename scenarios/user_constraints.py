@@ -56,8 +56,15 @@ def _keeps_downward_closure(coefs: np.ndarray, lower: np.ndarray, upper: np.ndar
 class UserRowsOracle:
     """A domain oracle that also enforces the user's action-only rows."""
 
-    def __init__(self, base: FeasibilityOracle, coefs: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                 fallback: ActionModel, tries: int = 200) -> None:
+    def __init__(
+        self,
+        base: FeasibilityOracle,
+        coefs: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        fallback: ActionModel,
+        tries: int = 200,
+    ) -> None:
         self.base, self.coefs, self.lower, self.upper = base, coefs, lower, upper
         self.fallback, self.tries = fallback, tries
 
@@ -79,8 +86,9 @@ class UserRowsOracle:
         return self.fallback.sample(rng)
 
 
-def add_pyomo_constraints(model: ActionModel, build: Callable[[pe.ConcreteModel], object],
-                          prefix: str = "user") -> ActionModel:
+def add_pyomo_constraints(
+    model: ActionModel, build: Callable[[pe.ConcreteModel], object], prefix: str = "user"
+) -> ActionModel:
     """A new ActionModel: ``model``'s rows plus the linear constraints ``build(m)`` adds over ``m.a``.
 
     ``build`` receives a pyomo ``ConcreteModel`` with ``m.a`` (binary, indexed ``0..n_actions-1``); it may
@@ -103,9 +111,15 @@ def add_pyomo_constraints(model: ActionModel, build: Callable[[pe.ConcreteModel]
     extra = sp.hstack([sp.csr_matrix(coefs), sp.csr_matrix((coefs.shape[0], model.n_aux))], format="csr")
     closed = model.downward_closed and _keeps_downward_closure(coefs, lower, upper)
     rows = dataclasses.replace(
-        model, A=sp.vstack([model.A, extra], format="csr"),
-        row_lower=np.concatenate([model.row_lower, lower]), row_upper=np.concatenate([model.row_upper, upper]),
-        row_names=[*model.row_names, *names], downward_closed=closed, oracle=None, _cache={}, _solver=None,
+        model,
+        A=sp.vstack([model.A, extra], format="csr"),
+        row_lower=np.concatenate([model.row_lower, lower]),
+        row_upper=np.concatenate([model.row_upper, upper]),
+        row_names=[*model.row_names, *names],
+        downward_closed=closed,
+        oracle=None,
+        _cache={},
+        _solver=None,
     )
     if model.oracle is None:
         return rows

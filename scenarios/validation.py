@@ -26,9 +26,7 @@ def as_int_vector(value: object, field: str, length: int, low: int, high: int) -
     out = arr.astype(np.int64)
     bad = np.flatnonzero((out < low) | (out > high))
     if bad.size:
-        raise InvalidInputError(
-            field, f"entry {int(bad[0])} = {int(out[bad[0]])} is outside [{low}, {high}]"
-        )
+        raise InvalidInputError(field, f"entry {int(bad[0])} = {int(out[bad[0]])} is outside [{low}, {high}]")
     return out
 
 

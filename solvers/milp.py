@@ -1,8 +1,8 @@
 """The matrix-form MILP that every back-end consumes.
 
-    optimise  c @ x + offset
-    s.t.      row_lower <= A @ x <= row_upper
-              col_lower <= x <= col_upper,   x[integer] integral
+optimise  c @ x + offset
+s.t.      row_lower <= A @ x <= row_upper
+          col_lower <= x <= col_upper,   x[integer] integral
 """
 
 from __future__ import annotations
@@ -94,9 +94,14 @@ class MatrixMILP:
         rows = np.flatnonzero(~drop)
         return (
             MatrixMILP(
-                c=self.c[kept].copy(), A=sub[rows], row_lower=row_lower[rows], row_upper=row_upper[rows],
-                col_lower=self.col_lower[kept].copy(), col_upper=self.col_upper[kept].copy(),
-                integer=self.integer[kept].copy(), sense=self.sense,
+                c=self.c[kept].copy(),
+                A=sub[rows],
+                row_lower=row_lower[rows],
+                row_upper=row_upper[rows],
+                col_lower=self.col_lower[kept].copy(),
+                col_upper=self.col_upper[kept].copy(),
+                integer=self.integer[kept].copy(),
+                sense=self.sense,
                 offset=float(self.offset + self.c[fixed] @ value),
                 row_names=[self.row_names[i] for i in rows] if self.row_names else [],
                 col_names=[self.col_names[j] for j in kept] if self.col_names else [],

@@ -20,8 +20,9 @@ from solvers.search.neighbourhood import NeighbourhoodConfig
 def tiny_agent() -> ActorCriticAgent:
     """Barely trained (random-ish weights): enough for selector, scaling and checkpoint tests."""
     env = make("inventory", n_items=3, seed=0, horizon=20)
-    config = ActorCriticConfig(total_steps=256, num_envs=4, learning_starts=128, batch_size=64,
-                               search=NeighbourhoodConfig(steps=8))
+    config = ActorCriticConfig(
+        total_steps=256, num_envs=4, learning_starts=128, batch_size=64, search=NeighbourhoodConfig(steps=8)
+    )
     return ActorCriticAgent.train(env, config, seed=0, progress=False)
 
 
@@ -111,8 +112,9 @@ def test_save_load_gives_identical_decisions(tiny_agent, tmp_path):
 
 def test_engine_facade_trains_loads_and_decides(tmp_path):
     env = make("inventory", n_items=3, seed=0, horizon=10)
-    config = ActorCriticConfig(total_steps=128, num_envs=2, learning_starts=64, batch_size=32,
-                               search=NeighbourhoodConfig(steps=4))
+    config = ActorCriticConfig(
+        total_steps=128, num_envs=2, learning_starts=64, batch_size=32, search=NeighbourhoodConfig(steps=4)
+    )
     agent = Engine.train(env, config, seed=0, progress=False)
     assert isinstance(agent, ActorCriticAgent)
     loaded = Engine.load(agent.save(tmp_path / "ac"))
@@ -147,8 +149,15 @@ def test_short_training_beats_untrained_minmax(trained_inventory):
 
 # ---------------------------------------------------------------------------- residual prior and trust region
 def _prior_config(**kw) -> ActorCriticConfig:
-    return ActorCriticConfig(prior="base_stock", residual_radius=3.0, twin_critic=True, search_margin=0.003,
-                             exploration_noise=0.3, shaping=True, **kw)
+    return ActorCriticConfig(
+        prior="base_stock",
+        residual_radius=3.0,
+        twin_critic=True,
+        search_margin=0.003,
+        exploration_noise=0.3,
+        shaping=True,
+        **kw,
+    )
 
 
 def test_zero_residual_agent_is_exactly_base_stock():
@@ -211,8 +220,9 @@ def test_short_residual_training_is_not_much_worse_than_base_stock(prior_agent):
 @pytest.fixture(scope="module")
 def model_agent() -> tuple[ActorCriticAgent, object]:
     env = make("inventory", n_items=2, seed=0, horizon=50)
-    config = _prior_config(total_steps=1_500, learning_starts=500, reward_model=True,
-                           search=NeighbourhoodConfig(steps=8), mip_rel_gap=1e-9)  # exact: compared with enumeration
+    config = _prior_config(
+        total_steps=1_500, learning_starts=500, reward_model=True, search=NeighbourhoodConfig(steps=8), mip_rel_gap=1e-9
+    )  # exact: compared with enumeration
     return ActorCriticAgent.train(env, config, seed=0, progress=False), env
 
 
@@ -266,8 +276,14 @@ def test_reward_model_needs_an_environment_that_has_one():
 @pytest.fixture(scope="module")
 def post_agent() -> tuple[ActorCriticAgent, object]:
     env = make("inventory", n_items=2, seed=0, horizon=50)
-    config = _prior_config(total_steps=1_500, learning_starts=500, reward_model=True, post_decision=True,
-                           search=NeighbourhoodConfig(steps=8), mip_rel_gap=1e-9)
+    config = _prior_config(
+        total_steps=1_500,
+        learning_starts=500,
+        reward_model=True,
+        post_decision=True,
+        search=NeighbourhoodConfig(steps=8),
+        mip_rel_gap=1e-9,
+    )
     return ActorCriticAgent.train(env, config, seed=0, progress=False), env
 
 
@@ -297,8 +313,9 @@ def test_post_decision_selectors_stay_in_the_state_box_and_the_milp_is_the_argma
     agent, _ = post_agent
     lower, upper = agent.prior.lower.numpy(), agent.prior.upper.numpy()
     rng = np.random.default_rng(5)
-    for obs in [np.array([30.0, 14.0]), np.array([-4.0, 40.0])] + [rng.integers(-10, 50, 2).astype(float)
-                                                                    for _ in range(6)]:
+    for obs in [np.array([30.0, 14.0]), np.array([-4.0, 40.0])] + [
+        rng.integers(-10, 50, 2).astype(float) for _ in range(6)
+    ]:
         lo, hi = np.maximum(lower, obs).astype(int), np.maximum(upper, obs).astype(int)
         v = {}
         for selector in ("minmax", "neighbourhood", "mip", "hybrid"):

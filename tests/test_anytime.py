@@ -44,8 +44,9 @@ def test_deadline_is_respected_and_answer_never_worse_than_greedy(hard):
         assert q.model.is_feasible(d.action)
         assert abs(float(q.score(d.action)[0]) - d.value) <= 1e-6 * max(1.0, abs(d.value))
         if d.status != "heuristic":
-            assert d.bound >= d.value - 1e-9 and d.gap == pytest.approx(abs(d.bound - d.value) / max(abs(d.value),
-                                                                                                        1e-9))
+            assert d.bound >= d.value - 1e-9 and d.gap == pytest.approx(
+                abs(d.bound - d.value) / max(abs(d.value), 1e-9)
+            )
 
 
 def test_solver_failure_returns_the_heuristic_flagged(hard, monkeypatch):

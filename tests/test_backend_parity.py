@@ -48,9 +48,17 @@ def random_integer_milp(rng: np.random.Generator) -> tuple[MatrixMILP, np.ndarra
     upper = np.floor(A.clip(min=0).sum(axis=1) * rng.uniform(0.2, 0.8, m))
     lower = np.where(rng.uniform(size=m) < 0.3, np.floor(A.clip(max=0).sum(axis=1) / 2), -np.inf)
     c = rng.integers(-5, 10, n).astype(float)
-    milp = MatrixMILP(c=c, A=sp.csr_matrix(A), row_lower=lower, row_upper=upper, col_lower=np.zeros(n),
-                      col_upper=np.ones(n), integer=np.ones(n, bool), sense=str(rng.choice(["max", "min"])),
-                      offset=float(rng.normal()))
+    milp = MatrixMILP(
+        c=c,
+        A=sp.csr_matrix(A),
+        row_lower=lower,
+        row_upper=upper,
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integer=np.ones(n, bool),
+        sense=str(rng.choice(["max", "min"])),
+        offset=float(rng.normal()),
+    )
     bits = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(float)
     ax = bits @ A.T
     feasible = bits[np.all((ax >= lower - 1e-9) & (ax <= upper + 1e-9), axis=1)]
@@ -81,8 +89,9 @@ def test_random_integer_milps_agree_with_enumeration(seed):
 
 def test_cpsat_refuses_continuous_models_and_scales_objectives():
     model, feasible, actions = capacity(8, 3, 0)
-    assert not CpSatSolver.supports(NetworkMILP(ReluNetwork.random(8, [4], np.random.default_rng(0)), feasible)
-                                    .build(np.zeros(4)))
+    assert not CpSatSolver.supports(
+        NetworkMILP(ReluNetwork.random(8, [4], np.random.default_rng(0)), feasible).build(np.zeros(4))
+    )
     c = np.round(np.random.default_rng(1).normal(0, 1, 8), 3)  # decimals: scaled by 1e3 internally
     sol = CpSatSolver().solve(feasible.with_objective(np.concatenate([c, np.zeros(feasible.n_cols - 8)])))
     assert close(sol.objective, float((actions @ c).max()))
@@ -135,9 +144,15 @@ def test_network_milps_agree_across_backends(case):
 def test_network_milp_parity_property(seed, n, depth, scale):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, n + 1))
-    feasible = MatrixMILP(c=np.zeros(n), A=sp.csr_matrix(np.ones((1, n))), row_lower=np.array([-np.inf]),
-                          row_upper=np.array([float(k)]), col_lower=np.zeros(n), col_upper=np.ones(n),
-                          integer=np.ones(n, bool))
+    feasible = MatrixMILP(
+        c=np.zeros(n),
+        A=sp.csr_matrix(np.ones((1, n))),
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([float(k)]),
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integer=np.ones(n, bool),
+    )
     bits = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(float)
     actions = bits[bits.sum(axis=1) <= k]
     hidden = [int(rng.integers(1, 7)) for _ in range(depth)]
@@ -180,8 +195,9 @@ def trained_engine():
     states = rng.integers(0, 2, (256, inst.n_arms))
     ttg = rng.integers(1, inst.horizon + 1, 256)
     actions = np.stack([model.sample(rng) for _ in range(256)])
-    target = torch.as_tensor([inst.expected_reward(s, a) for s, a in zip(states, actions, strict=True)],
-                             dtype=torch.float32)
+    target = torch.as_tensor(
+        [inst.expected_reward(s, a) for s, a in zip(states, actions, strict=True)], dtype=torch.float32
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     f, c = torch.as_tensor(enc.encode(states, ttg)), torch.as_tensor(enc.context(states, ttg))
     for _ in range(60):
@@ -207,7 +223,8 @@ def test_trained_network_every_backend_agrees_with_enumeration(trained_engine):
             assert close(d.value, exact.value, 1e-5), (backend, d.value, exact.value)
         q = engine.sequoia.state_q(state)
         sol = OmltNetworkMILP(q.relu_network(), engine.model.milp(np.zeros(8))).solve(
-            q.first_bias, q.first_weights, mip_rel_gap=1e-9)
+            q.first_bias, q.first_weights, mip_rel_gap=1e-9
+        )
         assert close(sol.objective, exact.value, 1e-4), ("omlt", sol.objective, exact.value)
 
 
@@ -222,8 +239,9 @@ def test_user_pyomo_constraints_are_respected_by_every_selector(trained_engine):
 
     constrained = base.with_constraints(build)
     assert constrained.row_names[-3:] == ["user:not_both", "user:at_most_one_of_three", "user:user_list[1]"]
-    allowed = {tuple(a) for a in base.enumerate() if a[0] + a[1] <= 1 and a[2] + a[3] + a[4] <= 1
-               and 2 * a[5] + a[6] <= 2}
+    allowed = {
+        tuple(a) for a in base.enumerate() if a[0] + a[1] <= 1 and a[2] + a[3] + a[4] <= 1 and 2 * a[5] + a[6] <= 2
+    }
     assert {tuple(a) for a in constrained.enumerate()} == allowed
     assert constrained.violations(np.array([1, 1, 0, 0, 0, 0, 0, 0])) == ["user:not_both"]
     rng = np.random.default_rng(0)

@@ -18,8 +18,13 @@ from tests.regression.make_fixtures import CORMAB
 
 FIXTURES = Path(__file__).resolve().parent / "regression" / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
-CASES = [(name, family, method) for name, entry in EXPECTED.items()
-         for family in ("dqn", "planners", "dnc") if family in entry for method in entry[family]]
+CASES = [
+    (name, family, method)
+    for name, entry in EXPECTED.items()
+    for family in ("dqn", "planners", "dnc")
+    if family in entry
+    for method in entry[family]
+]
 
 
 @pytest.mark.parametrize(("name", "family", "method"), CASES)

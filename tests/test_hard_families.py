@@ -93,33 +93,39 @@ def test_coverage_districts_partition_the_arms():
         assert top[d].max() <= cap <= 1.25 * top[d].max() + 1e-9
 
 
-@pytest.mark.parametrize(("family", "params", "field"), [
-    ("overlapping_reach", {"arms_per_intervention": 0}, "arms_per_intervention"),
-    ("overlapping_reach", {"arms_per_intervention": 7}, "arms_per_intervention"),
-    ("overlapping_reach", {"budget": 9, "n_actions": 8}, "budget"),
-    ("overlapping_reach", {"n_arms": 0}, "n_arms"),
-    ("coverage", {"district_size": 0}, "district_size"),
-    ("coverage", {"budget": 7}, "budget"),
-    ("coverage", {"n_good": 9}, "n_good"),
-    ("coverage", {"cap_low": 2.0, "cap_high": 1.0}, "cap_low"),
-    ("coverage", {"no_such_option": 1}, "params"),
-])
+@pytest.mark.parametrize(
+    ("family", "params", "field"),
+    [
+        ("overlapping_reach", {"arms_per_intervention": 0}, "arms_per_intervention"),
+        ("overlapping_reach", {"arms_per_intervention": 7}, "arms_per_intervention"),
+        ("overlapping_reach", {"budget": 9, "n_actions": 8}, "budget"),
+        ("overlapping_reach", {"n_arms": 0}, "n_arms"),
+        ("coverage", {"district_size": 0}, "district_size"),
+        ("coverage", {"budget": 7}, "budget"),
+        ("coverage", {"n_good": 9}, "n_good"),
+        ("coverage", {"cap_low": 2.0, "cap_high": 1.0}, "cap_low"),
+        ("coverage", {"no_such_option": 1}, "params"),
+    ],
+)
 def test_generator_errors_name_the_field(family, params, field):
     with pytest.raises(InvalidInputError) as err:
         make(family, **{"n_arms": J, **params})
     assert err.value.field == field
 
 
-@pytest.mark.parametrize(("family", "edit", "field"), [
-    ("coverage", lambda d: d.update(caps=d["caps"][:-1]), "instance.caps"),
-    ("coverage", lambda d: d.update(caps=[-1.0] * len(d["caps"])), "instance.caps"),
-    ("coverage", lambda d: d.update(districts=[[0, 1], [1, 2, 3, 4, 5]]), "instance.districts"),
-    ("coverage", lambda d: d.update(budget=99), "instance.budget"),
-    ("coverage", lambda d: d.update(budget=-1), "instance.budget"),
-    ("overlapping_reach", lambda d: d.update(weights=d["weights"][:-1]), "instance.weights"),
-    ("overlapping_reach", lambda d: d.update(alpha=[2.0] * J), "instance.alpha"),
-    ("overlapping_reach", lambda d: d.update(budget=99), "instance.budget"),
-])
+@pytest.mark.parametrize(
+    ("family", "edit", "field"),
+    [
+        ("coverage", lambda d: d.update(caps=d["caps"][:-1]), "instance.caps"),
+        ("coverage", lambda d: d.update(caps=[-1.0] * len(d["caps"])), "instance.caps"),
+        ("coverage", lambda d: d.update(districts=[[0, 1], [1, 2, 3, 4, 5]]), "instance.districts"),
+        ("coverage", lambda d: d.update(budget=99), "instance.budget"),
+        ("coverage", lambda d: d.update(budget=-1), "instance.budget"),
+        ("overlapping_reach", lambda d: d.update(weights=d["weights"][:-1]), "instance.weights"),
+        ("overlapping_reach", lambda d: d.update(alpha=[2.0] * J), "instance.alpha"),
+        ("overlapping_reach", lambda d: d.update(budget=99), "instance.budget"),
+    ],
+)
 def test_instance_errors_name_the_field(family, edit, field):
     data = _env(family).instance.model_dump(mode="json")
     edit(data)
@@ -269,9 +275,17 @@ def test_dqn_trains_and_decides_feasibly(family):
 def test_tiny_sweep_runs_on_both_families():
     from engine.experiments.sweep import SweepConfig, run_sweep
 
-    cfg = SweepConfig(domains=FAMILIES, seeds=(0,), n_arms=J, budget=2, horizon=4, train_episodes=1,
-                      eval_episodes=2, dqn={"warm_start_samples": 128, "warm_start_epochs": 5, "hidden": [8]},
-                      methods=("dqn_mip", "lagrangian", "myopic", "null"))
+    cfg = SweepConfig(
+        domains=FAMILIES,
+        seeds=(0,),
+        n_arms=J,
+        budget=2,
+        horizon=4,
+        train_episodes=1,
+        eval_episodes=2,
+        dqn={"warm_start_samples": 128, "warm_start_epochs": 5, "hidden": [8]},
+        methods=("dqn_mip", "lagrangian", "myopic", "null"),
+    )
     sweep = run_sweep(cfg, progress=False)
     for task in sweep["tasks"]:
         assert task["exact_optimum"] <= task["upper_bound"] + 1e-7

@@ -103,9 +103,17 @@ def test_box_bound_is_an_upper_bound_of_the_milp():
     from engine.sequoia.selectors.mip import box_bound
     from solvers.milp import MatrixMILP
 
-    milp = MatrixMILP(c=np.array([2.0, -1.0, 0.0]), A=np.zeros((0, 3)), row_lower=np.zeros(0), row_upper=np.zeros(0),
-                      col_lower=np.array([0.0, -2.0, -np.inf]), col_upper=np.array([3.0, 1.0, np.inf]),
-                      integer=np.zeros(3, bool), sense="max", offset=1.0)
+    milp = MatrixMILP(
+        c=np.array([2.0, -1.0, 0.0]),
+        A=np.zeros((0, 3)),
+        row_lower=np.zeros(0),
+        row_upper=np.zeros(0),
+        col_lower=np.array([0.0, -2.0, -np.inf]),
+        col_upper=np.array([3.0, 1.0, np.inf]),
+        integer=np.zeros(3, bool),
+        sense="max",
+        offset=1.0,
+    )
     assert box_bound(milp) == 2.0 * 3.0 + 2.0 + 1.0
     milp.col_upper[0] = np.inf
     assert box_bound(milp) == float("inf")

@@ -138,8 +138,9 @@ def test_reward_model_is_the_expected_step_reward(seed):
     inventory = rng.integers(-15, 50, 3)
     levels = rng.integers(0, 67, 3)
     demand = instance.sample_demand(rng, (40_000,))
-    after, cost = instance.transition(np.broadcast_to(inventory, (40_000, 3)), np.broadcast_to(levels, (40_000, 3)),
-                                      demand)
+    after, cost = instance.transition(
+        np.broadcast_to(inventory, (40_000, 3)), np.broadcast_to(levels, (40_000, 3)), demand
+    )
     w = np.full(3, 10.0)
     shaped = -cost + 0.9 * after @ w - inventory @ w
     exact = instance.expected_reward(inventory[None], levels[None])[0]

@@ -46,8 +46,13 @@ def test_actuator_directions_and_step_length():
 
 def test_walls_block_and_teleports_jump():
     inst = MazeInstance(
-        n_actuators=4, start=[0.1, 0.1], goal=[0.9, 0.9], walls=[[0.0, 0.3, 1.0, 0.34]],
-        teleports=[{"source": [0.4, 0.0, 0.6, 0.2], "target": [0.8, 0.8]}], noise=0.0, step_size=0.1,
+        n_actuators=4,
+        start=[0.1, 0.1],
+        goal=[0.9, 0.9],
+        walls=[[0.0, 0.3, 1.0, 0.34]],
+        teleports=[{"source": [0.4, 0.0, 0.6, 0.2], "target": [0.8, 0.8]}],
+        noise=0.0,
+        step_size=0.1,
     )
     stopped = inst.move(np.array([0.5, 0.25]), np.array([0.0, 0.1]))
     assert stopped[1] < 0.3  # cannot enter the wall

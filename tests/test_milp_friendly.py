@@ -68,8 +68,17 @@ def test_l1_and_pruning():
 
 def test_config_hook_regularises_and_prunes():
     env, _, _, states, ttg = setup()
-    cfg = DQNConfig(hidden=(8, 6), episodes=1, warm_start_samples=64, warm_start_epochs=2, act_selector="greedy",
-                    batch_size=16, stability_weight=1e-3, l1_weight=1e-4, prune_threshold=1e-2)
+    cfg = DQNConfig(
+        hidden=(8, 6),
+        episodes=1,
+        warm_start_samples=64,
+        warm_start_epochs=2,
+        act_selector="greedy",
+        batch_size=16,
+        stability_weight=1e-3,
+        l1_weight=1e-4,
+        prune_threshold=1e-2,
+    )
     trainer = DQNTrainer(env.instance, cfg, seed=0)
     assert isinstance(trainer.regulariser, MilpFriendlyRegulariser)
     model = env.action_model()
@@ -78,8 +87,9 @@ def test_config_hook_regularises_and_prunes():
     net = trainer.train(progress=False)
     assert trainer.regulariser.n_pruned > 0
     assert all(not ((layer.weight.abs() < 1e-2) & (layer.weight != 0)).any() for layer in net.layers)
-    assert isinstance(DQNTrainer(env.instance, DQNConfig(hidden=(8, 6)), seed=0).regulariser,
-                      MilpFriendlyRegulariser)  # on by default
+    assert isinstance(
+        DQNTrainer(env.instance, DQNConfig(hidden=(8, 6)), seed=0).regulariser, MilpFriendlyRegulariser
+    )  # on by default
     off = DQNConfig(hidden=(8, 6), stability_weight=0.0, l1_weight=0.0, prune_threshold=0.0)
     assert DQNTrainer(env.instance, off, seed=0).regulariser is None
     assert DQNConfig.from_dict(cfg.to_dict()).stability_weight == 1e-3

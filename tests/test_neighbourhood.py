@@ -155,8 +155,9 @@ def test_search_and_milp_stay_in_a_sub_box_and_find_its_argmax():
         found = search.search(c, torch.tensor([[12, 0, 12]]))  # an outside start is projected into the region
         assert torch.all((found.actions >= lower) & (found.actions <= upper))
         assert found.values.item() == pytest.approx(best, abs=1e-5)
-        milp = BoxCriticMILP(W.double().numpy(), w2.double().numpy(), b2, box.numpy(), lower=lower.numpy(),
-                             upper=upper.numpy())
+        milp = BoxCriticMILP(
+            W.double().numpy(), w2.double().numpy(), b2, box.numpy(), lower=lower.numpy(), upper=upper.numpy()
+        )
         exact = milp.solve(c[0].double().numpy())
         assert np.all((exact.action >= lower.numpy()) & (exact.action <= upper.numpy()))
         assert exact.value == pytest.approx(best, abs=1e-5)
@@ -174,8 +175,11 @@ def _reward(seed: int, B: int, n: int, width: int, charge: float) -> SeparableRe
 
 @settings(max_examples=40, deadline=None)
 @given(
-    seed=st.integers(0, 10_000), amax=st.lists(st.integers(1, 9), min_size=1, max_size=5),
-    charge=st.sampled_from([0.0, 0.5, 3.0]), pairs=st.integers(0, 6), method=st.sampled_from(["sa", "hill"]),
+    seed=st.integers(0, 10_000),
+    amax=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+    charge=st.sampled_from([0.0, 0.5, 3.0]),
+    pairs=st.integers(0, 6),
+    method=st.sampled_from(["sa", "hill"]),
 )
 def test_search_with_reward_tracks_the_full_objective(seed, amax, charge, pairs, method):
     """Incremental reward and fixed-charge updates equal a full evaluation of critic + reward at every answer."""
@@ -202,8 +206,9 @@ def test_search_with_reward_equals_brute_force_on_tiny_boxes(charge):
         reward = _reward(seed, 1, 3, 5, charge)
         cfg = NeighbourhoodConfig(max_step=4, pair_moves=24, steps=60, method="hill", patience=30, seed=seed)
         search = NeighbourhoodSearch(W, w2, b2, box, cfg)
-        all_rewards = SeparableReward(reward.tables.expand(grid.shape[0], -1, -1),
-                                      reward.thresholds.expand(grid.shape[0], -1), charge)
+        all_rewards = SeparableReward(
+            reward.tables.expand(grid.shape[0], -1, -1), reward.thresholds.expand(grid.shape[0], -1), charge
+        )
         best = search.score(c.expand(grid.shape[0], -1), grid, all_rewards).max()
         found = search.search(c, torch.zeros(1, 3, dtype=torch.long), reward=reward)
         assert found.values.item() == pytest.approx(best.item(), abs=1e-5)
@@ -223,19 +228,26 @@ def test_separable_reward_value_interpolation_and_errors():
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), amax=st.lists(st.integers(1, 8), min_size=1, max_size=5),
-       charge=st.sampled_from([0.0, 1.5]), method=st.sampled_from(["sa", "hill"]), data=st.data())
+@given(
+    seed=st.integers(0, 10_000),
+    amax=st.lists(st.integers(1, 8), min_size=1, max_size=5),
+    charge=st.sampled_from([0.0, 1.5]),
+    method=st.sampled_from(["sa", "hill"]),
+    data=st.data(),
+)
 def test_per_state_boxes_are_respected_and_tracked(seed, amax, charge, method, data):
     """Each state searches its own sub-box; values stay exact; a box equal to the searcher's changes nothing."""
     n, B = len(amax), 3
     W, w2, b2, c = _critic(seed, n)
     box = torch.tensor(amax)
     lower = torch.tensor([[data.draw(st.integers(0, m)) for m in amax] for _ in range(B)])
-    upper = torch.stack([torch.tensor([data.draw(st.integers(int(lo), m)) for lo, m in zip(row, amax, strict=True)])
-                         for row in lower])
+    upper = torch.stack(
+        [torch.tensor([data.draw(st.integers(int(lo), m)) for lo, m in zip(row, amax, strict=True)]) for row in lower]
+    )
     reward = _reward(seed, B, n, max(amax) + 1, charge)
-    search = NeighbourhoodSearch(W, w2, b2, box, NeighbourhoodConfig(max_step=3, pair_moves=4, steps=15,
-                                                                     method=method, seed=seed))
+    search = NeighbourhoodSearch(
+        W, w2, b2, box, NeighbourhoodConfig(max_step=3, pair_moves=4, steps=15, method=method, seed=seed)
+    )
     start = torch.randint(0, 9, (B, n), generator=torch.Generator().manual_seed(seed))
     found = search.search(c.expand(B, -1), start, reward=reward, lower=lower, upper=upper)
     assert torch.all((found.actions >= lower) & (found.actions <= upper))
@@ -253,16 +265,21 @@ def test_per_state_box_search_finds_the_argmax_of_each_box():
         reward = _reward(seed, 2, 3, 10, 1.0)
         cfg = NeighbourhoodConfig(max_step=4, pair_moves=24, steps=60, method="hill", patience=30, seed=seed)
         found = NeighbourhoodSearch(W, w2, b2, box, cfg).search(
-            c.expand(2, -1), torch.zeros(2, 3, dtype=torch.long), reward=reward, lower=lower, upper=upper)
+            c.expand(2, -1), torch.zeros(2, 3, dtype=torch.long), reward=reward, lower=lower, upper=upper
+        )
         for b in range(2):
             grid = _grid((upper[b] - lower[b]).tolist()) + lower[b]
-            one = SeparableReward(reward.tables[b : b + 1].expand(len(grid), -1, -1),
-                                  reward.thresholds[b : b + 1].expand(len(grid), -1), 1.0)
+            one = SeparableReward(
+                reward.tables[b : b + 1].expand(len(grid), -1, -1),
+                reward.thresholds[b : b + 1].expand(len(grid), -1),
+                1.0,
+            )
             best = NeighbourhoodSearch(W, w2, b2, box).score(c.expand(len(grid), -1), grid, one).max()
             assert found.values[b].item() == pytest.approx(best.item(), abs=1e-5)
     with pytest.raises(ValueError, match="lower, upper"):
-        NeighbourhoodSearch(W, w2, b2, box).search(c, torch.zeros(1, 3), lower=torch.tensor([[5, 5, 5]]),
-                                                  upper=torch.tensor([[4, 9, 9]]))
+        NeighbourhoodSearch(W, w2, b2, box).search(
+            c, torch.zeros(1, 3), lower=torch.tensor([[5, 5, 5]]), upper=torch.tensor([[4, 9, 9]])
+        )
     with pytest.raises(ValueError, match="lower, upper"):  # wrong shape: a clear error, not a torch one
         NeighbourhoodSearch(W, w2, b2, box).search(c.expand(2, -1), torch.zeros(2, 3), lower=torch.zeros(3, 3))
 

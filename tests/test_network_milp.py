@@ -33,9 +33,14 @@ def capacity(n_arms: int, budget: int, seed: int):
 def cardinality(n: int, k: int) -> tuple[MatrixMILP, np.ndarray]:
     """``sum a <= k`` over n binaries as a MatrixMILP, and every feasible action."""
     milp = MatrixMILP(
-        c=np.zeros(n), A=sp.csr_matrix(np.ones((1, n))), row_lower=np.array([-np.inf]),
-        row_upper=np.array([float(k)]), col_lower=np.zeros(n), col_upper=np.ones(n),
-        integer=np.ones(n, bool), row_names=["budget"],
+        c=np.zeros(n),
+        A=sp.csr_matrix(np.ones((1, n))),
+        row_lower=np.array([-np.inf]),
+        row_upper=np.array([float(k)]),
+        col_lower=np.zeros(n),
+        col_upper=np.ones(n),
+        integer=np.ones(n, bool),
+        row_names=["budget"],
     )
     bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
     return milp, bits[bits.sum(axis=1) <= k]
@@ -44,8 +49,11 @@ def cardinality(n: int, k: int) -> tuple[MatrixMILP, np.ndarray]:
 def first_bias(width: int, mode: str, rng: np.random.Generator) -> np.ndarray:
     g = rng.normal(0.0, 1.0, width)
     return {
-        "normal": g, "x100": 100.0 * g, "positive": 10.0 * np.abs(g) + 0.1,
-        "negative": -10.0 * np.abs(g) - 0.1, "zero": np.zeros(width),
+        "normal": g,
+        "x100": 100.0 * g,
+        "positive": 10.0 * np.abs(g) + 0.1,
+        "negative": -10.0 * np.abs(g) - 0.1,
+        "zero": np.zeros(width),
     }[mode]
 
 
@@ -85,8 +93,9 @@ def make_net(n: int, spec) -> tuple[ReluNetwork, np.ndarray]:
     return net, first_bias(widths[0], mode, rng)
 
 
-def check_argmax(net: ReluNetwork, bias: np.ndarray, feasible: MatrixMILP, actions: np.ndarray,
-                 tighten: bool = True) -> tuple[NetworkMILP, MatrixMILP, np.ndarray]:
+def check_argmax(
+    net: ReluNetwork, bias: np.ndarray, feasible: MatrixMILP, actions: np.ndarray, tighten: bool = True
+) -> tuple[NetworkMILP, MatrixMILP, np.ndarray]:
     """MILP optimum == enumeration optimum; decoded action is feasible and its value is the objective."""
     compiled = NetworkMILP(net, feasible, tighten_cardinality=tighten)
     milp = compiled.build(bias)
@@ -158,9 +167,7 @@ def test_interval_bounds_contain_every_preactivation(inst, spec):
             slack = 1e-9 * (1.0 + np.abs(z))
             assert np.all(z >= L - slack) and np.all(z <= U + slack)
     # the first layer's cardinality bound is attained (exact), so it is never looser than the plain box
-    (Lc, Uc), (Lb, Ub) = (
-        interval_bounds(net, bias, np.zeros(n), np.ones(n), max_ones=k)[0] for k in (max_ones, None)
-    )
+    (Lc, Uc), (Lb, Ub) = (interval_bounds(net, bias, np.zeros(n), np.ones(n), max_ones=k)[0] for k in (max_ones, None))
     assert np.all(Lc >= Lb - 1e-9) and np.all(Uc <= Ub + 1e-9)
 
 
@@ -219,9 +226,13 @@ def test_no_hidden_layer_is_a_linear_objective():
 
 def test_pruned_keeps_an_infeasible_empty_row():
     milp = MatrixMILP(
-        c=np.array([1.0, 1.0]), A=sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]])),
-        row_lower=np.array([2.0, -np.inf]), row_upper=np.array([np.inf, 1.0]),
-        col_lower=np.array([1.0, 0.0]), col_upper=np.array([1.0, 1.0]), integer=np.array([True, True]),
+        c=np.array([1.0, 1.0]),
+        A=sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]])),
+        row_lower=np.array([2.0, -np.inf]),
+        row_upper=np.array([np.inf, 1.0]),
+        col_lower=np.array([1.0, 0.0]),
+        col_upper=np.array([1.0, 1.0]),
+        integer=np.array([True, True]),
     )
     small, kept = milp.pruned()
     assert kept.tolist() == [1] and small.n_rows == 2  # row 0 (1 >= 2) is empty but violated: kept

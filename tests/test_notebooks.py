@@ -47,8 +47,9 @@ def _kernel_name() -> str:
 
     prefix = Path(os.environ.get("PYTEST_TMP_KERNELS", "/tmp/redwood_kernels"))
     install(prefix=str(prefix), kernel_name="redwood-notebooks")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(prefix / "share" / "jupyter"),
-                                                  os.environ.get("JUPYTER_PATH", "")])
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(prefix / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]
+    )
     return "redwood-notebooks"
 
 
@@ -60,8 +61,10 @@ def _slowest_cells(notebook, top: int = 3) -> str:
     for index, cell in enumerate(notebook.cells):
         timing = cell.get("metadata", {}).get("execution", {})
         if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
-            begin, end = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            begin, end = (
+                datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
+                for k in ("iopub.execute_input", "shell.execute_reply")
+            )
             spans.append(((end - begin).total_seconds(), index))
     return ", ".join(f"#{i}: {t:.1f} s" for t, i in sorted(spans, reverse=True)[:top])
 
@@ -69,14 +72,26 @@ def _slowest_cells(notebook, top: int = 3) -> str:
 def test_notebooks_present() -> None:
     assert NOTEBOOKS, "no notebooks found"
     names = {p.stem for p in NOTEBOOKS}
-    for required in ("capacity", "scheduling", "routing", "multi_intervention", "inventory", "maze",
-                     "restless_bandits", "combinatorial_bandits", "rest_service"):
+    for required in (
+        "capacity",
+        "scheduling",
+        "routing",
+        "multi_intervention",
+        "inventory",
+        "maze",
+        "restless_bandits",
+        "combinatorial_bandits",
+        "rest_service",
+    ):
         assert required in names, f"missing notebook {required}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
-                       ) -> None:
+def test_notebook_runs(
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     text = path.read_text()
     if match := _SKIP.search(text):
         pytest.skip(f"{path.name}: {match.group(1)}")
@@ -89,7 +104,9 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_fac
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.setenv(var, "1")
     client = nbclient.NotebookClient(
-        notebook, timeout=TIMEOUT_PER_CELL, kernel_name=_kernel_name(),
+        notebook,
+        timeout=TIMEOUT_PER_CELL,
+        kernel_name=_kernel_name(),
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     start = time.perf_counter()
@@ -99,8 +116,13 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_fac
     times_file = tmp_path_factory.getbasetemp() / "notebook_times.json"
     times_file.write_text(json.dumps(TIMES, indent=2))
     print(f"\n{path.stem}: {seconds:.1f} s (slowest cells: {_slowest_cells(notebook)})")
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, errors
 
 

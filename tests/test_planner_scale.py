@@ -46,8 +46,11 @@ def scheduling_instances(draw) -> SchedulingInstance:
     S = draw(st.integers(1, 4))
     slots = st.lists(st.integers(0, S - 1), min_size=1, max_size=S, unique=True)
     return SchedulingInstance(
-        arms=generate_arms(J, W, draw(st.integers(0, 1000)), 5), n_slots=S, budget=draw(st.integers(0, 4)),
-        arm_slots=[draw(slots) for _ in range(J)], worker_slots=[draw(slots) for _ in range(W)],
+        arms=generate_arms(J, W, draw(st.integers(0, 1000)), 5),
+        n_slots=S,
+        budget=draw(st.integers(0, 4)),
+        arm_slots=[draw(slots) for _ in range(J)],
+        worker_slots=[draw(slots) for _ in range(W)],
         assignments_per_pull=draw(st.integers(1, 2)),
     )
 
@@ -108,8 +111,14 @@ def test_hooks_bound_what_a_feasible_action_pulls():
     inst = CapacityInstance(arms=generate_arms(4, 2, 0, 5), costs=[2, 3, 2, 5], capacities=[5, 4])
     cls, most = inst.interchangeable_classes()
     assert cls.tolist() == [0, 1, 0, 2] and most.tolist() == [2 + 2, 1 + 1, 1]
-    sched = SchedulingInstance(arms=generate_arms(3, 1, 0, 5), n_slots=3, budget=5, arm_slots=[[0, 1], [1, 0], [2]],
-                               worker_slots=[[0, 1]], assignments_per_pull=2)
+    sched = SchedulingInstance(
+        arms=generate_arms(3, 1, 0, 5),
+        n_slots=3,
+        budget=5,
+        arm_slots=[[0, 1], [1, 0], [2]],
+        worker_slots=[[0, 1]],
+        assignments_per_pull=2,
+    )
     cls, most = sched.interchangeable_classes()
     assert cls[0] == cls[1] != cls[2]
     assert most[cls[0]] == 1 and most[cls[2]] == 0  # one worker in slots {0, 1}: two nodes, K = 2

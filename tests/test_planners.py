@@ -87,7 +87,8 @@ def test_batched_planner_tables_equal_single_ones(env):
         if ControlStructure.of(env.instance).is_pull:  # the linear view is exact for arm pulls
             for b in range(9):
                 assert gains[b] @ actions[b] + base[b] == pytest.approx(
-                    planner.score(states[b], int(ttg[b]), actions[b])[0])
+                    planner.score(states[b], int(ttg[b]), actions[b])[0]
+                )
 
 
 @pytest.mark.parametrize("domain", ["capacity", "scheduling", "routing"])
@@ -97,8 +98,7 @@ def test_whittle_planner_is_near_the_dp_optimum_on_tiny_instances(domain):
     exact = exact_optimum(env.instance)
     planner = make_planner("whittle", env.instance)
     value = planner_policy_value(planner, exact)
-    null = policy_value(env.instance, lambda s, h: np.zeros((len(s), env.instance.n_actions), np.int64),
-                        exact.actions)
+    null = policy_value(env.instance, lambda s, h: np.zeros((len(s), env.instance.n_actions), np.int64), exact.actions)
     assert null < value <= exact.value + 1e-9
     assert value >= 0.99 * exact.value
     # at one step to go the index is the myopic gain: the planner is the exact one-step optimum
@@ -184,8 +184,9 @@ def test_a_silent_network_with_the_planner_prior_is_the_planner(domain):
             assert decision.value == pytest.approx(best, rel=1e-6, abs=1e-6)
             if domain != "multi_intervention":
                 assert planner.planner.score(states, ttg, decision.action)[0] == pytest.approx(best)
-                assert np.array_equal(decision.action, planner.decide([*states, ttg]).action) or \
-                    planner.planner.score(states, ttg, planner.decide([*states, ttg]).action)[0] == pytest.approx(best)
+                assert np.array_equal(decision.action, planner.decide([*states, ttg]).action) or planner.planner.score(
+                    states, ttg, planner.decide([*states, ttg]).action
+                )[0] == pytest.approx(best)
 
 
 def test_snapshot_selection_keeps_the_planner_unless_beaten_significantly():
@@ -203,8 +204,9 @@ def test_snapshot_selection_keeps_the_planner_unless_beaten_significantly():
         noisy.out.weight.normal_(0.0, 50.0)
     trainer._select_snapshot([(0, silent), (5, noisy)], SELECTORS["enumerate"]())
     assert trainer.summary.selected_snapshot == 0
-    assert all(torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), silent.state_dict().values(),
-                                                 strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), silent.state_dict().values(), strict=True)
+    )
 
 
 def test_prior_names_are_checked():
@@ -250,4 +252,5 @@ def test_on_interventions_training_keeps_the_planner_itself_unless_beaten():
     from engine.analysis.exact_policy import greedy_policy_value
 
     assert greedy_policy_value(engine, exact) == pytest.approx(
-        planner_policy_value(make_planner("lagrangian", env.instance), exact))
+        planner_policy_value(make_planner("lagrangian", env.instance), exact)
+    )

@@ -82,8 +82,11 @@ def test_an_untrained_network_with_the_prior_acts_myopically(domain, warm_starte
         states = rng.integers(0, N_STATES, J)
         myopic = HighsSolver(mip_rel_gap=1e-9).solve(env.instance.myopic_milp(states))
         for selector in ("mip", "enumerate"):
-            decision = engine.decide([*states, 5], selector=selector, mip_rel_gap=1e-6) if selector == "mip" \
+            decision = (
+                engine.decide([*states, 5], selector=selector, mip_rel_gap=1e-6)
+                if selector == "mip"
                 else engine.decide([*states, 5], selector=selector)
+            )
             assert engine.model.is_feasible(decision.action)
             assert decision.value == pytest.approx(myopic.objective, abs=1e-6)
             assert decision.value == pytest.approx(float(env.instance.expected_reward(states, decision.action)))
@@ -142,8 +145,14 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
     from engine.analysis.exact_policy import greedy_actions, greedy_policy_value
 
     env = make("routing", n_arms=4, budget=2, seed=1, horizon=6)
-    engine = Engine.train(env, DQNConfig(hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10,
-                                         prior="reward" if prior else "none"), seed=0, progress=False)
+    engine = Engine.train(
+        env,
+        DQNConfig(
+            hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10, prior="reward" if prior else "none"
+        ),
+        seed=0,
+        progress=False,
+    )
     assert (engine.prior is not None) == prior
     exact = exact_optimum(env.instance)
     states = np.random.default_rng(0).integers(0, N_STATES, (12, 4))
@@ -153,6 +162,7 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
             q = engine.sequoia.state_q([*s, h])
             assert q.score(a)[0] == pytest.approx(engine.decide([*s, h], selector="enumerate").value, abs=1e-5)
     value = greedy_policy_value(engine, exact)
-    null = policy_value(env.instance, lambda st, h: np.zeros((len(st), env.instance.n_actions), np.int64),
-                        exact.actions)
+    null = policy_value(
+        env.instance, lambda st, h: np.zeros((len(st), env.instance.n_actions), np.int64), exact.actions
+    )
     assert null - 1e-9 <= value <= exact.value + 1e-9

@@ -20,8 +20,9 @@ def test_snapshot_schedule():
 
 def test_training_keeps_the_best_validated_snapshot():
     env = make("capacity", n_arms=6, budget=2, seed=1)
-    trainer = DQNTrainer(env.instance, DQNConfig(episodes=6, warm_start_epochs=10, snapshots=4,
-                                                 validation_episodes=4), seed=0)
+    trainer = DQNTrainer(
+        env.instance, DQNConfig(episodes=6, warm_start_epochs=10, snapshots=4, validation_episodes=4), seed=0
+    )
     net = trainer.train(progress=False)
     s = trainer.summary
     assert s.snapshot_episodes == [0, 2, 4, 6] and len(s.snapshot_returns) == 4
@@ -39,8 +40,9 @@ def test_training_keeps_the_best_validated_snapshot():
     scores = [trainer.policy_return(n, seeds, selector, version=100 + i) for i, n in enumerate((other, net))]
     assert trainer.summary.snapshot_returns == scores
     kept = (other, net)[int(np.argmax(scores))]
-    assert all(torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), kept.state_dict().values(),
-                                                 strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), kept.state_dict().values(), strict=True)
+    )
 
 
 def test_snapshots_disabled_keeps_the_final_network():
@@ -69,6 +71,9 @@ def test_snapshots_are_scored_as_deployed_pruned(monkeypatch):
     for candidate in seen:
         w = torch.cat([layer.weight.flatten() for layer in candidate.layers])
         assert torch.all((w == 0) | (w.abs() >= 0.05))
-    kept = [c for c in seen if all(torch.equal(a, b) for a, b in
-                                   zip(c.state_dict().values(), net.state_dict().values(), strict=True))]
+    kept = [
+        c
+        for c in seen
+        if all(torch.equal(a, b) for a, b in zip(c.state_dict().values(), net.state_dict().values(), strict=True))
+    ]
     assert kept, "the kept network is one of the scored (pruned) candidates"

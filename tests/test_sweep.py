@@ -15,12 +15,38 @@ from engine.experiments.sweep import DOMAINS, SweepConfig, comparable, run_sweep
 from scenarios.errors import InvalidInputError
 
 DQN = {"warm_start_samples": 256, "warm_start_epochs": 10, "hidden": [8]}
-TINY = {"domains": DOMAINS, "seeds": (0, 1), "n_arms": 6, "budget": 2, "horizon": 6,
-        "train_episodes": 3, "eval_episodes": 6}
-CLI_TINY = ["--domains", *DOMAINS, "--seeds", "0", "1", "--n-arms", "6", "--budget", "2", "--horizon", "6",
-            "--train-episodes", "3",
-            "--episodes", "6", "--hidden", "8", "--dqn-option", "warm_start_samples=256", "warm_start_epochs=10",
-            "--quiet"]
+TINY = {
+    "domains": DOMAINS,
+    "seeds": (0, 1),
+    "n_arms": 6,
+    "budget": 2,
+    "horizon": 6,
+    "train_episodes": 3,
+    "eval_episodes": 6,
+}
+CLI_TINY = [
+    "--domains",
+    *DOMAINS,
+    "--seeds",
+    "0",
+    "1",
+    "--n-arms",
+    "6",
+    "--budget",
+    "2",
+    "--horizon",
+    "6",
+    "--train-episodes",
+    "3",
+    "--episodes",
+    "6",
+    "--hidden",
+    "8",
+    "--dqn-option",
+    "warm_start_samples=256",
+    "warm_start_epochs=10",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +63,18 @@ def ray_cluster():
 def serial_outputs(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     paths = {k: out / f"sweep.{ext}" for k, ext in (("json", "json"), ("markdown", "md"), ("plot", "png"))}
-    code = main(["evaluate", *CLI_TINY, "--json", str(paths["json"]), "--markdown", str(paths["markdown"]),
-                 "--plot", str(paths["plot"])])
+    code = main(
+        [
+            "evaluate",
+            *CLI_TINY,
+            "--json",
+            str(paths["json"]),
+            "--markdown",
+            str(paths["markdown"]),
+            "--plot",
+            str(paths["plot"]),
+        ]
+    )
     assert code == 0
     return paths
 
@@ -97,8 +133,25 @@ def test_no_method_above_bound_or_exact_optimum(serial_sweep):
 
 
 def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
-    args = ["train", "capacity", "--n-arms", "4", "--budget", "2", "--episodes", "2", "--hidden", "8", "--seeds",
-            "0", "1", "--dqn-option", "warm_start_samples=128", "warm_start_epochs=5", "--quiet"]
+    args = [
+        "train",
+        "capacity",
+        "--n-arms",
+        "4",
+        "--budget",
+        "2",
+        "--episodes",
+        "2",
+        "--hidden",
+        "8",
+        "--seeds",
+        "0",
+        "1",
+        "--dqn-option",
+        "warm_start_samples=128",
+        "warm_start_epochs=5",
+        "--quiet",
+    ]
     assert main([*args, "--out", str(tmp_path / "serial")]) == 0
     assert main([*args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
     for seed in (0, 1):
@@ -114,20 +167,23 @@ def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
     assert result["scenario"] == "capacity" and {"dqn_mip", "iterative_dqn", "myopic"} <= set(result["methods"])
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"domains": ("capacity", "nope")}, "domains"),
-    ({"domains": ()}, "domains"),
-    ({"seeds": (0, -1)}, "seeds"),
-    ({"seeds": ()}, "seeds"),
-    ({"eval_episodes": -5}, "eval_episodes"),
-    ({"eval_episodes": 0}, "eval_episodes"),
-    ({"train_episodes": -1}, "train_episodes"),
-    ({"n_arms": 0}, "n_arms"),
-    ({"time_limit": -1.0}, "time_limit"),
-    ({"dqn": {"episodes": 5}}, "dqn"),
-    ({"scenario": {"n_actions": 6}}, "scenario"),  # capacity/scheduling/routing take no n_actions
-    ({"domains": ("multi_intervention",), "scenario": {"seed": 3}}, "scenario"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"domains": ("capacity", "nope")}, "domains"),
+        ({"domains": ()}, "domains"),
+        ({"seeds": (0, -1)}, "seeds"),
+        ({"seeds": ()}, "seeds"),
+        ({"eval_episodes": -5}, "eval_episodes"),
+        ({"eval_episodes": 0}, "eval_episodes"),
+        ({"train_episodes": -1}, "train_episodes"),
+        ({"n_arms": 0}, "n_arms"),
+        ({"time_limit": -1.0}, "time_limit"),
+        ({"dqn": {"episodes": 5}}, "dqn"),
+        ({"scenario": {"n_actions": 6}}, "scenario"),  # capacity/scheduling/routing take no n_actions
+        ({"domains": ("multi_intervention",), "scenario": {"seed": 3}}, "scenario"),
+    ],
+)
 def test_bad_config_names_field(kwargs, field):
     with pytest.raises(InvalidInputError) as err:
         SweepConfig(**kwargs)
@@ -157,9 +213,18 @@ def test_bad_executor_and_cli_inputs(capsys):
 def test_scenario_options_reach_the_generator():
     from engine.experiments.sweep import _run_task
 
-    config = SweepConfig(domains=("multi_intervention",), seeds=(0,), n_arms=6, budget=3, horizon=4,
-                         train_episodes=0, eval_episodes=2, methods=("null",), scenario={"n_actions": 6},
-                         dqn={"warm_start_samples": 16, "warm_start_epochs": 1, "snapshots": 0})
+    config = SweepConfig(
+        domains=("multi_intervention",),
+        seeds=(0,),
+        n_arms=6,
+        budget=3,
+        horizon=4,
+        train_episodes=0,
+        eval_episodes=2,
+        methods=("null",),
+        scenario={"n_actions": 6},
+        dqn={"warm_start_samples": 16, "warm_start_epochs": 1, "snapshots": 0},
+    )
     result = _run_task(config.tasks()[0])
     assert result["n_actions"] == 6 and result["scenario"] == {"n_actions": 6}
 

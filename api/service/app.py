@@ -47,8 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions.close()
         db.dispose()
 
-    app = FastAPI(title="Redwood", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Redwood",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings, app.state.db, app.state.keys = settings, db, keys
     app.state.policies = registry
     app.state.jobs = jobs

@@ -61,8 +61,14 @@ class KeyStore:
             raise ApiError(422, "invalid_input", f"scopes must be a non-empty subset of {SCOPES}", "scopes")
         key_id = uuid.uuid4().hex[:16]
         key = key or f"rw_{key_id}_{secrets.token_urlsafe(32)}"
-        row = {"id": key_id, "hash": self.digest(key), "name": name, "scopes": ",".join(sorted(set(scopes))),
-               "created_at": time.time(), "revoked": False}
+        row = {
+            "id": key_id,
+            "hash": self.digest(key),
+            "name": name,
+            "scopes": ",".join(sorted(set(scopes))),
+            "created_at": time.time(),
+            "revoked": False,
+        }
         try:
             with self.db.main.begin() as conn:
                 if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.hash == row["hash"])).first():
@@ -86,19 +92,30 @@ class KeyStore:
         """Revoke ``key_id`` (False: no such key). Refused with 409 when ``by`` (the requesting key's id) is the
         key itself, or when it is the last unrevoked admin key: either would lock every administrator out."""
         with self.db.main.begin() as conn:
-            row = conn.execute(sa.select(api_keys.c.scopes, api_keys.c.revoked)
-                               .where(api_keys.c.id == key_id).with_for_update()).first()
+            row = conn.execute(
+                sa.select(api_keys.c.scopes, api_keys.c.revoked).where(api_keys.c.id == key_id).with_for_update()
+            ).first()
             if row is None:
                 return False
             if by is not None and key_id == by and not row[1]:
-                raise ApiError(409, "conflict", "a key cannot revoke itself: revoke it with another admin key",
-                               "key_id")
+                raise ApiError(
+                    409, "conflict", "a key cannot revoke itself: revoke it with another admin key", "key_id"
+                )
             if "admin" in row[0].split(",") and not row[1]:
-                admins = conn.execute(sa.select(api_keys.c.scopes).where(
-                    api_keys.c.revoked.is_(False), api_keys.c.id != key_id)).scalars().all()
+                admins = (
+                    conn.execute(
+                        sa.select(api_keys.c.scopes).where(api_keys.c.revoked.is_(False), api_keys.c.id != key_id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 if not any("admin" in scopes.split(",") for scopes in admins):
-                    raise ApiError(409, "conflict", "this is the last admin key: create another admin key before "
-                                   "revoking it", "key_id")
+                    raise ApiError(
+                        409,
+                        "conflict",
+                        "this is the last admin key: create another admin key before revoking it",
+                        "key_id",
+                    )
             done = conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked=True)).rowcount
         with self._lock:
             self._cache.clear()
@@ -130,8 +147,13 @@ class KeyStore:
 
 
 def _public(row: dict) -> dict:
-    return {"id": row["id"], "name": row["name"], "scopes": row["scopes"].split(","),
-            "created_at": row["created_at"], "revoked": bool(row["revoked"])}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "scopes": row["scopes"].split(","),
+        "created_at": row["created_at"],
+        "revoked": bool(row["revoked"]),
+    }
 
 
 def require(scope: str) -> Callable[..., Principal]:

@@ -32,12 +32,18 @@ MAX_BATCH = 10_000  # schema bound; the server's own limit is Settings.max_batch
 
 
 class BatchDecisionRequest(Strict):
-    states: Annotated[list[Annotated[list[Int], Field(min_length=1, max_length=MAX_STATE)]],
-                      Field(min_length=1, max_length=MAX_BATCH,
-                            description="states, each [s_1..s_J, time_to_go] or the arm states alone; at most "
-                                        "the server's max_batch_states (default 100)")]
+    states: Annotated[
+        list[Annotated[list[Int], Field(min_length=1, max_length=MAX_STATE)]],
+        Field(
+            min_length=1,
+            max_length=MAX_BATCH,
+            description="states, each [s_1..s_J, time_to_go] or the arm states alone; at most "
+            "the server's max_batch_states (default 100)",
+        ),
+    ]
     deadline_seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=600, allow_inf_nan=False)] | None = Field(
-        None, description="for the whole batch, from the request's arrival")
+        None, description="for the whole batch, from the request's arrival"
+    )
     selector: Selector = "mip"
 
 
@@ -63,8 +69,11 @@ class BatchDecisionService:
 
     def _stored(self, policy_id: str, key: str) -> tuple[str, dict] | None:
         with self.db.read.connect() as conn:
-            row = conn.execute(sa.select(decision_batches.c.request_hash, decision_batches.c.response).where(
-                decision_batches.c.policy_id == policy_id, decision_batches.c.idempotency_key == key)).first()
+            row = conn.execute(
+                sa.select(decision_batches.c.request_hash, decision_batches.c.response).where(
+                    decision_batches.c.policy_id == policy_id, decision_batches.c.idempotency_key == key
+                )
+            ).first()
         return None if row is None else (row[0], row[1])
 
     def _validate(self, policy_id: str, states: list[list[int]]) -> None:
@@ -81,16 +90,27 @@ class BatchDecisionService:
                 except (ValueError, TypeError) as exc:
                     raise ApiError(422, "invalid_input", f"states[{i}]: {exc}"[:500], f"states.{i}") from exc
 
-    def decide(self, policy_id: str, request: dict, key: str | None,
-               received: float | None = None, max_seconds: float | None = None) -> tuple[dict, bool]:
+    def decide(
+        self,
+        policy_id: str,
+        request: dict,
+        key: str | None,
+        received: float | None = None,
+        max_seconds: float | None = None,
+    ) -> tuple[dict, bool]:
         """(response, replayed) for ``request`` = {states, deadline_seconds, selector}. ``max_seconds`` (the key's
         work budget, counted from arrival like the deadline) caps each decision's solver limit as on the single
         route: once the batch has spent it, the remaining states get the shortest solves."""
         received = time.perf_counter() if received is None else received
         states = request["states"]
         if len(states) > self.max_states:
-            raise ApiError(422, "too_many_states", f"{len(states)} states in one request; this server accepts at "
-                           f"most {self.max_states} (max_batch_states)", "states")
+            raise ApiError(
+                422,
+                "too_many_states",
+                f"{len(states)} states in one request; this server accepts at "
+                f"most {self.max_states} (max_batch_states)",
+                "states",
+            )
         digest = request_hash(request)
         if key is not None:
             stored = self._stored(policy_id, key)
@@ -111,9 +131,17 @@ class BatchDecisionService:
             return response, False
         try:
             with self.db.log.begin() as conn:
-                conn.execute(decision_batches.insert(), {
-                    "id": response["id"], "policy_id": policy_id, "idempotency_key": key, "request_hash": digest,
-                    "response": response, "created_at": response["created_at"]})
+                conn.execute(
+                    decision_batches.insert(),
+                    {
+                        "id": response["id"],
+                        "policy_id": policy_id,
+                        "idempotency_key": key,
+                        "request_hash": digest,
+                        "response": response,
+                        "created_at": response["created_at"],
+                    },
+                )
         except IntegrityError:  # the same key committed concurrently: its answer wins (ours stays in the log)
             stored = self._stored(policy_id, key)
             if stored is None:
@@ -124,6 +152,10 @@ class BatchDecisionService:
     @staticmethod
     def _replay(stored: tuple[str, dict], digest: str) -> dict:
         if stored[0] != digest:
-            raise ApiError(422, "idempotency_key_reused",
-                           "this Idempotency-Key was used with a different request body", "Idempotency-Key")
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+                "Idempotency-Key",
+            )
         return stored[1]

@@ -24,7 +24,8 @@ ID = sa.String(64)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("hash", sa.String(128), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
@@ -34,7 +35,8 @@ api_keys = sa.Table(
 )
 
 policies = sa.Table(
-    "policies", metadata,
+    "policies",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("path", sa.String(1000), nullable=False),
     sa.Column("scenario", sa.String(100), nullable=False),
@@ -45,7 +47,8 @@ policies = sa.Table(
 )
 
 decisions = sa.Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("policy_id", ID, nullable=False, index=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
@@ -59,7 +62,8 @@ decisions = sa.Table(
 # one row per idempotent batch of decisions (POST /v1/policies/{id}/decisions/batch with Idempotency-Key): the
 # stored answer replayed for the same key and body; the batch's decisions are also logged one by one above
 decision_batches = sa.Table(
-    "decision_batches", metadata,
+    "decision_batches",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("policy_id", ID, nullable=False),
     sa.Column("idempotency_key", sa.String(200), nullable=False),
@@ -70,7 +74,8 @@ decision_batches = sa.Table(
 )
 
 sessions = sa.Table(
-    "bandit_sessions", metadata,
+    "bandit_sessions",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("kind", sa.String(50), nullable=False),
     sa.Column("config", sa.JSON, nullable=False),
@@ -83,7 +88,8 @@ sessions = sa.Table(
 )
 
 selections = sa.Table(
-    "bandit_selections", metadata,
+    "bandit_selections",
+    metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
     sa.Column("id", ID, nullable=False, unique=True),
     sa.Column("session_id", ID, nullable=False, index=True),
@@ -94,7 +100,8 @@ selections = sa.Table(
 )
 
 feedback = sa.Table(
-    "bandit_feedback", metadata,
+    "bandit_feedback",
+    metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
     sa.Column("selection_id", ID, nullable=False, unique=True),
     sa.Column("session_id", ID, nullable=False, index=True),
@@ -149,8 +156,9 @@ def _sqlite_engine(url: str, synchronous: str, writer: threading.Lock | None) ->
     time waits for SQLite's lock. ``writer=None``: a read-only engine (deferred BEGIN)."""
     if synchronous.upper() not in SYNC_MODES:
         raise ValueError(f"synchronous: expected one of {SYNC_MODES}, got {synchronous!r}")
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                              pool_size=8, max_overflow=8, **_json_serializer())
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8, **_json_serializer()
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
@@ -163,6 +171,7 @@ def _sqlite_engine(url: str, synchronous: str, writer: threading.Lock | None) ->
         cur.close()
 
     if writer is None:  # reads: a deferred BEGIN gives a consistent snapshot and never waits for writers (WAL)
+
         @sa.event.listens_for(engine, "begin")
         def _begin_read(conn) -> None:
             conn.exec_driver_sql("BEGIN")
@@ -241,8 +250,15 @@ def _add_session_counters(engine: Engine) -> None:
     with engine.begin() as conn:
         for name in missing:
             conn.exec_driver_sql(f"ALTER TABLE bandit_sessions ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0")
-        conn.execute(sessions.update().values(
-            n_selections=sa.select(sa.func.count()).select_from(selections)
-            .where(selections.c.session_id == sessions.c.id).scalar_subquery(),
-            n_feedback=sa.select(sa.func.count()).select_from(feedback)
-            .where(feedback.c.session_id == sessions.c.id).scalar_subquery()))
+        conn.execute(
+            sessions.update().values(
+                n_selections=sa.select(sa.func.count())
+                .select_from(selections)
+                .where(selections.c.session_id == sessions.c.id)
+                .scalar_subquery(),
+                n_feedback=sa.select(sa.func.count())
+                .select_from(feedback)
+                .where(feedback.c.session_id == sessions.c.id)
+                .scalar_subquery(),
+            )
+        )

@@ -24,19 +24,32 @@ class DecisionService:
 
     def _stored(self, policy_id: str, key: str) -> tuple[str, dict] | None:
         with self.db.read.connect() as conn:
-            row = conn.execute(sa.select(decisions.c.request_hash, decisions.c.response).where(
-                decisions.c.policy_id == policy_id, decisions.c.idempotency_key == key)).first()
+            row = conn.execute(
+                sa.select(decisions.c.request_hash, decisions.c.response).where(
+                    decisions.c.policy_id == policy_id, decisions.c.idempotency_key == key
+                )
+            ).first()
         return None if row is None else (row[0], row[1])
 
     @staticmethod
     def _replay(stored: tuple[str, dict], digest: str) -> dict:
         if stored[0] != digest:
-            raise ApiError(422, "idempotency_key_reused",
-                           "this Idempotency-Key was used with a different request body", "Idempotency-Key")
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+                "Idempotency-Key",
+            )
         return stored[1]
 
-    def decide(self, policy_id: str, request: dict, key: str | None,
-               received: float | None = None, max_seconds: float | None = None) -> tuple[dict, bool]:
+    def decide(
+        self,
+        policy_id: str,
+        request: dict,
+        key: str | None,
+        received: float | None = None,
+        max_seconds: float | None = None,
+    ) -> tuple[dict, bool]:
         """(response, replayed) for ``request`` = {state, deadline_seconds, selector}. ``deadline_seconds`` counts
         from ``received`` (``time.perf_counter()`` when the request arrived): time spent queueing for an engine is
         deducted from the solver's limit, and a request whose deadline has passed by then gets the greedy
@@ -63,14 +76,34 @@ class DecisionService:
                     selector, late, limit = "greedy", True, cap
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         d = decision.to_dict()
-        hit = late or d["status"] == "time_limit" or (
-            deadline is not None and time.perf_counter() - received >= float(deadline))
-        response = {"id": uuid.uuid4().hex, "policy_id": policy_id, "action": d["action"], "value": d["value"],
-                    "bound": d["bound"], "gap": d["gap"], "status": d["status"], "deadline_hit": bool(hit),
-                    "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,
-                    "selector": d["selector"], "policy_version": d["policy_version"], "created_at": time.time()}
-        row = {"id": response["id"], "policy_id": policy_id, "idempotency_key": key, "request_hash": digest,
-               "request": request, "response": response, "created_at": response["created_at"]}
+        hit = (
+            late
+            or d["status"] == "time_limit"
+            or (deadline is not None and time.perf_counter() - received >= float(deadline))
+        )
+        response = {
+            "id": uuid.uuid4().hex,
+            "policy_id": policy_id,
+            "action": d["action"],
+            "value": d["value"],
+            "bound": d["bound"],
+            "gap": d["gap"],
+            "status": d["status"],
+            "deadline_hit": bool(hit),
+            "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,
+            "selector": d["selector"],
+            "policy_version": d["policy_version"],
+            "created_at": time.time(),
+        }
+        row = {
+            "id": response["id"],
+            "policy_id": policy_id,
+            "idempotency_key": key,
+            "request_hash": digest,
+            "request": request,
+            "response": response,
+            "created_at": response["created_at"],
+        }
         try:
             with self.db.log.begin() as conn:
                 conn.execute(decisions.insert(), row)

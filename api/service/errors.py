@@ -33,8 +33,9 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "field": field}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -88,9 +89,12 @@ def unsupported_media_type(request: Request) -> JSONResponse | None:
     content_type = request.headers.get("content-type")
     if content_type is None or _is_json(content_type) or not _expects_json_body(request):
         return None
-    return error_response(415, "unsupported_media_type",
-                          f"this route takes a JSON body: send Content-Type: application/json, not "
-                          f"{content_type[:100]!r}", "Content-Type")
+    return error_response(
+        415,
+        "unsupported_media_type",
+        f"this route takes a JSON body: send Content-Type: application/json, not {content_type[:100]!r}",
+        "Content-Type",
+    )
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -142,10 +146,17 @@ def install_handlers(app: FastAPI) -> None:
             wrong_type = unsupported_media_type(request)
             if wrong_type is not None:
                 return wrong_type
-            return error_response(400, "invalid_json", "invalid JSON: the body is not UTF-8 encoded JSON, or is "
-                                  "nested too deeply", "body")
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
-                413: "too_large", 415: "unsupported_media_type"}.get(exc.status_code, "http_error")
+            return error_response(
+                400, "invalid_json", "invalid JSON: the body is not UTF-8 encoded JSON, or is nested too deeply", "body"
+            )
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            403: "forbidden",
+            413: "too_large",
+            415: "unsupported_media_type",
+        }.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             methods = allowed_methods(request)

@@ -13,6 +13,7 @@ try:
     def _dumps(value: object) -> bytes:
         return orjson.dumps(value)
 except ImportError:  # pragma: no cover - orjson is optional
+
     def _dumps(value: object) -> bytes:
         return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 

@@ -27,8 +27,9 @@ def free_port() -> int:
 class Server:
     """``redwood serve`` in a subprocess; ``start`` waits until /v1/health answers."""
 
-    def __init__(self, db: str, policy_dir: Path, admin_key: str, port: int | None = None,
-                 extra: list[str] | None = None) -> None:
+    def __init__(
+        self, db: str, policy_dir: Path, admin_key: str, port: int | None = None, extra: list[str] | None = None
+    ) -> None:
         self.db, self.policy_dir, self.admin_key = db, Path(policy_dir), admin_key
         self.port = port or free_port()
         self.extra = extra or []
@@ -39,12 +40,33 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> Server:
-        env = os.environ | {"REDWOOD_SECRET": "harness-secret", "REDWOOD_BOOTSTRAP_KEY": self.admin_key,
-                            "PYTHONPATH": str(ROOT)}
+        env = os.environ | {
+            "REDWOOD_SECRET": "harness-secret",
+            "REDWOOD_BOOTSTRAP_KEY": self.admin_key,
+            "PYTHONPATH": str(ROOT),
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--db", self.db, "--policy-dir", str(self.policy_dir), *self.extra],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                self.db,
+                "--policy-dir",
+                str(self.policy_dir),
+                *self.extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -77,8 +99,9 @@ class Server:
                 self.kill()
 
 
-def stream_feedback(base: str, headers: dict, session_ids: list[str], stop: threading.Event,
-                    acked: list[tuple[str, str, dict]]) -> None:
+def stream_feedback(
+    base: str, headers: dict, session_ids: list[str], stop: threading.Event, acked: list[tuple[str, str, dict]]
+) -> None:
     """Select + feedback in a loop over the sessions until ``stop`` or the server dies; every feedback
     acknowledged (201/200) is appended to ``acked`` as (session, decision, body)."""
     rng = random.Random(0)
@@ -90,8 +113,11 @@ def stream_feedback(base: str, headers: dict, session_ids: list[str], stop: thre
                 if sel.status_code != 201:
                     continue
                 d = sel.json()
-                body = {"reward": round(rng.random(), 6)} if rng.random() < 0.5 else {
-                    "rewards": [round(rng.random(), 6) if a else None for a in d["action"]]}
+                body = (
+                    {"reward": round(rng.random(), 6)}
+                    if rng.random() < 0.5
+                    else {"rewards": [round(rng.random(), 6) if a else None for a in d["action"]]}
+                )
                 r = c.post(f"/v1/sessions/{sid}/decisions/{d['id']}/feedback", json=body)
                 if r.status_code in (200, 201):
                     acked.append((sid, d["id"], body))
@@ -99,13 +125,16 @@ def stream_feedback(base: str, headers: dict, session_ids: list[str], stop: thre
                 return
 
 
-def kill_restart_trial(server: Server, headers: dict, session_ids: list[str], run_seconds: float,
-                       rng: random.Random, streams: int = 2) -> tuple[int, int, dict]:
+def kill_restart_trial(
+    server: Server, headers: dict, session_ids: list[str], run_seconds: float, rng: random.Random, streams: int = 2
+) -> tuple[int, int, dict]:
     """Stream feedback, SIGKILL the server after a random time, restart it and check every acknowledged
     feedback is stored (re-sending it must answer 200 "replayed"). Returns (acked, lost, session states)."""
     stop, acked = threading.Event(), []
-    threads = [threading.Thread(target=stream_feedback, args=(server.base, headers, session_ids, stop, acked))
-               for _ in range(streams)]
+    threads = [
+        threading.Thread(target=stream_feedback, args=(server.base, headers, session_ids, stop, acked))
+        for _ in range(streams)
+    ]
     for t in threads:
         t.start()
     time.sleep(run_seconds * (0.5 + rng.random()))
@@ -134,9 +163,10 @@ def stored_count(db_url: str, decision_ids: list[str]) -> int:
         with engine.connect() as conn:
             found = 0
             for i in range(0, len(decision_ids), 500):
-                chunk = decision_ids[i:i + 500]
-                found += conn.execute(sa.select(sa.func.count()).select_from(feedback)
-                                      .where(feedback.c.selection_id.in_(chunk))).scalar_one()
+                chunk = decision_ids[i : i + 500]
+                found += conn.execute(
+                    sa.select(sa.func.count()).select_from(feedback).where(feedback.c.selection_id.in_(chunk))
+                ).scalar_one()
     finally:
         engine.dispose()
     return found

@@ -25,8 +25,9 @@ class _Reporter:
         self.service, self.job_id, self.attempt, self.every = service, job_id, attempt, every
         self._last, self._lines = 0.0, []
 
-    def __call__(self, progress: float | None = None, line: str | None = None, stage: str | None = None,
-                 force: bool = False) -> None:
+    def __call__(
+        self, progress: float | None = None, line: str | None = None, stage: str | None = None, force: bool = False
+    ) -> None:
         if line:
             self._lines.append(line)
         if progress is not None:
@@ -77,8 +78,17 @@ def child_main(args: dict) -> None:
         else:
             result = _sweep(spec, report)
         report(force=True)  # lines held back by the write throttle go in before the final state
-        if not service.fenced(job_id, attempt, log="succeeded", state="succeeded", stage="done", progress=1.0,
-                              result=_json_safe(result), finished_at=time.time(), error=None):
+        if not service.fenced(
+            job_id,
+            attempt,
+            log="succeeded",
+            state="succeeded",
+            stage="done",
+            progress=1.0,
+            result=_json_safe(result),
+            finished_at=time.time(),
+            error=None,
+        ):
             raise SystemExit(3)
     except SystemExit:
         raise
@@ -86,8 +96,15 @@ def child_main(args: dict) -> None:
         reason = getattr(exc, "reason", None) or str(exc)
         message = f"{type(exc).__name__}: {reason}"[:2000]
         report(force=True)
-        service.fenced(job_id, attempt, log=f"failed: {message}", state="failed", stage="failed",
-                       finished_at=time.time(), error=message)
+        service.fenced(
+            job_id,
+            attempt,
+            log=f"failed: {message}",
+            state="failed",
+            stage="failed",
+            finished_at=time.time(),
+            error=message,
+        )
     finally:
         db.dispose()
 
@@ -119,10 +136,16 @@ def _progress_bar(report: _Reporter, low: float, high: float):
 
 def _existing_policy(db: Database, relative: str, version: str) -> str | None:
     with db.read.connect() as conn:
-        return conn.execute(sa.select(policies_table.c.id).where(
-            policies_table.c.path.in_([relative, relative.rstrip("/")]),
-            policies_table.c.policy_version == version,
-            policies_table.c.deleted.is_(False)).order_by(policies_table.c.created_at).limit(1)).scalar()
+        return conn.execute(
+            sa.select(policies_table.c.id)
+            .where(
+                policies_table.c.path.in_([relative, relative.rstrip("/")]),
+                policies_table.c.policy_version == version,
+                policies_table.c.deleted.is_(False),
+            )
+            .order_by(policies_table.c.created_at)
+            .limit(1)
+        ).scalar()
 
 
 def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter) -> dict:
@@ -147,8 +170,11 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
         if spec.get("instance") is not None:
             env = make(spec["scenario"], instance=spec["instance"])
         else:
-            env = make(spec["scenario"], seed=seed, **{k: spec[k] for k in ("n_arms", "budget", "horizon")
-                                                      if spec.get(k) is not None})
+            env = make(
+                spec["scenario"],
+                seed=seed,
+                **{k: spec[k] for k in ("n_arms", "budget", "horizon") if spec.get(k) is not None},
+            )
         config = DQNConfig.from_dict({**DQNConfig().to_dict(), **spec.get("config", {})})
         report(0.02, f"warm start ({config.warm_start_epochs} epochs)", stage="warm_start")
         original = getattr(dqn_module, "tqdm", None)
@@ -169,14 +195,20 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
         policy_id = info["id"]
         summary = summary if summary is not None else info.get("training_summary")
     report(0.99, f"registered policy {policy_id}", force=True)
-    result: dict[str, Any] = {"policy_id": policy_id, "policy_version": version, "path": relative,
-                              "policy_name": spec.get("policy_name")}
+    result: dict[str, Any] = {
+        "policy_id": policy_id,
+        "policy_version": version,
+        "path": relative,
+        "policy_name": spec.get("policy_name"),
+    }
     if summary:
         returns = summary.get("episode_returns") or []
         result["training"] = {
-            "episodes": len(returns), "seconds": summary.get("seconds"),
+            "episodes": len(returns),
+            "seconds": summary.get("seconds"),
             "last10_mean_return": float(np.mean(returns[-10:])) if returns else None,
-            "warm_start_loss": summary.get("warm_start_loss"), "act_decisions": summary.get("act_decisions"),
+            "warm_start_loss": summary.get("warm_start_loss"),
+            "act_decisions": summary.get("act_decisions"),
             "selected_snapshot": summary.get("selected_snapshot"),
             "snapshot_returns": summary.get("snapshot_returns"),
         }
@@ -206,5 +238,3 @@ def _json_safe(value):
     if hasattr(value, "item") and callable(value.item):
         return _json_safe(value.item())
     return value
-
-

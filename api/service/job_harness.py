@@ -10,8 +10,13 @@ import httpx
 
 from api.service.harness import Server
 
-TINY_JOB = {"kind": "train", "scenario": "capacity", "n_arms": 4, "budget": 2,
-            "config": {"episodes": 2, "warm_start_epochs": 5, "warm_start_samples": 256, "snapshots": 0}}
+TINY_JOB = {
+    "kind": "train",
+    "scenario": "capacity",
+    "n_arms": 4,
+    "budget": 2,
+    "config": {"episodes": 2, "warm_start_epochs": 5, "warm_start_samples": 256, "snapshots": 0},
+}
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -68,10 +73,14 @@ def audit(base: str, headers: dict, submitted: int, rows: dict) -> dict:
     states = [j["state"] for j in rows.values()]
     ok = [j for j in rows.values() if j["state"] == "succeeded"]
     return {
-        "submitted": submitted, "stored": len(rows), "lost": submitted - len(rows),
-        "succeeded": states.count("succeeded"), "failed": states.count("failed"),
+        "submitted": submitted,
+        "stored": len(rows),
+        "lost": submitted - len(rows),
+        "succeeded": states.count("succeeded"),
+        "failed": states.count("failed"),
         "failed_without_reason": sum(1 for j in rows.values() if j["state"] == "failed" and not j["error"]),
-        "cancelled": states.count("cancelled"), "stuck": sum(s not in TERMINAL for s in states),
+        "cancelled": states.count("cancelled"),
+        "stuck": sum(s not in TERMINAL for s in states),
         "succeeded_without_policy": sum(1 for j in ok if (j["result"] or {}).get("policy_id") not in ids),
         "duplicate_policies": sum(n - 1 for path, n in by_path.items() if path.startswith("jobs/") and n > 1),
         "retried": sum(1 for j in rows.values() if j["attempts"] > 1),

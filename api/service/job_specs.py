@@ -58,11 +58,20 @@ def iso(t: float | None) -> str | None:
 
 def public(row: dict, with_log: bool = True) -> dict:
     return {
-        "id": row["id"], "kind": row["kind"], "state": row["state"], "stage": row["stage"],
-        "progress": float(row["progress"]), "spec": row["spec"], "result": row["result"], "error": row["error"],
-        "log": row["log"] if with_log else None, "attempts": int(row["attempts"]),
-        "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
-        "finished_at": iso(row["finished_at"]), "worker_pid": row["worker_pid"],
+        "id": row["id"],
+        "kind": row["kind"],
+        "state": row["state"],
+        "stage": row["stage"],
+        "progress": float(row["progress"]),
+        "spec": row["spec"],
+        "result": row["result"],
+        "error": row["error"],
+        "log": row["log"] if with_log else None,
+        "attempts": int(row["attempts"]),
+        "created_at": iso(row["created_at"]),
+        "started_at": iso(row["started_at"]),
+        "finished_at": iso(row["finished_at"]),
+        "worker_pid": row["worker_pid"],
         "lease_expires_at": iso(row["lease_expires"]) if row["state"] == "running" else None,
         "cancel_requested": bool(row["cancel_requested"]),
     }
@@ -79,9 +88,18 @@ def _reject(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_input", message, field)
 
 
-DQN_CAPS = {"warm_start_samples": 200_000, "warm_start_epochs": 20_000, "batch_size": 8192,
-            "replay_size": 2_000_000, "updates_per_step": 64, "target_update_every": 1_000_000,
-            "random_candidates": 8192, "elite_candidates": 8192, "snapshots": 100, "validation_episodes": 1000}
+DQN_CAPS = {
+    "warm_start_samples": 200_000,
+    "warm_start_epochs": 20_000,
+    "batch_size": 8192,
+    "replay_size": 2_000_000,
+    "updates_per_step": 64,
+    "target_update_every": 1_000_000,
+    "random_candidates": 8192,
+    "elite_candidates": 8192,
+    "snapshots": 100,
+    "validation_episodes": 1000,
+}
 DQN_UNIT = ("lr_floor_fraction", "gamma", "epsilon_start", "epsilon_end", "epsilon_decay_fraction", "act_mip_gap")
 
 
@@ -100,8 +118,11 @@ def validate_dqn(config: Any, prefix: str, limits: JobSettings, episodes_key: st
             raise _reject(field, f"unknown DQNConfig field {key!r}")
         default = getattr(defaults, key)
         if key == "hidden":
-            if (not isinstance(value, list) or not 1 <= len(value) <= 8
-                    or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 1024 for w in value)):
+            if (
+                not isinstance(value, list)
+                or not 1 <= len(value) <= 8
+                or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 1024 for w in value)
+            ):
                 raise _reject(field, "must be a list of 1 to 8 layer widths, each an integer in [1, 1024]")
         elif isinstance(default, bool):
             if not isinstance(value, bool):
@@ -146,8 +167,9 @@ def validate_train(spec: dict, limits: JobSettings) -> dict:
     if not isinstance(name, str) or name not in list_scenarios():
         raise _reject("scenario", f"unknown scenario {name!r}; known: {', '.join(list_scenarios())}")
     if not issubclass(instance_class(name), CoRMABInstance):
-        raise _reject("scenario", f"{name!r} is not trained by the DQN engine (train jobs: combinatorial "
-                                  "restless scenarios)")
+        raise _reject(
+            "scenario", f"{name!r} is not trained by the DQN engine (train jobs: combinatorial restless scenarios)"
+        )
     instance = spec.get("instance")
     generator = {k: spec[k] for k in GENERATOR_KEYS if spec.get(k) is not None}
     if instance is not None and set(generator) - {"seed"}:
@@ -168,15 +190,24 @@ def validate_train(spec: dict, limits: JobSettings) -> dict:
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise _reject("instance" if instance is not None else "scenario", str(exc)[:500]) from exc
     if inst.n_arms > limits.job_max_arms:
-        raise _reject("instance.n_arms" if instance is not None else "n_arms",
-                      f"{inst.n_arms} arms: at most {limits.job_max_arms}")
+        raise _reject(
+            "instance.n_arms" if instance is not None else "n_arms",
+            f"{inst.n_arms} arms: at most {limits.job_max_arms}",
+        )
     if inst.horizon > limits.job_max_horizon:
-        raise _reject("instance.horizon" if instance is not None else "horizon",
-                      f"horizon {inst.horizon}: at most {limits.job_max_horizon}")
+        raise _reject(
+            "instance.horizon" if instance is not None else "horizon",
+            f"horizon {inst.horizon}: at most {limits.job_max_horizon}",
+        )
     config = validate_dqn(spec.get("config") or {}, "config", limits)
     policy_name = spec.get("policy_name")
-    out = {"kind": "train", "scenario": name, "config": config, "seed": int(generator.get("seed", 0)),
-           "policy_name": policy_name}
+    out = {
+        "kind": "train",
+        "scenario": name,
+        "config": config,
+        "seed": int(generator.get("seed", 0)),
+        "policy_name": policy_name,
+    }
     if instance is not None:
         out["instance"] = inst.model_dump(mode="json")
     else:
@@ -203,8 +234,12 @@ def validate_sweep(spec: dict, limits: JobSettings) -> dict:
     for key in ("seeds",):
         if any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32 for s in config.get(key) or []):
             raise _reject("config.seeds", "seeds must be integers in [0, 2**32)")
-    for key, cap in (("n_arms", limits.job_max_arms), ("train_episodes", limits.job_max_episodes),
-                     ("horizon", limits.job_max_horizon), *SWEEP_CAPS.items()):
+    for key, cap in (
+        ("n_arms", limits.job_max_arms),
+        ("train_episodes", limits.job_max_episodes),
+        ("horizon", limits.job_max_horizon),
+        *SWEEP_CAPS.items(),
+    ):
         value = config.get(key)
         if value is None:
             continue

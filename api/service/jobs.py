@@ -59,7 +59,8 @@ ROOT = Path(__file__).resolve().parents[2]
 job_metadata = sa.MetaData()
 jobs = sa.Table(
     # claimed with a fenced lease; ``attempts`` is the fencing token (see the module docstring)
-    "jobs", job_metadata,
+    "jobs",
+    job_metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
@@ -112,11 +113,26 @@ class JobService:
 
     def submit(self, spec: dict) -> dict:
         clean = validate(spec, self.limits)
-        row = {"id": uuid.uuid4().hex, "kind": clean["kind"], "spec": clean, "state": "queued", "stage": "queued",
-               "progress": 0.0, "log": _tail("", "queued"), "result": None, "error": None,
-               "created_at": time.time(), "started_at": None, "finished_at": None, "attempts": 0,
-               "worker_host": None, "worker_pid": None, "child_pid": None, "lease_expires": None,
-               "cancel_requested": False}
+        row = {
+            "id": uuid.uuid4().hex,
+            "kind": clean["kind"],
+            "spec": clean,
+            "state": "queued",
+            "stage": "queued",
+            "progress": 0.0,
+            "log": _tail("", "queued"),
+            "result": None,
+            "error": None,
+            "created_at": time.time(),
+            "started_at": None,
+            "finished_at": None,
+            "attempts": 0,
+            "worker_host": None,
+            "worker_pid": None,
+            "child_pid": None,
+            "lease_expires": None,
+            "cancel_requested": False,
+        }
         with self.db.main.begin() as conn:
             conn.execute(jobs.insert().values(**row))
         return public(row)
@@ -149,9 +165,17 @@ class JobService:
             if row["state"] in TERMINAL:
                 raise ApiError(409, "job_finished", f"job {job_id} already {row['state']}", "job_id")
             if row["state"] == "queued":
-                conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.state == "queued").values(
-                    state="cancelled", stage="cancelled", finished_at=now, cancel_requested=True,
-                    log=_tail(row["log"], "cancelled while queued")))
+                conn.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                    .values(
+                        state="cancelled",
+                        stage="cancelled",
+                        finished_at=now,
+                        cancel_requested=True,
+                        log=_tail(row["log"], "cancelled while queued"),
+                    )
+                )
             else:
                 conn.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
         end = time.monotonic() + wait
@@ -169,19 +193,38 @@ class JobService:
                 return None
         now = time.time()
         with self.db.main.begin() as conn:
-            running = conn.execute(sa.select(sa.func.count()).select_from(jobs)
-                                   .where(jobs.c.state == "running")).scalar_one()
+            running = conn.execute(
+                sa.select(sa.func.count()).select_from(jobs).where(jobs.c.state == "running")
+            ).scalar_one()
             if running >= self.limits.job_workers:
                 return None
-            row = conn.execute(sa.select(jobs.c.id, jobs.c.log).where(jobs.c.state == "queued")
-                               .order_by(jobs.c.created_at, jobs.c.id).limit(1)).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(jobs.c.id, jobs.c.log)
+                    .where(jobs.c.state == "queued")
+                    .order_by(jobs.c.created_at, jobs.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
-            done = conn.execute(jobs.update().where(jobs.c.id == row["id"], jobs.c.state == "queued").values(
-                state="running", stage="starting", attempts=jobs.c.attempts + 1, started_at=now,
-                worker_host=self.host, worker_pid=pid, child_pid=None,
-                lease_expires=now + self.limits.job_lease_seconds,
-                log=_tail(row["log"], f"claimed by pid {pid} on {self.host}"))).rowcount
+            done = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == row["id"], jobs.c.state == "queued")
+                .values(
+                    state="running",
+                    stage="starting",
+                    attempts=jobs.c.attempts + 1,
+                    started_at=now,
+                    worker_host=self.host,
+                    worker_pid=pid,
+                    child_pid=None,
+                    lease_expires=now + self.limits.job_lease_seconds,
+                    log=_tail(row["log"], f"claimed by pid {pid} on {self.host}"),
+                )
+            ).rowcount
             if done != 1:
                 return None
             return dict(conn.execute(sa.select(jobs).where(jobs.c.id == row["id"])).mappings().one())
@@ -205,8 +248,9 @@ class JobService:
             rows = conn.execute(sa.select(jobs).where(jobs.c.state == "running")).mappings().all()
         n = 0
         for row in rows:
-            pid_gone = (row["worker_host"] == self.host and row["worker_pid"] != own_pid
-                        and not _alive(row["worker_pid"]))
+            pid_gone = (
+                row["worker_host"] == self.host and row["worker_pid"] != own_pid and not _alive(row["worker_pid"])
+            )
             expired = row["lease_expires"] is None or row["lease_expires"] < now
             if not (pid_gone or expired):
                 continue
@@ -215,13 +259,22 @@ class JobService:
                 values = {"state": "cancelled", "stage": "cancelled", "finished_at": now}
                 line = f"{why}: cancelled (cancellation was requested)"
             elif row["attempts"] >= self.limits.job_max_attempts:
-                values = {"state": "failed", "stage": "failed", "finished_at": now,
-                          "error": f"{why} on attempt {row['attempts']} of {self.limits.job_max_attempts}: "
-                                   "giving up"}
+                values = {
+                    "state": "failed",
+                    "stage": "failed",
+                    "finished_at": now,
+                    "error": f"{why} on attempt {row['attempts']} of {self.limits.job_max_attempts}: giving up",
+                }
                 line = values["error"]
             else:
-                values = {"state": "queued", "stage": "queued", "progress": 0.0, "worker_pid": None,
-                          "child_pid": None, "lease_expires": None}
+                values = {
+                    "state": "queued",
+                    "stage": "queued",
+                    "progress": 0.0,
+                    "worker_pid": None,
+                    "child_pid": None,
+                    "lease_expires": None,
+                }
                 line = f"{why} during attempt {row['attempts']}: re-queued"
             if self.fenced(row["id"], row["attempts"], log=line, **values):
                 n += 1
@@ -276,9 +329,18 @@ class JobRunner:
             _close(child)
             if requeue:
                 with contextlib.suppress(Exception):
-                    self.service.fenced(child.job_id, child.attempt, log="server shut down: re-queued",
-                                        state="queued", stage="queued", progress=0.0, worker_pid=None,
-                                        child_pid=None, lease_expires=None, attempts=child.attempt - 1)
+                    self.service.fenced(
+                        child.job_id,
+                        child.attempt,
+                        log="server shut down: re-queued",
+                        state="queued",
+                        stage="queued",
+                        progress=0.0,
+                        worker_pid=None,
+                        child_pid=None,
+                        lease_expires=None,
+                        attempts=child.attempt - 1,
+                    )
         self.children.clear()
 
     def _loop(self) -> None:
@@ -305,18 +367,34 @@ class JobRunner:
             self._spawn(row)
 
     def _spawn(self, row: dict) -> None:
-        args = {**self.child_args, "job_id": row["id"], "attempt": int(row["attempts"]), "spec": row["spec"],
-                "threads": self.limits.job_threads}
+        args = {
+            **self.child_args,
+            "job_id": row["id"],
+            "attempt": int(row["attempts"]),
+            "spec": row["spec"],
+            "threads": self.limits.job_threads,
+        }
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the child)
         env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-        proc = subprocess.Popen([sys.executable, "-m", "api.service.job_worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=str(ROOT))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.service.job_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            cwd=str(ROOT),
+        )
         proc.stdin.write(json.dumps(args).encode())
         proc.stdin.close()
-        self.children[row["id"]] = _Child(row["id"], int(row["attempts"]), proc,
-                                          time.monotonic() + self.limits.job_lease_seconds / 3, stderr)
-        self.service.fenced(row["id"], int(row["attempts"]), child_pid=proc.pid,
-                            log=f"attempt {row['attempts']}: child process {proc.pid}")
+        self.children[row["id"]] = _Child(
+            row["id"], int(row["attempts"]), proc, time.monotonic() + self.limits.job_lease_seconds / 3, stderr
+        )
+        self.service.fenced(
+            row["id"],
+            int(row["attempts"]),
+            child_pid=proc.pid,
+            log=f"attempt {row['attempts']}: child process {proc.pid}",
+        )
 
     def _watch(self, child: _Child) -> None:
         svc, job_id, attempt = self.service, child.job_id, child.attempt
@@ -328,16 +406,31 @@ class JobRunner:
             row = svc.row(job_id)
             if row["state"] == "running" and row["attempts"] == attempt:  # died without a final word
                 if row["cancel_requested"]:
-                    svc.fenced(job_id, attempt, log="cancelled", state="cancelled", stage="cancelled",
-                               finished_at=time.time())
+                    svc.fenced(
+                        job_id, attempt, log="cancelled", state="cancelled", stage="cancelled", finished_at=time.time()
+                    )
                 elif attempt >= self.limits.job_max_attempts:
-                    svc.fenced(job_id, attempt, log=f"child exited with code {code}: {tail}", state="failed",
-                               stage="failed", finished_at=time.time(),
-                               error=f"worker process exited with code {code} on the last attempt: {tail[-500:]}")
+                    svc.fenced(
+                        job_id,
+                        attempt,
+                        log=f"child exited with code {code}: {tail}",
+                        state="failed",
+                        stage="failed",
+                        finished_at=time.time(),
+                        error=f"worker process exited with code {code} on the last attempt: {tail[-500:]}",
+                    )
                 else:
-                    svc.fenced(job_id, attempt, log=f"child exited with code {code}: re-queued\n{tail}",
-                               state="queued",
-                               stage="queued", progress=0.0, worker_pid=None, child_pid=None, lease_expires=None)
+                    svc.fenced(
+                        job_id,
+                        attempt,
+                        log=f"child exited with code {code}: re-queued\n{tail}",
+                        state="queued",
+                        stage="queued",
+                        progress=0.0,
+                        worker_pid=None,
+                        child_pid=None,
+                        lease_expires=None,
+                    )
             return
         row = svc.row(job_id)
         if row["state"] != "running" or row["attempts"] != attempt:  # lost the lease: someone else owns it
@@ -349,8 +442,14 @@ class JobRunner:
             _terminate(child.proc)
             _close(child)
             del self.children[job_id]
-            svc.fenced(job_id, attempt, log="cancelled: worker process terminated", state="cancelled",
-                       stage="cancelled", finished_at=time.time())
+            svc.fenced(
+                job_id,
+                attempt,
+                log="cancelled: worker process terminated",
+                state="cancelled",
+                stage="cancelled",
+                finished_at=time.time(),
+            )
             return
         if time.monotonic() >= child.renew_at:
             if svc.fenced(job_id, attempt, lease_expires=time.time() + self.limits.job_lease_seconds):
@@ -378,10 +477,13 @@ def _close(child: _Child) -> None:
 # ------------------------------------------------------------------------------------------ the child
 def child_args(settings, limits: JobSettings) -> dict:
     """What a child needs from the service settings (plain data: it is spawned)."""
-    return {"db_url": settings.db_url, "sqlite_synchronous": settings.sqlite_synchronous,
-            "log_synchronous": settings.log_synchronous, "policy_dir": str(Path(settings.policy_dir).resolve()),
-            "limits": asdict(limits)}
+    return {
+        "db_url": settings.db_url,
+        "sqlite_synchronous": settings.sqlite_synchronous,
+        "log_synchronous": settings.log_synchronous,
+        "policy_dir": str(Path(settings.policy_dir).resolve()),
+        "limits": asdict(limits),
+    }
 
 
 __all__ = ["JobRunner", "JobService", "JobSettings", "child_args", "jobs", "validate"]
-

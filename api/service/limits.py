@@ -129,17 +129,33 @@ def check_session(config: dict, deadline: float, max_bytes: int) -> float:
         f" x horizon {horizon}" if horizon is not None else ""
     )
     if cost.bytes > max_bytes:
-        field = "horizon" if horizon is not None and whittle_cost(1, n_actions, n_states, None).bytes <= max_bytes \
+        field = (
+            "horizon"
+            if horizon is not None and whittle_cost(1, n_actions, n_states, None).bytes <= max_bytes
             else "arms.transitions"
-        raise ApiError(422, "too_expensive", f"too large: the Whittle indices of one arm of {shape} need about "
-                       f"{_mb(cost.bytes)} (limit {_mb(max_bytes)}); use fewer states, actions or a shorter "
-                       "horizon", field)
+        )
+        raise ApiError(
+            422,
+            "too_expensive",
+            f"too large: the Whittle indices of one arm of {shape} need about "
+            f"{_mb(cost.bytes)} (limit {_mb(max_bytes)}); use fewer states, actions or a shorter "
+            "horizon",
+            field,
+        )
     if cost.seconds > left:
-        field = "horizon" if horizon is not None and whittle_cost(
-            n_arms, n_actions, n_states, None).seconds <= left else "arms"
-        raise ApiError(422, "too_expensive", f"too expensive: the Whittle indices of {shape} would take about "
-                       f"{cost.seconds:.1f} s, over this key's budget ({max(left, 0.0):.1f} s left); use fewer "
-                       "arms, states, actions or a shorter horizon", field)
+        field = (
+            "horizon"
+            if horizon is not None and whittle_cost(n_arms, n_actions, n_states, None).seconds <= left
+            else "arms"
+        )
+        raise ApiError(
+            422,
+            "too_expensive",
+            f"too expensive: the Whittle indices of {shape} would take about "
+            f"{cost.seconds:.1f} s, over this key's budget ({max(left, 0.0):.1f} s left); use fewer "
+            "arms, states, actions or a shorter horizon",
+            field,
+        )
     return cost.seconds
 
 

@@ -33,24 +33,46 @@ JOB_TABLES = ("jobs", "training_jobs")
 FEEDBACK_ROUTE = "/v1/sessions/{session_id}/decisions/{selection_id}/feedback"
 SELECT_ROUTE = "/v1/sessions/{session_id}/select"
 
-REQUESTS = Counter("redwood_http_requests", "HTTP requests by method, route template and status",
-                   ["method", "route", "status"])
-REQUEST_SECONDS = Histogram("redwood_http_request_duration_seconds",
-                            "HTTP request latency (first byte in to last byte out of the app) by route template",
-                            ["method", "route"], buckets=LATENCY_BUCKETS)
-DECISIONS = Counter("redwood_decisions", "Decisions made (replays not counted) by policy, selector used and "
-                    "solver status", ["policy_id", "selector", "status"])
-DECISION_SECONDS = Histogram("redwood_decision_seconds", "Solver time of a decision by policy and selector used",
-                             ["policy_id", "selector"], buckets=LATENCY_BUCKETS)
-DEADLINE_HITS = Counter("redwood_decisions_deadline_hit", "Decisions flagged deadline_hit (time limit reached, "
-                        "or the greedy answer after the deadline passed) by policy and selector used",
-                        ["policy_id", "selector"])
+REQUESTS = Counter(
+    "redwood_http_requests", "HTTP requests by method, route template and status", ["method", "route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "redwood_http_request_duration_seconds",
+    "HTTP request latency (first byte in to last byte out of the app) by route template",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+DECISIONS = Counter(
+    "redwood_decisions",
+    "Decisions made (replays not counted) by policy, selector used and solver status",
+    ["policy_id", "selector", "status"],
+)
+DECISION_SECONDS = Histogram(
+    "redwood_decision_seconds",
+    "Solver time of a decision by policy and selector used",
+    ["policy_id", "selector"],
+    buckets=LATENCY_BUCKETS,
+)
+DEADLINE_HITS = Counter(
+    "redwood_decisions_deadline_hit",
+    "Decisions flagged deadline_hit (time limit reached, "
+    "or the greedy answer after the deadline passed) by policy and selector used",
+    ["policy_id", "selector"],
+)
 SELECTIONS = Counter("redwood_bandit_selections", "Bandit session selections answered")
-FEEDBACK = Counter("redwood_bandit_feedback", "Bandit feedback requests acknowledged: outcome stored (201) or "
-                   "replayed (200, identical feedback already recorded); rate() gives feedback per second",
-                   ["outcome"])
-JOBS = Gauge("redwood_jobs", "Training jobs by state (from the jobs table when it exists, else as last reported "
-             "through api.service.metrics.set_job_states)", ["state"], multiprocess_mode="mostrecent")
+FEEDBACK = Counter(
+    "redwood_bandit_feedback",
+    "Bandit feedback requests acknowledged: outcome stored (201) or "
+    "replayed (200, identical feedback already recorded); rate() gives feedback per second",
+    ["outcome"],
+)
+JOBS = Gauge(
+    "redwood_jobs",
+    "Training jobs by state (from the jobs table when it exists, else as last reported "
+    "through api.service.metrics.set_job_states)",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
 
 _known_states: set[str] = set(JOB_STATES)
 _states_lock = threading.Lock()

@@ -41,10 +41,15 @@ class JsonFormatter(logging.Formatter):
     """Log records as single-line JSON objects."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-               .replace("+00:00", "Z"),
-               "level": record.levelname, "logger": record.name, "message": record.getMessage(),
-               "request_id": getattr(record, "request_id", None) or request_id_var.get()}
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+        }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in out and not key.startswith("_"):
                 out[key] = value
@@ -100,8 +105,16 @@ def package_version() -> str:
 
 
 def log_startup(db_url: str, workers: int, **extra) -> None:
-    startup_log.info("redwood service starting", extra={"version": package_version(), "database": redact_url(db_url),
-                                                        "workers": workers, "pid": os.getpid(), **extra})
+    startup_log.info(
+        "redwood service starting",
+        extra={
+            "version": package_version(),
+            "database": redact_url(db_url),
+            "workers": workers,
+            "pid": os.getpid(),
+            **extra,
+        },
+    )
 
 
 def _full_template(route, path: str) -> str:
@@ -185,8 +198,18 @@ class ObservabilityMiddleware:
             except Exception:  # metrics never break a request
                 log.exception("recording metrics failed")
             if log.isEnabledFor(logging.INFO):
-                log.info("%s %s %d", method, route, status,
-                         extra={"request_id": rid, "method": method, "route": route, "status": status,
-                                "duration_ms": round(seconds * 1000.0, 3)})
+                log.info(
+                    "%s %s %d",
+                    method,
+                    route,
+                    status,
+                    extra={
+                        "request_id": rid,
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000.0, 3),
+                    },
+                )
             if not failed:  # an exception goes on to the 500 handler outside: its log line keeps the id
                 request_id_var.reset(token)

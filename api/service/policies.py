@@ -34,8 +34,9 @@ def _load(path: Path) -> Engine:
     except ApiError:
         raise
     except Exception as exc:  # a malformed checkpoint is bad input, not a server fault
-        raise ApiError(422, "invalid_checkpoint", f"cannot load checkpoint: {type(exc).__name__}: {exc}"[:500],
-                       "path") from exc
+        raise ApiError(
+            422, "invalid_checkpoint", f"cannot load checkpoint: {type(exc).__name__}: {exc}"[:500], "path"
+        ) from exc
 
 
 class EnginePool:
@@ -53,8 +54,13 @@ class EnginePool:
     def _new(self) -> Engine:
         engine = _load(self.path)
         if engine.policy_version != self.version:
-            raise ApiError(409, "policy_changed", f"the checkpoint on disk is version {engine.policy_version}, "
-                           f"registered as {self.version}; register it again", None)
+            raise ApiError(
+                409,
+                "policy_changed",
+                f"the checkpoint on disk is version {engine.policy_version}, "
+                f"registered as {self.version}; register it again",
+                None,
+            )
         return engine
 
     @contextmanager
@@ -86,8 +92,14 @@ class EnginePool:
 
 def policy_info(row: dict) -> dict:
     info = dict(row["info"])
-    return {"id": row["id"], "path": row["path"], "scenario": row["scenario"],
-            "policy_version": row["policy_version"], "created_at": row["created_at"], **info}
+    return {
+        "id": row["id"],
+        "path": row["path"],
+        "scenario": row["scenario"],
+        "policy_version": row["policy_version"],
+        "created_at": row["created_at"],
+        **info,
+    }
 
 
 class PolicyRegistry:
@@ -105,15 +117,32 @@ class PolicyRegistry:
         canonical = canonical_path(self.root, path)
         engine = _load(path)
         with self._register_lock, self.db.main.begin() as conn:
-            existing = conn.execute(sa.select(policies).where(
-                policies.c.path == canonical, policies.c.policy_version == engine.policy_version,
-                policies.c.deleted.is_(False)).order_by(policies.c.created_at).limit(1)).mappings().first()
+            existing = (
+                conn.execute(
+                    sa.select(policies)
+                    .where(
+                        policies.c.path == canonical,
+                        policies.c.policy_version == engine.policy_version,
+                        policies.c.deleted.is_(False),
+                    )
+                    .order_by(policies.c.created_at)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             if existing is not None:
                 return policy_info(dict(existing)), False
             info = _describe(engine)
-            row = {"id": uuid.uuid4().hex, "path": canonical, "scenario": engine.scenario,
-                   "policy_version": engine.policy_version, "info": info, "created_at": time.time(),
-                   "deleted": False}
+            row = {
+                "id": uuid.uuid4().hex,
+                "path": canonical,
+                "scenario": engine.scenario,
+                "policy_version": engine.policy_version,
+                "info": info,
+                "created_at": time.time(),
+                "deleted": False,
+            }
             conn.execute(policies.insert().values(**row))
         with self._lock:
             self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
@@ -130,10 +159,17 @@ class PolicyRegistry:
         torch.set_num_threads(1)
         generator = {k: spec[k] for k in ("n_arms", "budget", "seed", "horizon") if k in spec}
         if "instance" in spec and generator:
-            raise ApiError(422, "invalid_input", f"give either instance or generator options, not both "
-                           f"({', '.join(sorted(generator))})", sorted(generator)[0])
-        env = make(spec["scenario"], instance=spec["instance"]) if "instance" in spec \
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"give either instance or generator options, not both ({', '.join(sorted(generator))})",
+                sorted(generator)[0],
+            )
+        env = (
+            make(spec["scenario"], instance=spec["instance"])
+            if "instance" in spec
             else make(spec["scenario"], **generator)
+        )
         if getattr(env.instance, "n_arms", 0) > 1_000:
             raise ApiError(422, "too_expensive", "planner policies are limited to 1000 arms", "instance")
         policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **spec.get("options", {}))
@@ -146,8 +182,11 @@ class PolicyRegistry:
     def row(self, policy_id: str) -> dict:
         """The policy's row, read from the database every time (another worker process may have deleted it)."""
         with self.db.read.connect() as conn:
-            row = conn.execute(sa.select(policies).where(policies.c.id == policy_id,
-                                                         policies.c.deleted.is_(False))).mappings().first()
+            row = (
+                conn.execute(sa.select(policies).where(policies.c.id == policy_id, policies.c.deleted.is_(False)))
+                .mappings()
+                .first()
+            )
         if row is None:
             with self._lock:
                 self._pools.pop(policy_id, None)
@@ -159,8 +198,11 @@ class PolicyRegistry:
 
     def list(self) -> list[dict]:
         with self.db.read.connect() as conn:
-            rows = conn.execute(sa.select(policies).where(policies.c.deleted.is_(False))
-                                .order_by(policies.c.created_at)).mappings().all()
+            rows = (
+                conn.execute(sa.select(policies).where(policies.c.deleted.is_(False)).order_by(policies.c.created_at))
+                .mappings()
+                .all()
+            )
         return [policy_info(dict(r)) for r in rows]
 
     def delete(self, policy_id: str) -> None:
@@ -187,13 +229,22 @@ def _describe(engine) -> dict:
 
     state_length = int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0
     if isinstance(engine, PlannerPolicy):
-        return {"kind": "planner", "planner": engine.planner.config(), "state_length": state_length,
-                "training": {}, "training_summary": {}}
+        return {
+            "kind": "planner",
+            "planner": engine.planner.config(),
+            "state_length": state_length,
+            "training": {},
+            "training_summary": {},
+        }
     net = engine.network
     return {
         "kind": "dqn",
-        "network": {"n_actions": net.n_actions, "state_dim": net.state_dim, "hidden": list(net.hidden),
-                    "context_dim": net.context_dim},
+        "network": {
+            "n_actions": net.n_actions,
+            "state_dim": net.state_dim,
+            "hidden": list(net.hidden),
+            "context_dim": net.context_dim,
+        },
         "state_length": state_length,
         "training": _json_safe(engine.config.to_dict()),
         "training_summary": _json_safe(engine.training_summary),

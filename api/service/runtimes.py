@@ -90,8 +90,15 @@ class SemiBanditRuntime(Runtime):
             self.policy = CUCB(oracle, config["alpha"], (low, high), config["seed"], config["epsilon"], samples)
             clip: tuple[float, float] | None = (low, high)
         else:
-            self.policy = CombinatorialThompson(oracle, config["likelihood"], tuple(config["prior"]),
-                                                config["sigma"], config["seed"], config["epsilon"], samples)
+            self.policy = CombinatorialThompson(
+                oracle,
+                config["likelihood"],
+                tuple(config["prior"]),
+                config["sigma"],
+                config["seed"],
+                config["epsilon"],
+                samples,
+            )
             clip = (0.0, 1.0) if config["likelihood"] == "bernoulli" else None
         self.scalar = ScalarFeedback(n, config["scalar_feedback"]["learning_rate"], clip)
 
@@ -100,10 +107,16 @@ class SemiBanditRuntime(Runtime):
             raise InvalidInputError("states", f"{self.kind} sessions take no states")
         sel = self.policy.select()
         self.selections += 1
-        public = {"action": [int(v) for v in sel.action], "round": int(sel.round),
-                  "propensity": _finite_or_none(sel.propensity), "exact": bool(sel.exact)}
-        extras = {"scores": [_finite_or_none(v) for v in sel.scores],
-                  "marginals": [_finite_or_none(v) for v in sel.marginals]}
+        public = {
+            "action": [int(v) for v in sel.action],
+            "round": int(sel.round),
+            "propensity": _finite_or_none(sel.propensity),
+            "exact": bool(sel.exact),
+        }
+        extras = {
+            "scores": [_finite_or_none(v) for v in sel.scores],
+            "marginals": [_finite_or_none(v) for v in sel.marginals],
+        }
         return public, extras, rng_state(self.policy.rng)
 
     def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
@@ -119,8 +132,11 @@ class SemiBanditRuntime(Runtime):
                 raise InvalidInputError(f"rewards.{missing[0]}", "a chosen arm needs a reward")
             rewards = np.array([np.nan if v is None else float(v) for v in r])
             rewards[~chosen] = np.nan
-            if self.kind == "thompson" and self.policy.likelihood == "bernoulli" and (
-                    np.any(rewards[chosen] < 0) or np.any(rewards[chosen] > 1)):
+            if (
+                self.kind == "thompson"
+                and self.policy.likelihood == "bernoulli"
+                and (np.any(rewards[chosen] < 0) or np.any(rewards[chosen] > 1))
+            ):
                 raise InvalidInputError("rewards", "Bernoulli Thompson sampling needs rewards in [0, 1]")
         else:
             rewards = self.scalar.split(action, float(request["reward"]))
@@ -135,10 +151,12 @@ class SemiBanditRuntime(Runtime):
 
     def state(self) -> dict[str, Any]:
         p = self.policy
-        out: dict[str, Any] = {"rounds": int(p.rounds), "counts": p.counts.tolist(),
-                               "means": [_finite_or_none(v) for v in
-                                         np.where(p.counts > 0, p.sums / np.maximum(p.counts, 1), np.nan)],
-                               "scalar_estimates": self.scalar.theta.tolist()}
+        out: dict[str, Any] = {
+            "rounds": int(p.rounds),
+            "counts": p.counts.tolist(),
+            "means": [_finite_or_none(v) for v in np.where(p.counts > 0, p.sums / np.maximum(p.counts, 1), np.nan)],
+            "scalar_estimates": self.scalar.theta.tolist(),
+        }
         return out
 
 
@@ -149,8 +167,9 @@ class WhittleRuntime(Runtime):
     learns = False
     uses_rng = False
 
-    def __init__(self, config: dict, cache: dict | None, deadline: float | None = None,
-                 max_bytes: int | None = None) -> None:
+    def __init__(
+        self, config: dict, cache: dict | None, deadline: float | None = None, max_bytes: int | None = None
+    ) -> None:
         """``deadline`` (``time.perf_counter()``) and ``max_bytes`` bound the index computation (see
         :func:`chunked_whittle_indices`)."""
         super().__init__()
@@ -164,15 +183,21 @@ class WhittleRuntime(Runtime):
             idx = WhittleIndices(values, raw, ok, float(config["discount"]), config["horizon"], 0.0, 0)
         else:
             idx = chunked_whittle_indices(arms, float(config["discount"]), config["horizon"], deadline, max_bytes)
-        self.policy = WhittlePolicy(arms, config["budget"], config["discount"], config["horizon"],
-                                    config["fill_budget"], config["allow_non_indexable"], indices=idx)
+        self.policy = WhittlePolicy(
+            arms,
+            config["budget"],
+            config["discount"],
+            config["horizon"],
+            config["fill_budget"],
+            config["allow_non_indexable"],
+            indices=idx,
+        )
         self._table = idx.raw if config["allow_non_indexable"] else idx.values
         self._arm = np.arange(self.n_arms)
         self._costs = arms.arrays()[2]
 
     def cache(self) -> dict | None:
-        return {"raw": _nan_list(self.policy.indices.raw.tolist()),
-                "indexable": self.policy.indices.indexable.tolist()}
+        return {"raw": _nan_list(self.policy.indices.raw.tolist()), "indexable": self.policy.indices.indexable.tolist()}
 
     def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
         if states is None:
@@ -211,8 +236,13 @@ class WhittleRuntime(Runtime):
         return applied
 
     def state(self) -> dict[str, Any]:
-        return {"budget": self.policy.budget, "discount": self.policy.discount, "horizon": self.policy.horizon,
-                "n_states": self.n_states, "non_indexable": self.policy.indices.non_indexable.tolist()}
+        return {
+            "budget": self.policy.budget,
+            "discount": self.policy.discount,
+            "horizon": self.policy.horizon,
+            "n_states": self.n_states,
+            "non_indexable": self.policy.indices.non_indexable.tolist(),
+        }
 
     def public_config(self, config: dict) -> dict:
         return {k: v for k, v in config.items() if k != "arms"} | {"n_states": self.n_states}
@@ -224,8 +254,13 @@ def _nan_list(x):
     return x if np.isfinite(x) else None
 
 
-def chunked_whittle_indices(arms: RestlessArms, discount: float, horizon: int | None, deadline: float | None = None,
-                            max_bytes: int | None = None) -> WhittleIndices:
+def chunked_whittle_indices(
+    arms: RestlessArms,
+    discount: float,
+    horizon: int | None,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
+) -> WhittleIndices:
     """:func:`whittle_indices` computed over chunks of arms (each arm's indices and indexability are independent
     of the others): a chunk's memory stays under ``max_bytes`` by the estimate of :mod:`api.service.limits`,
     and past ``deadline`` (checked between chunks) the work stops with 422 ``too_expensive``."""
@@ -238,15 +273,22 @@ def chunked_whittle_indices(arms: RestlessArms, discount: float, horizon: int | 
     start = time.perf_counter()
     for lo in range(0, N, chunk):
         deadline_passed(deadline, f"computing the Whittle indices ({lo} of {N} arms done)", "arms")
-        parts.append(whittle_indices((P[lo:lo + chunk], R[lo:lo + chunk], C[lo:lo + chunk]), discount, horizon))
+        parts.append(whittle_indices((P[lo : lo + chunk], R[lo : lo + chunk], C[lo : lo + chunk]), discount, horizon))
     deadline_passed(deadline, "computing the Whittle indices", "arms")
-    return WhittleIndices(np.concatenate([p.values for p in parts]), np.concatenate([p.raw for p in parts]),
-                          np.concatenate([p.indexable for p in parts]), parts[0].discount, parts[0].horizon,
-                          time.perf_counter() - start, max(p.probes for p in parts))
+    return WhittleIndices(
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.raw for p in parts]),
+        np.concatenate([p.indexable for p in parts]),
+        parts[0].discount,
+        parts[0].horizon,
+        time.perf_counter() - start,
+        max(p.probes for p in parts),
+    )
 
 
-def build_runtime(config: dict, cache: dict | None = None, deadline: float | None = None,
-                  max_bytes: int | None = None) -> Runtime:
+def build_runtime(
+    config: dict, cache: dict | None = None, deadline: float | None = None, max_bytes: int | None = None
+) -> Runtime:
     """The session's runtime; ``deadline`` / ``max_bytes`` bound a Whittle session's index computation."""
     if config["kind"] == "whittle":
         return WhittleRuntime(config, cache, deadline, max_bytes)

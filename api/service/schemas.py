@@ -55,9 +55,15 @@ def with_iso_times(out: dict) -> dict:
     return out | {"created_at": iso_utc(out["created_at"])} if "created_at" in out else out
 
 
-Timestamp = Annotated[str, BeforeValidator(iso_utc),
-                      Field(description="ISO 8601 UTC time", json_schema_extra={"format": "date-time"},
-                            examples=["2026-12-03T22:20:30.123456Z"])]
+Timestamp = Annotated[
+    str,
+    BeforeValidator(iso_utc),
+    Field(
+        description="ISO 8601 UTC time",
+        json_schema_extra={"format": "date-time"},
+        examples=["2026-12-03T22:20:30.123456Z"],
+    ),
+]
 
 FORBIDDEN_NAME_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
@@ -68,8 +74,10 @@ def printable_name(name: str) -> str:
     for i, ch in enumerate(name):
         category = unicodedata.category(ch)
         if category in FORBIDDEN_NAME_CATEGORIES:
-            raise ValueError(f"character {i} (U+{ord(ch):04X}, category {category}) is not allowed: names are "
-                             "printable text without control or format characters")
+            raise ValueError(
+                f"character {i} (U+{ord(ch):04X}, category {category}) is not allowed: names are "
+                "printable text without control or format characters"
+            )
     if not name.strip():
         raise ValueError("the name is blank")
     return name
@@ -112,9 +120,16 @@ Scope = Literal["read", "decide", "admin"]
 
 class KeyCreate(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ops-dashboard", "scopes": ["read"]}]})
-    name: Annotated[str, Field(min_length=1, max_length=200, description="printable text (no control or format "
-                                                                         "characters)", examples=["ops-dashboard"]),
-                    AfterValidator(printable_name)]
+    name: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="printable text (no control or format characters)",
+            examples=["ops-dashboard"],
+        ),
+        AfterValidator(printable_name),
+    ]
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
 
 
@@ -138,8 +153,12 @@ class KeyList(BaseModel):
 # -------------------------------------------------------------------------------------- policies
 class PolicyCreate(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"path": "cap20"}]})
-    path: Annotated[str, Field(min_length=1, max_length=1000,
-                               description="checkpoint directory, relative to the server's policy directory")]
+    path: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=1000, description="checkpoint directory, relative to the server's policy directory"
+        ),
+    ]
 
 
 MAX_PLANNER_ARMS = 1_000  # a planner's fit (indices, multipliers) stays within seconds up to here
@@ -147,18 +166,28 @@ MAX_PLANNER_ARMS = 1_000  # a planner's fit (indices, multipliers) stays within 
 
 class PlannerCreate(Strict):
     scenario: Annotated[str, Field(min_length=1, max_length=64, description="a scenario name (GET /v1/scenarios)")]
-    planner: Annotated[str, Field(min_length=1, max_length=64,
-                                  description="whittle | lagrangian | lp_update (the library's planner registry)")]
+    planner: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=64, description="whittle | lagrangian | lp_update (the library's planner registry)"
+        ),
+    ]
     instance: dict[str, Any] | None = Field(None, description="the scenario's JSON instance; else generated")
     n_arms: Annotated[StrictInt, Field(ge=1, le=MAX_PLANNER_ARMS)] | None = None
     budget: Annotated[StrictInt, Field(ge=1, le=MAX_PLANNER_ARMS)] | None = None
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] | None = None
     horizon: Annotated[StrictInt, Field(ge=1, le=200)] | None = None
-    options: dict[str, str | int | float] = Field(default_factory=dict, description="planner options, e.g. "
-                                                  '{"rounding": "marginals"} for lp_update')
+    options: dict[str, str | int | float] = Field(
+        default_factory=dict, description='planner options, e.g. {"rounding": "marginals"} for lp_update'
+    )
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
-        {"scenario": "capacity", "planner": "whittle", "n_arms": 20, "budget": 5, "seed": 0}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [{"scenario": "capacity", "planner": "whittle", "n_arms": 20, "budget": 5, "seed": 0}]
+        },
+    )
 
 
 class NetworkShape(BaseModel):
@@ -191,21 +220,43 @@ Selector = Literal["mip", "enumerate", "auto", "greedy", "sampling"]
 
 
 class DecisionRequest(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"state": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 20], "deadline_seconds": 0.05, "selector": "mip"},
-        {"state": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1], "selector": "greedy"}]})
-    state: Annotated[list[Int], Field(min_length=1, max_length=MAX_STATE,
-                                      description="[s_1..s_J, time_to_go] or the arm states alone")]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"state": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 20], "deadline_seconds": 0.05, "selector": "mip"},
+                {"state": [0, 1, 2, 3, 0, 1, 2, 3, 0, 1], "selector": "greedy"},
+            ]
+        }
+    )
+    state: Annotated[
+        list[Int],
+        Field(min_length=1, max_length=MAX_STATE, description="[s_1..s_J, time_to_go] or the arm states alone"),
+    ]
     deadline_seconds: Real(gt=0, le=600) | None = None
     selector: Selector = "mip"
 
 
 class DecisionOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "0f8e1c3a9b2d4e6f8a1b3c5d7e9f0a2b", "policy_id": "5a1c9e7b3d2f4a6c8e0b1d3f5a7c9e1b",
-        "action": [0, 1, 0, 0, 1, 0, 0, 1, 0, 0], "value": 12.4, "bound": 12.5, "gap": 0.008, "status": "optimal",
-        "deadline_hit": False, "seconds": 0.031, "selector": "mip", "policy_version": "3f2a9c1e7b5d",
-        "created_at": "2026-12-03T22:20:30.123456Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0f8e1c3a9b2d4e6f8a1b3c5d7e9f0a2b",
+                    "policy_id": "5a1c9e7b3d2f4a6c8e0b1d3f5a7c9e1b",
+                    "action": [0, 1, 0, 0, 1, 0, 0, 1, 0, 0],
+                    "value": 12.4,
+                    "bound": 12.5,
+                    "gap": 0.008,
+                    "status": "optimal",
+                    "deadline_hit": False,
+                    "seconds": 0.031,
+                    "selector": "mip",
+                    "policy_version": "3f2a9c1e7b5d",
+                    "created_at": "2026-12-03T22:20:30.123456Z",
+                }
+            ]
+        }
+    )
     id: str
     policy_id: str
     action: list[int]
@@ -222,20 +273,41 @@ class DecisionOut(BaseModel):
 
 # -------------------------------------------------------------------------------------- sessions
 class RestlessArmsIn(Strict):
-    transitions: Annotated[list[Annotated[list[Annotated[list[Annotated[list[Number], Field(max_length=64)]],
-                                                         Field(max_length=64)]], Field(max_length=8)]],
-                           Field(min_length=1, max_length=MAX_ARMS)]
-    rewards: Annotated[list[Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(max_length=64)]],
-                       Field(min_length=1, max_length=MAX_ARMS)]
+    transitions: Annotated[
+        list[
+            Annotated[
+                list[Annotated[list[Annotated[list[Number], Field(max_length=64)]], Field(max_length=64)]],
+                Field(max_length=8),
+            ]
+        ],
+        Field(min_length=1, max_length=MAX_ARMS),
+    ]
+    rewards: Annotated[
+        list[Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(max_length=64)]],
+        Field(min_length=1, max_length=MAX_ARMS),
+    ]
     costs: Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(min_length=1, max_length=MAX_ARMS)]
     initial: Annotated[list[Annotated[list[Number], Field(max_length=64)]], Field(min_length=1, max_length=MAX_ARMS)]
 
 
 class WhittleSessionCreate(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "kind": "whittle", "budget": 1, "discount": 0.95, "arms": {
-            "transitions": [[[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]]] * 2,
-            "rewards": [[[0.0, 0.0], [1.0, 1.0]]] * 2, "costs": [[0, 1]] * 2, "initial": [[1.0, 0.0]] * 2}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "whittle",
+                    "budget": 1,
+                    "discount": 0.95,
+                    "arms": {
+                        "transitions": [[[[0.9, 0.1], [0.2, 0.8]], [[0.5, 0.5], [0.1, 0.9]]]] * 2,
+                        "rewards": [[[0.0, 0.0], [1.0, 1.0]]] * 2,
+                        "costs": [[0, 1]] * 2,
+                        "initial": [[1.0, 0.0]] * 2,
+                    },
+                }
+            ]
+        }
+    )
     kind: Literal["whittle"]
 
     @model_validator(mode="before")
@@ -264,8 +336,7 @@ class TopK(Strict):
 
 class Knapsack(Strict):
     type: Literal["knapsack"]
-    sizes: Annotated[list[Real(ge=0, le=1e6)],
-                     Field(min_length=1, max_length=MAX_ARMS)]
+    sizes: Annotated[list[Real(ge=0, le=1e6)], Field(min_length=1, max_length=MAX_ARMS)]
     capacity: Real(ge=0, le=1e6)
 
 
@@ -286,25 +357,38 @@ class _SemiBanditCreate(Strict):
 
 
 class CUCBSessionCreate(_SemiBanditCreate):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"kind": "cucb", "n_arms": 20, "constraint": {"type": "top_k", "k": 4}, "alpha": 1.5, "seed": 7}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kind": "cucb", "n_arms": 20, "constraint": {"type": "top_k", "k": 4}, "alpha": 1.5, "seed": 7}
+            ]
+        }
+    )
     kind: Literal["cucb"]
     alpha: Real(ge=0, le=100) = 1.5
 
 
 class ThompsonSessionCreate(_SemiBanditCreate):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"kind": "thompson", "n_arms": 3, "constraint": {"type": "knapsack", "sizes": [1, 2, 3], "capacity": 3},
-         "likelihood": "bernoulli", "prior": [1, 1]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "thompson",
+                    "n_arms": 3,
+                    "constraint": {"type": "knapsack", "sizes": [1, 2, 3], "capacity": 3},
+                    "likelihood": "bernoulli",
+                    "prior": [1, 1],
+                }
+            ]
+        }
+    )
     kind: Literal["thompson"]
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    prior: Annotated[list[Real(ge=-1e6, le=1e6)],
-                     Field(min_length=2, max_length=2)] = [1.0, 1.0]
+    prior: Annotated[list[Real(ge=-1e6, le=1e6)], Field(min_length=2, max_length=2)] = [1.0, 1.0]
     sigma: Real(gt=0, le=1e6) = 1.0
 
 
-SessionCreate = Annotated[WhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate,
-                          Field(discriminator="kind")]
+SessionCreate = Annotated[WhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate, Field(discriminator="kind")]
 
 
 class SessionInfo(BaseModel):
@@ -320,16 +404,28 @@ class SessionInfo(BaseModel):
 
 class SelectRequest(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{}, {"states": [0, 1, 1, 0], "time_to_go": 5}]})
-    states: Annotated[list[Annotated[StrictInt, Field(ge=0, le=1000)]], Field(min_length=1, max_length=MAX_ARMS)] \
-        | None = Field(None, description="arm states (restless sessions only)")
+    states: (
+        Annotated[list[Annotated[StrictInt, Field(ge=0, le=1000)]], Field(min_length=1, max_length=MAX_ARMS)] | None
+    ) = Field(None, description="arm states (restless sessions only)")
     time_to_go: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
 
 
 class SelectionOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "9b2d4e6f8a1b3c5d7e9f0a2b0f8e1c3a", "session_id": "e7b3d2f4a6c8e0b1d3f5a7c9e1b5a1c9",
-        "action": [1, 0, 0, 1], "round": 1, "propensity": 0.25, "exact": True,
-        "created_at": "2026-12-03T22:20:30.123456Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9b2d4e6f8a1b3c5d7e9f0a2b0f8e1c3a",
+                    "session_id": "e7b3d2f4a6c8e0b1d3f5a7c9e1b5a1c9",
+                    "action": [1, 0, 0, 1],
+                    "round": 1,
+                    "propensity": 0.25,
+                    "exact": True,
+                    "created_at": "2026-12-03T22:20:30.123456Z",
+                }
+            ]
+        }
+    )
     id: str = Field(description="decision id, to send feedback for")
     session_id: str
     action: list[int]
@@ -343,16 +439,28 @@ class FeedbackRequest(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reward": 1.0}, {"rewards": [1.0, None, None, 0.0]}]})
     reward: Number | None = Field(None, description="scalar (full-bandit) reward of the whole action")
     rewards: Annotated[list[Number | None], Field(min_length=1, max_length=MAX_ARMS)] | None = Field(
-        None, description="per-arm rewards (semi-bandit); entries of arms not chosen may be null")
-    next_states: Annotated[list[Annotated[StrictInt, Field(ge=0, le=1000)]], Field(max_length=MAX_ARMS)] | None = \
-        Field(None, description="restless sessions: the arm states observed after the action (logged)")
+        None, description="per-arm rewards (semi-bandit); entries of arms not chosen may be null"
+    )
+    next_states: Annotated[list[Annotated[StrictInt, Field(ge=0, le=1000)]], Field(max_length=MAX_ARMS)] | None = Field(
+        None, description="restless sessions: the arm states observed after the action (logged)"
+    )
 
 
 class FeedbackOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "selection_id": "9b2d4e6f8a1b3c5d7e9f0a2b0f8e1c3a", "session_id": "e7b3d2f4a6c8e0b1d3f5a7c9e1b5a1c9",
-        "rewards_applied": [1.0, None, None, 0.0], "rounds": 1, "replayed": False,
-        "created_at": "2026-12-03T22:20:30.123456Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "selection_id": "9b2d4e6f8a1b3c5d7e9f0a2b0f8e1c3a",
+                    "session_id": "e7b3d2f4a6c8e0b1d3f5a7c9e1b5a1c9",
+                    "rewards_applied": [1.0, None, None, 0.0],
+                    "rounds": 1,
+                    "replayed": False,
+                    "created_at": "2026-12-03T22:20:30.123456Z",
+                }
+            ]
+        }
+    )
     selection_id: str
     session_id: str
     rewards_applied: list[float | None]

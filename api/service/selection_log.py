@@ -22,12 +22,12 @@ from sqlalchemy.engine import Connection, Engine
 from api.service.db import json_dumps
 from api.service.errors import ApiError
 
-_COUNT = ("UPDATE bandit_sessions SET n_selections = n_selections + ? WHERE id = ? "
-          "RETURNING n_selections, n_feedback")
-_INSERT = ("INSERT INTO bandit_selections (id, session_id, request, response, rng, created_at) "
-           "VALUES (?, ?, ?, ?, ?, ?)")
-_POSTGRES = {_COUNT: _COUNT.replace("?", "%s"),
-             _INSERT: _INSERT.replace("?, ?, ?, ?, ?, ?", "%s, %s, %s::json, %s::json, %s::json, %s")}
+_COUNT = "UPDATE bandit_sessions SET n_selections = n_selections + ? WHERE id = ? RETURNING n_selections, n_feedback"
+_INSERT = "INSERT INTO bandit_selections (id, session_id, request, response, rng, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+_POSTGRES = {
+    _COUNT: _COUNT.replace("?", "%s"),
+    _INSERT: _INSERT.replace("?, ?, ?, ?, ?, ?", "%s, %s, %s::json, %s::json, %s::json, %s"),
+}
 
 
 def unknown_session(session_id: str) -> ApiError:
@@ -45,17 +45,32 @@ def count_selection(conn: Connection, session_id: str, k: int = 1) -> tuple[int,
     return None if row is None else (int(row[0]), int(row[1]))
 
 
-def selection_row(selection_id: str, session_id: str, request: dict, response: dict, rng: dict | None,
-                  created_at: float) -> tuple:
-    return (selection_id, session_id, json_dumps(request), json_dumps(response),
-            None if rng is None else json_dumps(rng), created_at)
+def selection_row(
+    selection_id: str, session_id: str, request: dict, response: dict, rng: dict | None, created_at: float
+) -> tuple:
+    return (
+        selection_id,
+        session_id,
+        json_dumps(request),
+        json_dumps(response),
+        None if rng is None else json_dumps(rng),
+        created_at,
+    )
 
 
-def insert_selection(conn: Connection, selection_id: str, session_id: str, request: dict, response: dict,
-                     rng: dict | None, created_at: float) -> None:
+def insert_selection(
+    conn: Connection,
+    selection_id: str,
+    session_id: str,
+    request: dict,
+    response: dict,
+    rng: dict | None,
+    created_at: float,
+) -> None:
     """Log one selection (its request, answer with audit extras, and generator state after it)."""
-    conn.exec_driver_sql(_sql(conn, _INSERT), selection_row(selection_id, session_id, request, response, rng,
-                                                            created_at))
+    conn.exec_driver_sql(
+        _sql(conn, _INSERT), selection_row(selection_id, session_id, request, response, rng, created_at)
+    )
 
 
 @dataclass

@@ -12,8 +12,9 @@ from api.service.settings import Settings
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(db_url=args.db, policy_dir=args.policy_dir, engine_pool=args.engine_pool,
-                             max_body_bytes=args.max_body_bytes)
+    return Settings.from_env(
+        db_url=args.db, policy_dir=args.policy_dir, engine_pool=args.engine_pool, max_body_bytes=args.max_body_bytes
+    )
 
 
 def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
@@ -29,8 +30,9 @@ def manage_keys(args: argparse.Namespace, settings: Settings) -> int | None:
         keys = KeyStore(db, settings.resolved_secret())
         if args.create_key:
             if not args.scopes:  # least privilege: the scopes of a new key are never implied
-                print("error: --create-key: requires --scopes (comma-separated from read, decide, admin)",
-                      file=sys.stderr)
+                print(
+                    "error: --create-key: requires --scopes (comma-separated from read, decide, admin)", file=sys.stderr
+                )
                 return 2
             scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
             try:
@@ -67,8 +69,13 @@ def serve(args: argparse.Namespace) -> int:
     if workers < 1:
         print("error: --workers: must be at least 1", file=sys.stderr)
         return 2
-    run = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": False,
-           "timeout_graceful_shutdown": 5}
+    run = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
     start_logging(args.log_level, settings.db_url, workers)
     if workers == 1:
         from api.service.app import create_app
@@ -144,9 +151,15 @@ def prepare_shared_state(settings: Settings) -> None:
             KeyStore(db, secret).create("bootstrap", ["admin"], key=settings.bootstrap_key)
     finally:
         db.dispose()
-    os.environ.update({"REDWOOD_DB_URL": settings.db_url, "REDWOOD_POLICY_DIR": str(settings.policy_dir),
-                       "REDWOOD_SECRET": secret, "REDWOOD_ENGINE_POOL": str(settings.engine_pool),
-                       "REDWOOD_MAX_BODY_BYTES": str(settings.max_body_bytes)})
+    os.environ.update(
+        {
+            "REDWOOD_DB_URL": settings.db_url,
+            "REDWOOD_POLICY_DIR": str(settings.policy_dir),
+            "REDWOOD_SECRET": secret,
+            "REDWOOD_ENGINE_POOL": str(settings.engine_pool),
+            "REDWOOD_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        }
+    )
     os.environ.pop("REDWOOD_BOOTSTRAP_KEY", None)
 
 
@@ -155,16 +168,23 @@ def add_arguments(q: argparse.ArgumentParser) -> None:
     q.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     q.add_argument("--db", default=None, help="SQLAlchemy URL (default sqlite:///redwood.db or $REDWOOD_DB_URL)")
     q.add_argument("--policy-dir", default=None, help="checkpoints may be registered only from here")
-    q.add_argument("--engine-pool", type=int, default=None,
-                   help="engines per policy and worker (concurrent decisions)")
-    q.add_argument("--workers", type=int, default=None,
-                   help="server processes sharing the port (default 1, or $REDWOOD_WORKERS)")
-    q.add_argument("--max-body-bytes", type=int, default=None,
-                   help="largest accepted request body in bytes (default 8 MiB, or $REDWOOD_MAX_BODY_BYTES)")
+    q.add_argument("--engine-pool", type=int, default=None, help="engines per policy and worker (concurrent decisions)")
+    q.add_argument(
+        "--workers", type=int, default=None, help="server processes sharing the port (default 1, or $REDWOOD_WORKERS)"
+    )
+    q.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=None,
+        help="largest accepted request body in bytes (default 8 MiB, or $REDWOOD_MAX_BODY_BYTES)",
+    )
     q.add_argument("--log-level", default="warning", help="uvicorn log level")
     q.add_argument("--create-key", metavar="NAME", help="create an API key (needs --scopes), print it once, and exit")
-    q.add_argument("--scopes", metavar="SCOPE,...", default=None,
-                   help="scopes of the key made by --create-key, required with it: comma-separated from "
-                        "read, decide, admin")
+    q.add_argument(
+        "--scopes",
+        metavar="SCOPE,...",
+        default=None,
+        help="scopes of the key made by --create-key, required with it: comma-separated from read, decide, admin",
+    )
     q.add_argument("--list-keys", action="store_true", help="list API keys and exit")
     q.add_argument("--revoke-key", metavar="ID", help="revoke an API key and exit")

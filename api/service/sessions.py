@@ -63,8 +63,17 @@ class SessionService:
             raise _numeric_errors_as_input(exc) from exc
         sid, now = uuid.uuid4().hex, time.time()
         with self.db.main.begin() as conn:
-            conn.execute(sessions.insert().values(id=sid, kind=config["kind"], config=config, cache=rt.cache(),
-                                                  created_at=now, n_selections=0, n_feedback=0))
+            conn.execute(
+                sessions.insert().values(
+                    id=sid,
+                    kind=config["kind"],
+                    config=config,
+                    cache=rt.cache(),
+                    created_at=now,
+                    n_selections=0,
+                    n_feedback=0,
+                )
+            )
         with self._lock:
             self._live[sid] = rt
             self._configs[sid] = (config["kind"], config, now)
@@ -119,7 +128,8 @@ class SessionService:
                 sa.select(feedback.c.seq, feedback.c.request, selections.c.response)
                 .join(selections, selections.c.id == feedback.c.selection_id)
                 .where(feedback.c.session_id == sid, feedback.c.seq > rt.feedback_seq)
-                .order_by(feedback.c.seq)).all()
+                .order_by(feedback.c.seq)
+            ).all()
             for seq, request, response in rows:
                 rt.apply(np.asarray(response["action"], dtype=np.int64), request)
                 rt.feedback_seq = int(seq)
@@ -127,8 +137,12 @@ class SessionService:
             return
         rt.selections = n_selections
         if rt.uses_rng:
-            last = conn.execute(sa.select(selections.c.rng).where(selections.c.session_id == sid)
-                                .order_by(selections.c.seq.desc()).limit(1)).first()
+            last = conn.execute(
+                sa.select(selections.c.rng)
+                .where(selections.c.session_id == sid)
+                .order_by(selections.c.seq.desc())
+                .limit(1)
+            ).first()
             rt.set_rng(last[0] if last is not None else None)
 
     def close(self) -> None:
@@ -156,9 +170,16 @@ class SessionService:
             kind, config, created = self._configs[sid]
             with self.db.read.connect() as conn:
                 self._catch_up(conn, sid, rt, *self._counters(conn, sid))
-            return {"id": sid, "kind": kind, "n_arms": rt.n_arms, "created_at": created,
-                    "selections": rt.selections, "feedback": rt.feedback, "config": rt.public_config(config),
-                    "state": rt.state()}
+            return {
+                "id": sid,
+                "kind": kind,
+                "n_arms": rt.n_arms,
+                "created_at": created,
+                "selections": rt.selections,
+                "feedback": rt.feedback,
+                "config": rt.public_config(config),
+                "state": rt.state(),
+            }
 
     # --------------------------------------------------------------------------------- decisions
     @staticmethod
@@ -208,11 +229,15 @@ class SessionService:
             try:
                 with self.db.main.begin() as conn:
                     counters = self._counters(conn, sid, lock=True)
-                    sel = conn.execute(sa.select(selections.c.response).where(
-                        selections.c.id == selection_id, selections.c.session_id == sid)).first()
+                    sel = conn.execute(
+                        sa.select(selections.c.response).where(
+                            selections.c.id == selection_id, selections.c.session_id == sid
+                        )
+                    ).first()
                     if sel is None:
-                        raise ApiError(404, "not_found", f"no decision {selection_id!r} in session {sid!r}",
-                                       "selection_id")
+                        raise ApiError(
+                            404, "not_found", f"no decision {selection_id!r} in session {sid!r}", "selection_id"
+                        )
                     done = self._stored_feedback(conn, selection_id)
                     if done is not None:
                         return self._replay(rt, sid, selection_id, digest, done), True
@@ -223,11 +248,20 @@ class SessionService:
                     self._catch_up(conn, sid, rt, *counters)
                     applied = rt.apply(np.asarray(sel[0]["action"], dtype=np.int64), request)  # validates first
                     now = time.time()
-                    seq = conn.execute(feedback.insert(), {
-                        "selection_id": selection_id, "session_id": sid, "request_hash": digest, "request": request,
-                        "applied": applied, "created_at": now}).inserted_primary_key[0]
-                    conn.execute(sessions.update().where(sessions.c.id == sid)
-                                 .values(n_feedback=sessions.c.n_feedback + 1))
+                    seq = conn.execute(
+                        feedback.insert(),
+                        {
+                            "selection_id": selection_id,
+                            "session_id": sid,
+                            "request_hash": digest,
+                            "request": request,
+                            "applied": applied,
+                            "created_at": now,
+                        },
+                    ).inserted_primary_key[0]
+                    conn.execute(
+                        sessions.update().where(sessions.c.id == sid).values(n_feedback=sessions.c.n_feedback + 1)
+                    )
                 rt.feedback_seq = int(seq)
             except (InvalidInputError, ApiError):
                 raise  # refused before anything changed
@@ -242,20 +276,36 @@ class SessionService:
                 self.evict(sid)
                 raise
             rounds = self._rounds(rt)
-        return {"selection_id": selection_id, "session_id": sid, "rewards_applied": applied, "rounds": rounds,
-                "replayed": False, "created_at": now}, False
+        return {
+            "selection_id": selection_id,
+            "session_id": sid,
+            "rewards_applied": applied,
+            "rounds": rounds,
+            "replayed": False,
+            "created_at": now,
+        }, False
 
     @staticmethod
     def _stored_feedback(conn, selection_id: str):
-        return conn.execute(sa.select(feedback.c.request_hash, feedback.c.applied, feedback.c.created_at)
-                            .where(feedback.c.selection_id == selection_id)).first()
+        return conn.execute(
+            sa.select(feedback.c.request_hash, feedback.c.applied, feedback.c.created_at).where(
+                feedback.c.selection_id == selection_id
+            )
+        ).first()
 
     def _rounds(self, rt: Runtime) -> int:
         return int(getattr(getattr(rt, "policy", None), "rounds", rt.feedback))
 
     def _replay(self, rt: Runtime, sid: str, selection_id: str, digest: str, done) -> dict:
         if done[0] != digest:
-            raise ApiError(409, "conflicting_feedback",
-                           f"decision {selection_id!r} already has different feedback", "selection_id")
-        return {"selection_id": selection_id, "session_id": sid, "rewards_applied": done[1],
-                "rounds": self._rounds(rt), "replayed": True, "created_at": done[2]}
+            raise ApiError(
+                409, "conflicting_feedback", f"decision {selection_id!r} already has different feedback", "selection_id"
+            )
+        return {
+            "selection_id": selection_id,
+            "session_id": sid,
+            "rewards_applied": done[1],
+            "rounds": self._rounds(rt),
+            "replayed": True,
+            "created_at": done[2],
+        }

@@ -41,8 +41,10 @@ def _name(raw: str) -> str:
     if ".." in parts:
         raise _bad(f"member {raw[:100]!r}: '..' (path traversal)")
     if len(parts) > 2 or (len(parts) == 2 and parts[0].startswith(".")):
-        raise _bad(f"member {raw[:100]!r}: unexpected path (expected config.json and weights.safetensors, "
-                   "at the top or in one directory)")
+        raise _bad(
+            f"member {raw[:100]!r}: unexpected path (expected config.json and weights.safetensors, "
+            "at the top or in one directory)"
+        )
     if not parts:
         return ""
     return parts[-1] if parts[-1] in NAMES else ("" if len(parts) == 1 else _unexpected(raw))
@@ -179,12 +181,17 @@ def check_config(raw: bytes) -> dict:
     if ok:
         dims = [net.get("n_actions"), net.get("state_dim"), net.get("context_dim", 0)]
         hidden = net.get("hidden")
-        ok = (all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 100_000 for d in dims)
-              and isinstance(hidden, list) and 1 <= len(hidden) <= 16
-              and all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 8192 for w in hidden))
+        ok = (
+            all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 100_000 for d in dims)
+            and isinstance(hidden, list)
+            and 1 <= len(hidden) <= 16
+            and all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 8192 for w in hidden)
+        )
     if not ok:
-        raise _bad("config.json: network must give n_actions, state_dim, context_dim and hidden (bounded "
-                   "integers)", "invalid_checkpoint")
+        raise _bad(
+            "config.json: network must give n_actions, state_dim, context_dim and hidden (bounded integers)",
+            "invalid_checkpoint",
+        )
     if not isinstance(meta.get("scenario"), str) or not isinstance(meta.get("instance"), dict):
         raise _bad("config.json: scenario and instance are required", "invalid_checkpoint")
     return meta
@@ -198,10 +205,11 @@ def check_weights(raw: bytes) -> None:
     if n > min(len(raw) - 8, 100 * 1024 * 1024):
         raise _bad("weights.safetensors: header larger than the file", "invalid_checkpoint")
     try:
-        header = json.loads(raw[8:8 + n])
+        header = json.loads(raw[8 : 8 + n])
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad("weights.safetensors: the header is not JSON (not a safetensors file)",
-                   "invalid_checkpoint") from exc
+        raise _bad(
+            "weights.safetensors: the header is not JSON (not a safetensors file)", "invalid_checkpoint"
+        ) from exc
     if not isinstance(header, dict):
         raise _bad("weights.safetensors: the header is not a JSON object", "invalid_checkpoint")
 

@@ -81,8 +81,12 @@ class SemiBanditPolicy:
         result = self.oracle.solve(scores)
         prop, marg, n_mc = self._propensity(result.action, x)
         self.selections += 1
-        params = {"method": self.kind, "epsilon": self.epsilon, "explored": bool(explore),
-                  "propensity_samples": n_mc} | self._params()
+        params = {
+            "method": self.kind,
+            "epsilon": self.epsilon,
+            "explored": bool(explore),
+            "propensity_samples": n_mc,
+        } | self._params()
         return Selection(result.action, scores, prop, marg, result.exact, self.rounds, params)
 
     def _propensity(self, action: np.ndarray, x: np.ndarray | None) -> tuple[float, np.ndarray, int]:
@@ -142,9 +146,15 @@ class SemiBanditPolicy:
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         o_meta, o_arrays = self.oracle.get_state()
         meta, arrays = self._get()
-        meta = meta | {"seed": self.seed, "epsilon": self.epsilon, "propensity_samples": self.propensity_samples,
-                       "rounds": self.rounds, "selections": self.selections, "rng": rng_state(self.rng),
-                       "oracle": o_meta}
+        meta = meta | {
+            "seed": self.seed,
+            "epsilon": self.epsilon,
+            "propensity_samples": self.propensity_samples,
+            "rounds": self.rounds,
+            "selections": self.selections,
+            "rng": rng_state(self.rng),
+            "oracle": o_meta,
+        }
         return meta, arrays | {f"oracle_{k}": v for k, v in o_arrays.items()}
 
     @classmethod

@@ -19,8 +19,15 @@ from scenarios.errors import InvalidInputError
 class CUCB(SemiBanditPolicy):
     kind = "cucb"
 
-    def __init__(self, oracle: Oracle, alpha: float = 1.5, reward_range: tuple[float, float] = (0.0, 1.0),
-                 seed: int = 0, epsilon: float = 0.0, propensity_samples: int = 32) -> None:
+    def __init__(
+        self,
+        oracle: Oracle,
+        alpha: float = 1.5,
+        reward_range: tuple[float, float] = (0.0, 1.0),
+        seed: int = 0,
+        epsilon: float = 0.0,
+        propensity_samples: int = 32,
+    ) -> None:
         super().__init__(oracle, seed, epsilon, propensity_samples)
         self.alpha = check_positive(alpha, "alpha", allow_zero=True)
         low, high = (float(v) for v in reward_range)

@@ -20,8 +20,16 @@ from scenarios.errors import InvalidInputError
 class _LinearSemiBandit(SemiBanditPolicy):
     contextual = True
 
-    def __init__(self, oracle: Oracle, dim: int, reg: float = 1.0, scale: float = 1.0, seed: int = 0,
-                 epsilon: float = 0.0, propensity_samples: int = 32) -> None:
+    def __init__(
+        self,
+        oracle: Oracle,
+        dim: int,
+        reg: float = 1.0,
+        scale: float = 1.0,
+        seed: int = 0,
+        epsilon: float = 0.0,
+        propensity_samples: int = 32,
+    ) -> None:
         super().__init__(oracle, seed, epsilon, propensity_samples)
         if int(dim) != dim or dim < 1:
             raise InvalidInputError("dim", f"expected a positive integer, got {dim!r}")

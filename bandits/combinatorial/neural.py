@@ -47,13 +47,32 @@ def _forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
 class _NeuralSemiBandit(SemiBanditPolicy):
     contextual = True
 
-    def __init__(self, oracle: Oracle, dim: int, hidden: int = 32, reg: float = 1.0, scale: float = 1.0,
-                 lr: float = 0.01, train_steps: int = 30, train_every: int = 1, buffer_size: int = 4096,
-                 n_draws: int = 1, threads: int = 1, seed: int = 0, epsilon: float = 0.0,
-                 propensity_samples: int = 32) -> None:
+    def __init__(
+        self,
+        oracle: Oracle,
+        dim: int,
+        hidden: int = 32,
+        reg: float = 1.0,
+        scale: float = 1.0,
+        lr: float = 0.01,
+        train_steps: int = 30,
+        train_every: int = 1,
+        buffer_size: int = 4096,
+        n_draws: int = 1,
+        threads: int = 1,
+        seed: int = 0,
+        epsilon: float = 0.0,
+        propensity_samples: int = 32,
+    ) -> None:
         super().__init__(oracle, seed, epsilon, propensity_samples)
-        for name, v in (("dim", dim), ("hidden", hidden), ("train_every", train_every),
-                        ("buffer_size", buffer_size), ("n_draws", n_draws), ("threads", threads)):
+        for name, v in (
+            ("dim", dim),
+            ("hidden", hidden),
+            ("train_every", train_every),
+            ("buffer_size", buffer_size),
+            ("n_draws", n_draws),
+            ("threads", threads),
+        ):
             if int(v) != v or v < 1:
                 raise InvalidInputError(name, f"expected a positive integer, got {v!r}")
         if int(train_steps) != train_steps or train_steps < 0:
@@ -93,8 +112,9 @@ class _NeuralSemiBandit(SemiBanditPolicy):
         pre = contexts @ W1.T + b1
         gate = (pre > 0) * w2
         n = contexts.shape[0]
-        flat = np.concatenate([(gate[:, :, None] * contexts[:, None, :]).reshape(n, -1), gate,
-                               np.maximum(pre, 0.0)], axis=1)
+        flat = np.concatenate(
+            [(gate[:, :, None] * contexts[:, None, :]).reshape(n, -1), gate, np.maximum(pre, 0.0)], axis=1
+        )
         return flat / np.sqrt(self.hidden)
 
     def _mean_width(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,9 +158,18 @@ class _NeuralSemiBandit(SemiBanditPolicy):
         return {"scale": self.scale, "n_draws": self.n_draws}
 
     def _get(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"dim": self.dim, "hidden": self.hidden, "reg": self.reg, "scale": self.scale, "lr": self.lr,
-                "train_steps": self.train_steps, "train_every": self.train_every, "buffer_size": self.buffer_size,
-                "n_draws": self.n_draws, "threads": self.threads}
+        meta = {
+            "dim": self.dim,
+            "hidden": self.hidden,
+            "reg": self.reg,
+            "scale": self.scale,
+            "lr": self.lr,
+            "train_steps": self.train_steps,
+            "train_every": self.train_every,
+            "buffer_size": self.buffer_size,
+            "n_draws": self.n_draws,
+            "threads": self.threads,
+        }
         arrays = {f"param_{k}": t.numpy() for k, t in self.params.items()}
         arrays |= {f"param0_{k}": t.numpy() for k, t in self.params0.items()}
         return meta, arrays | {"Zinv": self.Zinv, "X": self.X, "y": self.y}

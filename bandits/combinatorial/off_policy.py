@@ -65,8 +65,13 @@ def snips(rewards: object, logging_propensity: object, target_propensity: object
     return OffPolicyEstimate(value, est.stderr, est.n, est.effective_sample_size)
 
 
-def doubly_robust(rewards: object, logging_propensity: object, target_propensity: object,
-                  predicted_logged: object, predicted_target: object) -> OffPolicyEstimate:
+def doubly_robust(
+    rewards: object,
+    logging_propensity: object,
+    target_propensity: object,
+    predicted_logged: object,
+    predicted_target: object,
+) -> OffPolicyEstimate:
     """Doubly-robust estimate: model value of the target policy plus IPS-weighted model residuals."""
     r = as_float_array(rewards, "rewards", (None,))
     w = _weights(logging_propensity, target_propensity, r.size)
@@ -75,8 +80,9 @@ def doubly_robust(rewards: object, logging_propensity: object, target_propensity
     return _estimate(v + w * (r - q), w)
 
 
-def marginal_ips(arm_rewards: object, chosen: object, logging_marginals: object,
-                 target_marginals: object) -> OffPolicyEstimate:
+def marginal_ips(
+    arm_rewards: object, chosen: object, logging_marginals: object, target_marginals: object
+) -> OffPolicyEstimate:
     """Arm-level IPS for additive rewards: arrays (rounds, arms); unchosen arms' rewards are ignored."""
     mask = as_float_array(chosen, "chosen", (None, None)) > 0
     shape = mask.shape

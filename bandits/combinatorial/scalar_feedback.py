@@ -24,8 +24,13 @@ from scenarios.errors import InvalidInputError
 class ScalarFeedback:
     """Turns ``(action, scalar reward)`` into per-arm rewards for :meth:`SemiBanditPolicy.update`."""
 
-    def __init__(self, n_arms: int, learning_rate: float = 0.5, reward_range: tuple[float, float] | None = None,
-                 initial: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_arms: int,
+        learning_rate: float = 0.5,
+        reward_range: tuple[float, float] | None = None,
+        initial: float = 0.0,
+    ) -> None:
         if int(n_arms) != n_arms or n_arms < 1:
             raise InvalidInputError("n_arms", f"expected a positive integer, got {n_arms!r}")
         self.learning_rate = check_positive(learning_rate, "learning_rate")

@@ -26,6 +26,12 @@ class Selection:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
-        return {"action": self.action.tolist(), "scores": self.scores.tolist(), "propensity": self.propensity,
-                "marginals": self.marginals.tolist(), "exact": self.exact, "round": self.round,
-                "params": self.params}
+        return {
+            "action": self.action.tolist(),
+            "scores": self.scores.tolist(),
+            "propensity": self.propensity,
+            "marginals": self.marginals.tolist(),
+            "exact": self.exact,
+            "round": self.round,
+            "params": self.params,
+        }

@@ -58,8 +58,9 @@ class ContextualSemiBandit(SemiBanditEnvironment):
     """Fresh unit-norm features per arm and round; mean h(x) with h linear (x . theta, mapped to [0, 1]),
     quadratic ((x . theta)^2) or cosine (cos(3 x . theta)^2 ...); Gaussian noise ``noise``."""
 
-    def __init__(self, oracle: Oracle, dim: int = 8, reward: str = "quadratic", noise: float = 0.1,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, oracle: Oracle, dim: int = 8, reward: str = "quadratic", noise: float = 0.1, seed: int = 0
+    ) -> None:
         if reward not in REWARD_FUNCTIONS:
             raise InvalidInputError("reward", f"expected one of {REWARD_FUNCTIONS}, got {reward!r}")
         if int(dim) != dim or dim < 1:

@@ -23,8 +23,16 @@ class CombinatorialThompson(SemiBanditPolicy):
     kind = "combinatorial_thompson"
     stochastic = True
 
-    def __init__(self, oracle: Oracle, likelihood: str = "bernoulli", prior: tuple[float, float] = (1.0, 1.0),
-                 sigma: float = 1.0, seed: int = 0, epsilon: float = 0.0, propensity_samples: int = 32) -> None:
+    def __init__(
+        self,
+        oracle: Oracle,
+        likelihood: str = "bernoulli",
+        prior: tuple[float, float] = (1.0, 1.0),
+        sigma: float = 1.0,
+        seed: int = 0,
+        epsilon: float = 0.0,
+        propensity_samples: int = 32,
+    ) -> None:
         super().__init__(oracle, seed, epsilon, propensity_samples)
         if likelihood not in LIKELIHOODS:
             raise InvalidInputError("likelihood", f"expected one of {LIKELIHOODS}, got {likelihood!r}")

@@ -60,9 +60,13 @@ def run_regret(
         positive = tail & (mean > 0)
         slope = float(np.polyfit(np.log(t[positive]), np.log(mean[positive]), 1)[0]) if positive.sum() > 2 else None
         curves[name] = {"mean": mean.tolist(), "stderr": stderr.tolist()}
-        summary[name] = {"final": float(mean[-1]), "final_stderr": float(stderr[-1]),
-                         "first_half": float(mean[half - 1]), "second_half": float(mean[-1] - mean[half - 1]),
-                         "loglog_slope": slope}
+        summary[name] = {
+            "final": float(mean[-1]),
+            "final_stderr": float(stderr[-1]),
+            "first_half": float(mean[half - 1]),
+            "second_half": float(mean[-1] - mean[half - 1]),
+            "loglog_slope": slope,
+        }
     return {"kind": kind, "rounds": int(rounds), "seeds": list(seeds), "curves": curves, "summary": summary} | extra
 
 
@@ -82,8 +86,9 @@ def _combinatorial(env: SemiBanditEnvironment, policies, rounds: int, seeds: lis
     return out
 
 
-def _restless(arms: RestlessArms, policies, episodes: int, seeds: list[int], budget: float, length: int,
-              discount: float) -> tuple[dict[str, list], dict[str, Any]]:
+def _restless(
+    arms: RestlessArms, policies, episodes: int, seeds: list[int], budget: float, length: int, discount: float
+) -> tuple[dict[str, list], dict[str, Any]]:
     oracle = WhittlePolicy(arms, budget, discount)
     bound = LPBound(arms, budget, horizon=length, discount=1.0).fit()
     out: dict[str, list] = {name: [] for name in policies}
@@ -94,6 +99,12 @@ def _restless(arms: RestlessArms, policies, episodes: int, seeds: list[int], bud
         for name, factory in policies.items():
             got = simulate(arms, factory(seed), budget, length, episodes, seed=seed, parallel=False)["returns"]
             out[name].append(best - got)
-    extra = {"benchmark": {"name": "whittle_known_transitions", "mean_return": float(np.mean(benchmark)),
-                           "lp_bound": bound.value, "episode_length": length}}
+    extra = {
+        "benchmark": {
+            "name": "whittle_known_transitions",
+            "mean_return": float(np.mean(benchmark)),
+            "lp_bound": bound.value,
+            "episode_length": length,
+        }
+    }
     return out, extra

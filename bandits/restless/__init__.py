@@ -13,7 +13,19 @@ from bandits.restless.whittle import WhittleIndices, whittle_indices
 from bandits.restless.whittle_policy import WhittlePolicy
 
 __all__ = [
-    "LPBound", "LagrangianPolicy", "LearningWhittlePolicy", "RestlessArms", "RestlessPolicy", "RestlessSimulator",
-    "WhittleIndices", "WhittlePolicy", "WhittleRepairPolicy", "check_indexability", "from_cormab",
-    "joint_optimal_value", "joint_policy_value", "simulate", "whittle_indices",
+    "LPBound",
+    "LagrangianPolicy",
+    "LearningWhittlePolicy",
+    "RestlessArms",
+    "RestlessPolicy",
+    "RestlessSimulator",
+    "WhittleIndices",
+    "WhittlePolicy",
+    "WhittleRepairPolicy",
+    "check_indexability",
+    "from_cormab",
+    "joint_optimal_value",
+    "joint_policy_value",
+    "simulate",
+    "whittle_indices",
 ]

@@ -76,16 +76,18 @@ class RestlessArms(BaseModel):
         if C.ndim == 1:
             C = np.broadcast_to(C, (N, C.shape[0]))
         init = np.full((N, S), 1.0 / S) if initial is None else np.asarray(initial, dtype=float)
-        arms = cls.parse({"transitions": P.tolist(), "rewards": R.tolist(), "costs": C.tolist(),
-                          "initial": init.tolist()})
+        arms = cls.parse(
+            {"transitions": P.tolist(), "rewards": R.tolist(), "costs": C.tolist(), "initial": init.tolist()}
+        )
         return arms
 
     # ----------------------------------------------------------------------------------- accessors
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(transitions, rewards, costs, initial) as float64 arrays (cached, read-only)."""
         if self._arrays is None:
-            out = tuple(np.asarray(x, dtype=np.float64) for x in
-                        (self.transitions, self.rewards, self.costs, self.initial))
+            out = tuple(
+                np.asarray(x, dtype=np.float64) for x in (self.transitions, self.rewards, self.costs, self.initial)
+            )
             for arr in out:
                 arr.setflags(write=False)
             self._arrays = out

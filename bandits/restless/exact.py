@@ -51,9 +51,7 @@ def joint_optimal_value(arms: RestlessArms, budget: float, horizon: int, discoun
     return float(start @ V)
 
 
-def joint_policy_value(
-    arms: RestlessArms, policy: RestlessPolicy, horizon: int, discount: float = 1.0
-) -> float:
+def joint_policy_value(arms: RestlessArms, policy: RestlessPolicy, horizon: int, discount: float = 1.0) -> float:
     """Exact expected return of a (deterministic, Markov) policy; its ``select`` gets all joint states."""
     P, R, _, states, start = _joint(arms)
     N = P.shape[0]

@@ -64,15 +64,24 @@ class LagrangianPolicy(RestlessPolicy):
 
     def select(self, states: np.ndarray, time_to_go: int | None = None) -> np.ndarray:
         _, _, C, _ = self.arms.arrays()
-        return allocate(self.scores(states, time_to_go), C, self.budget, threshold=-self._tol,
-                        fill=self.fill_budget)
+        return allocate(self.scores(states, time_to_go), C, self.budget, threshold=-self._tol, fill=self.fill_budget)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"budget": self.budget, "horizon": self.horizon, "discount": self.discount,
-                "fill_budget": self.fill_budget}
+        meta = {
+            "budget": self.budget,
+            "horizon": self.horizon,
+            "discount": self.discount,
+            "fill_budget": self.fill_budget,
+        }
         return meta, arms_arrays(self.arms) | {"charges": self.charges}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LagrangianPolicy:
-        return cls(arms_from_arrays(arrays), meta["budget"], meta["horizon"], meta["discount"],
-                   fill_budget=meta["fill_budget"], charges=arrays["charges"])
+        return cls(
+            arms_from_arrays(arrays),
+            meta["budget"],
+            meta["horizon"],
+            meta["discount"],
+            fill_budget=meta["fill_budget"],
+            charges=arrays["charges"],
+        )

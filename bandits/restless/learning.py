@@ -119,8 +119,9 @@ class LearningWhittlePolicy(RestlessPolicy):
         self.since_plan += 1
         return allocate(w, self.costs, self.budget, fill=self.fill_budget)
 
-    def update(self, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray,
-               rewards: np.ndarray | None = None) -> None:
+    def update(
+        self, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, rewards: np.ndarray | None = None
+    ) -> None:
         s = check_states(states, self.n_arms, self.n_states).reshape(-1, self.n_arms)
         a = as_index_array(actions, "actions", self.costs.shape[1]).reshape(s.shape)
         s2 = as_index_array(next_states, "next_states", self.n_states).reshape(s.shape)
@@ -129,10 +130,21 @@ class LearningWhittlePolicy(RestlessPolicy):
         self.steps += s.shape[0]
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"budget": self.budget, "discount": self.discount, "horizon": self.horizon, "method": self.method,
-                "prior": self.prior, "replan_every": self.replan_every, "bonus": self.bonus,
-                "fill_budget": self.fill_budget, "seed": self.seed, "steps": self.steps,
-                "since_plan": self.since_plan, "rng": rng_state(self.rng), "has_plan": self.plan is not None}
+        meta = {
+            "budget": self.budget,
+            "discount": self.discount,
+            "horizon": self.horizon,
+            "method": self.method,
+            "prior": self.prior,
+            "replan_every": self.replan_every,
+            "bonus": self.bonus,
+            "fill_budget": self.fill_budget,
+            "seed": self.seed,
+            "steps": self.steps,
+            "since_plan": self.since_plan,
+            "rng": rng_state(self.rng),
+            "has_plan": self.plan is not None,
+        }
         arrays = {"rewards": self.rewards, "costs": self.costs, "counts": self.counts}
         if self.plan is not None:
             arrays["plan"] = self.plan
@@ -140,9 +152,20 @@ class LearningWhittlePolicy(RestlessPolicy):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> LearningWhittlePolicy:
-        pol = cls(arrays["rewards"], meta["budget"], arrays["costs"].shape[1], arrays["costs"], meta["discount"],
-                  meta["horizon"], meta["method"], meta["prior"], meta["replan_every"], meta["bonus"],
-                  meta["fill_budget"], meta["seed"])
+        pol = cls(
+            arrays["rewards"],
+            meta["budget"],
+            arrays["costs"].shape[1],
+            arrays["costs"],
+            meta["discount"],
+            meta["horizon"],
+            meta["method"],
+            meta["prior"],
+            meta["replan_every"],
+            meta["bonus"],
+            meta["fill_budget"],
+            meta["seed"],
+        )
         pol.counts = arrays["counts"].astype(float)
         pol.steps, pol.since_plan = int(meta["steps"]), int(meta["since_plan"])
         pol.rng = rng_from_state(meta["rng"])

@@ -59,8 +59,10 @@ class LPBound:
         else:
             src_t = t
         r_out, c_out, v_out = row[i, t, s2][keep], var[i, src_t, s, a][keep], -g * prob[keep]
-        A_eq = sp.csr_matrix((np.concatenate([v_in, v_out]), (np.concatenate([r_in, r_out]),
-                              np.concatenate([c_in, c_out]))), shape=(N * T * S, n_var))
+        A_eq = sp.csr_matrix(
+            (np.concatenate([v_in, v_out]), (np.concatenate([r_in, r_out]), np.concatenate([c_in, c_out]))),
+            shape=(N * T * S, n_var),
+        )
         b_eq = np.zeros((N, T, S))
         b_eq[:, 0, :] = init
         # budget rows, one per period
@@ -69,8 +71,9 @@ class LPBound:
         cap = self.budget if self.horizon is not None else self.budget / (1.0 - self.discount)
         weight = self.discount ** np.arange(T) if self.horizon is not None else np.ones(T)
         c = -(R[:, None, :, :] * weight[None, :, None, None]).ravel()
-        res = linprog(c, A_ub=A_ub, b_ub=np.full(T, cap), A_eq=A_eq, b_eq=b_eq.ravel(), bounds=(0, None),
-                      method="highs")
+        res = linprog(
+            c, A_ub=A_ub, b_ub=np.full(T, cap), A_eq=A_eq, b_eq=b_eq.ravel(), bounds=(0, None), method="highs"
+        )
         if res.status != 0:
             raise RuntimeError(f"LP bound failed: {res.message}")
         self.value = float(-res.fun)
@@ -88,5 +91,5 @@ class LPBound:
         if self.horizon is None:
             return lam
         t = np.arange(self.horizon)
-        per_t = lam / self.discount ** t
+        per_t = lam / self.discount**t
         return per_t[::-1]  # time-to-go h = H - t

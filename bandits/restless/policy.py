@@ -21,8 +21,9 @@ class RestlessPolicy:
     def select(self, states: np.ndarray, time_to_go: int | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def update(self, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray,
-               rewards: np.ndarray | None = None) -> None:
+    def update(
+        self, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, rewards: np.ndarray | None = None
+    ) -> None:
         """Observe transitions; planning policies ignore them."""
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

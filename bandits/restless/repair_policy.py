@@ -84,8 +84,13 @@ class WhittleRepairPolicy(RestlessPolicy):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         am_meta, am_arrays = action_model_state(self.action_model)
-        meta = {"discount": self.indices.discount, "horizon": self.indices.horizon, "time_limit": self.time_limit,
-                "mip_rel_gap": self.mip_rel_gap, "action_model": am_meta}
+        meta = {
+            "discount": self.indices.discount,
+            "horizon": self.indices.horizon,
+            "time_limit": self.time_limit,
+            "mip_rel_gap": self.mip_rel_gap,
+            "action_model": am_meta,
+        }
         arrays = arms_arrays(self.arms) | prefixed("am_", am_arrays)
         arrays |= {"indices": self.indices.raw, "indexable": self.indices.indexable}
         return meta, arrays
@@ -94,7 +99,21 @@ class WhittleRepairPolicy(RestlessPolicy):
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> WhittleRepairPolicy:
         model = action_model_from_state(meta["action_model"], unprefixed("am_", arrays))
         raw, ok = arrays["indices"], arrays["indexable"].astype(bool)
-        idx = WhittleIndices(np.where(ok.reshape((-1,) + (1,) * (raw.ndim - 1)), raw, np.nan), raw, ok,
-                             meta["discount"], meta["horizon"], 0.0, 0)
-        return cls(arms_from_arrays(arrays), model, meta["discount"], meta["horizon"], meta["time_limit"],
-                   meta["mip_rel_gap"], indices=idx)
+        idx = WhittleIndices(
+            np.where(ok.reshape((-1,) + (1,) * (raw.ndim - 1)), raw, np.nan),
+            raw,
+            ok,
+            meta["discount"],
+            meta["horizon"],
+            0.0,
+            0,
+        )
+        return cls(
+            arms_from_arrays(arrays),
+            model,
+            meta["discount"],
+            meta["horizon"],
+            meta["time_limit"],
+            meta["mip_rel_gap"],
+            indices=idx,
+        )

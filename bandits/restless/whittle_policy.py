@@ -54,8 +54,9 @@ class WhittlePolicy(RestlessPolicy):
     def scores(self, states: np.ndarray, time_to_go: int | None = None) -> np.ndarray:
         """Index of each arm's current state, shape states.shape + (levels,)."""
         s = check_states(states, self.arms.n_arms, self.arms.n_states)
-        view = WhittleIndices(self._table, self.indices.raw, self.indices.indexable, self.discount,
-                              self.horizon, 0.0, 0)
+        view = WhittleIndices(
+            self._table, self.indices.raw, self.indices.indexable, self.discount, self.horizon, 0.0, 0
+        )
         return view.at(s, time_to_go)
 
     def select(self, states: np.ndarray, time_to_go: int | None = None) -> np.ndarray:
@@ -63,8 +64,13 @@ class WhittlePolicy(RestlessPolicy):
         return allocate(self.scores(states, time_to_go), C, self.budget, fill=self.fill_budget)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"budget": self.budget, "discount": self.discount, "horizon": self.horizon,
-                "fill_budget": self.fill_budget, "allow_non_indexable": self.allow_non_indexable}
+        meta = {
+            "budget": self.budget,
+            "discount": self.discount,
+            "horizon": self.horizon,
+            "fill_budget": self.fill_budget,
+            "allow_non_indexable": self.allow_non_indexable,
+        }
         arrays = arms_arrays(self.arms) | {"indices": self.indices.raw, "indexable": self.indices.indexable}
         return meta, arrays
 
@@ -74,5 +80,12 @@ class WhittlePolicy(RestlessPolicy):
         values = raw.copy()
         values[~ok] = np.nan
         idx = WhittleIndices(values, raw, ok, meta["discount"], meta["horizon"], 0.0, 0)
-        return cls(arms_from_arrays(arrays), meta["budget"], meta["discount"], meta["horizon"],
-                   meta["fill_budget"], meta["allow_non_indexable"], indices=idx)
+        return cls(
+            arms_from_arrays(arrays),
+            meta["budget"],
+            meta["discount"],
+            meta["horizon"],
+            meta["fill_budget"],
+            meta["allow_non_indexable"],
+            indices=idx,
+        )

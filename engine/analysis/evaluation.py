@@ -63,8 +63,10 @@ class MethodResult:
             "mean_realised_return": float(real.mean()),
             "ci95_realised_return": bootstrap_ci(real),
             "decision_seconds": {
-                "median": float(np.median(secs)), "p95": float(np.percentile(secs, 95)),
-                "mean": float(secs.mean()), "max": float(secs.max()),
+                "median": float(np.median(secs)),
+                "p95": float(np.percentile(secs, 95)),
+                "mean": float(secs.mean()),
+                "max": float(secs.max()),
             },
             "statuses": dict(self.statuses),
             "median_gap": float(np.median(gaps)) if gaps.size else None,
@@ -91,7 +93,10 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         out = {
-            "scenario": self.scenario, "seed": self.seed, "episodes": self.episodes, "seconds": self.seconds,
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "episodes": self.episodes,
+            "seconds": self.seconds,
             "methods": {name: r.summary() for name, r in self.methods.items()},
             "per_episode_expected": {name: r.expected for name, r in self.methods.items()},
             **self.extra,
@@ -107,9 +112,16 @@ class Evaluation:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
 
-def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: int = 0,
-             reference: str | None = None, progress: bool = True, scenario: str = "",
-             episode_seeds: Sequence[int] | None = None) -> Evaluation:
+def evaluate(
+    instance,
+    policies: dict[str, Policy],
+    episodes: int = 50,
+    seed: int = 0,
+    reference: str | None = None,
+    progress: bool = True,
+    scenario: str = "",
+    episode_seeds: Sequence[int] | None = None,
+) -> Evaluation:
     """Run every policy on the same ``episodes`` (common random numbers) and collect per-episode returns.
 
     Episode ``e`` resets the environment with ``episode_seeds[e]`` when given (then ``episodes`` is their
@@ -149,8 +161,15 @@ def evaluate(instance, policies: dict[str, Policy], episodes: int = 50, seed: in
     return Evaluation(scenario, seed, episodes, results, reference, time.perf_counter() - start)
 
 
-def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str] | None = None,
-                    progress: bool = True, time_limit: float | None = None, bound: bool = True) -> dict:
+def evaluate_engine(
+    engine,
+    episodes: int = 50,
+    seed: int = 0,
+    methods: list[str] | None = None,
+    progress: bool = True,
+    time_limit: float | None = None,
+    bound: bool = True,
+) -> dict:
     """Evaluate a trained engine (exact argmax ``dqn_mip`` and greedy ``iterative_dqn``) against the
     planners and every baseline on common random numbers; ``methods`` keeps a subset. Returns
     :meth:`Evaluation.to_dict` plus the best planner and every method's paired difference against it, the
@@ -166,8 +185,15 @@ def evaluate_engine(engine, episodes: int = 50, seed: int = 0, methods: list[str
         names = [k for k in names if k in methods]
     policies = {name: make_method(name, engine, time_limit) for name in names}
     reference = "dqn_mip" if "dqn_mip" in policies else None
-    run = evaluate(engine.instance, policies, episodes=episodes, seed=seed, reference=reference,
-                   progress=progress, scenario=engine.scenario)
+    run = evaluate(
+        engine.instance,
+        policies,
+        episodes=episodes,
+        seed=seed,
+        reference=reference,
+        progress=progress,
+        scenario=engine.scenario,
+    )
     result = run.to_dict()
     planners = [name for name in policies if name in PLANNER_METHODS]
     if planners:
@@ -193,9 +219,16 @@ PLANNER_METHODS = ("whittle", "lagrangian", "lp_update")
 ENGINE_METHODS = ("dqn_mip", "iterative_dqn")
 #: human-readable method names for tables and plots
 METHOD_LABELS = {
-    "dqn_mip": "trained (exact argmax)", "iterative_dqn": "trained (greedy)", "whittle": "Whittle index + MILP",
-    "lagrangian": "Lagrangian + MILP", "lp_update": "LP-update (MPC)", "null": "null", "random": "random",
-    "sampling": "best of 100 samples", "myopic": "myopic (exact)", "iterative_myopic": "myopic (greedy)",
+    "dqn_mip": "trained (exact argmax)",
+    "iterative_dqn": "trained (greedy)",
+    "whittle": "Whittle index + MILP",
+    "lagrangian": "Lagrangian + MILP",
+    "lp_update": "LP-update (MPC)",
+    "null": "null",
+    "random": "random",
+    "sampling": "best of 100 samples",
+    "myopic": "myopic (exact)",
+    "iterative_myopic": "myopic (greedy)",
 }
 
 

@@ -79,8 +79,9 @@ def _reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndar
     """(K, S) expected next-step reward of every action in every joint state."""
     S, J = states.shape
     step = max(1, _CHUNK // max(1, S * J))
-    parts = [instance.expected_reward(states[:, None, :], actions[k : k + step]).T
-             for k in range(0, len(actions), step)]
+    parts = [
+        instance.expected_reward(states[:, None, :], actions[k : k + step]).T for k in range(0, len(actions), step)
+    ]
     return np.concatenate(parts, axis=0)
 
 

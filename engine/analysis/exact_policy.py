@@ -41,8 +41,9 @@ def greedy_policy_value(engine, exact: ExactResult) -> float:
     planner's, when training kept the planner)."""
     if engine.planner is not None:
         return planner_policy_value(engine.planner.planner, exact)
-    return policy_value(engine.instance, lambda states, h: greedy_actions(engine, states, h, exact.actions),
-                        exact.actions)
+    return policy_value(
+        engine.instance, lambda states, h: greedy_actions(engine, states, h, exact.actions), exact.actions
+    )
 
 
 def planner_actions(planner, states: np.ndarray, time_to_go: int, actions: np.ndarray) -> np.ndarray:
@@ -62,5 +63,6 @@ def planner_actions(planner, states: np.ndarray, time_to_go: int, actions: np.nd
 
 def planner_policy_value(planner, exact: ExactResult) -> float:
     """Exact expected return of a planner's policy (its objective maximised over every feasible action)."""
-    return policy_value(planner.instance, lambda states, h: planner_actions(planner, states, h, exact.actions),
-                        exact.actions)
+    return policy_value(
+        planner.instance, lambda states, h: planner_actions(planner, states, h, exact.actions), exact.actions
+    )

@@ -79,7 +79,10 @@ def control_structure(instance: CoRMABInstance) -> tuple[np.ndarray, list[np.nda
 
 
 def occupancy_upper_bound(
-    instance: CoRMABInstance, time_limit: float = 600.0, training: bool = False, method: str = "auto",
+    instance: CoRMABInstance,
+    time_limit: float = 600.0,
+    training: bool = False,
+    method: str = "auto",
     max_rounds: int = 50,
 ) -> BoundResult:
     """Solve the occupancy LP (HiGHS) and return its certified optimum as an upper bound.
@@ -130,8 +133,15 @@ def occupancy_upper_bound(
         lp.A = sp.vstack([lp.A, rows], format="csr")
         lp.row_lo, lp.row_hi = np.concatenate([lp.row_lo, lo]), np.concatenate([lp.row_hi, hi])
         inf = highspy.kHighsInf
-        h.addRows(rows.shape[0], np.clip(lo, -inf, inf), hi, rows.nnz, rows.indptr[:-1].astype(np.int32),
-                  rows.indices.astype(np.int32), rows.data.astype(float))
+        h.addRows(
+            rows.shape[0],
+            np.clip(lo, -inf, inf),
+            hi,
+            rows.nnz,
+            rows.indptr[:-1].astype(np.int32),
+            rows.indices.astype(np.int32),
+            rows.data.astype(float),
+        )
     raise AssertionError("unreachable")
 
 
@@ -139,9 +149,14 @@ def _action_only(model: ActionModel) -> ActionModel:
     """The rows of ``model`` that involve no auxiliary variable, over the actions alone."""
     keep = np.flatnonzero(np.diff(model.A[:, model.n_actions :].tocsr().indptr) == 0)
     return ActionModel(
-        name=model.name, n_actions=model.n_actions, A=model.A[keep][:, : model.n_actions],
-        row_lower=model.row_lower[keep], row_upper=model.row_upper[keep],
-        row_names=[model.row_names[k] for k in keep], aux_lower=np.zeros(0), aux_upper=np.zeros(0),
+        name=model.name,
+        n_actions=model.n_actions,
+        A=model.A[keep][:, : model.n_actions],
+        row_lower=model.row_lower[keep],
+        row_upper=model.row_upper[keep],
+        row_names=[model.row_names[k] for k in keep],
+        aux_lower=np.zeros(0),
+        aux_upper=np.zeros(0),
         aux_integer=np.zeros(0, bool),
     )
 
@@ -167,8 +182,13 @@ class _LP:
     reward: np.ndarray | None = None  # (J, S, V) expected next-step reward e_j(s, v)
 
 
-def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho: np.ndarray | None = None,
-              horizon: int | None = None) -> _LP:
+def _build_lp(
+    instance: CoRMABInstance,
+    model: ActionModel,
+    training: bool,
+    rho: np.ndarray | None = None,
+    horizon: int | None = None,
+) -> _LP:
     """The occupancy LP with ``model``'s rows in expectation at every step; ``rho`` (J, S) replaces the
     initial state distribution and ``horizon`` the instance's (an LP from the current states over the time
     left: the LP-update planner)."""
@@ -199,8 +219,10 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho:
     col_lo[y0:] = np.tile(model.aux_lower, H)
     col_hi[y0:] = np.tile(model.aux_upper, H)
     cost = np.zeros(n_cols)
-    e = prob[:, None, :] * table[np.arange(J)[:, None], _UP][:, :, None] \
-        + (1 - prob[:, None, :]) * table[np.arange(J)[:, None], _DOWN][:, :, None]  # (J, S, V)
+    e = (
+        prob[:, None, :] * table[np.arange(J)[:, None], _UP][:, :, None]
+        + (1 - prob[:, None, :]) * table[np.arange(J)[:, None], _DOWN][:, :, None]
+    )  # (J, S, V)
     cost[:n_mu] = np.broadcast_to(e[:, None], (J, H, N_STATES, V)).ravel()
 
     blocks: list[sp.csr_matrix] = []
@@ -229,9 +251,14 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho:
         p = np.broadcast_to(prob[:, None, None, :], src.shape)
         up_r = np.broadcast_to(row[:, :, _UP][..., None], src.shape)
         dn_r = np.broadcast_to(row[:, :, _DOWN][..., None], src.shape)
-        add(np.concatenate([lhs_r, up_r.ravel(), dn_r.ravel()]),
+        add(
+            np.concatenate([lhs_r, up_r.ravel(), dn_r.ravel()]),
             np.concatenate([lhs_c, src.ravel(), src.ravel()]),
-            np.concatenate([np.ones(lhs_c.size), -p.ravel(), -(1 - p).ravel()]), row.size, 0.0, 0.0)
+            np.concatenate([np.ones(lhs_c.size), -p.ravel(), -(1 - p).ravel()]),
+            row.size,
+            0.0,
+            0.0,
+        )
 
     # link: rows (t, j): sum_i w_ji q[t, i] - sum_{s,v} v mu[j, t, s, v] = 0
     coupling_start = sum(b.shape[0] for b in blocks)
@@ -240,11 +267,18 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho:
     link_q_r = (t_idx * J + Wc.row[None, :]).ravel()
     link_q_c = q[:, Wc.col].ravel()
     link_q_v = np.tile(Wc.data, H)
-    mu_r = np.broadcast_to((np.arange(H)[None, :, None, None] * J + np.arange(J)[:, None, None, None]),
-                           mu.shape).ravel()
+    mu_r = np.broadcast_to(
+        (np.arange(H)[None, :, None, None] * J + np.arange(J)[:, None, None, None]), mu.shape
+    ).ravel()
     mu_v = -np.broadcast_to(val[:, None, None, :], mu.shape).ravel()
-    add(np.concatenate([link_q_r, mu_r]), np.concatenate([link_q_c, mu.ravel()]),
-        np.concatenate([link_q_v, mu_v]), H * J, 0.0, 0.0)
+    add(
+        np.concatenate([link_q_r, mu_r]),
+        np.concatenate([link_q_c, mu.ravel()]),
+        np.concatenate([link_q_v, mu_v]),
+        H * J,
+        0.0,
+        0.0,
+    )
 
     # arms with identical (non-zero) weight rows share the law of x: tie their value marginals
     ties = _identical_rows(W)
@@ -253,9 +287,14 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho:
         n_t = len(ties)
         row = np.arange(H * n_t * V).reshape(H, n_t, V)
         rr = np.broadcast_to(row[:, :, None, :], (H, n_t, N_STATES, V))
-        add(np.concatenate([rr.ravel(), rr.ravel()]),
+        add(
+            np.concatenate([rr.ravel(), rr.ravel()]),
             np.concatenate([mu[a_arm].transpose(1, 0, 2, 3).ravel(), mu[b_arm].transpose(1, 0, 2, 3).ravel()]),
-            np.concatenate([np.ones(rr.size), -np.ones(rr.size)]), row.size, 0.0, 0.0)
+            np.concatenate([np.ones(rr.size), -np.ones(rr.size)]),
+            row.size,
+            0.0,
+            0.0,
+        )
 
     coupling_end = sum(b.shape[0] for b in blocks)
     # the feasible set's rows in expectation, per step
@@ -266,8 +305,18 @@ def _build_lp(instance: CoRMABInstance, model: ActionModel, training: bool, rho:
         highs.append(hi_t)
 
     A = sp.vstack(blocks, format="csr")
-    return _LP(cost, A, np.concatenate(lows), np.concatenate(highs), col_lo, col_hi, q, mu,
-               slice(coupling_start, coupling_end), e)
+    return _LP(
+        cost,
+        A,
+        np.concatenate(lows),
+        np.concatenate(highs),
+        col_lo,
+        col_hi,
+        q,
+        mu,
+        slice(coupling_start, coupling_end),
+        e,
+    )
 
 
 def _result(lp: _LP, h: highspy.Highs, method: str, converged: bool, start: float) -> BoundResult:
@@ -282,9 +331,15 @@ def _result(lp: _LP, h: highspy.Highs, method: str, converged: bool, start: floa
     x = np.asarray(sol.col_value, float) if has_x else None
     marg = np.clip(x[lp.q], 0.0, 1.0) if x is not None else np.full((H, N), np.nan)
     return BoundResult(
-        bound=float(bound), lp_value=float(h.getInfo().objective_function_value) if has_x else np.inf,
-        action_marginals=marg, status=status, seconds=time.perf_counter() - start, n_vars=len(lp.c),
-        n_rows=lp.A.shape[0], method=method, converged=converged and has_x,
+        bound=float(bound),
+        lp_value=float(h.getInfo().objective_function_value) if has_x else np.inf,
+        action_marginals=marg,
+        status=status,
+        seconds=time.perf_counter() - start,
+        n_vars=len(lp.c),
+        n_rows=lp.A.shape[0],
+        method=method,
+        converged=converged and has_x,
     )
 
 
@@ -316,8 +371,12 @@ class _Separator:
         """A cut pi @ a <= pi0 violated by ``q`` (by more than tol), or None when ``q`` is inside."""
         model, inf = self.model, highspy.kHighsInf
         base = self.A_q @ q
-        self.h.changeRowsBounds(len(self.rows), self.rows, np.clip(model.row_lower - base, -inf, inf),
-                                np.clip(model.row_upper - base, -inf, inf))
+        self.h.changeRowsBounds(
+            len(self.rows),
+            self.rows,
+            np.clip(model.row_lower - base, -inf, inf),
+            np.clip(model.row_upper - base, -inf, inf),
+        )
         self.h.run()
         sol = self.h.getSolution()
         if self.h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
@@ -329,10 +388,14 @@ class _Separator:
         duals = np.asarray(sol.row_dual, float)
         best: tuple[np.ndarray, float] | None = None
         for lam in (duals, -duals):
-            lam = np.where(((lam > 0) & ~np.isfinite(model.row_upper))
-                           | ((lam < 0) & ~np.isfinite(model.row_lower)), 0.0, lam)
-            R = np.where(lam > 0, lam * np.nan_to_num(model.row_upper, posinf=0.0),
-                         lam * np.nan_to_num(model.row_lower, neginf=0.0)).sum()
+            lam = np.where(
+                ((lam > 0) & ~np.isfinite(model.row_upper)) | ((lam < 0) & ~np.isfinite(model.row_lower)), 0.0, lam
+            )
+            R = np.where(
+                lam > 0,
+                lam * np.nan_to_num(model.row_upper, posinf=0.0),
+                lam * np.nan_to_num(model.row_lower, neginf=0.0),
+            ).sum()
             g = self.A_y.T @ lam
             y_min = np.where(g > 0, g * model.aux_lower, np.where(g < 0, g * model.aux_upper, 0.0)).sum()
             pi = np.asarray(self.A_q.T @ lam, float)
@@ -354,8 +417,13 @@ def _identical_rows(W: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _highs(
-    c: np.ndarray, A: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray,
-    col_hi: np.ndarray, time_limit: float,
+    c: np.ndarray,
+    A: sp.csr_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    time_limit: float,
 ) -> highspy.Highs:
     """A HiGHS model of max c x, row_lo <= A x <= row_hi, col_lo <= x <= col_hi (not yet solved)."""
     inf = highspy.kHighsInf
@@ -381,8 +449,13 @@ def _highs(
 
 
 def _dual_bound(
-    c: np.ndarray, A: sp.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray, col_lo: np.ndarray,
-    col_hi: np.ndarray, duals: np.ndarray,
+    c: np.ndarray,
+    A: sp.csr_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    duals: np.ndarray,
 ) -> float:
     """Weak duality for max c x, row_lo <= A x <= row_hi, col_lo <= x <= col_hi: for any multipliers y,
     c x = y (A x) + (c - A^T y) x <= sum_i max_{row_i} y_i (A x)_i + sum_j max_{col_j} (c - A^T y)_j x_j.
@@ -390,8 +463,9 @@ def _dual_bound(
     best = np.inf
     for y in (duals, -duals):
         y = np.where(((y > 0) & ~np.isfinite(row_hi)) | ((y < 0) & ~np.isfinite(row_lo)), 0.0, y)
-        rows = np.where(y > 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0),
-                        y * np.where(np.isfinite(row_lo), row_lo, 0.0)).sum()
+        rows = np.where(
+            y > 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0), y * np.where(np.isfinite(row_lo), row_lo, 0.0)
+        ).sum()
         red = c - A.T @ y
         with np.errstate(invalid="ignore"):
             cols = np.where(red > 0, red * col_hi, np.where(red < 0, red * col_lo, 0.0))

@@ -138,7 +138,10 @@ class JointSSPolicy:
 
 
 def simulate_inventory(
-    instance: InventoryInstance, policy, episodes: int = 64, seed: int = 123,
+    instance: InventoryInstance,
+    policy,
+    episodes: int = 64,
+    seed: int = 123,
     demand: np.ndarray | None = None,
 ) -> np.ndarray:
     """Undiscounted episode returns of a batch policy (``policy.batch(inv) -> levels``), vectorised."""

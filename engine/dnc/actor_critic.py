@@ -147,7 +147,11 @@ class Critic(nn.Module):
     """
 
     def __init__(
-        self, obs_dim: int, n_actions: int, state_hidden: tuple[int, ...], action_hidden: int,
+        self,
+        obs_dim: int,
+        n_actions: int,
+        state_hidden: tuple[int, ...],
+        action_hidden: int,
         value_head: bool = True,
     ) -> None:
         super().__init__()
@@ -214,8 +218,14 @@ class ActorCriticAgent:
     """A trained (or loadable) actor and critic with MinMax, neighbourhood, MILP and hybrid selectors."""
 
     def __init__(
-        self, config: ActorCriticConfig, obs_center: np.ndarray, obs_scale: np.ndarray, amax: np.ndarray,
-        reward_scale: float = 1.0, instance: dict | None = None, prior: ResidualPrior | None = None,
+        self,
+        config: ActorCriticConfig,
+        obs_center: np.ndarray,
+        obs_scale: np.ndarray,
+        amax: np.ndarray,
+        reward_scale: float = 1.0,
+        instance: dict | None = None,
+        prior: ResidualPrior | None = None,
         potential: np.ndarray | None = None,
     ) -> None:
         """``instance`` (plain data) is the environment's instance; with ``config.reward_model`` it must be one
@@ -227,8 +237,9 @@ class ActorCriticAgent:
         self.reward_scale = float(reward_scale)
         self.instance = instance
         # linear shaping potential phi(s) = potential . s (raw observation units); the critic learns Q - phi
-        self.potential = None if potential is None else torch.as_tensor(np.asarray(potential, float),
-                                                                         dtype=torch.float32)
+        self.potential = (
+            None if potential is None else torch.as_tensor(np.asarray(potential, float), dtype=torch.float32)
+        )
         obs_dim, n = int(self.obs_center.numel()), int(self.amax.numel())
         self.prior = prior if prior is not None else ResidualPrior.box(self.amax.numpy())
         self.reward_source = _reward_source(instance) if config.reward_model else None
@@ -283,7 +294,10 @@ class ActorCriticAgent:
         return model.scaled(self.reward_scale)
 
     def expected_reward(
-        self, obs_n: torch.Tensor, actions: torch.Tensor, model: SeparableReward | None = None,
+        self,
+        obs_n: torch.Tensor,
+        actions: torch.Tensor,
+        model: SeparableReward | None = None,
     ) -> torch.Tensor:
         """``r(s, a)`` of integer actions (B, n) in critic units (B,), read from ``model`` (these states'
         :meth:`reward_model`) when given; zeros without a reward model."""
@@ -296,7 +310,10 @@ class ActorCriticAgent:
         return torch.as_tensor(r * self.reward_scale, dtype=torch.float32)
 
     def q(
-        self, obs_n: torch.Tensor, actions: torch.Tensor, critic: Critic | None = None,
+        self,
+        obs_n: torch.Tensor,
+        actions: torch.Tensor,
+        critic: Critic | None = None,
         model: SeparableReward | None = None,
     ) -> torch.Tensor:
         """``Q(s, a)`` of integer actions in critic units: the critic (default the first) plus the reward model
@@ -363,7 +380,11 @@ class ActorCriticAgent:
 
     @torch.no_grad()
     def guard(
-        self, obs_n: torch.Tensor, base: torch.Tensor, proposal: torch.Tensor, model: SeparableReward | None = None,
+        self,
+        obs_n: torch.Tensor,
+        base: torch.Tensor,
+        proposal: torch.Tensor,
+        model: SeparableReward | None = None,
     ) -> torch.Tensor:
         """Trust-region acceptance: keep ``proposal`` only where every critic prefers it to ``base`` by more
         than ``search_margin * |Q(base)|``; elsewhere ``base``. A no-op with one critic and margin 0."""
@@ -384,9 +405,15 @@ class ActorCriticAgent:
         if self._milp is None:
             W, w2, b2 = self.action_layer()
             self._milp = BoxCriticMILP(
-                W.double().numpy(), w2.double().numpy(), b2, self.amax.numpy(),
-                time_limit=self.config.mip_time_limit, mip_rel_gap=self.config.mip_rel_gap,
-                seed=self.config.seed, lower=self.prior.lower.numpy(), upper=self.prior.upper.numpy(),
+                W.double().numpy(),
+                w2.double().numpy(),
+                b2,
+                self.amax.numpy(),
+                time_limit=self.config.mip_time_limit,
+                mip_rel_gap=self.config.mip_rel_gap,
+                seed=self.config.seed,
+                lower=self.prior.lower.numpy(),
+                upper=self.prior.upper.numpy(),
             )
         return self._milp
 
@@ -396,7 +423,11 @@ class ActorCriticAgent:
     # ---------------------------------------------------------------------------------- training
     @classmethod
     def train(
-        cls, env: gym.Env, config: ActorCriticConfig | None = None, seed: int = 0, progress: bool = True,
+        cls,
+        env: gym.Env,
+        config: ActorCriticConfig | None = None,
+        seed: int = 0,
+        progress: bool = True,
     ) -> ActorCriticAgent:
         """Train on copies of ``env`` (``num_envs`` of them); everything random derives from ``seed``."""
         cfg = copy.deepcopy(config) if config is not None else ActorCriticConfig()
@@ -412,8 +443,13 @@ class ActorCriticAgent:
         prior = ResidualPrior.make(cfg.prior, cfg.residual_radius, amax, instance)
         weights = getattr(env.unwrapped, "potential_weights", None)
         agent = cls(
-            cfg, center, scale, amax, reward_scale,
-            instance.model_dump(mode="json") if hasattr(instance, "model_dump") else None, prior,
+            cfg,
+            center,
+            scale,
+            amax,
+            reward_scale,
+            instance.model_dump(mode="json") if hasattr(instance, "model_dump") else None,
+            prior,
             weights() if (cfg.shaping and weights is not None) else None,
         )
         n, obs_dim, E = agent.n_actions, int(center.size), cfg.num_envs
@@ -453,9 +489,11 @@ class ActorCriticAgent:
                     c = agent.state_terms(obs_n)[0]
                     model = agent.reward_model(obs_n)
                     lo, hi = agent.action_box(obs_n)
-                    found = agent.searcher(cfg.train_search_steps).search(
-                        c, base, generator=gen, reward=model, lower=lo, upper=hi
-                    ).actions
+                    found = (
+                        agent.searcher(cfg.train_search_steps)
+                        .search(c, base, generator=gen, reward=model, lower=lo, upper=hi)
+                        .actions
+                    )
                     actions = agent.guard(obs_n, base, found, model)
                 else:
                     actions, model = base, None
@@ -542,7 +580,10 @@ class ActorCriticAgent:
 
     @torch.no_grad()
     def act(
-        self, obs: np.ndarray, selector: str = "neighbourhood", time_limit: float | None = None,
+        self,
+        obs: np.ndarray,
+        selector: str = "neighbourhood",
+        time_limit: float | None = None,
     ) -> tuple[np.ndarray, dict]:
         """The action for one observation and ``{value, seconds, status, selector, ...}``; deterministic."""
         if selector not in SELECTORS:
@@ -567,8 +608,12 @@ class ActorCriticAgent:
         if selector in ("mip", "hybrid"):
             remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
             found = self.box_milp().solve(
-                c[0].double().numpy(), warm_start=action[0].numpy(), time_limit=remaining, reward=model,
-                lower=None if lo is None else lo[0].numpy(), upper=None if hi is None else hi[0].numpy(),
+                c[0].double().numpy(),
+                warm_start=action[0].numpy(),
+                time_limit=remaining,
+                reward=model,
+                lower=None if lo is None else lo[0].numpy(),
+                upper=None if hi is None else hi[0].numpy(),
             )
             action = torch.as_tensor(found.action).reshape(1, -1)
             sol = found.solution
@@ -584,8 +629,16 @@ class ActorCriticAgent:
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         action, info = self.act(state, selector=selector, time_limit=time_limit)
         gap = info.get("gap", float("nan"))
-        return Decision(action, info["value"], info.get("bound", float("nan")), gap, info["status"],
-                        info["seconds"], selector, self.policy_version)
+        return Decision(
+            action,
+            info["value"],
+            info.get("bound", float("nan")),
+            gap,
+            info["status"],
+            info["seconds"],
+            selector,
+            self.policy_version,
+        )
 
     @property
     def policy_version(self) -> str:
@@ -624,12 +677,17 @@ class ActorCriticAgent:
         amax = np.asarray(meta["amax"])
         prior = ResidualPrior.from_dict(meta["prior"], amax) if meta.get("prior") else None
         agent = cls(
-            ActorCriticConfig.from_dict(meta["config"]), np.asarray(meta["obs_center"]),
-            np.asarray(meta["obs_scale"]), amax, meta["reward_scale"], meta.get("instance"), prior,
+            ActorCriticConfig.from_dict(meta["config"]),
+            np.asarray(meta["obs_center"]),
+            np.asarray(meta["obs_scale"]),
+            amax,
+            meta["reward_scale"],
+            meta.get("instance"),
+            prior,
             meta.get("potential"),
         )
         tensors = load_file(str(Path(path) / "weights.safetensors"))
         nets = [("actor.", agent.actor)] + [(f"critic{i + 1 if i else ''}.", q) for i, q in enumerate(agent.critics)]
         for prefix, net in nets:
-            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            net.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
         return agent

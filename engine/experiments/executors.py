@@ -59,8 +59,14 @@ class RayExecutor:
     keeps Ray's 15, under which workers get almost no CPU on a machine shared with other work).
     """
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, progress: bool = True,
-                 runtime_env: dict | None = None, niceness: int | None = 0) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        progress: bool = True,
+        runtime_env: dict | None = None,
+        niceness: int | None = 0,
+    ) -> None:
         if num_cpus is not None and num_cpus < 1:
             raise InvalidInputError("num_cpus", "must be at least 1")
         ray = _import_ray()
@@ -110,8 +116,9 @@ class RayExecutor:
         self.close()
 
 
-def make_executor(name: str = "serial", address: str | None = None, num_cpus: int | None = None,
-                  progress: bool = True) -> SerialExecutor | RayExecutor:
+def make_executor(
+    name: str = "serial", address: str | None = None, num_cpus: int | None = None, progress: bool = True
+) -> SerialExecutor | RayExecutor:
     """``"serial"`` or ``"ray"`` (local cluster when ``address`` is None, else that cluster)."""
     if name == "serial":
         if address is not None:

@@ -52,8 +52,9 @@ def decision_times(evaluation: Any) -> dict[str, list[float]]:
     return {name: list(r.decision_seconds) for name, r in evaluation.methods.items()}
 
 
-def returns_table(returns: Mapping[str, Sequence[float]], reference: float | None = None,
-                  reference_name: str = "bound") -> list[dict]:
+def returns_table(
+    returns: Mapping[str, Sequence[float]], reference: float | None = None, reference_name: str = "bound"
+) -> list[dict]:
     """Rows ``{method, mean, ci_low, ci_high, pct}`` (``pct`` = 100 * mean / ``reference`` when given)."""
     rows = []
     for name, values in returns.items():
@@ -66,8 +67,14 @@ def returns_table(returns: Mapping[str, Sequence[float]], reference: float | Non
     return rows
 
 
-def plot_learning_curve(returns: Sequence[float], ax: Any = None, window: int = 10, label: str = "episode",
-                        ylabel: str = "training return", reference: Mapping[str, float] | None = None) -> Any:
+def plot_learning_curve(
+    returns: Sequence[float],
+    ax: Any = None,
+    window: int = 10,
+    label: str = "episode",
+    ylabel: str = "training return",
+    reference: Mapping[str, float] | None = None,
+) -> Any:
     """Per-episode training returns (faint) with their moving average, plus optional horizontal references
     (e.g. ``{"exact optimum": 62.8, "myopic": 34.9}``)."""
     ax = _axes(ax)
@@ -84,8 +91,14 @@ def plot_learning_curve(returns: Sequence[float], ax: Any = None, window: int = 
     return ax
 
 
-def plot_returns(returns: Any, ax: Any = None, upper_bound: float | None = None, optimum: float | None = None,
-                 title: str = "return per method (95% bootstrap CI)", xlabel: str = "mean return") -> Any:
+def plot_returns(
+    returns: Any,
+    ax: Any = None,
+    upper_bound: float | None = None,
+    optimum: float | None = None,
+    title: str = "return per method (95% bootstrap CI)",
+    xlabel: str = "mean return",
+) -> Any:
     """Horizontal bars of the mean return per method with bootstrap 95% intervals, sorted best first; the
     certified upper bound and the exact optimum (when known) as vertical lines."""
     ax = _axes(ax, (6.5, 0.45 * max(len(per_episode_returns(returns)), 3) + 1.2))
@@ -107,16 +120,20 @@ def plot_returns(returns: Any, ax: Any = None, upper_bound: float | None = None,
     return ax
 
 
-def plot_decision_times(times: Mapping[str, Sequence[float]], ax: Any = None,
-                        title: str = "decision time per method") -> Any:
+def plot_decision_times(
+    times: Mapping[str, Sequence[float]], ax: Any = None, title: str = "decision time per method"
+) -> Any:
     """Box plots of per-decision wall-clock times in milliseconds, log scale (zeros clipped to 1 us)."""
     ax = _axes(ax, (6.5, 0.45 * max(len(times), 3) + 1.2))
     names = list(times)
     data = [np.maximum(1000.0 * np.asarray(times[n], dtype=float), 1e-3) for n in names]
     import matplotlib
 
-    horizontal = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
-                  else {"vert": False})
+    horizontal = (
+        {"orientation": "horizontal"}
+        if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
+        else {"vert": False}
+    )
     ax.boxplot(data, showfliers=True, flierprops={"markersize": 2}, **horizontal)
     ax.set_yticks(np.arange(1, len(names) + 1), names)
     ax.set_xscale("log")
@@ -143,8 +160,14 @@ def episode_trace(instance: Any, policy: Any, seed: int = 0) -> dict[str, np.nda
     return {"states": np.array(states), "actions": np.array(actions), "expected": np.array(expected)}
 
 
-def plot_allocations(actions: np.ndarray, states: np.ndarray | None = None, ax: Any = None,
-                     title: str = "allocations over time", ylabel: str = "arm", marked: str = "pulled") -> Any:
+def plot_allocations(
+    actions: np.ndarray,
+    states: np.ndarray | None = None,
+    ax: Any = None,
+    title: str = "allocations over time",
+    ylabel: str = "arm",
+    marked: str = "pulled",
+) -> Any:
     """Heatmap of arms x time. With ``states`` of the same shape the colour is the arm's state and the pulled
     cells are marked; otherwise the colour is the action itself."""
     import matplotlib.pyplot as plt
@@ -181,9 +204,15 @@ def graph_layout(instance: Any, seed: int = 0) -> dict[int, np.ndarray]:
         return nx.spring_layout(graph, seed=seed)
 
 
-def plot_routing(instance: Any, states: Sequence[int] | None = None, action: Sequence[int] | None = None,
-                 walk: Sequence[int] | None = None, pos: Mapping[int, Any] | None = None, ax: Any = None,
-                 title: str = "routing decision") -> Any:
+def plot_routing(
+    instance: Any,
+    states: Sequence[int] | None = None,
+    action: Sequence[int] | None = None,
+    walk: Sequence[int] | None = None,
+    pos: Mapping[int, Any] | None = None,
+    ax: Any = None,
+    title: str = "routing decision",
+) -> Any:
     """The instance's graph: nodes coloured by arm state, pulled nodes ringed in red, the closed walk's
     edges drawn thick and numbered by the order of first traversal, the source as a square."""
     import networkx as nx
@@ -200,26 +229,48 @@ def plot_routing(instance: Any, states: Sequence[int] | None = None, action: Seq
         seen: dict[tuple[int, int], int] = {}
         for k, (u, v) in enumerate(moves, 1):
             seen.setdefault((min(u, v), max(u, v)), k)
-        nx.draw_networkx_edge_labels(graph, pos, edge_labels={e: str(k) for e, k in seen.items()}, ax=ax,
-                                     font_size=7, font_color="tab:orange")
+        nx.draw_networkx_edge_labels(
+            graph, pos, edge_labels={e: str(k) for e, k in seen.items()}, ax=ax, font_size=7, font_color="tab:orange"
+        )
     others = [n for n in nodes if n != instance.source]
-    nx.draw_networkx_nodes(graph, pos, nodelist=others, node_color=colour[others], cmap="YlGn", vmin=0, vmax=3,
-                           edgecolors="grey", node_size=260, ax=ax)
-    nx.draw_networkx_nodes(graph, pos, nodelist=[instance.source], node_color=[colour[instance.source]],
-                           cmap="YlGn", vmin=0, vmax=3, node_shape="s", edgecolors="black", linewidths=2,
-                           node_size=340, ax=ax)
+    nx.draw_networkx_nodes(
+        graph,
+        pos,
+        nodelist=others,
+        node_color=colour[others],
+        cmap="YlGn",
+        vmin=0,
+        vmax=3,
+        edgecolors="grey",
+        node_size=260,
+        ax=ax,
+    )
+    nx.draw_networkx_nodes(
+        graph,
+        pos,
+        nodelist=[instance.source],
+        node_color=[colour[instance.source]],
+        cmap="YlGn",
+        vmin=0,
+        vmax=3,
+        node_shape="s",
+        edgecolors="black",
+        linewidths=2,
+        node_size=340,
+        ax=ax,
+    )
     if action is not None:
         pulled = [int(j) for j in np.flatnonzero(np.asarray(action)[: len(nodes)] > 0)]
-        nx.draw_networkx_nodes(graph, pos, nodelist=pulled, node_color="none", edgecolors="tab:red",
-                               linewidths=3, node_size=420, ax=ax)
+        nx.draw_networkx_nodes(
+            graph, pos, nodelist=pulled, node_color="none", edgecolors="tab:red", linewidths=3, node_size=420, ax=ax
+        )
     nx.draw_networkx_labels(graph, pos, font_size=7, ax=ax)
     ax.set_title(title)
     ax.set_axis_off()
     return ax
 
 
-def plot_maze(instance: Any, paths: Mapping[str, np.ndarray] | None = None, ax: Any = None,
-              title: str = "maze") -> Any:
+def plot_maze(instance: Any, paths: Mapping[str, np.ndarray] | None = None, ax: Any = None, title: str = "maze") -> Any:
     """Walls (grey), teleport tiles (source purple, arrow to target), start, goal disc and trajectories
     (arrays of (x, y) positions) of one or more policies."""
     from matplotlib.patches import Circle, Rectangle
@@ -230,8 +281,12 @@ def plot_maze(instance: Any, paths: Mapping[str, np.ndarray] | None = None, ax: 
     for tp in getattr(instance, "teleports", []):
         x0, y0, x1, y1 = tp.source
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color="tab:purple", alpha=0.4))
-        ax.annotate("", xy=tp.target, xytext=((x0 + x1) / 2, (y0 + y1) / 2),
-                    arrowprops={"arrowstyle": "->", "color": "tab:purple", "ls": "--"})
+        ax.annotate(
+            "",
+            xy=tp.target,
+            xytext=((x0 + x1) / 2, (y0 + y1) / 2),
+            arrowprops={"arrowstyle": "->", "color": "tab:purple", "ls": "--"},
+        )
     goal_radius = float(getattr(instance, "goal_radius", 0.05))
     ax.add_patch(Circle(tuple(instance.goal), goal_radius, color="gold", alpha=0.8, label="goal"))
     ax.plot(*instance.start, "ko", label="start")

@@ -22,8 +22,10 @@ def markdown_table(results: list[dict], reference: str | None = None) -> str:
     for res in results:
         best = res.get("best_planner")
         for method, per_ep in res["per_episode_expected"].items():
-            row = rows.setdefault((res["scenario"], method), {"returns": [], "median_s": [], "bound_pct": [],
-                                                              "vs_planner": [], "best": best})
+            row = rows.setdefault(
+                (res["scenario"], method),
+                {"returns": [], "median_s": [], "bound_pct": [], "vs_planner": [], "best": best},
+            )
             row["returns"] += per_ep
             row["median_s"].append(res["methods"][method]["decision_seconds"]["median"])
             if res.get("upper_bound"):
@@ -32,8 +34,11 @@ def markdown_table(results: list[dict], reference: str | None = None) -> str:
                 row["vs_planner"] += list(np.asarray(per_ep) - np.asarray(res["per_episode_expected"][best]))
     from engine.analysis.evaluation import bootstrap_ci
 
-    lines = ["| scenario | method | mean return | 95% CI | % of upper bound | vs best planner (95% CI) | "
-             "median decision (ms) |", "|---|---|---:|---|---:|---|---:|"]
+    lines = [
+        "| scenario | method | mean return | 95% CI | % of upper bound | vs best planner (95% CI) | "
+        "median decision (ms) |",
+        "|---|---|---:|---|---:|---|---:|",
+    ]
     for (scenario, method), row in sorted(rows.items(), key=lambda kv: (kv[0][0], -np.mean(kv[1]["returns"]))):
         lo, hi = bootstrap_ci(np.asarray(row["returns"]))
         pct = f"{np.mean(row['bound_pct']):.1f}" if row["bound_pct"] else "-"
@@ -45,8 +50,10 @@ def markdown_table(results: list[dict], reference: str | None = None) -> str:
             vs = f"{d.mean():+.2f} [{dlo:+.2f}, {dhi:+.2f}]"
         else:
             vs = "-"
-        lines.append(f"| {scenario} | {label(method)} | {np.mean(row['returns']):.2f} | [{lo:.2f}, {hi:.2f}] | "
-                     f"{pct} | {vs} | {1000 * np.median(row['median_s']):.1f} |")
+        lines.append(
+            f"| {scenario} | {label(method)} | {np.mean(row['returns']):.2f} | [{lo:.2f}, {hi:.2f}] | "
+            f"{pct} | {vs} | {1000 * np.median(row['median_s']):.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -83,7 +90,8 @@ def plot_evaluation(results: list[dict], path: str | Path) -> Path:
                 times.setdefault(method, []).append(res["methods"][method]["decision_seconds"]["median"])
                 if best:
                     diffs.setdefault(method, []).extend(
-                        np.asarray(per_ep) - np.asarray(res["per_episode_expected"][best]))
+                        np.asarray(per_ep) - np.asarray(res["per_episode_expected"][best])
+                    )
         names = sorted(pooled, key=lambda m: -np.mean(pooled[m]))
         labels = [label(m) for m in names]
         colors = [_color(m) for m in names]
@@ -101,8 +109,13 @@ def plot_evaluation(results: list[dict], path: str | Path) -> Path:
             d_names = [m for m in names if m in diffs]
             d_means = np.array([np.mean(diffs[m]) for m in d_names])
             d_cis = np.array([bootstrap_ci(np.asarray(diffs[m]), seed=1) for m in d_names])
-            ax.bar([label(m) for m in d_names], d_means, yerr=[d_means - d_cis[:, 0], d_cis[:, 1] - d_means],
-                   capsize=4, color=[_color(m) for m in d_names])
+            ax.bar(
+                [label(m) for m in d_names],
+                d_means,
+                yerr=[d_means - d_cis[:, 0], d_cis[:, 1] - d_means],
+                capsize=4,
+                color=[_color(m) for m in d_names],
+            )
             ax.axhline(0, color="k", lw=0.8)
             ax.set_title(f"paired difference vs best planner ({label(runs[0]['best_planner'])})")
         else:
@@ -128,8 +141,11 @@ def sweep_markdown(summary: dict) -> str:
     % of the certified upper bound and of the exact optimum, and the median decision time; then the trained
     policy's paired gain over the best baseline per domain."""
     domains = summary["domains"]
-    lines = ["| domain | method | mean return | 95% CI (seeds) | 95% CI (episodes) | % of upper bound | "
-             "% of exact optimum | median decision (ms) |", "|---|---|---:|---|---|---:|---:|---:|"]
+    lines = [
+        "| domain | method | mean return | 95% CI (seeds) | 95% CI (episodes) | % of upper bound | "
+        "% of exact optimum | median decision (ms) |",
+        "|---|---|---:|---|---|---:|---:|---:|",
+    ]
 
     def fmt(value: float | None, spec: str = ".1f") -> str:
         return "-" if value is None else format(value, spec)
@@ -139,36 +155,55 @@ def sweep_markdown(summary: dict) -> str:
         for method, m in order:
             name = f"**{method}**" if method == summary.get("trained") else method
             (slo, shi), (elo, ehi) = m["ci95_seeds"], m["ci95_episodes"]
-            lines.append(f"| {domain} | {name} | {m['mean_expected_return']:.2f} | [{slo:.2f}, {shi:.2f}] | "
-                         f"[{elo:.2f}, {ehi:.2f}] | {fmt(m['pct_of_upper_bound'])} | "
-                         f"{fmt(m['pct_of_exact_optimum'])} | {1000 * m['median_decision_seconds']:.1f} |")
-    lines += ["", f"Paired gain of {summary.get('trained')} over the best baseline (per-episode differences on "
-              "common random numbers):", "",
-              "| domain | seeds | best baseline | gain | 95% CI (episodes) | 95% CI (seeds) | relative | "
-              "upper bound | exact optimum |", "|---|---|---|---:|---|---|---:|---:|---:|"]
+            lines.append(
+                f"| {domain} | {name} | {m['mean_expected_return']:.2f} | [{slo:.2f}, {shi:.2f}] | "
+                f"[{elo:.2f}, {ehi:.2f}] | {fmt(m['pct_of_upper_bound'])} | "
+                f"{fmt(m['pct_of_exact_optimum'])} | {1000 * m['median_decision_seconds']:.1f} |"
+            )
+    lines += [
+        "",
+        f"Paired gain of {summary.get('trained')} over the best baseline (per-episode differences on "
+        "common random numbers):",
+        "",
+        "| domain | seeds | best baseline | gain | 95% CI (episodes) | 95% CI (seeds) | relative | "
+        "upper bound | exact optimum |",
+        "|---|---|---|---:|---|---|---:|---:|---:|",
+    ]
     for domain, entry in domains.items():
         g = entry["gain"]
         if not g:
             continue
         (elo, ehi), (slo, shi) = g["ci95_episodes"], g["ci95_seeds"]
         rel = "-" if g["relative"] is None else f"{100 * g['relative']:+.1f}%"
-        lines.append(f"| {domain} | {len(entry['seeds'])} | {entry['best_baseline']} | {g['mean']:+.2f} | "
-                     f"[{elo:+.2f}, {ehi:+.2f}] | [{slo:+.2f}, {shi:+.2f}] | {rel} | {entry['upper_bound']:.2f} | "
-                     f"{fmt(entry['exact_optimum'], '.2f')} |")
+        lines.append(
+            f"| {domain} | {len(entry['seeds'])} | {entry['best_baseline']} | {g['mean']:+.2f} | "
+            f"[{elo:+.2f}, {ehi:+.2f}] | [{slo:+.2f}, {shi:+.2f}] | {rel} | {entry['upper_bound']:.2f} | "
+            f"{fmt(entry['exact_optimum'], '.2f')} |"
+        )
     lines += _planner_gain_rows(summary)
     key = "trained_pct_of_exact_optimum"
     exact = [(d, e[key]) for d, e in domains.items() if e.get(key)]
     if exact:
-        lines += ["", f"{summary.get('trained')} evaluated exactly (DP policy evaluation of its greedy policy, no "
-                  "sampling noise), % of the exact optimum:", "", "| domain | mean | lowest seed | per seed |",
-                  "|---|---:|---:|---|"]
-        lines += [f"| {d} | {p['mean']:.1f} | {p['min']:.1f} | {', '.join(f'{v:.1f}' for v in p['per_seed'])} |"
-                  for d, p in exact]
+        lines += [
+            "",
+            f"{summary.get('trained')} evaluated exactly (DP policy evaluation of its greedy policy, no "
+            "sampling noise), % of the exact optimum:",
+            "",
+            "| domain | mean | lowest seed | per seed |",
+            "|---|---:|---:|---|",
+        ]
+        lines += [
+            f"| {d} | {p['mean']:.1f} | {p['min']:.1f} | {', '.join(f'{v:.1f}' for v in p['per_seed'])} |"
+            for d, p in exact
+        ]
     overall = summary.get("overall", {})
     if overall.get("mean_relative_gain") is not None:
-        lines += ["", f"Mean relative gain over {overall['n_domains']} domains: "
-                  f"{100 * overall['mean_relative_gain']:+.1f}%; significantly better (episode CI above 0) in "
-                  f"{overall['domains_significantly_better']} of {overall['n_domains']}."]
+        lines += [
+            "",
+            f"Mean relative gain over {overall['n_domains']} domains: "
+            f"{100 * overall['mean_relative_gain']:+.1f}%; significantly better (episode CI above 0) in "
+            f"{overall['domains_significantly_better']} of {overall['n_domains']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -178,25 +213,39 @@ def _planner_gain_rows(summary: dict) -> list[str]:
     entries = [(d, e) for d, e in domains.items() if e.get("gain_over_best_planner")]
     if not entries:
         return []
-    lines = ["", f"Paired gain of {summary.get('trained')} over the best planner (per-episode differences on common "
-             "random numbers; per seed: mean [95% CI]):", "",
-             "| domain | best planner | gain | 95% CI (episodes) | relative | per seed | planners' exact % of "
-             "optimum (lowest seed) |", "|---|---|---:|---|---:|---|---|"]
+    lines = [
+        "",
+        f"Paired gain of {summary.get('trained')} over the best planner (per-episode differences on common "
+        "random numbers; per seed: mean [95% CI]):",
+        "",
+        "| domain | best planner | gain | 95% CI (episodes) | relative | per seed | planners' exact % of "
+        "optimum (lowest seed) |",
+        "|---|---|---:|---|---:|---|---|",
+    ]
     for domain, entry in entries:
         g = entry["gain_over_best_planner"]
         rel = "-" if g["relative"] is None else f"{100 * g['relative']:+.2f}%"
-        seeds = ", ".join(f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-                          for m, (lo, hi) in zip(g["per_seed"], g["ci95_per_seed"], strict=True))
-        exact = ", ".join(f"{label(m)} {p['mean']:.2f} ({p['min']:.2f})"
-                          for m, p in (entry.get("planner_exact_pct_of_optimum") or {}).items() if p)
+        seeds = ", ".join(
+            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]" for m, (lo, hi) in zip(g["per_seed"], g["ci95_per_seed"], strict=True)
+        )
+        exact = ", ".join(
+            f"{label(m)} {p['mean']:.2f} ({p['min']:.2f})"
+            for m, p in (entry.get("planner_exact_pct_of_optimum") or {}).items()
+            if p
+        )
         elo, ehi = g["ci95_episodes"]
-        lines.append(f"| {domain} | {label(entry['best_planner'])} | {g['mean']:+.2f} | [{elo:+.2f}, {ehi:+.2f}] | "
-                     f"{rel} | {seeds} | {exact or '-'} |")
+        lines.append(
+            f"| {domain} | {label(entry['best_planner'])} | {g['mean']:+.2f} | [{elo:+.2f}, {ehi:+.2f}] | "
+            f"{rel} | {seeds} | {exact or '-'} |"
+        )
     overall = summary.get("overall", {})
     if overall.get("mean_relative_gain_over_best_planner") is not None:
-        lines += ["", f"Mean relative gain over the best planner: "
-                  f"{100 * overall['mean_relative_gain_over_best_planner']:+.2f}%; seeds significantly worse than "
-                  f"the best planner: {overall['seeds_significantly_worse_than_best_planner']}."]
+        lines += [
+            "",
+            f"Mean relative gain over the best planner: "
+            f"{100 * overall['mean_relative_gain_over_best_planner']:+.2f}%; seeds significantly worse than "
+            f"the best planner: {overall['seeds_significantly_worse_than_best_planner']}.",
+        ]
     return lines
 
 

@@ -70,8 +70,14 @@ class SweepConfig:
             raise InvalidInputError("seeds", f"seeds must be non-negative, got {list(self.seeds)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise InvalidInputError("seeds", "each seed at most once")
-        for name, low in (("n_arms", 1), ("budget", 1), ("horizon", 1), ("train_episodes", 0),
-                          ("eval_episodes", 1), ("exact_max_arms", 0)):
+        for name, low in (
+            ("n_arms", 1),
+            ("budget", 1),
+            ("horizon", 1),
+            ("train_episodes", 0),
+            ("eval_episodes", 1),
+            ("exact_max_arms", 0),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise InvalidInputError(name, f"must be an integer >= {low}, got {value!r}")
@@ -145,19 +151,36 @@ def _run_task(task: dict) -> dict:
     dqn = DQNConfig.from_dict({**DQNConfig().to_dict(), **cfg.dqn, "episodes": cfg.train_episodes})
     engine = Engine.train(env, dqn, seed=seed, progress=False)
     trained_at = time.perf_counter()
-    result = evaluate_engine(engine, cfg.eval_episodes, seed, list(cfg.methods) if cfg.methods else None,
-                             progress=False, time_limit=cfg.time_limit, bound=False)
+    result = evaluate_engine(
+        engine,
+        cfg.eval_episodes,
+        seed,
+        list(cfg.methods) if cfg.methods else None,
+        progress=False,
+        time_limit=cfg.time_limit,
+        bound=False,
+    )
     evaluated_at = time.perf_counter()
     bound = occupancy_upper_bound(engine.instance, time_limit=cfg.bound_time_limit)
     bound_at = time.perf_counter()
-    result.update({
-        "domain": domain, "n_arms": cfg.n_arms, "budget": cfg.budget, "horizon": cfg.horizon,
-        "n_actions": int(engine.instance.n_actions), "scenario": dict(cfg.scenario),
-        "upper_bound": float(bound.bound),
-        "upper_bound_info": {"method": bound.method, "converged": bool(bound.converged), "status": bound.status,
-                             "seconds": bound.seconds},
-        "exact_optimum": None,
-    })
+    result.update(
+        {
+            "domain": domain,
+            "n_arms": cfg.n_arms,
+            "budget": cfg.budget,
+            "horizon": cfg.horizon,
+            "n_actions": int(engine.instance.n_actions),
+            "scenario": dict(cfg.scenario),
+            "upper_bound": float(bound.bound),
+            "upper_bound_info": {
+                "method": bound.method,
+                "converged": bool(bound.converged),
+                "status": bound.status,
+                "seconds": bound.seconds,
+            },
+            "exact_optimum": None,
+        }
+    )
     for summary in result["methods"].values():
         summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
     if cfg.n_arms <= cfg.exact_max_arms:
@@ -174,18 +197,26 @@ def _run_task(task: dict) -> dict:
         result["trained_pct_of_exact_optimum"] = _pct(result["trained_exact_value"], exact.value)
         result["planner_exact_pct_of_optimum"] = {
             name: _pct(planner_policy_value(make_planner(name, engine.instance), exact), exact.value)
-            for name in result["methods"] if name in PLANNER_METHODS and PLANNERS[name].can_be_prior
+            for name in result["methods"]
+            if name in PLANNER_METHODS and PLANNERS[name].can_be_prior
         }  # (LP-update re-solves an LP per state: too many states to evaluate exactly)
     s = engine.training_summary
     result["training"] = {
-        "episodes": cfg.train_episodes, "seconds": s.get("seconds"), "act_decisions": s.get("act_decisions"),
+        "episodes": cfg.train_episodes,
+        "seconds": s.get("seconds"),
+        "act_decisions": s.get("act_decisions"),
         "warm_start_loss": s.get("warm_start_loss"),
         "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s.get("episode_returns") else None,
     }
     end = time.perf_counter()
-    result["timings"] = {"train_seconds": trained_at - start, "evaluate_seconds": evaluated_at - trained_at,
-                         "bound_seconds": bound_at - evaluated_at, "exact_seconds": end - bound_at,
-                         "total_seconds": end - start, "cpu_seconds": time.process_time() - cpu_start}
+    result["timings"] = {
+        "train_seconds": trained_at - start,
+        "evaluate_seconds": evaluated_at - trained_at,
+        "bound_seconds": bound_at - evaluated_at,
+        "exact_seconds": end - bound_at,
+        "total_seconds": end - start,
+        "cpu_seconds": time.process_time() - cpu_start,
+    }
     return _plain(result)
 
 
@@ -216,8 +247,13 @@ def run_sweep(config: SweepConfig, executor=None, progress: bool = True) -> dict
     executor = executor or SerialExecutor(progress)
     start = time.perf_counter()
     results = executor.map(run_task, config.tasks(), desc="sweep")
-    return {"config": config.to_dict(), "seconds": time.perf_counter() - start,
-            "executor": type(executor).__name__, "summary": _plain(aggregate(results)), "tasks": results}
+    return {
+        "config": config.to_dict(),
+        "seconds": time.perf_counter() - start,
+        "executor": type(executor).__name__,
+        "summary": _plain(aggregate(results)),
+        "tasks": results,
+    }
 
 
 def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
@@ -239,15 +275,18 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
                 "per_seed": per_seed,
                 "pct_of_upper_bound": _mean_or_none([r["methods"][m].get("pct_of_upper_bound") for r in runs]),
                 "pct_of_exact_optimum": _mean_or_none([r["methods"][m].get("pct_of_exact_optimum") for r in runs]),
-                "median_decision_seconds": float(np.median(
-                    [r["methods"][m]["decision_seconds"]["median"] for r in runs])),
+                "median_decision_seconds": float(
+                    np.median([r["methods"][m]["decision_seconds"]["median"] for r in runs])
+                ),
             }
         entry: dict[str, Any] = {
-            "seeds": [r["seed"] for r in runs], "methods": methods,
+            "seeds": [r["seed"] for r in runs],
+            "methods": methods,
             "upper_bound": float(np.mean([r["upper_bound"] for r in runs])),
             "exact_optimum": _mean_or_none([r.get("exact_optimum") for r in runs]),
             "trained_pct_of_exact_optimum": _pct_summary([r.get("trained_pct_of_exact_optimum") for r in runs]),
-            "best_baseline": None, "gain": None,
+            "best_baseline": None,
+            "gain": None,
         }
         baselines = [m for m in names if m != trained]
         if trained in names and baselines:
@@ -270,7 +309,8 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
         "domains_significantly_better": sum(g["ci95_episodes"][0] > 0 for g in gains),
         "mean_relative_gain_over_best_planner": _mean_or_none([g["relative"] for g in over_planner]),
         "seeds_significantly_worse_than_best_planner": sum(
-            sum(hi < 0 for _, hi in g["ci95_per_seed"]) for g in over_planner),
+            sum(hi < 0 for _, hi in g["ci95_per_seed"]) for g in over_planner
+        ),
         "n_domains": len(domains),
     }
     return {"trained": trained, "domains": domains, "overall": overall}
@@ -280,13 +320,15 @@ def _gain(runs: list[dict], trained: str, best: str, base: float) -> dict:
     """Paired per-episode difference of ``trained`` against ``best`` on every seed, and across seeds."""
     from engine.analysis.evaluation import bootstrap_ci
 
-    diffs = [np.asarray(r["per_episode_expected"][trained]) - np.asarray(r["per_episode_expected"][best])
-             for r in runs]
+    diffs = [np.asarray(r["per_episode_expected"][trained]) - np.asarray(r["per_episode_expected"][best]) for r in runs]
     per_seed = [float(d.mean()) for d in diffs]
     return {
-        "mean": float(np.mean(per_seed)), "ci95_seeds": _t_interval(per_seed),
-        "ci95_episodes": _stratified_ci(diffs), "relative": float(np.mean(per_seed) / abs(base)) if base else None,
-        "per_seed": per_seed, "ci95_per_seed": [bootstrap_ci(d, seed=1) for d in diffs],
+        "mean": float(np.mean(per_seed)),
+        "ci95_seeds": _t_interval(per_seed),
+        "ci95_episodes": _stratified_ci(diffs),
+        "relative": float(np.mean(per_seed) / abs(base)) if base else None,
+        "per_seed": per_seed,
+        "ci95_per_seed": [bootstrap_ci(d, seed=1) for d in diffs],
     }
 
 
@@ -326,8 +368,12 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return float(np.mean(vals)) if vals and len(vals) == len(values) else None
 
 
-def write_outputs(sweep: dict, json_path: str | Path | None = None, markdown_path: str | Path | None = None,
-                  plot_path: str | Path | None = None) -> str:
+def write_outputs(
+    sweep: dict,
+    json_path: str | Path | None = None,
+    markdown_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
+) -> str:
     """Write the JSON, the markdown table and the plot (each optional); returns the markdown."""
     from engine.experiments.report import plot_sweep, sweep_markdown
 
@@ -362,6 +408,11 @@ def train_task(task: dict) -> dict:
         path = engine.save(Path(tmp) / "ckpt")
         files = {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
     s = engine.training_summary
-    return {"seed": int(task["seed"]), "files": files, "policy_version": engine.policy_version,
-            "seconds": s["seconds"], "act_decisions": s["act_decisions"],
-            "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s["episode_returns"] else None}
+    return {
+        "seed": int(task["seed"]),
+        "files": files,
+        "policy_version": engine.policy_version,
+        "seconds": s["seconds"],
+        "act_decisions": s["act_decisions"],
+        "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s["episode_returns"] else None,
+    }

@@ -53,9 +53,11 @@ def compare_with_baselines(engine: Any, episodes: int, seed: int = 1, progress: 
     prints each method's share of the optimum and of the bound and the paired differences."""
     inst = engine.instance
     exact, bound = exact_optimum(inst), occupancy_upper_bound(inst)
-    print(f"exact optimum (DP over {4 ** inst.n_arms} joint states): {exact.value:.2f} in {exact.seconds:.2f} s")
-    print(f"occupancy-LP upper bound: {bound.bound:.2f} in {bound.seconds:.2f} s "
-          f"(relaxation gap {100 * (bound.bound - exact.value) / exact.value:.1f}% above the optimum)")
+    print(f"exact optimum (DP over {4**inst.n_arms} joint states): {exact.value:.2f} in {exact.seconds:.2f} s")
+    print(
+        f"occupancy-LP upper bound: {bound.bound:.2f} in {bound.seconds:.2f} s "
+        f"(relaxation gap {100 * (bound.bound - exact.value) / exact.value:.1f}% above the optimum)"
+    )
     planners = planner_policies(engine)
     policies = {
         "exact DP (optimal)": ExactPolicy(exact),
@@ -64,19 +66,24 @@ def compare_with_baselines(engine: Any, episodes: int, seed: int = 1, progress: 
         **planners,
         **{name: cls(inst) for name, cls in BASELINES.items()},
     }
-    evaluation = evaluate(inst, policies, episodes=episodes, seed=seed, reference=TRAINED, progress=progress,
-                          scenario=engine.scenario)
+    evaluation = evaluate(
+        inst, policies, episodes=episodes, seed=seed, reference=TRAINED, progress=progress, scenario=engine.scenario
+    )
     result = evaluation.to_dict()
     for name, stats in result["methods"].items():
         mean = stats["mean_expected_return"]
-        print(f"{name:>24}: {mean:7.2f}  = {100 * mean / exact.value:5.1f}% of the exact optimum, "
-              f"{100 * mean / bound.bound:5.1f}% of the LP bound")
+        print(
+            f"{name:>24}: {mean:7.2f}  = {100 * mean / exact.value:5.1f}% of the exact optimum, "
+            f"{100 * mean / bound.bound:5.1f}% of the LP bound"
+        )
     best = max(planners, key=lambda name: float(np.mean(evaluation.methods[name].expected)))
     for name in (TRAINED, *planners):
         if name != best:
             diff = evaluation.paired_difference(name, best)
-            print(f"{name:>24} minus the best planner ({best}): {diff['mean']:+7.2f}  "
-                  f"95% CI [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]")
+            print(
+                f"{name:>24} minus the best planner ({best}): {diff['mean']:+7.2f}  "
+                f"95% CI [{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}]"
+            )
     return Comparison(evaluation, result, exact, bound, policies)
 
 
@@ -86,8 +93,11 @@ def planner_policies(engine: Any) -> dict[str, Any]:
     from engine.planners import PLANNERS
     from engine.planners.policy import PlannerPolicy
 
-    return {METHOD_LABELS[name]: PlannerPolicy(engine.scenario, engine.instance, name)
-            for name in method_names(engine.instance) if name in PLANNERS}
+    return {
+        METHOD_LABELS[name]: PlannerPolicy(engine.scenario, engine.instance, name)
+        for name in method_names(engine.instance)
+        if name in PLANNERS
+    }
 
 
 def plot_overview(comparison: Comparison, training_returns: list[float], window: int) -> Any:
@@ -96,9 +106,12 @@ def plot_overview(comparison: Comparison, training_returns: list[float], window:
 
     c = comparison
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
-    plot_learning_curve(training_returns, ax=axes[0], window=max(2, window),
-                        reference={"exact optimum": c.exact.value,
-                                   "myopic": float(np.mean(c.evaluation.methods["myopic"].expected))})
+    plot_learning_curve(
+        training_returns,
+        ax=axes[0],
+        window=max(2, window),
+        reference={"exact optimum": c.exact.value, "myopic": float(np.mean(c.evaluation.methods["myopic"].expected))},
+    )
     axes[0].set_ylabel("expected return (training episodes)")
     plot_returns(c.evaluation, ax=axes[1], upper_bound=c.bound.bound, optimum=c.exact.value)
     plot_decision_times(decision_times(c.evaluation), ax=axes[2])
@@ -114,7 +127,11 @@ def plot_allocation_pair(comparison: Comparison, names: tuple[str, str] = (TRAIN
     fig, axes = plt.subplots(1, 2, figsize=(15, 3.2))
     for ax, name in zip(axes, names, strict=True):
         trace = episode_trace(instance, comparison.policies[name], seed=seed)
-        plot_allocations(trace["actions"][:, :instance.n_arms], trace["states"], ax=ax,
-                         title=f"{name}: return {trace['expected'].sum():.1f}")
+        plot_allocations(
+            trace["actions"][:, : instance.n_arms],
+            trace["states"],
+            ax=ax,
+            title=f"{name}: return {trace['expected'].sum():.1f}",
+        )
     fig.tight_layout()
     return fig

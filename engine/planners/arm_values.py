@@ -34,8 +34,13 @@ class ControlStructure:
     def is_pull(self) -> bool:
         """Arm-pull domain: one action entry per arm, control value = the pull (0 or 1)."""
         J, N = self.weights.shape
-        return J == N and np.array_equal(self.weights, np.eye(J)) and self.values.shape[1] == 2 \
-            and bool(self.valid.all()) and np.array_equal(self.values, np.tile([0.0, 1.0], (J, 1)))
+        return (
+            J == N
+            and np.array_equal(self.weights, np.eye(J))
+            and self.values.shape[1] == 2
+            and bool(self.valid.all())
+            and np.array_equal(self.values, np.tile([0.0, 1.0], (J, 1)))
+        )
 
     @classmethod
     def of(cls, instance: CoRMABInstance) -> ControlStructure:

@@ -28,8 +28,11 @@ class Planner:
 
     def __init__(self, instance: CoRMABInstance, **options: Any) -> None:
         if not isinstance(instance, CoRMABInstance):
-            raise InvalidInputError("scenario", f"planners need an allocation scenario (restless arms under a feasible "
-                                    f"set); got {type(instance).__name__}")
+            raise InvalidInputError(
+                "scenario",
+                f"planners need an allocation scenario (restless arms under a feasible "
+                f"set); got {type(instance).__name__}",
+            )
         self.instance = instance
         self.options = dict(options)
         self.structure = ControlStructure.of(instance)
@@ -54,8 +57,11 @@ class Planner:
         """Tables of a batch of states (B, J) -> (B, J, V); ``time_to_go`` scalar or (B,)."""
         states = np.atleast_2d(np.asarray(states, dtype=np.int64))
         ttg = np.broadcast_to(np.asarray(time_to_go, dtype=np.int64), (len(states),))
-        return np.stack([self.table(s, int(h)) for s, h in zip(states, ttg, strict=True)]) if len(states) \
+        return (
+            np.stack([self.table(s, int(h)) for s, h in zip(states, ttg, strict=True)])
+            if len(states)
             else np.zeros((0, *self.structure.values.shape))
+        )
 
     # ------------------------------------------------------------------ derived views of the table
     def milp(self, states: np.ndarray, time_to_go: int) -> MatrixMILP:

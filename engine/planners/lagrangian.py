@@ -79,4 +79,3 @@ class LagrangianPlanner(Planner):
         v_dn = nxt[arm.T, np.arange(len(s))[None, :], DOWN[s].T].T
         table = st.reward[arm, s] + st.up[None] * v_up[..., None] + (1 - st.up[None]) * v_dn[..., None]
         return np.where(st.valid[None], table, -np.inf)
-

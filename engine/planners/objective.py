@@ -48,10 +48,16 @@ def objective_milp(model: ActionModel, table: np.ndarray, structure: ControlStru
     J, N = W.shape
     reached = [j for j in range(J) if valid[j].sum() > 1]
     offset = float(sum(table[j, np.flatnonzero(valid[j])[0]] for j in range(J) if valid[j].sum() <= 1))
-    z_arm = np.concatenate([np.full(int(valid[j].sum()), j) for j in reached]).astype(np.int64) \
-        if reached else np.zeros(0, np.int64)
-    z_k = np.concatenate([np.flatnonzero(valid[j]) for j in reached]).astype(np.int64) \
-        if reached else np.zeros(0, np.int64)
+    z_arm = (
+        np.concatenate([np.full(int(valid[j].sum()), j) for j in reached]).astype(np.int64)
+        if reached
+        else np.zeros(0, np.int64)
+    )
+    z_k = (
+        np.concatenate([np.flatnonzero(valid[j]) for j in reached]).astype(np.int64)
+        if reached
+        else np.zeros(0, np.int64)
+    )
     nz, R, n_base = len(z_arm), len(reached), model.n_vars
     row_of = np.full(J, -1)
     row_of[reached] = np.arange(R)
@@ -67,12 +73,17 @@ def objective_milp(model: ActionModel, table: np.ndarray, structure: ControlStru
     hi = np.concatenate([model.row_upper, np.ones(R), np.zeros(R)]).astype(float)
     c = np.concatenate([np.zeros(n_base), table[z_arm, z_k]])
     return MatrixMILP(
-        c=c, A=A, row_lower=lo, row_upper=hi,
+        c=c,
+        A=A,
+        row_lower=lo,
+        row_upper=hi,
         col_lower=np.concatenate([np.zeros(N), model.aux_lower, np.zeros(nz)]).astype(float),
         col_upper=np.concatenate([np.ones(N), model.aux_upper, np.ones(nz)]).astype(float),
         integer=np.concatenate([np.ones(N, bool), model.aux_integer.astype(bool), np.ones(nz, bool)]),
-        sense="max", offset=offset,
+        sense="max",
+        offset=offset,
         row_names=list(model.row_names) + [f"one_value[{j}]" for j in reached] + [f"control[{j}]" for j in reached],
-        col_names=[f"a[{i}]" for i in range(N)] + list(model.aux_names)
+        col_names=[f"a[{i}]" for i in range(N)]
+        + list(model.aux_names)
         + [f"z[{j},{values[j, k]:g}]" for j, k in zip(z_arm.tolist(), z_k.tolist(), strict=True)],
     )

@@ -39,8 +39,16 @@ class PlannerPolicy:
     kind = "planner"
     selectors = PLANNER_SELECTORS
 
-    def __init__(self, scenario: str, instance, planner: str | Planner = "lagrangian", mip_rel_gap: float = 1e-6,
-                 time_limit: float = 10.0, reduce: bool | str = True, **options: Any) -> None:
+    def __init__(
+        self,
+        scenario: str,
+        instance,
+        planner: str | Planner = "lagrangian",
+        mip_rel_gap: float = 1e-6,
+        time_limit: float = 10.0,
+        reduce: bool | str = True,
+        **options: Any,
+    ) -> None:
         """``reduce``: solve the decision MILP over the dominance reduction of
         :mod:`engine.planners.reduction` when the instance offers interchangeable arms (exact: same optimum);
         ``"bounds"`` fixes the dominated arms by column bounds in the full MILP instead, ``"template"`` uses the
@@ -54,18 +62,23 @@ class PlannerPolicy:
         self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
         self.reduce = reduce
         self._reduction: ArmReduction | None = None
-        if reduce and _linear_planner(self.planner) and isinstance(instance, InterchangeableArms) \
-                and self.model.downward_closed:
-            counts = instance.class_count_rows() if reduce != "template" and isinstance(instance, ClassCounts) \
-                else None
+        if (
+            reduce
+            and _linear_planner(self.planner)
+            and isinstance(instance, InterchangeableArms)
+            and self.model.downward_closed
+        ):
+            counts = instance.class_count_rows() if reduce != "template" and isinstance(instance, ClassCounts) else None
             self._reduction = ArmReduction(self.model, *instance.interchangeable_classes(), count_rows=counts)
             if counts is not None:
                 # small, J-independent models: HiGHS's presolve and feasibility jump cost more than they save
                 # (and wake its worker threads: 2 ms of CPU became 20-50 ms of wall time on a loaded machine)
                 self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap, options=REDUCED_HIGHS_OPTIONS)
         self.training_summary: dict = {}
-        blob = json.dumps({"scenario": scenario, "instance": instance.model_dump(mode="json"),
-                           "planner": self.planner.config()}, sort_keys=True)
+        blob = json.dumps(
+            {"scenario": scenario, "instance": instance.model_dump(mode="json"), "planner": self.planner.config()},
+            sort_keys=True,
+        )
         self.policy_version = hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
@@ -101,8 +114,9 @@ class PlannerPolicy:
     def _mip(self, states: np.ndarray, ttg: int, time_limit: float | None) -> Decision:
         limit = self.time_limit if time_limit is None else float(time_limit)
         n = self.model.n_actions
-        reduction = self._reduction if self._reduction is not None and self._reduction.model is self.model \
-            else None  # a model swapped after construction (e.g. user constraints) voids the reduction
+        reduction = (
+            self._reduction if self._reduction is not None and self._reduction.model is self.model else None
+        )  # a model swapped after construction (e.g. user constraints) voids the reduction
         gains = offset = None
         if reduction is not None:
             # the arm-pull check ran at construction (ControlStructure.is_pull compares J x J matrices)
@@ -135,16 +149,29 @@ class PlannerPolicy:
         if a is not None and self.model.is_feasible(a):
             # "optimal" only when HiGHS proved the incumbent within mip_rel_gap; else time_limit with bound, gap
             if sol.status == OPTIMAL:
-                return Decision(a, float(sol.objective), float(sol.bound), float(sol.gap), OPTIMAL, sol.seconds,
-                                "mip")
+                return Decision(a, float(sol.objective), float(sol.bound), float(sol.gap), OPTIMAL, sol.seconds, "mip")
             bound = max(bound, float(sol.objective))
-            return Decision(a, float(sol.objective), bound, relative_gap(float(sol.objective), bound), TIME_LIMIT,
-                            sol.seconds, "mip")
+            return Decision(
+                a,
+                float(sol.objective),
+                bound,
+                relative_gap(float(sol.objective), bound),
+                TIME_LIMIT,
+                sol.seconds,
+                "mip",
+            )
         if reduction is not None:  # the kept arms greedily: fast at any J
             start = time.perf_counter()
             a = reduction.greedy(gains)
-            fallback = Decision(a, float(gains @ a + offset), float("inf"), float("inf"), HEURISTIC,
-                                time.perf_counter() - start, "greedy")
+            fallback = Decision(
+                a,
+                float(gains @ a + offset),
+                float("inf"),
+                float("inf"),
+                HEURISTIC,
+                time.perf_counter() - start,
+                "greedy",
+            )
         else:
             fallback = self._greedy(states, ttg)
         if np.isfinite(bound):  # the MILP's bound still certifies the planner objective
@@ -155,18 +182,25 @@ class PlannerPolicy:
     def _greedy(self, states: np.ndarray, ttg: int) -> Decision:
         start = time.perf_counter()
         a, value = greedy_ascent(self.model, lambda acts: self.planner.score(states, ttg, acts))
-        return Decision(a, float(value), float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start,
-                        "greedy")
+        return Decision(a, float(value), float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start, "greedy")
 
     # ---------------------------------------------------------------------------------- persisting
     def save(self, path: str | Path) -> Path:
         from engine.checkpoint import write_checkpoint_dir
 
-        return write_checkpoint_dir(path, {
-            "kind": self.kind, "scenario": self.scenario, "instance": self.instance.model_dump(mode="json"),
-            "planner": self.planner.config(), "mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit,
-            "policy_version": self.policy_version,
-        }, {})
+        return write_checkpoint_dir(
+            path,
+            {
+                "kind": self.kind,
+                "scenario": self.scenario,
+                "instance": self.instance.model_dump(mode="json"),
+                "planner": self.planner.config(),
+                "mip_rel_gap": self.mip_rel_gap,
+                "time_limit": self.time_limit,
+                "policy_version": self.policy_version,
+            },
+            {},
+        )
 
     @classmethod
     def from_meta(cls, meta: dict) -> PlannerPolicy:
@@ -175,8 +209,14 @@ class PlannerPolicy:
         instance = load_instance(meta["scenario"], meta["instance"])
         options = dict(meta["planner"])
         name = options.pop("name")
-        return cls(meta["scenario"], instance, name, float(meta.get("mip_rel_gap", 1e-6)),
-                   float(meta.get("time_limit", 10.0)), **options)
+        return cls(
+            meta["scenario"],
+            instance,
+            name,
+            float(meta.get("mip_rel_gap", 1e-6)),
+            float(meta.get("time_limit", 10.0)),
+            **options,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> PlannerPolicy:

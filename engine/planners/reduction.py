@@ -96,8 +96,8 @@ def forced_zero_aux(model: ActionModel) -> list[np.ndarray]:
     nnz = np.diff(A.indptr)
     owned: list[list[int]] = [[] for _ in range(n)]
     for r in np.flatnonzero((nnz == 2) & (model.row_upper == 0) & (model.row_lower <= 0)).tolist():
-        cols = A.indices[A.indptr[r]:A.indptr[r + 1]]
-        vals = A.data[A.indptr[r]:A.indptr[r + 1]]
+        cols = A.indices[A.indptr[r] : A.indptr[r + 1]]
+        vals = A.data[A.indptr[r] : A.indptr[r + 1]]
         act = cols < n
         if act.sum() != 1:
             continue
@@ -124,8 +124,14 @@ class ReducedDecision:
 class ArmReduction:
     """The template MILP of a downward-closed arm-pull domain with interchangeable arms (module docstring)."""
 
-    def __init__(self, model: ActionModel, class_of_arm: np.ndarray, max_pulled: np.ndarray,
-                 symmetry_rows: bool = True, count_rows: CountRows | None = None) -> None:
+    def __init__(
+        self,
+        model: ActionModel,
+        class_of_arm: np.ndarray,
+        max_pulled: np.ndarray,
+        symmetry_rows: bool = True,
+        count_rows: CountRows | None = None,
+    ) -> None:
         if not model.downward_closed:
             raise ValueError("the dominance reduction needs a downward-closed feasible set")
         self.model = model
@@ -177,9 +183,15 @@ class ArmReduction:
         slot_arm = np.full(self.n_template, -1, dtype=np.int64)
         slot_arm[slot] = arms
         milp = MatrixMILP(
-            c=np.zeros(self.base.n_cols), A=self.base.A, row_lower=self.base.row_lower,
-            row_upper=self.base.row_upper, col_lower=self.base.col_lower, col_upper=self.base.col_upper.copy(),
-            integer=self.base.integer, sense="max", offset=float(offset) + float(self.base.offset),
+            c=np.zeros(self.base.n_cols),
+            A=self.base.A,
+            row_lower=self.base.row_lower,
+            row_upper=self.base.row_upper,
+            col_lower=self.base.col_lower,
+            col_upper=self.base.col_upper.copy(),
+            integer=self.base.integer,
+            sense="max",
+            offset=float(offset) + float(self.base.offset),
         )
         milp.c[self.template_cols[slot]] = np.asarray(gains, dtype=float)[arms]
         milp.col_upper[self.template_cols[slot_arm < 0]] = 0.0
@@ -192,15 +204,22 @@ class ArmReduction:
         """The count rows' auxiliaries in a template solution ``x`` (count-rows reductions only)."""
         return np.asarray(x)[self.n_template :]
 
-    def solve(self, solver: HighsSolver, gains: np.ndarray, offset: float, time_limit: float | None,
-              mip_rel_gap: float | None = None) -> tuple[np.ndarray | None, Solution]:
+    def solve(
+        self,
+        solver: HighsSolver,
+        gains: np.ndarray,
+        offset: float,
+        time_limit: float | None,
+        mip_rel_gap: float | None = None,
+    ) -> tuple[np.ndarray | None, Solution]:
         """(the action, or None, and the template MILP's solution) for ``gains @ a + offset``. No arm with a
         positive gain: a = 0 is optimal (the feasible set is downward closed), no solver needed."""
         decision = self.decision(gains, offset)
         if np.all(decision.slot_arm < 0):
             value = float(decision.milp.offset)
             return np.zeros(self.model.n_actions, dtype=np.int64), Solution(
-                np.zeros(decision.milp.n_cols), value, value, 0.0, OPTIMAL, 0.0)
+                np.zeros(decision.milp.n_cols), value, value, 0.0, OPTIMAL, 0.0
+            )
         sol = solver.solve(decision.milp, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
         return (None if sol.x is None else self.action(decision, sol.x)), sol
 
@@ -231,8 +250,11 @@ class ArmReduction:
 def _with_order_rows(milp: MatrixMILP, cols: np.ndarray, keep: np.ndarray) -> MatrixMILP:
     """Append a[slot k] - a[slot k + 1] >= 0 within each class (slots are in rank order)."""
     firsts = np.r_[0, np.cumsum(keep)][:-1]
-    pairs = [(cols[s + k], cols[s + k + 1]) for s, m in zip(firsts.tolist(), keep.tolist(), strict=True)
-             for k in range(m - 1)]
+    pairs = [
+        (cols[s + k], cols[s + k + 1])
+        for s, m in zip(firsts.tolist(), keep.tolist(), strict=True)
+        for k in range(m - 1)
+    ]
     if not pairs:
         return milp
     hi_cols, lo_cols = (np.asarray(v, dtype=np.int64) for v in zip(*pairs, strict=True))
@@ -240,9 +262,15 @@ def _with_order_rows(milp: MatrixMILP, cols: np.ndarray, keep: np.ndarray) -> Ma
     rows = np.r_[np.arange(m), np.arange(m)]
     extra = sp.csr_matrix((np.r_[np.ones(m), -np.ones(m)], (rows, np.r_[hi_cols, lo_cols])), shape=(m, milp.n_cols))
     return MatrixMILP(
-        c=milp.c, A=sp.vstack([milp.A, extra], format="csr"), row_lower=np.r_[milp.row_lower, np.zeros(m)],
-        row_upper=np.r_[milp.row_upper, np.full(m, np.inf)], col_lower=milp.col_lower, col_upper=milp.col_upper,
-        integer=milp.integer, sense=milp.sense, offset=milp.offset,
+        c=milp.c,
+        A=sp.vstack([milp.A, extra], format="csr"),
+        row_lower=np.r_[milp.row_lower, np.zeros(m)],
+        row_upper=np.r_[milp.row_upper, np.full(m, np.inf)],
+        col_lower=milp.col_lower,
+        col_upper=milp.col_upper,
+        integer=milp.integer,
+        sense=milp.sense,
+        offset=milp.offset,
         row_names=[*milp.row_names, *(f"class_order[{k}]" for k in range(m))] if milp.row_names else [],
         col_names=milp.col_names,
     )
@@ -259,8 +287,12 @@ def _count_milp(rows: CountRows, slot_class: np.ndarray, n_classes: int) -> Matr
     expand = sp.csr_matrix((np.ones(n_slots), (slot_class, np.arange(n_slots))), shape=(n_classes, n_slots))
     full = sp.hstack([A[:, :n_classes] @ expand, A[:, n_classes:]], format="csr")
     return MatrixMILP(
-        c=np.zeros(n_slots + n_w), A=full, row_lower=np.asarray(lo, float), row_upper=np.asarray(hi, float),
+        c=np.zeros(n_slots + n_w),
+        A=full,
+        row_lower=np.asarray(lo, float),
+        row_upper=np.asarray(hi, float),
         col_lower=np.r_[np.zeros(n_slots), np.asarray(w_lo, float)],
         col_upper=np.r_[np.ones(n_slots), np.asarray(w_hi, float)],
-        integer=np.r_[np.ones(n_slots, bool), np.asarray(w_int, bool)], sense="max",
+        integer=np.r_[np.ones(n_slots, bool), np.asarray(w_int, bool)],
+        sense="max",
     )

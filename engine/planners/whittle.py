@@ -21,8 +21,10 @@ class WhittlePlanner(Planner):
 
     def _fit(self) -> None:
         if not self.structure.is_pull:
-            raise InvalidInputError("planner", "whittle needs one pull per arm; use 'lagrangian' or 'lp_update' for "
-                                    f"the {self.model.name!r} domain")
+            raise InvalidInputError(
+                "planner",
+                f"whittle needs one pull per arm; use 'lagrangian' or 'lp_update' for the {self.model.name!r} domain",
+            )
         indices = whittle_indices(from_cormab(self.instance.arms), discount=1.0, horizon=self.instance.horizon)
         # non-indexable arms keep their unchecked roots (the indifference subsidy), as the repair policy's users
         # would otherwise get NaN objectives

@@ -152,18 +152,25 @@ class DQNTrainer:
             self._zero_output()
 
     # ------------------------------------------------------------------------------------ helpers
-    def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None,
-                version: int | None = None) -> StateQ:
+    def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None, version: int | None = None) -> StateQ:
         """Q(s, .) of ``net`` (default: the online network) with the reward prior when configured."""
-        return make_state_q(self.model, self.net if net is None else net, self.encoder, self.prior, states, ttg,
-                            self.version if version is None else version)
+        return make_state_q(
+            self.model,
+            self.net if net is None else net,
+            self.encoder,
+            self.prior,
+            states,
+            ttg,
+            self.version if version is None else version,
+        )
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         states = self.rng.integers(0, N_STATES, (k, self.instance.n_arms))
         return states, self.rng.integers(1, self.instance.horizon + 1, k)
 
-    def _q(self, net: QNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray,
-           with_prior: bool = True) -> torch.Tensor:
+    def _q(
+        self, net: QNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray, with_prior: bool = True
+    ) -> torch.Tensor:
         feats = torch.as_tensor(self.encoder.encode(states, ttg))
         context = torch.as_tensor(self.encoder.context(states, ttg))
         q = net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
@@ -191,9 +198,15 @@ class DQNTrainer:
         loss = torch.tensor(float("nan"))
         for _ in range(cfg.warm_start_epochs):
             for idx in torch.randperm(len(target)).split(256):
-                loss = torch.nn.functional.mse_loss(
-                    self._q(self.net, actions[idx.numpy()], states[idx.numpy()], ttg[idx.numpy()], with_prior=False),
-                    target[idx]) / self.net.output_scale**2
+                loss = (
+                    torch.nn.functional.mse_loss(
+                        self._q(
+                            self.net, actions[idx.numpy()], states[idx.numpy()], ttg[idx.numpy()], with_prior=False
+                        ),
+                        target[idx],
+                    )
+                    / self.net.output_scale**2
+                )
                 if self.regulariser is not None:
                     loss = loss + self.regulariser.penalty(self.net, states[idx.numpy()], ttg[idx.numpy()])
                 opt.zero_grad()
@@ -221,8 +234,11 @@ class DQNTrainer:
         total_updates = max(cfg.episodes * self.instance.horizon * cfg.updates_per_step, 1)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k: cfg.lr_floor_fraction + (1 - cfg.lr_floor_fraction) * 0.5 * (
-                1 + np.cos(np.pi * min(k / total_updates, 1.0)))
+            opt,
+            lambda k: (
+                cfg.lr_floor_fraction
+                + (1 - cfg.lr_floor_fraction) * 0.5 * (1 + np.cos(np.pi * min(k / total_updates, 1.0)))
+            ),
         )
         selector = SELECTORS[cfg.act_selector](**_selector_options(cfg))
         replay = Replay(cfg.replay_size, self.instance.n_arms, self.instance.n_actions)
@@ -247,8 +263,11 @@ class DQNTrainer:
             snapshots.append((0, copy.deepcopy(self.net)))
         bar = tqdm(range(cfg.episodes), desc="DQN", disable=not progress, unit="episode")
         for episode in bar:
-            epsilon = max(cfg.epsilon_end, cfg.epsilon_start - (cfg.epsilon_start - cfg.epsilon_end)
-                          * episode / max(cfg.episodes * cfg.epsilon_decay_fraction, 1))
+            epsilon = max(
+                cfg.epsilon_end,
+                cfg.epsilon_start
+                - (cfg.epsilon_start - cfg.epsilon_end) * episode / max(cfg.episodes * cfg.epsilon_decay_fraction, 1),
+            )
             pool = np.stack([self.model.sample(self.rng) for _ in range(cfg.random_candidates)])
             obs, _ = env.reset(seed=int(self.rng.integers(2**31)))
             states, ttg = obs[:-1], int(obs[-1])
@@ -275,8 +294,11 @@ class DQNTrainer:
                 if done:
                     break
             self.summary.episode_returns.append(episode_return)
-            bar.set_postfix(ret=f"{episode_return:.2f}", eps=f"{epsilon:.2f}",
-                            loss=f"{np.mean(self.summary.losses[-20:]) if self.summary.losses else 0:.4f}")
+            bar.set_postfix(
+                ret=f"{episode_return:.2f}",
+                eps=f"{epsilon:.2f}",
+                loss=f"{np.mean(self.summary.losses[-20:]) if self.summary.losses else 0:.4f}",
+            )
             if episode + 1 in snapshot_at and episode + 1 < cfg.episodes:
                 snapshots.append((episode + 1, copy.deepcopy(self.net)))
         if snapshots:
@@ -335,16 +357,18 @@ class DQNTrainer:
         """Mean of :meth:`policy_returns`."""
         return float(np.mean(self.policy_returns(net, seeds, selector, version)))
 
-    def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer,
-               candidates: np.ndarray) -> float:
+    def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer, candidates: np.ndarray) -> float:
         cfg = self.config
         idx = self.rng.integers(0, replay.count, cfg.batch_size)
         q = self._q(self.net, replay.actions[idx], replay.states[idx], replay.ttg[idx])
         with torch.no_grad():
-            cands = torch.as_tensor(np.concatenate(
-                [replay.next_best[idx][:, None, :], np.broadcast_to(candidates, (len(idx), *candidates.shape))],
-                axis=1,
-            ), dtype=torch.float32)
+            cands = torch.as_tensor(
+                np.concatenate(
+                    [replay.next_best[idx][:, None, :], np.broadcast_to(candidates, (len(idx), *candidates.shape))],
+                    axis=1,
+                ),
+                dtype=torch.float32,
+            )
             s2, t2 = replay.next_states[idx], np.maximum(replay.next_ttg[idx], 1)
             feats = torch.as_tensor(self.encoder.encode(s2, t2))
             context = torch.as_tensor(self.encoder.context(s2, t2))
@@ -354,8 +378,10 @@ class DQNTrainer:
                 prior = self.prior.values(s2, t2, cands.numpy())
                 online, evaluated = online + prior, evaluated + prior
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)
-            y = torch.as_tensor(replay.rewards[idx]) + cfg.gamma * (
-                1.0 - torch.as_tensor(replay.done[idx])) * next_value
+            y = (
+                torch.as_tensor(replay.rewards[idx])
+                + cfg.gamma * (1.0 - torch.as_tensor(replay.done[idx])) * next_value
+            )
         loss = torch.nn.functional.smooth_l1_loss(q / self.net.output_scale, y / self.net.output_scale)
         if self.regulariser is not None:
             loss = loss + self.regulariser.penalty(self.net, replay.states[idx], replay.ttg[idx])
@@ -367,8 +393,9 @@ class DQNTrainer:
         return float(loss.detach())
 
 
-def make_state_q(model, net: QNetwork, encoder: StateEncoder, prior: Prior | None, states: np.ndarray,
-                 ttg: int, version: int = 0) -> StateQ:
+def make_state_q(
+    model, net: QNetwork, encoder: StateEncoder, prior: Prior | None, states: np.ndarray, ttg: int, version: int = 0
+) -> StateQ:
     """Q(s, .) of one state: the network, plus the prior's linear part when ``prior`` is given."""
     linear, offset = None, 0.0
     if prior is not None:

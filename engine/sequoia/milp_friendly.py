@@ -27,8 +27,9 @@ from engine.sequoia.q_network import QNetwork
 from engine.sequoia.state_encoder import StateEncoder
 
 
-def first_layer_torch(net: QNetwork, features: torch.Tensor, context: torch.Tensor | None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def first_layer_torch(
+    net: QNetwork, features: torch.Tensor, context: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-state first-layer action weights ``(b, h, n)`` and bias ``(b, h)`` (differentiable)."""
     W = net.layers[0].weight
     n, c = net.n_actions, net.context_dim
@@ -39,8 +40,9 @@ def first_layer_torch(net: QNetwork, features: torch.Tensor, context: torch.Tens
     return weights, bias
 
 
-def interval_bounds_torch(net: QNetwork, features: torch.Tensor, context: torch.Tensor | None,
-                          max_ones: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def interval_bounds_torch(
+    net: QNetwork, features: torch.Tensor, context: torch.Tensor | None, max_ones: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(L, U)`` of every hidden layer's pre-activations, shape ``(b, w)``, over actions in {0,1}^n with at
     most ``max_ones`` ones (None: the whole box)."""
     weights, bias = first_layer_torch(net, features, context)
@@ -84,8 +86,9 @@ def prune_small_weights(net: QNetwork, threshold: float) -> int:
 
 
 @torch.no_grad()
-def stable_fraction(net: QNetwork, features: np.ndarray, context: np.ndarray | None,
-                    max_ones: int | None = None) -> float:
+def stable_fraction(
+    net: QNetwork, features: np.ndarray, context: np.ndarray | None, max_ones: int | None = None
+) -> float:
     """Fraction of hidden neurons the interval bounds prove stable, averaged over the given states."""
     f = torch.as_tensor(np.asarray(features, dtype=np.float32))
     c = None if context is None else torch.as_tensor(np.asarray(context, dtype=np.float32))
@@ -97,8 +100,14 @@ def stable_fraction(net: QNetwork, features: np.ndarray, context: np.ndarray | N
 class MilpFriendlyRegulariser:
     """``stability_weight * stability_loss + l1_weight * l1_penalty`` on a batch of states; prune at the end."""
 
-    def __init__(self, encoder: StateEncoder, stability_weight: float = 0.0, l1_weight: float = 0.0,
-                 prune_threshold: float = 0.0, max_ones: int | None = None) -> None:
+    def __init__(
+        self,
+        encoder: StateEncoder,
+        stability_weight: float = 0.0,
+        l1_weight: float = 0.0,
+        prune_threshold: float = 0.0,
+        max_ones: int | None = None,
+    ) -> None:
         self.encoder = encoder
         self.stability_weight, self.l1_weight = stability_weight, l1_weight
         self.prune_threshold, self.max_ones = prune_threshold, max_ones

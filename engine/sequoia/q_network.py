@@ -20,8 +20,9 @@ from solvers.formulations.relu_network import ReluNetwork
 class QNetwork(nn.Module):
     """Hidden widths default to the reference's (16, 32); Q = output_scale * raw output."""
 
-    def __init__(self, n_actions: int, state_dim: int, hidden: tuple[int, ...] = (16, 32),
-                 context_dim: int = 0) -> None:
+    def __init__(
+        self, n_actions: int, state_dim: int, hidden: tuple[int, ...] = (16, 32), context_dim: int = 0
+    ) -> None:
         super().__init__()
         self.n_actions, self.state_dim, self.hidden = n_actions, state_dim, tuple(hidden)
         self.context_dim = context_dim
@@ -47,8 +48,9 @@ class QNetwork(nn.Module):
             x = torch.relu(layer(x))
         return self.out(x).squeeze(-1) * self._output_scale.to(x.dtype)
 
-    def candidate_values(self, candidates: torch.Tensor, features: torch.Tensor,
-                         context: torch.Tensor | None = None) -> torch.Tensor:
+    def candidate_values(
+        self, candidates: torch.Tensor, features: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Q of k candidate actions for each of b states: (b, k, n) -> (b, k).
 
         Each state's first layer is formed once (weights (b, h, n), bias (b, h)) and applied to all of its

@@ -28,8 +28,9 @@ class RewardPrior:
         self._eye = np.eye(instance.n_actions, dtype=np.int64)
         self._zero = np.zeros(instance.n_actions, dtype=np.int64)
 
-    def coefficients(self, states: np.ndarray, time_to_go: np.ndarray | int | None = None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def coefficients(
+        self, states: np.ndarray, time_to_go: np.ndarray | int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Gains and base of one state (J,) or a batch (b, J) (the one-step reward ignores the time to go)."""
         states = np.asarray(states, dtype=np.int64)
         base = np.asarray(self.instance.expected_reward(states, self._zero), dtype=float)

@@ -123,7 +123,11 @@ class InventoryInstance(BaseModel):
         return cost, nxt
 
     def _item_rewards(
-        self, inventory: np.ndarray, levels: np.ndarray, potential: np.ndarray | None, gamma: float,
+        self,
+        inventory: np.ndarray,
+        levels: np.ndarray,
+        potential: np.ndarray | None,
+        gamma: float,
     ) -> np.ndarray:
         """Per item, the exact expected (shaped) step reward without the fixed cost of order-up-to ``levels``:
         ``levels`` is (B, n) (one action per state) or (B, n, L) (L candidate levels per item)."""
@@ -139,7 +143,11 @@ class InventoryInstance(BaseModel):
         return reward
 
     def expected_reward(
-        self, inventory: np.ndarray, levels: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
+        self,
+        inventory: np.ndarray,
+        levels: np.ndarray,
+        potential: np.ndarray | None = None,
+        gamma: float = 1.0,
     ) -> np.ndarray:
         """The exact expected (shaped, with ``potential``) step reward of actions ``levels`` (B, n) in states
         ``inventory`` (B, n) -> (B,); the value of :meth:`reward_model` without building its tables."""
@@ -149,7 +157,10 @@ class InventoryInstance(BaseModel):
         return separable - self.fixed_cost * (levels > inv).any(-1)
 
     def reward_model(
-        self, inventory: np.ndarray, potential: np.ndarray | None = None, gamma: float = 1.0,
+        self,
+        inventory: np.ndarray,
+        potential: np.ndarray | None = None,
+        gamma: float = 1.0,
     ) -> SeparableReward:
         """The exact expected step reward of every action in states ``inventory`` (B, n) (the fixed cost is the
         charge, paid when some ``S_i > inv_i``). With a linear ``potential`` w the shaped reward

@@ -103,8 +103,10 @@ class MazeInstance(BaseModel):
         rng = np.random.default_rng([0 if seed is None else seed, 7])
         g1, g2 = rng.uniform(0.05, 0.75, 2)
         walls = [
-            [0.0, 0.30, g1, 0.34], [g1 + 0.2, 0.30, 1.0, 0.34],
-            [0.0, 0.62, g2, 0.66], [g2 + 0.2, 0.62, 1.0, 0.66],
+            [0.0, 0.30, g1, 0.34],
+            [g1 + 0.2, 0.30, 1.0, 0.34],
+            [0.0, 0.62, g2, 0.66],
+            [g2 + 0.2, 0.62, 1.0, 0.66],
         ]
         walls = [w for w in walls if w[2] - w[0] > 1e-6]
         teleports = []
@@ -114,8 +116,13 @@ class MazeInstance(BaseModel):
                 Teleport(source=[0.25, 0.40, 0.40, 0.50], target=[0.1, 0.1]),
             ]
         return cls(
-            n_actuators=n_actuators, start=[0.1, 0.1], goal=[0.9, 0.9], walls=walls, teleports=teleports,
-            horizon=horizon, seed=seed,
+            n_actuators=n_actuators,
+            start=[0.1, 0.1],
+            goal=[0.9, 0.9],
+            walls=walls,
+            teleports=teleports,
+            horizon=horizon,
+            seed=seed,
         )
 
     def make_env(self, training: bool = False) -> MazeEnv:
@@ -125,8 +132,15 @@ class MazeInstance(BaseModel):
         """Every binary vector is feasible: no rows."""
         n = self.n_actuators
         return ActionModel(
-            name="maze", n_actions=n, A=sp.csr_matrix((0, n)), row_lower=np.zeros(0), row_upper=np.zeros(0),
-            row_names=[], aux_lower=np.zeros(0), aux_upper=np.zeros(0), aux_integer=np.zeros(0, bool),
+            name="maze",
+            n_actions=n,
+            A=sp.csr_matrix((0, n)),
+            row_lower=np.zeros(0),
+            row_upper=np.zeros(0),
+            row_names=[],
+            aux_lower=np.zeros(0),
+            aux_upper=np.zeros(0),
+            aux_integer=np.zeros(0, bool),
         )
 
     # ---------------------------------------------------------------------------------- dynamics
@@ -148,8 +162,10 @@ class MazeInstance(BaseModel):
         if self.walls:
             w = np.asarray(self.walls)
             inside = (
-                (x[..., None] >= w[:, 0]) & (x[..., None] <= w[:, 2])
-                & (y[..., None] >= w[:, 1]) & (y[..., None] <= w[:, 3])
+                (x[..., None] >= w[:, 0])
+                & (x[..., None] <= w[:, 2])
+                & (y[..., None] >= w[:, 1])
+                & (y[..., None] <= w[:, 3])
             )
             out |= inside.any(-1)
         return out

@@ -86,14 +86,24 @@ class CapacityInstance(CoRMABInstance):
         caps = np.asarray(self.capacities, dtype=np.int64)
         W = caps.size
         y = lambda i, c: C + i * C + c  # noqa: E731  (after n: y[i, c] row-major)
-        worker_rows = sp.csr_matrix((np.tile(values.astype(float), W),
-                                     (np.repeat(np.arange(W), C), [y(i, c) for i in range(W) for c in range(C)])),
-                                    shape=(W, C + W * C))
+        worker_rows = sp.csr_matrix(
+            (
+                np.tile(values.astype(float), W),
+                (np.repeat(np.arange(W), C), [y(i, c) for i in range(W) for c in range(C)]),
+            ),
+            shape=(W, C + W * C),
+        )
         class_rows = sp.hstack([sp.identity(C), sp.csr_matrix(-np.tile(np.eye(C), W))], format="csr")
         A = sp.vstack([worker_rows, class_rows], format="csr")
         upper = (caps[:, None] // values[None, :]).ravel().astype(float)
-        return (A, np.full(W + C, -np.inf), np.r_[caps.astype(float), np.zeros(C)], np.zeros(W * C), upper,
-                np.ones(W * C, bool))
+        return (
+            A,
+            np.full(W + C, -np.inf),
+            np.r_[caps.astype(float), np.zeros(C)],
+            np.zeros(W * C),
+            upper,
+            np.ones(W * C, bool),
+        )
 
     def action_model(self) -> ActionModel:
         J, W = self.n_arms, len(self.capacities)
@@ -123,15 +133,24 @@ class CapacityInstance(CoRMABInstance):
                 r += 1
         A = sp.csr_matrix((vals, (rows, cols)), shape=(r, n))
         return ActionModel(
-            name="capacity", n_actions=J, A=A, row_lower=np.array(lo), row_upper=np.array(hi), row_names=names,
-            aux_lower=np.zeros(W * J), aux_upper=np.ones(W * J), aux_integer=np.ones(W * J, bool),
-            aux_names=[f"x[{i},{j}]" for i in range(W) for j in range(J)], downward_closed=True,
+            name="capacity",
+            n_actions=J,
+            A=A,
+            row_lower=np.array(lo),
+            row_upper=np.array(hi),
+            row_names=names,
+            aux_lower=np.zeros(W * J),
+            aux_upper=np.ones(W * J),
+            aux_integer=np.ones(W * J, bool),
+            aux_names=[f"x[{i},{j}]" for i in range(W) for j in range(J)],
+            downward_closed=True,
             oracle=BinPackingOracle(self.costs, self.capacities),
         )
 
 
-def _count_certificate(instance: CapacityInstance, a: np.ndarray, w: np.ndarray,
-                       max_patterns: int = 5000) -> np.ndarray | None:
+def _count_certificate(
+    instance: CapacityInstance, a: np.ndarray, w: np.ndarray, max_patterns: int = 5000
+) -> np.ndarray | None:
     """The x_ij of :meth:`CapacityInstance.action_model` for action ``a`` from the auxiliaries ``w`` of
     :meth:`CapacityInstance.class_count_rows` (patterns per worker type, or y_ic per worker), or None."""
     costs = np.asarray(instance.costs, dtype=np.int64)

@@ -69,8 +69,15 @@ class CoverageInstance(CoRMABInstance):
 
     @classmethod
     def generate(
-        cls, n_arms: int = 6, budget: int = 2, seed: int = 0, horizon: int = 20, district_size: int = 3,
-        n_good: int | None = None, cap_low: float = 1.0, cap_high: float = 1.25,
+        cls,
+        n_arms: int = 6,
+        budget: int = 2,
+        seed: int = 0,
+        horizon: int = 20,
+        district_size: int = 3,
+        n_good: int | None = None,
+        cap_low: float = 1.0,
+        cap_high: float = 1.25,
     ) -> CoverageInstance:
         """Random districts and caps.
 
@@ -109,9 +116,16 @@ class CoverageInstance(CoRMABInstance):
     def action_model(self) -> ActionModel:
         J = self.n_arms
         return ActionModel(
-            name="coverage", n_actions=J, A=sp.csr_matrix(np.ones((1, J))), row_lower=np.array([-np.inf]),
-            row_upper=np.array([float(self.budget)]), row_names=["budget"], aux_lower=np.zeros(0),
-            aux_upper=np.zeros(0), aux_integer=np.zeros(0, bool), downward_closed=True,
+            name="coverage",
+            n_actions=J,
+            A=sp.csr_matrix(np.ones((1, J))),
+            row_lower=np.array([-np.inf]),
+            row_upper=np.array([float(self.budget)]),
+            row_names=["budget"],
+            aux_lower=np.zeros(0),
+            aux_upper=np.zeros(0),
+            aux_integer=np.zeros(0, bool),
+            downward_closed=True,
             oracle=BudgetOracle(J, self.budget),
         )
 
@@ -188,9 +202,17 @@ class CoverageInstance(CoRMABInstance):
                 r += 1
         A = sp.csr_matrix((vals, (rows, cols)), shape=(r, n_cols))
         return MatrixMILP(
-            c=np.concatenate([np.zeros(J), cols_c]), A=A, row_lower=np.array(lo), row_upper=np.array(hi),
-            col_lower=np.zeros(n_cols), col_upper=np.ones(n_cols), integer=np.ones(n_cols, dtype=bool),
-            sense="max", offset=0.0, row_names=names, col_names=[f"a[{j}]" for j in range(J)] + col_names,
+            c=np.concatenate([np.zeros(J), cols_c]),
+            A=A,
+            row_lower=np.array(lo),
+            row_upper=np.array(hi),
+            col_lower=np.zeros(n_cols),
+            col_upper=np.ones(n_cols),
+            integer=np.ones(n_cols, dtype=bool),
+            sense="max",
+            offset=0.0,
+            row_names=names,
+            col_names=[f"a[{j}]" for j in range(J)] + col_names,
         )
 
 

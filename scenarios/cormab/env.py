@@ -49,14 +49,20 @@ class CoRMABEnv(gym.Env):
         if np.ndim(arr) == 1 and len(arr) == J:
             return as_int_vector(arr, field, J, 0, N_STATES - 1), H
         if np.ndim(arr) == 1 and len(arr) != J + 1:
-            raise InvalidInputError(field, f"expected {J} entries (the arm states) or {J + 1} (the arm states then "
-                                    f"the time-to-go), got {len(arr)} (shape ({len(arr)},))")
+            raise InvalidInputError(
+                field,
+                f"expected {J} entries (the arm states) or {J + 1} (the arm states then "
+                f"the time-to-go), got {len(arr)} (shape ({len(arr)},))",
+            )
         full = as_int_vector(arr, field, J + 1, -(2**62), 2**62)
         ttg = int(full[J])
         if not 1 <= ttg <= H:  # often J + 1 arm states sent for J arms: say so, not only that the last is large
-            raise InvalidInputError(field, f"got {J + 1} entries: {J} arm states then the time-to-go, which must lie "
-                                    f"in [1, {H}] but is {ttg}; this instance has {J} arms (send {J} arm states "
-                                    f"alone, or {J} then the time-to-go)")
+            raise InvalidInputError(
+                field,
+                f"got {J + 1} entries: {J} arm states then the time-to-go, which must lie "
+                f"in [1, {H}] but is {ttg}; this instance has {J} arms (send {J} arm states "
+                f"alone, or {J} then the time-to-go)",
+            )
         return as_int_vector(full[:J], field, J, 0, N_STATES - 1), ttg
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -68,9 +68,7 @@ def generate_arms(n_arms: int, n_good: int, seed: int, horizon: int = 20) -> Arm
     rewards[~good, :3] = [0.1, 0.15, 0.2]
     rewards[good, 3] = rng.integers(4, 7, good.sum())
     rewards[~good, 3] = rng.integers(1, 4, (~good).sum())
-    return ArmModel(
-        p_passive=p_passive.tolist(), p_active=p_active.tolist(), rewards=rewards.tolist(), horizon=horizon
-    )
+    return ArmModel(p_passive=p_passive.tolist(), p_active=p_active.tolist(), rewards=rewards.tolist(), horizon=horizon)
 
 
 class CoRMABInstance(BaseModel):

@@ -70,8 +70,14 @@ class MultiInterventionInstance(CoRMABInstance):
 
     @classmethod
     def generate(
-        cls, n_arms: int = 20, budget: int = 5, seed: int = 0, horizon: int = 20, n_actions: int | None = None,
-        group_size: int = 3, intensity: int = 3,
+        cls,
+        n_arms: int = 20,
+        budget: int = 5,
+        seed: int = 0,
+        horizon: int = 20,
+        n_actions: int | None = None,
+        group_size: int = 3,
+        intensity: int = 3,
     ) -> MultiInterventionInstance:
         """Reference distributions: N = J // 2 interventions (at least 1) in consecutive groups of
         ``group_size``; each group reaches the same ``group_size`` arms with intensity 3 (arms drawn as
@@ -103,12 +109,15 @@ class MultiInterventionInstance(CoRMABInstance):
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
         arms = generate_arms(n_arms, budget, seed, horizon)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
-        arms = arms.model_copy(update={
-            "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
-            "p_active": phi(x_max, alpha, beta, x0).tolist(),
-        })
-        return cls(arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(),
-                   budget=budget)
+        arms = arms.model_copy(
+            update={
+                "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
+                "p_active": phi(x_max, alpha, beta, x0).tolist(),
+            }
+        )
+        return cls(
+            arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(), budget=budget
+        )
 
     # ------------------------------------------------------------------------------- structure
     @property
@@ -143,8 +152,7 @@ class MultiInterventionInstance(CoRMABInstance):
 
     def response(self, x: np.ndarray) -> np.ndarray:
         """phi_j(x_j); ``x`` has the arms on its last axis."""
-        return phi(np.asarray(x, dtype=float), np.asarray(self.alpha), np.asarray(self.beta),
-                   np.asarray(self.x0))
+        return phi(np.asarray(x, dtype=float), np.asarray(self.alpha), np.asarray(self.beta), np.asarray(self.x0))
 
     def control_structure(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """(weights (J, N), values of x_j per arm, phi_j at those values): what the occupancy LP bound needs."""
@@ -156,10 +164,17 @@ class MultiInterventionInstance(CoRMABInstance):
     def action_model(self) -> ActionModel:
         n = self.n_actions
         return ActionModel(
-            name="multi_intervention", n_actions=n, A=sp.csr_matrix(np.ones((1, n))),
-            row_lower=np.array([float(self.budget)]), row_upper=np.array([float(self.budget)]),
-            row_names=["budget"], aux_lower=np.zeros(0), aux_upper=np.zeros(0), aux_integer=np.zeros(0, bool),
-            downward_closed=False, oracle=ExactBudgetOracle(n, self.budget),
+            name="multi_intervention",
+            n_actions=n,
+            A=sp.csr_matrix(np.ones((1, n))),
+            row_lower=np.array([float(self.budget)]),
+            row_upper=np.array([float(self.budget)]),
+            row_names=["budget"],
+            aux_lower=np.zeros(0),
+            aux_upper=np.zeros(0),
+            aux_integer=np.zeros(0, bool),
+            downward_closed=False,
+            oracle=ExactBudgetOracle(n, self.budget),
         )
 
     def myopic_milp(self, states: np.ndarray) -> MatrixMILP:
@@ -172,10 +187,14 @@ class MultiInterventionInstance(CoRMABInstance):
         r_up = table[arm, np.minimum(states + 1, N_STATES - 1)]
         r_down = table[arm, np.maximum(states - 1, 0)]
         reached = [j for j in range(J) if len(values[j]) > 1]
-        offset = float(sum(probs[j][0] * r_up[j] + (1 - probs[j][0]) * r_down[j]
-                           for j in range(J) if len(values[j]) == 1))
-        z_arm = np.concatenate([np.full(len(values[j]), j) for j in reached]).astype(np.int64) \
-            if reached else np.zeros(0, np.int64)
+        offset = float(
+            sum(probs[j][0] * r_up[j] + (1 - probs[j][0]) * r_down[j] for j in range(J) if len(values[j]) == 1)
+        )
+        z_arm = (
+            np.concatenate([np.full(len(values[j]), j) for j in reached]).astype(np.int64)
+            if reached
+            else np.zeros(0, np.int64)
+        )
         z_val = np.concatenate([values[j] for j in reached]) if reached else np.zeros(0)
         z_prob = np.concatenate([probs[j] for j in reached]) if reached else np.zeros(0)
         nz, R = len(z_arm), len(reached)
@@ -190,8 +209,15 @@ class MultiInterventionInstance(CoRMABInstance):
         lo = np.concatenate([[self.budget], np.ones(R), np.zeros(R)]).astype(float)
         c = np.concatenate([np.zeros(n), z_prob * r_up[z_arm] + (1 - z_prob) * r_down[z_arm]])
         return MatrixMILP(
-            c=c, A=A, row_lower=lo, row_upper=lo.copy(), col_lower=np.zeros(n + nz), col_upper=np.ones(n + nz),
-            integer=np.ones(n + nz, dtype=bool), sense="max", offset=offset,
+            c=c,
+            A=A,
+            row_lower=lo,
+            row_upper=lo.copy(),
+            col_lower=np.zeros(n + nz),
+            col_upper=np.ones(n + nz),
+            integer=np.ones(n + nz, dtype=bool),
+            sense="max",
+            offset=offset,
             row_names=["budget"] + [f"one_value[{j}]" for j in reached] + [f"intensity[{j}]" for j in reached],
             col_names=[f"a[{i}]" for i in range(n)]
             + [f"z[{j},{v:g}]" for j, v in zip(z_arm.tolist(), z_val.tolist(), strict=True)],

@@ -30,8 +30,14 @@ class OverlappingReachInstance(MultiInterventionInstance):
 
     @classmethod
     def generate(
-        cls, n_arms: int = 6, budget: int = 4, seed: int = 0, horizon: int = 20, n_actions: int | None = None,
-        arms_per_intervention: int = 2, intensity: int = 3,
+        cls,
+        n_arms: int = 6,
+        budget: int = 4,
+        seed: int = 0,
+        horizon: int = 20,
+        n_actions: int | None = None,
+        arms_per_intervention: int = 2,
+        intensity: int = 3,
     ) -> OverlappingReachInstance:
         """Random overlapping reach.
 
@@ -70,12 +76,15 @@ class OverlappingReachInstance(MultiInterventionInstance):
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
         arms = generate_arms(n_arms, min(budget, n_arms), seed, horizon)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
-        arms = arms.model_copy(update={
-            "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
-            "p_active": phi(x_max, alpha, beta, x0).tolist(),
-        })
-        return cls(arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(),
-                   budget=budget)
+        arms = arms.model_copy(
+            update={
+                "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
+                "p_active": phi(x_max, alpha, beta, x0).tolist(),
+            }
+        )
+        return cls(
+            arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(), budget=budget
+        )
 
     def action_model(self) -> ActionModel:
         """The exact budget sum_i a_i = B, named after this scenario (so checkpoints reload this class)."""

@@ -105,12 +105,16 @@ class RoutingInstance(CoRMABInstance):
         if n_extra:
             edges |= {cands[k] for k in rng.choice(len(cands), n_extra, replace=False).tolist()}
         source = int(np.argmin(np.linalg.norm(pts - 0.5, axis=1)))
-        return cls(arms=generate_arms(n_arms, budget, seed, horizon), edges=sorted(edges), source=source,
-                   budget=budget)
+        return cls(arms=generate_arms(n_arms, budget, seed, horizon), edges=sorted(edges), source=source, budget=budget)
 
     @classmethod
     def from_networkx(
-        cls, graph: nx.Graph, source: object, budget: int, arms: ArmModel | None = None, seed: int = 0,
+        cls,
+        graph: nx.Graph,
+        source: object,
+        budget: int,
+        arms: ArmModel | None = None,
+        seed: int = 0,
         horizon: int = 20,
     ) -> RoutingInstance:
         """Any networkx graph (directed ones are made undirected; self-loops dropped), nodes relabelled
@@ -119,16 +123,20 @@ class RoutingInstance(CoRMABInstance):
         if source not in graph:
             raise ValueError(f"source: {source!r} is not a node of the graph")
         index = {node: k for k, node in enumerate(nodes)}
-        edges = sorted({
-            (min(index[u], index[v]), max(index[u], index[v])) for u, v in graph.to_undirected().edges if u != v
-        })
+        edges = sorted(
+            {(min(index[u], index[v]), max(index[u], index[v])) for u, v in graph.to_undirected().edges if u != v}
+        )
         if arms is None:
             arms = generate_arms(len(nodes), budget, seed, horizon)
         return cls(arms=arms, edges=edges, source=index[source], budget=budget)
 
     @classmethod
     def from_edge_csv(
-        cls, path: str | Path, source: int | None = None, budget: int | None = None, seed: int = 0,
+        cls,
+        path: str | Path,
+        source: int | None = None,
+        budget: int | None = None,
+        seed: int = 0,
         horizon: int = 20,
     ) -> RoutingInstance:
         """Read a ``u,v[,minutes]`` edge list (minutes ignored: a move is one step) over integer node ids.
@@ -165,6 +173,7 @@ class RoutingInstance(CoRMABInstance):
 
     def hop_distances(self) -> tuple[np.ndarray, np.ndarray]:
         """(J, J) hop distances (inf when disconnected) and shortest-path predecessors."""
+
         def build() -> tuple[np.ndarray, np.ndarray]:
             J = self.n_arms
             e = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
@@ -214,22 +223,42 @@ class RoutingInstance(CoRMABInstance):
         into, out = t < T - 1, t >= 1
         key_in, key_out = (t[into] + 1) * J + v[into], t[out] * J + u[out]
         keys, inv = np.unique(np.concatenate([key_in, key_out]), return_inverse=True)
-        add(inv, np.concatenate([col[into], col[out]]),
-            np.concatenate([np.ones(into.sum()), -np.ones(out.sum())]), len(keys), 0.0, 0.0,
-            [f"flow[{k // J},{k % J}]" for k in keys.tolist()])
+        add(
+            inv,
+            np.concatenate([col[into], col[out]]),
+            np.concatenate([np.ones(into.sum()), -np.ones(out.sum())]),
+            len(keys),
+            0.0,
+            0.0,
+            [f"flow[{k // J},{k % J}]" for k in keys.tolist()],
+        )
         last = (t == T - 1) & (v == s0)
         add(np.zeros(last.sum(), int), col[last], np.ones(last.sum()), 1, 1.0, 1.0, ["end"])
         others = np.flatnonzero(np.arange(J) != s0)
         row_of = np.cumsum(np.arange(J) != s0) - 1  # visit row of each non-source node
         enter = (u != v) & (v != s0)
-        add(np.concatenate([row_of[others], row_of[v[enter]]]), np.concatenate([others, col[enter]]),
-            np.concatenate([np.ones(len(others)), -np.ones(enter.sum())]), len(others), -np.inf, 0.0,
-            [f"visit[{j}]" for j in others.tolist()])
+        add(
+            np.concatenate([row_of[others], row_of[v[enter]]]),
+            np.concatenate([others, col[enter]]),
+            np.concatenate([np.ones(len(others)), -np.ones(enter.sum())]),
+            len(others),
+            -np.inf,
+            0.0,
+            [f"visit[{j}]" for j in others.tolist()],
+        )
         return ActionModel(
-            name="routing", n_actions=J, A=sp.vstack(blocks, format="csr"), row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi), row_names=names, aux_lower=np.zeros(ny), aux_upper=np.ones(ny),
-            aux_integer=np.ones(ny, bool), aux_names=[f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()],
-            downward_closed=True, oracle=WalkOracle(self),
+            name="routing",
+            n_actions=J,
+            A=sp.vstack(blocks, format="csr"),
+            row_lower=np.concatenate(lo),
+            row_upper=np.concatenate(hi),
+            row_names=names,
+            aux_lower=np.zeros(ny),
+            aux_upper=np.ones(ny),
+            aux_integer=np.ones(ny, bool),
+            aux_names=[f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()],
+            downward_closed=True,
+            oracle=WalkOracle(self),
         )
 
     def walk(self, action: object) -> list[int]:
@@ -274,8 +303,12 @@ class WalkOracle:
             d = self.dist
             for i in range(1, len(stops) - 2):
                 for k in range(i + 1, len(stops) - 1):
-                    delta = (d[stops[i - 1], stops[k]] + d[stops[i], stops[k + 1]]
-                             - d[stops[i - 1], stops[i]] - d[stops[k], stops[k + 1]])
+                    delta = (
+                        d[stops[i - 1], stops[k]]
+                        + d[stops[i], stops[k + 1]]
+                        - d[stops[i - 1], stops[i]]
+                        - d[stops[k], stops[k + 1]]
+                    )
                     if delta < -1e-9:
                         stops[i : k + 1] = stops[i : k + 1][::-1]
                         improved = True
@@ -362,8 +395,7 @@ class WalkOracle:
     def _milp_route(self, a: np.ndarray) -> list[int] | None:
         """Beyond the DP's reach: solve the rows with the action fixed (exact, slower)."""
         if self._fallback is None:
-            self._fallback = dataclasses.replace(self._instance.action_model(), oracle=None, _cache={},
-                                                 _solver=None)
+            self._fallback = dataclasses.replace(self._instance.action_model(), oracle=None, _cache={}, _solver=None)
         y = self._fallback.certificate(a)
         if y is None:
             return None

@@ -72,8 +72,11 @@ class SchedulingInstance(CoRMABInstance):
         arm_slots = [sorted(rng.choice(n_slots, 2, replace=False, p=arm_w).tolist()) for _ in range(n_arms)]
         worker_slots = [sorted(rng.choice(n_slots, 3, replace=False, p=worker_w).tolist()) for _ in range(budget)]
         return cls(
-            arms=generate_arms(n_arms, budget, seed, horizon), n_slots=n_slots, budget=budget,
-            arm_slots=arm_slots, worker_slots=worker_slots,
+            arms=generate_arms(n_arms, budget, seed, horizon),
+            n_slots=n_slots,
+            budget=budget,
+            arm_slots=arm_slots,
+            worker_slots=worker_slots,
         )
 
     def availability(self) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +116,8 @@ class SchedulingInstance(CoRMABInstance):
         budget = sp.csr_matrix((np.ones(P), (np.zeros(P, int), np.arange(P))), shape=(1, P + nf))
         demand = sp.csr_matrix(
             (np.r_[np.full(P, K), -np.ones(nf)], (np.r_[np.arange(P), pv[:, 0]], np.r_[np.arange(P), f])),
-            shape=(P, P + nf))
+            shape=(P, P + nf),
+        )
         node = sp.csr_matrix((np.ones(nf), (pv[:, 1], f)), shape=(node_s.size, P + nf))
         A = sp.vstack([budget, demand, node], format="csr")
         hi = np.r_[float(self.budget), np.zeros(P), np.ones(node_s.size)]
@@ -143,21 +147,47 @@ class SchedulingInstance(CoRMABInstance):
 
         add(np.zeros(J, int), np.arange(J), np.ones(J), 1, -np.inf, self.budget, ["budget"])
         pairs, ws_row = np.unique(i * S + s, return_inverse=True)  # only (worker, slot) pairs in use
-        add(ws_row, col, np.ones(nx_), len(pairs), -np.inf, 1.0,
-            [f"worker_slot[{p // S},{p % S}]" for p in pairs.tolist()])
+        add(
+            ws_row,
+            col,
+            np.ones(nx_),
+            len(pairs),
+            -np.inf,
+            1.0,
+            [f"worker_slot[{p // S},{p % S}]" for p in pairs.tolist()],
+        )
         add(j, col, np.ones(nx_), J, -np.inf, float(K), [f"arm_assignments[{a}]" for a in range(J)])
-        add(np.concatenate([np.arange(J), j]), np.concatenate([np.arange(J), col]),
-            np.concatenate([np.full(J, float(K)), -np.ones(nx_)]), J, -np.inf, 0.0,
-            [f"pull_needs_assignments[{a}]" for a in range(J)])
-        add(np.concatenate([np.arange(nx_)] * 2), np.concatenate([col, j]),
-            np.concatenate([np.ones(nx_), -np.ones(nx_)]), nx_, -np.inf, 0.0,
-            [f"assign_only_pulled[{a},{b},{c}]" for a, b, c in triples.tolist()])
+        add(
+            np.concatenate([np.arange(J), j]),
+            np.concatenate([np.arange(J), col]),
+            np.concatenate([np.full(J, float(K)), -np.ones(nx_)]),
+            J,
+            -np.inf,
+            0.0,
+            [f"pull_needs_assignments[{a}]" for a in range(J)],
+        )
+        add(
+            np.concatenate([np.arange(nx_)] * 2),
+            np.concatenate([col, j]),
+            np.concatenate([np.ones(nx_), -np.ones(nx_)]),
+            nx_,
+            -np.inf,
+            0.0,
+            [f"assign_only_pulled[{a},{b},{c}]" for a, b, c in triples.tolist()],
+        )
         A = sp.vstack(blocks, format="csr")
         return ActionModel(
-            name="scheduling", n_actions=J, A=A, row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi), row_names=names,
-            aux_lower=np.zeros(nx_), aux_upper=np.ones(nx_), aux_integer=np.ones(nx_, bool),
-            aux_names=[f"x[{a},{b},{c}]" for a, b, c in triples.tolist()], downward_closed=True,
+            name="scheduling",
+            n_actions=J,
+            A=A,
+            row_lower=np.concatenate(lo),
+            row_upper=np.concatenate(hi),
+            row_names=names,
+            aux_lower=np.zeros(nx_),
+            aux_upper=np.ones(nx_),
+            aux_integer=np.ones(nx_, bool),
+            aux_names=[f"x[{a},{b},{c}]" for a, b, c in triples.tolist()],
+            downward_closed=True,
             oracle=MatchingOracle(triples, J, W, S, self.budget, K),
         )
 
@@ -168,8 +198,7 @@ class MatchingOracle:
     Each pulled arm is K copies; each copy must be matched to a distinct (worker, slot) node the arm shares.
     """
 
-    def __init__(self, triples: np.ndarray, n_arms: int, n_workers: int, n_slots: int, budget: int,
-                 need: int) -> None:
+    def __init__(self, triples: np.ndarray, n_arms: int, n_workers: int, n_slots: int, budget: int, need: int) -> None:
         self.n_arms, self.n_slots, self.budget, self.need = n_arms, n_slots, budget, need
         self.n_nodes = n_workers * n_slots
         self.n_x = len(triples)

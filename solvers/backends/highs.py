@@ -29,8 +29,12 @@ class HighsSolver:
     name = "highs"
 
     def __init__(
-        self, time_limit: float | None = None, mip_rel_gap: float = 1e-4, seed: int = 0,
-        mip_allow_restart: bool = True, options: dict[str, object] | None = None,
+        self,
+        time_limit: float | None = None,
+        mip_rel_gap: float = 1e-4,
+        seed: int = 0,
+        mip_allow_restart: bool = True,
+        options: dict[str, object] | None = None,
     ) -> None:
         """``mip_allow_restart=False`` disables HiGHS's MIP restarts after root presolve: HiGHS 1.14 returns
         sub-optimal points flagged optimal on ~3% of tiny big-M network MILPs with restarts on (the network
@@ -82,8 +86,7 @@ class HighsSolver:
         lp.a_matrix_.value_ = csc.data.astype(float)
         if milp.integer.any():
             lp.integrality_ = [
-                highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-                for flag in milp.integer
+                highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in milp.integer
             ]
         self._h.clearModel()
         self._h.passModel(lp)
@@ -102,14 +105,18 @@ class HighsSolver:
         idx = np.flatnonzero((old.col_lower != milp.col_lower) | (old.col_upper != milp.col_upper))
         if idx.size:
             h.changeColsBounds(
-                idx.size, idx.astype(np.int32),
-                _finite(milp.col_lower[idx].astype(float)), _finite(milp.col_upper[idx].astype(float)),
+                idx.size,
+                idx.astype(np.int32),
+                _finite(milp.col_lower[idx].astype(float)),
+                _finite(milp.col_upper[idx].astype(float)),
             )
         idx = np.flatnonzero((old.row_lower != milp.row_lower) | (old.row_upper != milp.row_upper))
         if idx.size:
             h.changeRowsBounds(
-                idx.size, idx.astype(np.int32),
-                _finite(milp.row_lower[idx].astype(float)), _finite(milp.row_upper[idx].astype(float)),
+                idx.size,
+                idx.astype(np.int32),
+                _finite(milp.row_lower[idx].astype(float)),
+                _finite(milp.row_upper[idx].astype(float)),
             )
         changed = np.flatnonzero(old.A.data != milp.A.data)
         if changed.size:
@@ -179,7 +186,13 @@ def _set_incumbent(h: highspy.Highs, warm_start, n_cols: int) -> None:
 
 def _copy(milp: MatrixMILP) -> MatrixMILP:
     return MatrixMILP(
-        c=milp.c.copy(), A=milp.A.copy(), row_lower=milp.row_lower.copy(), row_upper=milp.row_upper.copy(),
-        col_lower=milp.col_lower.copy(), col_upper=milp.col_upper.copy(), integer=milp.integer.copy(),
-        sense=milp.sense, offset=milp.offset,
+        c=milp.c.copy(),
+        A=milp.A.copy(),
+        row_lower=milp.row_lower.copy(),
+        row_upper=milp.row_upper.copy(),
+        col_lower=milp.col_lower.copy(),
+        col_upper=milp.col_upper.copy(),
+        integer=milp.integer.copy(),
+        sense=milp.sense,
+        offset=milp.offset,
     )

@@ -57,7 +57,10 @@ class OrToolsSolver:
         self.mip_rel_gap = mip_rel_gap
 
     def solve(
-        self, milp: MatrixMILP, time_limit: float | None = None, mip_rel_gap: float | None = None,
+        self,
+        milp: MatrixMILP,
+        time_limit: float | None = None,
+        mip_rel_gap: float | None = None,
         warm_start: np.ndarray | None = None,
     ) -> Solution:
         """Solve ``milp``; ``warm_start`` (a full vector) is passed as a hint."""
@@ -67,8 +70,7 @@ class OrToolsSolver:
         lo = np.where(np.isfinite(milp.col_lower), milp.col_lower, -inf)
         hi = np.where(np.isfinite(milp.col_upper), milp.col_upper, inf)
         xs = [
-            (s.IntVar if milp.integer[j] else s.NumVar)(float(lo[j]), float(hi[j]), f"x{j}")
-            for j in range(milp.n_cols)
+            (s.IntVar if milp.integer[j] else s.NumVar)(float(lo[j]), float(hi[j]), f"x{j}") for j in range(milp.n_cols)
         ]
         A = milp.A.tocsr()
         rl = np.where(np.isfinite(milp.row_lower), milp.row_lower, -inf)
@@ -110,8 +112,9 @@ class CpSatSolver:
 
     name = "cpsat"
 
-    def __init__(self, time_limit: float | None = None, mip_rel_gap: float = 1e-4, scale: float = 1.0,
-                 workers: int = 1) -> None:
+    def __init__(
+        self, time_limit: float | None = None, mip_rel_gap: float = 1e-4, scale: float = 1.0, workers: int = 1
+    ) -> None:
         self.time_limit, self.mip_rel_gap, self.scale, self.workers = time_limit, mip_rel_gap, scale, workers
 
     @staticmethod
@@ -123,7 +126,10 @@ class CpSatSolver:
         return bool(np.all(np.abs(data - np.round(data)) <= 1e-9))
 
     def solve(
-        self, milp: MatrixMILP, time_limit: float | None = None, mip_rel_gap: float | None = None,
+        self,
+        milp: MatrixMILP,
+        time_limit: float | None = None,
+        mip_rel_gap: float | None = None,
         warm_start: np.ndarray | None = None,
     ) -> Solution:
         """Rows are scaled by ``scale`` (bounds rounded inwards); the objective is scaled to integers by the
@@ -133,8 +139,10 @@ class CpSatSolver:
         if not self.supports(milp, self.scale):
             raise ValueError("CP-SAT needs a pure-integer model with finite bounds and integral scaled rows")
         m = cp_model.CpModel()
-        xs = [m.NewIntVar(math.ceil(lo - 1e-9), math.floor(hi + 1e-9), f"x{j}")
-              for j, (lo, hi) in enumerate(zip(milp.col_lower, milp.col_upper, strict=True))]
+        xs = [
+            m.NewIntVar(math.ceil(lo - 1e-9), math.floor(hi + 1e-9), f"x{j}")
+            for j, (lo, hi) in enumerate(zip(milp.col_lower, milp.col_upper, strict=True))
+        ]
         A = milp.A.tocsr()
         coef = np.round(A.data * self.scale).astype(np.int64)
         for i in range(milp.n_rows):
@@ -145,8 +153,10 @@ class CpSatSolver:
                 m.Add(expr >= math.ceil(lo - 1e-9))
             if np.isfinite(hi):
                 m.Add(expr <= math.floor(hi + 1e-9))
-        obj_scale = next((10.0**p for p in range(7) if np.allclose(milp.c * 10.0**p, np.round(milp.c * 10.0**p),
-                                                                     atol=1e-9, rtol=0)), 1e6)
+        obj_scale = next(
+            (10.0**p for p in range(7) if np.allclose(milp.c * 10.0**p, np.round(milp.c * 10.0**p), atol=1e-9, rtol=0)),
+            1e6,
+        )
         oc = np.round(milp.c * obj_scale).astype(np.int64)
         rounding = float(np.abs(milp.c * obj_scale - oc) @ np.maximum(np.abs(milp.col_lower), np.abs(milp.col_upper)))
         expr = sum(int(oc[j]) * xs[j] for j in np.flatnonzero(oc))

@@ -35,8 +35,13 @@ def persistent_highs():
     return AppsiHighs()
 
 
-def solve_pyomo(model: pe.ConcreteModel, objective_sense: str, solver=None, time_limit: float | None = None,
-                mip_rel_gap: float = 1e-4) -> tuple[str, float, float]:
+def solve_pyomo(
+    model: pe.ConcreteModel,
+    objective_sense: str,
+    solver=None,
+    time_limit: float | None = None,
+    mip_rel_gap: float = 1e-4,
+) -> tuple[str, float, float]:
     """Solve a pyomo model with (persistent) HiGHS -> (status, objective, dual bound); values loaded into vars."""
     solver = solver or persistent_highs()
     cfg = solver.config
@@ -74,8 +79,15 @@ class PyomoSolver:
     @staticmethod
     def _structure(milp: MatrixMILP) -> tuple:
         A = milp.A.tocsr()
-        return (A.shape, A.indptr.tobytes(), A.indices.tobytes(), milp.integer.tobytes(), milp.sense,
-                np.isfinite(milp.row_lower).tobytes(), np.isfinite(milp.row_upper).tobytes())
+        return (
+            A.shape,
+            A.indptr.tobytes(),
+            A.indices.tobytes(),
+            milp.integer.tobytes(),
+            milp.sense,
+            np.isfinite(milp.row_lower).tobytes(),
+            np.isfinite(milp.row_upper).tobytes(),
+        )
 
     def _build(self, milp: MatrixMILP) -> None:
         A = milp.A.tocsr()
@@ -104,8 +116,10 @@ class PyomoSolver:
             return pe.Constraint.Skip
 
         m.rows = pe.Constraint(range(r), rule=row)
-        m.obj = pe.Objective(expr=sum(m.cost[j] * m.x[j] for j in range(n)) + m.offset,
-                             sense=pe.maximize if milp.sense == "max" else pe.minimize)
+        m.obj = pe.Objective(
+            expr=sum(m.cost[j] * m.x[j] for j in range(n)) + m.offset,
+            sense=pe.maximize if milp.sense == "max" else pe.minimize,
+        )
         self.model = m
         self.n_rebuilds += 1
 
@@ -126,8 +140,13 @@ class PyomoSolver:
             m.x[j].setlb(lo if math.isfinite(lo) else None)
             m.x[j].setub(hi if math.isfinite(hi) else None)
 
-    def solve(self, milp: MatrixMILP, time_limit: float | None = None, mip_rel_gap: float | None = None,
-              warm_start: np.ndarray | None = None) -> Solution:
+    def solve(
+        self,
+        milp: MatrixMILP,
+        time_limit: float | None = None,
+        mip_rel_gap: float | None = None,
+        warm_start: np.ndarray | None = None,
+    ) -> Solution:
         """Solve ``milp`` (``warm_start`` is accepted for interface parity and ignored)."""
         start = time.perf_counter()
         key = self._structure(milp)

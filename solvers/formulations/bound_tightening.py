@@ -66,8 +66,12 @@ def _prefix(compiled, layer: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lp_tighten(
-    compiled, milp: MatrixMILP, bounds: Bounds, assemble: Callable[[Bounds], MatrixMILP],
-    time_budget: float = 0.05, tol: float = 1e-7,
+    compiled,
+    milp: MatrixMILP,
+    bounds: Bounds,
+    assemble: Callable[[Bounds], MatrixMILP],
+    time_budget: float = 0.05,
+    tol: float = 1e-7,
 ) -> tuple[Bounds, TighteningReport]:
     """Tighten ``bounds`` of ``compiled`` (a :class:`~solvers.formulations.network_milp.NetworkMILP` whose last build is
     ``milp``); ``assemble(bounds)`` rebuilds the state's MILP from bounds. Returns the bounds and a report."""
@@ -93,8 +97,13 @@ def lp_tighten(
         rows, keep = _prefix(compiled, layer)
         A = current.A[rows][:, keep]
         relaxed = MatrixMILP(
-            c=np.zeros(keep.size), A=A.tocsr(), row_lower=current.row_lower[rows], row_upper=current.row_upper[rows],
-            col_lower=current.col_lower[keep], col_upper=current.col_upper[keep], integer=np.zeros(keep.size, bool),
+            c=np.zeros(keep.size),
+            A=A.tocsr(),
+            row_lower=current.row_lower[rows],
+            row_upper=current.row_upper[rows],
+            col_lower=current.col_lower[keep],
+            col_upper=current.col_upper[keep],
+            integer=np.zeros(keep.size, bool),
         )
         solver._load(relaxed)
         # the kept columns are a prefix of the layout, so the objective columns keep their indices

@@ -83,9 +83,16 @@ class BoxCriticMILP:
     """``max_a w2 . relu(c + W (a / amax)) + b2`` over ``a in {0..amax}`` for any per-state ``c``."""
 
     def __init__(
-        self, W: np.ndarray, w2: np.ndarray, b2: float, amax: np.ndarray,
-        time_limit: float | None = None, mip_rel_gap: float = 1e-4, seed: int = 0,
-        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+        self,
+        W: np.ndarray,
+        w2: np.ndarray,
+        b2: float,
+        amax: np.ndarray,
+        time_limit: float | None = None,
+        mip_rel_gap: float = 1e-4,
+        seed: int = 0,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
     ) -> None:
         self.W = np.asarray(W, dtype=float)
         self.w2 = np.asarray(w2, dtype=float).reshape(-1)
@@ -152,12 +159,13 @@ class BoxCriticMILP:
         self.c_obj = np.concatenate([np.zeros(n), self.w2, np.zeros(P)])
         self.integer = np.concatenate([np.ones(n, bool), np.zeros(H, bool), np.ones(P, bool)])
         self.row_names = (
-            [f"relu_lower[{k}]" for k in range(H)] + [f"relu_upper[{k}]" for k in self.pos]
+            [f"relu_lower[{k}]" for k in range(H)]
+            + [f"relu_upper[{k}]" for k in self.pos]
             + [f"relu_active[{k}]" for k in self.pos]
         )
-        self.col_names = [f"a[{i}]" for i in range(n)] + [f"z[{k}]" for k in range(H)] + [
-            f"delta[{k}]" for k in self.pos
-        ]
+        self.col_names = (
+            [f"a[{i}]" for i in range(n)] + [f"z[{k}]" for k in range(H)] + [f"delta[{k}]" for k in self.pos]
+        )
 
     def bounds(self, c: np.ndarray, box: _Box | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Interval bounds ``(L, U)`` of the pre-activations over the box, for hidden contribution ``c``."""
@@ -178,7 +186,10 @@ class BoxCriticMILP:
         return _StateReward(tables, reward.thresholds[0].double().numpy(), float(reward.charge[0]))
 
     def milp(
-        self, c: np.ndarray, reward: SeparableReward | None = None, lower: np.ndarray | None = None,
+        self,
+        c: np.ndarray,
+        reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None,
         upper: np.ndarray | None = None,
     ) -> MatrixMILP:
         """The MILP of one state (same sparsity pattern for every ``c``; with ``reward`` the ``charge`` rows
@@ -234,11 +245,15 @@ class BoxCriticMILP:
         extra = np.concatenate([gains, [-r.charge]]) if has_o else gains
         n_new = n_u + int(has_o)
         return MatrixMILP(
-            c=np.concatenate([base.c, extra]), A=A,
-            row_lower=np.concatenate([base.row_lower, lo]), row_upper=np.concatenate([base.row_upper, hi]),
+            c=np.concatenate([base.c, extra]),
+            A=A,
+            row_lower=np.concatenate([base.row_lower, lo]),
+            row_upper=np.concatenate([base.row_upper, hi]),
             col_lower=np.concatenate([base.col_lower, np.zeros(n_new)]),
             col_upper=np.concatenate([base.col_upper, np.ones(n_new)]),
-            integer=np.concatenate([base.integer, np.ones(n_new, bool)]), sense="max", offset=base.offset,
+            integer=np.concatenate([base.integer, np.ones(n_new, bool)]),
+            sense="max",
+            offset=base.offset,
             row_names=base.row_names + names,
             col_names=base.col_names
             + [f"u[{i},{v}]" for i, vals in enumerate(box.u_values) for v in vals]
@@ -262,15 +277,27 @@ class BoxCriticMILP:
         col_lower = np.concatenate([box.lower.astype(float), np.zeros(H), on.astype(float)])
         col_upper = np.concatenate([box.upper.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
         return MatrixMILP(
-            c=self.c_obj, A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
-            col_upper=col_upper, integer=self.integer, sense="max", offset=self.b2,
-            row_names=self.row_names, col_names=self.col_names,
+            c=self.c_obj,
+            A=A,
+            row_lower=row_lower,
+            row_upper=row_upper,
+            col_lower=col_lower,
+            col_upper=col_upper,
+            integer=self.integer,
+            sense="max",
+            offset=self.b2,
+            row_names=self.row_names,
+            col_names=self.col_names,
         )
 
     # ---------------------------------------------------------------------------------- solving
     def q(
-        self, c: np.ndarray, actions: np.ndarray, reward: SeparableReward | None = None,
-        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+        self,
+        c: np.ndarray,
+        actions: np.ndarray,
+        reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
     ) -> np.ndarray:
         """Exact values (float64) of actions (..., n): the critic, plus ``r(a)`` when ``reward`` is given (its
         tables must cover the box, or ``lower .. upper``)."""
@@ -283,8 +310,12 @@ class BoxCriticMILP:
         return value if r is None else value + r.value(actions)
 
     def incumbent(
-        self, c: np.ndarray, action: np.ndarray, reward: SeparableReward | None = None,
-        lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+        self,
+        c: np.ndarray,
+        action: np.ndarray,
+        reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
     ) -> np.ndarray:
         """The full MILP vector ``[a ; z ; delta]`` (with ``reward`` also ``[u ; o]``) of an action (for warm
         starts)."""
@@ -305,8 +336,13 @@ class BoxCriticMILP:
         return np.concatenate([x, *u, o if any(p.size for p in charged) else []])
 
     def solve(
-        self, c: np.ndarray, warm_start: np.ndarray | None = None, time_limit: float | None = None,
-        reward: SeparableReward | None = None, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+        self,
+        c: np.ndarray,
+        warm_start: np.ndarray | None = None,
+        time_limit: float | None = None,
+        reward: SeparableReward | None = None,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
     ) -> BoxArgmax:
         """Argmax over the box (or ``lower .. upper``) for hidden contribution ``c`` (of ``Q + r`` with a
         single-state ``reward``); ``warm_start`` is an action (n,)."""

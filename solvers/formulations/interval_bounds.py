@@ -15,9 +15,7 @@ import numpy as np
 from solvers.formulations.relu_network import ReluNetwork
 
 
-def _layer_bounds(
-    w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
     return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b
 

@@ -52,8 +52,16 @@ def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 1.
     change, and this bound depends on the feasible set alone."""
     digest = hashlib.sha256(repr((n_actions, time_limit)).encode())
     A = feasible.A.tocsr()
-    for arr in (A.indptr, A.indices, A.data, feasible.row_lower, feasible.row_upper, feasible.col_lower,
-                feasible.col_upper, feasible.integer):
+    for arr in (
+        A.indptr,
+        A.indices,
+        A.data,
+        feasible.row_lower,
+        feasible.row_upper,
+        feasible.col_lower,
+        feasible.col_upper,
+        feasible.integer,
+    ):
         digest.update(np.ascontiguousarray(arr).tobytes())
     key = digest.digest()
     if key not in _CARDINALITY_CACHE:
@@ -79,8 +87,12 @@ class NetworkMILP:
     """The MILP ``max net(a)`` over a feasible set; :meth:`build` fills in one state's numbers."""
 
     def __init__(
-        self, net: ReluNetwork, feasible: MatrixMILP, tighten_cardinality: bool = True,
-        tightening: str = "interval", tightening_budget: float = 0.05,
+        self,
+        net: ReluNetwork,
+        feasible: MatrixMILP,
+        tighten_cardinality: bool = True,
+        tightening: str = "interval",
+        tightening_budget: float = 0.05,
     ) -> None:
         if tightening not in TIGHTENING_MODES:
             raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {tightening!r}")
@@ -138,8 +150,15 @@ class NetworkMILP:
             static = np.full(k_idx.size, -1, dtype=np.int64)
             if layer == 0:  # tag 2N + k*n + j: entry (k, j) of the per-state first-layer weights
                 static = 2 * self.n_hidden + k_idx * n + j_idx
-            tags += [static, -np.ones(w, np.int64), static, -np.ones(w, np.int64), first + ks,
-                     -np.ones(w, np.int64), N + first + ks]
+            tags += [
+                static,
+                -np.ones(w, np.int64),
+                static,
+                -np.ones(w, np.int64),
+                first + ks,
+                -np.ones(w, np.int64),
+                N + first + ks,
+            ]
             first += w
         r, c, v, t = (np.concatenate(a) for a in (rows, cols, vals, tags))
         order = np.lexsort((c, r))
@@ -166,14 +185,13 @@ class NetworkMILP:
         else:
             self._c[:n] = net.weights[-1][0]
         self.row_names = (list(feasible.row_names) or [f"row[{i}]" for i in range(mf)]) + [
-            f"relu_{kind}[{layer},{k}]" for layer, w in enumerate(widths) for kind in ("ge", "le", "on")
+            f"relu_{kind}[{layer},{k}]"
+            for layer, w in enumerate(widths)
+            for kind in ("ge", "le", "on")
             for k in range(w)
         ]
         self.col_names = (list(feasible.col_names) or [f"x[{j}]" for j in range(nf)]) + [
-            f"{kind}[{layer},{k}]"
-            for layer, w in enumerate(widths)
-            for kind in ("h", "delta")
-            for k in range(w)
+            f"{kind}[{layer},{k}]" for layer, w in enumerate(widths) for kind in ("h", "delta") for k in range(w)
         ]
         self.max_ones = max_cardinality(feasible, n) if tighten_cardinality and widths else None
 
@@ -187,9 +205,15 @@ class NetworkMILP:
 
     # ------------------------------------------------------------------------------------ per state
     def build(
-        self, first_bias: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
-        first_weights: np.ndarray | None = None, tightening: str | None = None,
-        tightening_budget: float | None = None, linear: np.ndarray | None = None, offset: float = 0.0,
+        self,
+        first_bias: np.ndarray,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
+        first_weights: np.ndarray | None = None,
+        tightening: str | None = None,
+        tightening_budget: float | None = None,
+        linear: np.ndarray | None = None,
+        offset: float = 0.0,
     ) -> MatrixMILP:
         """The MILP for one state: its first-layer bias and, when the state also scales how actions enter
         (action-state interaction features), its first-layer action weights; ``lower``/``upper``
@@ -224,7 +248,11 @@ class NetworkMILP:
 
             budget = self.tightening_budget if tightening_budget is None else tightening_budget
             bounds, self.tightening_report = lp_tighten(
-                self, milp, bounds, lambda bds: self._assemble(net, b0, col_lower, col_upper, bds), budget,
+                self,
+                milp,
+                bounds,
+                lambda bds: self._assemble(net, b0, col_lower, col_upper, bds),
+                budget,
             )
             milp = self._assemble(net, b0, col_lower, col_upper, bounds)
         if linear is not None:
@@ -236,7 +264,11 @@ class NetworkMILP:
         return milp
 
     def _assemble(
-        self, net: ReluNetwork, b0: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
+        self,
+        net: ReluNetwork,
+        b0: np.ndarray,
+        col_lower: np.ndarray,
+        col_upper: np.ndarray,
         bounds: list[tuple[np.ndarray, np.ndarray]],
     ) -> MatrixMILP:
         """The state's MILP from its network, column box and per-neuron pre-activation bounds."""
@@ -267,9 +299,17 @@ class NetworkMILP:
         self.bounds = bounds
         self._bias, self._col_lower, self._col_upper = b0, col_lower, col_upper
         return MatrixMILP(
-            c=self._c.copy(), A=A, row_lower=row_lower, row_upper=row_upper, col_lower=col_lower,
-            col_upper=col_upper, integer=self._integer.copy(), sense="max", offset=offset,
-            row_names=list(self.row_names), col_names=list(self.col_names),
+            c=self._c.copy(),
+            A=A,
+            row_lower=row_lower,
+            row_upper=row_upper,
+            col_lower=col_lower,
+            col_upper=col_upper,
+            integer=self._integer.copy(),
+            sense="max",
+            offset=offset,
+            row_names=list(self.row_names),
+            col_names=list(self.col_names),
         )
 
     # ----------------------------------------------------------------------------------- incumbents

@@ -42,7 +42,10 @@ def network_definition(net: ReluNetwork, lower: np.ndarray, upper: np.ndarray):
     last = len(net.weights) - 1
     for layer, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         dense = DenseLayer(
-            [int(W.shape[1])], [int(W.shape[0])], weights=np.asarray(W).T, biases=np.asarray(b),
+            [int(W.shape[1])],
+            [int(W.shape[0])],
+            weights=np.asarray(W).T,
+            biases=np.asarray(b),
             activation="linear" if layer == last else "relu",
         )
         nd.add_layer(dense)
@@ -102,8 +105,13 @@ class OmltNetworkMILP:
         self.model = m
         return m
 
-    def solve(self, first_bias: np.ndarray | None = None, first_weights: np.ndarray | None = None,
-              time_limit: float | None = None, mip_rel_gap: float = 1e-4) -> Solution:
+    def solve(
+        self,
+        first_bias: np.ndarray | None = None,
+        first_weights: np.ndarray | None = None,
+        time_limit: float | None = None,
+        mip_rel_gap: float = 1e-4,
+    ) -> Solution:
         """Build and solve one state's model; ``x`` of the solution is over the feasible-set columns."""
         start = time.perf_counter()
         m = self.build(first_bias, first_weights)

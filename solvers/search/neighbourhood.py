@@ -90,8 +90,13 @@ class NeighbourhoodSearch:
     """
 
     def __init__(
-        self, W: torch.Tensor, w2: torch.Tensor, b2: float | torch.Tensor, amax: torch.Tensor,
-        config: NeighbourhoodConfig | None = None, lower: torch.Tensor | None = None,
+        self,
+        W: torch.Tensor,
+        w2: torch.Tensor,
+        b2: float | torch.Tensor,
+        amax: torch.Tensor,
+        config: NeighbourhoodConfig | None = None,
+        lower: torch.Tensor | None = None,
         upper: torch.Tensor | None = None,
     ) -> None:
         self.config = config or NeighbourhoodConfig()
@@ -173,9 +178,15 @@ class NeighbourhoodSearch:
     # ------------------------------------------------------------------------------------ search
     @torch.inference_mode()
     def search(
-        self, c: torch.Tensor, x0: torch.Tensor, steps: int | None = None, time_limit: float | None = None,
-        generator: torch.Generator | None = None, reward: SeparableReward | None = None,
-        lower: torch.Tensor | None = None, upper: torch.Tensor | None = None,
+        self,
+        c: torch.Tensor,
+        x0: torch.Tensor,
+        steps: int | None = None,
+        time_limit: float | None = None,
+        generator: torch.Generator | None = None,
+        reward: SeparableReward | None = None,
+        lower: torch.Tensor | None = None,
+        upper: torch.Tensor | None = None,
     ) -> SearchResult:
         """Search from base actions ``x0`` (B, n) for states with hidden contributions ``c`` (B, H); with
         ``reward`` (one model per state) the objective is ``critic + reward``. ``lower`` / ``upper`` (B, n)
@@ -195,18 +206,19 @@ class NeighbourhoodSearch:
         # random numbers of the whole run, drawn up front: pair moves (fa, fb), SA proposals and uniforms
         fa, fb = self._random_pairs(n_steps, B, P, gen)  # (T, B, P) flat single-move ids
         pair_delta = self._M_flat[fa] + self._M_flat[fb]  # (T, B, P, H)
-        move_ids = torch.stack([  # (T, B, K, 2): the two single moves making up each candidate
-            torch.cat([torch.arange(n_single).expand(n_steps, B, n_single), fa], 2),
-            torch.cat([torch.full((n_steps, B, n_single), self._null), fb], 2),
-        ], 3)
+        move_ids = torch.stack(
+            [  # (T, B, K, 2): the two single moves making up each candidate
+                torch.cat([torch.arange(n_single).expand(n_steps, B, n_single), fa], 2),
+                torch.cat([torch.full((n_steps, B, n_single), self._null), fb], 2),
+            ],
+            3,
+        )
         proposals = torch.randint(K, (n_steps, B, 1), generator=gen)
         if reward is not None and P:  # (T, B, 2P, 2): both single moves of each pair, for gathering
             pair_ids = torch.stack([fa, fb], 3).reshape(n_steps, B, 2 * P, 1).expand(-1, -1, -1, 2)
         uniforms = torch.rand(n_steps, B, generator=gen)
         singles = self._M_flat[:-1]
-        if reward is not None and (
-            reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(hi.max())
-        ):
+        if reward is not None and (reward.batch != B or reward.n != self.n or reward.tables.shape[2] <= int(hi.max())):
             raise ValueError(f"reward: expected {B} states over {self.n} coordinates with tables covering the box")
         if reward is not None:
             r_now = reward.value(x)
@@ -285,7 +297,10 @@ class NeighbourhoodSearch:
         return SearchResult(best_x, best_q, taken, evaluated, int(worse.sum()))
 
     def _box(
-        self, B: int, lower: torch.Tensor | None, upper: torch.Tensor | None,
+        self,
+        B: int,
+        lower: torch.Tensor | None,
+        upper: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lower, upper)``: the searcher's box (n,), or validated per-state boxes (B, n)."""
         if lower is None and upper is None:

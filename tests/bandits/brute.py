@@ -12,8 +12,10 @@ def q_table(P, R, C, lam, discount, horizon=None, time_to_go=None, tol=1e-13):
     steps = time_to_go if horizon is not None else 1_000_000
     Q = []
     for _ in range(steps):
-        Q = [[R[s][a] - lam * C[a] + discount * sum(P[a][s][n] * V[n] for n in range(S)) for a in range(A)]
-             for s in range(S)]
+        Q = [
+            [R[s][a] - lam * C[a] + discount * sum(P[a][s][n] * V[n] for n in range(S)) for a in range(A)]
+            for s in range(S)
+        ]
         new = [max(row) for row in Q]
         if horizon is None and max(abs(x - y) for x, y in zip(new, V, strict=True)) < tol:
             return Q

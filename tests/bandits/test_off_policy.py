@@ -31,8 +31,9 @@ def test_estimators_recover_the_target_value_within_their_interval():
         "ips": ips(r, p_log[idx], p_tgt[idx]),
         "snips": snips(r, p_log[idx], p_tgt[idx]),
         "dr": doubly_robust(r, p_log[idx], p_tgt[idx], model[idx], np.full(n, p_tgt @ model)),
-        "marginal": marginal_ips(arm_r, chosen, np.broadcast_to(p_log @ actions, (n, n_arms)),
-                                 np.broadcast_to(p_tgt @ actions, (n, n_arms))),
+        "marginal": marginal_ips(
+            arm_r, chosen, np.broadcast_to(p_log @ actions, (n, n_arms)), np.broadcast_to(p_tgt @ actions, (n, n_arms))
+        ),
     }
     for name, est in estimates.items():
         lo, hi = est.interval

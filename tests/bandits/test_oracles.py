@@ -42,8 +42,9 @@ def test_knapsack_dp_and_milp_match_enumeration(w, data):
 @given(data=st.data())
 def test_matching_matches_enumeration(data):
     n_left, n_right = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
-    edges = data.draw(st.lists(st.tuples(st.integers(0, n_left - 1), st.integers(0, n_right - 1)),
-                               min_size=1, max_size=7))
+    edges = data.draw(
+        st.lists(st.tuples(st.integers(0, n_left - 1), st.integers(0, n_right - 1)), min_size=1, max_size=7)
+    )
     w = data.draw(st.lists(st.floats(-1, 2, allow_nan=False, width=32), min_size=len(edges), max_size=len(edges)))
     oracle = MatchingOracle(n_left, n_right, edges)
     res = oracle.solve(w)

@@ -106,7 +106,10 @@ def test_learning_regret_is_sublinear():
     res = run_regret(
         arms,
         {"thompson": lambda seed: LearningWhittlePolicy(table, 2, discount=0.95, replan_every=20, seed=seed)},
-        rounds=60, seeds=(0, 1), budget=2, episode_length=20,
+        rounds=60,
+        seeds=(0, 1),
+        budget=2,
+        episode_length=20,
     )
     s = res["summary"]["thompson"]
     assert s["second_half"] < 0.6 * s["first_half"]

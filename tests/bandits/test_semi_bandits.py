@@ -22,13 +22,22 @@ from scenarios.errors import InvalidInputError
 MEANS = np.random.default_rng(3).uniform(0.1, 0.9, 12)
 
 
-@pytest.mark.parametrize("oracle", [TopKOracle(12, 3), KnapsackOracle(np.random.default_rng(3).integers(1, 5, 12), 8)],
-                         ids=["top_k", "knapsack"])
+@pytest.mark.parametrize(
+    "oracle",
+    [TopKOracle(12, 3), KnapsackOracle(np.random.default_rng(3).integers(1, 5, 12), 8)],
+    ids=["top_k", "knapsack"],
+)
 def test_cucb_and_thompson_regret_is_sublinear(oracle):
     env = BernoulliSemiBandit(MEANS, oracle)
-    res = run_regret(env, {"cucb": lambda s: CUCB(oracle, seed=s),
-                           "cts": lambda s: CombinatorialThompson(oracle, seed=s, propensity_samples=0)},
-                     rounds=1000, seeds=(0, 1))
+    res = run_regret(
+        env,
+        {
+            "cucb": lambda s: CUCB(oracle, seed=s),
+            "cts": lambda s: CombinatorialThompson(oracle, seed=s, propensity_samples=0),
+        },
+        rounds=1000,
+        seeds=(0, 1),
+    )
     for s in res["summary"].values():
         assert s["second_half"] < 0.7 * s["first_half"]
         assert s["loglog_slope"] < 0.8
@@ -37,11 +46,16 @@ def test_cucb_and_thompson_regret_is_sublinear(oracle):
 def test_neural_beats_linear_on_a_nonlinear_reward(tmp_path):
     oracle = TopKOracle(20, 4)
     env = ContextualSemiBandit(oracle, dim=5, reward="quadratic", noise=0.1, seed=0)
-    res = run_regret(env, {
-        "lin_ucb": lambda s: LinUCB(oracle, 5, seed=s, propensity_samples=0),
-        "neural_ucb": lambda s: NeuralUCB(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
-        "neural_ts": lambda s: NeuralThompson(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
-    }, rounds=200, seeds=(0,))
+    res = run_regret(
+        env,
+        {
+            "lin_ucb": lambda s: LinUCB(oracle, 5, seed=s, propensity_samples=0),
+            "neural_ucb": lambda s: NeuralUCB(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
+            "neural_ts": lambda s: NeuralThompson(oracle, 5, scale=0.3, train_every=10, seed=s, propensity_samples=0),
+        },
+        rounds=200,
+        seeds=(0,),
+    )
     lin = res["summary"]["lin_ucb"]["final"]
     assert res["summary"]["neural_ucb"]["final"] < 0.6 * lin
     assert res["summary"]["neural_ts"]["final"] < 0.6 * lin
@@ -111,8 +125,10 @@ def test_propensities_are_logged():
     greedy = CUCB(oracle, seed=0).select()
     assert greedy.propensity == 1.0 and np.array_equal(greedy.marginals, greedy.action)
     mixed = CUCB(oracle, seed=0, epsilon=0.2)
-    mixed.update(np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [1, 0, 0, 0, 1]]),
-                 np.array([[1.0, 1.0, 0, 0, 0], [0, 0, 0.1, 0.1, 0], [1.0, 0, 0, 0, 0.2]]))
+    mixed.update(
+        np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [1, 0, 0, 0, 1]]),
+        np.array([[1.0, 1.0, 0, 0, 0], [0, 0, 0.1, 0.1, 0], [1.0, 0, 0, 0, 0.2]]),
+    )
     sel = mixed.select()
     assert sel.marginals.sum() == pytest.approx(2.0)  # (1 - eps) * greedy + eps * k / n per arm
     greedy = np.array_equal(sel.action, [1, 1, 0, 0, 0])  # arms 0 and 1 have the best optimistic means

@@ -89,8 +89,9 @@ def main() -> None:
         states = _states(make(name, seed=3, **params), N_STATES, seed=5)
         entry = {"states": states, "dnc": {}}
         for selector in BOX_SELECTORS:
-            entry["dnc"][selector] = [np.asarray(agent.decide(np.asarray(s), selector=selector).action).tolist()
-                                      for s in states]
+            entry["dnc"][selector] = [
+                np.asarray(agent.decide(np.asarray(s), selector=selector).action).tolist() for s in states
+            ]
         expected[name] = entry
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 

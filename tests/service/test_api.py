@@ -48,8 +48,12 @@ def test_auth_scopes_and_revocation(client):
     read = _key(client, "read")
     assert client.get("/v1/scenarios", headers=read).status_code == 200
     _err(client.post("/v1/policies", json={"path": "cap10"}, headers=read), 403, "forbidden")
-    _err(client.post("/v1/sessions", json={"kind": "cucb", "n_arms": 3, "constraint": {"type": "top_k", "k": 1}},
-                     headers=read), 403)
+    _err(
+        client.post(
+            "/v1/sessions", json={"kind": "cucb", "n_arms": 3, "constraint": {"type": "top_k", "k": 1}}, headers=read
+        ),
+        403,
+    )
     keys = client.get("/v1/keys", headers=H).json()["keys"]
     assert all("hash" not in k for k in keys)
     client.app.state.keys.ttl = 0.0
@@ -108,15 +112,18 @@ def test_decisions_deadline_and_idempotency(client):
     import time
 
     decisions = client.app.state.decisions
-    late, _ = decisions.decide(pid, {"state": STATE, "selector": "mip", "deadline_seconds": 0.05}, None,
-                               received=time.perf_counter() - 1.0)
+    late, _ = decisions.decide(
+        pid, {"state": STATE, "selector": "mip", "deadline_seconds": 0.05}, None, received=time.perf_counter() - 1.0
+    )
     assert late["deadline_hit"] and late["selector"] == "greedy" and late["status"] == "heuristic"
-    on_time, _ = decisions.decide(pid, {"state": STATE, "selector": "mip", "deadline_seconds": 5.0}, None,
-                                  received=time.perf_counter())
+    on_time, _ = decisions.decide(
+        pid, {"state": STATE, "selector": "mip", "deadline_seconds": 5.0}, None, received=time.perf_counter()
+    )
     assert not on_time["deadline_hit"] and on_time["selector"] == "mip" and on_time["status"] == "optimal"
     assert on_time["value"] >= late["value"] - 1e-9
-    late_greedy, _ = decisions.decide(pid, {"state": STATE, "selector": "greedy", "deadline_seconds": 0.05}, None,
-                                      received=time.perf_counter() - 1.0)
+    late_greedy, _ = decisions.decide(
+        pid, {"state": STATE, "selector": "greedy", "deadline_seconds": 0.05}, None, received=time.perf_counter() - 1.0
+    )
     assert late_greedy["deadline_hit"] and late_greedy["action"] == late["action"]
     k = H | {"Idempotency-Key": "abc-1"}
     first = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"}, headers=k)
@@ -126,26 +133,32 @@ def test_decisions_deadline_and_idempotency(client):
     _err(client.post(f"/v1/policies/{pid}/decisions", json=other, headers=k), 422, "idempotency_key_reused")
 
 
-@pytest.mark.parametrize("body,raw,field", [
-    ({"state": [True] * 11}, None, "state.0"),
-    ({"state": [0] * 10 + [20.5]}, None, "state.10"),
-    ({"state": [9] * 10 + [20]}, None, "state"),
-    ({"state": [0] * 12}, None, "state"),
-    ({"state": [0] * 10 + [20], "deadline_seconds": -1}, None, "deadline_seconds"),
-    ({"state": [0] * 10 + [20], "deadline_seconds": True}, None, "deadline_seconds"),
-    ({"state": [0] * 20_000}, None, "state"),
-    (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": NaN}', "body"),
-    (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": Infinity}', "body"),
-    (None, b'{"state": [1' + b"0" * 5000 + b"]}", "state.0"),  # out of range, naming where
-    (None, b'{"state": [', "body"),
-    ({"state": STATE, "selector": "nope"}, None, "selector"),
-    ({"state": STATE, "extra": 1}, None, "extra"),
-])
+@pytest.mark.parametrize(
+    "body,raw,field",
+    [
+        ({"state": [True] * 11}, None, "state.0"),
+        ({"state": [0] * 10 + [20.5]}, None, "state.10"),
+        ({"state": [9] * 10 + [20]}, None, "state"),
+        ({"state": [0] * 12}, None, "state"),
+        ({"state": [0] * 10 + [20], "deadline_seconds": -1}, None, "deadline_seconds"),
+        ({"state": [0] * 10 + [20], "deadline_seconds": True}, None, "deadline_seconds"),
+        ({"state": [0] * 20_000}, None, "state"),
+        (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": NaN}', "body"),
+        (None, b'{"state": [0,0,0,0,0,0,0,0,0,0,20], "deadline_seconds": Infinity}', "body"),
+        (None, b'{"state": [1' + b"0" * 5000 + b"]}", "state.0"),  # out of range, naming where
+        (None, b'{"state": [', "body"),
+        ({"state": STATE, "selector": "nope"}, None, "selector"),
+        ({"state": STATE, "extra": 1}, None, "extra"),
+    ],
+)
 def test_bad_decision_input_is_4xx_naming_the_field(client, body, raw, field):
     pid = _policy(client)
     url = f"/v1/policies/{pid}/decisions"
-    r = client.post(url, json=body, headers=H) if raw is None else client.post(
-        url, content=raw, headers=H | {"content-type": "application/json"})
+    r = (
+        client.post(url, json=body, headers=H)
+        if raw is None
+        else client.post(url, content=raw, headers=H | {"content-type": "application/json"})
+    )
     assert 400 <= r.status_code < 500, r.text
     err = _err(r, r.status_code)
     assert err["field"] == field or (err["field"] or "").startswith(field), err
@@ -169,8 +182,9 @@ def test_validate_instance(client):
 
 
 def _cucb(c: TestClient, n: int = 6, k: int = 2, kind: str = "cucb") -> str:
-    r = c.post("/v1/sessions", json={"kind": kind, "n_arms": n, "constraint": {"type": "top_k", "k": k},
-                                     "seed": 3}, headers=H)
+    r = c.post(
+        "/v1/sessions", json={"kind": kind, "n_arms": n, "constraint": {"type": "top_k", "k": k}, "seed": 3}, headers=H
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -206,16 +220,20 @@ def test_whittle_session(client):
     p = rng.dirichlet(np.ones(s), size=(n, 2, s))
     r = np.repeat(np.tile(np.arange(s, dtype=float), (n, 1))[:, :, None], 2, axis=2)
     arms = {"transitions": p.tolist(), "rewards": r.tolist(), "costs": [[0, 1]] * n, "initial": [[1, 0, 0]] * n}
-    res = client.post("/v1/sessions", json={"kind": "whittle", "arms": arms, "budget": 5,
-                                            "allow_non_indexable": True}, headers=H)
+    res = client.post(
+        "/v1/sessions", json={"kind": "whittle", "arms": arms, "budget": 5, "allow_non_indexable": True}, headers=H
+    )
     assert res.status_code == 201, res.text
     sid = res.json()["id"]
     sel = client.post(f"/v1/sessions/{sid}/select", json={"states": [1] * n}, headers=H)
     assert sel.status_code == 201 and sum(sel.json()["action"]) <= 5
     _err(client.post(f"/v1/sessions/{sid}/select", json={"states": [1] * (n - 1)}, headers=H), 422)
     _err(client.post(f"/v1/sessions/{sid}/select", json={"states": [7] * n}, headers=H), 422)
-    fb = client.post(f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
-                     json={"reward": 2.0, "next_states": [0] * n}, headers=H)
+    fb = client.post(
+        f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+        json={"reward": 2.0, "next_states": [0] * n},
+        headers=H,
+    )
     assert fb.status_code == 201, fb.text
     bad = dict(arms, transitions=(p * 2).tolist())
     _err(client.post("/v1/sessions", json={"kind": "whittle", "arms": bad, "budget": 5}, headers=H), 422)
@@ -228,22 +246,33 @@ def test_sessions_survive_restart(app_factory, db_url):
         for sid in sids:
             for i in range(6):
                 sel = c.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()
-                c.post(f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback",
-                       json={"reward": 0.1 * i} if i % 2 else {"rewards": [0.7 if a else None for a in sel["action"]]},
-                       headers=H).raise_for_status()
+                c.post(
+                    f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback",
+                    json={"reward": 0.1 * i} if i % 2 else {"rewards": [0.7 if a else None for a in sel["action"]]},
+                    headers=H,
+                ).raise_for_status()
         before = [c.get(f"/v1/sessions/{sid}", headers=H).json() for sid in sids]
         runtimes = [c.app.state.sessions.runtime(sid) for sid in sids]
         nxt = [copy.deepcopy(rt.policy).select().action.tolist() for rt in runtimes]
         pid = _policy(c)
-        d = c.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"},
-                   headers=H | {"Idempotency-Key": "k"}).json()
+        d = c.post(
+            f"/v1/policies/{pid}/decisions",
+            json={"state": STATE, "selector": "greedy"},
+            headers=H | {"Idempotency-Key": "k"},
+        ).json()
     c.app.state.db.dispose()
     with TestClient(app_factory(db_url)) as c2:
         after = [c2.get(f"/v1/sessions/{sid}", headers=H).json() for sid in sids]
         for b, a in zip(before, after, strict=True):
             assert a["state"] == b["state"] and a["feedback"] == b["feedback"] == 6
-        assert c2.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "selector": "greedy"},
-                       headers=H | {"Idempotency-Key": "k"}).json() == d
+        assert (
+            c2.post(
+                f"/v1/policies/{pid}/decisions",
+                json={"state": STATE, "selector": "greedy"},
+                headers=H | {"Idempotency-Key": "k"},
+            ).json()
+            == d
+        )
         # the generator state is restored too: the next selection is the one the old process would have made
         assert [c2.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()["action"] for sid in sids] == nxt
     c2.app.state.db.dispose()
@@ -260,9 +289,11 @@ def test_worker_processes_share_sessions(app_factory, db_url, tmp_path):
             a, b = clients[i % len(clients)], clients[(i // 3) % len(clients)]
             sel = a.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()
             seen.append([sel["action"], sel["round"]])
-            b.post(f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback",
-                   json={"reward": 0.05 * i} if i % 2 else {"rewards": [0.9 if x else None for x in sel["action"]]},
-                   headers=H).raise_for_status()
+            b.post(
+                f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback",
+                json={"reward": 0.05 * i} if i % 2 else {"rewards": [0.9 if x else None for x in sel["action"]]},
+                headers=H,
+            ).raise_for_status()
         states = [[c.get(f"/v1/sessions/{sid}", headers=H).json() for sid in sids] for c in clients]
         return seen, states
 
@@ -294,8 +325,12 @@ def test_scalar_feedback_split():
 
 
 def test_knapsack_thompson_session(client):
-    body = {"kind": "thompson", "n_arms": 5, "constraint": {"type": "knapsack", "sizes": [2, 3, 1, 4, 2],
-                                                             "capacity": 5}, "seed": 1}
+    body = {
+        "kind": "thompson",
+        "n_arms": 5,
+        "constraint": {"type": "knapsack", "sizes": [2, 3, 1, 4, 2], "capacity": 5},
+        "seed": 1,
+    }
     sid = client.post("/v1/sessions", json=body, headers=H).json()["id"]
     for _ in range(3):
         sel = client.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()
@@ -354,8 +389,9 @@ def test_group_commit_writer_numbers_and_stores_every_selection(db_url):
     assert err.value.status == 404
     writer.close()
     with db.read.connect() as conn:
-        stored = conn.execute(sa.select(selections.c.session_id, sa.func.count()).group_by(selections.c.session_id)
-                              ).all()
+        stored = conn.execute(
+            sa.select(selections.c.session_id, sa.func.count()).group_by(selections.c.session_id)
+        ).all()
         counters = dict(conn.execute(sa.select(sessions.c.id, sessions.c.n_selections)).all())
     assert dict(stored) == {"a": 24, "b": 24} and counters == {"a": 24, "b": 24}
     db.dispose()

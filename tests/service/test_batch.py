@@ -35,15 +35,17 @@ def _err(r, status: int, code: str) -> dict:
 
 def test_batch_answers_each_state_like_the_single_route(client):
     pid = _policy(client)
-    r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, OTHER, STATE],
-                                                                "selector": "auto"}, headers=H)
+    r = client.post(
+        f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, OTHER, STATE], "selector": "auto"}, headers=H
+    )
     assert r.status_code == 201, r.text
     batch = r.json()
     assert set(batch) == {"id", "policy_id", "decisions", "created_at"} and batch["policy_id"] == pid
     assert len(batch["decisions"]) == 3 and len({d["id"] for d in batch["decisions"]}) == 3
     for state, d in zip([STATE, OTHER, STATE], batch["decisions"], strict=True):
-        single = client.post(f"/v1/policies/{pid}/decisions", json={"state": state, "selector": "auto"},
-                             headers=H).json()
+        single = client.post(
+            f"/v1/policies/{pid}/decisions", json={"state": state, "selector": "auto"}, headers=H
+        ).json()
         assert set(d) == set(single)
         assert d["action"] == single["action"] and d["status"] == single["status"] == "optimal"
         assert client.get(f"/v1/decisions/{d['id']}", headers=H).json() == d  # each logged on its own
@@ -57,8 +59,11 @@ def test_batch_idempotency_key_replays_the_whole_answer(client):
     again = client.post(f"/v1/policies/{pid}/decisions/batch", json=body, headers=k)
     assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
     assert again.json() == first.json()
-    _err(client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [OTHER, STATE]}, headers=k), 422,
-         "idempotency_key_reused")
+    _err(
+        client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [OTHER, STATE]}, headers=k),
+        422,
+        "idempotency_key_reused",
+    )
     # the key space is the batch route's own: the single route with that key decides afresh
     single = client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE}, headers=k)
     assert single.status_code == 201
@@ -71,12 +76,18 @@ def test_batch_idempotency_key_replays_the_whole_answer(client):
 
 def test_batch_is_bounded_and_validated_before_deciding(client):
     pid = _policy(client)
-    err = _err(client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE] * 6}, headers=H), 422,
-               "too_many_states")
+    err = _err(
+        client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE] * 6}, headers=H),
+        422,
+        "too_many_states",
+    )
     assert err["field"] == "states" and "5" in err["message"]
     _err(client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": []}, headers=H), 422, "invalid_input")
-    err = _err(client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, [9] * 11]}, headers=H),
-               422, "invalid_input")
+    err = _err(
+        client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, [9] * 11]}, headers=H),
+        422,
+        "invalid_input",
+    )
     assert err["field"] == "states.1"
     from api.service.db import decisions
 
@@ -84,24 +95,29 @@ def test_batch_is_bounded_and_validated_before_deciding(client):
         assert conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one() == 0
     _err(client.post("/v1/policies/nope/decisions/batch", json={"states": [STATE]}, headers=H), 404, "not_found")
     read = client.post("/v1/keys", json={"name": "r", "scopes": ["read"]}, headers=H).json()["key"]
-    _err(client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE]},
-                     headers={"X-API-Key": read}), 403, "forbidden")
+    _err(
+        client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE]}, headers={"X-API-Key": read}),
+        403,
+        "forbidden",
+    )
 
 
 def test_batch_deadline_covers_the_whole_batch(client):
     pid = _policy(client)
     service = client.app.state.batch_decisions
-    out, replayed = service.decide(pid, {"states": [STATE, OTHER], "selector": "mip", "deadline_seconds": 0.05},
-                                   None, received=time.perf_counter() - 1.0)
+    out, replayed = service.decide(
+        pid,
+        {"states": [STATE, OTHER], "selector": "mip", "deadline_seconds": 0.05},
+        None,
+        received=time.perf_counter() - 1.0,
+    )
     assert not replayed
     assert all(d["deadline_hit"] and d["selector"] == "greedy" for d in out["decisions"])
-    r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE], "deadline_seconds": 5},
-                    headers=H)
+    r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE], "deadline_seconds": 5}, headers=H)
     assert r.status_code == 201 and not r.json()["decisions"][0]["deadline_hit"]
     # without a deadline the whole batch still gets at most max_decision_seconds
     client.app.state.decisions.max_seconds = 0.05
-    out, _ = service.decide(pid, {"states": [STATE] * 3, "selector": "mip"}, None,
-                            received=time.perf_counter() - 0.06)
+    out, _ = service.decide(pid, {"states": [STATE] * 3, "selector": "mip"}, None, received=time.perf_counter() - 0.06)
     assert all(d["deadline_hit"] and d["selector"] == "greedy" for d in out["decisions"])
 
 
@@ -118,6 +134,7 @@ def test_batch_passes_the_keys_work_budget_to_each_decision(client, monkeypatch)
     r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [STATE, OTHER]}, headers=H)
     assert r.status_code == 201, r.text
     settings = client.app.state.settings
-    expected = settings.work_budget(frozenset({"admin", "decide", "read"})) if hasattr(settings, "work_budget") \
-        else None
+    expected = (
+        settings.work_budget(frozenset({"admin", "decide", "read"})) if hasattr(settings, "work_budget") else None
+    )
     assert seen == [expected, expected]

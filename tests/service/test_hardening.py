@@ -318,9 +318,16 @@ def _whittle(n_arms: int, n_actions: int, n_states: int, horizon: int | None = N
     P = rng.dirichlet(np.ones(n_states), size=(n_arms, n_actions, n_states)).round(3)
     P[..., 0] += 1.0 - P.sum(-1)  # rows sum to 1 after rounding
     R = np.sort(rng.random((n_arms, n_states, n_actions)).round(3), axis=2)
-    body = {"kind": "whittle", "budget": 2, "arms": {
-        "transitions": P.tolist(), "rewards": R.tolist(), "costs": [list(range(n_actions))] * n_arms,
-        "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms}}
+    body = {
+        "kind": "whittle",
+        "budget": 2,
+        "arms": {
+            "transitions": P.tolist(),
+            "rewards": R.tolist(),
+            "costs": [list(range(n_actions))] * n_arms,
+            "initial": [[1.0] + [0.0] * (n_states - 1)] * n_arms,
+        },
+    }
     return body | ({"horizon": horizon} if horizon is not None else {})
 
 
@@ -331,8 +338,10 @@ def _whittle_onehot(n_arms: int, n_actions: int, n_states: int) -> bytes:
     arm_r = "[" + ",".join(["[" + ",".join(["0"] * n_actions) + "]"] * n_states) + "]"
     costs = "[" + ",".join(str(a) for a in range(n_actions)) + "]"
     init = "[" + ",".join(["1"] + ["0"] * (n_states - 1)) + "]"
-    arms = (f'{{"transitions":[{",".join([arm_p] * n_arms)}],"rewards":[{",".join([arm_r] * n_arms)}],'
-            f'"costs":[{",".join([costs] * n_arms)}],"initial":[{",".join([init] * n_arms)}]}}')
+    arms = (
+        f'{{"transitions":[{",".join([arm_p] * n_arms)}],"rewards":[{",".join([arm_r] * n_arms)}],'
+        f'"costs":[{",".join([costs] * n_arms)}],"initial":[{",".join([init] * n_arms)}]}}'
+    )
     return f'{{"kind":"whittle","budget":2,"arms":{arms}}}'.encode()
 
 
@@ -385,28 +394,50 @@ def test_worst_case_bodies_answer_within_limits(worst_client):
     ok = run("whittle 1000x2x4", "POST", "/v1/sessions", _whittle(1000, 2, 4), refused=())
     sid = ok.json()["id"]
     sel = run("whittle select 1000 arms", "POST", f"/v1/sessions/{sid}/select", {"states": [3] * 1000}, refused=())
-    run("whittle feedback", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
-        {"rewards": [1.0] * 1000, "next_states": [0] * 1000}, refused=())
+    run(
+        "whittle feedback",
+        "POST",
+        f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+        {"rewards": [1.0] * 1000, "next_states": [0] * 1000},
+        refused=(),
+    )
 
     # semi-bandits at the largest sizes the schema allows: knapsack by MILP (fractional sizes) and by DP
     rng = np.random.default_rng(0)
     for name, constraint in [
-        ("knapsack milp", {"type": "knapsack", "sizes": (rng.random(n) * 10 + 0.5).round(4).tolist(),
-                           "capacity": 1e6 / 3}),
+        (
+            "knapsack milp",
+            {"type": "knapsack", "sizes": (rng.random(n) * 10 + 0.5).round(4).tolist(), "capacity": 1e6 / 3},
+        ),
         ("knapsack dp", {"type": "knapsack", "sizes": rng.integers(1, 2000, n).tolist(), "capacity": 1999}),
         ("top_k", {"type": "top_k", "k": n // 2}),
     ]:
         for kind in ("cucb", "thompson"):
             extra = {"likelihood": "gaussian"} if kind == "thompson" else {}
-            s = run(f"{kind} {name} create", "POST", "/v1/sessions",
-                    {"kind": kind, "n_arms": n, "constraint": constraint, "epsilon": 0.1} | extra, refused=())
+            s = run(
+                f"{kind} {name} create",
+                "POST",
+                "/v1/sessions",
+                {"kind": kind, "n_arms": n, "constraint": constraint, "epsilon": 0.1} | extra,
+                refused=(),
+            )
             sid = s.json()["id"]
             for i in range(2):
                 sel = run(f"{kind} {name} select {i}", "POST", f"/v1/sessions/{sid}/select", {}, refused=())
-                run(f"{kind} {name} feedback {i}", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
-                    {"rewards": rng.random(n).round(3).tolist()}, refused=())
-            run(f"{kind} {name} scalar feedback", "POST",
-                f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback", {"reward": 0.5}, ok=(200, 201, 409))
+                run(
+                    f"{kind} {name} feedback {i}",
+                    "POST",
+                    f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+                    {"rewards": rng.random(n).round(3).tolist()},
+                    refused=(),
+                )
+            run(
+                f"{kind} {name} scalar feedback",
+                "POST",
+                f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+                {"reward": 0.5},
+                ok=(200, 201, 409),
+            )
 
     # decisions at J = 30 with every selector, no deadline (bounded by the key's budget)
     pid = c.post("/v1/policies", json={"path": "cap30"}, headers=H).json()["id"]
@@ -416,29 +447,54 @@ def test_worst_case_bodies_answer_within_limits(worst_client):
         run(f"decision J=30 {selector}", "POST", f"/v1/policies/{pid}/decisions", body)
     small = {"instance": {"n_arms": 10_000}}
     run("scenario validate", "POST", "/v1/scenarios/capacity/validate", small, refused=(422,))
-    big = b'{"instance": {"n_arms": 10, "budget": 3, "extra": [' + b"0," * 3_900_000 + b'0]}}'
+    big = b'{"instance": {"n_arms": 10, "budget": 3, "extra": [' + b"0," * 3_900_000 + b"0]}}"
     run("scenario validate 8 MiB", "POST", "/v1/scenarios/capacity/validate", big, refused=(422,))
     deep = b'{"instance": {"n_arms": 10, "x": ' + b"[" * 900 + b"]" * 900 + b"}}"
     run("scenario validate nested", "POST", "/v1/scenarios/capacity/validate", deep, refused=(400, 422))
-    run("feedback, long floats and integer", "POST", f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
-        b'{"rewards": [' + b"0.123456789012," * 10_000 + b'0.1], "reward": ' + b"1" * 300 + b"}", ok=(),
-        refused=(404, 409, 422))
+    run(
+        "feedback, long floats and integer",
+        "POST",
+        f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
+        b'{"rewards": [' + b"0.123456789012," * 10_000 + b'0.1], "reward": ' + b"1" * 300 + b"}",
+        ok=(),
+        refused=(404, 409, 422),
+    )
     for name, status, seconds, grown in measured:
         print(f"{name:45s} {status} {seconds:6.2f} s {'' if grown is None else f'{grown / 2**20:7.0f} MiB'}")
 
 
 def test_openapi_has_examples_for_main_operations(client):
     schemas = client.get("/v1/openapi.json").json()["components"]["schemas"]
-    for name in ["KeyCreate", "PolicyCreate", "DecisionRequest", "DecisionOut", "WhittleSessionCreate",
-                 "CUCBSessionCreate", "ThompsonSessionCreate", "SelectRequest", "SelectionOut", "FeedbackRequest",
-                 "FeedbackOut"]:
+    for name in [
+        "KeyCreate",
+        "PolicyCreate",
+        "DecisionRequest",
+        "DecisionOut",
+        "WhittleSessionCreate",
+        "CUCBSessionCreate",
+        "ThompsonSessionCreate",
+        "SelectRequest",
+        "SelectionOut",
+        "FeedbackRequest",
+        "FeedbackOut",
+    ]:
         schema = schemas.get(name) or schemas.get(f"{name}-Input") or schemas[f"{name}-Output"]
         assert schema.get("examples"), name
     from api.service import schemas as models
 
-    for name in ["KeyCreate", "PolicyCreate", "DecisionRequest", "WhittleSessionCreate", "CUCBSessionCreate",
-                 "ThompsonSessionCreate", "SelectRequest", "FeedbackRequest", "DecisionOut", "SelectionOut",
-                 "FeedbackOut"]:
+    for name in [
+        "KeyCreate",
+        "PolicyCreate",
+        "DecisionRequest",
+        "WhittleSessionCreate",
+        "CUCBSessionCreate",
+        "ThompsonSessionCreate",
+        "SelectRequest",
+        "FeedbackRequest",
+        "DecisionOut",
+        "SelectionOut",
+        "FeedbackOut",
+    ]:
         model = getattr(models, name)
         for example in model.model_config["json_schema_extra"]["examples"]:
             model.model_validate(example)  # every example is valid

@@ -28,25 +28,33 @@ def _wait(c: TestClient, job_id: str, states=TERMINAL, timeout: float = 120.0) -
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"epsiodes": 3}}, "config.epsiodes"),
-    ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"episodes": 10**7}}, "config.episodes"),
-    ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"lr": "fast"}}, "config.lr"),
-    ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"hidden": [0]}}, "config.hidden"),
-    ({"kind": "train", "scenario": "capacity", "n_arms": 5000}, "n_arms"),
-    ({"kind": "train", "scenario": "capacity", "n_arms": 4, "horizon": 10**6}, "horizon"),
-    ({"kind": "train", "scenario": "nope"}, "scenario"),
-    ({"kind": "train", "scenario": "maze"}, "scenario"),
-    ({"kind": "train", "scenario": "capacity", "instance": {"n_arms": "x"}, "n_arms": 3}, "n_arms"),
-    ({"kind": "train", "scenario": "capacity", "instance": {"bogus": 1}}, None),
-    ({"kind": "sweep", "config": {"bogus": 1}}, "config.bogus"),
-    ({"kind": "sweep", "config": {"domains": ["capacity"], "seeds": [0], "n_arms": 4, "budget": 2,
-                                  "dqn": {"episodes": 3}}}, "config.dqn.episodes"),
-    ({"kind": "sweep", "config": {"domains": ["nope"], "n_arms": 4, "budget": 2}}, "config.domains"),
-    ({"kind": "sweep", "config": {"seeds": list(range(60))}}, "config.seeds"),
-    ({"kind": "sweep", "config": {"n_arms": 4, "budget": 2}, "scenario": "capacity"}, "scenario"),
-    ({"kind": "evaluate"}, "kind"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"epsiodes": 3}}, "config.epsiodes"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"episodes": 10**7}}, "config.episodes"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"lr": "fast"}}, "config.lr"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"hidden": [0]}}, "config.hidden"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 5000}, "n_arms"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "horizon": 10**6}, "horizon"),
+        ({"kind": "train", "scenario": "nope"}, "scenario"),
+        ({"kind": "train", "scenario": "maze"}, "scenario"),
+        ({"kind": "train", "scenario": "capacity", "instance": {"n_arms": "x"}, "n_arms": 3}, "n_arms"),
+        ({"kind": "train", "scenario": "capacity", "instance": {"bogus": 1}}, None),
+        ({"kind": "sweep", "config": {"bogus": 1}}, "config.bogus"),
+        (
+            {
+                "kind": "sweep",
+                "config": {"domains": ["capacity"], "seeds": [0], "n_arms": 4, "budget": 2, "dqn": {"episodes": 3}},
+            },
+            "config.dqn.episodes",
+        ),
+        ({"kind": "sweep", "config": {"domains": ["nope"], "n_arms": 4, "budget": 2}}, "config.domains"),
+        ({"kind": "sweep", "config": {"seeds": list(range(60))}}, "config.seeds"),
+        ({"kind": "sweep", "config": {"n_arms": 4, "budget": 2}, "scenario": "capacity"}, "scenario"),
+        ({"kind": "evaluate"}, "kind"),
+    ],
+)
 def test_submit_is_validated(app_factory, tmp_path, body, field):
     with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
         r = c.post("/v1/jobs", headers=H, json=body)
@@ -86,8 +94,11 @@ def test_job_routes_scopes_and_errors(app_factory, tmp_path, monkeypatch):
 
 def test_train_job_registers_a_policy_that_decides(app_factory, db_url):
     with TestClient(app_factory(db_url)) as c:
-        job = c.post("/v1/jobs", headers=H, json={**TINY_JOB, "config": {**TINY_JOB["config"], "episodes": 3},
-                                                  "policy_name": "tiny-cap4", "seed": 3}).json()
+        job = c.post(
+            "/v1/jobs",
+            headers=H,
+            json={**TINY_JOB, "config": {**TINY_JOB["config"], "episodes": 3}, "policy_name": "tiny-cap4", "seed": 3},
+        ).json()
         seen = set()
         end = time.monotonic() + 120
         while time.monotonic() < end:
@@ -109,10 +120,21 @@ def test_train_job_registers_a_policy_that_decides(app_factory, db_url):
 
 
 def test_sweep_job_reports_per_task_and_summarises(app_factory, tmp_path):
-    sweep = {"kind": "sweep", "config": {
-        "domains": ["capacity"], "seeds": [0, 1], "n_arms": 3, "budget": 1, "horizon": 5, "train_episodes": 1,
-        "eval_episodes": 2, "exact_max_arms": 0, "bound_time_limit": 10,
-        "dqn": {"warm_start_epochs": 5, "warm_start_samples": 128, "snapshots": 0}}}
+    sweep = {
+        "kind": "sweep",
+        "config": {
+            "domains": ["capacity"],
+            "seeds": [0, 1],
+            "n_arms": 3,
+            "budget": 1,
+            "horizon": 5,
+            "train_episodes": 1,
+            "eval_episodes": 2,
+            "exact_max_arms": 0,
+            "bound_time_limit": 10,
+            "dqn": {"warm_start_epochs": 5, "warm_start_samples": 128, "snapshots": 0},
+        },
+    }
     with TestClient(app_factory(f"sqlite:///{tmp_path / 'r.db'}")) as c:
         r = c.post("/v1/jobs", headers=H, json=sweep)
         assert r.status_code == 202 and r.json()["kind"] == "sweep"
@@ -169,14 +191,35 @@ def test_dead_workers_jobs_are_requeued_then_failed(app_factory, db_url, monkeyp
         ids = [c.post("/v1/jobs", headers=H, json=TINY_JOB).json()["id"] for _ in range(3)]
         dead = _dead_pid()
         with svc.db.main.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == ids[0]).values(
-                state="running", attempts=1, worker_host=socket.gethostname()[:255], worker_pid=dead,
-                lease_expires=time.time() + 3600))
-            conn.execute(jobs.update().where(jobs.c.id == ids[1]).values(
-                state="running", attempts=2, worker_host="elsewhere", worker_pid=os.getpid(),
-                lease_expires=time.time() - 1))
-            conn.execute(jobs.update().where(jobs.c.id == ids[2]).values(
-                state="running", attempts=1, worker_host="elsewhere", worker_pid=1, lease_expires=time.time() + 3600))
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == ids[0])
+                .values(
+                    state="running",
+                    attempts=1,
+                    worker_host=socket.gethostname()[:255],
+                    worker_pid=dead,
+                    lease_expires=time.time() + 3600,
+                )
+            )
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == ids[1])
+                .values(
+                    state="running",
+                    attempts=2,
+                    worker_host="elsewhere",
+                    worker_pid=os.getpid(),
+                    lease_expires=time.time() - 1,
+                )
+            )
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.id == ids[2])
+                .values(
+                    state="running", attempts=1, worker_host="elsewhere", worker_pid=1, lease_expires=time.time() + 3600
+                )
+            )
         assert svc.recover() == 2
         a, b, alive = (svc.get(i) for i in ids)
         assert a["state"] == "queued" and a["attempts"] == 1 and "gone" in a["log"]

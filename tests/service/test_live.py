@@ -19,8 +19,9 @@ def _sessions(c: httpx.Client, n: int = 2) -> list[str]:
     out = []
     for i in range(n):
         kind = "cucb" if i % 2 == 0 else "thompson"
-        r = c.post("/v1/sessions", json={"kind": kind, "n_arms": 12, "constraint": {"type": "top_k", "k": 3},
-                                         "seed": i})
+        r = c.post(
+            "/v1/sessions", json={"kind": kind, "n_arms": 12, "constraint": {"type": "top_k", "k": 3}, "seed": i}
+        )
         r.raise_for_status()
         out.append(r.json()["id"])
     return out
@@ -30,8 +31,7 @@ def _sessions(c: httpx.Client, n: int = 2) -> list[str]:
 def test_bounded_load(policy_dir, tmp_path, workers):
     """4 clients x ~3 s of mixed decisions, selections and feedback: no 5xx, every feedback stored once (with
     two worker processes too, whose counts agree)."""
-    server = Server(f"sqlite:///{tmp_path / 'load.db'}", policy_dir, ADMIN,
-                    extra=["--workers", str(workers)]).start()
+    server = Server(f"sqlite:///{tmp_path / 'load.db'}", policy_dir, ADMIN, extra=["--workers", str(workers)]).start()
     try:
         with httpx.Client(base_url=server.base, headers=H, timeout=30) as c:
             pid = c.post("/v1/policies", json={"path": "cap10"}).json()["id"]
@@ -44,13 +44,15 @@ def test_bounded_load(policy_dir, tmp_path, workers):
                     if time.monotonic() > end:
                         break
                     state = [rng.randrange(4) for _ in range(10)] + [rng.randrange(1, 21)]
-                    codes.append(c.post(f"/v1/policies/{pid}/decisions",
-                                        json={"state": state, "selector": "auto"}).status_code)
+                    codes.append(
+                        c.post(f"/v1/policies/{pid}/decisions", json={"state": state, "selector": "auto"}).status_code
+                    )
                     sid = rng.choice(sids)
                     sel = c.post(f"/v1/sessions/{sid}/select", json={})
                     codes.append(sel.status_code)
-                    r = c.post(f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback",
-                               json={"reward": rng.random()})
+                    r = c.post(
+                        f"/v1/sessions/{sid}/decisions/{sel.json()['id']}/feedback", json={"reward": rng.random()}
+                    )
                     codes.append(r.status_code)
                     fb += r.status_code == 201
             return codes, fb

@@ -61,10 +61,15 @@ def test_metrics_count_requests_decisions_and_feedback(client):
     pid = client.post("/v1/policies", json={"path": "cap10"}, headers=H).json()["id"]
     for _ in range(3):
         assert client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE}, headers=H).status_code == 201
-    assert client.post(f"/v1/policies/{pid}/decisions", json={"state": STATE, "deadline_seconds": 1e-6},
-                       headers=H).status_code == 201
-    sid = client.post("/v1/sessions", json={"kind": "cucb", "n_arms": 4, "constraint": {"type": "top_k", "k": 2}},
-                      headers=H).json()["id"]
+    assert (
+        client.post(
+            f"/v1/policies/{pid}/decisions", json={"state": STATE, "deadline_seconds": 1e-6}, headers=H
+        ).status_code
+        == 201
+    )
+    sid = client.post(
+        "/v1/sessions", json={"kind": "cucb", "n_arms": 4, "constraint": {"type": "top_k", "k": 2}}, headers=H
+    ).json()["id"]
     for _ in range(2):
         sel = client.post(f"/v1/sessions/{sid}/select", json={}, headers=H).json()
         fb = f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback"
@@ -74,14 +79,22 @@ def test_metrics_count_requests_decisions_and_feedback(client):
 
     text = _scrape(client)
     assert sample_value(text, "redwood_http_requests_total", {"route": route, "status": "201"}) == sel_before + 2
-    assert sample_value(text, "redwood_http_requests_total",
-                        {"method": "POST", "route": "/v1/policies/{policy_id}/decisions", "status": "201"}) >= 4
-    assert sample_value(text, "redwood_http_requests_total",
-                        {"route": "/v1/sessions/{session_id}", "status": "404"}) >= 1
+    assert (
+        sample_value(
+            text,
+            "redwood_http_requests_total",
+            {"method": "POST", "route": "/v1/policies/{policy_id}/decisions", "status": "201"},
+        )
+        >= 4
+    )
+    assert (
+        sample_value(text, "redwood_http_requests_total", {"route": "/v1/sessions/{session_id}", "status": "404"}) >= 1
+    )
     assert f"/v1/sessions/{sid}" not in text  # templates, never raw paths
     assert sample_value(text, "redwood_http_request_duration_seconds_count", {"route": route}) >= 2
-    assert sample_value(text, "redwood_decisions_total", {"policy_id": pid, "selector": "mip",
-                                                          "status": "optimal"}) == 3
+    assert (
+        sample_value(text, "redwood_decisions_total", {"policy_id": pid, "selector": "mip", "status": "optimal"}) == 3
+    )
     assert sample_value(text, "redwood_decision_seconds_count", {"policy_id": pid, "selector": "mip"}) >= 3
     assert sample_value(text, "redwood_decisions_deadline_hit_total", {"policy_id": pid}) == 1
     assert sample_value(text, "redwood_bandit_feedback_total", {"outcome": "stored"}) == fb_before + 2
@@ -107,8 +120,9 @@ def test_job_states_gauge(client, tmp_path):
 
     with Db.read.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT, created_at REAL)")
-        conn.exec_driver_sql("INSERT INTO jobs VALUES ('a', 'running', 1), ('b', 'succeeded', 2), "
-                             "('c', 'succeeded', 3)")
+        conn.exec_driver_sql(
+            "INSERT INTO jobs VALUES ('a', 'running', 1), ('b', 'succeeded', 2), ('c', 'succeeded', 3)"
+        )
     assert metrics.job_states_from_db(Db) == {"running": 1, "succeeded": 2}
     text = metrics.exposition(Db)[0].decode()  # a scrape refreshes the gauge from the table
     assert sample_value(text, "redwood_jobs", {"state": "succeeded"}) == 2
@@ -137,8 +151,9 @@ def test_request_ids_and_json_access_lines(client, json_logs):
     access = [rec for rec in lines if rec.get("route")]
     assert len(access) == 3
     for rec in access:
-        assert {"time", "level", "logger", "message", "request_id", "method", "route", "status",
-                "duration_ms"} <= set(rec)
+        assert {"time", "level", "logger", "message", "request_id", "method", "route", "status", "duration_ms"} <= set(
+            rec
+        )
         assert rec["logger"] == "redwood.service" and rec["level"] == "INFO" and rec["time"].endswith("Z")
     assert access[0]["request_id"] == "abc-123.x" and access[0]["route"] == "/v1/health"
     assert access[1]["request_id"] == bad.headers["X-Request-ID"]
@@ -148,6 +163,7 @@ def test_request_ids_and_json_access_lines(client, json_logs):
 
 def test_log_records_inside_a_request_carry_its_id(client, caplog, json_logs):
     """Any record logged while serving a request (here the 500 handler's) carries that request's id."""
+
     def boom(*_a, **_k):
         raise RuntimeError("boom")
 
@@ -171,7 +187,9 @@ def test_log_levels_follow_uvicorn_names():
 
 
 def test_startup_line_redacts_the_password():
-    assert redact_url("postgresql+psycopg://bob:s3cret@db:5432/redwood") == "postgresql+psycopg://bob:***@db:5432/redwood"
+    assert (
+        redact_url("postgresql+psycopg://bob:s3cret@db:5432/redwood") == "postgresql+psycopg://bob:***@db:5432/redwood"
+    )
     buf = io.StringIO()
     logger = logging.getLogger("redwood")
     handlers = list(logger.handlers)
@@ -198,8 +216,7 @@ def test_metrics_aggregate_worker_processes(policy_dir, tmp_path):
         pids = set()
         for _ in range(4):
             text = httpx.get(f"{server.base}/metrics", headers=H, timeout=10).text
-            assert sample_value(text, "redwood_http_requests_total",
-                                {"route": "/v1/version", "status": "200"}) == n
+            assert sample_value(text, "redwood_http_requests_total", {"route": "/v1/version", "status": "200"}) == n
             pids.add(httpx.get(f"{server.base}/v1/health", timeout=10).headers.get("x-request-id"))
     finally:
         server.stop()

@@ -39,15 +39,18 @@ def test_a_planner_policy_decides_like_the_library(client):
         assert d.json()["status"] == "optimal" and d.json()["bound"] is not None
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({**BODY, "planner": "oracle"}, "planner"),
-    ({**BODY, "scenario": "nowhere"}, "scenario"),
-    ({"scenario": "multi_intervention", "planner": "whittle", "n_arms": 6, "budget": 2}, "planner"),
-    ({"scenario": "inventory", "planner": "lagrangian"}, "scenario"),
-    ({**BODY, "n_arms": 100_000}, "n_arms"),
-    ({**BODY, "planner": "lp_update", "options": {"rounding": "coin"}}, "rounding"),
-    ({"scenario": "capacity", "planner": "whittle", "instance": {"arms": 1}, "n_arms": 5}, "n_arms"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**BODY, "planner": "oracle"}, "planner"),
+        ({**BODY, "scenario": "nowhere"}, "scenario"),
+        ({"scenario": "multi_intervention", "planner": "whittle", "n_arms": 6, "budget": 2}, "planner"),
+        ({"scenario": "inventory", "planner": "lagrangian"}, "scenario"),
+        ({**BODY, "n_arms": 100_000}, "n_arms"),
+        ({**BODY, "planner": "lp_update", "options": {"rounding": "coin"}}, "rounding"),
+        ({"scenario": "capacity", "planner": "whittle", "instance": {"arms": 1}, "n_arms": 5}, "n_arms"),
+    ],
+)
 def test_bad_planner_requests_are_422_naming_the_field(client, body, field):
     r = client.post("/v1/planners", json=body, headers=HEADERS)
     assert r.status_code == 422, r.text
@@ -56,6 +59,7 @@ def test_bad_planner_requests_are_422_naming_the_field(client, body, field):
 
 def test_planner_policies_refuse_selectors_they_do_not_offer(client):
     pid = client.post("/v1/planners", json=BODY, headers=HEADERS).json()["id"]
-    r = client.post(f"/v1/policies/{pid}/decisions", json={"state": [0] * 8 + [3], "selector": "enumerate"},
-                    headers=HEADERS)
+    r = client.post(
+        f"/v1/policies/{pid}/decisions", json={"state": [0] * 8 + [3], "selector": "enumerate"}, headers=HEADERS
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "selector"

@@ -20,8 +20,13 @@ from tests.service.conftest import ADMIN
 
 READER = "rw_test_read_only_key"  # a read-scope key: every admin or decide operation must answer 401/403, not 5xx
 EXAMPLES = int(os.environ.get("REDWOOD_FUZZ_EXAMPLES", "6"))  # per operation and mode; raise for a longer fuzz
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +34,16 @@ def api_schema(tmp_path_factory, policy_dir):
     from api.service import Settings, create_app
 
     db = tmp_path_factory.mktemp("fuzz") / "r.db"
-    app = create_app(Settings(db_url=f"sqlite:///{db}", policy_dir=policy_dir, secret="s", bootstrap_key=ADMIN,
-                              max_body_bytes=256 * 1024))
+    app = create_app(
+        Settings(
+            db_url=f"sqlite:///{db}", policy_dir=policy_dir, secret="s", bootstrap_key=ADMIN, max_body_bytes=256 * 1024
+        )
+    )
     app.state.keys.create("reader", ["read"], key=READER)
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
-    schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES,
-                                    deterministic=True)
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES, deterministic=True
+    )
     return schema
 
 

@@ -46,10 +46,10 @@ def test_page_needs_a_read_key_by_cookie_or_query(app_factory, tmp_path):
 def test_page_lists_policies_sessions_and_decisions(app_factory, tmp_path):
     with _client(app_factory, tmp_path) as c:
         pid = c.post("/v1/policies", json={"path": "cap10"}, headers=H).json()["id"]
-        ids = [c.post(f"/v1/policies/{pid}/decisions", json={"state": STATE}, headers=H).json()["id"]
-               for _ in range(3)]
-        sid = c.post("/v1/sessions", json={"kind": "thompson", "n_arms": 3, "constraint": {"type": "top_k", "k": 1}},
-                     headers=H).json()["id"]
+        ids = [c.post(f"/v1/policies/{pid}/decisions", json={"state": STATE}, headers=H).json()["id"] for _ in range(3)]
+        sid = c.post(
+            "/v1/sessions", json={"kind": "thompson", "n_arms": 3, "constraint": {"type": "top_k", "k": 1}}, headers=H
+        ).json()["id"]
         text = c.get(f"/v1/ui?key={ADMIN}").text
         assert pid in text and sid in text and all(i in text for i in ids)
         assert text.count("<svg") == 1  # the latency chart (this checkpoint has no evaluation in its metadata)
@@ -58,13 +58,35 @@ def test_page_lists_policies_sessions_and_decisions(app_factory, tmp_path):
 
 def test_everything_from_the_database_is_escaped():
     evil = '<script>alert("x")</script>'
-    data = {"policies": [{"id": evil, "scenario": evil, "policy_version": evil, "path": evil, "state_length": 3,
-                          "created_at": 0.0, "training_summary": {"evaluation": {"returns": [1.0, 2.0, 1.5]}}}],
-            "jobs": (["id", "state", "error"], [{"id": evil, "state": evil, "error": evil}]),
-            "sessions": [{"id": evil, "kind": evil, "n_selections": 1, "n_feedback": 0, "created_at": 1.0}],
-            "decisions": [{"id": evil, "policy_id": evil, "selector": evil, "status": evil, "value": evil,
-                           "seconds": 0.01, "deadline_hit": True, "action": [evil], "created_at": 1.0}],
-            "totals": {"decisions": 1, "sessions": 1}}
+    data = {
+        "policies": [
+            {
+                "id": evil,
+                "scenario": evil,
+                "policy_version": evil,
+                "path": evil,
+                "state_length": 3,
+                "created_at": 0.0,
+                "training_summary": {"evaluation": {"returns": [1.0, 2.0, 1.5]}},
+            }
+        ],
+        "jobs": (["id", "state", "error"], [{"id": evil, "state": evil, "error": evil}]),
+        "sessions": [{"id": evil, "kind": evil, "n_selections": 1, "n_feedback": 0, "created_at": 1.0}],
+        "decisions": [
+            {
+                "id": evil,
+                "policy_id": evil,
+                "selector": evil,
+                "status": evil,
+                "value": evil,
+                "seconds": 0.01,
+                "deadline_hit": True,
+                "action": [evil],
+                "created_at": 1.0,
+            }
+        ],
+        "totals": {"decisions": 1, "sessions": 1},
+    }
     page = ui.page(data, evil, evil)
     assert "<script" not in page and "&lt;script&gt;" in page
     assert page.count("<svg") == 2  # the returns line and the latency bars
@@ -76,10 +98,12 @@ def test_jobs_table_when_the_database_has_one(tmp_path):
 
     assert ui.job_rows(Db) is None
     with Db.read.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, spec TEXT, "
-                             "created_at REAL)")
-        conn.exec_driver_sql("INSERT INTO jobs VALUES ('j1', 'train', 'running', '{}', 1), "
-                             "('j2', 'sweep', 'failed', '{}', 2)")
+        conn.exec_driver_sql(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT, state TEXT, spec TEXT, created_at REAL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO jobs VALUES ('j1', 'train', 'running', '{}', 1), ('j2', 'sweep', 'failed', '{}', 2)"
+        )
     columns, rows = ui.job_rows(Db)
     assert columns == ["id", "kind", "state", "created_at"] and [r["id"] for r in rows] == ["j2", "j1"]
     html = ui._jobs((columns, rows))
@@ -94,5 +118,7 @@ def test_charts():
     line = ui.line_chart([3.0, 1.0, 2.0], "returns")
     assert "<polyline" in line and line.startswith("<svg")
     assert ui.evaluation_returns({"training_summary": {"snapshot_returns": [1, 2]}}) == (
-        "snapshot evaluation returns", [1.0, 2.0])
+        "snapshot evaluation returns",
+        [1.0, 2.0],
+    )
     assert ui.evaluation_returns({"training_summary": {"episode_returns": [1, 2]}}) is None

@@ -27,8 +27,9 @@ def _browser_or_skip():
         pytest.skip("selenium is not installed (pip install -e '.[dev]')")
     for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not (Path(path).is_file() and os.access(path, os.X_OK)):
-            pytest.skip(f"{path} not found: apt-get install -y {package} (or set REDWOOD_CHROMIUM / "
-                        "REDWOOD_CHROMEDRIVER)")
+            pytest.skip(
+                f"{path} not found: apt-get install -y {package} (or set REDWOOD_CHROMIUM / REDWOOD_CHROMEDRIVER)"
+            )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -89,8 +90,9 @@ def test_operator_page_in_headless_chromium(tmp_path):
                 ids.append(r.json()["id"])
             batch = c.post(f"/v1/policies/{pid}/decisions/batch", json={"states": [[0] * 10 + [5]] * 2})
             ids += [d["id"] for d in batch.json()["decisions"]]
-            sid = c.post("/v1/sessions", json={"kind": "cucb", "n_arms": 6, "constraint": {"type": "top_k", "k": 2}}
-                         ).json()["id"]
+            sid = c.post(
+                "/v1/sessions", json={"kind": "cucb", "n_arms": 6, "constraint": {"type": "top_k", "k": 2}}
+            ).json()["id"]
             for _ in range(3):
                 sel = c.post(f"/v1/sessions/{sid}/select", json={}).json()
                 c.post(f"/v1/sessions/{sid}/decisions/{sel['id']}/feedback", json={"reward": 0.7}).raise_for_status()
@@ -98,9 +100,18 @@ def test_operator_page_in_headless_chromium(tmp_path):
 
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1280,1100"):
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--window-size=1280,1100",
+        ):
             options.add_argument(arg)
         driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
         driver.set_page_load_timeout(20)
@@ -119,8 +130,9 @@ def test_operator_page_in_headless_chromium(tmp_path):
         assert pid in policies.text and "capacity" in policies.text
         assert policies.find_elements(By.CSS_SELECTOR, "svg polyline"), "no evaluation returns chart"
         assert "evaluation returns" in policies.text
-        assert "no jobs" in driver.find_element(By.ID, "jobs").text or \
-            driver.find_elements(By.CSS_SELECTOR, "#jobs table")
+        assert "no jobs" in driver.find_element(By.ID, "jobs").text or driver.find_elements(
+            By.CSS_SELECTOR, "#jobs table"
+        )
         sessions = driver.find_element(By.ID, "sessions")
         row = next(r for r in sessions.find_elements(By.CSS_SELECTOR, "tbody tr") if sid in r.text)
         assert row.text.split()[1:4] == ["cucb", "3", "3"]

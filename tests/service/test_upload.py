@@ -82,7 +82,7 @@ def _link_zip(policy_dir: Path) -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("config.json", _files(policy_dir)["config.json"])
         info = zipfile.ZipInfo("weights.safetensors")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
     return buf.getvalue()
 
@@ -106,15 +106,27 @@ CASES = {
     "truncated": (lambda d: _tar(_good(d))[:200], 422, "archive"),
     "missing weights": (lambda d: _tar(_good(d)[:1]), 422, "no weights.safetensors"),
     "missing config": (lambda d: _tar(_good(d)[1:]), 422, "no config.json"),
-    "junk weights": (lambda d: _tar([*_good(d)[:1], ("weights.safetensors", JUNK_WEIGHTS, tarfile.REGTYPE)]), 422,
-                     "safetensors"),
-    "wrong weights": (lambda d: _tar([*_good(d)[:1], ("weights.safetensors", _other_weights(), tarfile.REGTYPE)]),
-                      422, "cannot load checkpoint"),
+    "junk weights": (
+        lambda d: _tar([*_good(d)[:1], ("weights.safetensors", JUNK_WEIGHTS, tarfile.REGTYPE)]),
+        422,
+        "safetensors",
+    ),
+    "wrong weights": (
+        lambda d: _tar([*_good(d)[:1], ("weights.safetensors", _other_weights(), tarfile.REGTYPE)]),
+        422,
+        "cannot load checkpoint",
+    ),
     "config not json": (lambda d: _tar([("config.json", b"{nope", tarfile.REGTYPE), *_good(d)[1:]]), 422, "JSON"),
-    "huge network": (lambda d: _tar([("config.json", _huge_config(d), tarfile.REGTYPE), *_good(d)[1:]]), 422,
-                     "network"),
-    "too many members": (lambda d: _tar(_good(d) + [(f"d{i}", None, tarfile.DIRTYPE) for i in range(20)]), 422,
-                         "members"),
+    "huge network": (
+        lambda d: _tar([("config.json", _huge_config(d), tarfile.REGTYPE), *_good(d)[1:]]),
+        422,
+        "network",
+    ),
+    "too many members": (
+        lambda d: _tar(_good(d) + [(f"d{i}", None, tarfile.DIRTYPE) for i in range(20)]),
+        422,
+        "members",
+    ),
 }
 
 

@@ -13,23 +13,35 @@ from api.service.schemas import DecisionOut, DecisionRequest, with_iso_times
 
 router = APIRouter(tags=["decisions"])
 Id = Annotated[str, Path(max_length=64)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                              pattern=r"^[!-~]+$",
-                                              description="same key + same body: the stored decision again (200); "
-                                                          "same key + another body: 422")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="same key + same body: the stored decision again (200); same key + another body: 422",
+    ),
+]
 
 
-@router.post("/policies/{policy_id}/decisions", response_model=DecisionOut, status_code=201,
-             responses={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
-             | responses(400, 401, 403, 404, 409, 413, 422))
-def decide(policy_id: Id, body: DecisionRequest, request: Request, principal: DecideKey,
-           idempotency_key: IdempotencyKey = None):
+@router.post(
+    "/policies/{policy_id}/decisions",
+    response_model=DecisionOut,
+    status_code=201,
+    responses={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
+    | responses(400, 401, 403, 404, 409, 413, 422),
+)
+def decide(
+    policy_id: Id, body: DecisionRequest, request: Request, principal: DecideKey, idempotency_key: IdempotencyKey = None
+):
     """The best feasible action for ``state``. ``deadline_seconds`` counts from the request's arrival: the solver
     stops in time and the answer is flagged (``deadline_hit: true``; ``status: time_limit``, or the greedy
     answer when the deadline had passed before an engine was free)."""
     budget = request.app.state.settings.work_budget(principal.scopes)  # caps the solver's time limit
-    out, replayed = request.app.state.decisions.decide(policy_id, body.model_dump(), idempotency_key,
-                                                       getattr(request.state, "received", None), max_seconds=budget)
+    out, replayed = request.app.state.decisions.decide(
+        policy_id, body.model_dump(), idempotency_key, getattr(request.state, "received", None), max_seconds=budget
+    )
     return json_response(with_iso_times(out), 200 if replayed else 201)
 
 

@@ -42,12 +42,14 @@ class JobOut(BaseModel):
     id: str
     kind: Literal["train", "sweep"]
     state: JobState
-    stage: str = Field(description="queued, starting, warm_start, training, saving, registering, sweeping, done, "
-                                   "failed or cancelled")
+    stage: str = Field(
+        description="queued, starting, warm_start, training, saving, registering, sweeping, done, failed or cancelled"
+    )
     progress: float = Field(description="fraction done, 0 to 1 (per episode while training)")
     spec: dict[str, Any] = Field(description="the validated, normalised spec")
-    result: dict[str, Any] | None = Field(description="train: policy_id, policy_version, path, training summary; "
-                                                      "sweep: the aggregated summary")
+    result: dict[str, Any] | None = Field(
+        description="train: policy_id, policy_version, path, training summary; sweep: the aggregated summary"
+    )
     error: str | None
     log: str | None = Field(description="the last lines of the job's log (omitted in lists)")
     attempts: int
@@ -70,8 +72,9 @@ def job_submit(body: JobCreate, request: Request, _: AdminKey) -> dict:
 
 
 @router.get("/jobs", response_model=JobList, responses=responses(401, 403, 422))
-def job_list(request: Request, _: ReadKey, state: JobState | None = None,
-             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+def job_list(
+    request: Request, _: ReadKey, state: JobState | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict:
     """Newest first (without the log tails)."""
     return {"jobs": request.app.state.jobs.list(state, limit)}
 
@@ -103,15 +106,25 @@ def job_delete(job_id: JobId, request: Request, _: AdminKey) -> dict:
 UPLOAD_BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-            "file": {"type": "string", "format": "binary", "description": ".tar.gz, .tar or .zip"}}}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "description": ".tar.gz, .tar or .zip"}},
+            }
+        },
         "application/gzip": {"schema": {"type": "string", "format": "binary"}},
         "application/zip": {"schema": {"type": "string", "format": "binary"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     },
 }
-RAW_TYPES = ("application/gzip", "application/x-gzip", "application/zip", "application/x-tar",
-             "application/octet-stream")
+RAW_TYPES = (
+    "application/gzip",
+    "application/x-gzip",
+    "application/zip",
+    "application/x-tar",
+    "application/octet-stream",
+)
 
 
 def _policy_info_model():
@@ -120,10 +133,15 @@ def _policy_info_model():
     return PolicyInfo
 
 
-@router.post("/policies:upload", response_model=_policy_info_model(), status_code=201, tags=["policies"],
-             openapi_extra={"requestBody": UPLOAD_BODY},
-             responses={200: {"model": _policy_info_model(), "description": "Already registered (same weights)"}}
-             | responses(400, 401, 403, 413, 415, 422))
+@router.post(
+    "/policies:upload",
+    response_model=_policy_info_model(),
+    status_code=201,
+    tags=["policies"],
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses={200: {"model": _policy_info_model(), "description": "Already registered (same weights)"}}
+    | responses(400, 401, 403, 413, 415, 422),
+)
 async def policy_upload(request: Request, _: AdminKey):
     """Register a checkpoint from an archive (a .tar.gz, .tar or .zip of ``config.json`` +
     ``weights.safetensors``, at the top or in one directory): as a multipart ``file`` field, or as the raw body
@@ -146,8 +164,13 @@ async def policy_upload(request: Request, _: AdminKey):
     elif ctype in RAW_TYPES:
         data = await request.body()
     else:
-        raise ApiError(415, "unsupported_media_type", "send multipart/form-data (field 'file') or the archive as "
-                       "application/gzip, application/zip or application/octet-stream", "Content-Type")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data (field 'file') or the archive as "
+            "application/gzip, application/zip or application/octet-stream",
+            "Content-Type",
+        )
     info, created = await run_in_threadpool(upload, data, request.app.state.policies, limits)
     model = _policy_info_model()
     return JSONResponse(model.model_validate(info).model_dump(mode="json"), status_code=201 if created else 200)

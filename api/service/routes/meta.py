@@ -12,8 +12,9 @@ from api.service.schemas import Health, Version
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Database down"}}
-            | responses())
+@router.get(
+    "/health", response_model=Health, responses={503: {"model": Health, "description": "Database down"}} | responses()
+)
 def health(request: Request):
     try:
         with request.app.state.db.read.connect() as conn:

@@ -13,9 +13,11 @@ from api.service.keycheck import bearer_or_header, principal_for
 router = APIRouter(tags=["observability"])
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}},
-                                                                   "description": "Prometheus text format"}}
-            | responses(401, 403))
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}} | responses(401, 403),
+)
 async def metrics_scrape(request: Request) -> Response:
     """Request counts and latencies per route template, decisions per policy and selector (status, solver time,
     deadline-flagged), bandit selections and feedback, training jobs by state; with ``--workers N`` the sum

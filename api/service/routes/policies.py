@@ -15,10 +15,18 @@ router = APIRouter(prefix="/policies", tags=["policies"])
 PolicyId = Annotated[str, Path(max_length=64)]
 
 
-@router.post("", response_model=PolicyInfo, status_code=201,
-             responses={200: {"model": PolicyInfo, "description": "Already registered (same checkpoint directory "
-                                                                 "and weights): the existing policy"}}
-             | responses(400, 401, 403, 404, 413, 422))
+@router.post(
+    "",
+    response_model=PolicyInfo,
+    status_code=201,
+    responses={
+        200: {
+            "model": PolicyInfo,
+            "description": "Already registered (same checkpoint directory and weights): the existing policy",
+        }
+    }
+    | responses(400, 401, 403, 404, 413, 422),
+)
 def policy_register(body: PolicyCreate, request: Request, _: AdminKey):
     """``path`` is relative to the policy directory; '..', absolute paths and escaping symlinks are refused.
     Idempotent: ``p``, ``p/``, ``./p`` and ``p/.`` name one checkpoint directory, and registering a directory

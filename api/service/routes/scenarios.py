@@ -33,10 +33,16 @@ def scenario_validate(name: Name, body: ValidateRequest, _: ReadKey) -> dict:
     try:
         inst = load_instance(name, body.instance)
     except InvalidInputError as exc:
-        return {"scenario": name, "valid": False, "error": {"code": "invalid_input", "message": exc.reason,
-                                                            "field": exc.field}}
+        return {
+            "scenario": name,
+            "valid": False,
+            "error": {"code": "invalid_input", "message": exc.reason, "field": exc.field},
+        }
     except (ValueError, TypeError, ArithmeticError) as exc:
-        return {"scenario": name, "valid": False,
-                "error": {"code": "invalid_input", "message": str(exc)[:500], "field": "instance"}}
+        return {
+            "scenario": name,
+            "valid": False,
+            "error": {"code": "invalid_input", "message": str(exc)[:500], "field": "instance"},
+        }
     n = getattr(inst, "n_arms", None)
     return {"scenario": name, "valid": True, "n_arms": n if isinstance(n, int) else None}

@@ -40,12 +40,15 @@ async def work_limit(request: Request, principal: DecideKey) -> AsyncIterator[tu
             WORK_LIMIT.reset(token)
         except ValueError:  # torn down in another context
             WORK_LIMIT.set(None)
+
+
 Id = Annotated[str, Path(max_length=64)]
 
 
 @router.post("", response_model=SessionInfo, status_code=201, responses=responses(400, 401, 403, 413, 422))
-def session_create(body: Annotated[SessionCreate, Body()], request: Request,
-                   limit: Annotated[tuple[float, int], Depends(work_limit)]) -> dict:
+def session_create(
+    body: Annotated[SessionCreate, Body()], request: Request, limit: Annotated[tuple[float, int], Depends(work_limit)]
+) -> dict:
     """The set-up work is bounded: a Whittle session whose indices would take longer than the key's budget
     (counted from the request's arrival) or too much memory is refused with 422 ``too_expensive``."""
     return request.app.state.sessions.create(body.model_dump(), *limit)
@@ -56,20 +59,26 @@ def session_get(session_id: Id, request: Request, _: ReadKey) -> dict:
     return request.app.state.sessions.info(session_id)
 
 
-@router.post("/{session_id}/select", response_model=SelectionOut, status_code=201,
-             responses=responses(400, 401, 403, 404, 413, 422))
+@router.post(
+    "/{session_id}/select",
+    response_model=SelectionOut,
+    status_code=201,
+    responses=responses(400, 401, 403, 404, 413, 422),
+)
 def session_select(session_id: Id, body: SelectRequest, request: Request, _: DecideKey):
     """Which arms to act on now; the answer's ``id`` is the decision to report feedback for."""
     return json_response(with_iso_times(request.app.state.sessions.select(session_id, body.model_dump())), 201)
 
 
-@router.post("/{session_id}/decisions/{selection_id}/feedback", response_model=FeedbackOut, status_code=201,
-             responses={200: {"model": FeedbackOut, "description": "Already recorded (identical feedback)"}}
-             | responses(400, 401, 403, 404, 409, 413, 422))
-def session_feedback(session_id: Id, selection_id: Id, body: FeedbackRequest, request: Request,
-                     _: DecideKey):
+@router.post(
+    "/{session_id}/decisions/{selection_id}/feedback",
+    response_model=FeedbackOut,
+    status_code=201,
+    responses={200: {"model": FeedbackOut, "description": "Already recorded (identical feedback)"}}
+    | responses(400, 401, 403, 404, 409, 413, 422),
+)
+def session_feedback(session_id: Id, selection_id: Id, body: FeedbackRequest, request: Request, _: DecideKey):
     """Scalar ``reward`` (split over the chosen arms by a linear model) or per-arm ``rewards``. Idempotent per
     decision: the same feedback again returns 200; different feedback for the same decision is a 409."""
-    out, replayed = request.app.state.sessions.feedback(session_id, selection_id,
-                                                        body.model_dump(exclude_none=False))
+    out, replayed = request.app.state.sessions.feedback(session_id, selection_id, body.model_dump(exclude_none=False))
     return json_response(with_iso_times(out), 200 if replayed else 201)

@@ -56,8 +56,15 @@ async def login(request: Request, key: Annotated[str, Form(max_length=200)] = ""
     except ApiError as exc:
         return _html(ui.login_page(exc.message), exc.status)
     out = RedirectResponse("/v1/ui", status_code=303, headers=ui.HEADERS)
-    out.set_cookie(COOKIE, key.strip(), max_age=COOKIE_SECONDS, path="/v1/ui", httponly=True, samesite="strict",
-                   secure=request.url.scheme == "https")
+    out.set_cookie(
+        COOKIE,
+        key.strip(),
+        max_age=COOKIE_SECONDS,
+        path="/v1/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return out
 
 

@@ -26,6 +26,12 @@ def oracle_from_state(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Or
 
 
 __all__ = [
-    "ORACLES", "ActionModelOracle", "KnapsackOracle", "MatchingOracle", "Oracle", "OracleResult", "TopKOracle",
+    "ORACLES",
+    "ActionModelOracle",
+    "KnapsackOracle",
+    "MatchingOracle",
+    "Oracle",
+    "OracleResult",
+    "TopKOracle",
     "oracle_from_state",
 ]

@@ -43,8 +43,10 @@ class ActionModelOracle(Oracle):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta, arrays = action_model_state(self.action_model)
-        return ({"kind": self.kind, "time_limit": self.time_limit, "mip_rel_gap": self.mip_rel_gap,
-                 "action_model": meta}, prefixed("am_", arrays))
+        return (
+            {"kind": self.kind, "time_limit": self.time_limit, "mip_rel_gap": self.mip_rel_gap, "action_model": meta},
+            prefixed("am_", arrays),
+        )
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ActionModelOracle:

@@ -17,6 +17,11 @@ SELECTORS: dict[str, type] = {
 }
 
 __all__ = [
-    "SELECTORS", "AutoSelector", "EnumerateSelector", "GreedySelector", "MipSelector", "SamplingSelector",
+    "SELECTORS",
+    "AutoSelector",
+    "EnumerateSelector",
+    "GreedySelector",
+    "MipSelector",
+    "SamplingSelector",
     "greedy_ascent",
 ]

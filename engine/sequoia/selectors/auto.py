@@ -11,8 +11,9 @@ from engine.sequoia.state_q import StateQ
 class AutoSelector:
     name = "auto"
 
-    def __init__(self, max_enumerated: int = 20_000, mip_rel_gap: float = 0.01,
-                 time_limit: float | None = 10.0) -> None:
+    def __init__(
+        self, max_enumerated: int = 20_000, mip_rel_gap: float = 0.01, time_limit: float | None = 10.0
+    ) -> None:
         self.max_enumerated = max_enumerated
         self._enumerate = EnumerateSelector(max_actions=max_enumerated)
         self._mip = MipSelector(mip_rel_gap=mip_rel_gap, time_limit=time_limit)

@@ -54,8 +54,12 @@ class MipSelector:
     name = "mip"
 
     def __init__(
-        self, mip_rel_gap: float = 0.01, time_limit: float | None = 10.0, backend: str = "highs",
-        tightening: str = "interval", tightening_budget: float = 0.05,
+        self,
+        mip_rel_gap: float = 0.01,
+        time_limit: float | None = 10.0,
+        backend: str = "highs",
+        tightening: str = "interval",
+        tightening_budget: float = 0.05,
         highs_options: dict[str, object] | None = None,
     ) -> None:
         """``highs_options`` replace :data:`NETWORK_HIGHS_OPTIONS` for the ``highs`` back-end."""
@@ -111,8 +115,14 @@ class MipSelector:
             budget = self.tightening_budget
             if limit is not None:
                 budget = min(budget, remaining() / 3.0)
-            milp = compiled.build(q.first_bias, first_weights=q.first_weights, tightening=self.tightening,
-                                  tightening_budget=budget, linear=q.linear, offset=q.offset)
+            milp = compiled.build(
+                q.first_bias,
+                first_weights=q.first_weights,
+                tightening=self.tightening,
+                tightening_budget=budget,
+                linear=q.linear,
+                offset=q.offset,
+            )
             self.last_stable_counts = compiled.stable_counts._asdict()
             self.last_tightening = compiled.tightening_report
             aux = q.model.certificate(incumbent)

@@ -24,6 +24,11 @@ class SamplingSelector:
         values = q.score(candidates)
         best = int(np.argmax(values))
         return Decision(
-            candidates[best], float(values[best]), float("inf"), float("inf"), HEURISTIC,
-            time.perf_counter() - start, self.name,
+            candidates[best],
+            float(values[best]),
+            float("inf"),
+            float("inf"),
+            HEURISTIC,
+            time.perf_counter() - start,
+            self.name,
         )
