@@ -26,7 +26,9 @@ def save_state(path: str | Path, kind: str, meta: dict[str, Any], arrays: dict[s
             raise InvalidInputError(f"arrays.{name}", "object arrays cannot be saved without pickle")
     doc = {"format": "redwood.bandits", "version": FORMAT_VERSION, "kind": kind, "meta": meta}
     (out / STATE_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True))
-    np.savez(out / ARRAYS_FILE, **{k: np.asarray(v) for k, v in arrays.items()})
+    # numpy's stub types savez's **arrays as if a key could be its ``allow_pickle`` flag (a typing gap; passing
+    # allow_pickle here would store an array of that name on numpy < 2.1)
+    np.savez(out / ARRAYS_FILE, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
     return out
 
 

@@ -25,6 +25,7 @@ class SemiBanditPolicy:
     kind: ClassVar[str] = "semi_bandit"
     stochastic: ClassVar[bool] = False  # whether the scores are sampled (Thompson) or deterministic (UCB)
     contextual: ClassVar[bool] = False
+    dim: int  # feature dimension of the per-arm contexts; set by contextual policies only
 
     def __init__(self, oracle: Oracle, seed: int = 0, epsilon: float = 0.0, propensity_samples: int = 32) -> None:
         if not isinstance(oracle, Oracle):
@@ -71,7 +72,17 @@ class SemiBanditPolicy:
             return None
         if contexts is None:
             raise InvalidInputError("contexts", f"{self.kind} needs per-arm features")
-        shape = (None, self.n_arms, self.dim) if batch else (self.n_arms, self.dim)  # type: ignore[attr-defined]
+        return self._context_array(contexts, batch)
+
+    def _given(self, contexts: np.ndarray | None) -> np.ndarray:
+        """The checked contexts a contextual policy's ``_scores`` / ``_update`` receive (never None there)."""
+        if contexts is None:
+            raise InvalidInputError("contexts", f"{self.kind} needs per-arm features")
+        return contexts
+
+    def _context_array(self, contexts: object, batch: bool) -> np.ndarray:
+        """Per-arm features of a contextual policy as (arms, dim), or (rounds, arms, dim) when ``batch``."""
+        shape = (None, self.n_arms, self.dim) if batch else (self.n_arms, self.dim)
         return as_float_array(contexts, "contexts", shape)
 
     def select(self, contexts: object = None) -> Selection:
@@ -136,7 +147,7 @@ class SemiBanditPolicy:
         if self.contextual:
             if contexts is None:
                 raise InvalidInputError("contexts", f"{self.kind} needs the contexts of the updated rounds")
-            x = self.check_contexts(np.asarray(contexts, dtype=float)[None] if single else contexts, batch=True)
+            x = self._context_array(np.asarray(contexts, dtype=float)[None] if single else contexts, batch=True)
             if x.shape[0] != mask.shape[0]:
                 raise InvalidInputError("contexts", "one context matrix per round is required")
         self._update(mask, np.where(mask, r, 0.0), x)

@@ -44,7 +44,7 @@ class _LinearSemiBandit(SemiBanditPolicy):
         return np.linalg.solve(self.A, self.b)
 
     def _update(self, mask: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None) -> None:
-        X = contexts[mask]
+        X = self._given(contexts)[mask]
         self.A += X.T @ X
         self.b += X.T @ rewards[mask]
 
@@ -63,9 +63,10 @@ class LinUCB(_LinearSemiBandit):
     kind = "lin_ucb"
 
     def _scores(self, contexts: np.ndarray | None, n: int | None) -> np.ndarray:
-        Ainv_x = np.linalg.solve(self.A, contexts.T).T  # (arms, d)
-        width = np.sqrt(np.maximum(np.einsum("id,id->i", contexts, Ainv_x), 0.0))
-        s = contexts @ self.theta + self.scale * width
+        x = self._given(contexts)
+        Ainv_x = np.linalg.solve(self.A, x.T).T  # (arms, d)
+        width = np.sqrt(np.maximum(np.einsum("id,id->i", x, Ainv_x), 0.0))
+        s = x @ self.theta + self.scale * width
         return s if n is None else np.broadcast_to(s, (n, self.n_arms)).copy()
 
 
@@ -77,5 +78,5 @@ class LinearThompson(_LinearSemiBandit):
         L = np.linalg.cholesky(np.linalg.inv(self.A))
         z = self.rng.standard_normal((1 if n is None else n, self.dim))
         thetas = self.theta[None] + self.scale * z @ L.T
-        s = thetas @ contexts.T  # (n, arms)
+        s = thetas @ self._given(contexts).T  # (n, arms)
         return s[0] if n is None else s

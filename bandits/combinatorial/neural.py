@@ -144,7 +144,7 @@ class _NeuralSemiBandit(SemiBanditPolicy):
 
     # ------------------------------------------------------------------------------- bandit API
     def _update(self, mask: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None) -> None:
-        X = contexts[mask]
+        X = self._given(contexts)[mask]
         G = self.gradient_features(X)
         ZG = self.Zinv @ G.T
         self.Zinv -= ZG @ np.linalg.solve(np.eye(G.shape[0]) + G @ ZG, ZG.T)
@@ -190,7 +190,7 @@ class NeuralUCB(_NeuralSemiBandit):
     kind = "neural_ucb"
 
     def _scores(self, contexts: np.ndarray | None, n: int | None) -> np.ndarray:
-        mean, width = self._mean_width(contexts)
+        mean, width = self._mean_width(self._given(contexts))
         s = mean + self.scale * width
         return s if n is None else np.broadcast_to(s, (n, self.n_arms)).copy()
 
@@ -202,7 +202,7 @@ class NeuralThompson(_NeuralSemiBandit):
     stochastic = True
 
     def _scores(self, contexts: np.ndarray | None, n: int | None) -> np.ndarray:
-        mean, width = self._mean_width(contexts)
+        mean, width = self._mean_width(self._given(contexts))
         draws = self.rng.standard_normal((1 if n is None else n, self.n_draws, self.n_arms))
         s = (mean + self.scale * width * draws).max(axis=1)
         return s[0] if n is None else s

@@ -78,7 +78,7 @@ class ContextualSemiBandit(SemiBanditEnvironment):
         return np.cos(3.0 * z) ** 2
 
     def draw(self, rng: np.random.Generator):
-        x = rng.standard_normal((self.n_arms, self.dim))
+        x = rng.standard_normal((self.n_arms, self.theta.size))
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         mu = self.mean(x)
         return x, mu, mu + self.noise * rng.standard_normal(self.n_arms)

@@ -23,7 +23,7 @@ class RestlessArms(BaseModel):
     rewards: list[list[list[float]]] = Field(description="r[arm][state][action], expected reward of the step")
     costs: list[list[float]] = Field(description="cost[arm][action], strictly increasing in the action")
     initial: list[list[float]] = Field(description="initial state distribution, one row per arm")
-    _arrays: tuple[np.ndarray, ...] | None = PrivateAttr(default=None)
+    _arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check(self) -> RestlessArms:
@@ -85,13 +85,13 @@ class RestlessArms(BaseModel):
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(transitions, rewards, costs, initial) as float64 arrays (cached, read-only)."""
         if self._arrays is None:
-            out = tuple(
+            P, R, C, init = (
                 np.asarray(x, dtype=np.float64) for x in (self.transitions, self.rewards, self.costs, self.initial)
             )
-            for arr in out:
+            for arr in (P, R, C, init):
                 arr.setflags(write=False)
-            self._arrays = out
-        return self._arrays  # type: ignore[return-value]
+            self._arrays = (P, R, C, init)
+        return self._arrays
 
     @property
     def n_arms(self) -> int:
@@ -124,8 +124,8 @@ def from_cormab(arm_model: object) -> RestlessArms:
     s = np.arange(S)
     up, down = np.minimum(s + 1, S - 1), np.maximum(s - 1, 0)
     P = np.zeros((N, 2, S, S))
-    np.add.at(P, (slice(None), slice(None), s, up), np.broadcast_to(p[:, :, None], (N, 2, S)))
-    np.add.at(P, (slice(None), slice(None), s, down), np.broadcast_to(1 - p[:, :, None], (N, 2, S)))
+    P[:, :, s, up] += p[:, :, None]  # the (s, up) pairs are distinct, so += adds once per pair
+    P[:, :, s, down] += 1 - p[:, :, None]
     R = np.einsum("nasj,nj->nsa", P, table)
     init = np.zeros((N, S))
     init[:, 0], init[:, 1] = 1 - arm_model.init_prob, arm_model.init_prob

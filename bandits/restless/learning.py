@@ -91,22 +91,24 @@ class LearningWhittlePolicy(RestlessPolicy):
         R = self.rewards if self.rewards.ndim == 3 else np.einsum("nasj,nj->nsa", P, self.rewards)
         return P, R
 
-    def _replan(self) -> None:
+    def _replan(self) -> np.ndarray:
         P, R = self.planning_model(sample=self.method == "thompson")
         idx = whittle_indices((P, R, self.costs), self.discount, self.horizon, check=False)
-        self.plan = np.nan_to_num(idx.raw)
+        self.plan = plan = np.nan_to_num(idx.raw)
         self.since_plan = 0
+        return plan
 
     def scores(self, states: np.ndarray, time_to_go: int | None = None) -> np.ndarray:
         s = check_states(states, self.n_arms, self.n_states)
-        if self.plan is None or self.since_plan >= self.replan_every:
-            self._replan()
+        plan = self.plan
+        if plan is None or self.since_plan >= self.replan_every:
+            plan = self._replan()
         arm = np.arange(self.n_arms)
         if self.horizon is None:
-            w = self.plan[arm, s]
+            w = plan[arm, s]
         else:
             h = self.horizon if time_to_go is None else min(max(int(time_to_go), 1), self.horizon)
-            w = self.plan[arm, h - 1, s]
+            w = plan[arm, h - 1, s]
         if self.method == "ucb":
             span = np.ptp(self.rewards.reshape(self.n_arms, -1), axis=1) + 1e-12
             n_act = self.counts[:, 1:].sum(axis=(1, 3))  # (arms, states): times acted on

@@ -42,9 +42,9 @@ class MatchingOracle(Oracle):
         E = np.full(self.n_left * self.n_right, -1)
         W[cell[best]] = np.maximum(w[best], 0.0)
         E[cell[best]] = best
-        W, E = W.reshape(self.n_left, self.n_right), E.reshape(self.n_left, self.n_right)
-        rows, cols = linear_sum_assignment(W, maximize=True)
-        chosen = E[rows, cols][(W[rows, cols] > 0) & (E[rows, cols] >= 0)]
+        W2, E2 = W.reshape(self.n_left, self.n_right), E.reshape(self.n_left, self.n_right)
+        rows, cols = linear_sum_assignment(W2, maximize=True)
+        chosen = E2[rows, cols][(W2[rows, cols] > 0) & (E2[rows, cols] >= 0)]
         out = np.zeros(self.n_arms, dtype=np.int64)
         out[chosen] = 1
         return out, True

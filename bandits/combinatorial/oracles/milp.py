@@ -15,7 +15,7 @@ from bandits.combinatorial.oracles.base import Oracle
 from scenarios.action_model import ActionModel
 from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
-from solvers.solution import OPTIMAL
+from solvers.solution import OPTIMAL, Solution
 
 
 class ActionModelOracle(Oracle):
@@ -29,7 +29,7 @@ class ActionModelOracle(Oracle):
         self.n_arms = action_model.n_actions
         self.time_limit, self.mip_rel_gap = float(time_limit), float(mip_rel_gap)
         self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
-        self.last_solution = None
+        self.last_solution: Solution | None = None
 
     def _solve(self, w: np.ndarray) -> tuple[np.ndarray, bool]:
         sol = self._solver.solve(self.action_model.milp(w), time_limit=self.time_limit)
