@@ -1,0 +1,412 @@
+"""Arms as data: heterogeneous finite MDPs, one per arm, shared by the allocation families and the restless bandits.
+
+Arm j has ``S_j >= 2`` states and actions 0..K (K >= 1 intervention levels, the same K for every arm) with
+strictly increasing costs (default 0, 1, ..., K). Its transitions are ``transitions[j][a][s][s']``; rewards are
+either paid on arrival, ``arrival_rewards[j][s']`` (the step reward is sum_j r_j(s'_j)), or per state and
+action, ``rewards[j][s][a]``. ``initial`` / ``train_initial`` are the initial distributions for evaluation
+and training. Arms with fewer states than the largest are padded internally with unreachable absorbing
+states of reward 0, so every array has a common state axis ``n_states`` (per-arm counts: ``state_counts``).
+
+Sampling uses one uniform ``u`` per arm and step: the next state is found by the inverse CDF over the next
+states taken in descending order (largest s' first). For birth-death arms this is ``up iff u < p``, so
+:func:`birth_death_arms` reproduces the benchmark's trajectories under common random numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from scenarios.errors import InvalidInputError
+from scenarios.validation import parse_model
+
+_TOL = 1e-6
+BIRTH_DEATH_STATES = 4
+
+
+class _Cache:
+    """Padded float64 arrays of an :class:`Arms` (read-only)."""
+
+    def __init__(self, arms: Arms) -> None:
+        counts = np.array([len(P[0]) for P in arms.transitions], dtype=np.int64)
+        N, A, S = len(counts), len(arms.transitions[0]), int(counts.max())
+        self.counts = counts
+        self.P = np.zeros((N, A, S, S))
+        self.P[:, :, np.arange(S), np.arange(S)] = 1.0  # padded states stay where they are (never reached)
+        self.arrival = None if arms.arrival_rewards is None else np.zeros((N, S))
+        self.init = np.zeros((N, S))
+        self.train_init = np.zeros((N, S))
+        R_sa = np.zeros((N, S, A))
+        if np.all(counts == S):  # rectangular: one conversion
+            self.P[:] = np.asarray(arms.transitions, dtype=float)
+        for j, n in enumerate(counts.tolist()):
+            if n < S:
+                self.P[j, :, :n, :n] = np.asarray(arms.transitions[j], dtype=float)
+                self.P[j, :, :n, n:] = 0.0
+        for name, target in (("initial", self.init), ("train_initial", self.train_init)):
+            rows = getattr(arms, name) if getattr(arms, name) is not None else arms.initial
+            for j, n in enumerate(counts.tolist()):
+                target[j, :n] = 1.0 / n if rows is None else rows[j]
+        if self.arrival is not None:
+            for j, n in enumerate(counts.tolist()):
+                self.arrival[j, :n] = arms.arrival_rewards[j]
+            R_sa = np.einsum("nasj,nj->nsa", self.P, self.arrival)  # E[r(s')] given (s, a)
+        else:
+            for j, n in enumerate(counts.tolist()):
+                R_sa[j, :n] = arms.rewards[j]
+        self.R = R_sa
+        K = A - 1
+        self.C = (
+            np.broadcast_to(np.arange(K + 1, dtype=float), (N, A)).copy()
+            if arms.costs is None
+            else np.asarray(arms.costs, dtype=float)
+        )
+        # inverse CDF over next states in descending order: cdf[..., k] = P(s' >= S - 1 - k)
+        self.cdf = np.cumsum(self.P[..., ::-1], axis=-1)
+        positive = self.P[..., ::-1] > 0
+        self.last = S - 1 - np.argmax(positive[..., ::-1], axis=-1)  # last descending position with mass
+        cum_init = [np.cumsum(x[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
+        self.init_cdf, self.train_init_cdf = cum_init
+        self.init_last = [S - 1 - np.argmax((x[:, ::-1] > 0)[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
+        for arr in (self.P, self.R, self.C, self.init, self.train_init, self.cdf, self.counts):
+            arr.setflags(write=False)
+
+
+class Arms(BaseModel):
+    """Heterogeneous arms (finite MDPs); round-trips through JSON (``model_dump_json`` / ``Arms.parse``).
+
+    Also accepts the benchmark's birth-death form (``p_passive``, ``p_active``, ``rewards`` (J, 4),
+    ``init_prob``, ``train_init_prob``, ``horizon``) and converts it (:func:`birth_death_arms`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    transitions: list[list[list[list[float]]]] = Field(
+        description="P[arm][action][state][next state]; arm j is an S_j x S_j matrix per action (S_j >= 2)"
+    )
+    arrival_rewards: list[list[float]] | None = Field(
+        None, description="r[arm][next state], paid on arrival (step reward sum_j r_j(s'_j)); or give rewards"
+    )
+    rewards: list[list[list[float]]] | None = Field(
+        None, description="r[arm][state][action], reward of the step; or give arrival_rewards"
+    )
+    costs: list[list[float]] | None = Field(
+        None, description="cost[arm][action], non-negative, strictly increasing (default 0, 1, ..., K)"
+    )
+    initial: list[list[float]] | None = Field(
+        None, description="initial state distribution per arm for evaluation (default uniform)"
+    )
+    train_initial: list[list[float]] | None = Field(
+        None, description="initial state distribution per arm during training (default: initial)"
+    )
+    horizon: int = Field(20, ge=1, le=10_000, description="steps per episode")
+    _cache: _Cache | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "p_passive" in data:
+            return _birth_death_fields(**BirthDeathForm.model_validate(data).model_dump())
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Arms:
+        _validate(self)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the cached arrays are not compared)."""
+        return isinstance(other, Arms) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------------------------ building
+    @classmethod
+    def parse(cls, data: object) -> Arms:
+        """Validate a dict, JSON text or model; errors become ``InvalidInputError`` naming the field."""
+        return parse_model(cls, data, "arms")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        transitions: np.ndarray,
+        rewards: np.ndarray,
+        costs: np.ndarray | None = None,
+        initial: np.ndarray | None = None,
+        horizon: int = 20,
+    ) -> Arms:
+        """Build from padded arrays: ``rewards`` (arms, states, actions) is r(s, a), (arms, states) r(s) for every
+        action; ``costs`` may be one row (actions,) for all arms; ``initial`` defaults to uniform."""
+        P = np.asarray(transitions, dtype=float)
+        if P.ndim != 4:
+            raise InvalidInputError("arms.transitions", f"expected 4 dimensions, got shape {P.shape}")
+        N, A = P.shape[:2]
+        R = np.asarray(rewards, dtype=float)
+        if R.ndim == 2:
+            R = np.repeat(R[:, :, None], A, axis=2)
+        data: dict[str, Any] = {"transitions": P.tolist(), "rewards": R.tolist(), "horizon": horizon}
+        if costs is not None:
+            C = np.asarray(costs, dtype=float)
+            data["costs"] = np.broadcast_to(C, (N, C.shape[-1])).tolist()
+        if initial is not None:
+            data["initial"] = np.asarray(initial, dtype=float).tolist()
+        return cls.parse(data)
+
+    # ----------------------------------------------------------------------------------- accessors
+    @property
+    def cache(self) -> _Cache:
+        if self._cache is None:
+            self._cache = _Cache(self)
+        return self._cache
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(transitions (N, A, S, S), rewards r(s, a) (N, S, A), costs (N, A), initial (N, S)), padded, cached."""
+        c = self.cache
+        return c.P, c.R, c.C, c.init
+
+    @property
+    def n_arms(self) -> int:
+        return len(self.transitions)
+
+    @property
+    def n_actions(self) -> int:
+        """K + 1: the passive action and K intervention levels."""
+        return len(self.transitions[0])
+
+    @property
+    def n_levels(self) -> int:
+        """K, the number of intervention levels (1 for passive/active arms)."""
+        return self.n_actions - 1
+
+    @property
+    def n_states(self) -> int:
+        """The padded state count (the largest arm's)."""
+        return int(self.cache.counts.max())
+
+    @property
+    def state_counts(self) -> np.ndarray:
+        """(N,) states of each arm."""
+        return self.cache.counts
+
+    @property
+    def on_arrival(self) -> bool:
+        """Rewards are paid on the state reached (r(s')), not per state and action."""
+        return self.arrival_rewards is not None
+
+    def initial_distribution(self, training: bool = False) -> np.ndarray:
+        """(N, S) initial state distribution (padded)."""
+        return self.cache.train_init if training else self.cache.init
+
+    def expected_reward(self, states: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """(..., N) expected reward of each arm's step from ``states`` at action ``levels``."""
+        return self.cache.R[np.arange(self.n_arms), np.asarray(states), np.asarray(levels)]
+
+    def realised_reward(self, states: np.ndarray, levels: np.ndarray, next_states: np.ndarray) -> np.ndarray:
+        """(..., N) reward each arm paid on the step (r(s') on arrival, else r(s, a))."""
+        arm = np.arange(self.n_arms)
+        if self.cache.arrival is not None:
+            return self.cache.arrival[arm, np.asarray(next_states)]
+        return self.cache.R[arm, np.asarray(states), np.asarray(levels)]
+
+    def sample(self, states: np.ndarray, levels: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """Next states for one uniform per arm: inverse CDF over next states in descending order."""
+        c = self.cache
+        arm = np.arange(self.n_arms)
+        s, a = np.asarray(states), np.asarray(levels)
+        rows = c.cdf[arm, a, s]  # (..., N, S)
+        k = np.minimum((np.asarray(uniforms)[..., None] >= rows).sum(-1), c.last[arm, a, s])
+        return (self.n_states - 1 - k).astype(np.int64)
+
+    def sample_initial(self, uniforms: np.ndarray, training: bool = False) -> np.ndarray:
+        """Initial states for one uniform per arm (the same descending inverse CDF)."""
+        c = self.cache
+        cdf, last = (c.train_init_cdf, c.init_last[1]) if training else (c.init_cdf, c.init_last[0])
+        k = np.minimum((np.asarray(uniforms)[..., None] >= cdf).sum(-1), last)
+        return (self.n_states - 1 - k).astype(np.int64)
+
+    def birth_death(self, who: str = "this domain") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(p_passive, p_active, arrival rewards (N, 4)) of birth-death arms; ``InvalidInputError`` otherwise."""
+        S = BIRTH_DEATH_STATES
+        c = self.cache
+        if self.n_actions != 2 or np.any(c.counts != S) or c.arrival is None:
+            raise InvalidInputError(
+                "arms", f"{who} needs birth-death arms (4 states, 2 actions, rewards on arrival, up or down one level)"
+            )
+        p = c.P[:, :, 0, 1]
+        if not np.allclose(c.P, birth_death_matrices(p, S), atol=1e-12):
+            raise InvalidInputError("arms", f"{who} needs birth-death arms (every step moves up or down one level)")
+        return p[:, 0].copy(), p[:, 1].copy(), c.arrival.copy()
+
+    def subset(self, arms: np.ndarray | list[int]) -> Arms:
+        """The arms at the given indices (their own state counts kept)."""
+        idx = [int(i) for i in np.asarray(arms, dtype=np.int64)]
+        pick = lambda rows: None if rows is None else [rows[i] for i in idx]  # noqa: E731
+        return Arms(
+            transitions=pick(self.transitions),
+            arrival_rewards=pick(self.arrival_rewards),
+            rewards=pick(self.rewards),
+            costs=pick(self.costs),
+            initial=pick(self.initial),
+            train_initial=pick(self.train_initial),
+            horizon=self.horizon,
+        )
+
+
+def _validate(arms: Arms) -> None:
+    """Raise ``ValueError("<field path>: reason")`` on the first problem."""
+    T = arms.transitions
+    N = len(T)
+    if N < 1:
+        raise ValueError("transitions: at least one arm is required")
+    A = len(T[0])
+    if A < 2:
+        raise ValueError("transitions[0]: at least two actions (passive and one level) are required")
+    counts = []
+    for j, arm in enumerate(T):
+        if len(arm) != A:
+            raise ValueError(f"transitions[{j}]: expected {A} actions (as arm 0), got {len(arm)}")
+        S = len(arm[0])
+        if S < 2:
+            raise ValueError(f"transitions[{j}][0]: at least two states are required, got {S}")
+        counts.append(S)
+    P = _ragged(T, counts, "transitions", lambda S: (A, S, S))
+    if len(set(counts)) == 1:  # one check over every arm; the loop below then names the first bad one
+        whole = np.asarray(P)
+        if np.all(np.isfinite(whole)) and np.all(whole >= 0) and np.all(np.abs(whole.sum(-1) - 1) <= _TOL):
+            P = []
+    for j, Pj in enumerate(P):
+        bad = np.argwhere(~np.isfinite(Pj) | (Pj < 0))
+        if len(bad):
+            a, s, t = bad[0]
+            raise ValueError(f"transitions[{j}][{a}][{s}][{t}]: probabilities must be finite and >= 0")
+        sums = Pj.sum(-1)
+        bad = np.argwhere(np.abs(sums - 1) > _TOL)
+        if len(bad):
+            a, s = bad[0]
+            raise ValueError(f"transitions[{j}][{a}][{s}]: row sums to {sums[a, s]:.6g}, not 1")
+    if (arms.arrival_rewards is None) == (arms.rewards is None):
+        raise ValueError("rewards: give exactly one of arrival_rewards (r(s')) and rewards (r(s, a))")
+    if arms.arrival_rewards is not None:
+        _finite(_ragged(arms.arrival_rewards, counts, "arrival_rewards", lambda S: (S,)), "arrival_rewards")
+    else:
+        _finite(_ragged(arms.rewards, counts, "rewards", lambda S: (S, A)), "rewards")
+    if arms.costs is not None:
+        C = np.asarray(_ragged(arms.costs, [A] * N, "costs", lambda n: (n,)))
+        _finite(list(C), "costs")
+        bad = np.flatnonzero((np.diff(C, axis=1) <= 0).any(1) | (C < 0).any(1))
+        if len(bad):
+            raise ValueError(f"costs[{bad[0]}]: must be non-negative and strictly increasing in the action")
+    for name in ("initial", "train_initial"):
+        rows = getattr(arms, name)
+        if rows is None:
+            continue
+        for j, row in enumerate(_ragged(rows, counts, name, lambda S: (S,))):
+            if not np.all(np.isfinite(row)) or np.any(row < 0) or abs(row.sum() - 1) > _TOL:
+                raise ValueError(f"{name}[{j}]: must be a probability distribution (sums to {row.sum():.6g})")
+
+
+def _ragged(rows: list, counts: list[int], name: str, shape) -> list[np.ndarray]:
+    """One array per arm of the expected shape; names the first arm that does not fit."""
+    if len(rows) != len(counts):
+        raise ValueError(f"{name}: expected {len(counts)} entries (one per arm), got {len(rows)}")
+    if len(set(counts)) == 1:  # common state count: one conversion when the input is rectangular
+        try:
+            whole = np.asarray(rows, dtype=float)
+        except ValueError:
+            whole = np.zeros(0)
+        if whole.shape == (len(counts), *shape(counts[0])):
+            return list(whole)
+    out = []
+    for j, (row, S) in enumerate(zip(rows, counts, strict=True)):
+        try:
+            arr = np.asarray(row, dtype=float)
+        except ValueError:
+            arr = np.zeros(0)
+        if arr.shape != shape(S):
+            raise ValueError(f"{name}[{j}]: expected shape {shape(S)} (arm {j} has {S} states), got {arr.shape}")
+        out.append(arr)
+    return out
+
+
+def _finite(arrays: list[np.ndarray], name: str) -> None:
+    for j, arr in enumerate(arrays):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}[{j}]: NaN or infinity")
+
+
+# ---------------------------------------------------------------------------------------- birth-death arms
+class BirthDeathForm(BaseModel):
+    """The benchmark's arm JSON: 4 states, up one level with p(a), else down one, clipped; reward r(s')."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p_passive: list[float] = Field(description="P(up) when the arm is not pulled, one entry per arm")
+    p_active: list[float] = Field(description="P(up) when the arm is pulled, one entry per arm")
+    rewards: list[list[float]] = Field(description="reward of each of the 4 states, one row per arm")
+    init_prob: float = Field(0.2, ge=0.0, le=1.0, description="P(initial state 1) per arm (else 0), evaluation")
+    train_init_prob: float = Field(0.5, ge=0.0, le=1.0, description="the same during training")
+    horizon: int = Field(20, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _check(self) -> BirthDeathForm:
+        n = len(self.p_passive)
+        if n < 1:
+            raise ValueError("p_passive: at least one arm is required")
+        for name in ("p_active", "rewards"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: expected {n} entries (one per arm), got {len(getattr(self, name))}")
+        for name in ("p_passive", "p_active"):
+            values = np.asarray(getattr(self, name), dtype=float)
+            if not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
+                raise ValueError(f"{name}: probabilities must lie in [0, 1]")
+        table = np.asarray(self.rewards, dtype=float)
+        if table.shape != (n, BIRTH_DEATH_STATES):
+            raise ValueError(f"rewards: expected shape ({n}, {BIRTH_DEATH_STATES}), got {table.shape}")
+        if not np.all(np.isfinite(table)):
+            raise ValueError("rewards: NaN or infinity")
+        return self
+
+
+def birth_death_matrices(p: np.ndarray, n_states: int = BIRTH_DEATH_STATES) -> np.ndarray:
+    """(..., S, S) transition matrices: up one level with probability ``p`` (...), else down one, clipped."""
+    p = np.asarray(p, dtype=float)
+    s = np.arange(n_states)
+    up, down = np.minimum(s + 1, n_states - 1), np.maximum(s - 1, 0)
+    out = np.zeros((*p.shape, n_states, n_states))
+    out[..., s, up] = p[..., None]
+    out[..., s, down] = 1.0 - p[..., None]
+    return out
+
+
+def birth_death_arms(
+    p_passive: list[float] | np.ndarray,
+    p_active: list[float] | np.ndarray,
+    rewards: list[list[float]] | np.ndarray,
+    init_prob: float = 0.2,
+    train_init_prob: float = 0.5,
+    horizon: int = 20,
+) -> Arms:
+    """The benchmark's arms in the general model: 4 states, passive/active, reward on arrival, initial state 1
+    with probability ``init_prob`` (``train_init_prob`` in training), else 0."""
+    return Arms(**_birth_death_fields(p_passive, p_active, rewards, init_prob, train_init_prob, horizon))
+
+
+def _birth_death_fields(
+    p_passive: list[float] | np.ndarray,
+    p_active: list[float] | np.ndarray,
+    rewards: list[list[float]] | np.ndarray,
+    init_prob: float,
+    train_init_prob: float,
+    horizon: int,
+) -> dict[str, Any]:
+    p = np.stack([np.asarray(p_passive, dtype=float), np.asarray(p_active, dtype=float)], axis=1)
+    init = lambda q: np.tile([1.0 - q, q, 0.0, 0.0], (len(p), 1)).tolist()  # noqa: E731
+    return {
+        "transitions": birth_death_matrices(p).tolist(),
+        "arrival_rewards": np.asarray(rewards, dtype=float).tolist(),
+        "initial": init(init_prob),
+        "train_initial": init(train_init_prob),
+        "horizon": horizon,
+    }
