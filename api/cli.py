@@ -83,6 +83,25 @@ def _dqn_options(items: list[str] | None, episodes_flag: str) -> dict:
     return out
 
 
+def _ac_options(items: list[str] | None) -> dict:
+    """``--ac-option`` pairs overriding ActorCriticConfig fields, type-checked against the fields' defaults
+    (a field whose default is None takes a number or null)."""
+    from dataclasses import asdict
+
+    from engine import ActorCriticConfig
+
+    defaults = asdict(ActorCriticConfig())
+    out = _key_values(items, "--ac-option", set(defaults), "an ActorCriticConfig field")
+    for key, value in out.items():
+        default = defaults[key]
+        fits = (value is None or isinstance(value, (int, float))) if default is None else _value_fits(value, default)
+        if isinstance(default, dict):
+            fits = isinstance(value, dict)
+        if not fits:
+            raise CliError("--ac-option", f"{key}={json.dumps(value)}: expected a value like {json.dumps(default)}")
+    return out
+
+
 def _load_engine(path: str, argument: str = "CHECKPOINT"):
     from engine import Engine
 
@@ -181,14 +200,19 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
     if args.seeds and len(set(args.seeds)) != len(args.seeds):
         raise CliError("--seeds", "seeds must be distinct")
     dqn_options = _dqn_options(args.dqn_option, "--episodes")
+    ac_options = _ac_options(args.ac_option)
     if args.planner:
         return _write_planner(args, parser)
 
     import numpy as np
     import torch
 
-    from engine import DQNConfig, Engine
+    from engine import DQNConfig, Engine, trainers
 
+    env = _make_env(args, parser)
+    if trainers.family(env) == "box":
+        return _train_box(args, parser, env, ac_options)
+    _only_with(args, parser, ["ac_option"], False, "an integer-box scenario (trained by the actor-critic)")
     config = DQNConfig.from_dict(
         {**DQNConfig().to_dict(), **dqn_options, "hidden": args.hidden, "episodes": args.episodes}
     )
@@ -201,7 +225,6 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
             )
         return _train_seeds(args, config)
     torch.set_num_threads(args.threads)
-    env = _make_env(args, parser)
     engine = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
     path = engine.save(args.out)
     s = engine.training_summary
@@ -213,6 +236,39 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
                 "seconds": round(s["seconds"], 1),
                 "act_decisions": s["act_decisions"],
                 "last10_mean_return": float(np.mean(s["episode_returns"][-10:])),
+            }
+        )
+    )
+    return 0
+
+
+def _train_box(args: argparse.Namespace, parser: CliParser, env, ac_options: dict) -> int:
+    """``train`` on an integer-box scenario: the Q-actor-critic with ``--ac-option`` settings (its length is
+    ``total_steps`` transitions, not episodes)."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from engine import ActorCriticConfig, Engine
+
+    requirement = "allocation scenarios (trained by the DQN; integer-box scenarios take --ac-option)"
+    _only_with(args, parser, ["episodes", "hidden", "dqn_option", "seeds"], False, requirement)
+    config = ActorCriticConfig.from_dict(ac_options)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    agent = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
+    path = agent.save(args.out)
+    returns = agent.training_returns[-10:]
+    print(
+        json.dumps(
+            {
+                "checkpoint": str(path),
+                "kind": agent.kind,
+                "policy_version": agent.policy_version,
+                "seconds": round(time.perf_counter() - start, 1),
+                "episodes": len(agent.training_returns),
+                "last10_mean_return": float(np.mean(returns)) if returns else None,
             }
         )
     )
@@ -295,10 +351,11 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
     if args.time_limit is not None:  # a selector honours a time limit when it has that setting
         import inspect
 
-        from engine.sequoia.selectors import SELECTORS
+        from engine.sequoia.selectors import load_plugins
 
-        limited = [name for name, cls in SELECTORS.items() if "time_limit" in inspect.signature(cls).parameters]
-        if args.selector not in limited:
+        selectors = load_plugins()
+        limited = [name for name, cls in selectors.items() if "time_limit" in inspect.signature(cls).parameters]
+        if args.selector in selectors and args.selector not in limited:
             raise CliError(
                 "--time-limit",
                 f"selector {args.selector!r} takes no time limit; selectors with one: {', '.join(limited)}",
@@ -311,7 +368,7 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
 
 def _write_planner(args: argparse.Namespace, parser: CliParser) -> int:
     """``train --planner NAME``: a planner policy (no training) saved like a checkpoint."""
-    for training_arg in ("seeds", "episodes", "hidden", "dqn_option", "threads"):
+    for training_arg in ("seeds", "episodes", "hidden", "dqn_option", "ac_option", "threads"):
         _exclusive(args, parser, training_arg, "planner")
     from engine import Engine
 

@@ -146,9 +146,9 @@ def scenario_names() -> list[str]:
 
 
 def selector_names() -> list[str]:
-    from engine.sequoia.selectors import SELECTORS
+    from engine.policy_kinds import selector_names
 
-    return list(SELECTORS)
+    return selector_names()
 
 
 def method_names() -> list[str]:
@@ -277,6 +277,13 @@ def build_parser() -> CliParser:
         help="write a planner policy instead (no training; not with training options); choices: %(choices)s",
     )
     _training_args(q, "--episodes")
+    q.add_argument(
+        "--ac-option",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="integer-box scenarios (inventory, maze: trained by the actor-critic): override ActorCriticConfig "
+        "fields, e.g. total_steps=2000 (VALUE as JSON); --episodes, --hidden and --dqn-option are for the DQN",
+    )
     q.add_argument(
         "--out",
         required=True,

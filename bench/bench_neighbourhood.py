@@ -33,7 +33,7 @@ from engine.baselines.boxes import (
     inventory_yardstick,
     newsvendor_levels,
 )
-from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.dnc import ActorCriticAgent, ActorCriticConfig
 from scenarios import make
 from solvers.search.neighbourhood import NeighbourhoodConfig
 

@@ -10,7 +10,7 @@ __all__ = ["ActorCriticAgent", "ActorCriticConfig", "DQNConfig", "Decision", "En
 def __getattr__(name: str):
     """The actor-critic stack loads on first use (it pulls in scipy.stats)."""
     if name in ("ActorCriticAgent", "ActorCriticConfig"):
-        from engine.dnc import actor_critic
+        import engine.dnc
 
-        return getattr(actor_critic, name)
+        return getattr(engine.dnc, name)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

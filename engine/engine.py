@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint, weights_digest
+from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
 from engine.decision import Decision
 from engine.planners.prior import PlannerPrior, make_prior
+from engine.protocols import Policy, batch_rows
 from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
 from engine.sequoia.q_network import QNetwork
-from engine.sequoia.selectors import SELECTORS
+from engine.sequoia.selectors import SELECTORS, load_plugins
 from engine.sequoia.state_q import StateQ
 from scenarios import load_instance
 from scenarios.errors import InvalidInputError
 
-if TYPE_CHECKING:  # the actor-critic stack (scipy.stats, ...) is imported only when used
-    from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+if TYPE_CHECKING:
     from engine.planners.policy import PlannerPolicy
 
 
@@ -28,6 +28,8 @@ class Engine:
 
     With ``config.prior`` Q adds the prior's linear part (a planner's objective, or the exact one-step
     reward) to the network; without a config the network is taken to be the whole Q."""
+
+    kind = "dqn"
 
     def __init__(
         self,
@@ -57,18 +59,14 @@ class Engine:
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
-    def train(
-        cls, env, config: DQNConfig | ActorCriticConfig | None = None, seed: int = 0, progress: bool = True
-    ) -> Engine | ActorCriticAgent:
-        """Train with the SEQUOIA-style DQN on ``env`` (a scenario environment from ``scenarios.make``); with an
-        ``ActorCriticConfig`` (integer-box scenarios: inventory, maze) train the Q-actor-critic instead."""
-        from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+    def train(cls, env, config: object | None = None, seed: int = 0, progress: bool = True) -> Policy:
+        """Train a policy on ``env`` (a scenario environment from ``scenarios.make``) with the trainer registered
+        for the config's type (:mod:`engine.trainers`): a :class:`DQNConfig` trains this engine, an
+        ``ActorCriticConfig`` the Q-actor-critic; without a config the environment's family picks one
+        (integer-box scenarios such as inventory and maze: the actor-critic)."""
+        from engine import trainers
 
-        if isinstance(config, ActorCriticConfig):
-            return ActorCriticAgent.train(env, config, seed=seed, progress=progress)
-        trainer = DQNTrainer(env.instance, config, seed=seed)
-        net = trainer.train(progress=progress)
-        return cls(env.scenario, env.instance, net, trainer.config, trainer.summary.to_dict(), seed)
+        return trainers.train(env, config, seed=seed, progress=progress)
 
     @classmethod
     def plan(cls, env, planner: str = "lagrangian", **options) -> PlannerPolicy:
@@ -79,6 +77,11 @@ class Engine:
 
         return PlannerPolicy(env.scenario, env.instance, planner, **options)
 
+    @property
+    def selectors(self) -> tuple[str, ...]:
+        """The registered selectors (:data:`engine.sequoia.selectors.SELECTORS`), ``mip`` first."""
+        return tuple(load_plugins())
+
     # ----------------------------------------------------------------------------------- deciding
     def state_q(self, state: object) -> StateQ:
         states, ttg = self._env.split_observation(state)
@@ -86,7 +89,7 @@ class Engine:
 
     def selector(self, name: str, **options):
         """The (cached) selector ``name`` built with ``options`` (e.g. ``backend="scip"``, ``tightening="lp"``)."""
-        if name not in SELECTORS:
+        if name not in load_plugins():
             raise InvalidInputError("selector", f"unknown selector {name!r}; known: {', '.join(sorted(SELECTORS))}")
         key = (name, tuple(sorted(options.items())))
         if key not in self._selectors:
@@ -113,12 +116,19 @@ class Engine:
         decision.seconds = time.perf_counter() - start  # the whole call, compilation and checks included
         return decision
 
+    def decide_batch(
+        self, states: object, selector: str = "mip", time_limit: float | None = None, **options
+    ) -> list[Decision]:
+        """One decision per state of ``states`` (a list of states, or an array with one state per row)."""
+        return [self.decide(row, selector, time_limit, **options) for row in batch_rows(states)]
+
     # ---------------------------------------------------------------------------------- persisting
     def save(self, path: str | Path) -> Path:
         return save_checkpoint(
             path,
             self.network,
             {
+                "kind": self.kind,
                 "scenario": self.scenario,
                 "instance": self.instance.model_dump(mode="json"),
                 "training": self.config.to_dict(),
@@ -128,18 +138,16 @@ class Engine:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> Engine | ActorCriticAgent | PlannerPolicy:
-        """Load a checkpoint directory written by :meth:`save` (or by ``ActorCriticAgent.save`` or
-        ``PlannerPolicy.save``)."""
-        kind = read_checkpoint_meta(path).get("kind")
-        if kind == "planner":
-            from engine.planners.policy import PlannerPolicy
+    def load(cls, path: str | Path) -> Policy:
+        """Load a checkpoint directory written by any policy's ``save``, by the kind in its ``config.json``
+        (:mod:`engine.policy_kinds`: this engine, ``ActorCriticAgent``, ``PlannerPolicy``, ...)."""
+        from engine import policy_kinds
 
-            return PlannerPolicy.load(path)
-        if kind == "actor_critic":
-            from engine.dnc.actor_critic import ActorCriticAgent
+        return policy_kinds.load(path)
 
-            return ActorCriticAgent.load(path)
+    @classmethod
+    def load_dqn(cls, path: str | Path) -> Engine:
+        """Load a DQN checkpoint written by :meth:`save`."""
         net, meta = load_checkpoint(path)
         instance = load_instance(meta["scenario"], meta["instance"])
         training = dict(meta.get("training", {}))
@@ -153,6 +161,13 @@ class Engine:
             meta.get("training_summary", {}),
             int(meta.get("seed", 0)),
         )
+
+
+def train_dqn(env, config: DQNConfig, seed: int = 0, progress: bool = True) -> Engine:
+    """The DQN trainer of :data:`engine.trainers.TRAINERS`: SEQUOIA-style DQN on the env's instance."""
+    trainer = DQNTrainer(env.instance, config, seed=seed)
+    net = trainer.train(progress=progress)
+    return Engine(env.scenario, env.instance, net, trainer.config, trainer.summary.to_dict(), seed)
 
 
 def _summary_head(summary: dict) -> dict:

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.dnc import ActorCriticAgent, ActorCriticConfig
 from engine.baselines.boxes import KNNPolicy, evaluate, inventory_yardstick
 from engine.experiments.plots import plot_allocations, plot_decision_times, plot_learning_curve, plot_returns, returns_table
 from scenarios import make

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.dnc import ActorCriticAgent, ActorCriticConfig
 from engine.baselines.boxes import KNNPolicy, evaluate
 from engine.experiments.plots import (
     plot_allocations,

@@ -10,7 +10,7 @@ import torch
 
 from engine import Decision, Engine
 from engine.baselines.boxes import BaseStockPolicy, KNNPolicy, evaluate, tune_base_stock
-from engine.dnc.actor_critic import ActorCriticAgent, ActorCriticConfig
+from engine.dnc import ActorCriticAgent, ActorCriticConfig
 from scenarios import InvalidInputError, make
 from scenarios.boxes.inventory import InventoryInstance
 from solvers.search.neighbourhood import NeighbourhoodConfig

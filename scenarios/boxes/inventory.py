@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import poisson
 
+from scenarios.boxes.env import IntegerBoxEnv
 from scenarios.validation import as_int_vector
 from solvers.formulations.separable_reward import SeparableReward
 
@@ -171,7 +172,7 @@ class InventoryInstance(BaseModel):
         return SeparableReward(tables, inv, np.full(inv.shape[0], self.fixed_cost))
 
 
-class InventoryEnv(gym.Env):
+class InventoryEnv(IntegerBoxEnv):
     """Observation: inventory per item (negative = backlog), float32. Action: order-up-to levels."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}

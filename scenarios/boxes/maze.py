@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scenarios.action_model import ActionModel
+from scenarios.boxes.env import IntegerBoxEnv
 from scenarios.validation import as_int_vector
 
 _SUBSTEPS = 8  # collision checks along each move
@@ -190,7 +191,7 @@ class MazeInstance(BaseModel):
         return self.distance(position) <= self.goal_radius
 
 
-class MazeEnv(gym.Env):
+class MazeEnv(IntegerBoxEnv):
     """Observation: position [x, y] (float32). Action: MultiBinary(n_actuators)."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}

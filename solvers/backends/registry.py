@@ -1,10 +1,15 @@
 """Back-end registry: name -> factory of a :class:`~solvers.milp.MatrixMILP` solver with
-``solve(milp, time_limit=, mip_rel_gap=, warm_start=) -> Solution``. A new back-end is one file + one line."""
+``solve(milp, time_limit=, mip_rel_gap=, warm_start=) -> Solution``. A new back-end is one file + one line, or,
+from another package, one entry point in the group ``redwood.backends`` (``name = "package.module:SolverClass"``),
+merged into :data:`BACKENDS` (without importing it) by :func:`load_plugins`."""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 
 BACKENDS: dict[str, tuple[str, dict]] = {
     "highs": ("solvers.backends.highs:HighsSolver", {}),
@@ -18,7 +23,24 @@ BACKENDS: dict[str, tuple[str, dict]] = {
 NETWORK_BACKENDS = ("highs", "scip", "cbc", "pyomo")
 
 
+ENTRY_POINT_GROUP = "redwood.backends"
+
+
+@functools.lru_cache(maxsize=8)
+def _plugins(search_path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def load_plugins() -> dict[str, tuple[str, dict]]:
+    """Add the back-ends other distributions register (built-in names are never overridden). Returns
+    :data:`BACKENDS`."""
+    for name, path in _plugins(tuple(sys.path)):
+        BACKENDS.setdefault(name, (path, {}))
+    return BACKENDS
+
+
 def _resolve(name: str) -> Callable:
+    load_plugins()
     if name not in BACKENDS:
         raise ValueError(f"unknown back-end {name!r}; known: {', '.join(sorted(BACKENDS))}")
     path, _ = BACKENDS[name]
@@ -34,7 +56,7 @@ def make_backend(name: str, **options):
 def available_backends() -> list[str]:
     """Registered back-ends that can be constructed in this environment."""
     out = []
-    for name in BACKENDS:
+    for name in list(load_plugins()):
         try:
             make_backend(name)
         except (ImportError, ValueError):

@@ -1,0 +1,62 @@
+"""Every hyperparameter of the actor-critic's training and of its decision-time search, in one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from solvers.search.neighbourhood import NeighbourhoodConfig
+
+
+@dataclass
+class ActorCriticConfig:
+    """All hyperparameters of training and of decision-time search."""
+
+    # ---- training
+    total_steps: int = 20_000  # environment transitions, summed over the parallel environments
+    num_envs: int = 4
+    learning_starts: int = 2_000  # uniform random proxies before this many transitions
+    buffer_size: int = 200_000
+    batch_size: int = 256
+    updates_per_iteration: int = 4  # gradient steps per vector step (num_envs transitions)
+    policy_frequency: int = 2  # actor and target updates every this many critic updates
+    gamma: float = 0.9
+    tau: float = 0.02
+    actor_lr: float = 1e-3
+    critic_lr: float = 3e-3
+    exploration_noise: float = 0.1  # Gaussian std on the proxy in [-1, 1]
+    saturation_penalty: float = 0.1  # weight of mean(logit^2) in the actor loss (keeps tanh unsaturated)
+    twin_critic: bool = False  # clipped double-Q targets (TD3); decisions use the first critic
+    target_noise: float = 0.1  # smoothing noise on the target proxy (clipped at 2.5x)
+    reward_scale: float | None = None  # None: the env's reward_scale_hint(), else 1
+    train_selector: str = "neighbourhood"  # minmax | neighbourhood
+    train_search_steps: int | None = None  # None: the decision-time search (train what you deploy)
+    # ---- residual prior and trust region (engine/sequoia/residual_prior.py)
+    prior: str = "none"  # none (proxy spans the box) | base_stock (residual around tuned base-stock; inventory)
+    residual_radius: float = 10.0  # with a prior: the action stays within +- this many units of it
+    search_margin: float = 0.0  # accept a search answer only if every critic gains > margin * |Q(MinMax)|
+    shaping: bool = False  # potential-based reward shaping with the env's potential_weights() (if it has one)
+    reward_model: bool = False  # Q = exact expected step reward (env.reward_model) + learned continuation
+    action_weight_decay: float = 0.0  # L2 weight on the critic's action layer: slopes in a need evidence
+    post_decision: bool = False  # with reward_model: the continuation is W(y) of the post-order levels only
+    expected_target: bool = True  # with reward_model: regress C on gamma Q'(s', a') (drop the reward's noise)
+    # ---- networks
+    actor_hidden: tuple[int, ...] = (64, 64)
+    state_hidden: tuple[int, ...] = (64,)  # critic's state encoder before the action layer
+    action_hidden: int = 32  # the hidden layer the scaled action enters linearly
+    value_head: bool = True  # a state-value offset v(s) beside the action layer
+    # ---- decision-time search (its seed is overwritten by ``seed``)
+    search: NeighbourhoodConfig = field(default_factory=lambda: NeighbourhoodConfig(steps=15))
+    mip_time_limit: float = 10.0
+    mip_rel_gap: float = 1e-4
+    seed: int = 0
+
+    def search_config(self, steps: int | None = None) -> NeighbourhoodConfig:
+        return replace(self.search, steps=self.search.steps if steps is None else steps, seed=self.seed)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ActorCriticConfig:
+        known = {f.name for f in fields(cls)}
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        if isinstance(kw.get("search"), dict):
+            kw["search"] = NeighbourhoodConfig(**kw["search"])
+        return cls(**kw)
