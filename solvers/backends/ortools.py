@@ -140,7 +140,7 @@ class CpSatSolver:
             raise ValueError("CP-SAT needs a pure-integer model with finite bounds and integral scaled rows")
         m = cp_model.CpModel()
         xs = [
-            m.NewIntVar(math.ceil(lo - 1e-9), math.floor(hi + 1e-9), f"x{j}")
+            m.new_int_var(math.ceil(lo - 1e-9), math.floor(hi + 1e-9), f"x{j}")
             for j, (lo, hi) in enumerate(zip(milp.col_lower, milp.col_upper, strict=True))
         ]
         A = milp.A.tocsr()
@@ -150,9 +150,9 @@ class CpSatSolver:
             expr = sum(int(c) * xs[j] for c, j in zip(coef[sl], A.indices[sl], strict=True))
             lo, hi = milp.row_lower[i] * self.scale, milp.row_upper[i] * self.scale
             if np.isfinite(lo):
-                m.Add(expr >= math.ceil(lo - 1e-9))
+                m.add(expr >= math.ceil(lo - 1e-9))
             if np.isfinite(hi):
-                m.Add(expr <= math.floor(hi + 1e-9))
+                m.add(expr <= math.floor(hi + 1e-9))
         obj_scale = next(
             (10.0**p for p in range(7) if np.allclose(milp.c * 10.0**p, np.round(milp.c * 10.0**p), atol=1e-9, rtol=0)),
             1e6,
@@ -161,27 +161,27 @@ class CpSatSolver:
         rounding = float(np.abs(milp.c * obj_scale - oc) @ np.maximum(np.abs(milp.col_lower), np.abs(milp.col_upper)))
         expr = sum(int(oc[j]) * xs[j] for j in np.flatnonzero(oc))
         if milp.sense == "max":
-            m.Maximize(expr)
+            m.maximize(expr)
         else:
-            m.Minimize(expr)
+            m.minimize(expr)
         if warm_start is not None:
             for v, val in zip(xs, np.round(np.asarray(warm_start)).astype(int), strict=True):
-                m.AddHint(v, int(val))
+                m.add_hint(v, int(val))
         solver = cp_model.CpSolver()
         limit = time_limit if time_limit is not None else self.time_limit
         if limit is not None:
             solver.parameters.max_time_in_seconds = float(limit)
         solver.parameters.relative_gap_limit = float(mip_rel_gap if mip_rel_gap is not None else self.mip_rel_gap)
         solver.parameters.num_workers = self.workers
-        status = solver.Solve(m)
+        status = solver.solve(m)
         seconds = time.perf_counter() - start
         if status == cp_model.INFEASIBLE:
             w = _worst(milp)
             return Solution(None, w, w, math.inf, INFEASIBLE, seconds)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return _finish(milp, None, math.nan, False, seconds)
-        x = np.array([solver.Value(v) for v in xs], dtype=float)
+        x = np.array([solver.value(v) for v in xs], dtype=float)
         sign = 1.0 if milp.sense == "max" else -1.0
-        bound = solver.BestObjectiveBound() / obj_scale + sign * rounding / obj_scale + milp.offset
+        bound = solver.best_objective_bound / obj_scale + sign * rounding / obj_scale + milp.offset
         # optimal for the rounded objective only certifies the real one when nothing was rounded
         return _finish(milp, x, bound, status == cp_model.OPTIMAL and rounding == 0.0, seconds)

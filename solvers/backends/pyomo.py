@@ -123,7 +123,8 @@ class PyomoSolver:
         self.model = m
         self.n_rebuilds += 1
 
-    def _refill(self, milp: MatrixMILP) -> None:
+    def _refill(self, milp: MatrixMILP) -> pe.ConcreteModel:
+        """Write ``milp``'s numbers into the built model's mutable parameters and bounds; returns the model."""
         m = self.model
         assert m is not None
         for k, v in enumerate(milp.A.tocsr().data.tolist()):
@@ -139,6 +140,7 @@ class PyomoSolver:
         for j, (lo, hi) in enumerate(zip(milp.col_lower.tolist(), milp.col_upper.tolist(), strict=True)):
             m.x[j].setlb(lo if math.isfinite(lo) else None)
             m.x[j].setub(hi if math.isfinite(hi) else None)
+        return m
 
     def solve(
         self,
@@ -153,17 +155,17 @@ class PyomoSolver:
         if key != self._key:
             self._build(milp)
             self._key = key
-        self._refill(milp)
+        model = self._refill(milp)
         limit = time_limit if time_limit is not None else self.time_limit
         gap = mip_rel_gap if mip_rel_gap is not None else self.mip_rel_gap
-        status, _, bound = solve_pyomo(self.model, milp.sense, self._solver, limit, gap)
+        status, _, bound = solve_pyomo(model, milp.sense, self._solver, limit, gap)
         seconds = time.perf_counter() - start
         worst = -math.inf if milp.sense == "max" else math.inf
         if status == INFEASIBLE:
             return Solution(None, worst, worst, math.inf, INFEASIBLE, seconds)
         if status == HEURISTIC:
             return Solution(None, worst, -worst, math.inf, HEURISTIC, seconds)
-        x = np.array([self.model.x[j].value or 0.0 for j in range(milp.n_cols)], dtype=float)
+        x = np.array([model.x[j].value or 0.0 for j in range(milp.n_cols)], dtype=float)
         x[milp.integer] = np.round(x[milp.integer])
         objective = milp.objective(x)
         bound = max(bound, objective) if milp.sense == "max" else min(bound, objective)

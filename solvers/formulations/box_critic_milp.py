@@ -143,9 +143,9 @@ class BoxCriticMILP:
         # relu_lower[k]: -Ws[k] a + z_k ; relu_upper[p]: -Ws[k] a + z_k - L_k d_p ; relu_active[p]: z_k - U_k d_p
         for k in range(H):
             rows.append(np.concatenate([np.arange(n), [z[k]]]))
-        for p, k in enumerate(self.pos):
+        for p, k in enumerate(self.pos.tolist()):
             rows.append(np.concatenate([np.arange(n), [z[k], d[p]]]))
-        for p, k in enumerate(self.pos):
+        for p, k in enumerate(self.pos.tolist()):
             rows.append(np.array([z[k], d[p]]))
         self._indices = np.concatenate(rows)
         self._indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])

@@ -21,7 +21,7 @@ The objective is the output layer on the last ``h`` plus the output bias as offs
 from __future__ import annotations
 
 import hashlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +30,9 @@ from solvers.backends.highs import HighsSolver
 from solvers.formulations.interval_bounds import interval_bounds
 from solvers.formulations.relu_network import ReluNetwork
 from solvers.milp import MatrixMILP
+
+if TYPE_CHECKING:
+    from solvers.formulations.bound_tightening import TighteningReport
 
 TIGHTENING_MODES = ("interval", "lp")
 
@@ -197,7 +200,7 @@ class NetworkMILP:
 
         self.stable_counts = StableCounts(0, 0, self.n_hidden)
         self.interval_stable_counts = self.stable_counts
-        self.tightening_report = None
+        self.tightening_report: TighteningReport | None = None
         self.bounds: list[tuple[np.ndarray, np.ndarray]] = []
         self._bias: np.ndarray | None = None
         self._col_lower: np.ndarray | None = None
@@ -315,17 +318,18 @@ class NetworkMILP:
     # ----------------------------------------------------------------------------------- incumbents
     def _network_values(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """h and delta (all layers, concatenated) for ``action`` under the last build's state and bounds."""
-        if self._bias is None:
+        bias, col_lower, col_upper = self._bias, self._col_lower, self._col_upper
+        if bias is None or col_lower is None or col_upper is None:
             raise RuntimeError("call build(first_bias) before asking for a warm start")
-        acts = self._state_net.hidden_activations(action, self._bias)
+        acts = self._state_net.hidden_activations(action, bias)
         if not acts:
             return np.zeros(0), np.zeros(0)
         z = np.concatenate([a for a, _ in acts])
         h = np.concatenate([b for _, b in acts])
         h_all = np.concatenate(self.h_cols)
         d_all = np.concatenate(self.delta_cols)
-        h = np.clip(h, self._col_lower[h_all], self._col_upper[h_all])
-        delta = np.clip((z > 0.0).astype(float), self._col_lower[d_all], self._col_upper[d_all])
+        h = np.clip(h, col_lower[h_all], col_upper[h_all])
+        delta = np.clip((z > 0.0).astype(float), col_lower[d_all], col_upper[d_all])
         return h, delta
 
     def warm_start(self, action: np.ndarray, aux: np.ndarray) -> np.ndarray:

@@ -32,12 +32,12 @@ def omlt_available() -> bool:
 def network_definition(net: ReluNetwork, lower: np.ndarray, upper: np.ndarray):
     """OMLT ``NetworkDefinition`` of ``net`` (ReLU hidden layers, linear output) over the input box."""
     from omlt.neuralnet import NetworkDefinition
-    from omlt.neuralnet.layer import DenseLayer, InputLayer
+    from omlt.neuralnet.layer import DenseLayer, InputLayer, Layer
 
     n = net.n_inputs
     bounds = {i: (float(lo), float(hi)) for i, (lo, hi) in enumerate(zip(lower, upper, strict=True))}
     nd = NetworkDefinition(scaled_input_bounds=bounds)
-    prev = InputLayer([n])
+    prev: Layer = InputLayer([n])
     nd.add_layer(prev)
     last = len(net.weights) - 1
     for layer, (W, b) in enumerate(zip(net.weights, net.biases, strict=True)):

@@ -271,6 +271,7 @@ class NeighbourhoodSearch:
                 move = improving
             else:
                 if temps is None:  # T_t = T_0 r^t with T_0 relative to the first neighbourhood's spread
+                    assert valid is not None  # step 1 computes it whenever the temperatures are still unset
                     spread = torch.where(valid, (scores - q[:, None]).abs(), 0.0)
                     t0 = cfg.temperature * spread.sum(1) / valid.sum(1).clamp(min=1) + 1e-12
                     decay = (cfg.final_temperature / cfg.temperature) ** (torch.arange(n_steps) / max(n_steps - 1, 1))
