@@ -94,11 +94,11 @@ def time_decisions(
     engine: Engine, states: list[np.ndarray], backend: str, tightening: str, time_limit: float, label: str
 ) -> Row:
     sel = MipSelector(mip_rel_gap=0.01, time_limit=time_limit, backend=backend, tightening=tightening)
-    sel.select(engine.sequoia.state_q(states[0]))  # compile once, outside the timing
+    sel.select(engine.state_q(states[0]))  # compile once, outside the timing
     secs, cpu, certified, unstable = [], [], [], []
     for s in states:
         t0, c0 = time.perf_counter(), time.process_time()
-        d = sel.select(engine.sequoia.state_q(s))
+        d = sel.select(engine.state_q(s))
         secs.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         certified.append(d.status == "optimal" and d.gap <= 0.01 + 1e-9)

@@ -109,7 +109,7 @@ def test_reference_scale_decisions_under_a_time_limit(domain, n_arms):
     enc = make_encoder(env.instance)
     torch.manual_seed(1)
     engine = Engine(domain, env.instance, QNetwork(env.instance.n_actions, enc.dim, (16, 32), enc.context_dim))
-    q = engine.sequoia.state_q(state(n_arms, 2))
+    q = engine.state_q(state(n_arms, 2))
     _, greedy_value = greedy_ascent(q.model, q.score)
     d = engine.decide(state(n_arms, 2), selector="mip", time_limit=0.2)
     assert env.action_model().is_feasible(d.action)

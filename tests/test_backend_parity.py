@@ -221,7 +221,7 @@ def test_trained_network_every_backend_agrees_with_enumeration(trained_engine):
             d = engine.decide(state, selector="mip", backend=backend, mip_rel_gap=1e-6)
             assert engine.model.is_feasible(d.action)
             assert close(d.value, exact.value, 1e-5), (backend, d.value, exact.value)
-        q = engine.sequoia.state_q(state)
+        q = engine.state_q(state)
         sol = OmltNetworkMILP(q.relu_network(), engine.model.milp(np.zeros(8))).solve(
             q.first_bias, q.first_weights, mip_rel_gap=1e-9
         )

@@ -93,7 +93,7 @@ def test_milp_decision_stopped_early_has_a_certified_bound(limit):
         assert out["status"] in ("time_limit", "optimal")
         assert out["bound"] >= out["value"] - 1e-9
         # certified: no feasible action scores above the bound (random feasible actions and the greedy one)
-        q = engine.sequoia.state_q(obs)
+        q = engine.state_q(obs)
         rng = np.random.default_rng(seed)
         samples = np.stack([engine.model.sample(rng) for _ in range(200)])
         assert float(q.score(samples).max()) <= out["bound"] + 1e-6

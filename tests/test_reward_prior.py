@@ -159,7 +159,7 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
     for h in (1, 4, 6):
         batch = greedy_actions(engine, states, h, exact.actions)
         for s, a in zip(states, batch, strict=True):
-            q = engine.sequoia.state_q([*s, h])
+            q = engine.state_q([*s, h])
             assert q.score(a)[0] == pytest.approx(engine.decide([*s, h], selector="enumerate").value, abs=1e-5)
     value = greedy_policy_value(engine, exact)
     null = policy_value(
