@@ -21,6 +21,7 @@ POLICY_KINDS: dict[str, str] = {
     "dqn": "engine.engine:Engine.load_dqn",
     "actor_critic": "engine.dnc.agent:ActorCriticAgent.load",
     "planner": "engine.planners.policy:PlannerPolicy.load",
+    "bandit": "engine.bandit_policy:BanditPolicy.load",
 }
 
 #: kind -> "module:names", the selector names its policies accept
@@ -28,6 +29,7 @@ KIND_SELECTORS: dict[str, str] = {
     "dqn": "engine.sequoia.selectors:SELECTORS",
     "actor_critic": "engine.dnc.selectors:SELECTORS",
     "planner": "engine.planners.policy:PLANNER_SELECTORS",
+    "bandit": "engine.bandit_policy:BANDIT_SELECTORS",
 }
 
 DEFAULT_KIND = "dqn"

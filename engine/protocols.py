@@ -1,8 +1,8 @@
 """The contracts between Redwood's parts: one :class:`Policy` and the extension points.
 
 Every policy (a trained DQN :class:`~engine.engine.Engine`, an
-:class:`~engine.dnc.agent.ActorCriticAgent`, a :class:`~engine.planners.policy.PlannerPolicy`, a bandit
-policy behind :class:`~bandits.policy.BanditDecisionPolicy`) decides through ``decide`` / ``decide_batch``
+:class:`~engine.dnc.agent.ActorCriticAgent`, a :class:`~engine.planners.policy.PlannerPolicy`, a restless bandit
+policy behind :class:`~engine.bandit_policy.BanditPolicy`) decides through ``decide`` / ``decide_batch``
 and returns :class:`~engine.decision.Decision`; checkpoints are loaded by kind through
 :mod:`engine.policy_kinds`, not by a classmethod of the policy.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -289,7 +290,24 @@ def chunked_whittle_indices(
 def build_runtime(
     config: dict, cache: dict | None = None, deadline: float | None = None, max_bytes: int | None = None
 ) -> Runtime:
-    """The session's runtime; ``deadline`` / ``max_bytes`` bound a Whittle session's index computation."""
-    if config["kind"] == "whittle":
-        return WhittleRuntime(config, cache, deadline, max_bytes)
+    """The session's runtime (by ``config["kind"]``, a key of :data:`RUNTIMES`); ``deadline`` / ``max_bytes``
+    bound a Whittle session's index computation."""
+    if config["kind"] not in RUNTIMES:
+        raise InvalidInputError("kind", f"unknown session kind {config['kind']!r}; known: {', '.join(RUNTIMES)}")
+    return RUNTIMES[config["kind"]](config, cache, deadline, max_bytes)
+
+
+def _whittle(config: dict, cache: dict | None, deadline: float | None, max_bytes: int | None) -> Runtime:
+    return WhittleRuntime(config, cache, deadline, max_bytes)
+
+
+def _semi_bandit(config: dict, cache: dict | None, deadline: float | None, max_bytes: int | None) -> Runtime:
     return SemiBanditRuntime(config)
+
+
+#: session kind -> runtime factory (config, cache, deadline, max_bytes); the session kinds the service offers
+RUNTIMES: dict[str, Callable[[dict, dict | None, float | None, int | None], Runtime]] = {
+    "whittle": _whittle,
+    "cucb": _semi_bandit,
+    "thompson": _semi_bandit,
+}

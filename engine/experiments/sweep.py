@@ -25,8 +25,10 @@ import numpy as np
 
 from engine.analysis.evaluation import PLANNER_METHODS
 from scenarios.errors import InvalidInputError
+from scenarios.registry import SCENARIOS
 
-DOMAINS = ("capacity", "scheduling", "routing", "multi_intervention", "overlapping_reach", "coverage")
+#: the allocation scenarios a sweep trains the DQN on by default (the integer-box ones train the actor-critic)
+DOMAINS = tuple(name for name, path in SCENARIOS.items() if path.startswith("scenarios.cormab."))
 TRAINED = "dqn_mip"
 
 

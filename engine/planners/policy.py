@@ -21,6 +21,7 @@ from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
+from engine.protocols import batch_rows
 from engine.sequoia.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
@@ -101,11 +102,8 @@ class PlannerPolicy:
         return decision
 
     def decide_batch(self, states: object, selector: str = "mip", time_limit: float | None = None) -> list[Decision]:
-        """One decision per row of ``states`` (B, J + 1) or (B, J)."""
-        rows = np.asarray(states, dtype=object)
-        if rows.ndim != 2:
-            raise InvalidInputError("states", f"expected a list of states, got shape {rows.shape}")
-        return [self.decide(row, selector, time_limit) for row in rows]
+        """One decision per row of ``states`` (B, J + 1) or (B, J): a list of states or a 2-D array."""
+        return [self.decide(row, selector, time_limit) for row in batch_rows(states)]
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
         """Evaluation interface (:mod:`engine.analysis.evaluation`)."""
