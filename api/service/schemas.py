@@ -216,7 +216,18 @@ class PolicyList(BaseModel):
 
 
 # ------------------------------------------------------------------------------------- decisions
-Selector = Literal["mip", "enumerate", "auto", "greedy", "sampling"]
+# the selectors a policy offers come from its kind's registry (a trained Q-network: mip, enumerate, greedy,
+# sampling, auto and plug-in selectors; a planner: mip, greedy, auto; an actor-critic: neighbourhood, mip, ...):
+# the policy refuses one it does not offer with 422, field "selector"
+Selector = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="a selector the policy offers (its kind's selector registry); e.g. mip, greedy",
+    ),
+]
 
 
 class DecisionRequest(Strict):
