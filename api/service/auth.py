@@ -12,9 +12,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import Depends, Request, Security
@@ -61,9 +61,10 @@ class KeyStore:
             raise ApiError(422, "invalid_input", f"scopes must be a non-empty subset of {SCOPES}", "scopes")
         key_id = uuid.uuid4().hex[:16]
         key = key or f"rw_{key_id}_{secrets.token_urlsafe(32)}"
+        digest = self.digest(key)
         row = {
             "id": key_id,
-            "hash": self.digest(key),
+            "hash": digest,
             "name": name,
             "scopes": ",".join(sorted(set(scopes))),
             "created_at": time.time(),
@@ -71,12 +72,12 @@ class KeyStore:
         }
         try:
             with self.db.main.begin() as conn:
-                if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.hash == row["hash"])).first():
-                    return key, self.record_of(conn, row["hash"])
+                if conn.execute(sa.select(api_keys.c.id).where(api_keys.c.hash == digest)).first():
+                    return key, self.record_of(conn, digest)
                 conn.execute(api_keys.insert().values(**row))
         except IntegrityError:  # the same key stored concurrently (e.g. a bootstrap key by two processes)
             with self.db.read.connect() as conn:
-                return key, self.record_of(conn, row["hash"])
+                return key, self.record_of(conn, digest)
         return key, _public(row)
 
     def record_of(self, conn, digest: str) -> dict:
@@ -121,7 +122,7 @@ class KeyStore:
             self._cache.clear()
         return bool(done)
 
-    def cached(self, key: str) -> Principal | bool | None:
+    def cached(self, key: str) -> Principal | Literal[False] | None:
         """The cached principal (None: known bad key), or False when the cache has no fresh entry."""
         with self._lock:
             hit = self._cache.get(self.digest(key))
@@ -156,7 +157,7 @@ def _public(row: dict) -> dict:
     }
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency admitting keys whose scopes cover ``scope``."""
 
     async def dependency(request: Request, api_key: str | None = Security(header_scheme)) -> Principal:
@@ -166,9 +167,8 @@ def require(scope: str) -> Callable[..., Principal]:
         if len(api_key) > 200:
             raise ApiError(401, "unauthorized", "unknown API key", "X-API-Key")
         keys: KeyStore = request.app.state.keys
-        principal = keys.cached(api_key)
-        if principal is False:
-            principal = await run_in_threadpool(keys.lookup, api_key)
+        hit = keys.cached(api_key)
+        principal = await run_in_threadpool(keys.lookup, api_key) if hit is False else hit
         if principal is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", "X-API-Key")
         if scope not in principal.scopes:

@@ -19,15 +19,13 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from sqlalchemy.exc import IntegrityError
 
-from api.service import schemas
 from api.service.db import Database, decision_batches
 from api.service.decisions import DecisionService
 from api.service.errors import ApiError
 from api.service.hashing import request_hash
-from api.service.schemas import MAX_STATE, DecisionOut, Int, Selector, Strict
+from api.service.schemas import MAX_STATE, DecisionOut, Int, Selector, Strict, Timestamp, with_iso_times
 from scenarios.errors import InvalidInputError
 
-Timestamp = getattr(schemas, "Timestamp", float)  # the Decision's own time type (ISO text where it is)
 MAX_BATCH = 10_000  # schema bound; the server's own limit is Settings.max_batch_states (default 100)
 
 
@@ -55,12 +53,8 @@ class BatchDecisionOut(BaseModel):
 
 
 def public(out: dict) -> dict:
-    """The stored batch answer as sent: times in the Decision's own format (ISO text when the single route
-    converts them)."""
-    convert = getattr(schemas, "with_iso_times", None)
-    if convert is None:
-        return out
-    return convert(out | {"decisions": [convert(d) for d in out["decisions"]]})
+    """The stored batch answer as sent: times as ISO text, like the single decision route."""
+    return with_iso_times(out | {"decisions": [with_iso_times(d) for d in out["decisions"]]})
 
 
 class BatchDecisionService:

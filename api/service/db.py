@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -114,6 +115,7 @@ feedback = sa.Table(
 SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+orjson: ModuleType | None
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is in the service extra

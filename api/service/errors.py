@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,13 +55,15 @@ DESCRIPTIONS = {
 }
 
 
-def responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI ``responses`` entries for error ``codes`` (500 always included; 415 with 413: routes with a body)."""
+def responses(*codes: int, extra: dict[int | str, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries: the route's own ``extra`` ones first, then the error ``codes`` (500 always
+    included; 415 with 413: routes with a body)."""
     codes = (*codes, 415) if 413 in codes and 415 not in codes else codes
-    return {c: {"model": ErrorBody, "description": DESCRIPTIONS[c]} for c in sorted({*codes, 500})}
+    errors = {c: {"model": ErrorBody, "description": DESCRIPTIONS[c]} for c in sorted({*codes, 500})}
+    return (extra or {}) | errors
 
 
-def _field_of(loc: tuple | list) -> str | None:
+def _field_of(loc: Sequence[object]) -> str | None:
     parts = [str(p) for p in loc]
     if parts and parts[0] == "body":
         parts = parts[1:]

@@ -45,7 +45,7 @@ class Server:
             "REDWOOD_BOOTSTRAP_KEY": self.admin_key,
             "PYTHONPATH": str(ROOT),
         }
-        self.proc = subprocess.Popen(
+        self.proc = proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -69,8 +69,9 @@ class Server:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-3000:]}")
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr is not None else ""
+                raise RuntimeError(f"server exited: {err[-3000:]}")
             try:
                 if httpx.get(f"{self.base}/v1/health", timeout=1.0).status_code == 200:
                     return self
@@ -80,19 +81,20 @@ class Server:
         self.kill()
         raise RuntimeError("server did not become healthy in time")
 
-    def _signal_group(self, sig: int) -> None:
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)  # the server and its worker processes (a session of their own)
+            os.killpg(proc.pid, sig)  # the server and its worker processes (a session of their own)
 
     def kill(self) -> None:
         """SIGKILL to every server process at once, as a crash of the machine's service would."""
         if self.proc is not None:
-            self._signal_group(signal.SIGKILL)
+            self._signal_group(self.proc, signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
+            self._signal_group(self.proc, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -130,7 +132,8 @@ def kill_restart_trial(
 ) -> tuple[int, int, dict]:
     """Stream feedback, SIGKILL the server after a random time, restart it and check every acknowledged
     feedback is stored (re-sending it must answer 200 "replayed"). Returns (acked, lost, session states)."""
-    stop, acked = threading.Event(), []
+    stop = threading.Event()
+    acked: list[tuple[str, str, dict]] = []
     threads = [
         threading.Thread(target=stream_feedback, args=(server.base, headers, session_ids, stop, acked))
         for _ in range(streams)

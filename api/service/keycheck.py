@@ -17,9 +17,8 @@ async def principal_for(request: Request, key: str | None, scope: str, field: st
     if len(key) > 200:
         raise ApiError(401, "unauthorized", "unknown API key", field)
     keys: KeyStore = request.app.state.keys
-    principal = keys.cached(key)
-    if principal is False:
-        principal = await run_in_threadpool(keys.lookup, key)
+    hit = keys.cached(key)
+    principal = await run_in_threadpool(keys.lookup, key) if hit is False else hit
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", field)
     if scope not in principal.scopes:

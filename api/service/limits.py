@@ -82,7 +82,7 @@ def chunk_arms(n_actions: int, n_states: int, horizon: int | None, max_bytes: in
     return max(1, min(by_time, by_memory))
 
 
-def whittle_shape(arms: dict) -> tuple[int, int, int] | None:
+def whittle_shape(arms: object) -> tuple[int, int, int] | None:
     """(arms, actions, states) of a Whittle body's ``arms`` (the largest nested lengths, before the arm model
     checks that they agree); None when ``transitions`` is not a list of lists of lists."""
     P = arms.get("transitions") if isinstance(arms, dict) else None
@@ -125,7 +125,7 @@ def check_session(config: dict, deadline: float, max_bytes: int) -> float:
     horizon = config.get("horizon")
     cost = whittle_cost(n_arms, n_actions, n_states, horizon)
     left = deadline - time.perf_counter()
-    shape = f"{n_arms} arms x {n_actions} actions x {n_states} states" + (
+    size = f"{n_arms} arms x {n_actions} actions x {n_states} states" + (
         f" x horizon {horizon}" if horizon is not None else ""
     )
     if cost.bytes > max_bytes:
@@ -137,7 +137,7 @@ def check_session(config: dict, deadline: float, max_bytes: int) -> float:
         raise ApiError(
             422,
             "too_expensive",
-            f"too large: the Whittle indices of one arm of {shape} need about "
+            f"too large: the Whittle indices of one arm of {size} need about "
             f"{_mb(cost.bytes)} (limit {_mb(max_bytes)}); use fewer states, actions or a shorter "
             "horizon",
             field,
@@ -151,7 +151,7 @@ def check_session(config: dict, deadline: float, max_bytes: int) -> float:
         raise ApiError(
             422,
             "too_expensive",
-            f"too expensive: the Whittle indices of {shape} would take about "
+            f"too expensive: the Whittle indices of {size} would take about "
             f"{cost.seconds:.1f} s, over this key's budget ({max(left, 0.0):.1f} s left); use fewer "
             "arms, states, actions or a shorter horizon",
             field,

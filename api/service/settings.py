@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -45,7 +46,7 @@ class Settings:
         """Settings from ``REDWOOD_DB_URL``, ``REDWOOD_POLICY_DIR``, ``REDWOOD_SECRET``, ``REDWOOD_BOOTSTRAP_KEY``,
         ``REDWOOD_MAX_BODY_BYTES``, ``REDWOOD_ENGINE_POOL``, ``REDWOOD_MAX_BATCH_STATES``; explicit non-None
         ``overrides`` win."""
-        values = {
+        values: dict[str, Any] = {
             "db_url": _env("DB_URL", cls.db_url),
             "policy_dir": Path(_env("POLICY_DIR", "policies") or "policies"),
             "secret": _env("SECRET"),

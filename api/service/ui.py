@@ -67,6 +67,8 @@ def esc(value: object) -> str:
 
 
 def when(ts: object) -> str:
+    if not isinstance(ts, int | float | str):
+        return ""
     try:
         return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S")
     except (TypeError, ValueError, OverflowError, OSError):

@@ -17,8 +17,16 @@ router = APIRouter(tags=["decisions"])
     "/policies/{policy_id}/decisions/batch",
     response_model=BatchDecisionOut,
     status_code=201,
-    responses={200: {"model": BatchDecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
-    | responses(400, 401, 403, 404, 409, 413, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        extra={200: {"model": BatchDecisionOut, "description": "Replayed (same Idempotency-Key and body)"}},
+    ),
 )
 def decide_batch(
     policy_id: Id,

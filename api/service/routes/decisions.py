@@ -29,8 +29,16 @@ IdempotencyKey = Annotated[
     "/policies/{policy_id}/decisions",
     response_model=DecisionOut,
     status_code=201,
-    responses={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}}
-    | responses(400, 401, 403, 404, 409, 413, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        extra={200: {"model": DecisionOut, "description": "Replayed (same Idempotency-Key and body)"}},
+    ),
 )
 def decide(
     policy_id: Id, body: DecisionRequest, request: Request, principal: DecideKey, idempotency_key: IdempotencyKey = None

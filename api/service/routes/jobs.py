@@ -139,8 +139,15 @@ def _policy_info_model():
     status_code=201,
     tags=["policies"],
     openapi_extra={"requestBody": UPLOAD_BODY},
-    responses={200: {"model": _policy_info_model(), "description": "Already registered (same weights)"}}
-    | responses(400, 401, 403, 413, 415, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        413,
+        415,
+        422,
+        extra={200: {"model": _policy_info_model(), "description": "Already registered (same weights)"}},
+    ),
 )
 async def policy_upload(request: Request, _: AdminKey):
     """Register a checkpoint from an archive (a .tar.gz, .tar or .zip of ``config.json`` +

@@ -13,7 +13,9 @@ router = APIRouter(tags=["meta"])
 
 
 @router.get(
-    "/health", response_model=Health, responses={503: {"model": Health, "description": "Database down"}} | responses()
+    "/health",
+    response_model=Health,
+    responses=responses(extra={503: {"model": Health, "description": "Database down"}}),
 )
 def health(request: Request):
     try:

@@ -16,7 +16,9 @@ router = APIRouter(tags=["observability"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}} | responses(401, 403),
+    responses=responses(
+        401, 403, extra={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}}
+    ),
 )
 async def metrics_scrape(request: Request) -> Response:
     """Request counts and latencies per route template, decisions per policy and selector (status, solver time,

@@ -21,13 +21,19 @@ router = APIRouter(prefix="/planners", tags=["policies"])
     "",
     response_model=PolicyInfo,
     status_code=201,
-    responses={
-        200: {
-            "model": PolicyInfo,
-            "description": "The same planner on the same instance is already registered: the existing policy",
-        }
-    }
-    | responses(400, 401, 403, 413, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        413,
+        422,
+        extra={
+            200: {
+                "model": PolicyInfo,
+                "description": "The same planner on the same instance is already registered: the existing policy",
+            }
+        },
+    ),
 )
 def planner_create(body: PlannerCreate, request: Request, _: AdminKey):
     """Create a planner policy. ``planner`` is one of the library's planners (``GET /v1/scenarios`` lists the

@@ -19,13 +19,20 @@ PolicyId = Annotated[str, Path(max_length=64)]
     "",
     response_model=PolicyInfo,
     status_code=201,
-    responses={
-        200: {
-            "model": PolicyInfo,
-            "description": "Already registered (same checkpoint directory and weights): the existing policy",
-        }
-    }
-    | responses(400, 401, 403, 404, 413, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        404,
+        413,
+        422,
+        extra={
+            200: {
+                "model": PolicyInfo,
+                "description": "Already registered (same checkpoint directory and weights): the existing policy",
+            }
+        },
+    ),
 )
 def policy_register(body: PolicyCreate, request: Request, _: AdminKey):
     """``path`` is relative to the policy directory; '..', absolute paths and escaping symlinks are refused.

@@ -74,8 +74,16 @@ def session_select(session_id: Id, body: SelectRequest, request: Request, _: Dec
     "/{session_id}/decisions/{selection_id}/feedback",
     response_model=FeedbackOut,
     status_code=201,
-    responses={200: {"model": FeedbackOut, "description": "Already recorded (identical feedback)"}}
-    | responses(400, 401, 403, 404, 409, 413, 422),
+    responses=responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        extra={200: {"model": FeedbackOut, "description": "Already recorded (identical feedback)"}},
+    ),
 )
 def session_feedback(session_id: Id, selection_id: Id, body: FeedbackRequest, request: Request, _: DecideKey):
     """Scalar ``reward`` (split over the chosen arms by a linear model) or per-arm ``rewards``. Idempotent per
