@@ -12,7 +12,9 @@ class Decision:
     """A feasible joint action with its predicted value and, for exact selectors, bound and gap.
 
     ``status`` is ``optimal`` (certified within the requested gap), ``time_limit`` (the incumbent when the
-    limit hit, with its certified bound) or ``heuristic`` (no certificate: a heuristic's answer).
+    limit hit, with its certified bound) or ``heuristic`` (no certificate: a heuristic's answer). ``reason``
+    says how an exact selector reached it when not by its main path (a combinatorial oracle, a solver error and
+    the fallback taken); empty otherwise.
     """
 
     action: np.ndarray
@@ -23,6 +25,7 @@ class Decision:
     seconds: float
     selector: str
     policy_version: str = ""
+    reason: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -5,13 +5,19 @@ Variables are ``z = [a ; y]``: ``n_actions`` binary action entries ``a`` followe
 ``row_lower <= A z <= row_upper`` with the auxiliary bounds and integrality. A scenario may attach a fast
 combinatorial ``oracle`` (exact feasibility, random feasible samples, a certificate ``y``); tests check the
 oracle against the rows. Without an oracle every question is answered by a small HiGHS model.
+
+A domain may also declare its :class:`Structure` (what its rows encode, as plain data), which exact
+combinatorial optimisers (:mod:`solvers.oracles`) read. The structure binds to the rows it was declared with:
+a model derived with other rows (user rows, another block) has ``structure`` None.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +39,27 @@ class FeasibilityOracle(Protocol):
     def certificate(self, a: np.ndarray) -> np.ndarray | None: ...
 
 
+@dataclass(frozen=True)
+class Structure:
+    """The combinatorial structure a domain's rows encode: ``kind`` (``budget``, ``capacity``, ``scheduling``,
+    ``routing``) and its data ``params`` (plain lists and numbers). ``rows_digest`` is filled in by the
+    :class:`ActionModel` it is attached to and ties the structure to exactly those rows."""
+
+    kind: str
+    params: Mapping[str, object]
+    rows_digest: str = ""
+
+
+def _rows_digest(model: ActionModel) -> str:
+    """A fingerprint of the rows, bounds and integrality that define the feasible set."""
+    digest = hashlib.sha256(repr((model.n_actions, model.A.shape)).encode())
+    A = model.A
+    for arr in (A.indptr, A.indices, A.data, model.row_lower, model.row_upper, model.aux_lower, model.aux_upper):
+        digest.update(np.ascontiguousarray(arr, dtype=float).tobytes())
+    digest.update(np.ascontiguousarray(model.aux_integer, dtype=bool).tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class ActionModel:
     """Feasible set ``{a in {0,1}^n : exists y, row_lower <= A [a; y] <= row_upper}``."""
@@ -49,6 +76,7 @@ class ActionModel:
     aux_names: list[str] = field(default_factory=list)
     downward_closed: bool = True
     oracle: FeasibilityOracle | None = None
+    structure: Structure | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     _solver: HighsSolver | None = field(default=None, repr=False, compare=False)
 
@@ -62,6 +90,12 @@ class ActionModel:
         aux_cols = self.A[:, self.n_actions :]
         self._action_only_rows = np.flatnonzero(np.diff(aux_cols.tocsr().indptr) == 0)
         self._action_only_A = action_cols[self._action_only_rows]
+        if self.structure is not None:  # bind a declared structure to these rows; drop it on any other rows
+            digest = _rows_digest(self)
+            if not self.structure.rows_digest:
+                self.structure = replace(self.structure, rows_digest=digest)
+            elif self.structure.rows_digest != digest:
+                self.structure = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

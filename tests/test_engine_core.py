@@ -130,7 +130,8 @@ def test_load_rejects_a_directory_that_is_not_a_checkpoint(tmp_path):
 
 def test_decision_serialises(small_engine):
     d = small_engine.decide([0] * 10).to_dict()
-    assert set(d) == {"action", "value", "bound", "gap", "status", "seconds", "selector", "policy_version"}
+    keys = {"action", "value", "bound", "gap", "status", "seconds", "selector", "policy_version", "reason"}
+    assert set(d) == keys
     assert all(v in (0, 1) for v in d["action"])
 
 

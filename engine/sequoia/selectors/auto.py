@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.decision import Decision
 from engine.sequoia.selectors.enumerate import EnumerateSelector
-from engine.sequoia.selectors.mip import MipSelector
+from engine.sequoia.selectors.mip import DEFAULT_MIP_REL_GAP, MipSelector
 from engine.sequoia.state_q import StateQ
 
 
@@ -12,7 +12,10 @@ class AutoSelector:
     name = "auto"
 
     def __init__(
-        self, max_enumerated: int = 20_000, mip_rel_gap: float = 0.01, time_limit: float | None = 10.0
+        self,
+        max_enumerated: int = 20_000,
+        mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+        time_limit: float | None = 10.0,
     ) -> None:
         self.max_enumerated = max_enumerated
         self._enumerate = EnumerateSelector(max_actions=max_enumerated)
