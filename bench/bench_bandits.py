@@ -146,7 +146,7 @@ def bench_restless(quick: bool, plots: Path) -> None:
     row("Whittle repair under capacity ActionModel, s/decision", f"{t / 5:.3f}")
 
     print("\nRestless learning (Dirichlet posterior sampling and UCB), 100 arms, B = 10, regret vs known-P Whittle")
-    table = generate_arms(100, 10, 0).arrays()[2]
+    table = np.asarray(generate_arms(100, 10, 0).arrival_rewards)
     episodes = 40 if quick else 100
     res = run_regret(
         arms,

@@ -73,7 +73,7 @@ inst = env.instance
 model = env.action_model()
 feasible = model.enumerate()
 print("costs:", inst.costs, " capacities:", inst.capacities)
-print("top-state rewards:", [row[3] for row in inst.arms.rewards])
+print("top-state rewards:", [row[3] for row in inst.arms.arrival_rewards])
 print(f"{len(feasible)} feasible pull vectors out of 2^{N_ARMS} = {2 ** N_ARMS}")
 print("rows:", model.row_names[:6], "...")
 

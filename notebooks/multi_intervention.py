@@ -75,7 +75,7 @@ model = env.action_model()
 feasible = model.enumerate()
 print("weights w[j][i] (arms x interventions):\n", np.asarray(inst.weights))
 print("alpha:", np.round(inst.alpha, 2), " x0:", inst.x0)
-print("top-state rewards:", [row[3] for row in inst.arms.rewards])
+print("top-state rewards:", [row[3] for row in inst.arms.arrival_rewards])
 print(f"{len(feasible)} feasible intervention sets of size {BUDGET} out of {inst.n_actions} interventions")
 print("rows:", model.row_names[:6], "...")
 

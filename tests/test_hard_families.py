@@ -88,7 +88,7 @@ def test_coverage_districts_partition_the_arms():
     inst = make("coverage", n_arms=7, budget=2, seed=2, district_size=3).instance
     assert sorted(j for d in inst.districts for j in d) == list(range(7))
     assert [len(d) for d in inst.districts] == [3, 3, 1]
-    top = np.asarray(inst.arms.rewards)[:, -1]
+    top = np.asarray(inst.arms.arrival_rewards)[:, -1]
     for d, cap in zip(inst.districts, inst.caps, strict=True):
         assert top[d].max() <= cap <= 1.25 * top[d].max() + 1e-9
 
@@ -196,7 +196,7 @@ def test_expected_reward_matches_simulation(env):
 
 def test_coverage_reward_is_not_additive():
     inst = _env("coverage").instance
-    table = np.asarray(inst.arms.rewards)
+    table = np.asarray(inst.arms.arrival_rewards)
     top = np.full(J, N_STATES - 1)
     assert inst.realised_reward(top) < table[:, -1].sum() - 1e-6  # the caps bind
     assert inst.realised_reward(top) == pytest.approx(sum(inst.caps))

@@ -22,7 +22,7 @@ def test_registry_lists_capacity():
 
 def test_generator_reproduces_reference_distributions():
     inst = CapacityInstance.generate(n_arms=40, budget=10, seed=3)
-    p0, p1, r = inst.arms.arrays()
+    p0, p1, r = inst.arms.birth_death()
     assert np.all((p0 >= 0) & (p0 <= 0.2)) and np.all((p1 >= 0.7) & (p1 <= 0.9))
     assert np.all(np.isin(r[:10, 3], [4, 5, 6])) and np.all(np.isin(r[10:, 3], [1, 2, 3]))
     assert np.allclose(r[:10, :3], [0.2, 0.15, 0.1]) and np.allclose(r[10:, :3], [0.1, 0.15, 0.2])
@@ -57,6 +57,8 @@ def test_bad_instance_names_the_field(change, field):
 
 def test_bad_arm_probabilities_and_generator_params():
     data = CapacityInstance.generate(n_arms=6, budget=2, seed=0).model_dump()
+    p0, p1, r = CapacityInstance.generate(n_arms=6, budget=2, seed=0).arms.birth_death()
+    data["arms"] = {"p_passive": p0.tolist(), "p_active": p1.tolist(), "rewards": r.tolist()}  # the birth-death form
     data["arms"]["p_active"][0] = 1.5
     with pytest.raises(InvalidInputError, match="p_active"):
         make("capacity", instance=data)

@@ -1,29 +1,27 @@
-"""Exact finite-horizon dynamic programming for tiny coRMAB instances (any domain).
+"""Exact finite-horizon dynamic programming for tiny coRMAB instances (any domain, any arms).
 
-The joint state is s in {0..3}^J (4^J states, index = base-4 number with arm 0 most significant). With h
-steps to go,
+The joint state is s in prod_j {0..S_j - 1} (index = mixed-radix number with arm 0 most significant). With
+h steps to go,
 
     V_h(s) = max_{a feasible} [ E(s, a) + sum_{s'} P(s' | s, a) V_{h-1}(s') ],   V_0 = 0,
 
-where E(s, a) is the expected next-step reward (its sum over the horizon equals the expected realised
-return). The joint transition is a product over arms, so E[V(s') | s, a] is computed arm by arm: each arm's
-axis of the value tensor is replaced by p * V[up] + (1 - p) * V[down], for all actions at once.
-The value reported is sum_s rho(s) V_H(s) with rho the evaluation initial distribution (each arm in state 1
-with probability ``arms.init_prob``, else 0).
+where E(s, a) is the expected step reward (its sum over the horizon equals the expected realised return).
+The joint transition is a product over arms, so E[V(s') | s, a] is computed arm by arm: each arm's axis of
+the value tensor is replaced by its transition matrix applied to it, for all actions at once. The value
+reported is sum_s rho(s) V_H(s) with rho the evaluation initial distribution (independent arms).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from engine.analysis.occupancy_bound import control_structure
 from scenarios.cormab.instance import N_STATES, CoRMABInstance
 
-_UP = np.minimum(np.arange(N_STATES) + 1, N_STATES - 1)
-_DOWN = np.maximum(np.arange(N_STATES) - 1, 0)
 MAX_STATES = 4**8
 _CHUNK = 4_000_000  # floats per temporary block
 
@@ -35,40 +33,48 @@ class ExactResult:
     """Optimal value from the initial distribution, value tables and the optimal Markov policy."""
 
     value: float
-    values: np.ndarray  # (H + 1, 4^J): values[h] = optimal value with h steps to go
-    choice: np.ndarray  # (H + 1, 4^J): index into ``actions`` of an optimal action (row 0 unused)
+    values: np.ndarray  # (H + 1, S): values[h] = optimal value with h steps to go
+    choice: np.ndarray  # (H + 1, S): index into ``actions`` of an optimal action (row 0 unused)
     actions: np.ndarray  # (K, n_actions) every feasible action
     n_arms: int
     seconds: float
+    counts: tuple[int, ...] = ()  # states per arm (default: 4 each)
 
     def policy(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
         """Optimal action(s) for arm states (J,) or a batch (k, J) with ``time_to_go`` steps left."""
         h = int(time_to_go)
         if not 1 <= h < self.choice.shape[0]:
             raise ValueError(f"time_to_go: must lie in [1, {self.choice.shape[0] - 1}], got {h}")
-        return self.actions[self.choice[h, state_index(states)]]
+        return self.actions[self.choice[h, state_index(states, self.counts or None)]]
 
 
-def joint_states(n_arms: int) -> np.ndarray:
-    """(4^J, J) every joint state in index order."""
-    return np.indices((N_STATES,) * n_arms).reshape(n_arms, -1).T
+def _counts(arms: int | Sequence[int] | np.ndarray) -> tuple[int, ...]:
+    return (N_STATES,) * int(arms) if np.ndim(arms) == 0 else tuple(int(c) for c in arms)
 
 
-def state_index(states: np.ndarray) -> np.ndarray:
-    """Base-4 index of arm states (J,) or (k, J)."""
+def joint_states(arms: int | Sequence[int] | np.ndarray) -> np.ndarray:
+    """(S, J) every joint state in index order, for ``arms`` = J birth-death arms or the states per arm."""
+    counts = _counts(arms)
+    return np.indices(counts).reshape(len(counts), -1).T
+
+
+def state_index(states: np.ndarray, counts: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Mixed-radix index of arm states (J,) or (k, J) (``counts`` states per arm, default 4 each)."""
     states = np.asarray(states, dtype=np.int64)
-    return states @ (N_STATES ** np.arange(states.shape[-1] - 1, -1, -1))
+    c = np.asarray(_counts(states.shape[-1]) if counts is None else counts, dtype=np.int64)
+    place = np.concatenate([np.cumprod(c[::-1])[::-1][1:], [1]])
+    return states @ place
 
 
 def initial_distribution(instance: CoRMABInstance, training: bool = False) -> np.ndarray:
-    """(4^J,) probability of each joint initial state: arms independently 1 w.p. init_prob, else 0."""
-    p = instance.arms.train_init_prob if training else instance.arms.init_prob
-    per_state = np.array([1.0 - p, p, 0.0, 0.0])
-    return np.prod(per_state[joint_states(instance.n_arms)], axis=1)
+    """(S,) probability of each joint initial state: arms independent, each from its initial distribution."""
+    rho = instance.arms.initial_distribution(training)
+    states = joint_states(instance.arms.state_counts)
+    return np.prod(rho[np.arange(instance.n_arms), states], axis=1)
 
 
 def _check_size(instance: CoRMABInstance, n_actions: int) -> None:
-    S = N_STATES**instance.n_arms
+    S = int(np.prod(instance.arms.state_counts.astype(float)))
     if S > MAX_STATES:
         raise ValueError(f"instance: {instance.n_arms} arms give {S} joint states; exact DP allows {MAX_STATES}")
     if S * n_actions > 50_000_000:
@@ -85,42 +91,61 @@ def _reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndar
     return np.concatenate(parts, axis=0)
 
 
-def _expected_next(values: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """(K, S) E[values(s') | s, a_k] for per-arm up-probabilities ``probs`` (K, J)."""
-    K, J = probs.shape
+def _arm_matrices(instance: CoRMABInstance, actions: np.ndarray) -> np.ndarray:
+    """(K, J, S, S): each arm's transition matrix under every action (through the control structure)."""
+    W, values, trans, _ = control_structure(instance)
+    x = np.asarray(actions, dtype=float) @ np.asarray(W, dtype=float).T  # (K, J)
+    out = np.empty((len(actions), W.shape[0], *trans[0].shape[1:]))
+    for j in range(W.shape[0]):
+        hit = np.abs(x[:, j, None] - values[j][None, :]) < 1e-9
+        if not np.all(hit.any(1)):
+            raise ValueError(f"actions: give arm {j} a control value outside its table")
+        out[:, j] = trans[j][hit.argmax(1)]
+    return out
+
+
+def _expected_next(values: np.ndarray, mats: np.ndarray, counts: tuple[int, ...]) -> np.ndarray:
+    """(K, S) E[values(s') | s, a_k] for per-arm transition matrices ``mats`` (K, J, S_max, S_max)."""
+    K, J = mats.shape[:2]
     S = values.shape[0]
     out = np.empty((K, S))
     step = max(1, _CHUNK // S)
     for k0 in range(0, K, step):
-        p = probs[k0 : k0 + step]
-        X = np.broadcast_to(values, (len(p), S)).reshape(len(p), N_STATES, S // N_STATES)
+        m = mats[k0 : k0 + step]
+        X = np.broadcast_to(values, (len(m), S)).reshape(len(m), counts[0], S // counts[0])
         for j in range(J):  # contract arm j's axis (leading), then rotate it to the back
-            pj = p[:, j, None, None]
-            Y = pj * X[:, _UP, :] + (1.0 - pj) * X[:, _DOWN, :]
-            X = Y.transpose(0, 2, 1).reshape(len(p), N_STATES, S // N_STATES)
-        out[k0 : k0 + step] = X.reshape(len(p), S)
+            n = counts[j]
+            Y = np.zeros_like(X)
+            for t in range(n):  # products then sums (no fused multiply-add): p V(up) + (1 - p) V(down) exactly
+                w = m[:, j, :n, t]
+                if np.any(w):
+                    Y = Y + w[:, :, None] * X[:, t, None, :]
+            nxt = counts[(j + 1) % J]
+            X = Y.transpose(0, 2, 1).reshape(len(m), nxt, S // nxt)
+        out[k0 : k0 + step] = X.reshape(len(m), S)
     return out
 
 
 def exact_optimum(instance: CoRMABInstance, actions: np.ndarray | None = None) -> ExactResult:
-    """Optimal expected total reward over the horizon by DP over all 4^J joint states and feasible actions."""
+    """Optimal expected total reward over the horizon by DP over all joint states and feasible actions."""
     start = time.perf_counter()
     if actions is None:
         actions = instance.action_model().enumerate()
     actions = np.asarray(actions, dtype=np.int64)
     _check_size(instance, len(actions))
-    states = joint_states(instance.n_arms)
+    counts = tuple(instance.arms.state_counts.tolist())
+    states = joint_states(counts)
     H, S = instance.horizon, len(states)
     reward = _reward_table(instance, states, actions)
-    probs = np.asarray(instance.up_probability(actions), dtype=float).reshape(len(actions), instance.n_arms)
+    mats = _arm_matrices(instance, actions)
     values = np.zeros((H + 1, S))
     choice = np.zeros((H + 1, S), dtype=np.int64)
     for h in range(1, H + 1):
-        q = reward + _expected_next(values[h - 1], probs)
+        q = reward + _expected_next(values[h - 1], mats, counts)
         choice[h] = np.argmax(q, axis=0)
         values[h] = q[choice[h], np.arange(S)]
     value = float(initial_distribution(instance) @ values[H])
-    return ExactResult(value, values, choice, actions, instance.n_arms, time.perf_counter() - start)
+    return ExactResult(value, values, choice, actions, instance.n_arms, time.perf_counter() - start, counts)
 
 
 def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray | None = None) -> float:
@@ -130,11 +155,12 @@ def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray |
         actions = instance.action_model().enumerate()
     actions = np.asarray(actions, dtype=np.int64)
     _check_size(instance, len(actions))
-    states = joint_states(instance.n_arms)
+    counts = tuple(instance.arms.state_counts.tolist())
+    states = joint_states(counts)
     S = len(states)
     lookup = {a.tobytes(): k for k, a in enumerate(actions)}
     reward = _reward_table(instance, states, actions)
-    probs = np.asarray(instance.up_probability(actions), dtype=float).reshape(len(actions), instance.n_arms)
+    mats = _arm_matrices(instance, actions)
     value = np.zeros(S)
     for h in range(1, instance.horizon + 1):
         chosen = np.asarray(policy(states, h), dtype=np.int64).reshape(S, -1)
@@ -142,6 +168,6 @@ def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray |
             k = np.array([lookup[a.tobytes()] for a in chosen])
         except KeyError as exc:
             raise ValueError(f"policy: returned an infeasible action at time_to_go {h}") from exc
-        q = reward + _expected_next(value, probs)
+        q = reward + _expected_next(value, mats, counts)
         value = q[k, np.arange(S)]
     return float(initial_distribution(instance) @ value)

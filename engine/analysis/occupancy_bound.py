@@ -1,7 +1,7 @@
 """Certified upper bound on the optimal expected return of a coRMAB instance: a per-arm occupancy LP.
 
-Every arm j is driven by a control value x_j (its pull a_j in {0,1} for arm-pull domains; the intensity
-x_j = sum_i w_ji a_i for multiple interventions) with up-probability p_j(x). For any policy, the
+Every arm j is driven by a control value x_j (its action level a_j in {0..K} for arm-pull domains; the
+intensity x_j = sum_i w_ji a_i for multiple interventions) with transition matrix P_j(x). For any policy, the
 occupancy mu_j[t, s, v] = P(s_jt = s, x_jt = v) satisfies arm j's own flow equations, and the action
 marginals q_t = E[a_t] are a convex combination of feasible actions, so (q_t, E[y_t]) satisfies the
 ActionModel's rows with the auxiliary variables relaxed to their bounds. The LP
@@ -30,10 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from scenarios.action_model import ActionModel
-from scenarios.cormab.instance import N_STATES, CoRMABInstance
-
-_UP = np.minimum(np.arange(N_STATES) + 1, N_STATES - 1)
-_DOWN = np.maximum(np.arange(N_STATES) - 1, 0)
+from scenarios.arms import birth_death_matrices
+from scenarios.cormab.instance import CoRMABInstance
 
 
 @dataclass
@@ -62,20 +60,33 @@ def expected_rows(
     return A, model.row_lower.astype(float), model.row_upper.astype(float), [f"{n}{tag}" for n in model.row_names]
 
 
-def control_structure(instance: CoRMABInstance) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """(weights (J, N), control values per arm, up-probabilities at those values).
+def control_structure(
+    instance: CoRMABInstance,
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """(weights (J, N), control values per arm, transition matrices (V_j, S, S) and expected step rewards
+    (S, V_j) at those values).
 
-    Domains whose arms respond to a combination of actions expose ``control_structure()``; otherwise the
-    action is a pull per arm: identity weights, values {0, 1}, probabilities from ``up_probability``.
+    Domains whose birth-death arms respond to a combination of actions expose ``control_structure()`` (weights,
+    values, up-probabilities); otherwise the action sets each arm's level: x = level_weights @ a, values 0..K,
+    the arms' own transitions and rewards.
     """
     own = getattr(instance, "control_structure", None)
     if callable(own):
-        return own()
-    J = instance.n_arms
-    if instance.n_actions != J:
-        raise ValueError("instance: actions are not arm pulls and no control_structure() is given")
-    p = np.asarray(instance.up_probability(np.stack([np.zeros(J, np.int64), np.ones(J, np.int64)])), float)
-    return np.eye(J), [np.array([0.0, 1.0])] * J, [p[:, j] for j in range(J)]
+        W, values, probs = own()
+        _, _, table = instance.arms.birth_death(type(instance).__name__)
+        s = np.arange(table.shape[1])
+        trans = [birth_death_matrices(np.asarray(p, float)) for p in probs]
+        up, down = np.minimum(s + 1, len(s) - 1), np.maximum(s - 1, 0)
+        reward = [
+            np.asarray(p, float)[None, :] * table[j, up][:, None]
+            + (1 - np.asarray(p, float)[None, :]) * table[j, down][:, None]
+            for j, p in enumerate(probs)
+        ]
+        return W, values, trans, reward
+    J, K = instance.n_arms, instance.arms.n_levels
+    P, R, _, _ = instance.arms.arrays()
+    values = np.arange(K + 1, dtype=float)
+    return instance.level_weights(), [values] * J, list(P), list(R)
 
 
 def occupancy_upper_bound(
@@ -192,17 +203,22 @@ def _build_lp(
     """The occupancy LP with ``model``'s rows in expectation at every step; ``rho`` (J, S) replaces the
     initial state distribution and ``horizon`` the instance's (an LP from the current states over the time
     left: the LP-update planner)."""
-    W, values, probs = control_structure(instance)
+    W, values, trans_list, reward_list = control_structure(instance)
     J, N = W.shape
     H = instance.horizon if horizon is None else int(horizon)
-    _, _, table = instance.arms.arrays()
+    N_STATES = trans_list[0].shape[-1]
     V = max(len(v) for v in values)
     val = np.zeros((J, V))
-    prob = np.zeros((J, V))
+    trans = np.zeros((J, V, N_STATES, N_STATES))
+    e = np.zeros((J, N_STATES, V))  # expected next-step reward e_j(s, v)
     valid = np.zeros((J, V), dtype=bool)
     for j in range(J):
         k = len(values[j])
-        val[j, :k], prob[j, :k], valid[j, :k] = values[j], probs[j], True
+        val[j, :k], trans[j, :k], e[j, :, :k], valid[j, :k] = values[j], trans_list[j], reward_list[j], True
+        trans[j, k:] = birth_death_matrices(0.0, N_STATES)  # values an arm cannot take: fixed at 0 below
+    # flow entries: the non-zero probabilities, plus the birth-death pattern (up or down one level) kept as
+    # explicit entries so that birth-death arms give HiGHS the same matrix whatever their probabilities
+    support = (trans != 0) | (birth_death_matrices(0.5, N_STATES) != 0)
 
     # ---- columns: mu[j, t, s, v] | q[t, i] | y[t, k]
     n_mu = J * H * N_STATES * V
@@ -219,10 +235,6 @@ def _build_lp(
     col_lo[y0:] = np.tile(model.aux_lower, H)
     col_hi[y0:] = np.tile(model.aux_upper, H)
     cost = np.zeros(n_cols)
-    e = (
-        prob[:, None, :] * table[np.arange(J)[:, None], _UP][:, :, None]
-        + (1 - prob[:, None, :]) * table[np.arange(J)[:, None], _DOWN][:, :, None]
-    )  # (J, S, V)
     cost[:n_mu] = np.broadcast_to(e[:, None], (J, H, N_STATES, V)).ravel()
 
     blocks: list[sp.csr_matrix] = []
@@ -236,8 +248,7 @@ def _build_lp(
 
     # initial distribution: rows (j, s)
     if rho is None:
-        p_init = instance.arms.train_init_prob if training else instance.arms.init_prob
-        rho = np.tile(np.array([1.0 - p_init, p_init, 0.0, 0.0]), (J, 1))
+        rho = instance.arms.initial_distribution(training)
     rho = np.asarray(rho, dtype=float).ravel()
     r = np.broadcast_to(np.arange(J * N_STATES).reshape(J, N_STATES, 1), (J, N_STATES, V))
     add(r.ravel(), mu[:, 0].ravel(), np.ones(r.size), J * N_STATES, rho, rho)
@@ -247,14 +258,16 @@ def _build_lp(
         row = np.arange(J * (H - 1) * N_STATES).reshape(J, H - 1, N_STATES)
         lhs_r = np.broadcast_to(row[..., None], (J, H - 1, N_STATES, V)).ravel()
         lhs_c = mu[:, 1:].ravel()
-        src = mu[:, :-1]  # (J, H-1, S, V): mass leaving state s at t-1
-        p = np.broadcast_to(prob[:, None, None, :], src.shape)
-        up_r = np.broadcast_to(row[:, :, _UP][..., None], src.shape)
-        dn_r = np.broadcast_to(row[:, :, _DOWN][..., None], src.shape)
+        # mass leaving (j, s, v) at t-1 reaches s' with P_j(s' | s, v): one entry per non-zero probability
+        j_, v_, s_, n_ = np.nonzero(support)
+        t_ = np.arange(H - 1)[:, None]
+        flow_r = row[j_[None, :], t_, n_[None, :]].ravel()
+        flow_c = mu[j_[None, :], t_, s_[None, :], v_[None, :]].ravel()
+        flow_v = -np.broadcast_to(trans[j_, v_, s_, n_], (H - 1, len(j_))).ravel()
         add(
-            np.concatenate([lhs_r, up_r.ravel(), dn_r.ravel()]),
-            np.concatenate([lhs_c, src.ravel(), src.ravel()]),
-            np.concatenate([np.ones(lhs_c.size), -p.ravel(), -(1 - p).ravel()]),
+            np.concatenate([lhs_r, flow_r]),
+            np.concatenate([lhs_c, flow_c]),
+            np.concatenate([np.ones(lhs_c.size), flow_v]),
             row.size,
             0.0,
             0.0,

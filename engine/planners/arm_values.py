@@ -13,21 +13,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.analysis.occupancy_bound import control_structure
-from scenarios.cormab.instance import N_STATES, CoRMABInstance
-
-UP = np.minimum(np.arange(N_STATES) + 1, N_STATES - 1)
-DOWN = np.maximum(np.arange(N_STATES) - 1, 0)
+from scenarios.cormab.instance import CoRMABInstance
 
 
 @dataclass(frozen=True)
 class ControlStructure:
     """``weights`` (J, N): x = weights @ a; ``values`` (J, V) padded control values with ``valid`` (J, V);
-    ``up`` (J, V) the up-probability at each value; ``reward`` (J, S, V) expected next-step reward."""
+    ``trans`` (J, V, S, S) the arm's transition matrix at each value; ``reward`` (J, S, V) expected step reward."""
 
     weights: np.ndarray
     values: np.ndarray
     valid: np.ndarray
-    up: np.ndarray
+    trans: np.ndarray
     reward: np.ndarray
 
     @property
@@ -44,25 +41,29 @@ class ControlStructure:
 
     @classmethod
     def of(cls, instance: CoRMABInstance) -> ControlStructure:
-        W, values, probs = control_structure(instance)
-        J = W.shape[0]
+        W, values, trans, rewards = control_structure(instance)
+        J, S = W.shape[0], trans[0].shape[-1]
         V = max(len(v) for v in values)
-        val, up = np.zeros((J, V)), np.zeros((J, V))
+        val, P, reward = np.zeros((J, V)), np.zeros((J, V, S, S)), np.zeros((J, S, V))
         valid = np.zeros((J, V), dtype=bool)
         for j in range(J):
             k = len(values[j])
-            val[j, :k], up[j, :k], valid[j, :k] = values[j], probs[j], True
-        _, _, table = instance.arms.arrays()
-        arm = np.arange(J)[:, None]
-        reward = up[:, None, :] * table[arm, UP][:, :, None] + (1 - up[:, None, :]) * table[arm, DOWN][:, :, None]
-        return cls(np.asarray(W, float), val, valid, up, reward)
+            val[j, :k], P[j, :k], reward[j, :, :k], valid[j, :k] = values[j], trans[j], rewards[j], True
+        return cls(np.asarray(W, float), val, valid, P, reward)
+
+    @property
+    def n_states(self) -> int:
+        return self.trans.shape[-1]
 
     def next_value(self, V: np.ndarray) -> np.ndarray:
         """E[V_j(s')] for every (j, s, v) given next-step values ``V`` (J, S)."""
-        J = V.shape[0]
-        arm = np.arange(J)[:, None]
-        v_up, v_down = V[arm, UP], V[arm, DOWN]  # (J, S)
-        return self.up[:, None, :] * v_up[:, :, None] + (1 - self.up[:, None, :]) * v_down[:, :, None]
+        return expected_next(self.trans, V[:, None, None, :]).transpose(0, 2, 1)
+
+    def next_value_at(self, V: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """E[V_j(s')] at the arms' states: ``V`` (J, B, S) per batch row, ``states`` (B, J) -> (B, J, V)."""
+        s = np.asarray(states, dtype=np.int64)
+        rows = self.trans[np.arange(s.shape[1])[None, :], :, s]  # (B, J, V, S)
+        return expected_next(rows, V.transpose(1, 0, 2)[:, :, None, :])
 
     def value_index(self, actions: np.ndarray) -> np.ndarray:
         """Index k of each arm's control value under ``actions`` (..., N) -> (..., J)."""
@@ -91,3 +92,9 @@ def backward_values(adjusted: np.ndarray, structure: ControlStructure) -> np.nda
         Q = adjusted[:, t] + structure.next_value(V[:, t + 1]) + mask
         V[:, t] = Q.max(-1)
     return V
+
+
+def expected_next(trans: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """sum_s' trans[..., s'] V[..., s'] as products then sums over s' (no fused multiply-add, so birth-death
+    arms give exactly p V(up) + (1 - p) V(down))."""
+    return (trans * V).sum(-1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.analysis.occupancy_bound import _LP, _build_lp, _highs
-from engine.planners.arm_values import DOWN, UP, ControlStructure, backward_values
+from engine.planners.arm_values import ControlStructure, backward_values
 from engine.planners.base import Planner
 
 
@@ -74,8 +74,5 @@ class LagrangianPlanner(Planner):
         t = self.instance.horizon - np.broadcast_to(np.asarray(time_to_go, dtype=np.int64), (len(s),))
         st = self.structure
         arm = np.arange(s.shape[1])[None, :]
-        nxt = self._values[:, t + 1]  # (J, B, S)
-        v_up = nxt[arm.T, np.arange(len(s))[None, :], UP[s].T].T  # (B, J)
-        v_dn = nxt[arm.T, np.arange(len(s))[None, :], DOWN[s].T].T
-        table = st.reward[arm, s] + st.up[None] * v_up[..., None] + (1 - st.up[None]) * v_dn[..., None]
+        table = st.reward[arm, s] + st.next_value_at(self._values[:, t + 1], s)
         return np.where(st.valid[None], table, -np.inf)

@@ -20,7 +20,6 @@ from engine.analysis.occupancy_bound import _build_lp
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.base import Planner
 from engine.planners.lagrangian import decision_table, lagrangian_values
-from scenarios.cormab.instance import N_STATES
 from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 
@@ -45,7 +44,7 @@ class LPUpdatePlanner(Planner):
         key = s.tobytes()
         if self._cache is not None and self._cache[0] == key and self._cache[1] == int(time_to_go):
             return self._cache[2], self._cache[3]
-        rho = np.zeros((len(s), N_STATES))
+        rho = np.zeros((len(s), self.structure.n_states))
         rho[np.arange(len(s)), s] = 1.0
         lp = _build_lp(self.instance, self.model, training=False, rho=rho, horizon=int(time_to_go))
         values, marginals = lagrangian_values(lp, self.structure)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.restless.arms import from_cormab
 from bandits.restless.whittle import whittle_indices
 from engine.planners.base import Planner
 from scenarios.errors import InvalidInputError
@@ -25,7 +24,7 @@ class WhittlePlanner(Planner):
                 "planner",
                 f"whittle needs one pull per arm; use 'lagrangian' or 'lp_update' for the {self.model.name!r} domain",
             )
-        indices = whittle_indices(from_cormab(self.instance.arms), discount=1.0, horizon=self.instance.horizon)
+        indices = whittle_indices(self.instance.arms, discount=1.0, horizon=self.instance.horizon)
         # non-indexable arms keep their unchecked roots (the indifference subsidy), as the repair policy's users
         # would otherwise get NaN objectives
         self._indices = np.where(np.isnan(indices.values), indices.raw, indices.values)[..., 0]  # (J, H, S)

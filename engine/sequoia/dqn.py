@@ -33,7 +33,7 @@ from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from engine.sequoia.state_encoder import StateEncoder
 from engine.sequoia.state_q import StateQ
-from scenarios.cormab.instance import N_STATES, CoRMABInstance
+from scenarios.cormab.instance import CoRMABInstance
 
 
 @dataclass
@@ -165,7 +165,9 @@ class DQNTrainer:
         )
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        states = self.rng.integers(0, N_STATES, (k, self.instance.n_arms))
+        counts = self.instance.arms.state_counts
+        high = int(counts[0]) if np.all(counts == counts[0]) else counts  # a scalar keeps the former draws
+        states = self.rng.integers(0, high, (k, self.instance.n_arms))
         return states, self.rng.integers(1, self.instance.horizon + 1, k)
 
     def _q(
@@ -407,7 +409,7 @@ def make_state_q(
 def make_encoder(instance: CoRMABInstance) -> StateEncoder:
     """The state encoder of an instance (actions linked to the arms they reach)."""
     links = instance.action_arm_links() if instance.n_actions != instance.n_arms else None
-    return StateEncoder(instance.n_arms, N_STATES, instance.horizon, links)
+    return StateEncoder(instance.n_arms, instance.arms.n_states, instance.horizon, links)
 
 
 def _selector_options(cfg: DQNConfig) -> dict:

@@ -1,6 +1,7 @@
 """How a coRMAB observation becomes network input.
 
-* state features: one-hot arm states and the fraction of time to go (4J + 1 numbers);
+* state features: one-hot arm states (padded to the largest arm's state count S) and the fraction of time
+  to go (S J + 1 numbers);
 * action context: for each action entry i, the one-hot state of the arms it reaches (averaged over
   ``links[i]``) and the fraction of time to go. The network reads ``a_i * context_i``: linear in the action
   once the state is fixed, so the MILP keeps its size while each arm's pull gain can depend on its state.

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from scenarios.cormab.instance import N_STATES, CoRMABInstance
+from scenarios.cormab.instance import CoRMABInstance
 from scenarios.errors import InvalidInputError
 from scenarios.validation import as_int_vector
 
@@ -15,7 +15,8 @@ from scenarios.validation import as_int_vector
 class CoRMABEnv(gym.Env):
     """Observation ``[s_1..s_J, time_to_go]``; action a binary vector checked by the ActionModel.
 
-    ``step`` returns the realised reward sum_j r_j(s'_j) and, in ``info``, the expected next-step reward.
+    ``step`` returns the realised reward (sum_j r_j(s'_j), or sum_j r_j(s_j, a_j)) and, in ``info``, the
+    expected next-step reward.
     Exactly one uniform per arm is drawn every step whatever the action, so equal seeds give common random
     numbers across policies.
     """
@@ -27,7 +28,7 @@ class CoRMABEnv(gym.Env):
         self.training = training
         self._model = instance.action_model()
         J, H = instance.n_arms, instance.horizon
-        self.observation_space = gym.spaces.MultiDiscrete([N_STATES] * J + [H + 1])
+        self.observation_space = gym.spaces.MultiDiscrete([*instance.arms.state_counts.tolist(), H + 1])
         self.action_space = gym.spaces.MultiBinary(instance.n_actions)
         self._states = np.zeros(J, dtype=np.int64)
         self._time_to_go = 0
@@ -47,7 +48,7 @@ class CoRMABEnv(gym.Env):
         J, H = self.instance.n_arms, self.instance.horizon
         arr = np.asarray(obs, dtype=object) if isinstance(obs, str) else obs
         if np.ndim(arr) == 1 and len(arr) == J:
-            return as_int_vector(arr, field, J, 0, N_STATES - 1), H
+            return self._arm_states(arr, field), H
         if np.ndim(arr) == 1 and len(arr) != J + 1:
             raise InvalidInputError(
                 field,
@@ -63,7 +64,19 @@ class CoRMABEnv(gym.Env):
                 f"in [1, {H}] but is {ttg}; this instance has {J} arms (send {J} arm states "
                 f"alone, or {J} then the time-to-go)",
             )
-        return as_int_vector(full[:J], field, J, 0, N_STATES - 1), ttg
+        return self._arm_states(full[:J], field), ttg
+
+    def _arm_states(self, value: object, field: str) -> np.ndarray:
+        """Arm states, each within its own arm's states."""
+        counts = self.instance.arms.state_counts
+        states = as_int_vector(value, field, len(counts), 0, int(counts.max()) - 1)
+        bad = np.flatnonzero(states >= counts)
+        if bad.size:
+            j = int(bad[0])
+            raise InvalidInputError(
+                field, f"entry {j} = {int(states[j])} is outside [0, {int(counts[j]) - 1}] (arm {j})"
+            )
+        return states
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -71,7 +84,7 @@ class CoRMABEnv(gym.Env):
         training = options.get("training", self.training)
         initial = self.instance.initial_states(self.np_random, training=training)
         if options.get("states") is not None:
-            initial = as_int_vector(options["states"], "states", self.instance.n_arms, 0, N_STATES - 1)
+            initial = self._arm_states(options["states"], "states")
         self._states = initial
         self._time_to_go = int(options.get("time_to_go", self.instance.horizon))
         return self.observation(), {"time_to_go": self._time_to_go}
@@ -82,8 +95,8 @@ class CoRMABEnv(gym.Env):
         a = self._model.check(action)
         uniforms = self.np_random.uniform(size=self.instance.n_arms)
         expected = float(self.instance.expected_reward(self._states, a))
-        self._states = self.instance.transition(self._states, a, uniforms)
-        reward = self.instance.realised_reward(self._states)
+        before, self._states = self._states, self.instance.transition(self._states, a, uniforms)
+        reward = self.instance.realised_reward(self._states, before, a)
         self._time_to_go -= 1
         terminated = self._time_to_go == 0
         info = {"expected_reward": expected, "time_to_go": self._time_to_go}

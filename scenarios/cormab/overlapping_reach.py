@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from scenarios.action_model import ActionModel
+from scenarios.arms import birth_death_arms
 from scenarios.cormab.instance import generate_arms
 from scenarios.cormab.multi_intervention import MultiInterventionInstance, phi
 
@@ -74,13 +75,12 @@ class OverlappingReachInstance(MultiInterventionInstance):
         alpha = np.where(good, rng.uniform(0.7, 1.0, n_arms), rng.uniform(0.2, 0.5, n_arms))
         beta = np.where(good, rng.uniform(1.4, 1.9, n_arms), 1.0)
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
-        arms = generate_arms(n_arms, min(budget, n_arms), seed, horizon)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
-        arms = arms.model_copy(
-            update={
-                "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
-                "p_active": phi(x_max, alpha, beta, x0).tolist(),
-            }
+        arms = birth_death_arms(
+            phi(np.zeros(n_arms), alpha, beta, x0),
+            phi(x_max, alpha, beta, x0),
+            generate_arms(n_arms, min(budget, n_arms), seed, horizon).arrival_rewards,
+            horizon=horizon,
         )
         return cls(
             arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(), budget=budget

@@ -74,7 +74,7 @@ def test_non_indexable_arms_refused_by_default():
 
 
 def _policies(arms):
-    table = generate_arms(12, 3, 0).arrays()[2]
+    table = np.asarray(generate_arms(12, 3, 0).arrival_rewards)
     inst = CapacityInstance.generate(n_arms=12, budget=3, seed=0)
     return [
         WhittlePolicy(arms, 3, discount=1.0, horizon=6),
@@ -102,7 +102,7 @@ def test_save_load_round_trip_gives_identical_next_selections(arms, tmp_path, in
 
 def test_learning_regret_is_sublinear():
     arms = from_cormab(generate_arms(10, 2, 0))
-    table = generate_arms(10, 2, 0).arrays()[2]
+    table = np.asarray(generate_arms(10, 2, 0).arrival_rewards)
     res = run_regret(
         arms,
         {"thompson": lambda seed: LearningWhittlePolicy(table, 2, discount=0.95, replan_every=20, seed=seed)},
