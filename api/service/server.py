@@ -133,7 +133,8 @@ def run_workers(workers: int, run: dict) -> None:
     sock = config.bind_socket()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.30 style
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        # the installed uvicorn's types describe the newer signature only
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
     else:
         Multiprocess(config, sockets=[sock]).run()
 

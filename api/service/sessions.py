@@ -248,7 +248,7 @@ class SessionService:
                     self._catch_up(conn, sid, rt, *counters)
                     applied = rt.apply(np.asarray(sel[0]["action"], dtype=np.int64), request)  # validates first
                     now = time.time()
-                    seq = conn.execute(
+                    inserted = conn.execute(
                         feedback.insert(),
                         {
                             "selection_id": selection_id,
@@ -258,7 +258,9 @@ class SessionService:
                             "applied": applied,
                             "created_at": now,
                         },
-                    ).inserted_primary_key[0]
+                    ).inserted_primary_key
+                    assert inserted is not None  # a single-row insert always reports its key
+                    seq = inserted[0]
                     conn.execute(
                         sessions.update().where(sessions.c.id == sid).values(n_feedback=sessions.c.n_feedback + 1)
                     )
