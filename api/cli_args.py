@@ -163,6 +163,12 @@ def planner_names() -> list[str]:
     return list(PLANNERS)
 
 
+def domain_names() -> list[str]:
+    from engine.experiments.sweep import DOMAINS
+
+    return list(DOMAINS)
+
+
 def executor_names() -> list[str]:
     from engine.experiments.executors import EXECUTORS
 
@@ -174,6 +180,7 @@ SELECTORS = LazyChoices(selector_names)
 EXECUTORS = LazyChoices(executor_names)
 METHODS = LazyChoices(method_names)
 PLANNERS = LazyChoices(planner_names)
+DOMAINS = LazyChoices(domain_names)
 
 
 # ------------------------------------------------------------------------------------------------- parser
@@ -341,7 +348,7 @@ def build_parser() -> CliParser:
     sweep.add_argument(
         "--domains",
         nargs="+",
-        choices=SCENARIOS,
+        choices=DOMAINS,
         metavar="SCENARIO",
         help="train and evaluate these scenarios instead of checkpoints; choices: %(choices)s",
     )

@@ -82,6 +82,15 @@ PACKAGE = {
                 type(self).solves += 1
                 return self.inner.solve(milp, *args, **kwargs)
         ''',
+    "planner.py": '''
+        """A toy planner: the Whittle planner under another name."""
+
+        from engine.planners.whittle import WhittlePlanner
+
+
+        class ToyWhittle(WhittlePlanner):
+            name = "toy_whittle"
+        ''',
     "bandit.py": '''
         """A toy semi-bandit: follow the empirical means, untried arms first."""
 
@@ -115,6 +124,9 @@ toy = toyplug.scenario:ToyInstance
 
 [redwood.selectors]
 toy_best_of = toyplug.selector:BestOfSamples
+
+[redwood.planners]
+toy_whittle = toyplug.planner:ToyWhittle
 
 [redwood.backends]
 toy_highs = toyplug.backend:CountingSolver
@@ -204,6 +216,20 @@ def test_library_solves_with_the_toy_backend(plugged):
     ours, reference = toy.solve(milp), make_backend("highs").solve(milp)
     assert type(toy).solves == before + 1
     assert ours.status == reference.status and ours.objective == pytest.approx(reference.objective)
+
+
+def test_library_plans_with_the_toy_planner(plugged, tmp_path):
+    from engine import Engine
+    from engine.planners import PLANNERS, load_plugins
+    from scenarios import make
+
+    assert "toy_whittle" in load_plugins() and PLANNERS["whittle"].__name__ == "WhittlePlanner"
+    env = make("toy", seed=3)
+    state = env.reset(seed=1)[0]
+    toy, whittle = Engine.plan(env, "toy_whittle"), Engine.plan(env, "whittle")
+    assert np.array_equal(toy.decide(state).action, whittle.decide(state).action)
+    loaded = Engine.load(toy.save(tmp_path / "planner"))
+    assert loaded.name == "toy_whittle" and np.array_equal(loaded.decide(state).action, whittle.decide(state).action)
 
 
 def test_library_runs_the_toy_bandit(plugged):
