@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -14,7 +14,9 @@ class Decision:
     ``status`` is ``optimal`` (certified within the requested gap), ``time_limit`` (the incumbent when the
     limit hit, with its certified bound) or ``heuristic`` (no certificate: a heuristic's answer). ``reason``
     says how an exact selector reached it when not by its main path (a combinatorial oracle, a solver error and
-    the fallback taken); empty otherwise.
+    the fallback taken); empty otherwise. ``assignment`` is the certificate of the action decoded by the
+    feasible set's constraint blocks (``{"workers": {"0": [3, 5]}}``, ``{"route": [...]}``, ``{"slots": [...]}``;
+    a user block's part under its label ``constraints[k]``); empty when the feasible set has no blocks.
     """
 
     action: np.ndarray
@@ -26,6 +28,7 @@ class Decision:
     selector: str
     policy_version: str = ""
     reason: str = ""
+    assignment: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)

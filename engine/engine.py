@@ -112,6 +112,7 @@ class Engine:
             return decision
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
         self.model.check(decision.action)
+        decision.assignment = self.model.assignment(decision.action)
         decision.policy_version = self.policy_version
         decision.seconds = time.perf_counter() - start  # the whole call, compilation and checks included
         return decision

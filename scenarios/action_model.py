@@ -77,6 +77,9 @@ class ActionModel:
     downward_closed: bool = True
     oracle: FeasibilityOracle | None = None
     structure: Structure | None = None
+    blocks: list = field(default_factory=list, compare=False)  # the constraint blocks composed into this model
+    block_labels: list = field(default_factory=list, compare=False)  # None (the domain's) or the user's label
+    block_aux: list = field(default_factory=list, compare=False)  # (start, stop) of each block's auxiliaries
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     _solver: HighsSolver | None = field(default=None, repr=False, compare=False)
 
@@ -189,7 +192,9 @@ class ActionModel:
         v = self.A @ np.concatenate([a, y])
         if np.any(v < self.row_lower - 1e-6) or np.any(v > self.row_upper + 1e-6):
             return False
-        self._cache[np.asarray(a, dtype=np.int8).tobytes()] = True
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        self._cache[key] = True
+        self._cache["cert", key] = y
         return True
 
     def quickly_extendable(self, a: np.ndarray) -> bool:
@@ -210,13 +215,41 @@ class ActionModel:
         return bool(verdict)
 
     def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        """Auxiliary values that make ``a`` feasible (None when infeasible)."""
+        """Auxiliary values that make ``a`` feasible (None when infeasible); remembered per action."""
         if self.n_aux == 0:
             return np.zeros(0) if self.is_feasible(a) else None
+        key = ("cert", np.asarray(a, dtype=np.int8).tobytes())
+        if key in self._cache:
+            hit = self._cache[key]
+            return None if hit is None else hit.copy()
         if self.oracle is not None:
-            return self.oracle.certificate(np.asarray(a))
-        z = self._solve_fixed(np.asarray(a), lower_only=False)
-        return None if z is None else z[self.n_actions :]
+            y = self.oracle.certificate(np.asarray(a))
+        else:
+            z = self._solve_fixed(np.asarray(a), lower_only=False)
+            y = None if z is None else z[self.n_actions :]
+        if len(self._cache) > 200_000:
+            self._cache.clear()
+        self._cache[key] = None if y is None else np.array(y, dtype=float)
+        return None if y is None else np.array(y, dtype=float)
+
+    def assignment(self, a: np.ndarray, aux: np.ndarray | None = None) -> dict:
+        """The certificate of ``a`` as data, decoded by the blocks that own the auxiliary variables (e.g.
+        ``{"workers": {"0": [3, 5]}, "route": [...]}``); a labelled (user) block's part sits under its label.
+        ``aux`` defaults to :meth:`certificate`; empty when ``a`` is infeasible or no block says anything."""
+        if not self.blocks:
+            return {}
+        a = np.asarray(a)
+        y = self.certificate(a) if aux is None else np.asarray(aux, dtype=float)
+        if y is None:
+            return {}
+        out: dict = {}
+        for block, label, (lo, hi) in zip(self.blocks, self.block_labels, self.block_aux, strict=True):
+            part = block.assignment(a, y[lo:hi])
+            if part and label is not None:
+                out[label] = part
+            else:
+                out.update(part)
+        return out
 
     def violations(self, a: np.ndarray) -> list[str]:
         """Names of the violated constraints (empty when ``a`` is feasible)."""

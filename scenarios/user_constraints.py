@@ -11,6 +11,12 @@ feasibility and certificates check the new rows first, and sampling rejects samp
         m.no_both = pyomo.environ.Constraint(expr=m.a[0] + m.a[1] <= 1)
     model = env.action_model().with_constraints(build)        # or add_pyomo_constraints(model, build)
     engine.model = engine.model.with_constraints(build)       # every selector of the engine respects it
+
+The returned model remembers the rows as a ``linear`` block (``model.blocks[-1]``, labelled ``user``), but a
+model swapped into an engine is not saved with it. To keep them in checkpoints, enforce them in ``env.step`` and
+send them over REST, put the block in the instance instead (preferred)::
+
+    instance = instance.model_copy(update={"constraints": [*instance.constraints, pyomo_block(build, n)]})
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import scipy.sparse as sp
 from pyomo.repn import generate_standard_repn
 
 from scenarios.action_model import ActionModel, FeasibilityOracle
+from scenarios.constraints.linear import LinearBlock, LinearRow
 
 
 def _action_rows(m: pe.ConcreteModel, n: int, prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -86,15 +93,9 @@ class UserRowsOracle:
         return self.fallback.sample(rng)
 
 
-def add_pyomo_constraints(
-    model: ActionModel, build: Callable[[pe.ConcreteModel], object], prefix: str = "user"
-) -> ActionModel:
-    """A new ActionModel: ``model``'s rows plus the linear constraints ``build(m)`` adds over ``m.a``.
-
-    ``build`` receives a pyomo ``ConcreteModel`` with ``m.a`` (binary, indexed ``0..n_actions-1``); it may
-    add ``Constraint``/``ConstraintList`` components, or return an iterable of relational expressions.
-    """
-    n = model.n_actions
+def _pyomo_rows(
+    n: int, build: Callable[[pe.ConcreteModel], object], prefix: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     m = pe.ConcreteModel()
     m.a = pe.Var(range(n), within=pe.Binary)
     returned = build(m)
@@ -102,7 +103,41 @@ def add_pyomo_constraints(
         m.user_list = pe.ConstraintList()
         for expr in returned:
             m.user_list.add(expr)
-    coefs, lower, upper, names = _action_rows(m, n, prefix)
+    return _action_rows(m, n, prefix)
+
+
+def _as_block(coefs: np.ndarray, lower: np.ndarray, upper: np.ndarray, names: list[str]) -> LinearBlock:
+    """The rows as a ``linear`` block (a ranged row becomes a ``>=`` and a ``<=`` row)."""
+    rows: list[LinearRow] = []
+    for c, lo, hi, name in zip(coefs, lower, upper, names, strict=True):
+        terms = {f"a[{j}]": float(c[j]) for j in np.flatnonzero(c)}
+        if lo == hi:
+            rows.append(LinearRow(terms=terms, sense="==", rhs=float(hi), name=name))
+            continue
+        if np.isfinite(lo):
+            rows.append(LinearRow(terms=terms, sense=">=", rhs=float(lo), name=name))
+        if np.isfinite(hi):
+            rows.append(LinearRow(terms=terms, sense="<=", rhs=float(hi), name=name))
+    return LinearBlock(rows=rows)
+
+
+def pyomo_block(build: Callable[[pe.ConcreteModel], object], n_actions: int) -> LinearBlock:
+    """The linear constraints ``build(m)`` adds over ``m.a`` as a ``linear`` block (plain data: put it in an
+    instance's ``constraints`` to save it with checkpoints and enforce it everywhere)."""
+    coefs, lower, upper, names = _pyomo_rows(n_actions, build, "")
+    return _as_block(coefs, lower, upper, [n.removeprefix(":") for n in names])
+
+
+def add_pyomo_constraints(
+    model: ActionModel, build: Callable[[pe.ConcreteModel], object], prefix: str = "user"
+) -> ActionModel:
+    """A new ActionModel: ``model``'s rows plus the linear constraints ``build(m)`` adds over ``m.a``.
+
+    ``build`` receives a pyomo ``ConcreteModel`` with ``m.a`` (binary, indexed ``0..n_actions-1``); it may
+    add ``Constraint``/``ConstraintList`` components, or return an iterable of relational expressions. The new
+    model remembers the rows as a ``linear`` block labelled ``prefix``.
+    """
+    coefs, lower, upper, names = _pyomo_rows(model.n_actions, build, prefix)
     if coefs.shape[0] == 0:
         return model
     if np.any(lower > upper):
@@ -118,6 +153,10 @@ def add_pyomo_constraints(
         row_names=[*model.row_names, *names],
         downward_closed=closed,
         oracle=None,
+        structure=None,
+        blocks=[*model.blocks, _as_block(coefs, lower, upper, [n.removeprefix(f"{prefix}:") for n in names])],
+        block_labels=[*model.block_labels, prefix],
+        block_aux=[*model.block_aux, (model.n_aux, model.n_aux)],
         _cache={},
         _solver=None,
     )

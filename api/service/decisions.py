@@ -93,6 +93,7 @@ class DecisionService:
             "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,
             "selector": d["selector"],
             "policy_version": d["policy_version"],
+            "assignment": d.get("assignment", {}),
             "created_at": time.time(),
         }
         row = {

@@ -260,6 +260,7 @@ class DecisionOut(BaseModel):
                     "gap": 0.008,
                     "status": "optimal",
                     "deadline_hit": False,
+                    "assignment": {"workers": {"0": [1, 4], "1": [7]}},
                     "seconds": 0.031,
                     "selector": "mip",
                     "policy_version": "3f2a9c1e7b5d",
@@ -276,6 +277,12 @@ class DecisionOut(BaseModel):
     gap: float | None
     status: str = Field(description="optimal | time_limit | heuristic")
     deadline_hit: bool
+    assignment: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the action's certificate from the feasible set's constraint blocks: workers -> arms served, "
+        "slots (worker, slot, arm), route (nodes of the walk), interventions -> arms reached; a user block's part "
+        "under its label constraints[k]; empty when the scenario has no blocks",
+    )
     seconds: float
     selector: str
     policy_version: str

@@ -68,6 +68,7 @@ class PlannerPolicy:
             and _linear_planner(self.planner)
             and isinstance(instance, InterchangeableArms)
             and self.model.downward_closed
+            and not getattr(instance, "constraints", None)  # the classes ignore the user's blocks
         ):
             counts = instance.class_count_rows() if reduce != "template" and isinstance(instance, ClassCounts) else None
             self._reduction = ArmReduction(self.model, *instance.interchangeable_classes(), count_rows=counts)
@@ -98,6 +99,7 @@ class PlannerPolicy:
         decision = self._greedy(states, ttg) if selector == "greedy" else self._mip(states, ttg, time_limit)
         decision.seconds = time.perf_counter() - start
         self.model.check(decision.action)
+        decision.assignment = self.model.assignment(decision.action)
         decision.policy_version = self.policy_version
         return decision
 

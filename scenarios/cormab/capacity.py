@@ -13,6 +13,8 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
+from scenarios.constraints.bin_packing import BinPackingOracle  # noqa: F401  (re-exported)
+from scenarios.constraints.worker_capacity import WorkerCapacityBlock
 from scenarios.cormab.instance import CoRMABInstance, generate_arms
 
 
@@ -106,46 +108,9 @@ class CapacityInstance(CoRMABInstance):
         )
 
     def action_model(self) -> ActionModel:
-        J, W = self.n_arms, len(self.capacities)
-        cost = np.asarray(self.costs, dtype=float)
-        n = J + W * J
-        x = lambda i, j: J + i * J + j  # noqa: E731
-        rows, cols, vals, lo, hi, names = [], [], [], [], [], []
-        r = 0
-        for i in range(W):
-            rows += [r] * J
-            cols += [x(i, j) for j in range(J)]
-            vals += cost.tolist()
-            lo.append(-np.inf), hi.append(float(self.capacities[i])), names.append(f"worker_capacity[{i}]")
-            r += 1
-        for j in range(J):
-            rows += [r] * (W + 1)
-            cols += [j] + [x(i, j) for i in range(W)]
-            vals += [1.0] + [-1.0] * W
-            lo.append(-np.inf), hi.append(0.0), names.append(f"pull_needs_worker[{j}]")
-            r += 1
-        for i in range(W):
-            for j in range(J):
-                rows += [r, r]
-                cols += [x(i, j), j]
-                vals += [1.0, -1.0]
-                lo.append(-np.inf), hi.append(0.0), names.append(f"assign_only_pulled[{i},{j}]")
-                r += 1
-        A = sp.csr_matrix((vals, (rows, cols)), shape=(r, n))
-        return ActionModel(
-            name="capacity",
-            n_actions=J,
-            A=A,
-            row_lower=np.array(lo),
-            row_upper=np.array(hi),
-            row_names=names,
-            aux_lower=np.zeros(W * J),
-            aux_upper=np.ones(W * J),
-            aux_integer=np.ones(W * J, bool),
-            aux_names=[f"x[{i},{j}]" for i in range(W) for j in range(J)],
-            downward_closed=True,
-            oracle=BinPackingOracle(self.costs, self.capacities),
-        )
+        """One worker_capacity block (plus the user's constraints)."""
+        block = WorkerCapacityBlock(costs=self.costs, capacities=self.capacities)
+        return self.compose_model("capacity", [block])
 
 
 def _count_certificate(
@@ -207,75 +172,3 @@ def _maximal_packings(costs: np.ndarray, capacity: int, limit: int) -> list[list
 
     rec(0, int(capacity))
     return out
-
-
-class BinPackingOracle:
-    """Exact feasibility of the capacity domain: can the pulled arms' costs be packed into the workers?"""
-
-    def __init__(self, costs: list[int], capacities: list[int]) -> None:
-        self.costs = np.asarray(costs, dtype=np.int64)
-        self.capacities = np.asarray(capacities, dtype=np.int64)
-
-    def _pack(self, a: np.ndarray) -> np.ndarray | None:
-        """Worker index per pulled arm (backtracking, largest cost first), or None when impossible."""
-        items = np.flatnonzero(np.asarray(a) > 0)
-        costs = self.costs[items]
-        if costs.sum() > self.capacities.sum() or (costs.size and costs.max() > self.capacities.max()):
-            return None
-        order = np.argsort(-costs, kind="stable")
-        c = costs[order].tolist()
-        suffix = [*np.cumsum(c[::-1])[::-1].tolist(), 0]  # suffix[k] = total cost of items k..end
-        remaining = self.capacities.tolist()
-        where = [-1] * len(c)
-        failed: set[tuple[int, tuple[int, ...]]] = set()  # (item, multiset of rooms) proven unpackable
-
-        def place(k: int) -> bool:
-            if k == len(c):
-                return True
-            # rooms smaller than the smallest remaining item are wasted: the rest must hold all that is left
-            if sum(r for r in remaining if r >= c[-1]) < suffix[k]:
-                return False
-            key = (k, tuple(sorted(remaining)))
-            if key in failed:
-                return False
-            tried: set[int] = set()
-            for i, room in enumerate(remaining):
-                if room >= c[k] and room not in tried:  # equal rooms are symmetric
-                    tried.add(room)
-                    remaining[i] -= c[k]
-                    where[k] = i
-                    if place(k + 1):
-                        return True
-                    remaining[i] += c[k]
-            failed.add(key)
-            return False
-
-        if not place(0):
-            return None
-        out = np.empty(len(c), dtype=np.int64)
-        out[order] = where
-        return out
-
-    def is_feasible(self, a: np.ndarray) -> bool:
-        return self._pack(a) is not None
-
-    def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        workers = self._pack(a)
-        if workers is None:
-            return None
-        W, J = self.capacities.size, self.costs.size
-        x = np.zeros((W, J))
-        x[workers, np.flatnonzero(np.asarray(a) > 0)] = 1.0
-        return x.ravel()
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """Random first-fit: arms in random order, each to a random worker with room (a maximal packing)."""
-        remaining = self.capacities.copy()
-        a = np.zeros(self.costs.size, dtype=np.int64)
-        for j in rng.permutation(self.costs.size):
-            fits = np.flatnonzero(remaining >= self.costs[j])
-            if fits.size:
-                i = rng.choice(fits)
-                remaining[i] -= self.costs[j]
-                a[j] = 1
-        return a

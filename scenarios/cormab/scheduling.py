@@ -19,6 +19,8 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
+from scenarios.constraints.matching import MatchingOracle  # noqa: F401  (re-exported)
+from scenarios.constraints.scheduling import SchedulingBlock
 from scenarios.cormab.instance import CoRMABInstance, generate_arms
 
 
@@ -128,136 +130,16 @@ class SchedulingInstance(CoRMABInstance):
         worker, arm = self.availability()
         return np.argwhere(worker[:, None, :] & arm[None, :, :])
 
+    def scheduling_block(self) -> SchedulingBlock:
+        """The domain's feasible set as one scheduling block (its budget included)."""
+        return SchedulingBlock(
+            n_slots=self.n_slots,
+            arm_slots=self.arm_slots,
+            worker_slots=self.worker_slots,
+            assignments_per_pull=self.assignments_per_pull,
+            budget=self.budget,
+        )
+
     def action_model(self) -> ActionModel:
-        J, W, S, K = self.n_arms, len(self.worker_slots), self.n_slots, self.assignments_per_pull
-        triples = self.assignment_triples()
-        i, j, s = triples.T
-        nx_ = len(triples)
-        col = J + np.arange(nx_)
-        blocks: list[sp.csr_matrix] = []
-        lo: list[np.ndarray] = []
-        hi: list[np.ndarray] = []
-        names: list[str] = []
-
-        def add(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, lower, upper, labels) -> None:
-            blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, J + nx_)))
-            lo.append(np.broadcast_to(np.asarray(lower, float), (n_rows,)))
-            hi.append(np.broadcast_to(np.asarray(upper, float), (n_rows,)))
-            names.extend(labels)
-
-        add(np.zeros(J, int), np.arange(J), np.ones(J), 1, -np.inf, self.budget, ["budget"])
-        pairs, ws_row = np.unique(i * S + s, return_inverse=True)  # only (worker, slot) pairs in use
-        add(
-            ws_row,
-            col,
-            np.ones(nx_),
-            len(pairs),
-            -np.inf,
-            1.0,
-            [f"worker_slot[{p // S},{p % S}]" for p in pairs.tolist()],
-        )
-        add(j, col, np.ones(nx_), J, -np.inf, float(K), [f"arm_assignments[{a}]" for a in range(J)])
-        add(
-            np.concatenate([np.arange(J), j]),
-            np.concatenate([np.arange(J), col]),
-            np.concatenate([np.full(J, float(K)), -np.ones(nx_)]),
-            J,
-            -np.inf,
-            0.0,
-            [f"pull_needs_assignments[{a}]" for a in range(J)],
-        )
-        add(
-            np.concatenate([np.arange(nx_)] * 2),
-            np.concatenate([col, j]),
-            np.concatenate([np.ones(nx_), -np.ones(nx_)]),
-            nx_,
-            -np.inf,
-            0.0,
-            [f"assign_only_pulled[{a},{b},{c}]" for a, b, c in triples.tolist()],
-        )
-        A = sp.vstack(blocks, format="csr")
-        return ActionModel(
-            name="scheduling",
-            n_actions=J,
-            A=A,
-            row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi),
-            row_names=names,
-            aux_lower=np.zeros(nx_),
-            aux_upper=np.ones(nx_),
-            aux_integer=np.ones(nx_, bool),
-            aux_names=[f"x[{a},{b},{c}]" for a, b, c in triples.tolist()],
-            downward_closed=True,
-            oracle=MatchingOracle(triples, J, W, S, self.budget, K),
-        )
-
-
-class MatchingOracle:
-    """Exact feasibility of the scheduling domain by augmenting paths (Kuhn's algorithm with arm copies).
-
-    Each pulled arm is K copies; each copy must be matched to a distinct (worker, slot) node the arm shares.
-    """
-
-    def __init__(self, triples: np.ndarray, n_arms: int, n_workers: int, n_slots: int, budget: int, need: int) -> None:
-        self.n_arms, self.n_slots, self.budget, self.need = n_arms, n_slots, budget, need
-        self.n_nodes = n_workers * n_slots
-        self.n_x = len(triples)
-        node = triples[:, 0] * n_slots + triples[:, 2]
-        self.adj: list[list[int]] = [node[triples[:, 1] == j].tolist() for j in range(n_arms)]
-        self.col = {(int(j), int(v)): k for k, (j, v) in enumerate(zip(triples[:, 1], node, strict=True))}
-
-    def _augment(self, arm: int, match: list[int], seen: set[int]) -> bool:
-        """Find an augmenting path from a new copy of ``arm``; ``match[node]`` is the arm holding it."""
-        for v in self.adj[arm]:
-            if v in seen or match[v] == arm:
-                continue
-            seen.add(v)
-            if match[v] < 0 or self._augment(match[v], match, seen):
-                match[v] = arm
-                return True
-        return False
-
-    def _add(self, arm: int, match: list[int]) -> bool:
-        """Give ``arm`` its K nodes; on failure ``match`` is restored and False returned."""
-        if len(self.adj[arm]) < self.need:
-            return False
-        before = match.copy()
-        for _ in range(self.need):
-            if not self._augment(arm, match, set()):
-                match[:] = before
-                return False
-        return True
-
-    def _match(self, a: np.ndarray) -> list[int] | None:
-        pulled = np.flatnonzero(np.asarray(a) > 0)
-        if pulled.size > self.budget or pulled.size * self.need > self.n_nodes:
-            return None
-        match = [-1] * self.n_nodes
-        for j in pulled.tolist():
-            if not self._add(j, match):
-                return None
-        return match
-
-    def is_feasible(self, a: np.ndarray) -> bool:
-        return self._match(a) is not None
-
-    def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        match = self._match(a)
-        if match is None:
-            return None
-        x = np.zeros(self.n_x)
-        for v, j in enumerate(match):
-            if j >= 0:
-                x[self.col[(j, v)]] = 1.0
-        return x
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """Arms in random order, each kept when it can still be matched: a maximal feasible action."""
-        match = [-1] * self.n_nodes
-        a = np.zeros(self.n_arms, dtype=np.int64)
-        for j in rng.permutation(self.n_arms).tolist():
-            if a.sum() >= self.budget:
-                break
-            if self._add(j, match):
-                a[j] = 1
-        return a
+        """One scheduling block (plus the user's constraints)."""
+        return self.compose_model("scheduling", [self.scheduling_block()])
