@@ -17,7 +17,9 @@ class IntegerBoxEnv(gym.Env):
         """(center, scale) mapping typical observations to about [-1, 1]; default: the observation space's
         finite bounds (centre 0, scale 1 where a bound is infinite)."""
         space = self.observation_space
-        low, high = np.asarray(space.low, float).ravel(), np.asarray(space.high, float).ravel()
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"{type(self).__name__}: the default observation_scale needs a Box observation space")
+        low, high = np.asarray(space.low, dtype=np.float64).ravel(), np.asarray(space.high, dtype=np.float64).ravel()
         finite = np.isfinite(low) & np.isfinite(high) & (high > low)
         return np.where(finite, (low + high) / 2, 0.0), np.where(finite, (high - low) / 2, 1.0)
 

@@ -15,10 +15,10 @@ equal seeds give common random numbers across policies.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import poisson
 
@@ -169,13 +169,17 @@ class InventoryInstance(BaseModel):
         inv = np.asarray(inventory, dtype=np.int64).reshape(-1, self.n_items)
         levels = np.broadcast_to(np.arange(self.max_level + 1), (*inv.shape, self.max_level + 1))
         tables = self._item_rewards(inv, levels, potential, gamma)
-        return SeparableReward(tables, inv, np.full(inv.shape[0], self.fixed_cost))
+        return SeparableReward(
+            torch.as_tensor(tables, dtype=torch.float32),
+            torch.as_tensor(inv, dtype=torch.float32),
+            torch.full((inv.shape[0],), float(self.fixed_cost)),
+        )
 
 
 class InventoryEnv(IntegerBoxEnv):
     """Observation: inventory per item (negative = backlog), float32. Action: order-up-to levels."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    instance: InventoryInstance
 
     def __init__(self, instance: InventoryInstance, training: bool = False) -> None:
         self.instance = instance

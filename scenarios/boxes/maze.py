@@ -12,8 +12,6 @@ policy unchanged, Ng et al. 1999, and makes short training runs informative).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import gymnasium as gym
 import numpy as np
 import scipy.sparse as sp
@@ -194,7 +192,7 @@ class MazeInstance(BaseModel):
 class MazeEnv(IntegerBoxEnv):
     """Observation: position [x, y] (float32). Action: MultiBinary(n_actuators)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    instance: MazeInstance
 
     def __init__(self, instance: MazeInstance, training: bool = False) -> None:
         self.instance = instance
