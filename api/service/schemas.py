@@ -25,14 +25,11 @@ MAX_STATE = 10_001
 BIG = 1e12
 
 
-def Real(**bounds: float) -> Any:  # noqa: N802 - a type factory
-    """A finite JSON number (integers accepted, booleans and strings refused) with bounds given as pydantic's
-    ``gt`` / ``ge`` / ``lt`` / ``le``: one ``number`` schema, so OpenAPI publishes them as JSON Schema's
-    ``exclusiveMinimum`` / ``minimum`` / ``exclusiveMaximum`` / ``maximum``."""
-    return Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
-
-
-Number = Real(ge=-BIG, le=BIG)
+# A finite JSON number (integers accepted, booleans and strings refused). Bounds are added as
+# ``Annotated[Real, Field(gt=..., le=...)]``: one ``number`` schema, so OpenAPI publishes them as JSON Schema's
+# ``exclusiveMinimum`` / ``minimum`` / ``exclusiveMaximum`` / ``maximum``.
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Number = Annotated[Real, Field(ge=-BIG, le=BIG)]
 Int = Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
 NonNegInt = Annotated[StrictInt, Field(ge=0, le=2**53)]
 
@@ -243,7 +240,7 @@ class DecisionRequest(Strict):
         list[Int],
         Field(min_length=1, max_length=MAX_STATE, description="[s_1..s_J, time_to_go] or the arm states alone"),
     ]
-    deadline_seconds: Real(gt=0, le=600) | None = None
+    deadline_seconds: Annotated[Real, Field(gt=0, le=600)] | None = None
     selector: Selector = "mip"
 
 
@@ -339,8 +336,8 @@ class WhittleSessionCreate(Strict):
         return data
 
     arms: RestlessArmsIn
-    budget: Real(ge=0, le=BIG)
-    discount: Real(gt=0, le=1) = 0.95
+    budget: Annotated[Real, Field(ge=0, le=BIG)]
+    discount: Annotated[Real, Field(gt=0, le=1)] = 0.95
     horizon: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
     fill_budget: StrictBool = False
     allow_non_indexable: StrictBool = False
@@ -354,15 +351,15 @@ class TopK(Strict):
 
 class Knapsack(Strict):
     type: Literal["knapsack"]
-    sizes: Annotated[list[Real(ge=0, le=1e6)], Field(min_length=1, max_length=MAX_ARMS)]
-    capacity: Real(ge=0, le=1e6)
+    sizes: Annotated[list[Annotated[Real, Field(ge=0, le=1e6)]], Field(min_length=1, max_length=MAX_ARMS)]
+    capacity: Annotated[Real, Field(ge=0, le=1e6)]
 
 
 Constraint = Annotated[TopK | Knapsack, Field(discriminator="type")]
 
 
 class ScalarFeedbackConfig(Strict):
-    learning_rate: Real(gt=0, le=1) = 0.5
+    learning_rate: Annotated[Real, Field(gt=0, le=1)] = 0.5
 
 
 class _SemiBanditCreate(Strict):
@@ -370,7 +367,7 @@ class _SemiBanditCreate(Strict):
     constraint: Constraint
     reward_range: Annotated[list[Number], Field(min_length=2, max_length=2)] = [0.0, 1.0]
     seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 0
-    epsilon: Real(ge=0, le=1) = 0.0
+    epsilon: Annotated[Real, Field(ge=0, le=1)] = 0.0
     scalar_feedback: ScalarFeedbackConfig = ScalarFeedbackConfig()
 
 
@@ -383,7 +380,7 @@ class CUCBSessionCreate(_SemiBanditCreate):
         }
     )
     kind: Literal["cucb"]
-    alpha: Real(ge=0, le=100) = 1.5
+    alpha: Annotated[Real, Field(ge=0, le=100)] = 1.5
 
 
 class ThompsonSessionCreate(_SemiBanditCreate):
@@ -402,8 +399,8 @@ class ThompsonSessionCreate(_SemiBanditCreate):
     )
     kind: Literal["thompson"]
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    prior: Annotated[list[Real(ge=-1e6, le=1e6)], Field(min_length=2, max_length=2)] = [1.0, 1.0]
-    sigma: Real(gt=0, le=1e6) = 1.0
+    prior: Annotated[list[Annotated[Real, Field(ge=-1e6, le=1e6)]], Field(min_length=2, max_length=2)] = [1.0, 1.0]
+    sigma: Annotated[Real, Field(gt=0, le=1e6)] = 1.0
 
 
 SessionCreate = Annotated[WhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate, Field(discriminator="kind")]
