@@ -6,10 +6,17 @@ env = make("capacity", instance=json.load(open("instance.json")))
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
 from scenarios.action_model import ActionModel
 from scenarios.errors import InfeasibleActionError, InvalidInputError
 from scenarios.registry import available, resolve
 from scenarios.validation import parse_model
+
+if TYPE_CHECKING:
+    from engine.protocols import ScenarioInstance
 
 __all__ = [
     "ActionModel",
@@ -26,15 +33,18 @@ def list_scenarios() -> list[str]:
     return available()
 
 
-def instance_class(name: str) -> type:
+def instance_class(name: str) -> type[ScenarioInstance]:
     if name not in available():
         raise InvalidInputError("scenario", f"unknown scenario {name!r}; known: {', '.join(list_scenarios())}")
     return resolve(name)
 
 
-def load_instance(name: str, instance: object):
+def load_instance(name: str, instance: object) -> ScenarioInstance:
     """Validate a dict, JSON string or model into the scenario's instance, naming the bad field on error."""
-    return parse_model(instance_class(name), instance, "instance")
+    cls = instance_class(name)
+    if not issubclass(cls, BaseModel):
+        raise TypeError(f"scenario {name!r}: its instance class {cls.__name__} is not a pydantic model")
+    return parse_model(cls, instance, "instance")
 
 
 def make(name: str, instance: object = None, training: bool = False, **params):

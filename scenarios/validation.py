@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
+
 import numpy as np
 
 from scenarios.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def as_int_vector(value: object, field: str, length: int, low: int, high: int) -> np.ndarray:
@@ -30,7 +37,7 @@ def as_int_vector(value: object, field: str, length: int, low: int, high: int) -
     return out
 
 
-def parse_model(cls: type, data: object, root: str):
+def parse_model(cls: type[M], data: object, root: str) -> M:
     """Validate a dict, JSON text or model into pydantic ``cls``; errors become ``InvalidInputError`` naming
     the field as ``root.<location>`` (the location taken from a ``"field: reason"`` message when pydantic
     reports none)."""
