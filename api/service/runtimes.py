@@ -15,6 +15,8 @@ import numpy as np
 
 from api.service.limits import chunk_arms, deadline_passed
 from bandits.combinatorial import CUCB, CombinatorialThompson, KnapsackOracle, TopKOracle
+from bandits.combinatorial.base import SemiBanditPolicy
+from bandits.combinatorial.oracles.base import Oracle
 from bandits.combinatorial.scalar_feedback import ScalarFeedback
 from bandits.persistence import rng_from_state, rng_state
 from bandits.restless import RestlessArms, WhittleIndices, WhittlePolicy, whittle_indices
@@ -87,20 +89,7 @@ class SemiBanditRuntime(Runtime):
         low, high = (float(v) for v in config["reward_range"])
         if not high > low:
             raise InvalidInputError("reward_range", "expected [low, high] with high > low")
-        if self.kind == "cucb":
-            self.policy = CUCB(oracle, config["alpha"], (low, high), config["seed"], config["epsilon"], samples)
-            clip: tuple[float, float] | None = (low, high)
-        else:
-            self.policy = CombinatorialThompson(
-                oracle,
-                config["likelihood"],
-                tuple(config["prior"]),
-                config["sigma"],
-                config["seed"],
-                config["epsilon"],
-                samples,
-            )
-            clip = (0.0, 1.0) if config["likelihood"] == "bernoulli" else None
+        self.policy, clip = SEMI_BANDITS[self.kind](config, oracle, (low, high), samples)
         self.scalar = ScalarFeedback(n, config["scalar_feedback"]["learning_rate"], clip)
 
     def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
@@ -159,6 +148,32 @@ class SemiBanditRuntime(Runtime):
             "scalar_estimates": self.scalar.theta.tolist(),
         }
         return out
+
+
+def _cucb(
+    config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int
+) -> tuple[SemiBanditPolicy, tuple[float, float] | None]:
+    policy = CUCB(oracle, config["alpha"], reward_range, config["seed"], config["epsilon"], samples)
+    return policy, reward_range
+
+
+def _thompson(
+    config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int
+) -> tuple[SemiBanditPolicy, tuple[float, float] | None]:
+    prior = tuple(config["prior"])
+    policy = CombinatorialThompson(
+        oracle, config["likelihood"], prior, config["sigma"], config["seed"], config["epsilon"], samples
+    )
+    return policy, (0.0, 1.0) if config["likelihood"] == "bernoulli" else None
+
+
+#: semi-bandit session kind -> (policy, clip of the scalar feedback's per-arm estimates) from the session config
+SEMI_BANDITS: dict[
+    str, Callable[[dict, Oracle, tuple[float, float], int], tuple[SemiBanditPolicy, tuple[float, float] | None]]
+] = {
+    "cucb": _cucb,
+    "thompson": _thompson,
+}
 
 
 class WhittleRuntime(Runtime):
@@ -308,6 +323,5 @@ def _semi_bandit(config: dict, cache: dict | None, deadline: float | None, max_b
 #: session kind -> runtime factory (config, cache, deadline, max_bytes); the session kinds the service offers
 RUNTIMES: dict[str, Callable[[dict, dict | None, float | None, int | None], Runtime]] = {
     "whittle": _whittle,
-    "cucb": _semi_bandit,
-    "thompson": _semi_bandit,
+    **dict.fromkeys(SEMI_BANDITS, _semi_bandit),
 }
