@@ -1,4 +1,4 @@
-"""Joint inventory replenishment with order-up-to actions (REFERENCE.md section 2, environment 1).
+"""Joint inventory replenishment with order-up-to actions (../shared/REFERENCE.md section 2, environment 1).
 
 Each step the action sets an order-up-to level ``S_i`` in ``{0..max_level}`` per item. Zero lead time:
 ``order_i = max(S_i - inv_i, 0)`` arrives at once, then Poisson demand ``D_i`` is served (unmet demand is

@@ -1,4 +1,4 @@
-"""A continuous maze driven by n binary actuators (REFERENCE.md section 2, environment 2).
+"""A continuous maze driven by n binary actuators (../shared/REFERENCE.md section 2, environment 2).
 
 Actuator ``i`` pushes along angle ``2 pi i / n``. The step displacement is ``step_size * u / max(1, |u|)``
 with ``u = sum_i a_i (cos, sin)(2 pi i / n)`` plus Gaussian noise, so many actions give the same move and

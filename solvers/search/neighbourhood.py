@@ -1,6 +1,6 @@
 """Neighbourhood search over an integer box of actions, scored incrementally by a one-hidden-layer critic.
 
-Dynamic neighbourhood construction (REFERENCE.md section 2), done right. Given a state, the critic is
+Dynamic neighbourhood construction (../shared/REFERENCE.md section 2), done right. Given a state, the critic is
 
     Q(a) = w2 . relu(c + W (a / amax)) + b2,        a in {0..amax_1} x ... x {0..amax_n}
 
