@@ -33,6 +33,7 @@ from engine.sequoia.selectors.greedy import greedy_ascent
 from engine.sequoia.state_q import StateQ
 from solvers.backends.registry import NETWORK_BACKENDS, make_backend
 from solvers.formulations.network_milp import TIGHTENING_MODES, NetworkMILP, max_cardinality
+from solvers.formulations.relu_network import ReluNetwork
 from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, Solution, relative_gap
 
@@ -105,6 +106,8 @@ class MipSelector:
         self._oracle_key: int | None = None
         self._oracle: LinearOracle | None = None
         self._max_ones: int | None = None
+        self._relu_key: tuple | None = None
+        self._relu: ReluNetwork | None = None
         self.last_stable_counts: dict | None = None
         self.last_tightening = None
         self.last_solution: Solution | None = None
@@ -138,7 +141,10 @@ class MipSelector:
         oracle = self._oracle_for(q)
         if oracle is None:
             return None, ""
-        form = affine_form(q.relu_network(), q.first_bias, q.first_weights, self._max_ones)
+        key = (id(q.network), q.version)
+        if self._relu_key != key:  # the network as numpy arrays, once per weights version
+            self._relu, self._relu_key = q.relu_network(), key
+        form = affine_form(self._relu, q.first_bias, q.first_weights, self._max_ones)
         if form is None:
             return None, ""
         w, c = form
