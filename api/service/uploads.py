@@ -178,7 +178,7 @@ def check_config(raw: bytes) -> dict:
         raise _bad("actor-critic checkpoints are not served over REST", "invalid_checkpoint")
     net = meta.get("network")
     ok = isinstance(net, dict)
-    if ok:
+    if isinstance(net, dict):
         dims = [net.get("n_actions"), net.get("state_dim"), net.get("context_dim", 0)]
         hidden = net.get("hidden")
         ok = (
