@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from scenarios.errors import InvalidInputError
 from scenarios.validation import parse_model
 
-_TOL = 1e-6
+_TOL = 1e-6  # rows must sum to one within this
+_NEG = 1e-12  # rounding: probabilities down to -1e-12 are accepted as 0
 BIRTH_DEATH_STATES = 4
 
 
@@ -274,10 +275,10 @@ def _validate(arms: Arms) -> None:
     P = _ragged(T, counts, "transitions", lambda S: (A, S, S))
     if len(set(counts)) == 1:  # one check over every arm; the loop below then names the first bad one
         whole = np.asarray(P)
-        if np.all(np.isfinite(whole)) and np.all(whole >= 0) and np.all(np.abs(whole.sum(-1) - 1) <= _TOL):
+        if np.all(np.isfinite(whole)) and np.all(whole >= -_NEG) and np.all(np.abs(whole.sum(-1) - 1) <= _TOL):
             P = []
     for j, Pj in enumerate(P):
-        bad = np.argwhere(~np.isfinite(Pj) | (Pj < 0))
+        bad = np.argwhere(~np.isfinite(Pj) | (Pj < -_NEG))
         if len(bad):
             a, s, t = bad[0]
             raise ValueError(f"transitions[{j}][{a}][{s}][{t}]: probabilities must be finite and >= 0")
@@ -303,7 +304,7 @@ def _validate(arms: Arms) -> None:
         if rows is None:
             continue
         for j, row in enumerate(_ragged(rows, counts, name, lambda S: (S,))):
-            if not np.all(np.isfinite(row)) or np.any(row < 0) or abs(row.sum() - 1) > _TOL:
+            if not np.all(np.isfinite(row)) or np.any(row < -_NEG) or abs(row.sum() - 1) > _TOL:
                 raise ValueError(f"{name}[{j}]: must be a probability distribution (sums to {row.sum():.6g})")
 
 
