@@ -23,10 +23,6 @@ class Solution:
     status: str
     seconds: float
 
-    @property
-    def has_solution(self) -> bool:
-        return self.x is not None
-
 
 def relative_gap(objective: float, bound: float) -> float:
     """|bound - objective| / max(|objective|, 1e-9), as HiGHS and Gurobi define it (0 when both are equal)."""
