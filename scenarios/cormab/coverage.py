@@ -33,6 +33,8 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
+from scenarios.constraints.attach import with_user_rows
+from scenarios.constraints.budget import BudgetBlock
 from scenarios.cormab.instance import N_STATES, CoRMABInstance, generate_arms
 from solvers.milp import MatrixMILP
 
@@ -61,7 +63,7 @@ class CoverageInstance(CoRMABInstance):
         caps = np.asarray(self.caps, dtype=float)
         if not np.all(np.isfinite(caps)) or np.any(caps < 0):
             raise ValueError("caps: must be finite and non-negative")
-        if np.any(np.asarray(self.arms.rewards) < 0):
+        if np.any(self.arms.birth_death("coverage")[2] < 0):
             raise ValueError("arms: rewards must be non-negative (the additive bound needs min(cap, sum r) <= sum r)")
         if self.budget > J:
             raise ValueError(f"budget: at most the number of arms ({J}), got {self.budget}")
@@ -108,26 +110,14 @@ class CoverageInstance(CoRMABInstance):
         rng = np.random.default_rng([seed, 16, 3, 2])
         perm = rng.permutation(n_arms)
         districts = [sorted(perm[k : k + district_size].tolist()) for k in range(0, n_arms, district_size)]
-        top = np.asarray(arms.rewards)[:, N_STATES - 1]
+        top = np.asarray(arms.arrival_rewards)[:, N_STATES - 1]
         caps = [float(rng.uniform(cap_low, cap_high) * top[d].max()) for d in districts]
         return cls(arms=arms, districts=districts, caps=caps, budget=budget)
 
     # ------------------------------------------------------------------------------- structure
     def action_model(self) -> ActionModel:
-        J = self.n_arms
-        return ActionModel(
-            name="coverage",
-            n_actions=J,
-            A=sp.csr_matrix(np.ones((1, J))),
-            row_lower=np.array([-np.inf]),
-            row_upper=np.array([float(self.budget)]),
-            row_names=["budget"],
-            aux_lower=np.zeros(0),
-            aux_upper=np.zeros(0),
-            aux_integer=np.zeros(0, bool),
-            downward_closed=True,
-            oracle=BudgetOracle(J, self.budget),
-        )
+        """One budget block (plus the user's constraints)."""
+        return self.compose_model("coverage", [BudgetBlock(limit=self.budget)])
 
     def district_of(self) -> np.ndarray:
         """(J,) the district index of each arm."""
@@ -138,7 +128,7 @@ class CoverageInstance(CoRMABInstance):
 
     def _district_expected(self, states: np.ndarray, p: np.ndarray, d: int) -> np.ndarray:
         """E[min(cap_d, sum_{j in D_d} r_j(s'_j))] given arm states and up-probabilities (..., J)."""
-        _, _, table = self.arms.arrays()
+        _, _, table = self.arms.birth_death("coverage")
         members = np.asarray(self.districts[d])
         s = states[..., members]
         r_up = table[members, np.minimum(s + 1, N_STATES - 1)]
@@ -159,8 +149,8 @@ class CoverageInstance(CoRMABInstance):
         states, p = np.broadcast_arrays(states, p)
         return sum(self._district_expected(states, p, d) for d in range(len(self.districts)))
 
-    def realised_reward(self, next_states: np.ndarray) -> float:
-        _, _, table = self.arms.arrays()
+    def realised_reward(self, next_states: np.ndarray, states: object = None, action: object = None) -> float:
+        _, _, table = self.arms.birth_death("coverage")
         r = table[np.arange(self.n_arms), np.asarray(next_states)]
         return float(sum(min(cap, r[members].sum()) for members, cap in zip(self.districts, self.caps, strict=True)))
 
@@ -169,7 +159,7 @@ class CoverageInstance(CoRMABInstance):
         (sum = 1, pattern entries = the pulls), weighted by that pattern's expected district reward."""
         states = np.asarray(states, dtype=np.int64)
         J = self.n_arms
-        p0, p1, _ = self.arms.arrays()
+        p0, p1, _ = self.arms.birth_death("coverage")
         cols_c, rows, cols, vals, lo, hi, names, col_names = [], [], [], [], [], [], [], []
         n_cols = J
         rows += [0] * J
@@ -201,7 +191,7 @@ class CoverageInstance(CoRMABInstance):
                 lo.append(0.0), hi.append(0.0), names.append(f"pattern_is_pull[{j}]")
                 r += 1
         A = sp.csr_matrix((vals, (rows, cols)), shape=(r, n_cols))
-        return MatrixMILP(
+        milp = MatrixMILP(
             c=np.concatenate([np.zeros(J), cols_c]),
             A=A,
             row_lower=np.array(lo),
@@ -214,21 +204,4 @@ class CoverageInstance(CoRMABInstance):
             row_names=names,
             col_names=[f"a[{j}]" for j in range(J)] + col_names,
         )
-
-
-class BudgetOracle:
-    """Feasibility of ``sum a <= B``; samples are uniform B-subsets (maximal actions)."""
-
-    def __init__(self, n: int, budget: int) -> None:
-        self.n, self.budget = n, budget
-
-    def is_feasible(self, a: np.ndarray) -> bool:
-        return int(np.sum(a)) <= self.budget
-
-    def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        return np.zeros(0) if self.is_feasible(a) else None
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        a = np.zeros(self.n, dtype=np.int64)
-        a[rng.choice(self.n, min(self.budget, self.n), replace=False)] = 1
-        return a
+        return with_user_rows(milp, self.n_actions, self.constraints)

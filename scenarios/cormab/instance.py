@@ -1,7 +1,10 @@
-"""The coupled restless bandit (coRMAB) base arm model as plain data, and the base of its domains.
+"""The coupled restless bandit (coRMAB) base: arms (:class:`scenarios.arms.Arms`, any finite MDPs) plus a feasible
+set over the domain's actions.
 
-Arm state s_j in {0,1,2,3}; with probability p_j(a) the arm moves up one level, otherwise down one,
-clipped to [0, 3]. The reward of a step is sum_j r_j(s'_j). See ../shared/REFERENCE.md section 1.1.
+Arm-pull domains act through one binary entry per (arm, level >= 1): arm j at level k is entry
+``j * K + k - 1`` (with K = 1 the entries are the arm pulls), at most one level per arm. The step reward is
+sum_j r_j(s'_j) for rewards on arrival, else sum_j r_j(s_j, a_j). The benchmark's arms are
+:func:`generate_arms` (birth-death, 4 states; see ../shared/REFERENCE.md section 1.1).
 """
 
 from __future__ import annotations
@@ -10,52 +13,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scenarios.action_model import ActionModel
+from scenarios.arms import BIRTH_DEATH_STATES, Arms, birth_death_arms
+from scenarios.constraints import Block, BlockBase
+from scenarios.constraints.attach import check_instance_constraints, domain_model, parse_instance_constraints
 from solvers.milp import MatrixMILP
 
-N_STATES = 4
+N_STATES = BIRTH_DEATH_STATES  # the benchmark's birth-death arms; general arms: ``instance.arms.n_states``
+ArmModel = Arms  # the former birth-death-only name
 
 
-class ArmModel(BaseModel):
-    """Per-arm up-probabilities when passive/active, reward table, initial distribution and horizon."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    p_passive: list[float] = Field(description="P(up) when the arm is not pulled, one entry per arm")
-    p_active: list[float] = Field(description="P(up) when the arm is pulled, one entry per arm")
-    rewards: list[list[float]] = Field(description="reward of each of the 4 states, one row per arm")
-    init_prob: float = Field(0.2, ge=0.0, le=1.0, description="P(initial state 1) per arm (else 0), evaluation")
-    train_init_prob: float = Field(0.5, ge=0.0, le=1.0, description="the same during training")
-    horizon: int = Field(20, ge=1, le=10_000)
-
-    @model_validator(mode="after")
-    def _check(self) -> ArmModel:
-        n = len(self.p_passive)
-        if n < 1:
-            raise ValueError("p_passive: at least one arm is required")
-        for name in ("p_active", "rewards"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name}: expected {n} entries (one per arm), got {len(getattr(self, name))}")
-        for name in ("p_passive", "p_active"):
-            values = np.asarray(getattr(self, name), dtype=float)
-            if not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
-                raise ValueError(f"{name}: probabilities must lie in [0, 1]")
-        table = np.asarray(self.rewards, dtype=float)
-        if table.shape != (n, N_STATES):
-            raise ValueError(f"rewards: expected shape ({n}, {N_STATES}), got {table.shape}")
-        if not np.all(np.isfinite(table)):
-            raise ValueError("rewards: NaN or infinity")
-        return self
-
-    @property
-    def n_arms(self) -> int:
-        return len(self.p_passive)
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(p_passive, p_active, rewards) as numpy arrays."""
-        return np.asarray(self.p_passive), np.asarray(self.p_active), np.asarray(self.rewards)
-
-
-def generate_arms(n_arms: int, n_good: int, seed: int, horizon: int = 20) -> ArmModel:
+def generate_arms(n_arms: int, n_good: int, seed: int, horizon: int = 20) -> Arms:
     """The reference distributions: good arms 0..n_good-1 pay R in {4,5,6} at the top state."""
     if n_arms < 1:
         raise ValueError("n_arms: must be at least 1")
@@ -68,7 +35,7 @@ def generate_arms(n_arms: int, n_good: int, seed: int, horizon: int = 20) -> Arm
     rewards[~good, :3] = [0.1, 0.15, 0.2]
     rewards[good, 3] = rng.integers(4, 7, good.sum())
     rewards[~good, 3] = rng.integers(1, 4, (~good).sum())
-    return ArmModel(p_passive=p_passive.tolist(), p_active=p_active.tolist(), rewards=rewards.tolist(), horizon=horizon)
+    return birth_death_arms(p_passive, p_active, rewards, horizon=horizon)
 
 
 class CoRMABInstance(BaseModel):
@@ -76,7 +43,21 @@ class CoRMABInstance(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    arms: ArmModel
+    arms: Arms
+    constraints: list[Block] = Field(
+        default_factory=list, description="the user's constraint blocks, added to the domain's feasible set"
+    )
+
+    _parse_constraints = model_validator(mode="before")(parse_instance_constraints)
+
+    @model_validator(mode="after")
+    def _constraints_fit(self) -> CoRMABInstance:
+        check_instance_constraints(self)
+        return self
+
+    def compose_model(self, name: str, blocks: list[BlockBase]) -> ActionModel:
+        """The ActionModel of the domain's ``blocks`` followed by the user's :attr:`constraints`."""
+        return domain_model(name, self.n_actions, blocks, self.constraints)
 
     @property
     def n_arms(self) -> int:
@@ -84,19 +65,40 @@ class CoRMABInstance(BaseModel):
 
     @property
     def n_actions(self) -> int:
-        """Length of the binary action vector (the arms, unless the domain acts through interventions)."""
-        return self.arms.n_arms
+        """Length of the binary action vector: one entry per (arm, level >= 1), unless the domain acts through
+        interventions."""
+        return self.arms.n_arms * self.arms.n_levels
+
+    @property
+    def n_states(self) -> int:
+        """Padded per-arm state count (``arms.state_counts`` per arm)."""
+        return self.arms.n_states
 
     @property
     def horizon(self) -> int:
         return self.arms.horizon
 
     def action_model(self) -> ActionModel:
-        raise NotImplementedError
+        """Arms alone: the feasible set is the user's :attr:`constraints` (with at most one level per arm)."""
+        return self.compose_model("arms", self.level_blocks())
+
+    def level_blocks(self) -> list[BlockBase]:
+        """With K >= 2 levels: at most one level per arm (a group cap of 1 over each arm's entries)."""
+        K = self.arms.n_levels
+        if K == 1:
+            return []
+        from scenarios.constraints.group_cap import GroupCapBlock
+
+        return [GroupCapBlock(groups=np.repeat(np.arange(self.n_arms), K).tolist(), caps=[1] * self.n_arms)]
+
+    def level_costs(self) -> np.ndarray:
+        """(n_actions,) the cost of each (arm, level) entry above the passive action: costs[j][k] - costs[j][0]."""
+        _, _, C, _ = self.arms.arrays()
+        return (C[:, 1:] - C[:, :1]).ravel()
 
     def action_arm_links(self) -> np.ndarray:
         """(n_actions, n_arms) 0/1 matrix: which arms each action entry reaches (identity for arm pulls)."""
-        return np.eye(self.n_actions, self.n_arms)
+        return (self.level_weights() > 0).T.astype(float)
 
     def action_costs(self) -> np.ndarray:
         """Resource use of each action entry, for greedy gain-per-cost baselines (1 unless the domain says)."""
@@ -118,30 +120,57 @@ class CoRMABInstance(BaseModel):
 
         return CoRMABEnv(self, training=training)
 
+    def arm_levels(self, action: np.ndarray) -> np.ndarray:
+        """Each arm's action level (..., J) from a binary action vector (..., n_actions)."""
+        a = np.asarray(action, dtype=np.int64)
+        K = self.arms.n_levels
+        if K == 1:
+            return a
+        return (a.reshape(*a.shape[:-1], self.n_arms, K) * np.arange(1, K + 1)).sum(-1)
+
+    def level_weights(self) -> np.ndarray:
+        """(J, n_actions): arm j's level is ``level_weights() @ a`` (entry j * K + k - 1 counts k)."""
+        J, K = self.n_arms, self.arms.n_levels
+        W = np.zeros((J, J * K))
+        W[np.repeat(np.arange(J), K), np.arange(J * K)] = np.tile(np.arange(1.0, K + 1), J)
+        return W
+
     def up_probability(self, action: np.ndarray) -> np.ndarray:
-        """P(up) per arm under ``action``; works on a single action (n,) or a batch (k, n)."""
-        p0, p1, _ = self.arms.arrays()
+        """P(up) per arm under ``action`` for birth-death arms; works on a single action (n,) or a batch (k, n)."""
+        p0, p1, _ = self.arms.birth_death(type(self).__name__)
         return np.where(np.asarray(action) > 0, p1, p0)
 
     def expected_reward(self, states: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """Expected next-step reward E[sum_j r_j(s'_j)]; broadcasts over leading batch dimensions."""
-        _, _, table = self.arms.arrays()
-        p = self.up_probability(action)
-        states = np.asarray(states)
-        up = np.minimum(states + 1, N_STATES - 1)
-        down = np.maximum(states - 1, 0)
-        arm = np.arange(self.n_arms)
-        return np.sum(p * table[arm, up] + (1.0 - p) * table[arm, down], axis=-1)
+        """Expected step reward (E[sum_j r_j(s'_j)] or sum_j r_j(s_j, a_j)); broadcasts over batch dimensions."""
+        return np.sum(self.arms.expected_reward(states, self.arm_levels(action)), axis=-1)
 
     def transition(self, states: np.ndarray, action: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """Next states given one uniform draw per arm (common random numbers across policies)."""
-        up = uniforms < self.up_probability(action)
-        return np.clip(np.asarray(states) + np.where(up, 1, -1), 0, N_STATES - 1)
+        return self.arms.sample(states, self.arm_levels(action), uniforms)
 
-    def realised_reward(self, next_states: np.ndarray) -> float:
-        _, _, table = self.arms.arrays()
-        return float(table[np.arange(self.n_arms), np.asarray(next_states)].sum())
+    def realised_reward(
+        self, next_states: np.ndarray, states: np.ndarray | None = None, action: np.ndarray | None = None
+    ) -> float:
+        """The step's reward; ``states`` and ``action`` are needed when rewards are not paid on arrival."""
+        if self.arms.on_arrival:
+            levels = np.zeros(self.n_arms, dtype=np.int64)
+            return float(self.arms.realised_reward(levels, levels, next_states).sum())
+        if states is None or action is None:
+            raise ValueError("realised_reward: rewards r(s, a) need the states and the action")
+        return float(self.arms.realised_reward(states, self.arm_levels(action), next_states).sum())
 
     def initial_states(self, rng: np.random.Generator, training: bool = False) -> np.ndarray:
-        prob = self.arms.train_init_prob if training else self.arms.init_prob
-        return (rng.uniform(size=self.n_arms) < prob).astype(np.int64)
+        return self.arms.sample_initial(rng.uniform(size=self.n_arms), training=training)
+
+
+def birth_death_expected(table: np.ndarray, p: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Per-arm expected arrival reward (..., J) of birth-death arms moving up with probability ``p`` (..., J)."""
+    s = np.asarray(states)
+    arm = np.arange(table.shape[0])
+    up, down = np.minimum(s + 1, N_STATES - 1), np.maximum(s - 1, 0)
+    return p * table[arm, up] + (1.0 - p) * table[arm, down]
+
+
+def birth_death_step(states: np.ndarray, p: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Birth-death next states: up iff the arm's uniform is below ``p``, else down, clipped."""
+    return np.clip(np.asarray(states) + np.where(uniforms < p, 1, -1), 0, N_STATES - 1)

@@ -22,7 +22,10 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
-from scenarios.cormab.instance import N_STATES, CoRMABInstance, generate_arms
+from scenarios.arms import birth_death_arms
+from scenarios.constraints.attach import with_user_rows
+from scenarios.constraints.interventions import InterventionsBlock
+from scenarios.cormab.instance import N_STATES, CoRMABInstance, birth_death_expected, birth_death_step, generate_arms
 from solvers.milp import MatrixMILP
 
 
@@ -66,6 +69,7 @@ class MultiInterventionInstance(CoRMABInstance):
             raise ValueError("beta: must be non-negative")
         if self.budget > n:
             raise ValueError(f"budget: at most the number of interventions ({n}), got {self.budget}")
+        self.arms.birth_death(type(self).__name__)  # the response phi sets P(up): birth-death arms only
         return self
 
     @classmethod
@@ -107,13 +111,12 @@ class MultiInterventionInstance(CoRMABInstance):
         alpha = np.where(good, rng.uniform(0.7, 1.0, n_arms), rng.uniform(0.2, 0.5, n_arms))
         beta = np.where(good, rng.uniform(1.4, 1.9, n_arms), 1.0)
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
-        arms = generate_arms(n_arms, budget, seed, horizon)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
-        arms = arms.model_copy(
-            update={
-                "p_passive": phi(np.zeros(n_arms), alpha, beta, x0).tolist(),
-                "p_active": phi(x_max, alpha, beta, x0).tolist(),
-            }
+        arms = birth_death_arms(
+            phi(np.zeros(n_arms), alpha, beta, x0),
+            phi(x_max, alpha, beta, x0),
+            generate_arms(n_arms, budget, seed, horizon).arrival_rewards,
+            horizon=horizon,
         )
         return cls(
             arms=arms, weights=W.tolist(), alpha=alpha.tolist(), beta=beta.tolist(), x0=x0.tolist(), budget=budget
@@ -150,6 +153,15 @@ class MultiInterventionInstance(CoRMABInstance):
         """phi_j(x_j) per arm for an action (N,) or a batch (k, N)."""
         return self.response(self.intensity(action))
 
+    def expected_reward(self, states: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """E[sum_j r_j(s'_j)] with P(up) = phi_j(x_j); broadcasts over leading batch dimensions."""
+        table = self.arms.birth_death(type(self).__name__)[2]
+        return np.sum(birth_death_expected(table, self.up_probability(action), states), axis=-1)
+
+    def transition(self, states: np.ndarray, action: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """Up iff the arm's uniform is below phi_j(x_j), else down (one uniform per arm)."""
+        return birth_death_step(states, self.up_probability(action), uniforms)
+
     def response(self, x: np.ndarray) -> np.ndarray:
         """phi_j(x_j); ``x`` has the arms on its last axis."""
         return phi(np.asarray(x, dtype=float), np.asarray(self.alpha), np.asarray(self.beta), np.asarray(self.x0))
@@ -162,25 +174,14 @@ class MultiInterventionInstance(CoRMABInstance):
         return self.weight_matrix(), values, probs
 
     def action_model(self) -> ActionModel:
-        n = self.n_actions
-        return ActionModel(
-            name="multi_intervention",
-            n_actions=n,
-            A=sp.csr_matrix(np.ones((1, n))),
-            row_lower=np.array([float(self.budget)]),
-            row_upper=np.array([float(self.budget)]),
-            row_names=["budget"],
-            aux_lower=np.zeros(0),
-            aux_upper=np.zeros(0),
-            aux_integer=np.zeros(0, bool),
-            downward_closed=False,
-            oracle=ExactBudgetOracle(n, self.budget),
-        )
+        """One interventions block, exactly B used (plus the user's constraints)."""
+        block = InterventionsBlock(weights=self.weights, count=self.budget, exact=True)
+        return self.compose_model("multi_intervention", [block])
 
     def myopic_milp(self, states: np.ndarray) -> MatrixMILP:
         """Maximise the expected next-step reward exactly: one-hot choice of each reached arm's x_j value."""
         states = np.asarray(states, dtype=np.int64)
-        _, _, table = self.arms.arrays()
+        _, _, table = self.arms.birth_death(type(self).__name__)
         W, values, probs = self.control_structure()
         J, n = W.shape
         arm = np.arange(J)
@@ -208,7 +209,7 @@ class MultiInterventionInstance(CoRMABInstance):
         A = sp.csr_matrix((vals, (rows, cols)), shape=(1 + 2 * R, n + nz))
         lo = np.concatenate([[self.budget], np.ones(R), np.zeros(R)]).astype(float)
         c = np.concatenate([np.zeros(n), z_prob * r_up[z_arm] + (1 - z_prob) * r_down[z_arm]])
-        return MatrixMILP(
+        milp = MatrixMILP(
             c=c,
             A=A,
             row_lower=lo,
@@ -222,21 +223,4 @@ class MultiInterventionInstance(CoRMABInstance):
             col_names=[f"a[{i}]" for i in range(n)]
             + [f"z[{j},{v:g}]" for j, v in zip(z_arm.tolist(), z_val.tolist(), strict=True)],
         )
-
-
-class ExactBudgetOracle:
-    """Feasibility of ``sum a = B``; samples are uniform B-subsets."""
-
-    def __init__(self, n: int, budget: int) -> None:
-        self.n, self.budget = n, budget
-
-    def is_feasible(self, a: np.ndarray) -> bool:
-        return int(np.sum(a)) == self.budget
-
-    def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        return np.zeros(0) if self.is_feasible(a) else None
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        a = np.zeros(self.n, dtype=np.int64)
-        a[rng.choice(self.n, self.budget, replace=False)] = 1
-        return a
+        return with_user_rows(milp, self.n_actions, self.constraints)
