@@ -207,7 +207,8 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
     import numpy as np
     import torch
 
-    from engine import DQNConfig, Engine, trainers
+    from engine import DQNConfig, trainers
+    from engine.engine import train_dqn
 
     env = _make_env(args, parser)
     if trainers.family(env) == "box":
@@ -225,7 +226,7 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
             )
         return _train_seeds(args, config)
     torch.set_num_threads(args.threads)
-    engine = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
+    engine = train_dqn(env, config, seed=args.seed, progress=not args.quiet)
     path = engine.save(args.out)
     s = engine.training_summary
     print(
@@ -250,14 +251,14 @@ def _train_box(args: argparse.Namespace, parser: CliParser, env, ac_options: dic
     import numpy as np
     import torch
 
-    from engine import ActorCriticConfig, Engine
+    from engine import ActorCriticAgent, ActorCriticConfig
 
     requirement = "allocation scenarios (trained by the DQN; integer-box scenarios take --ac-option)"
     _only_with(args, parser, ["episodes", "hidden", "dqn_option", "seeds"], False, requirement)
     config = ActorCriticConfig.from_dict(ac_options)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    agent = Engine.train(env, config, seed=args.seed, progress=not args.quiet)
+    agent = ActorCriticAgent.train(env, config, seed=args.seed, progress=not args.quiet)
     path = agent.save(args.out)
     returns = agent.training_returns[-10:]
     print(

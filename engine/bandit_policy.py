@@ -34,12 +34,18 @@ class BanditPolicy:
     kind = "bandit"
     selectors = BANDIT_SELECTORS
 
-    def __init__(self, policy: RestlessPolicy) -> None:
+    def __init__(self, policy: RestlessPolicy, n_arms: int | None = None) -> None:
+        """``n_arms`` defaults to the number of arms in the policy's data (a policy without arm data, e.g. a
+        learning one, needs it)."""
         if not isinstance(policy, RestlessPolicy):
             raise InvalidInputError("policy", f"expected a restless bandit policy, got {type(policy).__name__}")
         self.policy = policy
-        self.n_arms = int(policy.arms.n_arms)
         meta, arrays = policy.get_state()
+        if n_arms is None:
+            if "transitions" not in arrays:
+                raise InvalidInputError("n_arms", f"give the number of arms of this {policy.kind} policy")
+            n_arms = int(arrays["transitions"].shape[0])
+        self.n_arms = int(n_arms)
         h = hashlib.sha256(json.dumps({"kind": policy.kind, **meta}, sort_keys=True, default=str).encode())
         for name in sorted(arrays):
             h.update(name.encode())
@@ -67,7 +73,7 @@ class BanditPolicy:
     def save(self, path: str | Path) -> Path:
         meta, arrays = self.policy.get_state()
         tensors = {name: torch.from_numpy(np.array(a, copy=True)) for name, a in arrays.items()}
-        info: dict[str, Any] = {"kind": self.kind, "bandit": self.policy.kind, "state": meta}
+        info: dict[str, Any] = {"kind": self.kind, "bandit": self.policy.kind, "n_arms": self.n_arms, "state": meta}
         return write_checkpoint_dir(path, info | {"policy_version": self.policy_version}, tensors)
 
     @classmethod
@@ -76,7 +82,10 @@ class BanditPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a bandit checkpoint")
         arrays = {k: v.numpy() for k, v in load_file(str(Path(path) / "weights.safetensors")).items()}
-        return cls(bandit_class(meta["bandit"]).from_state(meta["state"], arrays))
+        policy_class = bandit_class(meta["bandit"])
+        if not issubclass(policy_class, RestlessPolicy):
+            raise InvalidInputError("bandit", f"{meta['bandit']!r} is not a restless bandit policy")
+        return cls(policy_class.from_state(meta["state"], arrays), meta.get("n_arms"))
 
 
 def _integers(state: object) -> np.ndarray:

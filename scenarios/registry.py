@@ -35,9 +35,17 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _module_file(module: str) -> Path | None:
-    """The source file of a module of this package, found without importing it (None: another package)."""
+    """The source file of a module, found without importing it (a plug-in's parent packages are imported to
+    locate it; None: not found or not a Python source file)."""
     root, _, rest = module.partition(".")
-    if root != _PACKAGE or not rest:
+    if root != _PACKAGE:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            return None
+        origin = None if spec is None or spec.origin is None else Path(spec.origin)
+        return origin if origin is not None and origin.suffix == ".py" else None
+    if not rest:
         return None
     base = _PACKAGE_DIR.joinpath(*rest.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):

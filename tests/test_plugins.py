@@ -250,6 +250,13 @@ def test_cli_lists_and_trains_the_toy_scenario(site, tmp_path):
     listed = _cli(site, "scenarios")
     assert listed.returncode == 0, listed.stderr
     assert "toy                  Toy plug-in scenario: four arms and two workers." in listed.stdout.splitlines()
+    code = (
+        "import sys; from api.cli import main; main(['scenarios']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy') or m == 'toyplug.scenario'))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert imported.stdout.splitlines()[-1] == "[]", imported.stdout  # listing a plug-in does not import it
     out = tmp_path / "toy"
     trained = _cli(
         site, "train", "toy", "--n-arms", "4", "--budget", "2", "--episodes", "2", "--hidden", "4",

@@ -15,7 +15,6 @@ import numpy as np
 
 from api.service.limits import chunk_arms, deadline_passed
 from bandits.combinatorial import CUCB, CombinatorialThompson, KnapsackOracle, TopKOracle
-from bandits.combinatorial.base import SemiBanditPolicy
 from bandits.combinatorial.oracles.base import Oracle
 from bandits.combinatorial.scalar_feedback import ScalarFeedback
 from bandits.persistence import rng_from_state, rng_state
@@ -79,13 +78,13 @@ class SemiBanditRuntime(Runtime):
         if c["type"] == "top_k":
             if c["k"] > n:
                 raise InvalidInputError("constraint.k", f"must be at most n_arms = {n}")
-            oracle = TopKOracle(n, c["k"], c.get("allow_fewer", False))
+            oracle: Oracle = TopKOracle(n, c["k"], c.get("allow_fewer", False))
             samples = 32
         else:
             if len(c["sizes"]) != n:
                 raise InvalidInputError("constraint.sizes", f"expected {n} sizes (one per arm)")
-            oracle = KnapsackOracle(c["sizes"], c["capacity"], time_limit=KNAPSACK_SECONDS)
-            samples = 32 if oracle.use_dp and n * (oracle.capacity + 1) <= 200_000 else 0
+            knapsack = KnapsackOracle(c["sizes"], c["capacity"], time_limit=KNAPSACK_SECONDS)
+            oracle, samples = knapsack, 32 if knapsack.use_dp and n * (knapsack.capacity + 1) <= 200_000 else 0
         low, high = (float(v) for v in config["reward_range"])
         if not high > low:
             raise InvalidInputError("reward_range", "expected [low, high] with high > low")
@@ -123,7 +122,7 @@ class SemiBanditRuntime(Runtime):
             rewards = np.array([np.nan if v is None else float(v) for v in r])
             rewards[~chosen] = np.nan
             if (
-                self.kind == "thompson"
+                isinstance(self.policy, CombinatorialThompson)
                 and self.policy.likelihood == "bernoulli"
                 and (np.any(rewards[chosen] < 0) or np.any(rewards[chosen] > 1))
             ):
@@ -150,16 +149,16 @@ class SemiBanditRuntime(Runtime):
         return out
 
 
-def _cucb(
-    config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int
-) -> tuple[SemiBanditPolicy, tuple[float, float] | None]:
+#: a semi-bandit policy and the clip of its scalar feedback's per-arm estimates
+SemiBanditBuild = tuple[CUCB | CombinatorialThompson, tuple[float, float] | None]
+
+
+def _cucb(config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int) -> SemiBanditBuild:
     policy = CUCB(oracle, config["alpha"], reward_range, config["seed"], config["epsilon"], samples)
     return policy, reward_range
 
 
-def _thompson(
-    config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int
-) -> tuple[SemiBanditPolicy, tuple[float, float] | None]:
+def _thompson(config: dict, oracle: Oracle, reward_range: tuple[float, float], samples: int) -> SemiBanditBuild:
     prior = tuple(config["prior"])
     policy = CombinatorialThompson(
         oracle, config["likelihood"], prior, config["sigma"], config["seed"], config["epsilon"], samples
@@ -168,9 +167,7 @@ def _thompson(
 
 
 #: semi-bandit session kind -> (policy, clip of the scalar feedback's per-arm estimates) from the session config
-SEMI_BANDITS: dict[
-    str, Callable[[dict, Oracle, tuple[float, float], int], tuple[SemiBanditPolicy, tuple[float, float] | None]]
-] = {
+SEMI_BANDITS: dict[str, Callable[[dict, Oracle, tuple[float, float], int], SemiBanditBuild]] = {
     "cucb": _cucb,
     "thompson": _thompson,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from solvers.search.neighbourhood import NeighbourhoodConfig
 
@@ -56,7 +57,7 @@ class ActorCriticConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ActorCriticConfig:
         known = {f.name for f in fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
         if isinstance(kw.get("search"), dict):
             kw["search"] = NeighbourhoodConfig(**kw["search"])
         return cls(**kw)

@@ -227,9 +227,10 @@ class ActorCriticTrainer:
             else:
                 target = r + cfg.gamma * (1.0 - d) * q2 - r_model
         a_scaled, s_seen = agent.scale(agent.post_order_levels(s, a)), agent.critic_obs(s)
-        loss = sum(nn.functional.mse_loss(q(s_seen, a_scaled), target) for q in agent.critics)
+        loss = torch.stack([nn.functional.mse_loss(q(s_seen, a_scaled), target) for q in agent.critics]).sum()
         if cfg.action_weight_decay > 0.0:
-            loss = loss + cfg.action_weight_decay * sum(q.action_in.weight.pow(2).sum() for q in agent.critics)
+            decay = torch.stack([q.action_in.weight.pow(2).sum() for q in agent.critics]).sum()
+            loss = loss + cfg.action_weight_decay * decay
         self.critic_opt.zero_grad()
         loss.backward()
         self.critic_opt.step()
