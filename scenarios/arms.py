@@ -411,3 +411,26 @@ def _birth_death_fields(
         "train_initial": init(train_init_prob),
         "horizon": horizon,
     }
+
+
+def random_arms(
+    n_arms: int, n_states: int = 3, n_levels: int = 1, seed: int = 0, horizon: int = 20, sparsity: float = 0.3
+) -> Arms:
+    """Random heterogeneous arms for experiments: ``n_states`` states each, actions 0..``n_levels``; higher
+    levels push the arm up (transition rows drawn from a Dirichlet, tilted towards higher states by the level,
+    a ``sparsity`` share of moves removed), arrival rewards increasing in the state, start in state 0."""
+    if n_arms < 1 or n_states < 2 or n_levels < 1:
+        raise ValueError("n_arms: at least 1 arm, 2 states and 1 level are required")
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError("sparsity: must lie in [0, 1)")
+    rng = np.random.default_rng(seed)
+    S, A = n_states, n_levels + 1
+    tilt = np.exp(np.arange(A)[:, None, None] * np.linspace(-1.0, 1.0, S)[None, None, :])  # (A, 1, S)
+    P = rng.dirichlet(np.ones(S), size=(n_arms, A, S)) * tilt
+    P[rng.uniform(size=P.shape) < sparsity] = 0.0
+    P[..., np.arange(S), np.arange(S)] += 1e-3  # every row keeps its own state possible
+    P /= P.sum(-1, keepdims=True)
+    rewards = np.sort(rng.uniform(0.0, 1.0, (n_arms, S)), axis=1) * rng.uniform(1.0, 5.0, (n_arms, 1))
+    initial = np.zeros((n_arms, S))
+    initial[:, 0] = 1.0
+    return Arms(transitions=P.tolist(), arrival_rewards=rewards.tolist(), initial=initial.tolist(), horizon=horizon)

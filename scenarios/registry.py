@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "maze": "scenarios.boxes.maze:MazeInstance",
     "overlapping_reach": "scenarios.cormab.overlapping_reach:OverlappingReachInstance",
     "coverage": "scenarios.cormab.coverage:CoverageInstance",
+    "budgeted": "scenarios.cormab.budgeted:BudgetedInstance",
 }
 
 ENTRY_POINT_GROUP = "redwood.scenarios"

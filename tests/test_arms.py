@@ -19,8 +19,9 @@ from engine.planners import make_planner
 from engine.sequoia.dqn import DQNConfig
 from scenarios import make
 from scenarios.arms import Arms, birth_death_arms
+from scenarios.cormab.budgeted import BudgetedInstance
 from scenarios.cormab.capacity import CapacityInstance
-from scenarios.cormab.instance import CoRMABInstance, generate_arms
+from scenarios.cormab.instance import generate_arms
 from scenarios.errors import InvalidInputError
 
 SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -182,10 +183,9 @@ def test_restless_arms_are_the_same_model() -> None:
 
 
 # -------------------------------------------------------------------- every part on general arms
-def _instance(arms: Arms, budget: float) -> CoRMABInstance:
-    """Arms under a cost budget over the (arm, level) entries (at most one level per arm is added)."""
-    probe = CoRMABInstance(arms=arms)
-    return CoRMABInstance(arms=arms, constraints=[{"kind": "budget", "limit": budget, "costs": probe.level_costs()}])
+def _instance(arms: Arms, budget: float) -> BudgetedInstance:
+    """Arms under a cost budget over the (arm, level) entries, at most one level per arm."""
+    return BudgetedInstance(arms=arms, budget=budget)
 
 
 @given(random_arms(max_arms=3), st.floats(0.5, 4.0), st.integers(0, 1000))
@@ -268,3 +268,25 @@ def test_birth_death_arms_helper_round_trips_the_legacy_fields() -> None:
     assert arms.horizon == 7 and arms.n_states == 4 and arms.n_levels == 1
     assert np.allclose(arms.initial_distribution()[0], [0.7, 0.3, 0, 0])
     assert np.allclose(arms.initial_distribution(training=True)[0], [0.5, 0.5, 0, 0])
+
+
+def test_intervention_levels_train_save_load_and_decide(tmp_path) -> None:
+    """K = 2 levels on 3-state arms: one entry per (arm, level), at most one level per arm, level costs 1 and 2."""
+    env = make("budgeted", n_arms=6, budget=3, seed=2, horizon=4, n_states=3, n_levels=2)
+    inst = env.instance
+    assert inst.n_actions == 12 and env.action_model().n_actions == 12
+    both = np.zeros(12, dtype=np.int64)
+    both[[0, 1]] = 1  # arm 0 at levels 1 and 2
+    assert not env.action_model().is_feasible(both)
+    assert np.array_equal(inst.arm_levels(np.eye(12, dtype=np.int64)[3]), [0, 2, 0, 0, 0, 0])
+    cfg = DQNConfig(episodes=2, warm_start_samples=128, warm_start_epochs=5, hidden=(8,), snapshots=1)
+    engine = Engine.train(env, cfg, seed=0, progress=False)
+    engine.save(tmp_path / "ck")
+    again = Engine.load(tmp_path / "ck")
+    obs, _ = env.reset(seed=1)
+    for selector in ("mip", "enumerate"):
+        action = again.decide(obs, selector=selector).action
+        assert np.array_equal(action, engine.decide(obs, selector=selector).action)
+        env.action_model().check(action)
+    planner = Engine.plan(env, "lagrangian")
+    env.action_model().check(planner.decide(obs).action)

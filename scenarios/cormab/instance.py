@@ -79,8 +79,7 @@ class CoRMABInstance(BaseModel):
         return self.arms.horizon
 
     def action_model(self) -> ActionModel:
-        """Arms alone: the feasible set is the user's :attr:`constraints` (with at most one level per arm)."""
-        return self.compose_model("arms", self.level_blocks())
+        raise NotImplementedError
 
     def level_blocks(self) -> list[BlockBase]:
         """With K >= 2 levels: at most one level per arm (a group cap of 1 over each arm's entries)."""
