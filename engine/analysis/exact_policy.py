@@ -1,7 +1,7 @@
 """The exact expected return of an Engine's greedy policy on a tiny instance: DP policy evaluation, no sampling.
 
 The greedy policy maximises Q(s, .) over every feasible action (the ``enumerate`` selector's answer),
-computed for all 4^J joint states at once; :func:`engine.analysis.exact_dp.policy_value` then propagates it through
+computed for all joint states at once; :func:`engine.analysis.exact_dp.policy_value` then propagates it through
 the exact transition model. Compared with the DP optimum this gives the optimality gap without the +-2%
 noise of a 50-episode sample mean.
 """
