@@ -22,7 +22,7 @@ send them over REST, put the block in the instance instead (preferred)::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyomo.environ as pe
@@ -49,7 +49,10 @@ def _action_rows(m: pe.ConcreteModel, n: int, prefix: str) -> tuple[np.ndarray, 
         const = float(repn.constant or 0.0)
         lo = -np.inf if con.lower is None else float(pe.value(con.lower)) - const
         hi = np.inf if con.upper is None else float(pe.value(con.upper)) - const
-        coefs.append(row), lows.append(lo), ups.append(hi), names.append(f"{prefix}:{con.name}")
+        coefs.append(row)
+        lows.append(lo)
+        ups.append(hi)
+        names.append(f"{prefix}:{con.name}")
     return np.array(coefs).reshape(-1, n), np.array(lows), np.array(ups), names
 
 
@@ -94,7 +97,7 @@ class UserRowsOracle:
 
 
 def _pyomo_rows(
-    n: int, build: Callable[[pe.ConcreteModel], object], prefix: str
+    n: int, build: Callable[[pe.ConcreteModel], Iterable[object] | None], prefix: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     m = pe.ConcreteModel()
     m.a = pe.Var(range(n), within=pe.Binary)
@@ -121,7 +124,7 @@ def _as_block(coefs: np.ndarray, lower: np.ndarray, upper: np.ndarray, names: li
     return LinearBlock(rows=rows)
 
 
-def pyomo_block(build: Callable[[pe.ConcreteModel], object], n_actions: int) -> LinearBlock:
+def pyomo_block(build: Callable[[pe.ConcreteModel], Iterable[object] | None], n_actions: int) -> LinearBlock:
     """The linear constraints ``build(m)`` adds over ``m.a`` as a ``linear`` block (plain data: put it in an
     instance's ``constraints`` to save it with checkpoints and enforce it everywhere)."""
     coefs, lower, upper, names = _pyomo_rows(n_actions, build, "")
@@ -129,7 +132,7 @@ def pyomo_block(build: Callable[[pe.ConcreteModel], object], n_actions: int) -> 
 
 
 def add_pyomo_constraints(
-    model: ActionModel, build: Callable[[pe.ConcreteModel], object], prefix: str = "user"
+    model: ActionModel, build: Callable[[pe.ConcreteModel], Iterable[object] | None], prefix: str = "user"
 ) -> ActionModel:
     """A new ActionModel: ``model``'s rows plus the linear constraints ``build(m)`` adds over ``m.a``.
 

@@ -6,7 +6,7 @@ one line in ``BLOCKS``. ``Block`` is the discriminated union of every registered
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import pydantic
 from pydantic import Field, TypeAdapter
@@ -31,7 +31,17 @@ BLOCKS: dict[str, type[BlockBase]] = {
     "linear": LinearBlock,
 }
 
-Block = Annotated[Union[tuple(BLOCKS.values())], Field(discriminator="kind")]  # noqa: UP007
+# the same classes as BLOCKS, written out so that type checkers see the union
+Block = Annotated[
+    BudgetBlock
+    | WorkerCapacityBlock
+    | SchedulingBlock
+    | RoutingBlock
+    | InterventionsBlock
+    | GroupCapBlock
+    | LinearBlock,
+    Field(discriminator="kind"),
+]
 _BLOCK_LIST = TypeAdapter(list[Block])
 
 
@@ -53,7 +63,7 @@ def parse_blocks(data: Any, field: str = "constraints") -> list[BlockBase]:
     if data is None:
         return []
     try:
-        return _BLOCK_LIST.validate_python(data)
+        return list(_BLOCK_LIST.validate_python(data))
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         msg = err["msg"].removeprefix("Value error, ")

@@ -42,8 +42,8 @@ def rows_model(
     name: str,
     n_actions: int,
     coefs: sp.spmatrix | np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
+    lower: np.ndarray | list[float],
+    upper: np.ndarray | list[float],
     row_names: list[str],
     downward_closed: bool,
 ) -> ActionModel:

@@ -80,7 +80,9 @@ def compose(
             for r, term, coef in block.external_terms():
                 if term not in column:
                     raise ValueError(f"{labels[k] or f'blocks[{k}]'}.rows[{r}].terms: unknown variable {term!r}")
-                extra_r.append(r), extra_c.append(column[term]), extra_v.append(coef)
+                extra_r.append(r)
+                extra_c.append(column[term])
+                extra_v.append(coef)
             rows = rows + sp.csr_matrix((extra_v, (extra_r, extra_c)), shape=rows.shape)
         stacked.append(rows)
     coupled = any(isinstance(b, LinearBlock) and b.external_names() for b in blocks)

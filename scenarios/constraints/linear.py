@@ -96,7 +96,9 @@ class LinearBlock(BlockBase):
                 m = _PULL.match(name)
                 col = int(m.group(1)) if m else own.get(name)
                 if col is not None:
-                    rows.append(r), cols.append(col), vals.append(float(c))
+                    rows.append(r)
+                    cols.append(col)
+                    vals.append(float(c))
         n_vars = n_actions + len(self.variables)
         A = sp.csr_matrix((vals, (rows, cols)), shape=(len(self.rows), n_vars))
         lo, hi = self.bounds()
