@@ -26,7 +26,9 @@ class JobSettings:
     ``REDWOOD_JOB_WORKERS=2``. ``job_workers``: jobs running at once across every server process on the
     database (0: this process runs none, e.g. an API-only replica). ``job_lease_seconds``: a running job
     whose lease is this old is taken for dead. Uploads: ``upload_max_bytes`` (also bounded by the service's
-    ``max_body_bytes``), ``upload_max_members``, ``upload_max_uncompressed``."""
+    ``max_body_bytes``), ``upload_max_members``, ``upload_max_uncompressed``. ``job_executor``: ``local``
+    (a child process per job) or ``ray`` (a Ray task per job, on ``job_ray_address``: empty for a local
+    cluster, ``auto`` or ``ray://host:10001`` for an existing one; see :mod:`api.service.job_ray`)."""
 
     job_workers: int = 1
     job_max_attempts: int = 3
@@ -37,6 +39,15 @@ class JobSettings:
     job_max_horizon: int = 200
     job_max_sweep_tasks: int = 50
     job_threads: int = 1
+    job_executor: str = "local"
+    job_ray_address: str = ""
+
+    def __post_init__(self) -> None:
+        if self.job_executor not in ("local", "ray"):
+            raise ValueError(f"REDWOOD_JOB_EXECUTOR: expected 'local' or 'ray', got {self.job_executor!r}")
+        if self.job_ray_address and self.job_executor != "ray":
+            raise ValueError("REDWOOD_JOB_RAY_ADDRESS: only meaningful with REDWOOD_JOB_EXECUTOR=ray")
+
     upload_max_bytes: int = 64 * 1024 * 1024
     upload_max_members: int = 16
     upload_max_uncompressed: int = 256 * 1024 * 1024
@@ -47,7 +58,10 @@ class JobSettings:
         for name, f in cls.__dataclass_fields__.items():
             raw = os.environ.get(f"REDWOOD_{name.upper()}")
             if raw is not None:
-                values[name] = float(raw) if f.type in ("float", float) else int(raw)
+                if f.type in ("str", str):
+                    values[name] = raw
+                else:
+                    values[name] = float(raw) if f.type in ("float", float) else int(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from api.service.db import ID, Database
 from api.service.errors import ApiError
+from api.service.job_ray import RayJobProcess, ensure_ray, shutdown_ray
 from api.service.job_specs import (  # noqa: F401  (re-exported: the jobs API in one place)
     LOG_CHARS,
     STATES,
@@ -286,11 +287,13 @@ class JobService:
 class _Child:
     job_id: str
     attempt: int
-    proc: subprocess.Popen
+    proc: subprocess.Popen | RayJobProcess
     renew_at: float
     stderr: Any = None
 
     def stderr_tail(self, n: int = 1500) -> str:
+        if isinstance(self.proc, RayJobProcess):
+            return self.proc.tail[-n:]
         try:
             self.stderr.seek(0)
             return self.stderr.read().decode(errors="replace")[-n:].strip()
@@ -311,8 +314,11 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_recover = 0.0
+        self._owns_ray = False
 
     def start(self) -> JobRunner:
+        if self.limits.job_workers > 0 and self.limits.job_executor == "ray":
+            self._owns_ray = ensure_ray(self.limits.job_ray_address, num_cpus=self.limits.job_workers)
         if self.limits.job_workers > 0:
             self._thread = threading.Thread(target=self._loop, name="redwood-jobs", daemon=True)
             self._thread.start()
@@ -342,6 +348,8 @@ class JobRunner:
                         attempts=child.attempt - 1,
                     )
         self.children.clear()
+        if self._owns_ray:
+            shutdown_ray()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -374,6 +382,9 @@ class JobRunner:
             "spec": row["spec"],
             "threads": self.limits.job_threads,
         }
+        if self.limits.job_executor == "ray":
+            self._track(row, RayJobProcess(args), None, "Ray task")
+            return
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the child)
         env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
         proc = subprocess.Popen(
@@ -386,14 +397,14 @@ class JobRunner:
         )
         proc.stdin.write(json.dumps(args).encode())
         proc.stdin.close()
+        self._track(row, proc, stderr, f"child process {proc.pid}")
+
+    def _track(self, row: dict, proc: subprocess.Popen | RayJobProcess, stderr: Any, what: str) -> None:
         self.children[row["id"]] = _Child(
             row["id"], int(row["attempts"]), proc, time.monotonic() + self.limits.job_lease_seconds / 3, stderr
         )
         self.service.fenced(
-            row["id"],
-            int(row["attempts"]),
-            child_pid=proc.pid,
-            log=f"attempt {row['attempts']}: child process {proc.pid}",
+            row["id"], int(row["attempts"]), child_pid=proc.pid, log=f"attempt {row['attempts']}: {what}"
         )
 
     def _watch(self, child: _Child) -> None:
@@ -460,7 +471,7 @@ class JobRunner:
                 del self.children[job_id]
 
 
-def _terminate(proc: subprocess.Popen) -> None:
+def _terminate(proc: subprocess.Popen | RayJobProcess) -> None:
     """SIGKILL: the child ignores SIGTERM / SIGINT (see :func:`child_main`) and keeps nothing worth a clean exit
     (an open database transaction rolls back)."""
     if proc.poll() is None:
