@@ -273,6 +273,17 @@ def test_docs_page_is_served_offline(client):
     assert client.get("/v1/docs/static/nope.js").status_code == 404
 
 
+def test_redoc_page_is_served_offline(client):
+    r = client.get("/v1/redoc")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert not re.search(r"https?://(?!www\.w3\.org)", r.text), r.text  # no CDN, no Google fonts
+    js = re.search(r"""<script src="([^"]+redoc[^"]*\.js)""", r.text).group(1)
+    assert js.startswith("/v1/redoc/static/")
+    got = client.get(js)
+    assert got.status_code == 200 and len(got.content) > 100_000 and "javascript" in got.headers["content-type"]
+    assert 'spec-url="/v1/openapi.json"' in r.text
+
+
 # ------------------------------------------------------------------------------ 9. bounded work per request
 LIMIT_BYTES = 500 * 2**20
 
