@@ -17,7 +17,7 @@ import json
 import time
 
 from engine.experiments.executors import RayExecutor, SerialExecutor
-from engine.experiments.sweep import DOMAINS, SweepConfig, comparable, run_sweep, run_task
+from engine.experiments.sweep import BENCHMARK_DOMAINS, SweepConfig, comparable, run_sweep, run_task
 
 QUICK = {
     "n_arms": 8,
@@ -33,7 +33,7 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small instances and few episodes (minutes)")
     p.add_argument("--time-tasks", action="store_true", help="time one task per domain serially, no Ray")
-    p.add_argument("--domains", nargs="+", default=list(DOMAINS))
+    p.add_argument("--domains", nargs="+", default=list(BENCHMARK_DOMAINS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--n-arms", type=int)
     p.add_argument("--budget", type=int)
