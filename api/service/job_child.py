@@ -23,7 +23,10 @@ class _Reporter:
 
     def __init__(self, service: JobService, job_id: str, attempt: int, every: float = 0.5) -> None:
         self.service, self.job_id, self.attempt, self.every = service, job_id, attempt, every
-        self._last, self._lines = 0.0, []
+        self._last = 0.0
+        self._lines: list[str] = []
+        self._progress: float | None = None
+        self._stage: str | None = None
 
     def __call__(
         self, progress: float | None = None, line: str | None = None, stage: str | None = None, force: bool = False
@@ -36,10 +39,10 @@ class _Reporter:
             self._stage = stage
         if not force and stage is None and time.monotonic() - self._last < self.every:
             return
-        values = {}
-        if getattr(self, "_progress", None) is not None:
+        values: dict[str, Any] = {}
+        if self._progress is not None:
             values["progress"] = round(min(max(self._progress, 0.0), 1.0), 4)
-        if getattr(self, "_stage", None) is not None:
+        if self._stage is not None:
             values["stage"] = self._stage
         text = "\n".join(self._lines)[-LOG_CHARS:] if self._lines else None
         self._lines = []
@@ -154,8 +157,9 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
 
     import engine.sequoia.dqn as dqn_module
     from api.service.policies import PolicyRegistry
-    from engine import DQNConfig, Engine
+    from engine import DQNConfig
     from engine.checkpoint import read_checkpoint_meta
+    from engine.engine import train_dqn
     from scenarios import make
 
     relative = f"jobs/{job_id}"
@@ -180,7 +184,7 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
         original = getattr(dqn_module, "tqdm", None)
         dqn_module.tqdm = _progress_bar(report, 0.05, 0.9)
         try:
-            engine = Engine.train(env, config, seed=seed, progress=True)
+            engine = train_dqn(env, config, seed=seed, progress=True)
         finally:
             dqn_module.tqdm = original
         report(0.92, "saving checkpoint", stage="saving")

@@ -181,9 +181,9 @@ class JobService:
                 conn.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
         end = time.monotonic() + wait
         while True:
-            row = self.row(job_id)
-            if row["state"] in TERMINAL or time.monotonic() > end:
-                return public(row)
+            current = self.row(job_id)
+            if current["state"] in TERMINAL or time.monotonic() > end:
+                return public(current)
             time.sleep(0.1)
 
     # -------------------------------------------------------------------------------- claiming and leases
@@ -260,13 +260,8 @@ class JobService:
                 values = {"state": "cancelled", "stage": "cancelled", "finished_at": now}
                 line = f"{why}: cancelled (cancellation was requested)"
             elif row["attempts"] >= self.limits.job_max_attempts:
-                values = {
-                    "state": "failed",
-                    "stage": "failed",
-                    "finished_at": now,
-                    "error": f"{why} on attempt {row['attempts']} of {self.limits.job_max_attempts}: giving up",
-                }
-                line = values["error"]
+                line = f"{why} on attempt {row['attempts']} of {self.limits.job_max_attempts}: giving up"
+                values = {"state": "failed", "stage": "failed", "finished_at": now, "error": line}
             else:
                 values = {
                     "state": "queued",
@@ -395,6 +390,7 @@ class JobRunner:
             env=env,
             cwd=str(ROOT),
         )
+        assert proc.stdin is not None  # stdin=PIPE
         proc.stdin.write(json.dumps(args).encode())
         proc.stdin.close()
         self._track(row, proc, stderr, f"child process {proc.pid}")
