@@ -160,3 +160,15 @@ def test_a_milp_stopped_at_its_time_limit_reports_its_gap_not_optimal() -> None:
     assert np.isfinite(d.bound) and d.bound >= d.value and d.gap > 1e-9
     assert d.gap == pytest.approx(relative_gap(d.value, d.bound))
     assert "oracle" not in d.reason
+
+
+def test_an_oracle_stopped_at_its_time_limit_reports_its_bound_not_optimal() -> None:
+    model = make("routing", n_arms=100, budget=20, seed=0).action_model()  # orienteering beyond quick proof
+    w = np.random.default_rng(0).uniform(0.0, 1.0, model.n_actions)
+    sol = oracle_for(model).maximise(w, 0.0, time_limit=0.05)
+    assert sol.status != OPTIMAL and sol.bound >= sol.objective and sol.gap > 0.0
+    assert model.feasible_with(sol.x[: model.n_actions], sol.x[model.n_actions :])
+    q = _state_q(model, 0, spread=50.0, noise=0.0)
+    assert affine_form(q.relu_network(), q.first_bias, q.first_weights, None) is not None
+    d = MipSelector().select(q, time_limit=0.2)
+    assert d.status != OPTIMAL and "time limit" in d.reason and d.bound >= d.value and d.gap > 0.0

@@ -61,7 +61,7 @@ class RoutingOracle:
             self.nodes_searched += 1
             if value > best_value:
                 best_value, best_set = value, list(chosen)
-            if deadline is not None and self.nodes_searched % 64 == 0 and time.perf_counter() > deadline:
+            if deadline is not None and time.perf_counter() > deadline:
                 x = np.zeros(n, dtype=np.int64)
                 x[best_set] = 1
                 return solution_for(self.model, x, w, offset, start, bound=root_bound + offset)

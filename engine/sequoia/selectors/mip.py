@@ -3,7 +3,8 @@
 Fast exact path first: when interval bounds prove every hidden neuron stable at the state, Q is affine in the
 action (:func:`~engine.sequoia.selectors.affine.affine_form`) and, when the feasible set declares a structure
 with an exact combinatorial oracle (:mod:`solvers.oracles`), that oracle maximises it; the decision's
-``reason`` names the oracle. Otherwise, or when the oracle cannot prove its answer in time, the MILP below.
+``reason`` names the oracle (an oracle stopped by the deadline returns its incumbent, status ``time_limit``,
+with its bound: valid for Q, which is that affine function on the feasible set). Otherwise the MILP below.
 
 Anytime: one deadline per decision (``time_limit``) covers the greedy incumbent, the bound tightening and
 the solve. The greedy answer (:func:`~engine.sequoia.selectors.greedy.greedy_ascent`) is the warm start and the
@@ -138,8 +139,9 @@ class MipSelector:
         return self._oracle
 
     def _select_by_oracle(self, q: StateQ, start: float, limit: float | None) -> tuple[Decision | None, str]:
-        """The oracle's decision when Q is affine at this state and the oracle proves its answer; else None and
-        the reason the MILP path is taken ("" when no oracle applies)."""
+        """The oracle's decision when Q is affine at this state (``time_limit`` with the oracle's bound when it
+        stopped before proving its incumbent); else None and the reason the MILP path is taken ("" when no
+        oracle applies)."""
         oracle = self._oracle_for(q)
         if oracle is None:
             return None, ""
@@ -163,13 +165,16 @@ class MipSelector:
         self.last_solution = sol
         n = q.model.n_actions
         action = np.round(sol.x[:n]).astype(np.int64) if sol.x is not None else None
-        if sol.status != OPTIMAL or action is None or not q.model.feasible_with(action, sol.x[n:]):
-            return None, f"{kind} oracle stopped unproven ({sol.status}); MILP"
+        if action is None or not q.model.feasible_with(action, sol.x[n:]):
+            return None, f"{kind} oracle returned no certified action ({sol.status}); MILP"
         value = float(q.score(action)[0])
-        bound = max(float(sol.bound), value)
+        bound = max(float(sol.bound), value)  # Q is this affine function on the feasible set: its bound holds
         gap = relative_gap(value, bound)
-        status = OPTIMAL if gap <= self.mip_rel_gap + SCORE_RTOL else TIME_LIMIT
+        proven = sol.status == OPTIMAL and gap <= self.mip_rel_gap + SCORE_RTOL
+        status = OPTIMAL if proven else TIME_LIMIT
         reason = f"network affine at this state: exact {kind} oracle"
+        if sol.status != OPTIMAL:
+            reason += " stopped at the time limit (its incumbent and bound)"
         return Decision(action, value, bound, gap, status, time.perf_counter() - start, self.name, reason=reason), ""
 
     def _solve(self, milp, warm, limit: float | None) -> tuple[Solution, np.ndarray | None]:
