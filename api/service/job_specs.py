@@ -203,6 +203,7 @@ def validate_train(spec: dict, limits: JobSettings) -> dict:
         raise _reject(f"instance.{exc.field}" if instance is not None else exc.field, exc.reason) from exc
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise _reject("instance" if instance is not None else "scenario", str(exc)[:500]) from exc
+    assert isinstance(inst, CoRMABInstance)  # the scenario's instance class was checked above
     if inst.n_arms > limits.job_max_arms:
         raise _reject(
             "instance.n_arms" if instance is not None else "n_arms",
