@@ -20,38 +20,45 @@ from api.service.paths import canonical_path, resolve_checkpoint
 
 if TYPE_CHECKING:
     from engine import Engine
+    from engine.planners.policy import PlannerPolicy
+
+    Served = Engine | PlannerPolicy  # the policy kinds the REST service decides with
 
 
-def _load(path: Path) -> Engine:
+def _load(path: Path) -> Served:
     """Engine.load (imported on first use: the engine package is heavy and sessions do not need it)."""
     import torch
 
     from engine import Engine
+    from engine.planners.policy import PlannerPolicy
 
     torch.set_num_threads(1)
     try:
-        return Engine.load(path)
+        policy = Engine.load(path)
     except ApiError:
         raise
     except Exception as exc:  # a malformed checkpoint is bad input, not a server fault
         raise ApiError(
             422, "invalid_checkpoint", f"cannot load checkpoint: {type(exc).__name__}: {exc}"[:500], "path"
         ) from exc
+    if not isinstance(policy, Engine | PlannerPolicy):
+        raise ApiError(422, "invalid_checkpoint", f"{policy.kind} checkpoints are not served over REST", "path")
+    return policy
 
 
 class EnginePool:
     """Up to ``size`` engines of one checkpoint, loaded lazily; ``acquire`` lends one exclusively."""
 
-    def __init__(self, path: Path, version: str, size: int, first: Engine | None = None) -> None:
+    def __init__(self, path: Path, version: str, size: int, first: Served | None = None) -> None:
         self.path, self.version, self.size = path, version, max(1, size)
-        self._free: queue.Queue[Engine] = queue.Queue()
+        self._free: queue.Queue[Served] = queue.Queue()
         self._created = 0
         self._lock = threading.Lock()
         if first is not None:
             self._free.put(first)
             self._created = 1
 
-    def _new(self) -> Engine:
+    def _new(self) -> Served:
         engine = _load(self.path)
         if engine.policy_version != self.version:
             raise ApiError(
@@ -64,7 +71,7 @@ class EnginePool:
         return engine
 
     @contextmanager
-    def acquire(self, timeout: float = 60.0) -> Iterator[Engine]:
+    def acquire(self, timeout: float = 60.0) -> Iterator[Served]:
         try:
             engine = self._free.get_nowait()
         except queue.Empty:
@@ -134,8 +141,9 @@ class PolicyRegistry:
             if existing is not None:
                 return policy_info(dict(existing)), False
             info = _describe(engine)
+            policy_id = uuid.uuid4().hex
             row = {
-                "id": uuid.uuid4().hex,
+                "id": policy_id,
                 "path": canonical,
                 "scenario": engine.scenario,
                 "policy_version": engine.policy_version,
@@ -145,7 +153,7 @@ class PolicyRegistry:
             }
             conn.execute(policies.insert().values(**row))
         with self._lock:
-            self._pools[row["id"]] = EnginePool(path, engine.policy_version, self.pool_size, engine)
+            self._pools[policy_id] = EnginePool(path, engine.policy_version, self.pool_size, engine)
         return policy_info(row), True
 
     def create_planner(self, spec: dict) -> tuple[dict, bool]:
