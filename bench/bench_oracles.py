@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import DQNConfig, Engine
+from engine.decision import Decision
 from engine.sequoia.selectors.mip import MipSelector
 from scenarios import make
 
@@ -53,11 +54,14 @@ def trained_engine(name: str, episodes: int, warm_epochs: int, cache: Path) -> E
     """A J = 20 engine trained for ``episodes`` episodes (loaded from ``cache`` when already trained)."""
     path = cache / f"{name}_j20_e{episodes}_w{warm_epochs}"
     if (path / "config.json").exists():
-        return Engine.load(path)
+        loaded = Engine.load(path)
+        assert isinstance(loaded, Engine)
+        return loaded
     torch.manual_seed(0)
     env = make(name, n_arms=20, budget=5, seed=0)
     config = DQNConfig(episodes=episodes, warm_start_epochs=warm_epochs, snapshots=1)
     engine = Engine.train(env, config, seed=0, progress=False)
+    assert isinstance(engine, Engine)
     engine.save(path)
     return engine
 
@@ -66,17 +70,24 @@ def compare(engine: Engine, states: list[np.ndarray]) -> dict:
     """Both selectors on every state, interleaved; times in ms."""
     fast, milp = MipSelector(mip_rel_gap=GAP), MipSelector(mip_rel_gap=GAP, oracle=False)
     first = engine.state_q(states[0])
-    fast.select(first), milp.select(first)  # compile both once (not timed)
-    t_fast, t_milp, oracle, diff, unproven = [], [], [], [], 0
+    fast.select(first)  # compile both once (not timed)
+    milp.select(first)
+    t_fast: list[float] = []
+    t_milp: list[float] = []
+    oracle: list[bool] = []
+    diff: list[float] = []
+    unproven = 0
     for k, state in enumerate(states):
         q = engine.state_q(state)
-        runs = {}
+        runs: dict[str, Decision] = {}
+        ms: dict[str, float] = {}
         for label, sel in (("fast", fast), ("milp", milp)) if k % 2 == 0 else (("milp", milp), ("fast", fast)):
             start = time.perf_counter()
             runs[label] = sel.select(q)
-            runs[label + "_ms"] = 1e3 * (time.perf_counter() - start)
+            ms[label] = 1e3 * (time.perf_counter() - start)
         a, b = runs["fast"], runs["milp"]
-        t_fast.append(runs["fast_ms"]), t_milp.append(runs["milp_ms"])
+        t_fast.append(ms["fast"])
+        t_milp.append(ms["milp"])
         oracle.append("oracle" in a.reason)
         diff.append(abs(a.value - b.value) / max(abs(b.value), 1e-9))
         unproven += (a.status != "optimal") + (b.status != "optimal")
@@ -122,7 +133,9 @@ def main() -> None:
     print("-" * len(header))
     dump = {}
     for name in DOMAINS:
-        cases = [(f"{name} J=6", Engine.load(FIXTURES / f"{name}.pt"), make(name, seed=3, n_arms=6, budget=2))]
+        stored = Engine.load(FIXTURES / f"{name}.pt")
+        assert isinstance(stored, Engine)
+        cases = [(f"{name} J=6", stored, make(name, seed=3, n_arms=6, budget=2))]
         if not args.quick:
             engine = trained_engine(name, args.episodes, args.warm_start_epochs, args.cache)
             cases.append((f"{name} J=20", engine, make(name, n_arms=20, budget=5, seed=0)))

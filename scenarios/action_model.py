@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,7 +46,7 @@ class Structure:
     :class:`ActionModel` it is attached to and ties the structure to exactly those rows."""
 
     kind: str
-    params: Mapping[str, object]
+    params: Mapping[str, Any]
     rows_digest: str = ""
 
 

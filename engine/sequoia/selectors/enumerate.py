@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from engine.decision import Decision
 from engine.sequoia.state_q import StateQ
 from scenarios.errors import InvalidInputError
@@ -18,7 +20,7 @@ class EnumerateSelector:
         count bound), counting them may take this long before enumeration is refused (see
         :meth:`~scenarios.action_model.ActionModel.enumerate`)."""
         self.max_actions, self.max_seconds = max_actions, max_seconds
-        self._candidates: dict[int, object] = {}
+        self._candidates: dict[int, np.ndarray] = {}
         self._solver = EnumerationSolver()
 
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
@@ -32,6 +34,8 @@ class EnumerateSelector:
             except ValueError as exc:  # too many feasible actions: the request (selector) is the problem
                 raise InvalidInputError("selector", f"{exc}; use selector 'mip' or 'auto'") from exc
         sol = self._solver.solve(self._candidates[key], q.score)
+        if sol.x is None:
+            raise RuntimeError(f"no feasible action of {q.model.name!r} has a finite Q value")
         return Decision(
             sol.x.astype(int), sol.objective, sol.bound, 0.0, sol.status, time.perf_counter() - start, self.name
         )

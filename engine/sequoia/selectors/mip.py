@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from solvers.formulations.network_milp import TIGHTENING_MODES, NetworkMILP, max
 from solvers.formulations.relu_network import ReluNetwork
 from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, Solution, relative_gap
+
+if TYPE_CHECKING:
+    from solvers.formulations.bound_tightening import TighteningReport
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +116,7 @@ class MipSelector:
         self._relu_key: tuple | None = None
         self._relu: ReluNetwork | None = None
         self.last_stable_counts: dict | None = None
-        self.last_tightening = None
+        self.last_tightening: TighteningReport | None = None
         self.last_solution: Solution | None = None
 
     def _network_milp(self, q: StateQ) -> NetworkMILP:
@@ -146,7 +150,7 @@ class MipSelector:
         if oracle is None:
             return None, ""
         key = (id(q.network), q.version)
-        if self._relu_key != key:  # the network as numpy arrays, once per weights version
+        if self._relu is None or self._relu_key != key:  # the network as numpy arrays, once per weights version
             self._relu, self._relu_key = q.relu_network(), key
         form = affine_form(self._relu, q.first_bias, q.first_weights, self._max_ones)
         if form is None:
@@ -164,9 +168,9 @@ class MipSelector:
             return None, f"{kind} oracle failed ({exc}); MILP"
         self.last_solution = sol
         n = q.model.n_actions
-        action = np.round(sol.x[:n]).astype(np.int64) if sol.x is not None else None
-        if action is None or not q.model.feasible_with(action, sol.x[n:]):
+        if sol.x is None or not q.model.feasible_with(np.round(sol.x[:n]), sol.x[n:]):
             return None, f"{kind} oracle returned no certified action ({sol.status}); MILP"
+        action = np.round(sol.x[:n]).astype(np.int64)
         value = float(q.score(action)[0])
         bound = max(float(sol.bound), value)  # Q is this affine function on the feasible set: its bound holds
         gap = relative_gap(value, bound)
@@ -206,8 +210,9 @@ class MipSelector:
         try:
             compiled = self._network_milp(q)
             budget = self.tightening_budget
-            if limit is not None:
-                budget = min(budget, remaining() / 3.0)
+            left = remaining()
+            if left is not None:
+                budget = min(budget, left / 3.0)
             milp = compiled.build(
                 q.first_bias,
                 first_weights=q.first_weights,
