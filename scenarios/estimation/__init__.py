@@ -1,4 +1,4 @@
-"""Estimating restless-arm dynamics from logged transitions: logs, Dirichlet posteriors, pooling."""
+"""Estimating restless-arm dynamics from logged transitions: logs, Dirichlet posteriors, pooling, arms."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from scenarios.estimation.kmeans import kmeans
 from scenarios.estimation.logs import TransitionLog, load_transition_log
 from scenarios.estimation.pooling import Pooling
 from scenarios.estimation.synthetic import SyntheticProgramme, simulate_log, synthetic_programme
+from scenarios.estimation.to_arms import PosteriorArms, mean_arms, sample_arms
 
 __all__ = [
     "DynamicsPosterior",
     "Pooling",
+    "PosteriorArms",
     "SyntheticProgramme",
     "TransitionLog",
     "estimate_dynamics",
     "kmeans",
     "load_transition_log",
+    "mean_arms",
+    "sample_arms",
     "simulate_log",
     "synthetic_programme",
 ]
