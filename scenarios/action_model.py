@@ -82,6 +82,7 @@ class ActionModel:
     block_aux: list = field(default_factory=list, compare=False)  # (start, stop) of each block's auxiliaries
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     _solver: HighsSolver | None = field(default=None, repr=False, compare=False)
+    _certs: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # recent certificates
 
     def __post_init__(self) -> None:
         self.A = sp.csr_matrix(self.A)
@@ -104,6 +105,7 @@ class ActionModel:
         state = self.__dict__.copy()
         state["_solver"] = None  # highspy models cannot be pickled
         state["_cache"] = {}
+        state["_certs"] = {}
         return state
 
     # ------------------------------------------------------------------------------ structure
@@ -146,8 +148,12 @@ class ActionModel:
         return as_int_vector(action, field_name, self.n_actions, 0, 1)
 
     def check(self, action: object) -> np.ndarray:
-        """Validate and require feasibility; raises :class:`InfeasibleActionError` naming constraints."""
+        """Validate and require feasibility; raises :class:`InfeasibleActionError` naming constraints. With an
+        oracle the check finds (and remembers) a certificate, so that :meth:`assignment` costs nothing more."""
         a = self.validate(action)
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        if self.oracle is not None and self.n_aux and key not in self._cache and not self._action_rows_violated(a).size:
+            self._cache[key] = self.certificate(a) is not None
         if not self.is_feasible(a):
             raise InfeasibleActionError(self.violations(a))
         return a
@@ -194,7 +200,7 @@ class ActionModel:
             return False
         key = np.asarray(a, dtype=np.int8).tobytes()
         self._cache[key] = True
-        self._cache["cert", key] = y
+        self._remember_certificate(key, y)
         return True
 
     def quickly_extendable(self, a: np.ndarray) -> bool:
@@ -218,19 +224,22 @@ class ActionModel:
         """Auxiliary values that make ``a`` feasible (None when infeasible); remembered per action."""
         if self.n_aux == 0:
             return np.zeros(0) if self.is_feasible(a) else None
-        key = ("cert", np.asarray(a, dtype=np.int8).tobytes())
-        if key in self._cache:
-            hit = self._cache[key]
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        if key in self._certs:
+            hit = self._certs[key]
             return None if hit is None else hit.copy()
         if self.oracle is not None:
             y = self.oracle.certificate(np.asarray(a))
         else:
             z = self._solve_fixed(np.asarray(a), lower_only=False)
             y = None if z is None else z[self.n_actions :]
-        if len(self._cache) > 200_000:
-            self._cache.clear()
-        self._cache[key] = None if y is None else np.array(y, dtype=float)
+        self._remember_certificate(key, y)
         return None if y is None else np.array(y, dtype=float)
+
+    def _remember_certificate(self, key: bytes, y: np.ndarray | None) -> None:
+        if len(self._certs) >= 64:  # the last few decisions' certificates, not every action ever checked
+            self._certs.clear()
+        self._certs[key] = None if y is None else np.array(y, dtype=float)
 
     def assignment(self, a: np.ndarray, aux: np.ndarray | None = None) -> dict:
         """The certificate of ``a`` as data, decoded by the blocks that own the auxiliary variables (e.g.

@@ -26,6 +26,11 @@ class BlockBase(BaseModel):
 
     kind: str
 
+    def __eq__(self, other: object) -> bool:  # the data, not the private caches of derived structures
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     def check(self, n_actions: int) -> None:
         """Raise ``ValueError("field: reason")`` when the block does not fit ``n_actions`` action entries."""
 

@@ -11,6 +11,7 @@ class BinPackingOracle:
     def __init__(self, costs: list[int], capacities: list[int]) -> None:
         self.costs = np.asarray(costs, dtype=np.int64)
         self.capacities = np.asarray(capacities, dtype=np.int64)
+        self._last: tuple[bytes, np.ndarray | None] | None = None  # is_feasible then certificate: one packing
 
     def _pack(self, a: np.ndarray) -> np.ndarray | None:
         """Worker index per pulled arm (backtracking, largest cost first), or None when impossible."""
@@ -52,11 +53,17 @@ class BinPackingOracle:
         out[order] = where
         return out
 
+    def _packed(self, a: np.ndarray) -> np.ndarray | None:
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self._pack(a))
+        return self._last[1]
+
     def is_feasible(self, a: np.ndarray) -> bool:
-        return self._pack(a) is not None
+        return self._packed(a) is not None
 
     def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        workers = self._pack(a)
+        workers = self._packed(a)
         if workers is None:
             return None
         W, J = self.capacities.size, self.costs.size

@@ -51,11 +51,19 @@ class MatchingOracle:
                 return None
         return match
 
+    def _matched(self, a: np.ndarray) -> list[int] | None:
+        """:meth:`_match`, remembered for the last action (is_feasible then certificate: one matching)."""
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        last = getattr(self, "_last", None)
+        if last is None or last[0] != key:
+            self._last = (key, self._match(a))
+        return self._last[1]
+
     def is_feasible(self, a: np.ndarray) -> bool:
-        return self._match(a) is not None
+        return self._matched(a) is not None
 
     def certificate(self, a: np.ndarray) -> np.ndarray | None:
-        match = self._match(a)
+        match = self._matched(a)
         if match is None:
             return None
         x = np.zeros(self.n_x)

@@ -36,11 +36,6 @@ class RoutingBlock(BlockBase):
             seen.add(key)
         return self
 
-    def __eq__(self, other: object) -> bool:  # the private cache is not part of the data
-        return type(other) is type(self) and self.__dict__ == other.__dict__
-
-    __hash__ = None  # type: ignore[assignment]
-
     def check(self, n_actions: int) -> None:
         for k, (u, v) in enumerate(self.edges):
             if u >= n_actions or v >= n_actions:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from scenarios.action_model import ActionModel, Structure
 from scenarios.constraints.base import BlockBase
@@ -31,6 +31,7 @@ class SchedulingBlock(BlockBase):
     worker_slots: list[list[int]] = Field(description="slots in which each worker is available")
     assignments_per_pull: int = Field(2, ge=1, le=100, description="distinct (worker, slot) pairs a pull needs")
     budget: int | None = Field(None, ge=0, description="at most this many pulls (no limit when absent)")
+    _triples: np.ndarray | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _values(self) -> SchedulingBlock:
@@ -61,9 +62,11 @@ class SchedulingBlock(BlockBase):
         return worker, arm
 
     def triples(self) -> np.ndarray:
-        """(n_x, 3) array of (worker, entry, slot) for every assignment variable, in column order."""
-        worker, arm = self.availability()
-        return np.argwhere(worker[:, None, :] & arm[None, :, :])
+        """(n_x, 3) array of (worker, entry, slot) for every assignment variable, in column order (cached)."""
+        if self._triples is None:
+            worker, arm = self.availability()
+            self._triples = np.argwhere(worker[:, None, :] & arm[None, :, :])
+        return self._triples
 
     def compile(self, n_actions: int) -> ActionModel:
         self.check(n_actions)

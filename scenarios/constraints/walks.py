@@ -236,8 +236,13 @@ class WalkOracle:
         return [nodes[k] for k in order[::-1]]
 
     def route(self, a: np.ndarray) -> list[int] | None:
-        """An order of the pulled nodes whose closed tour from the source has at most T moves, or None."""
-        return self._route(np.asarray(a), exact=True)
+        """An order of the pulled nodes whose closed tour from the source has at most T moves, or None (remembered
+        for the last action: is_feasible then certificate search once)."""
+        key = np.asarray(a, dtype=np.int8).tobytes()
+        last = getattr(self, "_last", None)
+        if last is None or last[0] != key:
+            self._last = (key, self._route(np.asarray(a), exact=True))
+        return self._last[1]
 
     def quick_feasible(self, a: np.ndarray) -> bool | None:
         """Feasibility when cheap to settle (bounds, the insertion + 2-opt tour, Held-Karp over at most
