@@ -81,6 +81,16 @@ def test_each_oracle_equals_the_milp_at_twenty_arms(name: str, seed: int, raw: l
     assert sol.status == OPTIMAL and sol.objective == pytest.approx(ref.objective, abs=1e-7)
 
 
+def test_the_capacity_oracle_equals_the_milp_at_a_hundred_arms() -> None:
+    """Counts saturate at the box here (20 workers hold more arms of a class than the instance has)."""
+    model = make("capacity", n_arms=100, budget=20, seed=1).action_model()
+    w = np.random.default_rng(3).normal(size=100)
+    sol = oracle_for(model).maximise(w, 0.0)
+    ref = HighsSolver(mip_rel_gap=1e-9).solve(model.milp(w), time_limit=60.0)
+    assert ref.status == OPTIMAL and sol.status == OPTIMAL
+    assert sol.objective == pytest.approx(ref.objective, abs=1e-7)
+
+
 def test_user_rows_or_changed_rows_drop_the_structure_and_the_oracle() -> None:
     model = _large("capacity", 0)
     assert model.structure is not None and oracle_for(model) is not None
@@ -92,13 +102,10 @@ def test_user_rows_or_changed_rows_drop_the_structure_and_the_oracle() -> None:
     assert same.structure == model.structure  # the same rows keep it
 
 
-def test_the_capacity_oracle_declines_tables_beyond_its_limit() -> None:
-    big = make("capacity", instance={**_instance("capacity"), "capacities": [900] * 5}).action_model()
+def test_the_capacity_oracle_declines_count_boxes_beyond_its_limit() -> None:
+    big = make("capacity", n_arms=200, budget=40, seed=0).action_model()  # about 40 pulls in each of 5 classes
     assert not CapacityOracle.applies(big) and oracle_for(big) is None
-
-
-def _instance(name: str) -> dict:
-    return make(name, n_arms=20, budget=5, seed=0).instance.model_dump(mode="json")
+    assert CapacityOracle.applies(make("capacity", n_arms=100, budget=20, seed=0).action_model())
 
 
 # ------------------------------------------------------------------------------------------- selector

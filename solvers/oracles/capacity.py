@@ -1,12 +1,14 @@
 """Capacity oracle: ``max w @ a`` where the pulled arms' costs must be packed into the workers' capacities
-(a multiple knapsack), exactly, by dynamic programming over the workers' used capacities.
+(a multiple knapsack), exactly, through the arms' cost classes.
 
-Only arms with a positive weight can help (the set is downward closed). Table entry ``V[u]`` is the best
-weight of the arms considered so far packed with exactly ``u_i`` capacity used on worker i; each arm either
-stays out or goes to a worker with room (one shifted maximum per worker, vectorised over the table). The
-argmax is read back through one stored choice table per arm. The table has ``prod_i (C_i + 1)`` entries
-(capacities capped at the total cost of the arms); beyond :data:`MAX_TABLE` entries, or :data:`MAX_CHOICES`
-stored choices, the oracle does not apply.
+Arms of equal cost are interchangeable in the rows, so an action is feasible iff its pull counts per cost
+class are, and the best action with given counts takes the largest positive weights of each class. The
+feasible count vectors do not depend on the objective: once per model, a boolean table over the count box
+(class c holds at most ``min(arms of cost c, sum_i floor(C_i / c))``) is filled worker by worker, each worker
+adding one of its maximal packings (a count vector that fits its capacity; sums saturate at the box, which
+keeps exactly the feasible counts within it), then closed downwards; its maximal entries are kept. A decision
+scores those few vectors with the per-class prefix sums of the sorted positive weights and takes the argmax.
+Beyond :data:`MAX_TABLE` entries in the count box the oracle does not apply.
 """
 
 from __future__ import annotations
@@ -22,14 +24,52 @@ from solvers.solution import Solution
 if TYPE_CHECKING:
     from scenarios.action_model import ActionModel
 
-#: Largest DP table (entries) the oracle accepts (the generated instances' capacities give at most 8^5); the
-#: read-back keeps one int16 choice table per positive arm
-MAX_TABLE = 1_000_000
-MAX_CHOICES = 50_000_000
+#: Largest count box (entries) the oracle accepts; J = 20 instances need a few thousand, J = 100 about 10^6
+MAX_TABLE = 5_000_000
 
 
-def table_size(capacities: np.ndarray, total_cost: int) -> int:
-    return int(np.prod(np.minimum(capacities, total_cost) + 1, dtype=float))
+def _classes(costs: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct costs, the class of each arm, and the most pulls of each class a feasible action can have."""
+    values, cls = np.unique(costs, return_inverse=True)
+    size = np.bincount(cls.reshape(-1), minlength=values.size)
+    most = np.minimum(size, (capacities[:, None] // values[None, :]).sum(axis=0))
+    return values, cls.reshape(-1), most
+
+
+def _maximal_packings(values: np.ndarray, most: np.ndarray, capacity: int) -> list[tuple[int, ...]]:
+    """Count vectors ``p <= most`` with ``p @ values <= capacity`` to which no further arm can be added."""
+    out: list[tuple[int, ...]] = []
+    counts = [0] * values.size
+
+    def rec(c: int, room: int) -> None:
+        if c == values.size:
+            if all(counts[k] == most[k] or values[k] > room for k in range(values.size)):
+                out.append(tuple(counts))
+            return
+        for m in range(min(int(most[c]), room // int(values[c])), -1, -1):
+            counts[c] = m
+            rec(c + 1, room - m * int(values[c]))
+        counts[c] = 0
+
+    rec(0, int(capacity))
+    return out
+
+
+def _saturating_shift(table: np.ndarray, p: tuple[int, ...]) -> np.ndarray:
+    """``out[min(n + p, top)] |= table[n]`` for every entry ``n`` (``top`` = the box's last index)."""
+    for axis, k in enumerate(p):
+        if k == 0:
+            continue
+        b = np.moveaxis(table, axis, 0)
+        n = b.shape[0]
+        out = np.zeros_like(b)
+        if k < n:
+            out[k:] = b[: n - k]
+            out[n - 1] |= b[n - k :].any(axis=0)
+        else:
+            out[n - 1] = b.any(axis=0)
+        table = np.moveaxis(out, 0, axis)
+    return table
 
 
 class CapacityOracle:
@@ -40,45 +80,57 @@ class CapacityOracle:
         self.model = model
         self.costs = np.asarray(model.structure.params["costs"], dtype=np.int64)
         self.capacities = np.asarray(model.structure.params["capacities"], dtype=np.int64)
+        self._frontier: np.ndarray | None = None
 
     @classmethod
     def applies(cls, model: ActionModel) -> bool:
-        """Whether the DP table stays within :data:`MAX_TABLE` for every objective."""
+        """Whether the count box stays within :data:`MAX_TABLE` entries."""
         assert model.structure is not None
         costs = np.asarray(model.structure.params["costs"], dtype=np.int64)
         caps = np.asarray(model.structure.params["capacities"], dtype=np.int64)
-        size = table_size(caps, int(costs.sum()))
-        return size <= MAX_TABLE and size * costs.size <= MAX_CHOICES
+        _, _, most = _classes(costs, caps)
+        return float(np.prod(most + 1, dtype=float)) <= MAX_TABLE
+
+    def frontier(self) -> np.ndarray:
+        """The maximal feasible count vectors (rows, one column per cost class), once per model."""
+        if self._frontier is None:
+            values, _, most = _classes(self.costs, self.capacities)
+            table = np.zeros(tuple((most + 1).tolist()), dtype=bool)
+            table[(0,) * values.size] = True
+            for cap in self.capacities.tolist():
+                grown = table.copy()
+                for p in _maximal_packings(values, most, cap):
+                    grown |= _saturating_shift(table, p)
+                table = grown
+            for axis in range(values.size):  # downward closure: n is feasible if some m >= n is
+                table = np.flip(np.logical_or.accumulate(np.flip(table, axis), axis=axis), axis)
+            maximal = table.copy()
+            for axis in range(values.size):
+                up = np.zeros_like(table)
+                src = [slice(None)] * values.size
+                dst = [slice(None)] * values.size
+                src[axis], dst[axis] = slice(1, None), slice(None, -1)
+                up[tuple(dst)] = table[tuple(src)]
+                maximal &= ~up
+            self._frontier = np.argwhere(maximal)
+        return self._frontier
 
     def maximise(self, weights: np.ndarray, offset: float = 0.0, time_limit: float | None = None) -> Solution:
         start = time.perf_counter()
         n = self.model.n_actions
         w = check_weights(weights, n)
-        items = np.flatnonzero((w > 0.0) & (self.costs <= self.capacities.max(initial=0)))
-        caps = np.minimum(self.capacities, int(self.costs[items].sum()))
-        W = caps.size
-        V = np.full(tuple((caps + 1).tolist()), -np.inf)
-        V[(0,) * W] = 0.0
-        choices = []  # per arm: 1 + the worker that takes it at each table entry, 0 when it stays out
-        for j in items.tolist():
-            c, gain = int(self.costs[j]), float(w[j])
-            new, choice = V.copy(), np.zeros(V.shape, dtype=np.int16)
-            for i in np.flatnonzero(caps >= c).tolist():
-                dst, src = [slice(None)] * W, [slice(None)] * W
-                dst[i], src[i] = slice(c, None), slice(0, int(caps[i]) + 1 - c)
-                candidate = V[tuple(src)] + gain
-                better = candidate > new[tuple(dst)]
-                new[tuple(dst)][better] = candidate[better]
-                choice[tuple(dst)][better] = i + 1
-            V = new
-            choices.append(choice)
-        u = np.array(np.unravel_index(int(np.argmax(V)), V.shape), dtype=np.int64)
+        values, cls, most = _classes(self.costs, self.capacities)
+        frontier = self.frontier()
+        order = np.lexsort((-w, cls))  # by class, largest weight first
+        first = np.searchsorted(cls[order], np.arange(values.size))
+        rank = np.arange(n) - first[cls[order]]  # position of each arm within its class
+        top = int(most.max(initial=0))
+        gains = np.zeros((values.size, top + 1))  # gains[c, k] = sum of the k largest positive weights of class c
+        keep = (rank < top) & (w[order] > 0.0)
+        gains[cls[order][keep], rank[keep] + 1] = w[order][keep]
+        gains = np.cumsum(gains, axis=1)
+        scores = gains[np.arange(values.size)[None, :], frontier].sum(axis=1)
+        best = frontier[int(np.argmax(scores))]
         a = np.zeros(n, dtype=np.int64)
-        x = np.zeros((self.capacities.size, n))
-        for k in range(items.size - 1, -1, -1):  # read the argmax back: which arm went to which worker
-            worker = int(choices[k][tuple(u)]) - 1
-            if worker >= 0:
-                j = int(items[k])
-                a[j], x[worker, j] = 1, 1.0
-                u[worker] -= int(self.costs[j])
-        return solution_for(self.model, a, w, offset, start, aux=x.ravel())
+        a[order[(rank < best[cls[order]]) & (w[order] > 0.0)]] = 1
+        return solution_for(self.model, a, w, offset, start)
