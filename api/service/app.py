@@ -12,7 +12,8 @@ from api.service.batch import BatchDecisionService
 from api.service.db import open_database
 from api.service.decisions import DecisionService
 from api.service.errors import install_handlers
-from api.service.jobs import JobRunner, JobService, JobSettings, child_args
+from api.service.job_runner import JobRunner
+from api.service.jobs import JobService, JobSettings, child_args
 from api.service.middleware import ArrivalTimeMiddleware, BodyLimitMiddleware
 from api.service.observability import ObservabilityMiddleware, configure_logging
 from api.service.openapi import install_openapi

@@ -1,5 +1,6 @@
 """A job's child process: train or sweep, writing fenced progress and a log tail back to the job's row, then
-save and register the policy (started by :class:`api.service.jobs.JobRunner` through ``api.service.job_worker``)."""
+save and register the policy (started by :class:`api.service.job_runner.JobRunner` through
+``api.service.job_worker``)."""
 
 from __future__ import annotations
 
