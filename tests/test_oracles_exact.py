@@ -100,6 +100,10 @@ def test_user_rows_or_changed_rows_drop_the_structure_and_the_oracle() -> None:
     assert looser.structure is None
     same = dataclasses.replace(model, _cache={}, _solver=None)
     assert same.structure == model.structure  # the same rows keep it
+    data = make("capacity", n_arms=20, budget=5, seed=0).instance.model_dump(mode="json")
+    cap = {"kind": "group_cap", "groups": [0] * 10 + [-1] * 10, "caps": [1]}
+    user = make("capacity", instance={**data, "constraints": [cap]}).action_model()
+    assert user.structure is None and oracle_for(user) is None  # the user's block: the MILP path
 
 
 def test_the_capacity_oracle_declines_count_boxes_beyond_its_limit() -> None:
