@@ -429,6 +429,8 @@ def test_rest_rejects_bad_constraints_with_422_naming_the_field(client, blocks, 
     )
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field
+    checked = client.post("/v1/scenarios/capacity/validate", json={"instance": instance}, headers=headers).json()
+    assert checked["valid"] is False and checked["error"]["field"] == field
     with pytest.raises(InvalidInputError) as err:
         make("capacity", instance=instance)
     assert err.value.field == field
