@@ -278,6 +278,9 @@ def test_save_and_load_keep_user_blocks(tmp_path):
     from engine.sequoia.q_network import QNetwork
 
     env = _constrained()
+    text = env.instance.model_dump_json()
+    assert type(env.instance).model_validate_json(text) == env.instance
+    assert type(env.instance).model_validate_json(text).model_dump_json() == text
     enc = make_encoder(env.instance)
     torch.manual_seed(0)
     net = QNetwork(env.instance.n_actions, enc.dim, (8,), enc.context_dim)
@@ -434,3 +437,23 @@ def test_rest_rejects_bad_constraints_with_422_naming_the_field(client, blocks, 
     with pytest.raises(InvalidInputError) as err:
         make("capacity", instance=instance)
     assert err.value.field == field
+
+
+def test_training_and_every_selector_respect_user_blocks():
+    from engine import Engine
+    from engine.sequoia.dqn import DQNConfig
+    from engine.sequoia.selectors import SELECTORS
+
+    env = _constrained()
+    config = DQNConfig(hidden=(8,), episodes=2, warm_start_samples=16, warm_start_epochs=1, snapshots=1)
+    engine = Engine.train(env, config, seed=0, progress=False)
+    assert engine.instance.constraints == env.instance.constraints
+    model = env.action_model()
+    for selector in sorted(SELECTORS):
+        for state in ([3, 3, 3, 3, 3, 3, 5], [0, 1, 2, 3, 2, 1, 2]):
+            d = engine.decide(state, selector=selector)
+            assert model.is_feasible(d.action), selector
+            assert d.assignment["constraints[0]"]["groups"] == {
+                "0": int(d.action[:3].sum()),
+                "1": int(d.action[3:].sum()),
+            }
