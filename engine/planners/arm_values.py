@@ -9,8 +9,10 @@ scores each arm's possible control values at the current state; the joint object
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
 from engine.analysis.occupancy_bound import control_structure
 from scenarios.cormab.instance import CoRMABInstance
@@ -18,29 +20,45 @@ from scenarios.cormab.instance import CoRMABInstance
 
 @dataclass(frozen=True)
 class ControlStructure:
-    """``weights`` (J, N): x = weights @ a; ``values`` (J, V) padded control values with ``valid`` (J, V);
-    ``trans`` (J, V, S, S) the arm's transition matrix at each value; ``reward`` (J, S, V) expected step reward."""
+    """``weights`` (J, N) sparse: x = weights @ a; ``values`` (J, V) padded control values with ``valid`` (J, V);
+    ``trans`` (J, V, S, S) the arm's transition matrix at each value; ``reward`` (J, S, V) expected step reward.
+    Every array is O(J) (no dense J x N matrix: the weights are a sparse matrix)."""
 
-    weights: np.ndarray
+    weights: sp.csr_matrix
     values: np.ndarray
     valid: np.ndarray
     trans: np.ndarray
     reward: np.ndarray
 
-    @property
+    @cached_property
     def is_pull(self) -> bool:
-        """Arm-pull domain: one action entry per arm, control value = the pull (0 or 1)."""
-        J, N = self.weights.shape
-        return (
+        """Arm-pull domain: one action entry per arm, control value = the pull (0 or 1); checked on the sparse
+        weights' structure (entry j of row j equal to 1, nothing else), O(J)."""
+        W = self.weights
+        J, N = W.shape
+        return bool(
             J == N
-            and np.array_equal(self.weights, np.eye(J))
+            and W.nnz == J
+            and np.array_equal(W.indptr, np.arange(J + 1))
+            and np.array_equal(W.indices, np.arange(J))
+            and np.all(W.data == 1.0)
             and self.values.shape[1] == 2
-            and bool(self.valid.all())
-            and np.array_equal(self.values, np.tile([0.0, 1.0], (J, 1)))
+            and self.valid.all()
+            and np.all(self.values[:, 0] == 0.0)
+            and np.all(self.values[:, 1] == 1.0)
         )
 
     @classmethod
     def of(cls, instance: CoRMABInstance) -> ControlStructure:
+        if not callable(getattr(instance, "control_structure", None)):  # levels of the arms' own actions: O(J)
+            J, K = instance.n_arms, instance.arms.n_levels
+            P, R, _, _ = instance.arms.arrays()
+            entries = np.arange(J * K)
+            W = sp.csr_matrix(
+                (np.tile(np.arange(1.0, K + 1), J), (np.repeat(np.arange(J), K), entries)), shape=(J, J * K)
+            )
+            values = np.broadcast_to(np.arange(K + 1, dtype=float), (J, K + 1))
+            return cls(W, values, np.ones((J, K + 1), dtype=bool), P, R)
         W, values, trans, rewards = control_structure(instance)
         J, S = W.shape[0], trans[0].shape[-1]
         V = max(len(v) for v in values)
@@ -49,7 +67,7 @@ class ControlStructure:
         for j in range(J):
             k = len(values[j])
             val[j, :k], P[j, :k], reward[j, :, :k], valid[j, :k] = values[j], trans[j], rewards[j], True
-        return cls(np.asarray(W, float), val, valid, P, reward)
+        return cls(sp.csr_matrix(np.asarray(W, float)), val, valid, P, reward)
 
     @property
     def n_states(self) -> int:
@@ -67,7 +85,8 @@ class ControlStructure:
 
     def value_index(self, actions: np.ndarray) -> np.ndarray:
         """Index k of each arm's control value under ``actions`` (..., N) -> (..., J)."""
-        x = np.asarray(actions, dtype=float) @ self.weights.T
+        a = np.asarray(actions, dtype=float)
+        x = a if self.is_pull else (self.weights @ a.reshape(-1, a.shape[-1]).T).T.reshape(*a.shape[:-1], -1)
         hit = np.abs(x[..., :, None] - self.values) < 1e-9
         hit &= self.valid
         if not np.all(hit.any(-1)):

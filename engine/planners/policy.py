@@ -25,10 +25,15 @@ from engine.protocols import batch_rows
 from engine.sequoia.selectors.greedy import greedy_ascent
 from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
+from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
 #: HiGHS options for the reduced (class-count) decision MILPs
 REDUCED_HIGHS_OPTIONS = {"presolve": "off", "mip_heuristic_run_feasibility_jump": False}
+
+#: structures whose oracle decides planners without interchangeable classes (routing's branch and bound calls the
+#: walk oracle per node: its MILP keeps deciding, with a time limit and a certified gap)
+PLANNER_ORACLES = ("budget", "capacity", "scheduling")
 
 #: selectors a planner offers: the exact MILP over the feasible set, or greedy ascent on the planner's objective
 PLANNER_SELECTORS = ("mip", "greedy", "auto")
@@ -76,6 +81,12 @@ class PlannerPolicy:
                 # small, J-independent models: HiGHS's presolve and feasibility jump cost more than they save
                 # (and wake its worker threads: 2 ms of CPU became 20-50 ms of wall time on a loaded machine)
                 self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap, options=REDUCED_HIGHS_OPTIONS)
+        # no interchangeable classes: an exact combinatorial oracle where the domain's structure admits one
+        self._oracle: LinearOracle | None = None
+        if self._reduction is None and reduce and _linear_planner(self.planner):
+            structure = self.model.structure
+            if structure is not None and structure.kind in PLANNER_ORACLES:
+                self._oracle = oracle_for(self.model)
         self.training_summary: dict = {}
         blob = json.dumps(
             {"scenario": scenario, "instance": instance.model_dump(mode="json"), "planner": self.planner.config()},
@@ -118,8 +129,15 @@ class PlannerPolicy:
             self._reduction if self._reduction is not None and self._reduction.model is self.model else None
         )  # a model swapped after construction (e.g. user constraints) voids the reduction
         gains = offset = None
+        oracle = (
+            self._oracle if self._oracle is not None and getattr(self._oracle, "model", None) is self.model else None
+        )
+        if reduction is None and oracle is not None:
+            table = self.planner.fit().table(states, ttg)
+            gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())
+            if np.all(np.isfinite(gains)):
+                return _oracle_decision(oracle, gains, offset, limit, n, self.model.structure)
         if reduction is not None:
-            # the arm-pull check ran at construction (ControlStructure.is_pull compares J x J matrices)
             table = self.planner.fit().table(states, ttg)
             gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())
             if not np.all(np.isfinite(gains)):
@@ -226,6 +244,19 @@ class PlannerPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a planner checkpoint")
         return cls.from_meta(meta)
+
+
+def _oracle_decision(
+    oracle: LinearOracle, gains: np.ndarray, offset: float, limit: float, n: int, structure
+) -> Decision:
+    """The exact argmax of ``gains @ a + offset`` by the domain's combinatorial oracle (``optimal``, or
+    ``time_limit`` with the oracle's bound)."""
+    sol = oracle.maximise(gains, offset, time_limit=limit)
+    a = np.round(np.asarray(sol.x)[:n]).astype(np.int64)
+    kind = getattr(structure, "kind", "?")
+    decision = Decision(a, float(sol.objective), float(sol.bound), float(sol.gap), sol.status, sol.seconds, "mip")
+    decision.reason = f"exact {kind} oracle"
+    return decision
 
 
 def _table_objective(planner: Planner) -> bool:

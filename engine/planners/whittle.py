@@ -2,17 +2,41 @@
 of the chosen arms' indices over the domain's feasible set (greedy repair as the fallback).
 
 The indices are computed once (:func:`bandits.restless.whittle.whittle_indices`, vectorised over arms, states
-and times to go) on the instance's arms; pulling arm j is worth its index w_j(s_j, h) on top of its passive
-one-step reward. Only arm-pull domains have per-arm pulls to index.
+and times to go) on the instance's distinct arms (arms with equal transitions, rewards and costs share one
+computation), in chunks of :data:`CHUNK` arms so that memory stays O(J); pulling arm j is worth its index
+w_j(s_j, h) on top of its passive one-step reward. Only arm-pull domains have per-arm pulls to index. The
+indexability check (which does not change the indices used) runs on demand (:attr:`WhittlePlanner.non_indexable`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from bandits.restless.indexability import check_indexability
 from bandits.restless.whittle import whittle_indices
 from engine.planners.base import Planner
 from scenarios.errors import InvalidInputError
+
+#: arms per call of the vectorised index search (its work arrays hold ~ arms x horizon x states^3 floats)
+CHUNK = 2048
+
+
+def distinct_arms(P: np.ndarray, R: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one representative per distinct arm, the representative of each arm) over (P, R, C)."""
+    rows = np.concatenate([P.reshape(len(P), -1), R.reshape(len(R), -1), C.reshape(len(C), -1)], axis=1)
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def chunked_raw_indices(P: np.ndarray, R: np.ndarray, C: np.ndarray, horizon: int) -> np.ndarray:
+    """Raw finite-horizon Whittle indices (J, H, S, K) (undiscounted), distinct arms only, :data:`CHUNK` at a
+    time."""
+    first, inverse = distinct_arms(P, R, C)
+    parts = [
+        whittle_indices((P[idx], R[idx], C[idx]), discount=1.0, horizon=horizon, check=False).raw
+        for idx in np.array_split(first, max(1, -(-first.size // CHUNK)))
+    ]
+    return np.concatenate(parts)[inverse]
 
 
 class WhittlePlanner(Planner):
@@ -24,11 +48,24 @@ class WhittlePlanner(Planner):
                 "planner",
                 f"whittle needs one pull per arm; use 'lagrangian' or 'lp_update' for the {self.model.name!r} domain",
             )
-        indices = whittle_indices(self.instance.arms, discount=1.0, horizon=self.instance.horizon)
-        # non-indexable arms keep their unchecked roots (the indifference subsidy), as the repair policy's users
-        # would otherwise get NaN objectives
-        self._indices = np.where(np.isnan(indices.values), indices.raw, indices.values)[..., 0]  # (J, H, S)
-        self.non_indexable = indices.non_indexable
+        P, R, C, _ = self.instance.arms.arrays()
+        # every arm keeps its root (the indifference subsidy), indexable or not: the repair policy's users would
+        # otherwise get NaN objectives
+        self._raw = chunked_raw_indices(P, R, C, self.instance.horizon)
+        self._indices = self._raw[..., 0]  # (J, H, S)
+        self._non_indexable: np.ndarray | None = None
+
+    @property
+    def non_indexable(self) -> np.ndarray:
+        """Arms that fail the exact indexability check (their indices are still the indifference subsidies)."""
+        if self._non_indexable is None:
+            P, R, C, _ = self.fit().instance.arms.arrays()
+            bad = [
+                idx[~check_indexability((P[idx], R[idx], C[idx]), self._raw[idx], 1.0, self.instance.horizon)]
+                for idx in np.array_split(np.arange(len(P)), max(1, -(-len(P) // CHUNK)))
+            ]
+            self._non_indexable = np.concatenate(bad)
+        return self._non_indexable
 
     def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
         self.fit()

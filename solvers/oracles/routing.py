@@ -41,8 +41,9 @@ class RoutingOracle:
         start = time.perf_counter()
         n = self.model.n_actions
         w = check_weights(weights, n)
-        single = np.eye(n, dtype=np.int64)
-        cand = [j for j in np.argsort(-w, kind="stable").tolist() if w[j] > 0.0 and self.model.is_feasible(single[j])]
+        cand = [
+            j for j in np.argsort(-w, kind="stable").tolist() if w[j] > 0.0 and self.model.is_feasible(_one_hot(n, j))
+        ]
         cw = w[cand]
         root_bound = float(cw[: self.budget].sum())  # the B largest positive weights
         best_value, best_set = 0.0, []
@@ -81,3 +82,10 @@ class RoutingOracle:
         x = np.zeros(n, dtype=np.int64)
         x[best_set] = 1
         return solution_for(self.model, x, w, offset, start)
+
+
+def _one_hot(n: int, j: int) -> np.ndarray:
+    """The action pulling arm ``j`` alone (no dense n x n identity)."""
+    a = np.zeros(n, dtype=np.int64)
+    a[j] = 1
+    return a
