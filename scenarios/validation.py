@@ -39,8 +39,8 @@ def as_int_vector(value: object, field: str, length: int, low: int, high: int) -
 
 def parse_model(cls: type[M], data: object, root: str) -> M:
     """Validate a dict, JSON text or model into pydantic ``cls``; errors become ``InvalidInputError`` naming
-    the field as ``root.<location>`` (the location taken from a ``"field: reason"`` message when pydantic
-    reports none)."""
+    the field as ``root.<location>`` (extended by the field of a ``"field: reason"`` message from a model's own
+    check)."""
     import pydantic
 
     try:
@@ -54,6 +54,7 @@ def parse_model(cls: type[M], data: object, root: str) -> M:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         field, sep, reason = msg.partition(": ")
-        if not loc and sep and " " not in field:
-            loc, msg = field, reason
+        if sep and field and " " not in field and (not loc or err["type"] == "value_error"):
+            # a model's own check names the element ("transitions[2][1][0]: row sums to 0.8"): extend the location
+            loc, msg = f"{loc}.{field}" if loc else field, reason
         raise InvalidInputError(f"{root}.{loc}" if loc else root, msg) from exc
