@@ -15,6 +15,13 @@ from engine import Engine
 from engine.analysis.exact_dp import exact_optimum, initial_distribution, joint_states
 from engine.analysis.exact_policy import planner_policy_value
 from engine.analysis.occupancy_bound import occupancy_upper_bound
+from engine.baselines.cormab import (
+    IterativeMyopicPolicy,
+    MyopicPolicy,
+    NullPolicy,
+    RandomPolicy,
+    SamplingPolicy,
+)
 from engine.planners import make_planner
 from engine.sequoia.dqn import DQNConfig
 from scenarios import make
@@ -290,6 +297,13 @@ def test_intervention_levels_train_save_load_and_decide(tmp_path) -> None:
         env.action_model().check(action)
     planner = Engine.plan(env, "lagrangian")
     env.action_model().check(planner.decide(obs).action)
+    rng = np.random.default_rng(0)
+    for baseline in (NullPolicy, RandomPolicy, SamplingPolicy, MyopicPolicy, IterativeMyopicPolicy):
+        action = baseline(inst).act(obs[:-1], int(obs[-1]), rng)
+        env.action_model().check(action)
+    myopic = MyopicPolicy(inst).act(obs[:-1], int(obs[-1]), rng)
+    best = max(env.action_model().enumerate(), key=lambda a: inst.expected_reward(obs[:-1], a))
+    assert inst.expected_reward(obs[:-1], myopic) == pytest.approx(inst.expected_reward(obs[:-1], best))
 
 
 def test_rest_planner_on_three_state_arms_and_bad_rows_named(tmp_path) -> None:
