@@ -257,10 +257,10 @@ class DecisionOut(BaseModel):
                     "gap": 0.008,
                     "status": "optimal",
                     "deadline_hit": False,
-                    "assignment": {"workers": {"0": [1, 4], "1": [7]}},
                     "seconds": 0.031,
                     "selector": "mip",
                     "policy_version": "3f2a9c1e7b5d",
+                    "assignment": {"workers": {"0": [1, 4], "1": [7]}},
                     "created_at": "2026-12-03T22:20:30.123456Z",
                 }
             ]
@@ -274,15 +274,15 @@ class DecisionOut(BaseModel):
     gap: float | None
     status: str = Field(description="optimal | time_limit | heuristic")
     deadline_hit: bool
+    seconds: float
+    selector: str
+    policy_version: str
     assignment: dict[str, Any] = Field(
         default_factory=dict,
         description="the action's certificate from the feasible set's constraint blocks: workers -> arms served, "
         "slots (worker, slot, arm), route (nodes of the walk), interventions -> arms reached; a user block's part "
         "under its label constraints[k]; empty when the scenario has no blocks",
     )
-    seconds: float
-    selector: str
-    policy_version: str
     created_at: Timestamp
 
 
@@ -297,12 +297,26 @@ class RestlessArmsIn(Strict):
         ],
         Field(min_length=1, max_length=MAX_ARMS),
     ]
-    rewards: Annotated[
-        list[Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(max_length=64)]],
-        Field(min_length=1, max_length=MAX_ARMS),
-    ]
-    costs: Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(min_length=1, max_length=MAX_ARMS)]
-    initial: Annotated[list[Annotated[list[Number], Field(max_length=64)]], Field(min_length=1, max_length=MAX_ARMS)]
+    rewards: (
+        Annotated[
+            list[Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(max_length=64)]],
+            Field(min_length=1, max_length=MAX_ARMS, description="r[arm][state][action]; or arrival_rewards"),
+        ]
+        | None
+    ) = None
+    arrival_rewards: (
+        Annotated[
+            list[Annotated[list[Number], Field(max_length=64)]],
+            Field(min_length=1, max_length=MAX_ARMS, description="r[arm][next state], paid on arrival; or rewards"),
+        ]
+        | None
+    ) = None
+    costs: (
+        Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(min_length=1, max_length=MAX_ARMS)] | None
+    ) = None
+    initial: (
+        Annotated[list[Annotated[list[Number], Field(max_length=64)]], Field(min_length=1, max_length=MAX_ARMS)] | None
+    ) = None
 
 
 class WhittleSessionCreate(Strict):
