@@ -354,9 +354,10 @@ class ActionModel:
         start = time.perf_counter()
         bound = self.count_upper_bound()
         limited = bound > max_count and max_seconds is not None
+        seconds = float("inf") if max_seconds is None else max_seconds
 
         def check_time() -> None:
-            if limited and time.perf_counter() - start > max_seconds:
+            if limited and time.perf_counter() - start > seconds:
                 raise ValueError(
                     f"more than {max_count} feasible actions are possible (at most {bound}) and "
                     f"counting them did not finish within {max_seconds} s; enumeration refused"
