@@ -50,13 +50,14 @@ class _Cache:
             rows = getattr(arms, name) if getattr(arms, name) is not None else arms.initial
             for j, n in enumerate(counts.tolist()):
                 target[j, :n] = 1.0 / n if rows is None else rows[j]
-        if self.arrival is not None:
+        arrival_rows, sa_rows = arms.arrival_rewards, arms.rewards
+        if self.arrival is not None and arrival_rows is not None:
             for j, n in enumerate(counts.tolist()):
-                self.arrival[j, :n] = arms.arrival_rewards[j]
+                self.arrival[j, :n] = arrival_rows[j]
             R_sa = np.einsum("nasj,nj->nsa", self.P, self.arrival)  # E[r(s')] given (s, a)
-        else:
+        elif sa_rows is not None:
             for j, n in enumerate(counts.tolist()):
-                R_sa[j, :n] = arms.rewards[j]
+                R_sa[j, :n] = sa_rows[j]
         self.R = R_sa
         K = A - 1
         self.C = (
@@ -291,14 +292,14 @@ def _validate(arms: Arms) -> None:
         raise ValueError("rewards: give exactly one of arrival_rewards (r(s')) and rewards (r(s, a))")
     if arms.arrival_rewards is not None:
         _finite(_ragged(arms.arrival_rewards, counts, "arrival_rewards", lambda S: (S,)), "arrival_rewards")
-    else:
+    elif arms.rewards is not None:
         _finite(_ragged(arms.rewards, counts, "rewards", lambda S: (S, A)), "rewards")
     if arms.costs is not None:
         C = np.asarray(_ragged(arms.costs, [A] * N, "costs", lambda n: (n,)))
         _finite(list(C), "costs")
-        bad = np.flatnonzero((np.diff(C, axis=1) <= 0).any(1) | (C < 0).any(1))
-        if len(bad):
-            raise ValueError(f"costs[{bad[0]}]: must be non-negative and strictly increasing in the action")
+        wrong = np.flatnonzero((np.diff(C, axis=1) <= 0).any(1) | (C < 0).any(1))
+        if len(wrong):
+            raise ValueError(f"costs[{wrong[0]}]: must be non-negative and strictly increasing in the action")
     for name in ("initial", "train_initial"):
         rows = getattr(arms, name)
         if rows is None:
@@ -370,7 +371,7 @@ class BirthDeathForm(BaseModel):
         return self
 
 
-def birth_death_matrices(p: np.ndarray, n_states: int = BIRTH_DEATH_STATES) -> np.ndarray:
+def birth_death_matrices(p: np.ndarray | float, n_states: int = BIRTH_DEATH_STATES) -> np.ndarray:
     """(..., S, S) transition matrices: up one level with probability ``p`` (...), else down one, clipped."""
     p = np.asarray(p, dtype=float)
     s = np.arange(n_states)

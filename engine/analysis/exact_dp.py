@@ -49,7 +49,9 @@ class ExactResult:
 
 
 def _counts(arms: int | Sequence[int] | np.ndarray) -> tuple[int, ...]:
-    return (N_STATES,) * int(arms) if np.ndim(arms) == 0 else tuple(int(c) for c in arms)
+    if isinstance(arms, int | np.integer):
+        return (N_STATES,) * int(arms)
+    return tuple(int(c) for c in np.asarray(arms).ravel())
 
 
 def joint_states(arms: int | Sequence[int] | np.ndarray) -> np.ndarray:

@@ -52,13 +52,13 @@ class ControlStructure:
     def of(cls, instance: CoRMABInstance) -> ControlStructure:
         if not callable(getattr(instance, "control_structure", None)):  # levels of the arms' own actions: O(J)
             J, K = instance.n_arms, instance.arms.n_levels
-            P, R, _, _ = instance.arms.arrays()
+            trans_all, reward_all, _, _ = instance.arms.arrays()
             entries = np.arange(J * K)
             W = sp.csr_matrix(
                 (np.tile(np.arange(1.0, K + 1), J), (np.repeat(np.arange(J), K), entries)), shape=(J, J * K)
             )
-            values = np.broadcast_to(np.arange(K + 1, dtype=float), (J, K + 1))
-            return cls(W, values, np.ones((J, K + 1), dtype=bool), P, R)
+            levels = np.broadcast_to(np.arange(K + 1, dtype=float), (J, K + 1))
+            return cls(W, levels, np.ones((J, K + 1), dtype=bool), trans_all, reward_all)
         W, values, trans, rewards = control_structure(instance)
         J, S = W.shape[0], trans[0].shape[-1]
         V = max(len(v) for v in values)
