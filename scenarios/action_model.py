@@ -6,6 +6,10 @@ Variables are ``z = [a ; y]``: ``n_actions`` binary action entries ``a`` followe
 combinatorial ``oracle`` (exact feasibility, random feasible samples, a certificate ``y``); tests check the
 oracle against the rows. Without an oracle every question is answered by a small HiGHS model.
 
+Domains build their models from constraint blocks (:mod:`scenarios.constraints`); ``blocks``, ``block_labels``
+and ``block_aux`` record which block owns which auxiliaries, so :meth:`ActionModel.assignment` can decode a
+certificate (workers, slots, route) for a decision.
+
 A domain may also declare its :class:`Structure` (what its rows encode, as plain data), which exact
 combinatorial optimisers (:mod:`solvers.oracles`) read. The structure binds to the rows it was declared with:
 a model derived with other rows (user rows, another block) has ``structure`` None.

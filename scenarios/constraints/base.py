@@ -10,6 +10,7 @@ Size checks that need the number of action entries raise ``ValueError("field[ind
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,6 @@ class RowsOracle:
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         if not self.closed:  # a MILP with a random objective over the rows
-            import dataclasses
-
             return dataclasses.replace(self._fallback, oracle=None, _cache={}, _solver=None).sample(rng)
         return greedy_sample(self.A.shape[1], self.is_feasible, rng)
 
