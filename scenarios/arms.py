@@ -304,7 +304,12 @@ def _validate(arms: Arms) -> None:
         rows = getattr(arms, name)
         if rows is None:
             continue
-        for j, row in enumerate(_ragged(rows, counts, name, lambda S: (S,))):
+        arrays = _ragged(rows, counts, name, lambda S: (S,))
+        if len(set(counts)) == 1:  # one check over every arm; the loop then names the first bad one
+            whole = np.asarray(arrays)
+            if np.all(np.isfinite(whole)) and np.all(whole >= -_NEG) and np.all(np.abs(whole.sum(-1) - 1) <= _TOL):
+                continue
+        for j, row in enumerate(arrays):
             if not np.all(np.isfinite(row)) or np.any(row < -_NEG) or abs(row.sum() - 1) > _TOL:
                 raise ValueError(f"{name}[{j}]: must be a probability distribution (sums to {row.sum():.6g})")
 
