@@ -23,6 +23,7 @@ from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
 from engine.protocols import batch_rows
 from engine.sequoia.selectors.greedy import greedy_ascent
+from scenarios.cormab.env import CoRMABEnv
 from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
 from solvers.oracles import LinearOracle, oracle_for
@@ -63,7 +64,7 @@ class PlannerPolicy:
         self.scenario, self.instance = scenario, instance
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
-        self._env = instance.make_env()
+        self._env = _Observations(instance)
         self.model = self.planner.model
         self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
         self.reduce = reduce
@@ -244,6 +245,13 @@ class PlannerPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a planner checkpoint")
         return cls.from_meta(meta)
+
+
+class _Observations(CoRMABEnv):
+    """The environment's observation checks (``split_observation``) without building a second ActionModel."""
+
+    def __init__(self, instance) -> None:
+        self.instance = instance
 
 
 def _oracle_decision(

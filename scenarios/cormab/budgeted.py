@@ -35,5 +35,7 @@ class BudgetedInstance(CoRMABInstance):
         return self.level_costs()
 
     def action_model(self) -> ActionModel:
-        block = BudgetBlock(limit=self.budget, costs=self.level_costs().tolist())
+        costs = self.level_costs()
+        # unit costs are the block's default: it then declares its budget structure (the exact top-B oracle)
+        block = BudgetBlock(limit=self.budget, costs=None if np.all(costs == 1.0) else costs.tolist())
         return self.compose_model("budgeted", [block, *self.level_blocks()])
