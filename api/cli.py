@@ -364,7 +364,26 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
     engine = _load_engine(args.checkpoint)
     decision = engine.decide(args.state, selector=args.selector, time_limit=args.time_limit)
     print(json.dumps(decision.to_dict()))
+    for line in assignment_lines(decision.assignment):  # for the operator; standard output stays one JSON line
+        print(line, file=sys.stderr)
     return 0
+
+
+def assignment_lines(assignment: dict) -> list[str]:
+    """A decision's certificate as lines an operator can act on (worker -> arms, slots, the route)."""
+    lines: list[str] = []
+    for key, part in assignment.items():
+        if key == "workers":
+            lines += [f"worker {w}: arms {', '.join(map(str, arms))}" for w, arms in part.items()]
+        elif key == "slots":
+            lines += [f"worker {s['worker']}, slot {s['slot']}: arm {s['arm']}" for s in part]
+        elif key == "route":
+            lines.append("route: " + " -> ".join(map(str, part)))
+        elif key == "interventions":
+            lines += [f"intervention {i}: reaches arms {', '.join(map(str, arms))}" for i, arms in part.items()]
+        else:  # a user block's part, under its label
+            lines.append(f"{key}: {json.dumps(part)}")
+    return lines
 
 
 def _write_planner(args: argparse.Namespace, parser: CliParser) -> int:

@@ -251,3 +251,34 @@ def test_not_a_checkpoint_directory(tmp_path, capsys):
 
 def test_bench_unknown_name(capsys):
     _refused(["bench", "no_such_bench", "--dir", str(Path(__file__).parents[1] / "bench")], capsys, "NAME", "cli")
+
+
+def test_decide_prints_the_assignment(checkpoint, capsys):
+    """Standard output stays one JSON line (with the certificate); the operator's lines go to standard error."""
+    code, out, err = _run(["decide", str(checkpoint), "--state", "[3, 3, 3, 3]"], capsys)
+    decision = json.loads(out)
+    workers = decision["assignment"]["workers"]
+    assert code == 0 and sorted(a for arms in workers.values() for a in arms) == [
+        i for i, x in enumerate(decision["action"]) if x
+    ]
+    for w, arms in workers.items():
+        assert f"worker {w}: arms {', '.join(map(str, arms))}" in err
+
+
+def test_assignment_lines_cover_every_block_kind():
+    from api.cli import assignment_lines
+
+    lines = assignment_lines(
+        {
+            "slots": [{"worker": 0, "slot": 2, "arm": 5}],
+            "route": [1, 4, 1],
+            "interventions": {"0": [2, 3]},
+            "constraints[0]": {"x": 1},
+        }
+    )
+    assert lines == [
+        "worker 0, slot 2: arm 5",
+        "route: 1 -> 4 -> 1",
+        "intervention 0: reaches arms 2, 3",
+        'constraints[0]: {"x": 1}',
+    ]
