@@ -82,6 +82,7 @@ def test_notebooks_present() -> None:
         "restless_bandits",
         "combinatorial_bandits",
         "rest_service",
+        "own_programme",
     ):
         assert required in names, f"missing notebook {required}"
 
