@@ -18,7 +18,7 @@ from engine.planners.base import Planner
 from scenarios.errors import InvalidInputError
 
 #: arms per call of the vectorised index search (its work arrays hold ~ arms x horizon x states^3 floats)
-CHUNK = 2048
+CHUNK = 1024
 
 
 def distinct_arms(P: np.ndarray, R: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
