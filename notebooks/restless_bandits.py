@@ -152,7 +152,7 @@ plt.show()
 # numbers; it should flatten as the posteriors concentrate.
 
 # %%
-rewards_table = table.arrays()[2]
+rewards_table = np.asarray(table.arrival_rewards)
 start = time.perf_counter()
 regret = run_regret(arms, {
     "Thompson": lambda s: LearningWhittlePolicy(rewards_table, BUDGET, discount=0.95, replan_every=HORIZON, seed=s),
