@@ -20,7 +20,9 @@ from bandits.combinatorial.scalar_feedback import ScalarFeedback
 from bandits.persistence import rng_from_state, rng_state
 from bandits.restless import RestlessArms, WhittleIndices, WhittlePolicy, whittle_indices
 from bandits.restless.allocation import allocate
+from bandits.restless.learning import LearningWhittlePolicy
 from scenarios.errors import InvalidInputError
+from scenarios.estimation import Pooling, estimate_dynamics
 
 KNAPSACK_SECONDS = 2.0  # solver time limit of one knapsack selection by MILP (fractional sizes, large tables)
 
@@ -49,8 +51,9 @@ class Runtime:
         """(public result: action, propensity, exact; audit extras; rng state after) for one selection."""
         raise NotImplementedError
 
-    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
-        """Validate then apply one feedback for ``action``; returns the per-arm rewards applied."""
+    def apply(self, action: np.ndarray, request: dict, selection: dict | None = None) -> list[float | None]:
+        """Validate then apply one feedback for ``action`` (``selection``: the stored selection response, with
+        its ``audit``); returns the per-arm rewards applied."""
         raise NotImplementedError
 
     def set_rng(self, state: dict | None) -> None:
@@ -108,7 +111,7 @@ class SemiBanditRuntime(Runtime):
         }
         return public, extras, rng_state(self.policy.rng)
 
-    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
+    def apply(self, action: np.ndarray, request: dict, selection: dict | None = None) -> list[float | None]:
         chosen = action > 0
         if request.get("next_states") is not None:
             raise InvalidInputError("next_states", f"{self.kind} sessions take no next_states")
@@ -234,7 +237,7 @@ class WhittleRuntime(Runtime):
         public = {"action": action.tolist(), "propensity": 1.0, "exact": False}
         return public, {}, None  # the states are in the logged request
 
-    def apply(self, action: np.ndarray, request: dict) -> list[float | None]:
+    def apply(self, action: np.ndarray, request: dict, selection: dict | None = None) -> list[float | None]:
         nxt = request.get("next_states")
         if nxt is not None and (len(nxt) != self.n_arms or max(nxt) >= self.n_states):
             raise InvalidInputError("next_states", f"expected {self.n_arms} states in [0, {self.n_states - 1}]")
@@ -259,6 +262,102 @@ class WhittleRuntime(Runtime):
 
     def public_config(self, config: dict) -> dict:
         return {k: v for k, v in config.items() if k != "arms"} | {"n_states": self.n_states}
+
+
+class LearningWhittleRuntime(Runtime):
+    """Whittle allocation on dynamics learnt from a log's counts (a pooled Dirichlet posterior) and from every
+    feedback: the selection's arm states, its action and the feedback's ``next_states`` are added to the counts
+    (:class:`bandits.restless.learning.LearningWhittlePolicy` with a ``DynamicsPosterior``). Every selection
+    re-plans (Whittle indices of a posterior draw, or of the mean plus a bonus), so the session's state is its
+    configuration, the feedback log and the generator state of the last selection, as the service restores it."""
+
+    kind = "learning_whittle"
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        spec = config["posterior"]
+        counts = np.asarray(spec["counts"], dtype=float)
+        if counts.ndim != 4 or counts.shape[-1] != counts.shape[-2]:
+            raise InvalidInputError("posterior.counts", f"expected (arms, actions, states, states), got {counts.shape}")
+        pooling = None
+        if spec.get("pooling") is not None:
+            pool = spec["pooling"]
+            clusters = np.asarray(pool["clusters"], dtype=np.int64)
+            pooling = Pooling(
+                clusters, pool_strength=pool["pool_strength"], max_pool_strength=pool["max_pool_strength"]
+            )
+        posterior = estimate_dynamics(counts, spec["prior_strength"], pooling)
+        rewards = config["rewards"] if config["rewards"] is not None else config["arrival_rewards"]
+        self.policy = LearningWhittlePolicy(
+            np.asarray(rewards, dtype=float),
+            config["budget"],
+            counts.shape[1],
+            None if config["costs"] is None else np.asarray(config["costs"], dtype=float),
+            config["discount"],
+            config["horizon"],
+            config["method"],
+            bonus=config["bonus"],
+            fill_budget=config["fill_budget"],
+            seed=config["seed"],
+            posterior=posterior,
+        )
+        self.n_arms, self.n_states = self.policy.n_arms, self.policy.n_states
+        self.log_records = int(counts.sum())
+
+    def select(self, states: list[int] | None, time_to_go: int | None) -> tuple[dict, dict, dict | None]:
+        if states is None:
+            raise InvalidInputError("states", "learning_whittle sessions need the arm states")
+        horizon = self.policy.horizon
+        if horizon is not None and (time_to_go is None or time_to_go > horizon):
+            raise InvalidInputError("time_to_go", f"expected an integer in [1, {horizon}]")
+        if horizon is None and time_to_go is not None:
+            raise InvalidInputError("time_to_go", "this session has an infinite horizon")
+        action = self.policy.select(np.asarray(states, dtype=np.int64), time_to_go)
+        self.selections += 1
+        public = {"action": [int(v) for v in action], "round": self.selections, "propensity": None, "exact": False}
+        return public, {"states": [int(v) for v in states]}, rng_state(self.policy.rng)
+
+    def apply(self, action: np.ndarray, request: dict, selection: dict | None = None) -> list[float | None]:
+        nxt = request.get("next_states")
+        if nxt is None:
+            raise InvalidInputError("next_states", "learning_whittle feedback needs the arms' next states")
+        if len(nxt) != self.n_arms or max(nxt) >= self.n_states:
+            raise InvalidInputError("next_states", f"expected {self.n_arms} states in [0, {self.n_states - 1}]")
+        if selection is None or "states" not in selection.get("audit", {}):
+            raise InvalidInputError("selection_id", "the decision's arm states are not recorded")
+        if request.get("rewards") is not None:
+            if len(request["rewards"]) != self.n_arms:
+                raise InvalidInputError("rewards", f"expected {self.n_arms} entries (one per arm)")
+            applied = [None if v is None else float(v) for v in request["rewards"]]
+        else:
+            applied = [float(request["reward"])]
+        self.policy.update(np.asarray(selection["audit"]["states"]), action, np.asarray(nxt))
+        self.feedback += 1
+        return applied
+
+    def set_rng(self, state: dict | None) -> None:
+        if state is not None:
+            self.policy.rng = rng_from_state(state)
+
+    def state(self) -> dict[str, Any]:
+        posterior = self.policy.posterior
+        assert posterior is not None
+        strengths = posterior.pool_strengths
+        return {
+            "log_records": self.log_records,
+            "feedback_records": int(self.policy.counts.sum()) - self.log_records,
+            "pool_strengths": None if strengths is None else strengths[:, 0, 0].tolist(),
+            "budget": self.policy.budget,
+            "method": self.policy.method,
+            "n_states": self.n_states,
+        }
+
+    def public_config(self, config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "posterior"} | {
+            "n_states": self.n_states,
+            "posterior": {k: v for k, v in config["posterior"].items() if k != "counts"}
+            | {"records": self.log_records},
+        }
 
 
 def _nan_list(x):
@@ -313,6 +412,10 @@ def _whittle(config: dict, cache: dict | None, deadline: float | None, max_bytes
     return WhittleRuntime(config, cache, deadline, max_bytes)
 
 
+def _learning_whittle(config: dict, cache: dict | None, deadline: float | None, max_bytes: int | None) -> Runtime:
+    return LearningWhittleRuntime(config)
+
+
 def _semi_bandit(config: dict, cache: dict | None, deadline: float | None, max_bytes: int | None) -> Runtime:
     return SemiBanditRuntime(config)
 
@@ -320,5 +423,6 @@ def _semi_bandit(config: dict, cache: dict | None, deadline: float | None, max_b
 #: session kind -> runtime factory (config, cache, deadline, max_bytes); the session kinds the service offers
 RUNTIMES: dict[str, Callable[[dict, dict | None, float | None, int | None], Runtime]] = {
     "whittle": _whittle,
+    "learning_whittle": _learning_whittle,
     **dict.fromkeys(SEMI_BANDITS, _semi_bandit),
 }

@@ -7,6 +7,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -357,6 +358,122 @@ class WhittleSessionCreate(Strict):
     allow_non_indexable: StrictBool = False
 
 
+Counts4 = Annotated[
+    list[
+        Annotated[
+            list[
+                Annotated[
+                    list[Annotated[list[Annotated[Real, Field(ge=0, le=BIG)]], Field(max_length=64)]],
+                    Field(max_length=64),
+                ]
+            ],
+            Field(max_length=8),
+        ]
+    ],
+    Field(min_length=1, max_length=MAX_ARMS),
+]
+MAX_POSTERIOR_CELLS = 2_000_000  # arms x actions x states x states of a learning session's counts
+
+
+class PoolingIn(Strict):
+    clusters: Annotated[list[Annotated[StrictInt, Field(ge=0, le=MAX_ARMS)]], Field(min_length=1, max_length=MAX_ARMS)]
+    pool_strength: Annotated[Real, Field(ge=0, le=BIG)] | None = Field(None, description="tau; None: estimated")
+    max_pool_strength: Annotated[Real, Field(gt=0, le=BIG)] = 1000.0
+
+
+class DynamicsPosteriorIn(Strict):
+    """The counts of a log (``DynamicsPosterior.to_dict()``'s counts, prior_strength and pooling); the session's
+    posterior is ``estimate_dynamics(counts + the feedback's transitions, prior_strength, pooling)``."""
+
+    counts: Counts4 = Field(description="counts[arm][action][state][next state] of the logged transitions")
+    prior_strength: Annotated[Real, Field(gt=0, le=BIG)] = 1.0
+    pooling: PoolingIn | None = Field(None, description="pool arms' counts within clusters (empirical Bayes)")
+
+
+class LearningWhittleSessionCreate(Strict):
+    """Whittle allocation on dynamics learnt from a log and from every feedback (arm states before and after)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "learning_whittle",
+                    "budget": 1,
+                    "posterior": {
+                        "counts": [[[[5, 1], [2, 3]], [[1, 4], [0, 6]]]] * 2,
+                        "pooling": {"clusters": [0, 0]},
+                    },
+                    "arrival_rewards": [[0.0, 1.0]] * 2,
+                    "horizon": 10,
+                }
+            ]
+        }
+    )
+    kind: Literal["learning_whittle"]
+    posterior: DynamicsPosteriorIn
+    rewards: (
+        Annotated[
+            list[Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(max_length=64)]],
+            Field(min_length=1, max_length=MAX_ARMS, description="r[arm][state][action]; or arrival_rewards"),
+        ]
+        | None
+    ) = None
+    arrival_rewards: (
+        Annotated[
+            list[Annotated[list[Number], Field(max_length=64)]],
+            Field(min_length=1, max_length=MAX_ARMS, description="r[arm][next state], paid on arrival; or rewards"),
+        ]
+        | None
+    ) = None
+    costs: (
+        Annotated[list[Annotated[list[Number], Field(max_length=8)]], Field(min_length=1, max_length=MAX_ARMS)] | None
+    ) = Field(None, description="cost[arm][action], strictly increasing (default 0, 1, ...)")
+    budget: Annotated[Real, Field(ge=0, le=BIG)]
+    discount: Annotated[Real, Field(gt=0, le=1)] = 0.95
+    horizon: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+    method: Literal["thompson", "ucb"] = Field("thompson", description="posterior sampling, or mean + bonus")
+    bonus: Annotated[Real, Field(ge=0, le=BIG)] = Field(1.0, description="ucb's optimism (0: the posterior mean)")
+    fill_budget: StrictBool = False
+    seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = 0
+
+    @model_validator(mode="after")
+    def _shapes(self) -> LearningWhittleSessionCreate:
+        """Rectangular arrays of matching shapes: counts (N, A, S, S) with A, S >= 2; rewards (N, S, A) or
+        arrival_rewards (N, S); costs (N, A); one cluster per arm."""
+        counts = _rectangular(self.posterior.counts, "posterior.counts", 4)
+        N, A, S, S2 = counts.shape
+        if S != S2 or A < 2 or S < 2:
+            raise ValueError(
+                f"posterior.counts: expected (arms, actions >= 2, states >= 2, states), got {counts.shape}"
+            )
+        if counts.size > MAX_POSTERIOR_CELLS:
+            raise ValueError(f"posterior.counts: {counts.size} cells, more than {MAX_POSTERIOR_CELLS}")
+        if (self.rewards is None) == (self.arrival_rewards is None):
+            raise ValueError("rewards: give exactly one of rewards (r(s, a)) and arrival_rewards (r(s'))")
+        if self.rewards is not None and _rectangular(self.rewards, "rewards", 3).shape != (N, S, A):
+            raise ValueError(f"rewards: expected shape {(N, S, A)} (arms, states, actions)")
+        if self.arrival_rewards is not None and _rectangular(self.arrival_rewards, "arrival_rewards", 2).shape != (
+            N,
+            S,
+        ):
+            raise ValueError(f"arrival_rewards: expected shape {(N, S)} (arms, states)")
+        if self.costs is not None and _rectangular(self.costs, "costs", 2).shape != (N, A):
+            raise ValueError(f"costs: expected shape {(N, A)} (arms, actions)")
+        if self.posterior.pooling is not None and len(self.posterior.pooling.clusters) != N:
+            raise ValueError(f"posterior.pooling.clusters: expected {N} cluster ids (one per arm)")
+        return self
+
+
+def _rectangular(rows: list, name: str, ndim: int) -> np.ndarray:
+    try:
+        out = np.asarray(rows, dtype=float)
+    except ValueError:
+        out = np.zeros(0)
+    if out.ndim != ndim:
+        raise ValueError(f"{name}: expected a rectangular {ndim}-D array")
+    return out
+
+
 class TopK(Strict):
     type: Literal["top_k"]
     k: Annotated[StrictInt, Field(ge=1, le=MAX_ARMS)]
@@ -417,7 +534,10 @@ class ThompsonSessionCreate(_SemiBanditCreate):
     sigma: Annotated[Real, Field(gt=0, le=1e6)] = 1.0
 
 
-SessionCreate = Annotated[WhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate, Field(discriminator="kind")]
+SessionCreate = Annotated[
+    WhittleSessionCreate | LearningWhittleSessionCreate | CUCBSessionCreate | ThompsonSessionCreate,
+    Field(discriminator="kind"),
+]
 
 
 class SessionInfo(BaseModel):

@@ -131,7 +131,7 @@ class SessionService:
                 .order_by(feedback.c.seq)
             ).all()
             for seq, request, response in rows:
-                rt.apply(np.asarray(response["action"], dtype=np.int64), request)
+                rt.apply(np.asarray(response["action"], dtype=np.int64), request, response)
                 rt.feedback_seq = int(seq)
         if rt.selections == n_selections:
             return
@@ -246,7 +246,7 @@ class SessionService:
                     if request.get("reward") is not None and request.get("rewards") is not None:
                         raise InvalidInputError("reward", "give reward or rewards, not both")
                     self._catch_up(conn, sid, rt, *counters)
-                    applied = rt.apply(np.asarray(sel[0]["action"], dtype=np.int64), request)  # validates first
+                    applied = rt.apply(np.asarray(sel[0]["action"], dtype=np.int64), request, sel[0])  # validates first
                     now = time.time()
                     inserted = conn.execute(
                         feedback.insert(),

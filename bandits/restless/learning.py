@@ -6,6 +6,10 @@ mean plus an optimism bonus ``bonus * span * sqrt(log(1 + t) / (1 + n_active(arm
 with the number of times the arm was acted on in that state (a heuristic form of optimism).
 Rewards are known: r(s, a) as (arms, states, actions), or r(s') of the state reached as (arms, states)
 (coRMAB style; then r(s, a) = P(s, a) . r is recomputed from the planning model).
+
+``posterior``: start from a :class:`scenarios.estimation.DynamicsPosterior` (e.g. estimated from a log, with
+pooling across similar arms) instead of the symmetric ``prior``; each update adds the new transitions to its
+counts and re-estimates the pooled prior, exactly as ``posterior.update`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bandits.restless.policy import RestlessPolicy, check_budget, check_states
 from bandits.restless.whittle import whittle_indices
 from bandits.validation import as_float_array, as_index_array, check_discount, check_positive
 from scenarios.errors import InvalidInputError
+from scenarios.estimation import DynamicsPosterior, Pooling, estimate_dynamics
 
 METHODS = ("thompson", "ucb")
 
@@ -41,6 +46,7 @@ class LearningWhittlePolicy(RestlessPolicy):
         bonus: float = 1.0,
         fill_budget: bool = False,
         seed: int = 0,
+        posterior: DynamicsPosterior | None = None,
     ) -> None:
         r = as_float_array(rewards, "rewards")
         if r.ndim not in (2, 3):
@@ -68,6 +74,12 @@ class LearningWhittlePolicy(RestlessPolicy):
         self.seed = seed
         self.rng = make_rng(seed)
         self.counts = np.zeros((N, A, S, S))
+        self.posterior = posterior
+        if posterior is not None:
+            if posterior.shape != (N, A, S):
+                shape = posterior.shape
+                raise InvalidInputError("posterior", f"expected (arms, actions, states) {(N, A, S)}, got {shape}")
+            self.counts = posterior.counts.copy()
         self.steps = 0
         self.since_plan = 0
         self.plan: np.ndarray | None = None
@@ -82,7 +94,7 @@ class LearningWhittlePolicy(RestlessPolicy):
 
     def planning_model(self, sample: bool) -> tuple[np.ndarray, np.ndarray]:
         """(transitions, rewards) of a posterior sample (``sample``) or of the posterior mean."""
-        alpha = self.counts + self.prior
+        alpha = self.counts + self.prior if self.posterior is None else self.posterior.alpha
         if sample:
             g = self.rng.gamma(alpha)
             P = g / g.sum(-1, keepdims=True)
@@ -130,6 +142,8 @@ class LearningWhittlePolicy(RestlessPolicy):
         arm = np.broadcast_to(np.arange(self.n_arms), s.shape)
         np.add.at(self.counts, (arm, a, s, s2), 1.0)
         self.steps += s.shape[0]
+        if self.posterior is not None:  # the same as posterior.update(new counts): pooling re-estimated on all
+            self.posterior = estimate_dynamics(self.counts, self.posterior.prior_strength, self.posterior.pooling)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
@@ -147,6 +161,12 @@ class LearningWhittlePolicy(RestlessPolicy):
             "rng": rng_state(self.rng),
             "has_plan": self.plan is not None,
         }
+        if self.posterior is not None:
+            pooling = self.posterior.pooling
+            meta["posterior"] = {
+                "prior_strength": self.posterior.prior_strength,
+                "pooling": None if pooling is None else pooling.to_dict(),
+            }
         arrays = {"rewards": self.rewards, "costs": self.costs, "counts": self.counts}
         if self.plan is not None:
             arrays["plan"] = self.plan
@@ -169,6 +189,11 @@ class LearningWhittlePolicy(RestlessPolicy):
             meta["seed"],
         )
         pol.counts = arrays["counts"].astype(float)
+        if meta.get("posterior") is not None:
+            pooling = meta["posterior"]["pooling"]
+            pol.posterior = estimate_dynamics(
+                pol.counts, meta["posterior"]["prior_strength"], None if pooling is None else Pooling.from_dict(pooling)
+            )
         pol.steps, pol.since_plan = int(meta["steps"]), int(meta["since_plan"])
         pol.rng = rng_from_state(meta["rng"])
         pol.plan = arrays["plan"] if meta["has_plan"] else None
