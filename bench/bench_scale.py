@@ -1,7 +1,7 @@
 """Planner decisions at programme scale: set-up, decision latency, peak memory, certificates, LP-bound ratio.
 
-    python bench/bench_scale.py                       # J = 20, 100, 1,000, 10,000; about 10 minutes on 2 cores
-    python bench/bench_scale.py --big                 # also J = 100,000 for the budgeted planner (~5 min more)
+    python bench/bench_scale.py                       # J = 20, 100, 1,000, 10,000: 4.5-9 min on a shared 2-core box
+    python bench/bench_scale.py --big                 # also J = 100,000 for the budgeted planner (1-4 min more)
     python bench/bench_scale.py --sizes 20,100 --scenarios budgeted --plot /tmp/scale.png --json out.json
 
 Every (scenario, J) runs in a fresh subprocess (so ``ru_maxrss`` is that case's peak resident memory; the
@@ -79,7 +79,10 @@ def run_case(args: argparse.Namespace, scenario: str, J: int) -> dict:
     policy = PlannerPolicy(scenario, env.instance, args.planner, time_limit=args.time_limit)
     first = policy.decide(states[0])
     setup_s = time.perf_counter() - t0
-    secs, statuses, gaps, paths = [], {}, [], set()
+    secs: list[float] = []
+    statuses: dict[str, int] = {}
+    gaps: list[float] = []
+    paths: set[str] = set()
     for s in states[1:]:
         t0 = time.perf_counter()
         d = policy.decide(s)
@@ -138,7 +141,8 @@ def exact_comparison(args: argparse.Namespace, policy, states: list[np.ndarray])
     oracle = oracle_for(model)
     solver = HighsSolver(mip_rel_gap=1e-6)
     times: dict[str, list[float]] = {"oracle": [], "policy": [], "milp": []}
-    diff, milp_gap, milp_status = 0.0, 0.0, {}
+    diff, milp_gap = 0.0, 0.0
+    milp_status: dict[str, int] = {}
     if oracle is not None:  # once-per-model tables (count frontiers, vectors) are set-up, not decision time
         oracle.maximise(np.zeros(model.n_actions))
     for s in states:
