@@ -4,12 +4,10 @@ uniform draws per (episode, step, arm). Returns are per episode (realised and ex
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -107,9 +105,6 @@ class Evaluation:
                 name: self.paired_difference(self.reference, name) for name in self.methods if name != self.reference
             }
         return out
-
-    def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
 
 def evaluate(

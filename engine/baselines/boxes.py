@@ -1,5 +1,6 @@
-"""Baselines for large integer action boxes: MinMax, k-nearest-neighbour (Wolpertinger) and, for the
-inventory scenario, operations-research yardsticks (tuned base-stock and joint (s, S) policies).
+"""Baselines for large integer action boxes: k-nearest-neighbour (Wolpertinger; MinMax is the actor-critic's
+``minmax`` selector) and, for the inventory scenario, operations-research yardsticks (tuned base-stock and
+joint (s, S) policies).
 
 Every policy is a callable ``obs -> action``. ``evaluate`` runs gymnasium episodes with explicit seeds
 (common random numbers across policies); ``simulate_inventory`` is the vectorised simulator used to tune
@@ -62,12 +63,7 @@ def evaluate(env: gym.Env, policy: Policy, episodes: int = 10, seed: int = 10_00
     return EvalResult(np.asarray(returns), np.asarray(wall), np.asarray(cpu))
 
 
-# ------------------------------------------------------------------------------------------ MinMax and k-NN
-def minmax_policy(agent) -> Policy:
-    """The actor's proxy clipped, rescaled and rounded (no search)."""
-    return agent.policy("minmax")
-
-
+# ------------------------------------------------------------------------------------------------- k-NN
 class KNNPolicy:
     """Wolpertinger: the k actions nearest (L2, in critic scaling) to the actor's proxy, best by the critic.
 
@@ -94,7 +90,7 @@ class KNNPolicy:
         for s in range(0, self.scaled.shape[0], self.chunk):
             d = ((self.scaled[s : s + self.chunk] - target) ** 2).sum(1)
             vals, idx = torch.topk(d, min(self.k, d.numel()), largest=False)
-            if best_d is not None:
+            if best_d is not None and best_i is not None:
                 vals, idx = torch.cat([best_d, vals]), torch.cat([best_i, idx + s])
                 keep = torch.topk(vals, min(self.k, vals.numel()), largest=False).indices
                 vals, idx = vals[keep], idx[keep]

@@ -26,6 +26,8 @@ class NullPolicy:
             self._action = empty
         else:
             sol = HighsSolver().solve(model.milp(-np.ones(instance.n_actions)))
+            if sol.x is None:
+                raise RuntimeError(f"no feasible action for {model.name!r} ({sol.status})")
             self._action = np.round(sol.x[: instance.n_actions]).astype(np.int64)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:

@@ -65,9 +65,6 @@ class Critic(nn.Module):
         v = self.value(enc).squeeze(-1) if self.value is not None else torch.zeros(enc.shape[0])
         return self.state_in(enc), v
 
-    def state_contribution(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.state_terms(obs)[0]
-
     def forward(self, obs: torch.Tensor, a_scaled: torch.Tensor) -> torch.Tensor:
         c, v = self.state_terms(obs)
         return v + self.out(torch.relu(c + self.action_in(a_scaled))).squeeze(-1)

@@ -26,7 +26,7 @@ def _axes(ax: Any = None, figsize: tuple[float, float] = (6.0, 3.5)) -> Any:
     return ax
 
 
-def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+def moving_average(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Trailing mean over ``window`` points (shorter at the start), same length as ``values``."""
     x = np.asarray(values, dtype=float)
     if x.size == 0 or window <= 1:

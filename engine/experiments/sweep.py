@@ -142,9 +142,10 @@ def run_task(task: dict) -> dict:
 def _run_task(task: dict) -> dict:
     import torch
 
-    from engine import DQNConfig, Engine
+    from engine import DQNConfig
     from engine.analysis.evaluation import evaluate_engine
     from engine.analysis.occupancy_bound import occupancy_upper_bound
+    from engine.engine import train_dqn
     from scenarios import make
 
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -153,7 +154,7 @@ def _run_task(task: dict) -> dict:
     torch.manual_seed(seed)
     env = make(domain, n_arms=cfg.n_arms, budget=cfg.budget, seed=seed, horizon=cfg.horizon, **cfg.scenario)
     dqn = DQNConfig.from_dict({**DQNConfig().to_dict(), **cfg.dqn, "episodes": cfg.train_episodes})
-    engine = Engine.train(env, dqn, seed=seed, progress=False)
+    engine = train_dqn(env, dqn, seed=seed, progress=False)
     trained_at = time.perf_counter()
     result = evaluate_engine(
         engine,
@@ -268,7 +269,7 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
     for domain in dict.fromkeys(r["domain"] for r in results):
         runs = sorted((r for r in results if r["domain"] == domain), key=lambda r: r["seed"])
         names = list(runs[0]["methods"])
-        methods = {}
+        methods: dict[str, dict[str, Any]] = {}
         for m in names:
             per_seed = [r["methods"][m]["mean_expected_return"] for r in runs]
             groups = [np.asarray(r["per_episode_expected"][m]) for r in runs]
@@ -364,7 +365,8 @@ def _pct_summary(values: list[float | None]) -> dict | None:
     mean = _mean_or_none(values)
     if mean is None:
         return None
-    return {"mean": mean, "min": float(np.min(values)), "per_seed": [float(v) for v in values]}
+    vals = [v for v in values if v is not None]  # all of them: the mean is None otherwise
+    return {"mean": mean, "min": float(np.min(vals)), "per_seed": [float(v) for v in vals]}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -398,7 +400,8 @@ def train_task(task: dict) -> dict:
     instance (JSON text) or n_arms/budget."""
     import torch
 
-    from engine import DQNConfig, Engine
+    from engine import DQNConfig
+    from engine.engine import train_dqn
     from scenarios import make
 
     torch.set_num_threads(1)
@@ -407,7 +410,7 @@ def train_task(task: dict) -> dict:
         env = make(task["scenario"], instance=task["instance"])
     else:
         env = make(task["scenario"], n_arms=task["n_arms"], budget=task["budget"], seed=task["seed"])
-    engine = Engine.train(env, DQNConfig.from_dict(task["config"]), seed=int(task["seed"]), progress=False)
+    engine = train_dqn(env, DQNConfig.from_dict(task["config"]), seed=int(task["seed"]), progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = engine.save(Path(tmp) / "ckpt")
         files = {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}

@@ -129,7 +129,7 @@ class PlannerPolicy:
         reduction = (
             self._reduction if self._reduction is not None and self._reduction.model is self.model else None
         )  # a model swapped after construction (e.g. user constraints) voids the reduction
-        gains = offset = None
+        gains, offset = np.zeros(0), 0.0  # the planner's per-arm gains, set (and used) with an oracle or reduction
         oracle = (
             self._oracle if self._oracle is not None and getattr(self._oracle, "model", None) is self.model else None
         )

@@ -8,8 +8,7 @@ Reads top to bottom like the paper's pseudocode; every hyperparameter is in :cla
 3. TD targets without one MILP per sample: the maximum over next actions is taken over a candidate pool
    scored in one batch: the exact argmax stored when the agent reached s' (it is computed anyway to act
    there) + the recent argmaxes (elites) + fresh random feasible actions. Double-DQN style, the online
-   network picks among the candidates and the target network evaluates. ``bench/bench_td_targets.py``
-   measures what this costs against the exact MILP target.
+   network picks among the candidates and the target network evaluates.
 4. The target network is hard-copied every ``target_update_every`` gradient steps (the reference's
    effectively never moved); the learning rate follows a cosine schedule to a floor, never to zero; the
    last step of an episode does not bootstrap.
@@ -304,10 +303,10 @@ class DQNTrainer:
             if episode + 1 in snapshot_at and episode + 1 < cfg.episodes:
                 snapshots.append((episode + 1, copy.deepcopy(self.net)))
         if snapshots:
-            candidates = [*snapshots, (cfg.episodes, self.net)]
+            finalists = [*snapshots, (cfg.episodes, self.net)]
             if self.regulariser is not None:  # score what will be deployed: the pruned networks
-                candidates = [(e, self.regulariser.pruned_copy(net)) for e, net in candidates]
-            self._select_snapshot(candidates, selector)
+                finalists = [(e, self.regulariser.pruned_copy(net)) for e, net in finalists]
+            self._select_snapshot(finalists, selector)
         if self.regulariser is not None:
             self.regulariser.finish(self.net)
             self.version += 1

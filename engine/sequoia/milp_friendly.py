@@ -31,12 +31,15 @@ def first_layer_torch(
     net: QNetwork, features: torch.Tensor, context: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-state first-layer action weights ``(b, h, n)`` and bias ``(b, h)`` (differentiable)."""
-    W = net.layers[0].weight
+    first = net.hidden_layers[0]
+    W = first.weight
     n, c = net.n_actions, net.context_dim
     weights = W[:, :n].unsqueeze(0).expand(features.shape[0], -1, -1)
     if c:
+        if context is None:
+            raise ValueError(f"context: required by a network with context_dim = {c}")
         weights = weights + torch.einsum("hic,bic->bhi", W[:, n : n + n * c].reshape(-1, n, c), context)
-    bias = net.layers[0].bias + features @ W[:, n * (1 + c) :].T
+    bias = first.bias + features @ W[:, n * (1 + c) :].T
     return weights, bias
 
 
@@ -54,7 +57,7 @@ def interval_bounds_torch(
     else:
         U, L = bias + pos.sum(-1), bias + neg.sum(-1)
     out = [(L, U)]
-    for layer in net.layers[1:]:
+    for layer in net.hidden_layers[1:]:
         lo, hi = L.clamp(min=0.0), U.clamp(min=0.0)
         wp, wn = layer.weight.clamp(min=0.0), layer.weight.clamp(max=0.0)
         L = lo @ wp.T + hi @ wn.T + layer.bias
@@ -70,15 +73,18 @@ def stability_loss(bounds: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Ten
 
 def l1_penalty(net: QNetwork) -> torch.Tensor:
     """Mean absolute hidden-layer weight (the output layer is left alone)."""
-    ws = [layer.weight for layer in net.layers]
-    return sum(w.abs().sum() for w in ws) / sum(w.numel() for w in ws)
+    ws = [layer.weight for layer in net.hidden_layers]
+    total = torch.zeros(())
+    for w in ws:
+        total = total + w.abs().sum()
+    return total / sum(w.numel() for w in ws)
 
 
 @torch.no_grad()
 def prune_small_weights(net: QNetwork, threshold: float) -> int:
     """Zero hidden-layer weights with ``|w| < threshold``; returns how many were zeroed."""
     zeroed = 0
-    for layer in net.layers:
+    for layer in net.hidden_layers:
         mask = layer.weight.abs() < threshold
         zeroed += int(mask.sum())
         layer.weight[mask] = 0.0

@@ -20,6 +20,8 @@ from solvers.formulations.relu_network import ReluNetwork
 class QNetwork(nn.Module):
     """Hidden widths default to the reference's (16, 32); Q = output_scale * raw output."""
 
+    _output_scale: torch.Tensor  # a registered buffer (saved with the weights)
+
     def __init__(
         self, n_actions: int, state_dim: int, hidden: tuple[int, ...] = (16, 32), context_dim: int = 0
     ) -> None:
@@ -32,6 +34,11 @@ class QNetwork(nn.Module):
         self.register_buffer("_output_scale", torch.tensor(1.0, dtype=torch.float64))
 
     @property
+    def hidden_layers(self) -> list[nn.Linear]:
+        """The hidden layers, typed (``layers`` is the ``nn.ModuleList`` holding them; the first reads the state)."""
+        return [layer for layer in self.layers if isinstance(layer, nn.Linear)]
+
+    @property
     def output_scale(self) -> float:
         """Training works on a unit scale; every caller sees real values."""
         return float(self._output_scale)
@@ -42,6 +49,8 @@ class QNetwork(nn.Module):
     def forward(self, actions: torch.Tensor, features: torch.Tensor, context: torch.Tensor | None = None):
         parts = [actions]
         if self.context_dim:
+            if context is None:
+                raise ValueError(f"context: required by a network with context_dim = {self.context_dim}")
             parts.append((actions.unsqueeze(-1) * context).flatten(-2))
         x = torch.cat([*parts, features], dim=-1)
         for layer in self.layers:
@@ -56,14 +65,17 @@ class QNetwork(nn.Module):
         Each state's first layer is formed once (weights (b, h, n), bias (b, h)) and applied to all of its
         candidates, instead of re-reading the state features for every candidate.
         """
-        W = self.layers[0].weight
+        first, *rest = self.hidden_layers
+        W = first.weight
         n, c = self.n_actions, self.context_dim
         weights = W[:, :n].unsqueeze(0)
         if c:
+            if context is None:
+                raise ValueError(f"context: required by a network with context_dim = {self.context_dim}")
             weights = weights + torch.einsum("hic,bic->bhi", W[:, n : n + n * c].reshape(-1, n, c), context)
-        bias = self.layers[0].bias + features @ W[:, n * (1 + c) :].T
+        bias = first.bias + features @ W[:, n * (1 + c) :].T
         x = torch.relu(torch.einsum("bhn,bkn->bkh", weights, candidates) + bias.unsqueeze(1))
-        for layer in self.layers[1:]:
+        for layer in rest:
             x = torch.relu(layer(x))
         return self.out(x).squeeze(-1) * self._output_scale.to(x.dtype)
 
@@ -80,22 +92,23 @@ class QNetwork(nn.Module):
     @torch.no_grad()
     def first_layer(self, features: np.ndarray, context: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """First-layer action weights (h, n) and bias (h,) of one state: the state is a constant."""
-        W = self.layers[0].weight.double().numpy()
+        first = self.hidden_layers[0]
+        W = first.weight.double().numpy()
         n, c = self.n_actions, self.context_dim
         weights = W[:, :n].copy()
         if c:
             W_ctx = W[:, n : n + n * c].reshape(-1, n, c)
             weights += np.einsum("hic,ic->hi", W_ctx, np.asarray(context, dtype=np.float64))
-        bias = self.layers[0].bias.double().numpy() + W[:, n * (1 + c) :] @ np.asarray(features, np.float64)
+        bias = first.bias.double().numpy() + W[:, n * (1 + c) :] @ np.asarray(features, np.float64)
         return weights, bias
 
     @torch.no_grad()
     def relu_network(self) -> ReluNetwork:
         """The network as plain numpy; its first layer is the state-free part (use :meth:`first_layer`)."""
-        first = self.layers[0]
+        first, *rest = self.hidden_layers
         weights = [first.weight[:, : self.n_actions].double().numpy().copy()]
         biases = [first.bias.double().numpy().copy()]
-        for layer in self.layers[1:]:
+        for layer in rest:
             weights.append(layer.weight.double().numpy().copy())
             biases.append(layer.bias.double().numpy().copy())
         weights.append(self.out.weight.double().numpy() * self.output_scale)
