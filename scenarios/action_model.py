@@ -179,9 +179,6 @@ class ActionModel:
             self._cache[key] = hit
         return hit
 
-    def is_feasible_batch(self, actions: np.ndarray) -> np.ndarray:
-        return np.fromiter((self.is_feasible(a) for a in actions), dtype=bool, count=len(actions))
-
     def extendable(self, a: np.ndarray) -> bool:
         """Whether some feasible action contains every entry of ``a`` that is 1 (greedy construction)."""
         if self.downward_closed:

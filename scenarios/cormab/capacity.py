@@ -1,4 +1,4 @@
-"""Capacity-constrained coRMAB: workers with capacities serve arms with costs (REFERENCE.md 1.2 item 1).
+"""Capacity-constrained coRMAB: workers with capacities serve arms with costs (../shared/REFERENCE.md 1.2 item 1).
 
 Rows over [a ; x] with x_ij = worker i serves arm j:
     worker_capacity[i]:      sum_j c_j x_ij <= C_i

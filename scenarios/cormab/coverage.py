@@ -119,13 +119,6 @@ class CoverageInstance(CoRMABInstance):
         """One budget block (plus the user's constraints)."""
         return self.compose_model("coverage", [BudgetBlock(limit=self.budget)])
 
-    def district_of(self) -> np.ndarray:
-        """(J,) the district index of each arm."""
-        out = np.empty(self.n_arms, dtype=np.int64)
-        for d, members in enumerate(self.districts):
-            out[members] = d
-        return out
-
     def _district_expected(self, states: np.ndarray, p: np.ndarray, d: int) -> np.ndarray:
         """E[min(cap_d, sum_{j in D_d} r_j(s'_j))] given arm states and up-probabilities (..., J)."""
         _, _, table = self.arms.birth_death("coverage")
@@ -147,7 +140,10 @@ class CoverageInstance(CoRMABInstance):
         states = np.asarray(states, dtype=np.int64)
         p = np.asarray(self.up_probability(action), dtype=float)
         states, p = np.broadcast_arrays(states, p)
-        return sum(self._district_expected(states, p, d) for d in range(len(self.districts)))
+        total = np.zeros(states.shape[:-1])
+        for d in range(len(self.districts)):
+            total = total + self._district_expected(states, p, d)
+        return total
 
     def realised_reward(self, next_states: np.ndarray, states: object = None, action: object = None) -> float:
         _, _, table = self.arms.birth_death("coverage")
@@ -165,7 +161,9 @@ class CoverageInstance(CoRMABInstance):
         rows += [0] * J
         cols += list(range(J))
         vals += [1.0] * J
-        lo.append(-np.inf), hi.append(float(self.budget)), names.append("budget")
+        lo.append(-np.inf)
+        hi.append(float(self.budget))
+        names.append("budget")
         r = 1
         for d, members in enumerate(self.districts):
             patterns = list(itertools.product((0, 1), repeat=len(members)))
@@ -181,14 +179,18 @@ class CoverageInstance(CoRMABInstance):
             rows += [r] * len(patterns)  # one pattern per district
             cols += z.tolist()
             vals += [1.0] * len(patterns)
-            lo.append(1.0), hi.append(1.0), names.append(f"one_pattern[{d}]")
+            lo.append(1.0)
+            hi.append(1.0)
+            names.append(f"one_pattern[{d}]")
             r += 1
             for k, j in enumerate(members):  # the pattern's entry for arm j equals a_j
                 on = [int(z[m]) for m, pattern in enumerate(patterns) if pattern[k]]
                 rows += [r] * (len(on) + 1)
                 cols += [*on, j]
                 vals += [1.0] * len(on) + [-1.0]
-                lo.append(0.0), hi.append(0.0), names.append(f"pattern_is_pull[{j}]")
+                lo.append(0.0)
+                hi.append(0.0)
+                names.append(f"pattern_is_pull[{j}]")
                 r += 1
         A = sp.csr_matrix((vals, (rows, cols)), shape=(r, n_cols))
         milp = MatrixMILP(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,8 +20,6 @@ class CoRMABEnv(gym.Env):
     Exactly one uniform per arm is drawn every step whatever the action, so equal seeds give common random
     numbers across policies.
     """
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, instance: CoRMABInstance, training: bool = False) -> None:
         self.instance = instance
@@ -46,7 +44,7 @@ class CoRMABEnv(gym.Env):
     def split_observation(self, obs: object, field: str = "state") -> tuple[np.ndarray, int]:
         """Validate ``[s_1..s_J, time_to_go]`` (or the arm states alone: time-to-go = horizon)."""
         J, H = self.instance.n_arms, self.instance.horizon
-        arr = np.asarray(obs, dtype=object) if isinstance(obs, str) else obs
+        arr: Any = np.asarray(obs, dtype=object) if isinstance(obs, str) else obs  # input of any shape
         if np.ndim(arr) == 1 and len(arr) == J:
             return self._arm_states(arr, field), H
         if np.ndim(arr) == 1 and len(arr) != J + 1:

@@ -1,4 +1,4 @@
-"""Multiple-interventions coRMAB: N interventions jointly drive the arms (REFERENCE.md 1.2 item 4).
+"""Multiple-interventions coRMAB: N interventions jointly drive the arms (../shared/REFERENCE.md 1.2 item 4).
 
 The action is a_i in {0,1} over N interventions with sum_i a_i = B exactly (not downward closed). Arm j
 receives x_j = sum_i w_ji a_i (w_ji in {0,3} in the generator) and moves up with probability
@@ -105,17 +105,19 @@ class MultiInterventionInstance(CoRMABInstance):
         W = np.zeros((n_arms, n), dtype=np.int64)
         reach = min(group_size, n_arms)
         for g, start in enumerate(range(0, n, group_size)):
-            arms = perm[(g * reach + np.arange(reach)) % n_arms]
-            W[np.ix_(arms, np.arange(start, min(start + group_size, n)))] = intensity
+            reached = perm[(g * reach + np.arange(reach)) % n_arms]
+            W[np.ix_(reached, np.arange(start, min(start + group_size, n)))] = intensity
         good = np.arange(n_arms) < budget
         alpha = np.where(good, rng.uniform(0.7, 1.0, n_arms), rng.uniform(0.2, 0.5, n_arms))
         beta = np.where(good, rng.uniform(1.4, 1.9, n_arms), 1.0)
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
+        rewards = generate_arms(n_arms, budget, seed, horizon).arrival_rewards
+        assert rewards is not None  # generated birth-death arms pay on arrival
         arms = birth_death_arms(
             phi(np.zeros(n_arms), alpha, beta, x0),
             phi(x_max, alpha, beta, x0),
-            generate_arms(n_arms, budget, seed, horizon).arrival_rewards,
+            rewards,
             horizon=horizon,
         )
         return cls(

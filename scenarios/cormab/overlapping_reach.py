@@ -76,10 +76,12 @@ class OverlappingReachInstance(MultiInterventionInstance):
         beta = np.where(good, rng.uniform(1.4, 1.9, n_arms), 1.0)
         x0 = np.where(good, rng.integers(9, 11, n_arms), rng.integers(1, 3, n_arms)).astype(float)
         x_max = np.sort(W, axis=1)[:, ::-1][:, :budget].sum(axis=1)
+        rewards = generate_arms(n_arms, min(budget, n_arms), seed, horizon).arrival_rewards
+        assert rewards is not None  # generated birth-death arms pay on arrival
         arms = birth_death_arms(
             phi(np.zeros(n_arms), alpha, beta, x0),
             phi(x_max, alpha, beta, x0),
-            generate_arms(n_arms, min(budget, n_arms), seed, horizon).arrival_rewards,
+            rewards,
             horizon=horizon,
         )
         return cls(

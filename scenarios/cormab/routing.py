@@ -1,4 +1,4 @@
-"""Path-constrained coRMAB: arms are graph nodes visited by a closed walk (REFERENCE.md 1.2 item 3).
+"""Path-constrained coRMAB: arms are graph nodes visited by a closed walk (../shared/REFERENCE.md 1.2 item 3).
 
 Each step a closed walk of exactly T = 2B moves starts and ends at ``source``; a move follows an edge or
 waits at the current node (there is no teleporting: the reference's self-loop-free rows let idle steps jump

@@ -1,4 +1,4 @@
-"""Schedule-constrained coRMAB: workers meet arms in time slots (REFERENCE.md 1.2 item 2).
+"""Schedule-constrained coRMAB: workers meet arms in time slots (../shared/REFERENCE.md 1.2 item 2).
 
 Rows over [a ; x] with x_ijs = worker i serves arm j in slot s, a column only where worker i and arm j
 are both available in slot s (K = ``assignments_per_pull``, 2 in the reference):
@@ -124,11 +124,6 @@ class SchedulingInstance(CoRMABInstance):
         A = sp.vstack([budget, demand, node], format="csr")
         hi = np.r_[float(self.budget), np.zeros(P), np.ones(node_s.size)]
         return A, np.full(A.shape[0], -np.inf), hi, np.zeros(nf), np.ones(nf), np.zeros(nf, bool)
-
-    def assignment_triples(self) -> np.ndarray:
-        """(n_x, 3) array of (worker, arm, slot) for every assignment variable, in column order."""
-        worker, arm = self.availability()
-        return np.argwhere(worker[:, None, :] & arm[None, :, :])
 
     def scheduling_block(self) -> SchedulingBlock:
         """The domain's feasible set as one scheduling block (its budget included)."""
