@@ -193,7 +193,9 @@ class RoutingInstance(CoRMABInstance):
         """
         model = self.action_model()
         a = model.validate(action)
-        oracle: WalkOracle = self.walk_graph().model().oracle  # type: ignore[assignment]
+        oracle = self.walk_graph().model().oracle
+        if not isinstance(oracle, WalkOracle):
+            raise TypeError(f"the walk graph's model carries a {type(oracle).__name__}, not a WalkOracle")
         walk = oracle.walk(a) if model.is_feasible(a) else None
         if walk is None:
             raise InfeasibleActionError(model.violations(a))
