@@ -19,6 +19,7 @@ import numpy as np
 from engine.decision import Decision
 from engine.planners import make_planner
 from engine.planners.base import Planner
+from engine.planners.batch import batch_oracle, decide_batch_vectorised
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
 from engine.protocols import batch_rows
@@ -102,10 +103,7 @@ class PlannerPolicy:
     # ----------------------------------------------------------------------------------- deciding
     def decide(self, state: object, selector: str = "mip", time_limit: float | None = None) -> Decision:
         """The planner's joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone)."""
-        if selector not in PLANNER_SELECTORS:
-            raise InvalidInputError("selector", f"a planner offers {', '.join(PLANNER_SELECTORS)}; got {selector!r}")
-        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
-            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        _check_arguments(selector, time_limit)
         start = time.perf_counter()
         states, ttg = self._env.split_observation(state)
         decision = self._greedy(states, ttg) if selector == "greedy" else self._mip(states, ttg, time_limit)
@@ -116,8 +114,26 @@ class PlannerPolicy:
         return decision
 
     def decide_batch(self, states: object, selector: str = "mip", time_limit: float | None = None) -> list[Decision]:
-        """One decision per row of ``states`` (B, J + 1) or (B, J): a list of states or a 2-D array."""
-        return [self.decide(row, selector, time_limit) for row in batch_rows(states)]
+        """One decision per row of ``states`` (B, J + 1) or (B, J): a list of states or a 2-D array. Exact
+        decisions on budget and capacity structures are vectorised over the batch (:mod:`engine.planners.batch`)."""
+        _check_arguments(selector, time_limit)
+        rows = batch_rows(states)
+        if selector == "mip" and len(rows) > 1:
+            oracle = batch_oracle(self)
+            if oracle is not None:
+                decisions = decide_batch_vectorised(self, oracle, rows)
+                if decisions is not None:
+                    return decisions
+        return [self.decide(row, selector, time_limit) for row in rows]
+
+    @property
+    def observations(self) -> _Observations:
+        """Checks and splits observations of this instance."""
+        return self._env
+
+    def linear_objective(self) -> bool:
+        """Whether the planner's decision objective is linear in the action (its table's gains)."""
+        return _linear_planner(self.planner)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
         """Evaluation interface (:mod:`engine.analysis.evaluation`)."""
@@ -252,6 +268,13 @@ class _Observations(CoRMABEnv):
 
     def __init__(self, instance) -> None:
         self.instance = instance
+
+
+def _check_arguments(selector: str, time_limit: float | None) -> None:
+    if selector not in PLANNER_SELECTORS:
+        raise InvalidInputError("selector", f"a planner offers {', '.join(PLANNER_SELECTORS)}; got {selector!r}")
+    if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
+        raise InvalidInputError("time_limit", "must be a positive number of seconds")
 
 
 def _oracle_decision(

@@ -40,6 +40,18 @@ class BudgetOracle:
         a[order] = 1
         return solution_for(self.model, a, w, offset, start, aux=np.zeros(self.model.n_aux))
 
+    def argmax_batch(self, weights: np.ndarray) -> np.ndarray:
+        """The optimal action of every row of ``weights`` (B, n) at once: (B, n) 0/1, the same sets as
+        :meth:`maximise` (the first B of a stable sort by decreasing weight, positive ones only when at most B)."""
+        w = np.asarray(weights, dtype=float)
+        n = self.model.n_actions
+        k = min(self.budget, n)
+        order = np.argsort(-w, axis=1, kind="stable")[:, :k]
+        rows = np.arange(len(w))[:, None]
+        a = np.zeros(w.shape, dtype=np.int64)
+        a[rows, order] = 1 if self.exact else (w[rows, order] > 0.0)
+        return a
+
 
 def top_k(w: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of ``w``, ties to the lower index (the first ``k`` of a stable sort by

@@ -134,3 +134,26 @@ class CapacityOracle:
         a = np.zeros(n, dtype=np.int64)
         a[order[(rank < best[cls[order]]) & (w[order] > 0.0)]] = 1
         return solution_for(self.model, a, w, offset, start)
+
+    def argmax_batch(self, weights: np.ndarray) -> np.ndarray:
+        """:meth:`maximise`'s action for every row of ``weights`` (B, n) at once, vectorised over the rows."""
+        w = np.asarray(weights, dtype=float)
+        B, n = w.shape
+        values, cls, most = _classes(self.costs, self.capacities)
+        frontier = self.frontier()
+        order = np.lexsort((-w, np.broadcast_to(cls, w.shape)), axis=1)  # per row: by class, largest weight first
+        sorted_cls = np.sort(cls, kind="stable")
+        rank = np.arange(n) - np.searchsorted(sorted_cls, np.arange(values.size))[sorted_cls]
+        ws = np.take_along_axis(w, order, axis=1)
+        top = int(most.max(initial=0))
+        keep = (rank < top)[None, :] & (ws > 0.0)
+        gains = np.zeros((B, values.size, top + 1))
+        b, j = np.nonzero(keep)
+        gains[b, sorted_cls[j], rank[j] + 1] = ws[b, j]
+        gains = np.cumsum(gains, axis=2)
+        scores = gains[:, np.arange(values.size)[None, :], frontier].sum(axis=2)  # (B, maximal count vectors)
+        best = frontier[np.argmax(scores, axis=1)]  # (B, classes)
+        chosen = (rank[None, :] < best[:, sorted_cls]) & (ws > 0.0)
+        a = np.zeros((B, n), dtype=np.int64)
+        np.put_along_axis(a, order, chosen.astype(np.int64), axis=1)
+        return a
