@@ -9,6 +9,7 @@ certificate (assignment) per distinct action. Otherwise the caller decides state
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +33,7 @@ def batch_oracle(policy: PlannerPolicy) -> Any | None:
     return oracle if oracle is not None and hasattr(oracle, "argmax_batch") else None
 
 
-def _parse(policy: PlannerPolicy, rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _parse(policy: PlannerPolicy, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Arm states (B, J) and times to go (B,): checked in one pass for an integer array of valid rows, else row
     by row (so a bad row gets the single decision's error)."""
     instance = policy.instance
@@ -51,7 +52,7 @@ def _parse(policy: PlannerPolicy, rows: list[Any]) -> tuple[np.ndarray, np.ndarr
     return np.stack([s for s, _ in parsed]), np.array([t for _, t in parsed], dtype=np.int64)
 
 
-def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: list[Any]) -> list[Decision] | None:
+def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[Any]) -> list[Decision] | None:
     """Every row's exact decision (``optimal``, the oracle proves it), or None when a table is not finite."""
     start = time.perf_counter()
     states, ttg = _parse(policy, rows)
@@ -67,7 +68,8 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: list[Any])
         policy.model.check(a)
         assignments.append(policy.model.assignment(a))
     seconds = (time.perf_counter() - start) / len(rows)
-    reason = f"exact {policy.model.structure.kind} oracle, vectorised batch"
+    structure = policy.model.structure
+    reason = f"exact {structure.kind if structure is not None else '?'} oracle, vectorised batch"
     decisions = []
     for i, a in enumerate(actions):
         value = float(values[i])
