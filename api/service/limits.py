@@ -96,7 +96,7 @@ def whittle_shape(arms: object) -> tuple[int, int, int] | None:
 
 
 def check_raw_whittle(data: object) -> None:
-    """The body check of :class:`~api.service.schemas.WhittleSessionCreate` (before its numbers are validated)
+    """The body check of :class:`~api.service.session_schemas.WhittleSessionCreate` (before its numbers are validated)
     against the request's :data:`WORK_LIMIT`; nothing when no limit is set or the shape is malformed (the
     validation then reports it)."""
     limit = WORK_LIMIT.get()

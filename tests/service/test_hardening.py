@@ -491,7 +491,7 @@ def test_openapi_has_examples_for_main_operations(client):
     ]:
         schema = schemas.get(name) or schemas.get(f"{name}-Input") or schemas[f"{name}-Output"]
         assert schema.get("examples"), name
-    from api.service import schemas as models
+    from api.service import schemas, session_schemas
 
     for name in [
         "KeyCreate",
@@ -506,7 +506,7 @@ def test_openapi_has_examples_for_main_operations(client):
         "SelectionOut",
         "FeedbackOut",
     ]:
-        model = getattr(models, name)
+        model = getattr(schemas, name, None) or getattr(session_schemas, name)
         for example in model.model_config["json_schema_extra"]["examples"]:
             model.model_validate(example)  # every example is valid
 

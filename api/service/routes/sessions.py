@@ -12,14 +12,14 @@ from api.service.auth import DecideKey, ReadKey
 from api.service.errors import responses
 from api.service.fastjson import json_response
 from api.service.limits import WORK_LIMIT
-from api.service.schemas import (
+from api.service.schemas import with_iso_times
+from api.service.session_schemas import (
     FeedbackOut,
     FeedbackRequest,
     SelectionOut,
     SelectRequest,
     SessionCreate,
     SessionInfo,
-    with_iso_times,
 )
 
 router = APIRouter(prefix="/sessions", tags=["bandit sessions"])
