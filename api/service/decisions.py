@@ -94,6 +94,7 @@ class DecisionService:
             "selector": d["selector"],
             "policy_version": d["policy_version"],
             "assignment": d.get("assignment", {}),
+            "reason": d.get("reason", ""),
             "created_at": time.time(),
         }
         row = {

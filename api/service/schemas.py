@@ -259,6 +259,7 @@ class DecisionOut(BaseModel):
                     "selector": "mip",
                     "policy_version": "3f2a9c1e7b5d",
                     "assignment": {"workers": {"0": [1, 4], "1": [7]}},
+                    "reason": "exact capacity oracle",
                     "created_at": "2026-12-03T22:20:30.123456Z",
                 }
             ]
@@ -280,5 +281,10 @@ class DecisionOut(BaseModel):
         description="the action's certificate from the feasible set's constraint blocks: workers -> arms served, "
         "slots (worker, slot, arm), route (nodes of the walk), interventions -> arms reached; a user block's part "
         "under its label constraints[k]; empty when the scenario has no blocks",
+    )
+    reason: str = Field(
+        "",
+        description="which path answered and why (e.g. the exact oracle, the network MILP, a solver error and the "
+        "fallback taken); empty when there is nothing to say",
     )
     created_at: Timestamp

@@ -35,8 +35,20 @@ def test_a_planner_policy_decides_like_the_library(client):
         state = [*map(int, s), 5]
         d = client.post(f"/v1/policies/{policy['id']}/decisions", json={"state": state}, headers=HEADERS)
         assert d.status_code == 201, d.text
-        assert d.json()["action"] == library.decide(state).action.tolist()
+        want = library.decide(state)
+        assert d.json()["action"] == want.action.tolist()
         assert d.json()["status"] == "optimal" and d.json()["bound"] is not None
+        assert d.json()["reason"] == want.reason  # which path answered, as in the library
+
+
+def test_a_decision_says_which_path_answered(client):
+    body = {"scenario": "budgeted", "planner": "whittle", "n_arms": 8, "budget": 2, "seed": 1}
+    policy = client.post("/v1/planners", json=body, headers=HEADERS).json()
+    d = client.post(
+        f"/v1/policies/{policy['id']}/decisions", json={"state": [0, 1, 2] * 2 + [0, 1, 5]}, headers=HEADERS
+    )
+    assert d.status_code == 201, d.text
+    assert d.json()["reason"] == "exact budget oracle" and d.json()["status"] == "optimal"
 
 
 @pytest.mark.parametrize(
