@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +41,14 @@ class FeasibilityOracle(Protocol):
     def sample(self, rng: np.random.Generator) -> np.ndarray: ...
 
     def certificate(self, a: np.ndarray) -> np.ndarray | None: ...
+
+
+@runtime_checkable
+class QuickFeasibility(Protocol):
+    """An oracle that can also answer cheaply when it can: True / False, or None when only its expensive
+    search would settle the question (the routing oracle's tour search over many nodes)."""
+
+    def quick_feasible(self, a: np.ndarray) -> bool | None: ...
 
 
 @dataclass(frozen=True)
@@ -208,7 +216,7 @@ class ActionModel:
         """A sound, cheap filter for greedy construction: True only when ``a`` is known to extend to a feasible
         action. Exact (:meth:`extendable`) unless the oracle can only settle the question expensively (the
         routing oracle's tour search over many nodes), in which case such an ``a`` counts as not extendable."""
-        quick = getattr(self.oracle, "quick_feasible", None)
+        quick = self.oracle.quick_feasible if isinstance(self.oracle, QuickFeasibility) else None
         if not self.downward_closed or quick is None:
             return self.extendable(a)
         key = np.asarray(a, dtype=np.int8).tobytes()

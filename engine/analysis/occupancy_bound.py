@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from scenarios.action_model import ActionModel
 from scenarios.arms import birth_death_matrices
-from scenarios.cormab.instance import CoRMABInstance
+from scenarios.cormab.instance import CoRMABInstance, ReachStructure
 
 
 @dataclass
@@ -70,9 +70,8 @@ def control_structure(
     values, up-probabilities); otherwise the action sets each arm's level: x = level_weights @ a, values 0..K,
     the arms' own transitions and rewards.
     """
-    own = getattr(instance, "control_structure", None)
-    if callable(own):
-        W, values, probs = own()
+    if isinstance(instance, ReachStructure):
+        W, values, probs = instance.control_structure()
         _, _, table = instance.arms.birth_death(type(instance).__name__)
         s = np.arange(table.shape[1])
         trans = [birth_death_matrices(np.asarray(p, float)) for p in probs]
@@ -85,8 +84,8 @@ def control_structure(
         return W, values, trans, reward
     J, K = instance.n_arms, instance.arms.n_levels
     P, R, _, _ = instance.arms.arrays()
-    values = np.arange(K + 1, dtype=float)
-    return instance.level_weights(), [values] * J, list(P), list(R)
+    levels = np.arange(K + 1, dtype=float)
+    return instance.level_weights(), [levels] * J, list(P), list(R)
 
 
 def occupancy_upper_bound(

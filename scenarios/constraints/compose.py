@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from scenarios.action_model import ActionModel
+from scenarios.action_model import ActionModel, QuickFeasibility
 from scenarios.constraints.base import BlockBase, RowsOracle, greedy_sample
 from scenarios.constraints.linear import LinearBlock
 
@@ -122,7 +122,7 @@ class ComposedOracle:
     def quick_feasible(self, a: np.ndarray) -> bool | None:
         verdict: bool | None = True
         for p in self.parts:
-            quick = getattr(p.oracle, "quick_feasible", None)
+            quick = p.oracle.quick_feasible if isinstance(p.oracle, QuickFeasibility) else None
             v = p.is_feasible(a) if quick is None else quick(a)
             if v is False:
                 return False

@@ -9,6 +9,8 @@ sum_j r_j(s'_j) for rewards on arrival, else sum_j r_j(s_j, a_j). The benchmark'
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,6 +38,15 @@ def generate_arms(n_arms: int, n_good: int, seed: int, horizon: int = 20) -> Arm
     rewards[good, 3] = rng.integers(4, 7, good.sum())
     rewards[~good, 3] = rng.integers(1, 4, (~good).sum())
     return birth_death_arms(p_passive, p_active, rewards, horizon=horizon)
+
+
+@runtime_checkable
+class ReachStructure(Protocol):
+    """A domain whose birth-death arms respond to a combination of action entries (interventions reaching
+    several arms): ``control_structure()`` gives the weights (J, N) with x = weights @ a, each arm's control
+    values and the up-probability at each value. Without it, each action entry sets one arm's level."""
+
+    def control_structure(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]: ...
 
 
 class CoRMABInstance(BaseModel):
