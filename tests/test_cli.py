@@ -266,7 +266,7 @@ def test_decide_prints_the_assignment(checkpoint, capsys):
 
 
 def test_assignment_lines_cover_every_block_kind():
-    from api.cli import assignment_lines
+    from api.cli_evaluate import assignment_lines
 
     lines = assignment_lines(
         {
