@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.analysis.occupancy_bound import control_structure
+from engine.analysis.occupancy_lp import control_structure
 from scenarios.cormab.instance import N_STATES, CoRMABInstance
 
 MAX_STATES = 4**8

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from engine.analysis.occupancy_bound import control_structure
+from engine.analysis.occupancy_lp import control_structure
 from scenarios.cormab.instance import CoRMABInstance, ReachStructure
 
 

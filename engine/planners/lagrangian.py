@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.analysis.occupancy_bound import _LP, _build_lp, _highs
+from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp, highs_for
 from engine.planners.arm_values import ControlStructure, backward_values
 from engine.planners.base import Planner
 
 
-def lagrangian_values(lp: _LP, structure: ControlStructure, time_limit: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+def lagrangian_values(
+    lp: OccupancyLP, structure: ControlStructure, time_limit: float = 60.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``lp`` and return (V (J, H + 1, S) the per-arm priced values, first-step action marginals)."""
-    h = _highs(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
+    h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
     h.run()
     sol = h.getSolution()
     if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
@@ -38,7 +40,7 @@ def lagrangian_values(lp: _LP, structure: ControlStructure, time_limit: float = 
     return values, np.clip(x[lp.q[0]], 0.0, 1.0)
 
 
-def _reduced_cost_sign(lp: _LP, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _reduced_cost_sign(lp: OccupancyLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The row duals with the sign for which c - A^T y is the reduced cost (zero on columns strictly inside
     their bounds)."""
     inside = (x > lp.col_lo + 1e-7) & (x < lp.col_hi - 1e-7)
@@ -61,7 +63,7 @@ class LagrangianPlanner(Planner):
     name = "lagrangian"
 
     def _fit(self) -> None:
-        lp = _build_lp(self.instance, self.model, training=False)
+        lp = build_occupancy_lp(self.instance, self.model, training=False)
         self._values, _ = lagrangian_values(lp, self.structure)
 
     def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.analysis.occupancy_bound import _build_lp
+from engine.analysis.occupancy_lp import build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.base import Planner
 from engine.planners.lagrangian import decision_table, lagrangian_values
@@ -46,7 +46,7 @@ class LPUpdatePlanner(Planner):
             return self._cache[2], self._cache[3]
         rho = np.zeros((len(s), self.structure.n_states))
         rho[np.arange(len(s)), s] = 1.0
-        lp = _build_lp(self.instance, self.model, training=False, rho=rho, horizon=int(time_to_go))
+        lp = build_occupancy_lp(self.instance, self.model, training=False, rho=rho, horizon=int(time_to_go))
         values, marginals = lagrangian_values(lp, self.structure)
         table = decision_table(values, self.structure, s, 0)
         self._cache = (key, int(time_to_go), table, marginals)
