@@ -221,7 +221,8 @@ def _train(spec: dict, job_id: str, root: Path, db: Database, report: _Reporter)
 
 
 def _sweep(spec: dict, report: _Reporter) -> dict:
-    from engine.experiments.sweep import SweepConfig, aggregate, run_task
+    from engine.experiments.sweep import SweepConfig, run_task
+    from engine.experiments.sweep_summary import aggregate
 
     cfg = SweepConfig.from_dict(spec["config"])
     tasks = cfg.tasks()

@@ -136,8 +136,8 @@ def plot_evaluation(results: list[dict], path: str | Path) -> Path:
 
 
 def sweep_markdown(summary: dict) -> str:
-    """Tables of a sweep summary (:func:`engine.experiments.sweep.aggregate`): per domain and method the mean expected
-    return over seeds with 95% intervals (t over seed means; bootstrap over episodes stratified by seed),
+    """Tables of a sweep summary (:func:`engine.experiments.sweep_summary.aggregate`): per domain and method the
+    mean expected return over seeds with 95% intervals (t over seed means; bootstrap over episodes stratified by seed),
     % of the certified upper bound and of the exact optimum, and the median decision time; then the trained
     policy's paired gain over the best baseline per domain."""
     domains = summary["domains"]
