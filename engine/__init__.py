@@ -2,7 +2,7 @@
 
 from engine.decision import Decision
 from engine.engine import Engine
-from engine.sequoia.dqn import DQNConfig
+from engine.sequoia.dqn_config import DQNConfig
 
 __all__ = ["ActorCriticAgent", "ActorCriticConfig", "DQNConfig", "Decision", "Engine"]
 

@@ -16,13 +16,13 @@ from scenarios.errors import InvalidInputError
 
 #: config class path -> train function path (imported on first use: the actor-critic pulls in scipy.stats)
 TRAINERS: dict[str, str] = {
-    "engine.sequoia.dqn:DQNConfig": "engine.engine:train_dqn",
+    "engine.sequoia.dqn_config:DQNConfig": "engine.engine:train_dqn",
     "engine.dnc.config:ActorCriticConfig": "engine.dnc.training:train_actor_critic",
 }
 
 #: scenario family -> the config class its environments train with by default
 FAMILY_CONFIGS: dict[str, str] = {
-    "allocation": "engine.sequoia.dqn:DQNConfig",
+    "allocation": "engine.sequoia.dqn_config:DQNConfig",
     "box": "engine.dnc.config:ActorCriticConfig",
 }
 

@@ -120,7 +120,7 @@ DQN_UNIT = ("lr_floor_fraction", "gamma", "epsilon_start", "epsilon_end", "epsil
 def validate_dqn(config: Any, prefix: str, limits: JobSettings, episodes_key: str | None = "episodes") -> dict:
     """``config`` checked field by field against :class:`DQNConfig` (unknown fields, wrong types, bounds:
     422 naming ``prefix.field``); returns it unchanged."""
-    from engine.sequoia.dqn import DQNConfig
+    from engine.sequoia.dqn_config import DQNConfig
     from engine.sequoia.selectors import SELECTORS
 
     if not isinstance(config, dict):

@@ -59,7 +59,7 @@ class SweepConfig:
         self.validate()
 
     def validate(self) -> None:
-        from engine.sequoia.dqn import DQNConfig
+        from engine.sequoia.dqn_config import DQNConfig
 
         if not self.domains:
             raise InvalidInputError("domains", "give at least one domain")
