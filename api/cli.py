@@ -30,7 +30,7 @@ from api.cli_options import (
 
 # ---------------------------------------------------------------------------------------------- commands
 def cmd_scenarios(args: argparse.Namespace, parser: CliParser) -> int:
-    from api.cli_args import scenario_registry
+    from api.cli_choices import scenario_registry
 
     registry = scenario_registry()
     for name in registry.available():

@@ -1,7 +1,7 @@
 """Argument parsing of the ``redwood`` command line (see :mod:`api.cli`).
 
 Building the parser imports nothing heavy: choices that live in registries behind torch (selectors,
-executors) are :class:`LazyChoices`, loaded when an argument is checked or its help is printed, and the
+executors) are :class:`~api.cli_choices.LazyChoices`, loaded when an argument is checked or its help is printed, and the
 scenario names come from ``scenarios/registry.py`` read without importing the ``scenarios`` package.
 Every bad value is reported as ONE line ``redwood <command>: error: argument <name>: <reason>``, exit 2.
 """
@@ -9,13 +9,9 @@ Every bad value is reported as ONE line ``redwood <command>: error: argument <na
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from types import ModuleType
 
+from api.cli_choices import DOMAINS, EXECUTORS, METHODS, PLANNERS, SCENARIOS, SELECTORS
 from api.cli_types import (
     existing_dir,
     existing_file,
@@ -92,95 +88,6 @@ class CliParser(argparse.ArgumentParser):
                     return max(action.option_strings, key=len)
                 return action.metavar if isinstance(action.metavar, str) else action.dest
         return None
-
-
-class LazyChoices(Sequence):
-    """Choices loaded on first use (a membership test or the help text), so that building the parser does
-    not import the registry that holds them."""
-
-    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
-        self._load = load
-        self._names: list[str] | None = None
-
-    def names(self) -> list[str]:
-        if self._names is None:
-            self._names = list(self._load())
-        return self._names
-
-    def __getitem__(self, index):
-        return self.names()[index]
-
-    def __len__(self) -> int:
-        return len(self.names())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __contains__(self, value: object) -> bool:
-        return value in self.names()
-
-
-# --------------------------------------------------------------------------------------------- registries
-def scenario_registry() -> ModuleType:
-    """``scenarios.registry``; when the ``scenarios`` package is not imported yet, the registry file is
-    executed on its own (it imports nothing heavy, while the package's ``__init__`` pulls numpy and scipy)."""
-    if "scenarios" in sys.modules:
-        import scenarios.registry
-
-        return scenarios.registry
-    module = sys.modules.get("_redwood_scenario_registry")
-    if module is None:
-        package = importlib.util.find_spec("scenarios")  # locates the top-level package without importing it
-        assert package is not None and package.submodule_search_locations, "the scenarios package is missing"
-        path = Path(next(iter(package.submodule_search_locations))) / "registry.py"
-        spec = importlib.util.spec_from_file_location("_redwood_scenario_registry", path)
-        assert spec is not None and spec.loader is not None, f"cannot load {path}"
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["_redwood_scenario_registry"] = module
-    return module
-
-
-def scenario_names() -> list[str]:
-    return scenario_registry().available()
-
-
-def selector_names() -> list[str]:
-    from engine.policy_kinds import selector_names
-
-    return selector_names()
-
-
-def method_names() -> list[str]:
-    from engine.analysis.evaluation import method_names
-
-    return method_names()
-
-
-def planner_names() -> list[str]:
-    from engine.planners import PLANNERS
-
-    return list(PLANNERS)
-
-
-def domain_names() -> list[str]:
-    from engine.experiments.sweep import DOMAINS
-
-    return list(DOMAINS)
-
-
-def executor_names() -> list[str]:
-    from engine.experiments.executors import EXECUTORS
-
-    return list(EXECUTORS)
-
-
-SCENARIOS = LazyChoices(scenario_names)
-SELECTORS = LazyChoices(selector_names)
-EXECUTORS = LazyChoices(executor_names)
-METHODS = LazyChoices(method_names)
-PLANNERS = LazyChoices(planner_names)
-DOMAINS = LazyChoices(domain_names)
 
 
 # ------------------------------------------------------------------------------------------------- parser
