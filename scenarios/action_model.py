@@ -22,33 +22,16 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from scenarios.errors import InfeasibleActionError
+from scenarios.feasibility import FeasibilityOracle, QuickFeasibility
 from scenarios.validation import as_int_vector
 from solvers.backends.highs import HighsSolver
 from solvers.milp import MatrixMILP
-
-
-class FeasibilityOracle(Protocol):
-    """Fast exact answers for one feasible set; must agree with the ActionModel's rows."""
-
-    def is_feasible(self, a: np.ndarray) -> bool: ...
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
-
-    def certificate(self, a: np.ndarray) -> np.ndarray | None: ...
-
-
-@runtime_checkable
-class QuickFeasibility(Protocol):
-    """An oracle that can also answer cheaply when it can: True / False, or None when only its expensive
-    search would settle the question (the routing oracle's tour search over many nodes)."""
-
-    def quick_feasible(self, a: np.ndarray) -> bool | None: ...
 
 
 @dataclass(frozen=True)

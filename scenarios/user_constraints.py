@@ -29,8 +29,9 @@ import pyomo.environ as pe
 import scipy.sparse as sp
 from pyomo.repn import generate_standard_repn
 
-from scenarios.action_model import ActionModel, FeasibilityOracle
+from scenarios.action_model import ActionModel
 from scenarios.constraints.linear import LinearBlock, LinearRow
+from scenarios.feasibility import FeasibilityOracle
 
 
 def _action_rows(m: pe.ConcreteModel, n: int, prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:

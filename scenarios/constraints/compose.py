@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from scenarios.action_model import ActionModel, QuickFeasibility
+from scenarios.action_model import ActionModel
 from scenarios.constraints.base import BlockBase, RowsOracle, greedy_sample
 from scenarios.constraints.linear import LinearBlock
+from scenarios.feasibility import QuickFeasibility
 
 
 def _named(names: list[str], label: str | None) -> list[str]:

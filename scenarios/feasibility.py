@@ -1,0 +1,26 @@
+"""What a feasible set's oracle offers (:class:`scenarios.action_model.ActionModel` consults it): exact answers
+(:class:`FeasibilityOracle`) and, optionally, cheap ones (:class:`QuickFeasibility`)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class FeasibilityOracle(Protocol):
+    """Fast exact answers for one feasible set; must agree with the ActionModel's rows."""
+
+    def is_feasible(self, a: np.ndarray) -> bool: ...
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray: ...
+
+    def certificate(self, a: np.ndarray) -> np.ndarray | None: ...
+
+
+@runtime_checkable
+class QuickFeasibility(Protocol):
+    """An oracle that can also answer cheaply when it can: True / False, or None when only its expensive
+    search would settle the question (the routing oracle's tour search over many nodes)."""
+
+    def quick_feasible(self, a: np.ndarray) -> bool | None: ...
