@@ -63,6 +63,7 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[A
     actions = oracle.argmax_batch(gains)
     values = np.einsum("bn,bn->b", gains, actions) + base
     distinct, inverse = np.unique(actions, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)  # numpy versions differ in its shape
     assignments = []
     for a in distinct:  # one feasibility check and certificate per distinct action
         policy.model.check(a)
@@ -74,7 +75,7 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[A
     for i, a in enumerate(actions):
         value = float(values[i])
         d = Decision(a.copy(), value, value, 0.0, OPTIMAL, seconds, "mip")
-        d.reason, d.assignment = reason, assignments[int(inverse.reshape(-1)[i])]
+        d.reason, d.assignment = reason, assignments[int(inverse[i])]
         d.policy_version = policy.policy_version
         decisions.append(d)
     return decisions

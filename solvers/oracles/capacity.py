@@ -117,26 +117,13 @@ class CapacityOracle:
 
     def maximise(self, weights: np.ndarray, offset: float = 0.0, time_limit: float | None = None) -> Solution:
         start = time.perf_counter()
-        n = self.model.n_actions
-        w = check_weights(weights, n)
-        values, cls, most = _classes(self.costs, self.capacities)
-        frontier = self.frontier()
-        order = np.lexsort((-w, cls))  # by class, largest weight first
-        first = np.searchsorted(cls[order], np.arange(values.size))
-        rank = np.arange(n) - first[cls[order]]  # position of each arm within its class
-        top = int(most.max(initial=0))
-        gains = np.zeros((values.size, top + 1))  # gains[c, k] = sum of the k largest positive weights of class c
-        keep = (rank < top) & (w[order] > 0.0)
-        gains[cls[order][keep], rank[keep] + 1] = w[order][keep]
-        gains = np.cumsum(gains, axis=1)
-        scores = gains[np.arange(values.size)[None, :], frontier].sum(axis=1)
-        best = frontier[int(np.argmax(scores))]
-        a = np.zeros(n, dtype=np.int64)
-        a[order[(rank < best[cls[order]]) & (w[order] > 0.0)]] = 1
-        return solution_for(self.model, a, w, offset, start)
+        w = check_weights(weights, self.model.n_actions)
+        return solution_for(self.model, self.argmax_batch(w[None, :])[0], w, offset, start)
 
     def argmax_batch(self, weights: np.ndarray) -> np.ndarray:
-        """:meth:`maximise`'s action for every row of ``weights`` (B, n) at once, vectorised over the rows."""
+        """The optimal action of every row of ``weights`` (B, n) at once: per row, arms sorted by class then by
+        decreasing weight, the per-class prefix sums of the positive weights scored on every maximal feasible
+        count vector, and the best vector's top arms of each class taken."""
         w = np.asarray(weights, dtype=float)
         B, n = w.shape
         values, cls, most = _classes(self.costs, self.capacities)
