@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandits.restless import from_cormab, joint_optimal_value, joint_policy_value
+from bandits.restless import LPBound, from_cormab, joint_optimal_value, joint_policy_value
 from bandits.restless.policy import RestlessPolicy
 from engine.analysis.exact_dp import exact_optimum, policy_value
+from engine.analysis.occupancy_bound import occupancy_upper_bound
 from scenarios.cormab.budgeted import BudgetedInstance
 
 CASES = [(4, 3, 1, 2.0, 0), (3, 3, 2, 2.0, 1), (5, 2, 1, 1.0, 2)]  # arms, states, levels, budget, seed
@@ -60,3 +61,18 @@ def test_policy_evaluation_engine_and_bandits_agree(case: tuple[int, int, int, f
     engine = policy_value(inst, lambda s, h: _to_engine_action(table[h], n_levels), actions)
     assert bandit == pytest.approx(engine, rel=1e-12)
     assert bandit < exact_optimum(inst).value  # a random policy is not optimal here
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_occupancy_lp_engine_and_bandits_agree(case: tuple[int, int, int, float, int]) -> None:
+    """Costs are linear in the level here, so the engine's link rows (E[level] = the action marginals) and the
+    bandits' budget rows over the occupancies describe the same relaxation."""
+    inst = _instance(*case)
+    arms, budget = from_cormab(inst.arms), case[3]
+    engine = occupancy_upper_bound(inst, method="full")
+    bandit = LPBound(arms, budget, horizon=inst.horizon).fit()
+    assert engine.converged
+    assert bandit.value == pytest.approx(engine.lp_value, rel=1e-7)
+    assert engine.bound >= bandit.value - 1e-6 * abs(bandit.value)  # the certified bound is the LP's, from above
+    assert bandit.value >= exact_optimum(inst).value - 1e-9
+    assert bandit.multipliers is not None and bandit.multipliers.max() > 1e-6  # the budget binds

@@ -8,7 +8,9 @@ maximise sum_t discount^t sum r[i, s, a] mu[i, t, s, a].
 Infinite horizon (``horizon=None``, discount < 1): one discounted occupancy per arm,
     sum_a mu[i, s', a] = init[i, s'] + discount sum_{s, a} P[i, a, s, s'] mu[i, s, a],
 and the budget holds on the discounted sum: sum cost mu <= budget / (1 - discount) (a weaker relaxation,
-still an upper bound). Solved by scipy's HiGHS; ``multipliers`` are the budget rows' duals (>= 0).
+still an upper bound). ``multipliers`` are the budget rows' duals (>= 0). The LP is the shared per-arm
+occupancy LP of :mod:`bandits.restless.occupancy_model` (a control value is an action) plus the budget rows,
+solved by HiGHS.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from bandits.restless.arms import RestlessArms
+from bandits.restless.occupancy_model import occupancy_rows, solve_lp
 from bandits.restless.policy import check_budget
 from bandits.validation import check_discount
 
@@ -39,46 +40,14 @@ class LPBound:
     def fit(self) -> LPBound:
         start = time.perf_counter()
         P, R, C, init = self.arms.arrays()
-        N, A, S, _ = P.shape
         T = 1 if self.horizon is None else self.horizon
-        n_var = N * T * S * A
-        var = np.arange(n_var).reshape(N, T, S, A)
-        row = np.arange(N * T * S).reshape(N, T, S)
-        # inflow of every (i, t, s'): + sum_a mu[i, t, s', a]
-        r_in = np.repeat(row.ravel(), A)
-        c_in = var.ravel()
-        v_in = np.ones(n_var)
-        # outflow: - g P[i, a, s, s'] mu[i, t-1, s, a]   (finite: t >= 1, g = 1; discounted: same t, g = gamma)
-        g = 1.0 if self.horizon is not None else self.discount
-        i, t, s, a, s2 = np.indices((N, T, S, A, S)).reshape(5, -1)
-        prob = P[i, a, s, s2]
-        keep = prob > 0
-        if self.horizon is not None:
-            keep &= t >= 1
-            src_t = t - 1
-        else:
-            src_t = t
-        r_out, c_out, v_out = row[i, t, s2][keep], var[i, src_t, s, a][keep], -g * prob[keep]
-        A_eq = sp.csr_matrix(
-            (np.concatenate([v_in, v_out]), (np.concatenate([r_in, r_out]), np.concatenate([c_in, c_out]))),
-            shape=(N * T * S, n_var),
-        )
-        b_eq = np.zeros((N, T, S))
-        b_eq[:, 0, :] = init
-        # budget rows, one per period
-        bi, bt, _, ba = np.indices((N, T, S, A)).reshape(4, -1)
-        A_ub = sp.csr_matrix((C[bi, ba], (bt, var.ravel())), shape=(T, n_var))
+        lp = occupancy_rows(P, R, init, self.horizon, self.discount, mu_upper=np.inf)
         cap = self.budget if self.horizon is not None else self.budget / (1.0 - self.discount)
-        weight = self.discount ** np.arange(T) if self.horizon is not None else np.ones(T)
-        c = -(R[:, None, :, :] * weight[None, :, None, None]).ravel()
-        res = linprog(
-            c, A_ub=A_ub, b_ub=np.full(T, cap), A_eq=A_eq, b_eq=b_eq.ravel(), bounds=(0, None), method="highs"
-        )
-        if res.status != 0:
-            raise RuntimeError(f"LP bound failed: {res.message}")
-        self.value = float(-res.fun)
-        self.multipliers = np.maximum(-np.asarray(res.ineqlin.marginals), 0.0)
-        self.occupancy = np.asarray(res.x).reshape(N, T, S, A)
+        budget_rows = lp.add(*lp.usage(C, per_arm=False), T, -np.inf, cap)  # one budget row per period
+        solution = solve_lp(lp)
+        self.value = solution.value
+        self.multipliers = np.maximum(solution.row_dual[budget_rows], 0.0)
+        self.occupancy = solution.x[lp.mu]
         self.seconds = time.perf_counter() - start
         return self
 

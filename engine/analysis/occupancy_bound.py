@@ -29,13 +29,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from engine.analysis.occupancy_lp import (
-    OccupancyLP,
-    action_only_model,
-    build_occupancy_lp,
-    distinct_values,
-    highs_for,
-)
+from bandits.restless.occupancy_model import highs_for
+from engine.analysis.occupancy_lp import OccupancyLP, action_only_model, build_occupancy_lp, distinct_values
 from scenarios.action_model import ActionModel
 from scenarios.cormab.instance import CoRMABInstance
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from bandits.restless.occupancy_model import occupancy_rows
 from scenarios.action_model import ActionModel
 from scenarios.arms import birth_death_matrices
 from scenarios.cormab.instance import CoRMABInstance, ReachStructure
@@ -115,78 +115,37 @@ def build_occupancy_lp(
         k = len(values[j])
         val[j, :k], trans[j, :k], e[j, :, :k], valid[j, :k] = values[j], trans_list[j], reward_list[j], True
         trans[j, k:] = birth_death_matrices(0.0, N_STATES)  # values an arm cannot take: fixed at 0 below
-    # flow entries: the non-zero probabilities, plus the birth-death pattern (up or down one level) kept as
-    # explicit entries so that birth-death arms give HiGHS the same matrix whatever their probabilities
-    support = (trans != 0) | (birth_death_matrices(0.5, N_STATES) != 0)
-
-    # ---- columns: mu[j, t, s, v] | q[t, i] | y[t, k]
-    n_mu = J * H * N_STATES * V
-    n_aux = model.n_aux
-    q0, y0 = n_mu, n_mu + H * N
-    n_cols = y0 + H * n_aux
-    mu = np.arange(n_mu).reshape(J, H, N_STATES, V)
-    q = q0 + np.arange(H * N).reshape(H, N)
-    y = y0 + np.arange(H * n_aux).reshape(H, n_aux)
-
-    col_lo = np.zeros(n_cols)
-    col_hi = np.ones(n_cols)
-    col_hi[:n_mu] = np.broadcast_to(valid[:, None, None, :], (J, H, N_STATES, V)).ravel().astype(float)
-    col_lo[y0:] = np.tile(model.aux_lower, H)
-    col_hi[y0:] = np.tile(model.aux_upper, H)
-    cost = np.zeros(n_cols)
-    cost[:n_mu] = np.broadcast_to(e[:, None], (J, H, N_STATES, V)).ravel()
-
-    blocks: list[sp.csr_matrix] = []
-    lows: list[np.ndarray] = []
-    highs: list[np.ndarray] = []
-
-    def add(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, lo, hi) -> None:
-        blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols)))
-        lows.append(np.broadcast_to(np.asarray(lo, float), (n_rows,)))
-        highs.append(np.broadcast_to(np.asarray(hi, float), (n_rows,)))
-
-    # initial distribution: rows (j, s)
     if rho is None:
         rho = instance.arms.initial_distribution(training)
-    rho = np.asarray(rho, dtype=float).ravel()
-    r = np.broadcast_to(np.arange(J * N_STATES).reshape(J, N_STATES, 1), (J, N_STATES, V))
-    add(r.ravel(), mu[:, 0].ravel(), np.ones(r.size), J * N_STATES, rho, rho)
-
-    # flow: rows (j, t, s') for t = 1..H-1
-    if H > 1:
-        row = np.arange(J * (H - 1) * N_STATES).reshape(J, H - 1, N_STATES)
-        lhs_r = np.broadcast_to(row[..., None], (J, H - 1, N_STATES, V)).ravel()
-        lhs_c = mu[:, 1:].ravel()
-        # mass leaving (j, s, v) at t-1 reaches s' with P_j(s' | s, v): one entry per non-zero probability
-        j_, v_, s_, n_ = np.nonzero(support)
-        t_ = np.arange(H - 1)[:, None]
-        flow_r = row[j_[None, :], t_, n_[None, :]].ravel()
-        flow_c = mu[j_[None, :], t_, s_[None, :], v_[None, :]].ravel()
-        flow_v = -np.broadcast_to(trans[j_, v_, s_, n_], (H - 1, len(j_))).ravel()
-        add(
-            np.concatenate([lhs_r, flow_r]),
-            np.concatenate([lhs_c, flow_c]),
-            np.concatenate([np.ones(lhs_c.size), flow_v]),
-            row.size,
-            0.0,
-            0.0,
-        )
+    # columns: mu[j, t, s, v] | q[t, i] | y[t, k]; flow entries: the non-zero probabilities, plus the birth-death
+    # pattern (up or down one level) kept as explicit entries so that birth-death arms give HiGHS the same matrix
+    # whatever their probabilities
+    n_aux = model.n_aux
+    extra_lo = np.concatenate([np.zeros(H * N), np.tile(model.aux_lower, H)])
+    extra_hi = np.concatenate([np.ones(H * N), np.tile(model.aux_upper, H)])
+    lp = occupancy_rows(
+        trans,
+        e,
+        rho,
+        H,
+        valid=valid,
+        extra_bounds=(extra_lo, extra_hi),
+        support=(trans != 0) | (birth_death_matrices(0.5, N_STATES) != 0),
+    )
+    mu = lp.mu
+    q0 = mu.size
+    q = q0 + np.arange(H * N).reshape(H, N)
+    y = q0 + H * N + np.arange(H * n_aux).reshape(H, n_aux)
 
     # link: rows (t, j): sum_i w_ji q[t, i] - sum_{s,v} v mu[j, t, s, v] = 0
-    coupling_start = sum(b.shape[0] for b in blocks)
+    coupling_start = lp.n_rows
     Wc = sp.coo_matrix(W)
-    t_idx = np.arange(H)[:, None]
-    link_q_r = (t_idx * J + Wc.row[None, :]).ravel()
-    link_q_c = q[:, Wc.col].ravel()
-    link_q_v = np.tile(Wc.data, H)
-    mu_r = np.broadcast_to(
-        (np.arange(H)[None, :, None, None] * J + np.arange(J)[:, None, None, None]), mu.shape
-    ).ravel()
-    mu_v = -np.broadcast_to(val[:, None, None, :], mu.shape).ravel()
-    add(
+    link_q_r = (np.arange(H)[:, None] * J + Wc.row[None, :]).ravel()
+    mu_r, mu_c, mu_v = lp.usage(-val)
+    lp.add(
         np.concatenate([link_q_r, mu_r]),
-        np.concatenate([link_q_c, mu.ravel()]),
-        np.concatenate([link_q_v, mu_v]),
+        np.concatenate([q[:, Wc.col].ravel(), mu_c]),
+        np.concatenate([np.tile(Wc.data, H), mu_v]),
         H * J,
         0.0,
         0.0,
@@ -199,7 +158,7 @@ def build_occupancy_lp(
         n_t = len(ties)
         row = np.arange(H * n_t * V).reshape(H, n_t, V)
         rr = np.broadcast_to(row[:, :, None, :], (H, n_t, N_STATES, V))
-        add(
+        lp.add(
             np.concatenate([rr.ravel(), rr.ravel()]),
             np.concatenate([mu[a_arm].transpose(1, 0, 2, 3).ravel(), mu[b_arm].transpose(1, 0, 2, 3).ravel()]),
             np.concatenate([np.ones(rr.size), -np.ones(rr.size)]),
@@ -207,60 +166,13 @@ def build_occupancy_lp(
             0.0,
             0.0,
         )
-
-    coupling_end = sum(b.shape[0] for b in blocks)
+    coupling_end = lp.n_rows
     # the feasible set's rows in expectation, per step
     for t in range(H):
-        A_t, lo_t, hi_t, _ = expected_rows(model, q[t], y[t], n_cols)
-        blocks.append(A_t)
-        lows.append(lo_t)
-        highs.append(hi_t)
-
-    A = sp.vstack(blocks, format="csr")
-    return OccupancyLP(
-        cost,
-        A,
-        np.concatenate(lows),
-        np.concatenate(highs),
-        col_lo,
-        col_hi,
-        q,
-        mu,
-        slice(coupling_start, coupling_end),
-        e,
-    )
-
-
-def highs_for(
-    c: np.ndarray,
-    A: sp.csr_matrix,
-    row_lo: np.ndarray,
-    row_hi: np.ndarray,
-    col_lo: np.ndarray,
-    col_hi: np.ndarray,
-    time_limit: float,
-) -> highspy.Highs:
-    """A HiGHS model of max c x, row_lo <= A x <= row_hi, col_lo <= x <= col_hi (not yet solved)."""
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
-    lp.col_cost_ = c
-    lp.col_lower_, lp.col_upper_ = np.clip(col_lo, -inf, inf), np.clip(col_hi, -inf, inf)
-    lp.row_lower_, lp.row_upper_ = np.clip(row_lo, -inf, inf), np.clip(row_hi, -inf, inf)
-    lp.sense_ = highspy.ObjSense.kMaximize
-    csc = A.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = csc.data.astype(float)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
-    if len(c) > 100_000:  # large LPs: interior point without crossover (the bound is recomputed from duals)
-        h.setOptionValue("solver", "ipm")
-        h.setOptionValue("run_crossover", "off")
-    h.passModel(lp)
-    return h
+        A_t, lo_t, hi_t, _ = expected_rows(model, q[t], y[t], lp.n_cols)
+        lp.append(A_t, lo_t, hi_t)
+    A, row_lo, row_hi = lp.matrix()
+    return OccupancyLP(lp.c, A, row_lo, row_hi, lp.col_lo, lp.col_hi, q, mu, slice(coupling_start, coupling_end), e)
 
 
 def identical_rows(W: np.ndarray) -> list[tuple[int, int]]:

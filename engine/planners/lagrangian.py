@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp, highs_for
+from bandits.restless.occupancy_model import highs_for
+from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, backward_values
 from engine.planners.base import Planner
 
