@@ -19,7 +19,8 @@ is J = 100).
 The second table decides the same states (J <= ``--exact-max``) three ways on the planner's objective: the
 exact combinatorial oracle (:mod:`solvers.oracles`, where the domain's structure admits it), the policy's
 default path (oracle, or the class-count MILP of :mod:`engine.planners.reduction`) and the general MILP over the
-domain's ActionModel (HiGHS, ``--milp-time-limit``), with the largest relative difference of their values.
+domain's ActionModel (``--backend``, HiGHS by default; ``--milp-time-limit``), with the largest relative
+difference of their values.
 (``bench/bench_oracles.py`` compares the MIP selector of a trained Q network, not a planner's objective, so its
 functions do not apply here.)
 """
@@ -76,7 +77,7 @@ def run_case(args: argparse.Namespace, scenario: str, J: int) -> dict:
     make_s = time.perf_counter() - t0
     states = random_states(env.instance, args.states + 1)
     t0 = time.perf_counter()
-    policy = PlannerPolicy(scenario, env.instance, args.planner, time_limit=args.time_limit)
+    policy = PlannerPolicy(scenario, env.instance, args.planner, time_limit=args.time_limit, backend=args.backend)
     first = policy.decide(states[0])
     setup_s = time.perf_counter() - t0
     secs: list[float] = []
@@ -134,12 +135,12 @@ def lp_bound_ratio(args: argparse.Namespace, instance, policy) -> dict:
 
 def exact_comparison(args: argparse.Namespace, policy, states: list[np.ndarray]) -> dict:
     """Oracle, the policy's default path and the general MILP on the same states (ms; value differences)."""
-    from solvers.backends.highs import HighsSolver
+    from solvers.backends.registry import resolve_backend
     from solvers.oracles import oracle_for
 
     model = policy.model
     oracle = oracle_for(model)
-    solver = HighsSolver(mip_rel_gap=1e-6)
+    solver = resolve_backend(args.backend, mip_rel_gap=1e-6)
     times: dict[str, list[float]] = {"oracle": [], "policy": [], "milp": []}
     diff, milp_gap = 0.0, 0.0
     milp_status: dict[str, int] = {}
@@ -160,7 +161,7 @@ def exact_comparison(args: argparse.Namespace, policy, states: list[np.ndarray])
         times["policy"].append(1e3 * (time.perf_counter() - t0))
         values.append(d.value)
         t0 = time.perf_counter()
-        sol = solver.solve(model.milp(gains, offset), time_limit=args.milp_time_limit)
+        sol = solver.solve(model.milp(gains, offset), time_limit=args.milp_time_limit, mip_rel_gap=1e-6)
         times["milp"].append(1e3 * (time.perf_counter() - t0))
         milp_status[sol.status] = milp_status.get(sol.status, 0) + 1
         if sol.status == "optimal":  # a time-limited incumbent is reported by its gap, not compared
@@ -286,6 +287,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exact-max", type=int, default=1000, help="largest J for oracle vs general MILP")
     p.add_argument("--exact-states", type=int, default=5)
     p.add_argument("--milp-time-limit", type=float, default=30.0)
+    p.add_argument("--backend", default="highs", help="MILP back-end (solvers.backends.registry) of every solve")
     p.add_argument("--plot", type=Path, default=ROOT / "runs" / "bench_scale.png")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # scenario:J, run in this process

@@ -4,7 +4,8 @@ Variables are ``z = [a ; y]``: ``n_actions`` binary action entries ``a`` followe
 ``y`` (assignments, walk arcs, ...). An action ``a`` is feasible when some ``y`` satisfies
 ``row_lower <= A z <= row_upper`` with the auxiliary bounds and integrality. A scenario may attach a fast
 combinatorial ``oracle`` (exact feasibility, random feasible samples, a certificate ``y``); tests check the
-oracle against the rows. Without an oracle every question is answered by a small HiGHS model.
+oracle against the rows. Without an oracle every question is answered by a small MILP, solved by ``backend``
+(HiGHS unless the model is given another registered back-end or a solver object).
 
 Domains build their models from constraint blocks (:mod:`scenarios.constraints`); ``blocks``, ``block_labels``
 and ``block_aux`` record which block owns which auxiliaries, so :meth:`ActionModel.assignment` can decode a
@@ -22,7 +23,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,8 +31,11 @@ import scipy.sparse as sp
 from scenarios.errors import InfeasibleActionError
 from scenarios.feasibility import FeasibilityOracle, QuickFeasibility
 from scenarios.validation import as_int_vector
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 from solvers.milp import MatrixMILP
+
+if TYPE_CHECKING:
+    from engine.protocols import MilpBackend
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ class ActionModel:
     block_labels: list = field(default_factory=list, compare=False)  # None (the domain's) or the user's label
     block_aux: list = field(default_factory=list, compare=False)  # (start, stop) of each block's auxiliaries
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
-    _solver: HighsSolver | None = field(default=None, repr=False, compare=False)
+    #: solves the feasibility MILPs (certificates, violations, sampling): a registered back-end name or a solver
+    backend: Backend = field(default="highs", repr=False, compare=False)
+    _solver: MilpBackend | None = field(default=None, repr=False, compare=False)
     _certs: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # recent certificates
 
     def __post_init__(self) -> None:
@@ -276,10 +282,13 @@ class ActionModel:
             milp.col_upper[: self.n_actions] = a
         return milp
 
-    def _solve_fixed(self, a: np.ndarray, lower_only: bool) -> np.ndarray | None:
+    def _milp_solver(self) -> MilpBackend:
         if self._solver is None:
-            self._solver = HighsSolver(mip_rel_gap=1e-6)
-        sol = self._solver.solve(self._fixed_milp(a, lower_only), time_limit=10.0)
+            self._solver = resolve_backend(self.backend, mip_rel_gap=1e-6)
+        return self._solver
+
+    def _solve_fixed(self, a: np.ndarray, lower_only: bool) -> np.ndarray | None:
+        sol = self._milp_solver().solve(self._fixed_milp(a, lower_only), time_limit=10.0, mip_rel_gap=1e-6)
         return sol.x if sol.x is not None else None
 
     def _elastic_violations(self, a: np.ndarray) -> list[str]:
@@ -299,7 +308,7 @@ class ActionModel:
             integer=np.concatenate([base.integer, np.zeros(2 * m, bool)]),
             sense="max",
         )
-        sol = HighsSolver(mip_rel_gap=1e-6).solve(elastic, time_limit=10.0)
+        sol = resolve_backend(self.backend, mip_rel_gap=1e-6).solve(elastic, time_limit=10.0, mip_rel_gap=1e-6)
         if sol.x is None:
             return ["bounds"]
         slack = sol.x[base.n_cols : base.n_cols + m] + sol.x[base.n_cols + m :]
@@ -310,9 +319,8 @@ class ActionModel:
         """A random feasible action (the oracle's sampler, else a MILP with a random objective)."""
         if self.oracle is not None:
             return np.asarray(self.oracle.sample(rng), dtype=np.int64)
-        if self._solver is None:
-            self._solver = HighsSolver(mip_rel_gap=1e-6)
-        sol = self._solver.solve(self.milp(rng.uniform(0.0, 1.0, self.n_actions)), time_limit=10.0)
+        objective = rng.uniform(0.0, 1.0, self.n_actions)
+        sol = self._milp_solver().solve(self.milp(objective), time_limit=10.0, mip_rel_gap=1e-6)
         if sol.x is None:
             raise RuntimeError(f"feasible set {self.name!r} is empty")
         return np.round(sol.x[: self.n_actions]).astype(np.int64)

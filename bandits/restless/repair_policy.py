@@ -1,4 +1,5 @@
-"""Whittle with repair: maximise the sum of the chosen arms' indices over any ActionModel (MILP, HiGHS).
+"""Whittle with repair: maximise the sum of the chosen arms' indices over any ActionModel (a MILP; HiGHS by
+default, or any registered back-end).
 
 Each decision changes only the objective of one persistent HiGHS model. When the solver returns no
 incumbent within the time limit, a greedy repair adds arms in index order while the set stays extendable.
@@ -16,7 +17,7 @@ from bandits.restless.policy import RestlessPolicy, arms_arrays, arms_from_array
 from bandits.restless.whittle import WhittleIndices, whittle_indices
 from scenarios.action_model import ActionModel
 from scenarios.errors import InvalidInputError
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 from solvers.solution import Solution
 
 
@@ -34,7 +35,9 @@ class WhittleRepairPolicy(RestlessPolicy):
         time_limit: float = 10.0,
         mip_rel_gap: float = 1e-6,
         indices: WhittleIndices | None = None,
+        backend: Backend = "highs",
     ) -> None:
+        """``backend``: the MILP back-end, a registered name (saved with the policy) or a solver object."""
         self.arms = RestlessArms.parse(arms)
         if self.arms.n_actions != 2:
             raise InvalidInputError("arms", "repair under an ActionModel needs binary (passive/active) arms")
@@ -46,7 +49,8 @@ class WhittleRepairPolicy(RestlessPolicy):
         self.indices = indices if indices is not None else whittle_indices(self.arms, discount, horizon)
         if self.indices.non_indexable.size:
             raise InvalidInputError("arms", f"arms {self.indices.non_indexable[:10].tolist()} are not indexable")
-        self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
+        self.backend = backend
+        self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
         self.last_solution: Solution | None = None
         self.last_repaired = False
 
@@ -89,6 +93,7 @@ class WhittleRepairPolicy(RestlessPolicy):
             "horizon": self.indices.horizon,
             "time_limit": self.time_limit,
             "mip_rel_gap": self.mip_rel_gap,
+            "backend": self.backend if isinstance(self.backend, str) else "highs",  # a solver object is not saved
             "action_model": am_meta,
         }
         arrays = arms_arrays(self.arms) | prefixed("am_", am_arrays)
@@ -116,4 +121,5 @@ class WhittleRepairPolicy(RestlessPolicy):
             meta["time_limit"],
             meta["mip_rel_gap"],
             indices=idx,
+            backend=str(meta.get("backend", "highs")),
         )

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.sequoia.selectors.greedy import greedy_ascent
 from scenarios.cormab.instance import CoRMABInstance
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 
 
 class NullPolicy:
@@ -19,13 +19,14 @@ class NullPolicy:
 
     name = "null"
 
-    def __init__(self, instance: CoRMABInstance) -> None:
+    def __init__(self, instance: CoRMABInstance, backend: Backend = "highs") -> None:
+        """``backend`` (a registered name or a solver object) finds the cheapest feasible action when needed."""
         model = instance.action_model()
         empty = np.zeros(instance.n_actions, dtype=np.int64)
         if model.is_feasible(empty):
             self._action = empty
         else:
-            sol = HighsSolver().solve(model.milp(-np.ones(instance.n_actions)))
+            sol = resolve_backend(backend).solve(model.milp(-np.ones(instance.n_actions)))
             if sol.x is None:
                 raise RuntimeError(f"no feasible action for {model.name!r} ({sol.status})")
             self._action = np.round(sol.x[: instance.n_actions]).astype(np.int64)
@@ -61,16 +62,17 @@ class SamplingPolicy:
 
 
 class MyopicPolicy:
-    """Exact maximiser of the one-step expected reward (a MILP on a persistent HiGHS model)."""
+    """Exact maximiser of the one-step expected reward (a MILP; by default on a persistent HiGHS model)."""
 
     name = "myopic"
 
-    def __init__(self, instance: CoRMABInstance) -> None:
+    def __init__(self, instance: CoRMABInstance, backend: Backend = "highs") -> None:
+        """``backend``: a registered back-end name or a solver object."""
         self.instance = instance
-        self.solver = HighsSolver(mip_rel_gap=1e-6)
+        self.solver = resolve_backend(backend, mip_rel_gap=1e-6)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        sol = self.solver.solve(self.instance.myopic_milp(states), time_limit=30.0)
+        sol = self.solver.solve(self.instance.myopic_milp(states), time_limit=30.0, mip_rel_gap=1e-6)
         if sol.x is None:
             raise RuntimeError("myopic MILP returned no solution")
         return np.round(sol.x[: self.instance.n_actions]).astype(np.int64)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import highspy
 import numpy as np
 
 from engine.decision import Decision
@@ -26,11 +25,11 @@ from engine.protocols import batch_rows
 from engine.sequoia.selectors.greedy import greedy_ascent
 from scenarios.cormab.env import CoRMABEnv
 from scenarios.errors import InvalidInputError
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
-#: HiGHS options for the reduced (class-count) decision MILPs
+#: HiGHS options for the reduced (class-count) decision MILPs (other back-ends take none)
 REDUCED_HIGHS_OPTIONS = {"presolve": "off", "mip_heuristic_run_feasibility_jump": False}
 
 #: structures whose oracle decides planners without interchangeable classes (routing's branch and bound calls the
@@ -55,19 +54,21 @@ class PlannerPolicy:
         mip_rel_gap: float = 1e-6,
         time_limit: float = 10.0,
         reduce: bool | str = True,
+        backend: Backend = "highs",
         **options: Any,
     ) -> None:
-        """``reduce``: solve the decision MILP over the dominance reduction of
-        :mod:`engine.planners.reduction` when the instance offers interchangeable arms (exact: same optimum);
-        ``"bounds"`` fixes the dominated arms by column bounds in the full MILP instead, ``"template"`` uses the
-        domain's rows over the kept arms even when the instance offers compact class-count rows; False never
-        reduces."""
+        """``reduce``: solve the decision MILP over the dominance reduction of :mod:`engine.planners.reduction`
+        when the instance offers interchangeable arms (exact: same optimum); ``"bounds"`` fixes the dominated arms
+        by column bounds in the full MILP instead, ``"template"`` uses the domain's rows over the kept arms even
+        when the instance offers compact class-count rows; False never reduces. ``backend`` solves the decision
+        MILPs: a registered back-end name (:data:`solvers.backends.registry.BACKENDS`) or a solver object."""
         self.scenario, self.instance = scenario, instance
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
         self._env = _Observations(instance)
         self.model = self.planner.model
-        self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap)
+        self.backend = backend
+        self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
         self.reduce = reduce
         self._reduction: ArmReduction | None = None
         if (
@@ -82,7 +83,9 @@ class PlannerPolicy:
             if counts is not None:
                 # small, J-independent models: HiGHS's presolve and feasibility jump cost more than they save
                 # (and wake its worker threads: 2 ms of CPU became 20-50 ms of wall time on a loaded machine)
-                self._solver = HighsSolver(mip_rel_gap=self.mip_rel_gap, options=REDUCED_HIGHS_OPTIONS)
+                self._solver = resolve_backend(
+                    backend, mip_rel_gap=self.mip_rel_gap, highs_args={"options": REDUCED_HIGHS_OPTIONS}
+                )
         # no interchangeable classes: an exact combinatorial oracle where the domain's structure admits one
         self._oracle: LinearOracle | None = None
         if self._reduction is None and reduce and _linear_planner(self.planner):
@@ -171,11 +174,7 @@ class PlannerPolicy:
                 milp = reduction.bounds_milp(gains, offset, milp)
             sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap)
             a = None if sol.x is None else np.round(sol.x[:n]).astype(np.int64)
-        bound = float(sol.bound)
-        if sol.x is None and self._solver.highs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit:
-            info = self._solver.highs.getInfo()  # no incumbent at the limit, but maybe a proven dual bound
-            if info.valid and abs(info.mip_dual_bound) < highspy.kHighsInf:
-                bound = float(info.mip_dual_bound)
+        bound = float(sol.bound)  # with no incumbent at the limit, a proven dual bound where the back-end has one
         if reduction is not None:  # offset + the kept positive gains bounds the objective without a solve
             trivial = reduction.trivial_bound(gains, offset)
             bound = min(bound, trivial) if np.isfinite(bound) else trivial
@@ -232,6 +231,7 @@ class PlannerPolicy:
                 "planner": self.planner.config(),
                 "mip_rel_gap": self.mip_rel_gap,
                 "time_limit": self.time_limit,
+                "backend": self.backend if isinstance(self.backend, str) else "highs",  # a solver object: default
                 "policy_version": self.policy_version,
             },
             {},
@@ -250,6 +250,7 @@ class PlannerPolicy:
             name,
             float(meta.get("mip_rel_gap", 1e-6)),
             float(meta.get("time_limit", 10.0)),
+            backend=str(meta.get("backend", "highs")),
             **options,
         )
 

@@ -27,15 +27,17 @@ that changes the feasible set must not inherit these hooks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
 from scenarios.action_model import ActionModel
-from solvers.backends.highs import HighsSolver
 from solvers.milp import MatrixMILP
 from solvers.solution import OPTIMAL, Solution
+
+if TYPE_CHECKING:
+    from engine.protocols import MilpBackend
 
 #: (A over [n_1..n_C ; w], row_lower, row_upper, w_lower, w_upper, w_integer): an integer count vector n is the
 #: per-class pull count of a feasible action iff some w satisfies the rows (see :class:`ClassCounts`)
@@ -206,7 +208,7 @@ class ArmReduction:
 
     def solve(
         self,
-        solver: HighsSolver,
+        solver: MilpBackend,
         gains: np.ndarray,
         offset: float,
         time_limit: float | None,

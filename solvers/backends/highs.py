@@ -68,6 +68,11 @@ class HighsSolver:
             and old.sense == milp.sense
         )
 
+    def load(self, milp: MatrixMILP) -> None:
+        """Load ``milp`` into the HiGHS model without solving it (callers that then drive :attr:`highs` directly,
+        e.g. hot-started LP re-solves in bound tightening)."""
+        self._load(milp)
+
     def _load(self, milp: MatrixMILP) -> None:
         lp = highspy.HighsLp()
         lp.num_col_ = milp.n_cols
@@ -159,7 +164,11 @@ class HighsSolver:
         if not has_x:
             if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
                 return Solution(None, worst, worst, float("inf"), INFEASIBLE, seconds)
-            return Solution(None, worst, -worst, float("inf"), HEURISTIC, seconds)
+            bound = -worst
+            proven = status == highspy.HighsModelStatus.kTimeLimit and milp.integer.any() and info.valid
+            if proven and abs(info.mip_dual_bound) < _INF:  # no incumbent at the limit, but a proven dual bound
+                bound = float(info.mip_dual_bound)
+            return Solution(None, worst, bound, float("inf"), HEURISTIC, seconds)
         x = np.asarray(h.getSolution().col_value, dtype=float)
         x[milp.integer] = np.round(x[milp.integer])
         objective = milp.objective(x)

@@ -8,8 +8,16 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from engine.protocols import MilpBackend
+    from solvers.backends.highs import HighsSolver
+
+#: how a caller names the back-end it solves with: a registered name, or a solver object it built itself
+Backend: TypeAlias = "str | MilpBackend"
 
 BACKENDS: dict[str, tuple[str, dict]] = {
     "highs": ("solvers.backends.highs:HighsSolver", {}),
@@ -63,3 +71,40 @@ def available_backends() -> list[str]:
             continue
         out.append(name)
     return out
+
+
+def resolve_backend(
+    backend: Backend = "highs", highs_args: Mapping[str, object] | None = None, **options: object
+) -> MilpBackend:
+    """The solver a MILP-solving class holds: ``backend`` a registered name (built by :func:`make_backend` with
+    ``options``, e.g. ``mip_rel_gap``) or a solver object satisfying the back-end protocol (returned as it is:
+    the caller configured it, so ``options`` are not applied; pass per-solve settings to ``solve``).
+
+    ``highs_args`` are further keyword arguments of :class:`~solvers.backends.highs.HighsSolver` (its typed
+    ``mip_allow_restart`` and ``seed``, or raw HiGHS ``options`` such as ``{"presolve": "off"}``): tuning or
+    workarounds for HiGHS alone, applied when the name resolves to ``HighsSolver`` and ignored for other
+    back-ends."""
+    if not isinstance(backend, str):
+        if not callable(getattr(backend, "solve", None)):
+            from scenarios.errors import InvalidInputError
+
+            raise InvalidInputError("backend", f"a back-end name or an object with solve(milp, ...); got {backend!r}")
+        return backend
+    from solvers.backends.highs import HighsSolver
+
+    if highs_args and _resolve(backend) is HighsSolver:
+        options = {**options, **highs_args}
+    return make_backend(backend, **options)
+
+
+def require_highs(solver: object, feature: str) -> HighsSolver:
+    """``solver`` when it is the HiGHS back-end; a clear error naming ``feature`` (a HiGHS-only capability, such
+    as hot-started LP re-solves or HiGHS's dual bound without an incumbent) otherwise."""
+    from solvers.backends.highs import HighsSolver
+
+    if not isinstance(solver, HighsSolver):
+        from scenarios.errors import InvalidInputError
+
+        name = getattr(solver, "name", type(solver).__name__)
+        raise InvalidInputError("backend", f"{feature} needs the 'highs' back-end (HiGHS only); got {name!r}")
+    return solver

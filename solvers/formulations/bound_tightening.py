@@ -19,11 +19,9 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from solvers.backends.highs import HighsSolver
-from solvers.formulations.interval_bounds import _layer_bounds
+from solvers.backends.registry import Backend, require_highs, resolve_backend
+from solvers.formulations.interval_bounds import Bounds, propagate
 from solvers.milp import MatrixMILP
-
-Bounds = list[tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -49,14 +47,6 @@ def _counts(bounds: Bounds) -> tuple[int, int, int]:
     return int(on.sum()), int(off.sum()), int(L.size - on.sum() - off.sum())
 
 
-def _propagate(weights: list[np.ndarray], biases: list[np.ndarray], bounds: Bounds, start: int) -> None:
-    """Intersect the bounds of layers ``start+1..`` with interval arithmetic from layer ``start``, in place."""
-    for layer in range(start + 1, len(bounds)):
-        lo_in, hi_in = np.maximum(bounds[layer - 1][0], 0.0), np.maximum(bounds[layer - 1][1], 0.0)
-        L, U = _layer_bounds(weights[layer], biases[layer], lo_in, hi_in)
-        bounds[layer] = (np.maximum(bounds[layer][0], L), np.minimum(bounds[layer][1], U))
-
-
 def _prefix(compiled, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the feasible set and hidden layers ``< layer`` (all a pre-activation of ``layer``
     depends on): a smaller LP than the whole network MILP, with the same optimum for that objective."""
@@ -72,18 +62,23 @@ def lp_tighten(
     assemble: Callable[[Bounds], MatrixMILP],
     time_budget: float = 0.05,
     tol: float = 1e-7,
+    backend: Backend = "highs",
 ) -> tuple[Bounds, TighteningReport]:
-    """Tighten ``bounds`` of ``compiled`` (a :class:`~solvers.formulations.network_milp.NetworkMILP` whose last build is
-    ``milp``); ``assemble(bounds)`` rebuilds the state's MILP from bounds. Returns the bounds and a report."""
+    """Tighten ``bounds`` of ``compiled`` (a :class:`~solvers.formulations.network_milp.NetworkMILP` whose last build
+    is ``milp``); ``assemble(bounds)`` rebuilds the state's MILP from bounds. Returns the bounds and a report.
+
+    HiGHS only: the LPs are hot-started re-solves of one loaded highspy model under objective changes, which the
+    back-end protocol does not offer; ``backend`` must be ``"highs"`` (a fresh model with presolve off) or a
+    :class:`~solvers.backends.highs.HighsSolver` dedicated to this (its loaded model is replaced), and any other
+    back-end is refused naming the field ``backend``."""
     start = time.perf_counter()
     net = compiled._state_net
     b0 = compiled._bias
     biases = [b0, *net.biases[1:-1]]
     bounds = [(lo.copy(), up.copy()) for lo, up in bounds]
     before = _counts(bounds)
-    solver = HighsSolver()
+    solver = require_highs(resolve_backend(backend, highs_args={"options": {"presolve": "off"}}), "LP bound tightening")
     h = solver.highs
-    h.setOptionValue("presolve", "off")
     n_lps, complete = 0, True
     current = milp
     for layer, (W, b) in enumerate(zip(net.weights[:-1], biases, strict=True)):
@@ -105,7 +100,7 @@ def lp_tighten(
             col_upper=current.col_upper[keep],
             integer=np.zeros(keep.size, bool),
         )
-        solver._load(relaxed)
+        solver.load(relaxed)
         # the kept columns are a prefix of the layout, so the objective columns keep their indices
         cols = (np.arange(compiled.n_actions) if layer == 0 else compiled.h_cols[layer - 1]).astype(np.int32)
         for k in todo:
@@ -128,7 +123,7 @@ def lp_tighten(
                 else:
                     L[k] = max(L[k], z - slack)
         bounds[layer] = (L, np.maximum(U, L))
-        _propagate(net.weights, biases, bounds, layer)
+        propagate(net.weights, biases, bounds, layer)
         if not complete:
             break
         current = assemble(bounds)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 from solvers.formulations.separable_reward import SeparableReward
 from solvers.milp import MatrixMILP
 from solvers.solution import HEURISTIC, Solution
@@ -93,7 +93,10 @@ class BoxCriticMILP:
         seed: int = 0,
         lower: np.ndarray | None = None,
         upper: np.ndarray | None = None,
+        backend: Backend = "highs",
     ) -> None:
+        """``backend``: a registered back-end name (``seed`` and the restart workaround below apply to HiGHS) or a
+        solver object."""
         self.W = np.asarray(W, dtype=float)
         self.w2 = np.asarray(w2, dtype=float).reshape(-1)
         self.b2 = float(b2)
@@ -109,10 +112,10 @@ class BoxCriticMILP:
         self.n, self.H = n, H
         self.Ws = self.W / self.amax  # weights on the integer action
         self.pos = np.flatnonzero(self.w2 > 0)
-        self.solver = HighsSolver(time_limit=time_limit, mip_rel_gap=mip_rel_gap, seed=seed)
         # HiGHS 1.14 returns sub-optimal points flagged optimal on this big-M model when the MIP restarts
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
-        self.solver._h.setOptionValue("mip_allow_restart", False)
+        highs = {"seed": seed, "mip_allow_restart": False}
+        self.solver = resolve_backend(backend, highs_args=highs, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
         self._build()
         self._default_box = self._make_box(self.lower, self.upper)
 

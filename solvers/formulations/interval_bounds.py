@@ -1,4 +1,6 @@
-"""Interval bounds on the pre-activations of a :class:`ReluNetwork` over a box of actions.
+"""Interval bounds on the pre-activations of a :class:`ReluNetwork` over a box of actions: the one numpy
+implementation (the network compiler, LP bound tightening, the affine-network test of the selectors and the
+integer-box critic MILP all call it).
 
 For ``z = W x + b`` with ``x`` in ``[lo, hi]``: ``L = W+ lo + W- hi + b``, ``U = W+ hi + W- lo + b`` where
 ``W+ = max(W, 0)`` and ``W- = min(W, 0)``; the next layer's input box is ``[max(L, 0), max(U, 0)]``.
@@ -6,6 +8,10 @@ For ``z = W x + b`` with ``x`` in ``[lo, hi]``: ``L = W+ lo + W- hi + b``, ``U =
 With ``max_ones = K`` (the feasible set is known to pull at most K actions) and a 0/1 box, the first layer
 is bounded exactly over the box intersected with ``sum x <= K``: the K largest positive (smallest negative)
 weights of the free entries, on top of the entries fixed at 1.
+
+:func:`engine.sequoia.milp_friendly.interval_bounds_torch` is its differentiable twin (torch, batched over
+states, the 0/1 box with at most ``max_ones`` ones) for the training stability loss; a test checks that the two
+agree on random networks.
 """
 
 from __future__ import annotations
@@ -14,10 +20,22 @@ import numpy as np
 
 from solvers.formulations.relu_network import ReluNetwork
 
+Bounds = list[tuple[np.ndarray, np.ndarray]]
 
-def _layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(L, U)`` of ``w x + b`` over ``lo <= x <= hi`` (``w`` is ``(out, in)``)."""
     wp, wn = np.maximum(w, 0.0), np.minimum(w, 0.0)
     return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b
+
+
+def propagate(weights: list[np.ndarray], biases: list[np.ndarray], bounds: Bounds, start: int) -> None:
+    """Intersect the bounds of hidden layers ``start+1..`` with interval arithmetic from layer ``start``'s, in
+    place (``weights[l]``, ``biases[l]``: hidden layer ``l``'s; layer ``start``'s bounds are kept)."""
+    for layer in range(start + 1, len(bounds)):
+        lo_in, hi_in = np.maximum(bounds[layer - 1][0], 0.0), np.maximum(bounds[layer - 1][1], 0.0)
+        L, U = layer_bounds(weights[layer], biases[layer], lo_in, hi_in)
+        bounds[layer] = (np.maximum(bounds[layer][0], L), np.minimum(bounds[layer][1], U))
 
 
 def _cardinality_bounds(
@@ -42,7 +60,7 @@ def interval_bounds(
     lower: np.ndarray,
     upper: np.ndarray,
     max_ones: int | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> Bounds:
     """Per hidden layer, ``(L, U)`` of the pre-activations over actions in ``[lower, upper]``.
 
     ``max_ones`` (optional) is a valid upper bound on ``sum(action)`` over the feasible set; it tightens
@@ -54,15 +72,15 @@ def interval_bounds(
         raise ValueError(f"lower and upper must have {net.n_inputs} entries")
     if np.any(lo > hi):
         raise ValueError("empty action box: lower > upper somewhere")
-    b0 = net.first_bias(first_bias)
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    for layer, (w, b) in enumerate(zip(net.weights[:-1], net.biases[:-1], strict=True)):
-        bias = b0 if layer == 0 else b
-        L, U = _layer_bounds(w, bias, lo, hi)
-        binary_box = np.all((lo == 0) | (lo == 1)) and np.all((hi == 0) | (hi == 1))
-        if layer == 0 and max_ones is not None and binary_box:
-            Lc, Uc = _cardinality_bounds(w, bias, lo, hi, max_ones)
-            L, U = np.maximum(L, Lc), np.minimum(U, Uc)
-        out.append((L, U))
-        lo, hi = np.maximum(L, 0.0), np.maximum(U, 0.0)
+    widths = net.hidden_widths
+    if not widths:
+        return []
+    w, b0 = net.weights[0], net.first_bias(first_bias)
+    L, U = layer_bounds(w, b0, lo, hi)
+    binary_box = np.all((lo == 0) | (lo == 1)) and np.all((hi == 0) | (hi == 1))
+    if max_ones is not None and binary_box:
+        Lc, Uc = _cardinality_bounds(w, b0, lo, hi, max_ones)
+        L, U = np.maximum(L, Lc), np.minimum(U, Uc)
+    out: Bounds = [(L, U)] + [(np.full(k, -np.inf), np.full(k, np.inf)) for k in widths[1:]]
+    propagate(net.weights, [b0, *net.biases[1:]], out, 0)
     return out

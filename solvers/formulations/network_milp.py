@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
 from solvers.formulations.interval_bounds import interval_bounds
 from solvers.formulations.relu_network import ReluNetwork
 from solvers.milp import MatrixMILP
@@ -48,12 +48,16 @@ class StableCounts(NamedTuple):
 _CARDINALITY_CACHE: dict[bytes, int | None] = {}
 
 
-def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 1.0) -> int | None:
-    """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven).
+def max_cardinality(
+    feasible: MatrixMILP, n_actions: int, time_limit: float = 1.0, backend: Backend = "highs"
+) -> int | None:
+    """A valid upper bound on ``sum(action)`` over ``feasible`` (None when nothing useful is proven), solved by
+    ``backend`` (a registered name or a solver object).
 
-    Memoised on the feasible set's numbers: a trainer recompiles the network MILP whenever the weights
-    change, and this bound depends on the feasible set alone."""
-    digest = hashlib.sha256(repr((n_actions, time_limit)).encode())
+    Memoised on the feasible set's numbers (and the back-end's name): a trainer recompiles the network MILP
+    whenever the weights change, and this bound depends on the feasible set alone."""
+    name = backend if isinstance(backend, str) else getattr(backend, "name", type(backend).__qualname__)
+    digest = hashlib.sha256(repr((n_actions, time_limit, name)).encode())
     A = feasible.A.tocsr()
     for arr in (
         A.indptr,
@@ -70,14 +74,15 @@ def max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float = 1.
     if key not in _CARDINALITY_CACHE:
         if len(_CARDINALITY_CACHE) > 256:
             _CARDINALITY_CACHE.clear()
-        _CARDINALITY_CACHE[key] = _solve_max_cardinality(feasible, n_actions, time_limit)
+        _CARDINALITY_CACHE[key] = _solve_max_cardinality(feasible, n_actions, time_limit, backend)
     return _CARDINALITY_CACHE[key]
 
 
-def _solve_max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float) -> int | None:
+def _solve_max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: float, backend: Backend) -> int | None:
     c = np.zeros(feasible.n_cols)
     c[:n_actions] = 1.0
-    sol = HighsSolver(mip_rel_gap=1e-9).solve(feasible.with_objective(c, "max"), time_limit=time_limit)
+    solver = resolve_backend(backend, mip_rel_gap=1e-9)
+    sol = solver.solve(feasible.with_objective(c, "max"), time_limit=time_limit, mip_rel_gap=1e-9)
     if sol.status == "infeasible":
         raise ValueError("the feasible set is empty")
     if not np.isfinite(sol.bound):
@@ -96,10 +101,14 @@ class NetworkMILP:
         tighten_cardinality: bool = True,
         tightening: str = "interval",
         tightening_budget: float = 0.05,
+        backend: Backend = "highs",
     ) -> None:
+        """``backend`` (a registered name or a solver object) runs the compiler's own solves: the cardinality
+        bound and, with ``tightening="lp"``, the bound-tightening LPs (HiGHS only). The caller solves the network
+        MILP itself, with whichever back-end it holds."""
         if tightening not in TIGHTENING_MODES:
             raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {tightening!r}")
-        self.tightening, self.tightening_budget = tightening, tightening_budget
+        self.tightening, self.tightening_budget, self.backend = tightening, tightening_budget, backend
         n = net.n_inputs
         if feasible.n_cols < n:
             raise ValueError(f"feasible set has {feasible.n_cols} columns, the network reads {n} actions")
@@ -196,7 +205,7 @@ class NetworkMILP:
         self.col_names = (list(feasible.col_names) or [f"x[{j}]" for j in range(nf)]) + [
             f"{kind}[{layer},{k}]" for layer, w in enumerate(widths) for kind in ("h", "delta") for k in range(w)
         ]
-        self.max_ones = max_cardinality(feasible, n) if tighten_cardinality and widths else None
+        self.max_ones = max_cardinality(feasible, n, backend=backend) if tighten_cardinality and widths else None
 
         self.stable_counts = StableCounts(0, 0, self.n_hidden)
         self.interval_stable_counts = self.stable_counts
@@ -256,6 +265,7 @@ class NetworkMILP:
                 bounds,
                 lambda bds: self._assemble(net, b0, col_lower, col_upper, bds),
                 budget,
+                backend=self.backend,
             )
             milp = self._assemble(net, b0, col_lower, col_upper, bounds)
         if linear is not None:

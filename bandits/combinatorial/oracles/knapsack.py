@@ -2,12 +2,12 @@
 
 Integer sizes use an exact dynamic programme over capacities (vectorised over capacities and over batches
 of weight vectors; sequential over arms, as a DP must be). Fractional sizes, or tables larger than
-``max_table`` cells, use the MILP through HiGHS (exact when it reports optimality).
+``max_table`` cells, use the MILP through a back-end, HiGHS by default (exact when it reports optimality).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,14 +15,25 @@ from bandits.action_models import budget_action_model
 from bandits.combinatorial.oracles.base import Oracle
 from bandits.validation import as_float_array, check_positive
 from scenarios.errors import InvalidInputError
-from solvers.backends.highs import HighsSolver
+from solvers.backends.registry import Backend, resolve_backend
+
+if TYPE_CHECKING:
+    from engine.protocols import MilpBackend
 
 
 class KnapsackOracle(Oracle):
     kind = "knapsack"
 
-    def __init__(self, sizes: object, capacity: float, max_table: int = 20_000_000, time_limit: float = 60.0) -> None:
-        """``time_limit``: seconds per MILP solve (the answer is then flagged not exact when it stops early)."""
+    def __init__(
+        self,
+        sizes: object,
+        capacity: float,
+        max_table: int = 20_000_000,
+        time_limit: float = 60.0,
+        backend: Backend = "highs",
+    ) -> None:
+        """``time_limit``: seconds per MILP solve (the answer is then flagged not exact when it stops early);
+        ``backend``: the MILP back-end, a registered name (saved with the oracle) or a solver object."""
         self.sizes = as_float_array(sizes, "sizes", (None,))
         if self.sizes.size == 0 or np.any(self.sizes < 0):
             raise InvalidInputError("sizes", "expected at least one non-negative size")
@@ -32,7 +43,8 @@ class KnapsackOracle(Oracle):
         self.use_dp = bool(integral and self.n_arms * (self.capacity + 1) <= max_table)
         self.max_table = int(max_table)
         self.time_limit = float(time_limit)
-        self._solver: HighsSolver | None = None
+        self.backend = backend
+        self._solver: MilpBackend | None = None
 
     @property
     def method(self) -> str:
@@ -43,8 +55,8 @@ class KnapsackOracle(Oracle):
             return self._dp(w[None])[0], True
         model = budget_action_model(self.n_arms, self.capacity, self.sizes)
         if self._solver is None:
-            self._solver = HighsSolver(mip_rel_gap=1e-9)
-        sol = self._solver.solve(model.milp(np.maximum(w, 0.0)), time_limit=self.time_limit)
+            self._solver = resolve_backend(self.backend, mip_rel_gap=1e-9)
+        sol = self._solver.solve(model.milp(np.maximum(w, 0.0)), time_limit=self.time_limit, mip_rel_gap=1e-9)
         if sol.x is None:
             return np.zeros(self.n_arms, dtype=np.int64), False
         return np.round(sol.x[: self.n_arms]).astype(np.int64) & (w > 0), sol.status == "optimal"
@@ -81,8 +93,10 @@ class KnapsackOracle(Oracle):
         return float(self.sizes @ np.asarray(action)) <= self.capacity + 1e-9
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"kind": self.kind, "capacity": self.capacity, "max_table": self.max_table}, {"sizes": self.sizes}
+        backend = self.backend if isinstance(self.backend, str) else "highs"  # a solver object is not saved
+        meta = {"kind": self.kind, "capacity": self.capacity, "max_table": self.max_table, "backend": backend}
+        return meta, {"sizes": self.sizes}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> KnapsackOracle:
-        return cls(arrays["sizes"], meta["capacity"], meta["max_table"])
+        return cls(arrays["sizes"], meta["capacity"], meta["max_table"], backend=str(meta.get("backend", "highs")))

@@ -1,0 +1,115 @@
+"""Back-ends are injected wherever a MILP is solved: a registered name (or a solver object) reaches the solver, a
+non-default back-end decides as HiGHS does, and a HiGHS-only feature refuses another back-end by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bandits.action_models import budget_action_model
+from bandits.combinatorial import ActionModelOracle, KnapsackOracle
+from bandits.restless import WhittleRepairPolicy, from_cormab
+from engine import Engine
+from engine.baselines.cormab import MyopicPolicy
+from engine.planners.policy import PlannerPolicy
+from scenarios import make
+from scenarios.cormab.capacity import CapacityInstance
+from scenarios.errors import InvalidInputError
+from solvers.backends.highs import HighsSolver
+from solvers.backends.ortools import OrToolsSolver
+from solvers.backends.registry import available_backends, require_highs, resolve_backend
+from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.relu_network import ReluNetwork
+
+OTHER = [name for name in ("scip", "cbc") if name in available_backends()]
+pytestmark = pytest.mark.skipif(not OTHER, reason="no OR-Tools MILP back-end in this build")
+
+
+def _states(env, k: int, seed: int = 0) -> list[np.ndarray]:
+    inst = env.instance
+    rng = np.random.default_rng(seed)
+    return [
+        np.array([*rng.integers(0, inst.n_states, inst.n_arms), rng.integers(1, inst.horizon + 1)]) for _ in range(k)
+    ]
+
+
+def test_resolve_backend_builds_by_name_and_passes_objects_through():
+    assert isinstance(resolve_backend("highs"), HighsSolver)
+    tuned = resolve_backend("highs", highs_args={"mip_allow_restart": False, "options": {"presolve": "off"}})
+    assert tuned.highs.getOptionValue("mip_allow_restart")[1] is False  # type: ignore[attr-defined]
+    assert tuned.highs.getOptionValue("presolve")[1] == "off"  # type: ignore[attr-defined]
+    assert isinstance(resolve_backend(OTHER[0], highs_args={"options": {"presolve": "off"}}), OrToolsSolver)  # ignored
+    solver = HighsSolver(mip_rel_gap=1e-3)
+    assert resolve_backend(solver) is solver
+    with pytest.raises(InvalidInputError, match="backend"):
+        resolve_backend(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown back-end"):
+        resolve_backend("no-such-solver")
+
+
+@pytest.mark.parametrize("backend", OTHER)
+def test_planner_policy_decides_with_another_backend_as_with_highs(backend, tmp_path):
+    env = make("capacity", n_arms=10, budget=3, seed=1)
+    highs = Engine.plan(env, "whittle", reduce=False)
+    other = Engine.plan(env, "whittle", reduce=False, backend=backend)
+    assert isinstance(other._solver, OrToolsSolver) and other._oracle is None and other._reduction is None
+    for state in _states(env, 6):
+        want, got = highs.decide(state), other.decide(state)
+        assert got.status == "optimal" and got.value == pytest.approx(want.value, rel=1e-6, abs=1e-9)
+        assert np.array_equal(got.action, want.action)
+    loaded = PlannerPolicy.load(other.save(tmp_path / "planner"))
+    assert loaded.backend == backend and isinstance(loaded._solver, OrToolsSolver)
+
+
+@pytest.mark.parametrize("backend", OTHER)
+def test_bandit_oracles_and_policies_solve_with_another_backend(backend):
+    rng = np.random.default_rng(3)
+    sizes = rng.uniform(0.5, 2.0, 9)
+    model = budget_action_model(9, 4.0, sizes)
+    knapsack = {b: KnapsackOracle(sizes, 4.0, backend=b) for b in ("highs", backend)}
+    am = {b: ActionModelOracle(model, backend=b) for b in ("highs", backend)}
+    for _ in range(5):
+        w = rng.normal(size=9)
+        for oracles in (knapsack, am):
+            want, got = oracles["highs"].solve(w), oracles[backend].solve(w)
+            assert got.exact and np.array_equal(got.action, want.action)
+    restored = ActionModelOracle.from_state(*am[backend].get_state())
+    assert restored.backend == backend and isinstance(restored._solver, OrToolsSolver)
+    assert KnapsackOracle.from_state(*knapsack[backend].get_state()).backend == backend
+
+    env = make("capacity", n_arms=8, budget=3, seed=0)
+    inst = env.instance
+    for state in _states(env, 3):
+        states = state[:-1]
+        a = MyopicPolicy(inst).act(states, int(state[-1]), rng)
+        b = MyopicPolicy(inst, backend=backend).act(states, int(state[-1]), rng)
+        assert np.array_equal(a, b)
+    capacity = CapacityInstance.generate(n_arms=10, budget=3, seed=2)
+    repair = {
+        b: WhittleRepairPolicy(from_cormab(capacity.arms), capacity.action_model(), 1.0, 5, backend=b)
+        for b in ("highs", backend)
+    }
+    states = rng.integers(0, 4, (4, 10))
+    assert np.array_equal(repair[backend].select(states, 3), repair["highs"].select(states, 3))
+    assert not repair[backend].last_repaired and isinstance(repair[backend]._solver, OrToolsSolver)
+
+
+def test_action_model_answers_with_its_backend():
+    env = make("capacity", n_arms=6, budget=2, seed=0)
+    model = env.action_model()
+    model.backend = OTHER[0]
+    model.oracle = None  # every question goes to the MILP
+    sample = model.sample(np.random.default_rng(0))
+    assert model.is_feasible(sample) and isinstance(model._solver, OrToolsSolver)
+
+
+def test_lp_tightening_is_highs_only_and_says_so():
+    rng = np.random.default_rng(0)
+    net = ReluNetwork.random(6, [5, 4], rng)
+    feasible = budget_action_model(6, 2.0, np.ones(6)).milp(np.zeros(6))
+    with pytest.raises(InvalidInputError, match=r"backend.*LP bound tightening.*highs"):
+        NetworkMILP(net, feasible, tightening="lp", backend=OTHER[0]).build(rng.normal(size=5))
+    tightened = NetworkMILP(net, feasible, tightening="lp").build(rng.normal(size=5))
+    assert tightened.n_cols > 6
+    with pytest.raises(InvalidInputError, match="needs the 'highs' back-end"):
+        require_highs(resolve_backend(OTHER[0]), "a HiGHS-only feature")
