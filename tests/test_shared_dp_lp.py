@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from bandits.restless import LPBound, from_cormab, joint_optimal_value, joint_po
 from bandits.restless.policy import RestlessPolicy
 from engine.analysis.exact_dp import exact_optimum, policy_value
 from engine.analysis.occupancy_bound import occupancy_upper_bound
+from scenarios.arms import Arms
 from scenarios.cormab.budgeted import BudgetedInstance
 
 CASES = [(4, 3, 1, 2.0, 0), (3, 3, 2, 2.0, 1), (5, 2, 1, 1.0, 2)]  # arms, states, levels, budget, seed
@@ -76,3 +79,42 @@ def test_occupancy_lp_engine_and_bandits_agree(case: tuple[int, int, int, float,
     assert engine.bound >= bandit.value - 1e-6 * abs(bandit.value)  # the certified bound is the LP's, from above
     assert bandit.value >= exact_optimum(inst).value - 1e-9
     assert bandit.multipliers is not None and bandit.multipliers.max() > 1e-6  # the budget binds
+
+
+def test_discounted_dp_matches_dense_joint_matrices() -> None:
+    """The arm-by-arm contraction with a discount against backward induction over dense joint matrices (Kronecker
+    products of the arms' matrices), on arms with different numbers of states."""
+    rng = np.random.default_rng(3)
+    counts, A, H, gamma, budget = (2, 3, 2), 3, 4, 0.8, 2.0
+    S = max(counts)
+    P = np.zeros((3, A, S, S))
+    R = np.zeros((3, S, A))
+    for j, n in enumerate(counts):
+        P[j, :, :n, :n] = rng.dirichlet(np.ones(n), size=(A, n))
+        R[j, :n] = rng.uniform(0.0, 1.0, (n, A))
+    init = [rng.dirichlet(np.ones(n)).tolist() for n in counts]
+    arms = from_cormab(
+        Arms(
+            transitions=[P[j, :, :n, :n].tolist() for j, n in enumerate(counts)],
+            rewards=[R[j, :n].tolist() for j, n in enumerate(counts)],
+            initial=init,
+            horizon=H,
+        )
+    )
+    P, R, _, _ = arms.arrays()  # the model as the library reads it (padded)
+    joint = list(itertools.product(*(range(n) for n in counts)))
+    actions = [a for a in itertools.product(range(A), repeat=3) if sum(a) <= budget]
+    V = np.zeros(len(joint))
+    for _ in range(H):
+        q = []
+        for a in actions:
+            T = np.ones((1, 1))
+            for j, n in enumerate(counts):
+                T = np.kron(T, P[j, a[j], :n, :n])
+            q.append(np.array([sum(R[j, s[j], a[j]] for j in range(3)) for s in joint]) + gamma * T @ V)
+        V = np.max(q, axis=0)
+    start = np.ones(1)
+    for row in init:
+        start = np.kron(start, row)
+    assert joint_optimal_value(arms, budget, H, discount=gamma) == pytest.approx(float(start @ V), rel=1e-12)
+    assert joint_optimal_value(arms, budget, H, discount=gamma) < joint_optimal_value(arms, budget, H) - 1e-6

@@ -1,7 +1,8 @@
 """The per-arm occupancy LP of a coRMAB instance (see :mod:`engine.analysis.occupancy_bound` for the model
-and the bound it certifies): each arm's control structure, the LP's rows in HiGHS, and the solver set-up shared
-by the bound and the planners that read its duals (Lagrangian) or re-solve it from the current states
-(LP-update)."""
+and the bound it certifies), shared by the bound and the planners that read its duals (Lagrangian) or re-solve it
+from the current states (LP-update): each arm's control structure, and the coupling of the shared per-arm LP
+(:mod:`bandits.restless.occupancy_model`: occupancies, flow rows, objective) to the actions: action marginals,
+link rows, ties between identical arms and the ActionModel's rows in expectation."""
 
 from __future__ import annotations
 
