@@ -128,7 +128,10 @@ class LearningWhittleRuntime(Runtime):
             pool = spec["pooling"]
             clusters = np.asarray(pool["clusters"], dtype=np.int64)
             pooling = Pooling(
-                clusters, pool_strength=pool["pool_strength"], max_pool_strength=pool["max_pool_strength"]
+                clusters,
+                pool_strength=pool["pool_strength"],
+                max_pool_strength=pool["max_pool_strength"],
+                centre=pool.get("centre", "inverse_variance"),
             )
         posterior = estimate_dynamics(counts, spec["prior_strength"], pooling)
         rewards = config["rewards"] if config["rewards"] is not None else config["arrival_rewards"]

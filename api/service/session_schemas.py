@@ -102,6 +102,9 @@ class PoolingIn(Strict):
     clusters: Annotated[list[Annotated[StrictInt, Field(ge=0, le=MAX_ARMS)]], Field(min_length=1, max_length=MAX_ARMS)]
     pool_strength: Annotated[Real, Field(ge=0, le=BIG)] | None = Field(None, description="tau; None: estimated")
     max_pool_strength: Annotated[Real, Field(gt=0, le=BIG)] = 1000.0
+    centre: Literal["inverse_variance", "counts"] = Field(
+        "inverse_variance", description="cluster centre of each arm's prior (scenarios.estimation.pooling)"
+    )
 
 
 class DynamicsPosteriorIn(Strict):

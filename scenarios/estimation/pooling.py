@@ -4,17 +4,25 @@ For arm ``i`` in cluster ``c``, the prior of its transition row under action ``a
 
     alpha0[i, a, s] = base + tau[c, a, s] * q[-i, a, s]
 
-where ``q[-i]`` is the empirical row of the *other* arms of the cluster (leave-one-out, so an arm's records
+where ``q[-i]`` is a centre made of the *other* arms' rows of the cluster (leave-one-out, so an arm's records
 are not counted twice; zero when they have none, leaving the symmetric ``base``), and ``tau`` is the pool
-strength in pseudo-records. ``tau`` is fixed (``pool_strength``) or chosen by a moment rule: if arms' rows
-in a cluster are Dirichlet(tau * p) draws, the counts are Dirichlet-multinomial with intra-cluster
-correlation ``rho = 1 / (tau + 1)``, and the Pearson statistic of the arms' rows against the pooled row,
-``D = sum_i sum_j (n_ij - n_i p_j)^2 / (n_i p_j)``, has expectation
-``(K - 1) * [(I - 1) + rho * (N - sum_i n_i^2 / N - (I - 1))]`` (``I`` arms with records, ``N`` records,
-``K`` next states seen). Solving for ``rho`` per (cluster, action, state) row and summing numerators and
-denominators over a cluster's rows gives one ``rho`` per cluster, clipped to [0, 1]; ``tau = 1/rho - 1``
+strength in pseudo-records: the arms' concentration about their cluster's centre. ``tau`` is fixed
+(``pool_strength``) or chosen by a moment rule: if arms' rows in a cluster are Dirichlet(tau * p) draws, the
+counts are Dirichlet-multinomial with intra-cluster correlation ``rho = 1 / (tau + 1)``, and the Pearson
+statistic of the arms' rows against the pooled row, ``D = sum_i sum_j (n_ij - n_i p_j)^2 / (n_i p_j)``, has
+expectation ``(K - 1) * [(I - 1) + rho * (N - sum_i n_i^2 / N - (I - 1))]`` (``I`` arms with records, ``N``
+records, ``K`` next states seen). Solving for ``rho`` per (cluster, action, state) row and summing numerators
+and denominators over a cluster's rows gives one ``rho`` per cluster, clipped to [0, 1]; ``tau = 1/rho - 1``
 capped at ``max_pool_strength``. A cluster with no row holding two arms' records takes the estimate over all
 clusters, and failing that ``FALLBACK_POOL_STRENGTH``.
+
+``centre`` chooses how ``q[-i]`` is made and how far it is trusted:
+
+* ``"inverse_variance"`` (default): the other arms' rows weighted by the inverse of their variance about the
+  centre, and ``tau`` lowered per (arm, action, state) by the centre's own uncertainty (``centres.py``), so
+  a row whose cluster-mates have few records leans less on them.
+* ``"counts"`` (the estimator before it; saved records without a ``centre`` re-estimate with it): the other
+  arms' pooled counts, trusted with the full ``tau``.
 """
 
 from __future__ import annotations
@@ -25,15 +33,17 @@ from typing import Any
 import numpy as np
 
 from scenarios.errors import InvalidInputError
+from scenarios.estimation.centres import leave_one_out_centres
 from scenarios.estimation.kmeans import kmeans
 
 FALLBACK_POOL_STRENGTH = 10.0  # pseudo-records when no cluster has two arms with records in one row
+CENTRES = ("inverse_variance", "counts")
 
 
 @dataclass(frozen=True, eq=False)
 class Pooling:
     """Which arms share strength: given ``clusters`` (one id per arm) or ``features`` to k-means into
-    ``n_clusters`` groups; ``pool_strength`` fixes tau (None: the moment rule above)."""
+    ``n_clusters`` groups; ``pool_strength`` fixes tau (None: estimated by ``method``, see above)."""
 
     clusters: np.ndarray | None = None
     features: np.ndarray | None = None
@@ -41,10 +51,13 @@ class Pooling:
     pool_strength: float | None = None
     max_pool_strength: float = 1000.0
     seed: int = 0
+    centre: str = "inverse_variance"
 
     def __post_init__(self) -> None:
         if (self.clusters is None) == (self.features is None):
             raise InvalidInputError("pooling", "give exactly one of clusters or features")
+        if self.centre not in CENTRES:
+            raise InvalidInputError("pooling.centre", f"expected one of {CENTRES}, got {self.centre!r}")
         if self.pool_strength is not None and not (np.isfinite(self.pool_strength) and self.pool_strength >= 0):
             raise InvalidInputError("pool_strength", f"expected a finite number >= 0, got {self.pool_strength}")
         if not (np.isfinite(self.max_pool_strength) and self.max_pool_strength > 0):
@@ -64,20 +77,22 @@ class Pooling:
             if (clusters < 0).any():
                 raise InvalidInputError("clusters", "cluster ids must be >= 0")
         return Pooling(clusters.astype(np.int64), None, int(clusters.max()) + 1, self.pool_strength,
-                       self.max_pool_strength, self.seed)  # fmt: skip
+                       self.max_pool_strength, self.seed, self.centre)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         if self.clusters is None:
             raise InvalidInputError("pooling", "resolve the features into clusters before saving")
         return {"clusters": self.clusters.tolist(), "pool_strength": self.pool_strength,
-                "max_pool_strength": self.max_pool_strength}  # fmt: skip
+                "max_pool_strength": self.max_pool_strength, "centre": self.centre}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pooling:
         try:
             clusters = np.asarray(data["clusters"], dtype=np.int64)
             strength = None if data["pool_strength"] is None else float(data["pool_strength"])
-            return cls(clusters, None, int(clusters.max(initial=0)) + 1, strength, float(data["max_pool_strength"]))
+            centre = str(data.get("centre", "counts"))  # records saved before inverse-variance centres existed
+            return cls(clusters, None, int(clusters.max(initial=0)) + 1, strength, float(data["max_pool_strength"]),
+                       centre=centre)  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError("pooling", f"malformed pooling record: {exc}") from exc
 
@@ -93,6 +108,9 @@ def pooled_prior(counts: np.ndarray, pooling: Pooling, base: float) -> tuple[np.
         tau = moment_pool_strength(counts, clusters, totals, pooling.max_pool_strength)
     else:
         tau = np.full(totals.shape[:-1], float(pooling.pool_strength))
+    if pooling.centre == "inverse_variance":
+        q, strength = leave_one_out_centres(counts, clusters, tau)
+        return base + strength[..., None] * q, tau
     others = totals[clusters] - counts  # leave-one-out: the other arms of the cluster
     others_n = others.sum(-1, keepdims=True)
     q = np.divide(others, others_n, out=np.zeros_like(others), where=others_n > 0)

@@ -22,6 +22,7 @@ class SyntheticProgramme(NamedTuple):
     features: np.ndarray  # (arms, 2) noisy cluster embedding, for pooling by features
     initial: np.ndarray  # (states,) distribution of an episode's first state
     arm_weights: np.ndarray  # (arms,) share of logged episodes per arm, sums to 1
+    row_prior: np.ndarray  # (arms, actions, states, states) the Dirichlet parameters the true rows were drawn from
 
 
 def synthetic_programme(
@@ -53,7 +54,7 @@ def synthetic_programme(
     features = 3.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)[clusters] + rng.normal(0, 0.7, (n_arms, 2))
     initial = rng.dirichlet(np.full(n_states, 4.0))
     weights = np.exp(rng.normal(0.0, sparsity, n_arms))
-    return SyntheticProgramme(transitions, clusters, features, initial, weights / weights.sum())
+    return SyntheticProgramme(transitions, clusters, features, initial, weights / weights.sum(), alpha)
 
 
 def simulate_log(
