@@ -23,6 +23,7 @@ from scenarios.estimation import (
     simulate_log,
     synthetic_programme,
 )
+from scenarios.estimation.cluster_count import best_cluster_count
 
 PROGRAMME = synthetic_programme(n_arms=30, n_states=3, n_actions=2, n_clusters=3, seed=0)
 
@@ -252,3 +253,30 @@ def test_invalid_estimation_settings_are_named():
         Pooling()
     with pytest.raises(InvalidInputError):
         estimate_dynamics(-counts)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_number_of_clusters_is_chosen_from_the_records(seed):
+    log = _log(10_000, seed)
+    counts = log.counts().astype(float)
+    chosen = Pooling(features=PROGRAMME.features, n_clusters=None).resolved(30, counts)
+    assert chosen.n_clusters == 3  # the programme's clusters, found from the features and the records
+    pairs = set(zip(chosen.clusters.tolist(), PROGRAMME.clusters.tolist(), strict=True))
+    assert len(pairs) == 3
+    posterior = estimate_dynamics(log, pooling=Pooling(features=PROGRAMME.features, n_clusters=None))
+    np.testing.assert_array_equal(posterior.pooling.clusters, chosen.clusters)
+    one = estimate_dynamics(log, pooling=Pooling(features=PROGRAMME.features, n_clusters=1))
+    assert _errors(posterior).mean() < _errors(one).mean()
+    _, scores = best_cluster_count(
+        PROGRAMME.features, lambda labels: float(-((labels - labels.mean()) ** 2).sum()), max_clusters=4
+    )
+    assert list(scores) == [1, 2, 3, 4] and max(scores, key=scores.get) == 1  # the smallest k wins ties
+
+
+def test_bad_cluster_counts_are_named():
+    with pytest.raises(InvalidInputError) as exc:
+        Pooling(features=PROGRAMME.features, n_clusters=0)
+    assert exc.value.field == "n_clusters"
+    with pytest.raises(InvalidInputError) as exc:
+        Pooling(features=PROGRAMME.features, n_clusters=None).resolved(30)
+    assert exc.value.field == "n_clusters"

@@ -117,7 +117,7 @@ def estimate_dynamics(
     base = float(prior_strength) / S
     if pooling is None:
         return DynamicsPosterior(counts, np.full(counts.shape, base), float(prior_strength))
-    pooling = pooling.resolved(N)
+    pooling = pooling.resolved(N, counts)
     prior, tau = pooled_prior(counts, pooling, base)
     return DynamicsPosterior(counts, prior, float(prior_strength), pooling, tau)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from scenarios.errors import InvalidInputError
 from scenarios.estimation.centres import leave_one_out_centres
+from scenarios.estimation.cluster_count import best_cluster_count, predictive_log_likelihood
 from scenarios.estimation.kmeans import kmeans
 
 FALLBACK_POOL_STRENGTH = 10.0  # pseudo-records when no cluster has two arms with records in one row
@@ -43,11 +44,12 @@ CENTRES = ("inverse_variance", "counts")
 @dataclass(frozen=True, eq=False)
 class Pooling:
     """Which arms share strength: given ``clusters`` (one id per arm) or ``features`` to k-means into
-    ``n_clusters`` groups; ``pool_strength`` fixes tau (None: estimated by ``method``, see above)."""
+    ``n_clusters`` groups (None: the count whose pooled priors best predict each arm's records, see
+    ``cluster_count.py``); ``pool_strength`` fixes tau (None: the moment rule above)."""
 
     clusters: np.ndarray | None = None
     features: np.ndarray | None = None
-    n_clusters: int = 3
+    n_clusters: int | None = 3
     pool_strength: float | None = None
     max_pool_strength: float = 1000.0
     seed: int = 0
@@ -56,6 +58,8 @@ class Pooling:
     def __post_init__(self) -> None:
         if (self.clusters is None) == (self.features is None):
             raise InvalidInputError("pooling", "give exactly one of clusters or features")
+        if self.n_clusters is not None and not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
+            raise InvalidInputError("n_clusters", f"expected an integer >= 1 or None, got {self.n_clusters!r}")
         if self.centre not in CENTRES:
             raise InvalidInputError("pooling.centre", f"expected one of {CENTRES}, got {self.centre!r}")
         if self.pool_strength is not None and not (np.isfinite(self.pool_strength) and self.pool_strength >= 0):
@@ -63,13 +67,19 @@ class Pooling:
         if not (np.isfinite(self.max_pool_strength) and self.max_pool_strength > 0):
             raise InvalidInputError("max_pool_strength", f"expected a finite number > 0, got {self.max_pool_strength}")
 
-    def resolved(self, n_arms: int) -> Pooling:
-        """This pooling with ``clusters`` set (k-means on the features if needed) and checked against arms."""
+    def resolved(self, n_arms: int, counts: np.ndarray | None = None) -> Pooling:
+        """This pooling with ``clusters`` set (k-means on the features if needed) and checked against arms;
+        choosing the number of clusters needs the ``counts`` (arms, actions, states, states)."""
         if self.clusters is None:
             features = np.asarray(self.features)
             if len(features) != n_arms:
                 raise InvalidInputError("features", f"expected {n_arms} rows (one per arm), got {len(features)}")
-            clusters = kmeans(features, self.n_clusters, seed=self.seed)
+            if self.n_clusters is not None:
+                clusters = kmeans(features, self.n_clusters, seed=self.seed)
+            elif counts is None:
+                raise InvalidInputError("n_clusters", "choosing the number of clusters needs the counts")
+            else:
+                clusters = self._best_clusters(features, np.asarray(counts, dtype=np.float64))
         else:
             clusters = np.asarray(self.clusters)
             if clusters.shape != (n_arms,) or not (clusters.size == 0 or np.issubdtype(clusters.dtype, np.integer)):
@@ -78,6 +88,16 @@ class Pooling:
                 raise InvalidInputError("clusters", "cluster ids must be >= 0")
         return Pooling(clusters.astype(np.int64), None, int(clusters.max()) + 1, self.pool_strength,
                        self.max_pool_strength, self.seed, self.centre)  # fmt: skip
+
+    def _best_clusters(self, features: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        base = 1.0 / counts.shape[-1]  # the prior's symmetric part with one pseudo-record per row
+
+        def score(labels: np.ndarray) -> float:
+            candidate = Pooling(labels, None, int(labels.max()) + 1, self.pool_strength, self.max_pool_strength,
+                                self.seed, self.centre)  # fmt: skip
+            return predictive_log_likelihood(counts, pooled_prior(counts, candidate, base)[0])
+
+        return best_cluster_count(features, score, seed=self.seed)[0]
 
     def to_dict(self) -> dict[str, Any]:
         if self.clusters is None:
