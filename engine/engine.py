@@ -10,12 +10,14 @@ import numpy as np
 
 from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
 from engine.decision import Decision
+from engine.planners.batch import parse_rows
 from engine.planners.prior import PlannerPrior, make_prior
 from engine.protocols import Policy, batch_rows
 from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS, load_plugins
 from engine.sequoia.state_q import StateQ
+from engine.sequoia.state_q_batch import StateQBatch
 from scenarios import load_instance
 from scenarios.errors import InvalidInputError
 
@@ -120,8 +122,29 @@ class Engine:
     def decide_batch(
         self, states: object, selector: str = "mip", time_limit: float | None = None, **options
     ) -> list[Decision]:
-        """One decision per state of ``states`` (a list of states, or an array with one state per row)."""
-        return [self.decide(row, selector, time_limit, **options) for row in batch_rows(states)]
+        """One decision per state of ``states`` (a list of states, or an array with one state per row). A selector
+        with ``select_batch`` (greedy) decides every row at once, each row's action the one :meth:`decide` returns."""
+        rows = batch_rows(states)
+        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
+            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        chosen = self.selector(selector, **options)
+        if self.planner is not None or len(rows) < 2 or not hasattr(chosen, "select_batch"):
+            return [self.decide(row, selector, time_limit, **options) for row in rows]
+        start = time.perf_counter()
+        arm_states, ttg = parse_rows(self.instance, self._env, rows)
+        q = StateQBatch.of(self.model, self.network, self.encoder, self.prior, arm_states, ttg)
+        decisions = chosen.select_batch(q, time_limit=time_limit)
+        assignments: dict[bytes, dict] = {}
+        for d in decisions:  # one feasibility check and certificate per distinct action
+            key = np.asarray(d.action, dtype=np.int8).tobytes()
+            if key not in assignments:
+                self.model.check(d.action)
+                assignments[key] = self.model.assignment(d.action)
+            d.assignment, d.policy_version = assignments[key], self.policy_version
+        seconds = (time.perf_counter() - start) / len(rows)
+        for d in decisions:
+            d.seconds = seconds
+        return decisions
 
     # ---------------------------------------------------------------------------------- persisting
     def save(self, path: str | Path) -> Path:

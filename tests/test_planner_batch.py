@@ -17,7 +17,14 @@ def _states(env, n: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("scenario", "planner"), [("budgeted", "whittle"), ("capacity", "whittle"), ("capacity", "lagrangian")]
+    ("scenario", "planner"),
+    [
+        ("budgeted", "whittle"),
+        ("capacity", "whittle"),
+        ("capacity", "lagrangian"),
+        ("scheduling", "whittle"),
+        ("scheduling", "lagrangian"),
+    ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_batch_equals_single_decisions(scenario, planner, seed):
@@ -25,10 +32,14 @@ def test_batch_equals_single_decisions(scenario, planner, seed):
     policy = Engine.plan(env, planner)
     states = _states(env, 60, seed)
     batch = policy.decide_batch(states)
-    assert all("vectorised batch" in d.reason for d in batch)
-    for state, d in zip(states, batch, strict=True):
+    vectorised = ["vectorised batch" in d.reason for d in batch]
+    assert sum(vectorised) >= 0.9 * len(batch)  # the others: near ties, left to the single call
+    for state, d, fast in zip(states, batch, vectorised, strict=True):
         single = policy.decide(state)
-        assert d.status == "optimal" and d.gap == 0.0
+        if scenario == "scheduling":
+            assert d.action.tolist() == single.action.tolist()
+        if fast:
+            assert d.status == "optimal" and d.gap == 0.0
         assert d.value == pytest.approx(single.value, abs=1e-9)
         assert env.action_model().is_feasible(d.action)
         assert d.value == pytest.approx(policy.planner.score(state[:-1], int(state[-1]), d.action[None])[0], abs=1e-9)
@@ -49,9 +60,11 @@ def test_lists_and_arm_states_alone_are_accepted_and_bad_rows_named():
         policy.decide_batch([[0, 1, 2, 0, 1, 20]] * 2, time_limit=-1)
 
 
-def test_structures_without_a_batch_oracle_decide_state_by_state():
-    env = make("scheduling", n_arms=8, budget=3, seed=0)
-    policy = Engine.plan(env, "whittle")
-    states = _states(env, 5, 0)
+@pytest.mark.parametrize(("scenario", "planner"), [("routing", "whittle"), ("scheduling", "lp_update")])
+def test_structures_without_a_batch_oracle_and_per_state_lp_planners_decide_state_by_state(scenario, planner):
+    env = make(scenario, n_arms=8, budget=3, seed=0)
+    policy = Engine.plan(env, planner)
+    states = _states(env, 4, 0)
     batch = policy.decide_batch(states)
+    assert not any("vectorised" in (d.reason or "") for d in batch)
     assert [d.action.tolist() for d in batch] == [policy.decide(s).action.tolist() for s in states]

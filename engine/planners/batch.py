@@ -1,9 +1,15 @@
 """Vectorised batch decisions of a planner: one table pass and one oracle pass for many states.
 
 When the planner's objective is linear in the action (arm pulls, a table objective) and the domain declares a
-structure whose oracle has ``argmax_batch`` (budget, capacity), a batch of states is decided at once: the
-planner's tables for every state, the gains, every state's exact argmax in one vectorised oracle call, and one
+structure whose oracle has ``argmax_batch`` (budget, capacity, scheduling), a batch of states is decided at once:
+the planner's tables for every state, the gains, every state's exact argmax in one vectorised oracle call, and one
 certificate (assignment) per distinct action. Otherwise the caller decides state by state.
+
+A single decision may reach the same optimum by another route (the dominance-reduced MILP of
+:mod:`engine.planners.reduction`, exact to ``mip_rel_gap``), which can pick another of several (near-)optimal
+actions. An oracle with ``argmax_margin_batch`` also says by how much each row's optimum beats every action that
+such a MILP could return instead; rows whose margin is within the MILP's tolerance are decided by the single
+call, so every row's action is the one a single call returns.
 """
 
 from __future__ import annotations
@@ -21,22 +27,27 @@ from solvers.solution import OPTIMAL
 if TYPE_CHECKING:
     from engine.planners.policy import PlannerPolicy
 
-BATCH_ORACLES = ("budget", "capacity")
+BATCH_ORACLES = ("budget", "capacity", "scheduling")
+
+#: HiGHS's default absolute MIP gap (an incumbent this close to the bound is accepted)
+MILP_ABS_GAP = 1e-6
 
 
 def batch_oracle(policy: PlannerPolicy) -> Any | None:
-    """The vectorised oracle for ``policy``'s model, or None when its batches go state by state."""
+    """The vectorised oracle for ``policy``'s model, or None when its batches go state by state (also for a
+    planner that re-solves an LP per state, ``lp_update``: that solve is the cost, and a batch would not share it)."""
     structure = policy.model.structure
     if structure is None or structure.kind not in BATCH_ORACLES or not policy.linear_objective():
+        return None
+    if not policy.planner.can_be_prior:
         return None
     oracle = oracle_for(policy.model)
     return oracle if oracle is not None and hasattr(oracle, "argmax_batch") else None
 
 
-def _parse(policy: PlannerPolicy, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Arm states (B, J) and times to go (B,): checked in one pass for an integer array of valid rows, else row
-    by row (so a bad row gets the single decision's error)."""
-    instance = policy.instance
+def parse_rows(instance: Any, observations: Any, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Arm states (B, J) and times to go (B,) of ``instance``: checked in one pass for an integer array of valid
+    rows, else row by row by ``observations.split_observation`` (so a bad row gets the single decision's error)."""
     J, H = instance.n_arms, instance.horizon
     try:
         arr: np.ndarray | None = np.asarray(rows)
@@ -48,34 +59,41 @@ def _parse(policy: PlannerPolicy, rows: Sequence[Any]) -> tuple[np.ndarray, np.n
         counts = np.asarray(instance.arms.state_counts)
         if np.all((states >= 0) & (states < counts)) and np.all((ttg >= 1) & (ttg <= H)):
             return states, ttg
-    parsed = [policy.observations.split_observation(row) for row in rows]
+    parsed = [observations.split_observation(row) for row in rows]
     return np.stack([s for s, _ in parsed]), np.array([t for _, t in parsed], dtype=np.int64)
 
 
 def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[Any]) -> list[Decision] | None:
     """Every row's exact decision (``optimal``, the oracle proves it), or None when a table is not finite."""
     start = time.perf_counter()
-    states, ttg = _parse(policy, rows)
+    states, ttg = parse_rows(policy.instance, policy.observations, rows)
     tables = policy.planner.fit().tables(states, ttg)
     gains, base = tables[:, :, 1] - tables[:, :, 0], tables[:, :, 0].sum(axis=1)
     if not np.all(np.isfinite(gains)):
         return None
-    actions = oracle.argmax_batch(gains)
+    if hasattr(oracle, "argmax_margin_batch"):
+        actions, margins = oracle.argmax_margin_batch(gains)
+    else:
+        actions, margins = oracle.argmax_batch(gains), np.full(len(gains), np.inf)
     values = np.einsum("bn,bn->b", gains, actions) + base
-    distinct, inverse = np.unique(actions, axis=0, return_inverse=True)
+    single = margins <= 2.0 * (policy.mip_rel_gap * np.maximum(1.0, np.abs(values)) + MILP_ABS_GAP)
+    batched = np.flatnonzero(~single)
+    distinct, inverse = np.unique(actions[batched], axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)  # numpy versions differ in its shape
     assignments = []
     for a in distinct:  # one feasibility check and certificate per distinct action
         policy.model.check(a)
         assignments.append(policy.model.assignment(a))
-    seconds = (time.perf_counter() - start) / len(rows)
+    seconds = (time.perf_counter() - start) / max(1, batched.size)
     structure = policy.model.structure
     reason = f"exact {structure.kind if structure is not None else '?'} oracle, vectorised batch"
-    decisions = []
-    for i, a in enumerate(actions):
+    decisions: list[Decision | None] = [None] * len(rows)
+    for i, k in zip(batched.tolist(), inverse.tolist(), strict=True):
         value = float(values[i])
-        d = Decision(a.copy(), value, value, 0.0, OPTIMAL, seconds, "mip")
-        d.reason, d.assignment = reason, assignments[int(inverse[i])]
+        d = Decision(actions[i].copy(), value, value, 0.0, OPTIMAL, seconds, "mip")
+        d.reason, d.assignment = reason, assignments[k]
         d.policy_version = policy.policy_version
-        decisions.append(d)
-    return decisions
+        decisions[i] = d
+    for i in np.flatnonzero(single).tolist():  # (near-)ties: the single call's choice among the optima
+        decisions[i] = policy.decide(rows[i])
+    return [d for d in decisions if d is not None]

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 MAX_VECTORS = 2_000_000
 MAX_SUBSETS = 1 << 14
+#: batch rows are scored in chunks of about this many (row, count vector, class) entries
+CHUNK_ENTRIES = 1 << 22
 
 
 class _Classes:
@@ -104,19 +106,67 @@ class SchedulingOracle:
 
     def maximise(self, weights: np.ndarray, offset: float = 0.0, time_limit: float | None = None) -> Solution:
         start = time.perf_counter()
-        n = self.model.n_actions
-        w = check_weights(weights, n)
+        w = check_weights(weights, self.model.n_actions)
+        return solution_for(self.model, self.argmax_batch(w[None, :])[0], w, offset, start)
+
+    def argmax_batch(self, weights: np.ndarray) -> np.ndarray:
+        """The optimal action of every row of ``weights`` (B, n) at once, (B, n) 0/1: per row, the arms sorted by
+        class then by decreasing weight (ties: lower index), every feasible count vector scored by the per-class
+        prefix sums, the first best vector's top arms of each class taken."""
+        return self._batch(weights, margins=False)[0]
+
+    def argmax_margin_batch(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`argmax_batch` and, per row, its margin: the best value minus the best value, with weights clipped
+        at 0, of any count vector that pulls a different number of positive-weight arms in some class (inf when
+        there is none). An optimiser within ``tol < margin`` of the optimum that pulls only positive-weight arms,
+        the best of each class, returns this same action."""
+        actions, margins = self._batch(weights, margins=True)
+        assert margins is not None
+        return actions, margins
+
+    def _batch(self, weights: np.ndarray, margins: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        w = np.asarray(weights, dtype=float)
+        if w.ndim != 2 or w.shape[1] != self.model.n_actions:
+            raise ValueError(f"weights must be (B, {self.model.n_actions}), got {w.shape}")
         classes, vectors = self._tables()
-        order = np.lexsort((-w, classes.cls))  # by class, largest weight first
-        first = np.searchsorted(classes.cls[order], np.arange(classes.caps.size))
-        top = int(classes.caps.max(initial=0))
-        rank = np.arange(n) - first[classes.cls[order]]  # position of each arm within its class
-        gains = np.zeros((classes.caps.size, top + 1))  # gains[p, k] = sum of the k largest weights of class p
-        keep = rank < top
-        gains[classes.cls[order][keep], rank[keep] + 1] = w[order][keep]
-        gains = np.cumsum(gains, axis=1)
-        values = gains[np.arange(classes.caps.size)[None, :], vectors].sum(axis=1)
-        best = vectors[int(np.argmax(values))]
-        a = np.zeros(n, dtype=np.int64)
-        a[order[rank < best[classes.cls[order]]]] = 1
-        return solution_for(self.model, a, w, offset, start)
+        sorted_cls = np.sort(classes.cls, kind="stable")  # class of each position once a row is sorted by class
+        P = classes.caps.size
+        rank = np.arange(sorted_cls.size) - np.searchsorted(sorted_cls, np.arange(P))[sorted_cls]
+        step = max(1, CHUNK_ENTRIES // max(1, vectors.size))
+        out = np.zeros(w.shape, dtype=np.int64)
+        margin = np.full(len(w), np.inf) if margins else None
+        for lo in range(0, len(w), step):
+            chunk = w[lo : lo + step]
+            order = np.lexsort((-chunk, np.broadcast_to(classes.cls, chunk.shape)), axis=1)
+            ws = np.take_along_axis(chunk, order, axis=1)
+            index = np.argmax(self._scores(ws, sorted_cls, rank, vectors), axis=1)  # the first best count vector
+            best = vectors[index]  # (b, P)
+            np.put_along_axis(out[lo : lo + step], order, (rank[None, :] < best[:, sorted_cls]).astype(np.int64), 1)
+            if margin is not None:
+                margin[lo : lo + step] = self._margins(ws, sorted_cls, rank, vectors, index)
+        return out, margin
+
+    def _scores(self, ws: np.ndarray, sorted_cls: np.ndarray, rank: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """(b, V) value of every count vector: the sum over classes of the class's largest weights (rows of ``ws``
+        sorted by class, then by decreasing weight)."""
+        classes, b = self._tables()[0], ws.shape[0]
+        P, top = classes.caps.size, int(classes.caps.max(initial=0))
+        gains = np.zeros((b, P, top + 1))  # gains[r, p, k] = sum of the k largest weights of class p in row r
+        keep = np.flatnonzero(rank < top)
+        gains[:, sorted_cls[keep], rank[keep] + 1] = ws[:, keep]
+        gains = np.cumsum(gains, axis=2)
+        return gains[np.arange(b)[:, None, None], np.arange(P)[None, None, :], vectors[None, :, :]].sum(axis=2)
+
+    def _margins(
+        self, ws: np.ndarray, sorted_cls: np.ndarray, rank: np.ndarray, vectors: np.ndarray, index: np.ndarray
+    ) -> np.ndarray:
+        """Per row: the clipped value of count vector ``index`` minus that of the best count vector whose positive
+        part (its counts capped at the class's number of positive weights) differs."""
+        rows = np.arange(ws.shape[0])
+        clipped = self._scores(np.maximum(ws, 0.0), sorted_cls, rank, vectors)
+        one_hot = (sorted_cls[:, None] == np.arange(vectors.shape[1])[None, :]).astype(np.int64)
+        positive = (ws > 0.0).astype(np.int64) @ one_hot  # (b, P) positive weights per class
+        part = np.minimum(vectors[None, :, :], positive[:, None, :])  # (b, V, P)
+        differs = np.any(part != part[rows, index][:, None, :], axis=2)
+        runner_up = np.max(np.where(differs, clipped, -np.inf), axis=1, initial=-np.inf)
+        return clipped[rows, index] - runner_up

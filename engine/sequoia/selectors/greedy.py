@@ -1,9 +1,16 @@
-"""Greedy selector: add the action entry with the best Q gain while the action stays feasible."""
+"""Greedy selector: add the action entry with the best Q gain while the action stays feasible.
+
+A batch of states ascends in lock step (:func:`greedy_ascent_batch`): each round scores every state's candidates in
+one network forward. Float32 forwards differ in their last bits with the batch's composition, so a row whose
+choice in some round is within :data:`BATCH_TIE_TOL` (best vs second-best candidate, or stopping vs adding) is
+decided again on its own: every row's action is the one a single call returns.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +18,12 @@ from engine.decision import Decision
 from engine.sequoia.state_q import StateQ
 from scenarios.action_model import ActionModel
 from solvers.solution import HEURISTIC
+
+if TYPE_CHECKING:
+    from engine.sequoia.state_q_batch import StateQBatch
+
+#: relative closeness (to 1 + the values compared) below which a batch row's greedy choice is left to a single call
+BATCH_TIE_TOL = 1e-5
 
 
 def greedy_ascent(
@@ -44,6 +57,65 @@ def greedy_ascent(
     return a, value
 
 
+def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`greedy_ascent` (no costs) of every row of ``q`` at once: (actions (B, n), values (B,), settled (B,)).
+
+    Each round takes the candidates of every active row (its action plus one free entry, in entry order, kept when
+    quickly extendable: asked once per distinct candidate), scores them in one ``q.score`` call and applies the
+    single ascent's rule per row (first best gain; stop when it does not improve on a feasible action).
+    ``settled`` is False for a row with a choice within :data:`BATCH_TIE_TOL` or an infeasible end: its action is
+    not guaranteed to be the single call's."""
+    model, B, n = q.model, len(q), q.model.n_actions
+    a = np.zeros((B, n), dtype=np.int64)
+    value = q.score(np.arange(B), a)
+    settled, active = np.ones(B, dtype=bool), np.ones(B, dtype=bool)
+    eye = np.eye(n, dtype=np.int64)
+    while active.any():
+        rows = np.flatnonzero(active)
+        k, j = np.nonzero(a[rows] == 0)  # candidates grouped by row, entries ascending
+        owner, candidates = rows[k], a[rows[k]] + eye[j]
+        distinct, inverse = distinct_rows(candidates)  # rows share most candidates
+        extendable = np.fromiter((model.quickly_extendable(c) for c in distinct), dtype=bool, count=len(distinct))
+        keep = extendable[inverse]
+        owner, candidates = owner[keep], candidates[keep]
+        active[rows] = False  # rows without a candidate stop; the others are re-activated below
+        if owner.size == 0:
+            break
+        values = q.score(owner, candidates)
+        gains = values - value[owner]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        segment = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, owner.size]))
+        top = np.maximum.reduceat(gains, starts)
+        best = np.minimum.reduceat(np.where(gains == top[segment], np.arange(owner.size), owner.size), starts)
+        runner_up = np.maximum.reduceat(np.where(np.arange(owner.size) == best[segment], -np.inf, gains), starts)
+        row, new = owner[starts], values[best]
+        tol = BATCH_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
+        feasible = np.fromiter((model.is_feasible(x) for x in a[row]), dtype=bool, count=row.size)
+        stop = (new <= value[row] + 1e-12) & feasible
+        # unsure: whether to stop, or (going on) which candidate is best; a stop settles the row whichever is best
+        close = (feasible & (np.abs(new - value[row] - 1e-12) <= tol)) | (~stop & (top - runner_up <= tol))
+        settled[row[close]] = False
+        go = ~stop & ~close
+        a[row[go]], value[row[go]] = candidates[best[go]], new[go]
+        active[row[go]] = True
+    ends = np.flatnonzero(settled)
+    settled[ends] = np.fromiter((model.is_feasible(x) for x in a[ends]), dtype=bool, count=ends.size)
+    return a, value, settled
+
+
+def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct 0/1 rows of ``x`` (in some order) and, for each row of ``x``, the index of its copy among them.
+    Rows are packed to bits first (one 64-bit key per row up to 64 entries): sorting keys, not whole rows."""
+    packed = np.packbits(np.asarray(x) != 0, axis=1)
+    if packed.shape[1] <= 8:
+        keys = np.zeros((len(packed), 8), dtype=np.uint8)
+        keys[:, : packed.shape[1]] = packed
+        _, first, inverse = np.unique(keys.view(np.uint64).reshape(-1), return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    return x[first], inverse.reshape(-1)
+
+
 class GreedySelector:
     name = "greedy"
 
@@ -51,3 +123,16 @@ class GreedySelector:
         start = time.perf_counter()
         a, value = greedy_ascent(q.model, q.score)
         return Decision(a, value, float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start, self.name)
+
+    def select_batch(self, q: StateQBatch, time_limit: float | None = None) -> list[Decision]:
+        """One decision per row of ``q``, each the action :meth:`select` returns for that row alone."""
+        start = time.perf_counter()
+        a, values, settled = greedy_ascent_batch(q)
+        seconds = (time.perf_counter() - start) / max(1, int(settled.sum()))
+        inf = float("inf")
+        return [
+            Decision(a[i], float(values[i]), inf, inf, HEURISTIC, seconds, self.name)
+            if settled[i]
+            else self.select(q.row(i), time_limit)
+            for i in range(len(q))
+        ]

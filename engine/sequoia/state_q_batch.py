@@ -1,0 +1,87 @@
+"""Q(s, .) of many states at once: one Q-network forward scores candidate actions of every state.
+
+Selectors that can decide a batch (``select_batch``) score (owner state, action) pairs in one call instead of one
+call per state. A row's single :class:`~engine.sequoia.state_q.StateQ` (exactly as a single decision builds it)
+stays available for rows a batch selector must settle one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.sequoia.dqn import make_state_q
+from engine.sequoia.q_network import QNetwork
+from engine.sequoia.state_encoder import StateEncoder
+from engine.sequoia.state_q import StateQ
+from scenarios.action_model import ActionModel
+
+
+@dataclass
+class StateQBatch:
+    """Q of B states over one feasible set: Q_b(a) = network(a; state b) + linear[b] . a + offset[b].
+
+    ``states`` (B, J) and ``time_to_go`` (B,) are the rows; ``features`` (B, d), ``context`` (B, n, c) or None,
+    ``linear`` (B, n) or None (no prior) and ``offset`` (B,) their encodings."""
+
+    model: ActionModel
+    network: QNetwork
+    encoder: StateEncoder
+    prior: object | None
+    states: np.ndarray
+    time_to_go: np.ndarray
+    features: np.ndarray
+    context: np.ndarray | None
+    linear: np.ndarray | None
+    offset: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        model: ActionModel,
+        network: QNetwork,
+        encoder: StateEncoder,
+        prior: object | None,
+        states: np.ndarray,
+        time_to_go: np.ndarray,
+    ) -> StateQBatch:
+        """Encode every row at once (the encoder's and the prior's batch forms)."""
+        states = np.asarray(states, dtype=np.int64)
+        ttg = np.asarray(time_to_go, dtype=np.int64).reshape(-1)
+        if states.ndim != 2 or ttg.shape != (states.shape[0],):
+            raise ValueError(f"states must be (B, J) with one time to go each; got {states.shape} and {ttg.shape}")
+        linear, offset = None, np.zeros(len(states))
+        if prior is not None:
+            gains, base = prior.coefficients(states, ttg)  # type: ignore[attr-defined]
+            linear, offset = np.asarray(gains, dtype=float), np.asarray(base, dtype=float).reshape(-1)
+        context = encoder.context(states, ttg) if network.context_dim else None
+        return cls(model, network, encoder, prior, states, ttg, encoder.encode(states, ttg), context, linear, offset)
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    @torch.no_grad()
+    def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Q of each action row (m, n) under the state of its ``owner`` row (m,): one network forward."""
+        owner = np.asarray(owner, dtype=np.int64)
+        a = np.asarray(actions)
+        at = torch.as_tensor(a.astype(np.float32))
+        f = torch.as_tensor(self.features[owner], dtype=torch.float32)
+        c = None if self.context is None else torch.as_tensor(self.context[owner], dtype=torch.float32)
+        values = self.network.forward(at, f, c).numpy().astype(np.float64)
+        if self.linear is not None:
+            values = values + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
+        return values
+
+    def row(self, i: int) -> StateQ:
+        """Row ``i``'s Q exactly as a single decision builds it."""
+        return make_state_q(
+            self.model,
+            self.network,
+            self.encoder,
+            self.prior,  # type: ignore[arg-type]
+            self.states[i],
+            int(self.time_to_go[i]),
+        )
