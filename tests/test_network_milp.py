@@ -248,3 +248,30 @@ def test_enumeration_batches_and_ties():
     assert sol.objective == pytest.approx((cands @ w).max())
     assert np.array_equal(sol.x, cands[np.argmax(cands @ w)])
     assert EnumerationSolver().solve(np.zeros((0, 3)), lambda a: a.sum(axis=1)).status == "infeasible"
+
+
+@FAST
+@given(capacity_sets, networks, st.booleans(), st.sampled_from(["interval", "lp"]))
+def test_binaries_only_where_needed_keep_the_argmax(inst, spec, h_upper, tightening):
+    """``binaries="needed"``: last-layer neurons with a non-positive output weight get no binary and no upper
+    rows; the optimum, the decoded action and the warm starts are those of the full encoding."""
+    model, feasible, actions = capacity(*inst)
+    net, bias = make_net(model.n_actions, spec)
+    lean = NetworkMILP(net, feasible, binaries="needed", h_upper=h_upper, tightening=tightening)
+    full = NetworkMILP(net, feasible)
+    relaxed = int((net.weights[-1][0] <= 0).sum())
+    assert lean.n_cols == full.n_cols - relaxed and lean.n_rows == full.n_rows - 2 * relaxed
+    milp = lean.build(bias)
+    sol = solve(milp)
+    best = EnumerationSolver().solve(actions, lambda a: net.forward(a, bias))
+    assert close(sol.objective, best.objective), (sol.objective, best.objective)
+    a = lean.decode(sol.x)
+    assert model.is_feasible(a) and close(float(net.forward(a[None], bias)[0]), sol.objective)
+    incumbent = actions[np.random.default_rng(spec[1]).integers(len(actions))]
+    x = lean.warm_start(incumbent, model.certificate(incumbent))
+    assert milp.is_feasible(x), milp.violations(x)
+    assert close(milp.objective(x), float(net.forward(incumbent[None], bias)[0]))
+    idx, vals = lean.partial_warm_start(incumbent)
+    np.testing.assert_array_equal(x[idx], vals)
+    with pytest.raises(ValueError, match="binaries"):
+        NetworkMILP(net, feasible, binaries="some")

@@ -6,8 +6,8 @@ robustness verification via inducing ReLU stability"):
 * **ReLU stability** on the per-state interval bounds the compiler uses: for every hidden neuron with
   pre-activation bounds ``[L, U]`` over the feasible actions (the 0/1 box with at most ``max_ones`` ones),
   the penalty ``-tanh(1 + L U)`` is lowest when ``L`` and ``U`` have the same sign, i.e. the neuron is
-  stable and needs no binary. Bounds are computed in torch, per state of the batch, exactly as
-  :mod:`solvers.formulations.interval_bounds` does (cardinality-aware first layer, interval arithmetic after).
+  stable and needs no binary. Bounds are computed in torch, per state of the batch, by the differentiable twin
+  of :mod:`solvers.formulations.interval_bounds` (cardinality-aware first layer, interval arithmetic after).
 * **Sparsity**: an L1 penalty on the hidden weights during training and, at the end, pruning of the
   weights below ``prune_threshold`` (fewer nonzeros, tighter interval bounds, smaller MILP).
 
@@ -47,7 +47,11 @@ def interval_bounds_torch(
     net: QNetwork, features: torch.Tensor, context: torch.Tensor | None, max_ones: int | None = None
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(L, U)`` of every hidden layer's pre-activations, shape ``(b, w)``, over actions in {0,1}^n with at
-    most ``max_ones`` ones (None: the whole box)."""
+    most ``max_ones`` ones (None: the whole box).
+
+    The differentiable twin of :func:`solvers.formulations.interval_bounds.interval_bounds` (the one numpy
+    implementation, which the MILP compiler uses) on that box, batched over states for the stability loss:
+    ``tests/test_interval_bounds.py`` checks that the two agree on random networks."""
     weights, bias = first_layer_torch(net, features, context)
     pos, neg = weights.clamp(min=0.0), weights.clamp(max=0.0)
     k = weights.shape[-1] if max_ones is None else int(min(max_ones, weights.shape[-1]))

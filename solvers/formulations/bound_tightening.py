@@ -50,8 +50,9 @@ def _counts(bounds: Bounds) -> tuple[int, int, int]:
 def _prefix(compiled, layer: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the feasible set and hidden layers ``< layer`` (all a pre-activation of ``layer``
     depends on): a smaller LP than the whole network MILP, with the same optimum for that objective."""
-    n_rows = compiled.feasible.n_rows + 3 * sum(cols.size for cols in compiled.h_cols[:layer])
-    n_cols = compiled.feasible.n_cols + 2 * sum(cols.size for cols in compiled.h_cols[:layer])
+    layers = list(zip(compiled.h_cols[:layer], compiled.delta_cols[:layer], strict=True))
+    n_rows = compiled.feasible.n_rows + sum(h.size + 2 * d.size for h, d in layers)
+    n_cols = compiled.feasible.n_cols + sum(h.size + d.size for h, d in layers)
     return np.arange(n_rows), np.arange(n_cols)
 
 

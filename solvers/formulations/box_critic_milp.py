@@ -1,19 +1,23 @@
 """Exact argmax of a one-hidden-layer critic over the whole integer action box, as one persistent MILP.
 
-For a state with hidden contribution ``c`` the critic is ``Q(a) = w2 . relu(c + W (a / amax)) + b2``.
-Variables ``[a ; z ; delta]``: integer actions ``a_i in [0, amax_i]`` (entering every row divided by
-``amax_i``, exactly as the critic sees them), hidden outputs ``z_k >= 0`` and, only for neurons with a
-positive output weight, binaries ``delta_k``. Rows, with ``pre_k = c_k + sum_i W_ki a_i / amax_i``:
+For a state with hidden contribution ``c`` the critic is ``Q(a) = w2 . relu(c + W (a / amax)) + b2``: a
+:class:`~solvers.formulations.relu_network.ReluNetwork` with first-layer weights ``W / amax`` (the integer actions
+enter every row divided by ``amax_i``, exactly as the critic sees them), per-state first-layer bias ``c`` and
+output ``w2, b2``, over the integer box ``a_i in [0, amax_i]`` (or a sub-box). It is compiled by the one big-M
+compiler, :class:`~solvers.formulations.network_milp.NetworkMILP`: variables ``[a ; z ; delta]`` with hidden
+outputs ``z_k >= 0`` and, only for neurons with a positive output weight (``binaries="needed"``), binaries
+``delta_k``; rows, with ``pre_k = c_k + sum_i W_ki a_i / amax_i``:
 
-    relu_lower[k]:  z_k >= pre_k                                  (every neuron)
-    relu_upper[k]:  z_k <= pre_k - L_k (1 - delta_k)              (w2_k > 0)
-    relu_active[k]: z_k <= U_k delta_k                            (w2_k > 0)
+    relu_ge[0,k]:  z_k >= pre_k                                   (every neuron)
+    relu_le[0,k]:  z_k <= pre_k - L_k (1 - delta_k)               (w2_k > 0)
+    relu_on[0,k]:  z_k <= U_k delta_k                             (w2_k > 0)
 
-A neuron with ``w2_k < 0`` needs no binary: maximisation pushes ``z_k`` down onto ``max(pre_k, 0)``.
-``[L_k, U_k]`` are the per-state interval bounds of ``pre_k`` over the box (exact for one affine layer);
-neurons they prove always on or off get ``delta_k`` fixed, which HiGHS presolve removes. The structure
-depends only on the network, so one :class:`~solvers.backends.highs.HighsSolver` model serves every state:
-per state only row bounds, column bounds and the big-M coefficients change.
+A neuron with ``w2_k <= 0`` needs no binary: maximisation pushes ``z_k`` down onto ``max(pre_k, 0)``.
+``[L_k, U_k]`` are the per-state interval bounds of ``pre_k`` over the box
+(:func:`~solvers.formulations.interval_bounds.interval_bounds`, exact for one affine layer); neurons they prove
+always on or off get ``delta_k`` fixed, which HiGHS presolve removes. The structure depends only on the network,
+so one persistent back-end model serves every state: per state only row bounds, column bounds and the big-M
+coefficients change.
 
 Optionally a known reward ``r(a) = sum_i T_i[a_i] - charge * [exists i: a_i > thr_i]``
 (:class:`~solvers.formulations.separable_reward.SeparableReward` of one state) is added to ``Q``, exactly: columns
@@ -26,8 +30,8 @@ exceed a threshold, one binary ``o`` (objective ``sum T_i[v] u_{i,v} - charge o`
 The ``charge`` rows follow the thresholds, so that part of the pattern may change between states (the
 back-end then reloads the model).
 
-HiGHS 1.14 workarounds (found by the enumeration tests): ``z`` gets no column upper bound (the implied
-``z_k <= max(U_k, 0)`` as a bound makes presolve return wrong "optimal" points) and MIP restarts are off.
+HiGHS 1.14 workarounds (found by the enumeration tests): ``z`` gets no column upper bound (``h_upper=False``: the
+implied ``z_k <= max(U_k, 0)`` as a bound makes presolve return wrong "optimal" points) and MIP restarts are off.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from solvers.backends.registry import Backend, resolve_backend
+from solvers.formulations.interval_bounds import interval_bounds
+from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.relu_network import ReluNetwork
 from solvers.formulations.separable_reward import SeparableReward
 from solvers.milp import MatrixMILP
 from solvers.solution import HEURISTIC, Solution
@@ -111,12 +118,23 @@ class BoxCriticMILP:
             raise ValueError(f"lower and upper must have shape ({n},) with lower <= upper")
         self.n, self.H = n, H
         self.Ws = self.W / self.amax  # weights on the integer action
-        self.pos = np.flatnonzero(self.w2 > 0)
         # HiGHS 1.14 returns sub-optimal points flagged optimal on this big-M model when the MIP restarts
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
         highs = {"seed": seed, "mip_allow_restart": False}
         self.solver = resolve_backend(backend, highs_args=highs, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
-        self._build()
+        feasible = MatrixMILP(
+            c=np.zeros(n),
+            A=sp.csr_matrix((0, n)),
+            row_lower=np.zeros(0),
+            row_upper=np.zeros(0),
+            col_lower=np.zeros(n),
+            col_upper=self.amax.astype(float),
+            integer=np.ones(n, dtype=bool),
+            col_names=[f"a[{i}]" for i in range(n)],
+        )
+        net = ReluNetwork([self.Ws, self.w2[None]], [np.zeros(H), np.array([self.b2])])
+        self._compiled = NetworkMILP(net, feasible, tighten_cardinality=False, binaries="needed", h_upper=False)
+        self.n_cols = self._compiled.n_cols
         self._default_box = self._make_box(self.lower, self.upper)
 
     def _box(self, lower: np.ndarray | None, upper: np.ndarray | None) -> _Box:
@@ -135,47 +153,12 @@ class BoxCriticMILP:
         values = [np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)]
         return _Box(lo, hi, values, self.n_cols + np.concatenate([[0], np.cumsum([v.size for v in values])]))
 
-    # ---------------------------------------------------------------------------------- structure
-    def _build(self) -> None:
-        """Column layout and the constant part of the rows; big-M entries are filled per state."""
-        n, H, P = self.n, self.H, self.pos.size
-        self.n_cols = n + H + P
-        z = n + np.arange(H)
-        d = n + H + np.arange(P)
-        rows: list[np.ndarray] = []
-        # relu_lower[k]: -Ws[k] a + z_k ; relu_upper[p]: -Ws[k] a + z_k - L_k d_p ; relu_active[p]: z_k - U_k d_p
-        for k in range(H):
-            rows.append(np.concatenate([np.arange(n), [z[k]]]))
-        for p, k in enumerate(self.pos.tolist()):
-            rows.append(np.concatenate([np.arange(n), [z[k], d[p]]]))
-        for p, k in enumerate(self.pos.tolist()):
-            rows.append(np.array([z[k], d[p]]))
-        self._indices = np.concatenate(rows)
-        self._indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
-        base = [np.concatenate([-self.Ws[k], [1.0]]) for k in range(H)]
-        base += [np.concatenate([-self.Ws[k], [1.0, 0.0]]) for k in self.pos]
-        base += [np.array([1.0, 0.0]) for _ in self.pos]
-        self._data = np.concatenate(base)
-        # positions of the big-M coefficients (last entry of the relu_upper / relu_active rows)
-        self._m_upper = self._indptr[H + 1 : H + P + 1] - 1
-        self._m_active = self._indptr[H + P + 1 :] - 1
-        self.c_obj = np.concatenate([np.zeros(n), self.w2, np.zeros(P)])
-        self.integer = np.concatenate([np.ones(n, bool), np.zeros(H, bool), np.ones(P, bool)])
-        self.row_names = (
-            [f"relu_lower[{k}]" for k in range(H)]
-            + [f"relu_upper[{k}]" for k in self.pos]
-            + [f"relu_active[{k}]" for k in self.pos]
-        )
-        self.col_names = (
-            [f"a[{i}]" for i in range(n)] + [f"z[{k}]" for k in range(H)] + [f"delta[{k}]" for k in self.pos]
-        )
-
     def bounds(self, c: np.ndarray, box: _Box | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Interval bounds ``(L, U)`` of the pre-activations over the box, for hidden contribution ``c``."""
-        c = np.asarray(c, dtype=float).reshape(-1)
+        """Interval bounds ``(L, U)`` of the pre-activations over the box, for hidden contribution ``c``
+        (:func:`~solvers.formulations.interval_bounds.interval_bounds`)."""
         box = box or self._default_box
-        lo, hi = self.Ws * box.lower, self.Ws * box.upper  # (H, n): each term's value at either end
-        return c + np.minimum(lo, hi).sum(1), c + np.maximum(lo, hi).sum(1)
+        first = np.asarray(c, dtype=float).reshape(-1)
+        return interval_bounds(self._compiled.net, first, box.lower.astype(float), box.upper.astype(float))[0]
 
     def _state_reward(self, reward: SeparableReward, box: _Box) -> _StateReward:
         """Validate a single-state reward model against the box and convert it to float64."""
@@ -264,34 +247,9 @@ class BoxCriticMILP:
         )
 
     def _milp(self, c: np.ndarray, box: _Box) -> MatrixMILP:
-        """The critic-only MILP of one state."""
-        c = np.asarray(c, dtype=float).reshape(-1)
-        H, P = self.H, self.pos.size
-        L, U = self.bounds(c, box)
-        Lp, Up = L[self.pos], U[self.pos]
-        # Stable neurons get delta fixed; their big-M is then irrelevant, so any nonzero value keeps the pattern.
-        on, off = Lp >= 0.0, Up <= 0.0
-        data = self._data.copy()
-        data[self._m_upper] = -np.where(Lp < 0.0, Lp, -1.0)
-        data[self._m_active] = -np.where(Up > 0.0, Up, 1.0)
-        A = sp.csr_matrix((data, self._indices, self._indptr), shape=(H + 2 * P, self.n_cols))
-        row_lower = np.concatenate([c, np.full(2 * P, -np.inf)])
-        row_upper = np.concatenate([np.full(H, np.inf), c[self.pos] - np.where(Lp < 0.0, Lp, -1.0), np.zeros(P)])
-        col_lower = np.concatenate([box.lower.astype(float), np.zeros(H), on.astype(float)])
-        col_upper = np.concatenate([box.upper.astype(float), np.full(H, np.inf), np.where(off, 0.0, 1.0)])
-        return MatrixMILP(
-            c=self.c_obj,
-            A=A,
-            row_lower=row_lower,
-            row_upper=row_upper,
-            col_lower=col_lower,
-            col_upper=col_upper,
-            integer=self.integer,
-            sense="max",
-            offset=self.b2,
-            row_names=self.row_names,
-            col_names=self.col_names,
-        )
+        """The critic-only MILP of one state (the compiled network's numbers for ``c`` over ``box``)."""
+        first = np.asarray(c, dtype=float).reshape(-1)
+        return self._compiled.build(first, lower=box.lower.astype(float), upper=box.upper.astype(float))
 
     # ---------------------------------------------------------------------------------- solving
     def q(
@@ -325,12 +283,14 @@ class BoxCriticMILP:
         box = self._box(lower, upper)
         return self._incumbent(c, action, box, None if reward is None else self._state_reward(reward, box))
 
-    def _incumbent(self, c: np.ndarray, action: np.ndarray, box: _Box, r: _StateReward | None) -> np.ndarray:
+    def _incumbent(
+        self, c: np.ndarray, action: np.ndarray, box: _Box, r: _StateReward | None, built: bool = False
+    ) -> np.ndarray:
+        """``built``: the compiled network's last build is already this ``c`` and box (as in :meth:`solve`)."""
         a = np.asarray(action, dtype=float).reshape(-1)
-        pre = np.asarray(c, dtype=float).reshape(-1) + self.Ws @ a
-        L, U = self.bounds(c, box)
-        on = np.where(L >= 0.0, True, np.where(U <= 0.0, False, pre > 0.0))
-        x = np.concatenate([a, np.maximum(pre, 0.0), on[self.pos].astype(float)])
+        if not built:
+            self._milp(c, box)
+        x = self._compiled.warm_start(a, np.zeros(0))
         if r is None:
             return x
         charged = self._charged(r, box)
@@ -356,7 +316,7 @@ class BoxCriticMILP:
             warm_start = np.asarray(warm_start, dtype=np.int64).reshape(-1)
             if warm_start.shape != (self.n,) or np.any(warm_start < box.lower) or np.any(warm_start > box.upper):
                 raise ValueError(f"warm_start: must be an action of shape ({self.n},) inside the box")
-        start = None if warm_start is None else self._incumbent(c, warm_start, box, r)
+        start = None if warm_start is None else self._incumbent(c, warm_start, box, r, built=True)
         sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
         if sol.x is None:
             if warm_start is None:

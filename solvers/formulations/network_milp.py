@@ -16,6 +16,12 @@ model in place; non-persistent back-ends can call :meth:`MatrixMILP.pruned` to d
 With ``tightening="lp"`` the interval bounds are further tightened per state by LP-based bound tightening
 (:mod:`solvers.formulations.bound_tightening`); the structure stays the same, only more neurons come out stable.
 The objective is the output layer on the last ``h`` plus the output bias as offset, maximised.
+
+Two options serve the integer-box critic (:mod:`solvers.formulations.box_critic_milp`), compiled here too:
+``binaries="needed"`` gives a neuron of the last hidden layer whose output weight is not positive no ``delta``
+and no ``relu_le``/``relu_on`` rows (maximisation pushes its ``h`` down onto ``max(z, 0)`` already), and
+``h_upper=False`` leaves ``h`` without the implied upper bound ``max(U, 0)`` (HiGHS 1.14 presolve returned
+wrong "optimal" points with it on that model).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from solvers.formulations.bound_tightening import TighteningReport
 
 TIGHTENING_MODES = ("interval", "lp")
+BINARY_MODES = ("all", "needed")
 
 
 class StableCounts(NamedTuple):
@@ -102,12 +109,17 @@ class NetworkMILP:
         tightening: str = "interval",
         tightening_budget: float = 0.05,
         backend: Backend = "highs",
+        binaries: str = "all",
+        h_upper: bool = True,
     ) -> None:
         """``backend`` (a registered name or a solver object) runs the compiler's own solves: the cardinality
         bound and, with ``tightening="lp"``, the bound-tightening LPs (HiGHS only). The caller solves the network
-        MILP itself, with whichever back-end it holds."""
+        MILP itself, with whichever back-end it holds. ``binaries`` and ``h_upper``: see the module docstring."""
         if tightening not in TIGHTENING_MODES:
             raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {tightening!r}")
+        if binaries not in BINARY_MODES:
+            raise ValueError(f"binaries must be one of {BINARY_MODES}, got {binaries!r}")
+        self.h_upper = h_upper
         self.tightening, self.tightening_budget, self.backend = tightening, tightening_budget, backend
         n = net.n_inputs
         if feasible.n_cols < n:
@@ -118,26 +130,34 @@ class NetworkMILP:
         widths = net.hidden_widths
         self.n_hidden = int(sum(widths))
         nf, mf = feasible.n_cols, feasible.n_rows
+        # which neurons get a binary: all, or (binaries="needed") not those of the last hidden layer whose
+        # output weight is <= 0
+        masks = [np.ones(w, dtype=bool) for w in widths]
+        if binaries == "needed" and widths:
+            masks[-1] = net.weights[-1][0] > 0.0
+        self._binary = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
-        # ---- column layout: [feasible ; h_1 ; delta_1 ; h_2 ; delta_2 ; ...]
+        # ---- column layout: [feasible ; h_1 ; delta_1 ; h_2 ; delta_2 ; ...] (delta_l: the neurons with a binary)
         self.h_cols: list[np.ndarray] = []
         self.delta_cols: list[np.ndarray] = []
         col = nf
-        for w in widths:
+        for w, mask in zip(widths, masks, strict=True):
+            m = int(mask.sum())
             self.h_cols.append(np.arange(col, col + w))
-            self.delta_cols.append(np.arange(col + w, col + 2 * w))
-            col += 2 * w
+            self.delta_cols.append(np.arange(col + w, col + w + m))
+            col += w + m
         self.n_cols = col
         self._network_cols = np.concatenate([np.arange(n), *self.h_cols, *self.delta_cols]).astype(np.int64)
 
-        # ---- row layout: [feasible ; per layer: relu_ge (w) ; relu_le (w) ; relu_on (w)]
+        # ---- row layout: [feasible ; per layer: relu_ge (w) ; relu_le (m) ; relu_on (m)]
         self._ge_rows, self._le_rows, self._on_rows = [], [], []
         row = mf
-        for w in widths:
+        for w, mask in zip(widths, masks, strict=True):
+            m = int(mask.sum())
             self._ge_rows.append(np.arange(row, row + w))
-            self._le_rows.append(np.arange(row + w, row + 2 * w))
-            self._on_rows.append(np.arange(row + 2 * w, row + 3 * w))
-            row += 3 * w
+            self._le_rows.append(np.arange(row + w, row + w + m))
+            self._on_rows.append(np.arange(row + w + m, row + w + 2 * m))
+            row += w + 2 * m
         self.n_rows = row
 
         # ---- sparse structure in COO; ``tag`` >= 0 marks per-state entries: tag k < N is -L_k, N + k is -U_k
@@ -147,29 +167,31 @@ class NetworkMILP:
         tags = [np.full(fa.nnz, -1, dtype=np.int64)]
         N = self.n_hidden
         first = 0  # index of this layer's first neuron among all hidden neurons
-        for layer, w in enumerate(widths):
+        for layer, (w, mask) in enumerate(zip(widths, masks, strict=True)):
             W = net.weights[layer]
             in_cols = np.arange(n) if layer == 0 else self.h_cols[layer - 1]
             # the first layer is dense so that per-state first-layer weights keep the pattern fixed
             k_idx, j_idx = np.nonzero(np.ones_like(W)) if layer == 0 else np.nonzero(W)
-            ks = np.arange(w)
+            kb = np.flatnonzero(mask)  # the neurons with a binary, and each neuron's place among them
+            place = np.cumsum(mask) - 1
+            sel = mask[k_idx]
             h, d = self.h_cols[layer], self.delta_cols[layer]
             ge, le, on = self._ge_rows[layer], self._le_rows[layer], self._on_rows[layer]
-            rows += [ge[k_idx], ge, le[k_idx], le, le, on, on]
-            cols += [in_cols[j_idx], h, in_cols[j_idx], h, d, h, d]
-            one, zero, wv = np.ones(w), np.zeros(w), -W[k_idx, j_idx]
-            vals += [wv, one, wv, one, zero, one, zero]
+            rows += [ge[k_idx], ge, le[place[k_idx[sel]]], le, le, on, on]
+            cols += [in_cols[j_idx], h, in_cols[j_idx[sel]], h[kb], d, h[kb], d]
+            one, wv = np.ones(w), -W[k_idx, j_idx]
+            vals += [wv, one, wv[sel], one[kb], np.zeros(kb.size), one[kb], np.zeros(kb.size)]
             static = np.full(k_idx.size, -1, dtype=np.int64)
             if layer == 0:  # tag 2N + k*n + j: entry (k, j) of the per-state first-layer weights
                 static = 2 * self.n_hidden + k_idx * n + j_idx
             tags += [
                 static,
                 -np.ones(w, np.int64),
-                static,
-                -np.ones(w, np.int64),
-                first + ks,
-                -np.ones(w, np.int64),
-                N + first + ks,
+                static[sel],
+                -np.ones(kb.size, np.int64),
+                first + kb,
+                -np.ones(kb.size, np.int64),
+                N + first + kb,
             ]
             first += w
         r, c, v, t = (np.concatenate(a) for a in (rows, cols, vals, tags))
@@ -198,12 +220,15 @@ class NetworkMILP:
             self._c[:n] = net.weights[-1][0]
         self.row_names = (list(feasible.row_names) or [f"row[{i}]" for i in range(mf)]) + [
             f"relu_{kind}[{layer},{k}]"
-            for layer, w in enumerate(widths)
+            for layer, mask in enumerate(masks)
             for kind in ("ge", "le", "on")
-            for k in range(w)
+            for k in (range(mask.size) if kind == "ge" else np.flatnonzero(mask))
         ]
         self.col_names = (list(feasible.col_names) or [f"x[{j}]" for j in range(nf)]) + [
-            f"{kind}[{layer},{k}]" for layer, w in enumerate(widths) for kind in ("h", "delta") for k in range(w)
+            f"{kind}[{layer},{k}]"
+            for layer, mask in enumerate(masks)
+            for kind in ("h", "delta")
+            for k in (range(mask.size) if kind == "h" else np.flatnonzero(mask))
         ]
         self.max_ones = max_cardinality(feasible, n, backend=backend) if tighten_cardinality and widths else None
 
@@ -295,12 +320,13 @@ class NetworkMILP:
             n_on, n_off = int(on.sum()), int(off.sum())
             h_all = np.concatenate(self.h_cols)
             d_all = np.concatenate(self.delta_cols)
-            col_upper[h_all] = np.where(off, 0.0, np.maximum(U, 0.0))
-            col_upper[d_all] = np.where(off, 0.0, 1.0)
-            col_lower[d_all] = np.where(on, 1.0, 0.0)
+            b = self._binary
+            col_upper[h_all] = np.where(off, 0.0, np.maximum(U, 0.0)) if self.h_upper else np.inf
+            col_upper[d_all] = np.where(off[b], 0.0, 1.0)
+            col_lower[d_all] = np.where(on[b], 1.0, 0.0)
             bias = np.concatenate([b0, *net.biases[1:-1]])
             row_lower[np.concatenate(self._ge_rows)] = bias
-            row_upper[np.concatenate(self._le_rows)] = bias - L
+            row_upper[np.concatenate(self._le_rows)] = (bias - L)[b]
             dyn = np.concatenate([-L, -U, -net.weights[0].ravel()])
         else:
             dyn = np.zeros(0)
@@ -339,7 +365,7 @@ class NetworkMILP:
         h_all = np.concatenate(self.h_cols)
         d_all = np.concatenate(self.delta_cols)
         h = np.clip(h, col_lower[h_all], col_upper[h_all])
-        delta = np.clip((z > 0.0).astype(float), col_lower[d_all], col_upper[d_all])
+        delta = np.clip((z[self._binary] > 0.0).astype(float), col_lower[d_all], col_upper[d_all])
         return h, delta
 
     def warm_start(self, action: np.ndarray, aux: np.ndarray) -> np.ndarray:
@@ -361,11 +387,11 @@ class NetworkMILP:
         return self._network_cols, np.concatenate([a, h, delta])
 
     def _interleave(self, h: np.ndarray, delta: np.ndarray) -> list[np.ndarray]:
-        out, start = [], 0
-        for cols in self.h_cols:
-            w = cols.size
-            out += [h[start : start + w], delta[start : start + w]]
-            start += w
+        out, start, start_d = [], 0, 0
+        for h_cols, d_cols in zip(self.h_cols, self.delta_cols, strict=True):
+            w, m = h_cols.size, d_cols.size
+            out += [h[start : start + w], delta[start_d : start_d + m]]
+            start, start_d = start + w, start_d + m
         return out
 
     def decode(self, x: np.ndarray) -> np.ndarray:
