@@ -30,7 +30,7 @@ _CHUNK = 4_000_000  # floats per temporary block
 PolicyStep = Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def joint_states(counts: Sequence[int]) -> np.ndarray:
+def joint_states(counts: Sequence[int] | np.ndarray) -> np.ndarray:
     """(S, J) every joint state in index order (arm 0 most significant) for ``counts`` states per arm."""
     counts = tuple(int(c) for c in counts)
     return np.indices(counts).reshape(len(counts), -1).T
@@ -44,7 +44,7 @@ def state_index(states: np.ndarray, counts: Sequence[int] | np.ndarray) -> np.nd
     return states @ place
 
 
-def product_distribution(initial: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+def product_distribution(initial: np.ndarray, counts: Sequence[int] | np.ndarray) -> np.ndarray:
     """(S,) probability of each joint state when arm j starts independently from ``initial[j]`` (J, S_max)."""
     rho = np.asarray(initial, dtype=float)
     return np.prod(rho[np.arange(rho.shape[0]), joint_states(counts)], axis=1)
