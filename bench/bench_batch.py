@@ -3,8 +3,10 @@ same policy, same states, same run (issue 17's target: at least 5x for the plann
 
     python bench/bench_batch.py [--states 1000] [--n-arms 20] [--budget 5]
 
-Planners on budget and capacity structures decide a batch vectorised (engine/planners/batch.py); scheduling
-planners and the DQN's greedy selector still loop, so their ratio is about 1.
+Planners on budget, capacity and scheduling structures decide a batch vectorised (engine/planners/batch.py); the
+DQN's greedy selector ascends every state in lock step, one network forward per round
+(engine/sequoia/selectors/greedy.py). "same actions" counts the states whose batch action equals the single call's;
+"left to single" the states a batch decided by the single call (near ties).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import time
 import numpy as np
 
 from engine import DQNConfig, Engine
+from engine.planners.batch import parse_rows
+from engine.sequoia.selectors.greedy import greedy_ascent_batch
+from engine.sequoia.state_q_batch import StateQBatch
 from scenarios import make
 
 
@@ -24,7 +29,8 @@ def _states(env, n: int, seed: int = 0) -> np.ndarray:
     return np.stack([np.concatenate([rng.integers(0, counts), [rng.integers(1, H + 1)]]) for _ in range(n)])
 
 
-def _measure(policy, states: np.ndarray, selector: str) -> tuple[float, float, float]:
+def _measure(policy, states: np.ndarray, selector: str, label: str, scenario: str) -> None:
+    """Time 1,000 single calls and one batch call of the same states; print one table row."""
     policy.decide(states[0], selector=selector)
     policy.decide_batch(states[:2], selector=selector)  # compile / fit outside the timing
     start = time.perf_counter()
@@ -34,7 +40,22 @@ def _measure(policy, states: np.ndarray, selector: str) -> tuple[float, float, f
     batch = policy.decide_batch(states, selector=selector)
     batched = time.perf_counter() - start
     diff = max(abs(a.value - b.value) for a, b in zip(singles, batch, strict=True))
-    return single, batched, diff
+    same = sum(np.array_equal(a.action, b.action) for a, b in zip(singles, batch, strict=True))
+    left = _left_to_single(policy, states, batch)
+    print(
+        f"| {label} | {scenario} | {states.shape[1] - 1} | {single:.3f} | {batched:.3f} | {single / batched:.1f}x"
+        f" | {diff:.1e} | {same}/{len(states)} | {left} |",
+        flush=True,
+    )
+
+
+def _left_to_single(policy, states: np.ndarray, batch: list) -> int:
+    """How many states the batch call decided by the single call (untimed recount for the greedy selector)."""
+    if isinstance(policy, Engine):
+        arm_states, ttg = parse_rows(policy.instance, policy.instance.make_env(), list(states))
+        q = StateQBatch.of(policy.model, policy.network, policy.encoder, policy.prior, arm_states, ttg)
+        return int((~greedy_ascent_batch(q)[2]).sum())
+    return sum("vectorised" not in (d.reason or "") for d in batch)
 
 
 def main() -> None:
@@ -43,27 +64,21 @@ def main() -> None:
     p.add_argument("--n-arms", type=int, default=20)
     p.add_argument("--budget", type=int, default=5)
     args = p.parse_args()
-    print(f"| policy | scenario | J | {args.states} single calls (s) | one batch call (s) | ratio | max value diff |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    cases = [(s, pl) for s in ("budgeted", "capacity", "scheduling") for pl in ("whittle", "lagrangian")]
-    for scenario, planner in cases:
-        env = make(scenario, n_arms=args.n_arms, budget=args.budget, seed=0)
-        states = _states(env, args.states)
-        single, batched, diff = _measure(Engine.plan(env, planner), states, "mip")
-        print(
-            f"| {planner} | {scenario} | {args.n_arms} | {single:.3f} | {batched:.3f} | {single / batched:.1f}x"
-            f" | {diff:.1e} |",
-            flush=True,
-        )
-    env = make("capacity", n_arms=args.n_arms, budget=args.budget, seed=0)
-    config = DQNConfig(episodes=2, warm_start_samples=256, warm_start_epochs=5, snapshots=0)
-    engine = Engine.train(env, config, seed=0, progress=False)
-    states = _states(env, args.states)
-    single, batched, diff = _measure(engine, states, "greedy")
     print(
-        f"| DQN greedy | capacity | {args.n_arms} | {single:.3f} | {batched:.3f} | {single / batched:.1f}x"
-        f" | {diff:.1e} |"
+        f"| policy | scenario | J | {args.states} single calls (s) | one batch call (s) | ratio | max value diff"
+        " | same actions | left to single |"
     )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    scenarios = ("budgeted", "capacity", "scheduling")
+    for scenario in scenarios:
+        for planner in ("whittle", "lagrangian"):
+            env = make(scenario, n_arms=args.n_arms, budget=args.budget, seed=0)
+            _measure(Engine.plan(env, planner), _states(env, args.states), "mip", planner, scenario)
+    for scenario in scenarios:
+        env = make(scenario, n_arms=args.n_arms, budget=args.budget, seed=0)
+        config = DQNConfig(episodes=2, warm_start_samples=256, warm_start_epochs=5, snapshots=0)
+        engine = Engine.train(env, config, seed=0, progress=False)
+        _measure(engine, _states(env, args.states), "greedy", "DQN greedy", scenario)
 
 
 if __name__ == "__main__":
