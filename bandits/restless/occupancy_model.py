@@ -187,7 +187,7 @@ def highs_for(
 
 @dataclass
 class LPSolution:
-    """Optimum of max c x: its value, x, and the row duals y signed so that c - A^T y is the reduced cost."""
+    """Optimum of max c x: its value, x, and HiGHS's row duals y (c - A^T y is the reduced cost)."""
 
     value: float
     x: np.ndarray
@@ -205,17 +205,4 @@ def solve_lp(rows: OccupancyRows, time_limit: float = 600.0) -> LPSolution:
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or not sol.dual_valid:
         raise RuntimeError(f"occupancy LP: {status}")
     x, y = np.asarray(sol.col_value, float), np.asarray(sol.row_dual, float)
-    y = reduced_cost_duals(rows.c, A, x, y, rows.col_lo, rows.col_hi)
     return LPSolution(float(h.getInfo().objective_function_value), x, y, status)
-
-
-def reduced_cost_duals(
-    c: np.ndarray, A: sp.csr_matrix, x: np.ndarray, y: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray
-) -> np.ndarray:
-    """The row duals ``y`` or ``-y``, whichever makes c - A^T y (nearly) zero on the columns strictly inside their
-    bounds (solvers differ in their sign convention for maximisation)."""
-    inside = (x > col_lo + 1e-7) & (x < col_hi - 1e-7)
-    if not inside.any():
-        return y
-    errs = [np.abs((c - A.T @ cand)[inside]).mean() for cand in (y, -y)]
-    return y if errs[0] <= errs[1] else -y
