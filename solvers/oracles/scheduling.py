@@ -139,11 +139,12 @@ class SchedulingOracle:
             chunk = w[lo : lo + step]
             order = np.lexsort((-chunk, np.broadcast_to(classes.cls, chunk.shape)), axis=1)
             ws = np.take_along_axis(chunk, order, axis=1)
-            index = np.argmax(self._scores(ws, sorted_cls, rank, vectors), axis=1)  # the first best count vector
+            scores = self._scores(ws, sorted_cls, rank, vectors)
+            index = np.argmax(scores, axis=1)  # the first best count vector
             best = vectors[index]  # (b, P)
             np.put_along_axis(out[lo : lo + step], order, (rank[None, :] < best[:, sorted_cls]).astype(np.int64), 1)
             if margin is not None:
-                margin[lo : lo + step] = self._margins(ws, sorted_cls, rank, vectors, index)
+                margin[lo : lo + step] = _margins(scores, index, ws > 0.0, sorted_cls, vectors)
         return out, margin
 
     def _scores(self, ws: np.ndarray, sorted_cls: np.ndarray, rank: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -154,19 +155,23 @@ class SchedulingOracle:
         gains = np.zeros((b, P, top + 1))  # gains[r, p, k] = sum of the k largest weights of class p in row r
         keep = np.flatnonzero(rank < top)
         gains[:, sorted_cls[keep], rank[keep] + 1] = ws[:, keep]
-        gains = np.cumsum(gains, axis=2)
-        return gains[np.arange(b)[:, None, None], np.arange(P)[None, None, :], vectors[None, :, :]].sum(axis=2)
+        gains = np.cumsum(gains, axis=2).reshape(b, P * (top + 1))
+        flat = np.arange(P)[None, :] * (top + 1) + vectors  # (V, P): where class p's count v_p sits in a row
+        return np.take(gains, flat, axis=1).sum(axis=2)
 
-    def _margins(
-        self, ws: np.ndarray, sorted_cls: np.ndarray, rank: np.ndarray, vectors: np.ndarray, index: np.ndarray
-    ) -> np.ndarray:
-        """Per row: the clipped value of count vector ``index`` minus that of the best count vector whose positive
-        part (its counts capped at the class's number of positive weights) differs."""
-        rows = np.arange(ws.shape[0])
-        clipped = self._scores(np.maximum(ws, 0.0), sorted_cls, rank, vectors)
-        one_hot = (sorted_cls[:, None] == np.arange(vectors.shape[1])[None, :]).astype(np.int64)
-        positive = (ws > 0.0).astype(np.int64) @ one_hot  # (b, P) positive weights per class
-        part = np.minimum(vectors[None, :, :], positive[:, None, :])  # (b, V, P)
-        differs = np.any(part != part[rows, index][:, None, :], axis=2)
-        runner_up = np.max(np.where(differs, clipped, -np.inf), axis=1, initial=-np.inf)
-        return clipped[rows, index] - runner_up
+
+def _margins(
+    scores: np.ndarray, index: np.ndarray, positive: np.ndarray, sorted_cls: np.ndarray, vectors: np.ndarray
+) -> np.ndarray:
+    """Per row: the score of its best count vector ``index`` minus the best score of another count vector that
+    pulls positive-weight arms only (at most the class's positive weights: ``positive`` flags them, sorted like
+    the scores' rows). The best vector pulls positive-weight arms only (dropping one of weight <= 0 from it gives
+    an earlier vector scoring no less), and every action's clipped value is the score of such a vector, its
+    positive part, so this is :meth:`SchedulingOracle.argmax_margin_batch`'s margin."""
+    rows = np.arange(scores.shape[0])
+    one_hot = (sorted_cls[:, None] == np.arange(vectors.shape[1])[None, :]).astype(np.int64)
+    counts = positive.astype(np.int64) @ one_hot  # (b, P) positive weights per class
+    others = np.all(vectors[None, :, :] <= counts[:, None, :], axis=2)
+    others[rows, index] = False
+    runner_up = np.max(np.where(others, scores, -np.inf), axis=1, initial=-np.inf)
+    return scores[rows, index] - runner_up
