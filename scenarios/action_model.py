@@ -104,7 +104,8 @@ class ActionModel:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_solver"] = None  # highspy models cannot be pickled
+        state["_solver"] = None  # highspy models cannot be pickled (nor a solver object given as back-end)
+        state["backend"] = self.backend if isinstance(self.backend, str) else "highs"
         state["_cache"] = {}
         state["_certs"] = {}
         return state

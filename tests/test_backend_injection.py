@@ -3,6 +3,8 @@ non-default back-end decides as HiGHS does, and a HiGHS-only feature refuses ano
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,10 @@ def test_action_model_answers_with_its_backend():
     model.oracle = None  # every question goes to the MILP
     sample = model.sample(np.random.default_rng(0))
     assert model.is_feasible(sample) and isinstance(model._solver, OrToolsSolver)
+    assert pickle.loads(pickle.dumps(model)).backend == OTHER[0]
+    model.backend, model._solver = HighsSolver(), None  # a solver object is not pickled: the copy uses HiGHS
+    assert model.is_feasible(model.sample(np.random.default_rng(1))) and model._solver is model.backend
+    assert pickle.loads(pickle.dumps(model)).backend == "highs"
 
 
 def test_lp_tightening_is_highs_only_and_says_so():
