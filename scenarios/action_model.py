@@ -4,8 +4,7 @@ Variables are ``z = [a ; y]``: ``n_actions`` binary action entries ``a`` followe
 ``y`` (assignments, walk arcs, ...). An action ``a`` is feasible when some ``y`` satisfies
 ``row_lower <= A z <= row_upper`` with the auxiliary bounds and integrality. A scenario may attach a fast
 combinatorial ``oracle`` (exact feasibility, random feasible samples, a certificate ``y``); tests check the
-oracle against the rows. Without an oracle every question is answered by a small MILP, solved by ``backend``
-(HiGHS unless the model is given another registered back-end or a solver object).
+oracle against the rows. Without an oracle every question is answered by a small MILP on ``backend`` (HiGHS).
 
 Domains build their models from constraint blocks (:mod:`scenarios.constraints`); ``blocks``, ``block_labels``
 and ``block_aux`` record which block owns which auxiliaries, so :meth:`ActionModel.assignment` can decode a
@@ -80,8 +79,7 @@ class ActionModel:
     block_labels: list = field(default_factory=list, compare=False)  # None (the domain's) or the user's label
     block_aux: list = field(default_factory=list, compare=False)  # (start, stop) of each block's auxiliaries
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
-    #: solves the feasibility MILPs (certificates, violations, sampling): a registered back-end name or a solver
-    backend: Backend = field(default="highs", repr=False, compare=False)
+    backend: Backend = field(default="highs", repr=False, compare=False)  # a back-end name or a solver object
     _solver: MilpBackend | None = field(default=None, repr=False, compare=False)
     _certs: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # recent certificates
 
