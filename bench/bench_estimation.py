@@ -10,7 +10,8 @@ true Dirichlet parameters the arms' rows were drawn from: no estimator beats it 
 what the log's records allow).
 
 1. Issue 17's target, per entry: the largest |P - P_true| on arms with >= 200 records, for 1,000 / 10,000 /
-   100,000 records and each seed; also the worst arm's mean absolute error and the sparse arms' (< 50 records).
+   100,000 records and each seed; also the worst arm's mean absolute error, the sparse arms' (< 50 records),
+   and the share of all arms' true probabilities inside their 95% credible intervals (the posterior's calibration).
 2. Where the error sits: the worst entry by how often its (arm, action, state) row was logged, summed over
    seeds, for 10,000 and 100,000 records; and the visits per row under the logging policy.
 3. Planning on the estimate (budget 6, 10,000 records): the best planner fitted on each estimate, evaluated on
@@ -50,6 +51,7 @@ SIZES = (1_000, 10_000, 100_000)
 SUPPORTED, SPARSE, TARGET = 200, 50, 0.05
 VISIT_BINS = (0, 50, 100, 200, 400, 800, None)
 ESTIMATORS = ("before", "after", "oracle")
+CENTRES = ("counts", "inverse_variance")  # Pooling(centre=...) of "before" and "after"
 
 
 def _log(programme: SyntheticProgramme, n: int, seed: int) -> TransitionLog:
@@ -78,10 +80,10 @@ def accuracy(programmes: dict[int, SyntheticProgramme]) -> None:
     print(f"\n1. Largest |P - P_true| on arms with >= {SUPPORTED} records (issue 17: <= {TARGET}), per seed")
     print(
         f"{'records':>8} {'seed':>4} {'arms':>4} | {'max |P - P_true|':^31} | {'worst arm mean':^13} | "
-        f"{'arms<50 mean err':^17} | {'ms':>5}"
+        f"{'arms<50 mean err':^17} | {'95% cover, all':^15} | {'ms':>5}"
     )
     print(f"{'':>8} {'':>4} {'':>4} | {'before  after oracle unpooled':>31} | {'before after':>13} | "
-          f"{'n before  after':>17} |")  # fmt: skip
+          f"{'n before  after':>17} | {'before after':>15} |")  # fmt: skip
     for n in SIZES:
         for seed, programme in programmes.items():
             log = _log(programme, n, seed)
@@ -97,8 +99,16 @@ def accuracy(programmes: dict[int, SyntheticProgramme]) -> None:
             worst = " ".join(f"{_fmt(err[k][supported], np.max):>6}" for k in (*ESTIMATORS, "unpooled"))
             arm_mean = " ".join(f"{_fmt(err[k][supported].mean(1), np.max):>6}" for k in ("before", "after"))
             sparse_err = " ".join(f"{_fmt(err[k][sparse], np.mean):>6}" for k in ("before", "after"))
+            cover = " ".join(f"{_fmt(_covered(programme, log, c), np.mean):>6}" for c in CENTRES)
             print(f"{n:>8,} {seed:>4} {int(supported.sum()):>4} | {worst:>31} | {arm_mean:>13} | "
-                  f"{int(sparse.sum()):>3} {sparse_err} | {ms:5.2f}")  # fmt: skip
+                  f"{int(sparse.sum()):>3} {sparse_err} | {cover:>15} | {ms:5.2f}")  # fmt: skip
+
+
+def _covered(programme: SyntheticProgramme, log: TransitionLog, centre: str) -> np.ndarray:
+    """(arms, entries): whether each true probability lies in its 95% credible interval."""
+    lower, upper = estimate_dynamics(log, pooling=Pooling(clusters=programme.clusters, centre=centre)).interval()
+    truth = programme.transitions
+    return ((truth >= lower) & (truth <= upper)).reshape(len(truth), -1)
 
 
 def where_the_error_sits(programmes: dict[int, SyntheticProgramme]) -> None:

@@ -8,6 +8,7 @@ row the arm never visited falls back to its cluster's, and to uniform when the c
     posterior = estimate_dynamics(load_transition_log("log.csv"), pooling=Pooling(clusters=ids))
     P = posterior.mean()                      # (arms, actions, states, states), rows sum to 1
     draws = posterior.sample(rng, n=100)      # (100, arms, actions, states, states)
+    lower, upper = posterior.interval(0.95)   # per-entry credible intervals
     posterior = posterior.update(new_log)     # same as estimating on the concatenated logs
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import betaincinv
 
 from scenarios.errors import InvalidInputError
 from scenarios.estimation.logs import TransitionLog
@@ -61,6 +63,19 @@ class DynamicsPosterior:
         totals = gammas.sum(-1, keepdims=True)
         underflow = totals <= 0  # all Gammas of a row can underflow when alpha is tiny: use the mean row
         return np.where(underflow, self.mean(), gammas / np.where(underflow, 1.0, totals))
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed credible interval of every transition probability (each entry's Beta marginal).
+
+        Two arrays (lower, upper) shaped like :meth:`mean`; an entry whose interval is narrow is one the log
+        pins down, whatever the number of records of its arm.
+        """
+        if not 0.0 < level < 1.0:
+            raise InvalidInputError("level", f"expected a number in (0, 1), got {level}")
+        alpha = self.alpha
+        rest = alpha.sum(-1, keepdims=True) - alpha
+        tail = (1.0 - level) / 2.0
+        return betaincinv(alpha, rest, tail), betaincinv(alpha, rest, 1.0 - tail)
 
     def record_counts(self) -> np.ndarray:
         """Logged records per arm."""
