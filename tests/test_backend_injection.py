@@ -20,6 +20,7 @@ from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
 from solvers.backends.ortools import OrToolsSolver
 from solvers.backends.registry import available_backends, require_highs, resolve_backend
+from solvers.formulations.box_critic_milp import BoxCriticMILP
 from solvers.formulations.network_milp import NetworkMILP
 from solvers.formulations.relu_network import ReluNetwork
 
@@ -119,3 +120,16 @@ def test_lp_tightening_is_highs_only_and_says_so():
     assert tightened.n_cols > 6
     with pytest.raises(InvalidInputError, match="needs the 'highs' back-end"):
         require_highs(resolve_backend(OTHER[0]), "a HiGHS-only feature")
+
+
+@pytest.mark.parametrize("backend", OTHER)
+def test_box_critic_milp_with_another_backend_finds_the_same_argmax(backend):
+    rng = np.random.default_rng(5)
+    W, w2, amax = rng.normal(size=(8, 3)), rng.normal(size=8), np.array([4, 3, 5])
+    highs, other = (BoxCriticMILP(W, w2, 0.2, amax, backend=b) for b in ("highs", backend))
+    assert isinstance(other.solver, OrToolsSolver)
+    for _ in range(4):
+        c = rng.normal(size=8)
+        want, got = highs.solve(c), other.solve(c, warm_start=np.zeros(3, np.int64))
+        assert got.solution.status == "optimal" and got.value == pytest.approx(want.value, abs=1e-7)
+        assert np.array_equal(got.action, want.action)

@@ -122,6 +122,7 @@ class BoxCriticMILP:
         # after root presolve (cf. ERGO-Code/HiGHS#3094, #2171); ~3% of tiny random instances without this.
         highs = {"seed": seed, "mip_allow_restart": False}
         self.solver = resolve_backend(backend, highs_args=highs, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
+        self.time_limit, self.mip_rel_gap = time_limit, mip_rel_gap  # per solve, also for a solver object
         feasible = MatrixMILP(
             c=np.zeros(n),
             A=sp.csr_matrix((0, n)),
@@ -317,7 +318,8 @@ class BoxCriticMILP:
             if warm_start.shape != (self.n,) or np.any(warm_start < box.lower) or np.any(warm_start > box.upper):
                 raise ValueError(f"warm_start: must be an action of shape ({self.n},) inside the box")
         start = None if warm_start is None else self._incumbent(c, warm_start, box, r, built=True)
-        sol = self.solver.solve(milp, time_limit=time_limit, warm_start=start)
+        limit = self.time_limit if time_limit is None else time_limit
+        sol = self.solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap, warm_start=start)
         if sol.x is None:
             if warm_start is None:
                 raise RuntimeError(f"MILP returned no solution (status {sol.status}) and no warm start was given")
