@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import solvers.oracles.scheduling as scheduling_oracle
 from engine import Engine
+from engine.planners.batch import MAX_SCORING_ENTRIES, batch_oracle
 from engine.planners.policy import PlannerPolicy
 from scenarios import make
 from scenarios.action_model import ActionModel
@@ -112,3 +113,17 @@ def test_exact_ties_between_classes_are_left_to_the_single_call():
     assert ["vectorised" in d.reason for d in batch] == [False, False, True, True]
     for state, d in zip(np.vstack([tied, clear]), batch, strict=True):
         assert d.action.tolist() == policy.decide(state).action.tolist()
+
+
+def test_instances_with_too_many_count_vectors_batch_state_by_state():
+    """J = 50, B = 10: about 10^5 count vectors x 10 classes per state; one reduced MILP per state is cheaper."""
+    env = make("scheduling", n_arms=50, budget=10, seed=0)
+    policy = Engine.plan(env, "whittle")
+    oracle = SchedulingOracle(policy.model)
+    assert oracle.scoring_entries() > MAX_SCORING_ENTRIES and batch_oracle(policy) is None
+    states = _states(policy, 3, 0)
+    batch = policy.decide_batch(states)
+    assert not any("vectorised" in (d.reason or "") for d in batch)
+    assert [d.action.tolist() for d in batch] == [policy.decide(s).action.tolist() for s in states]
+    small = Engine.plan(make("scheduling", n_arms=20, budget=5, seed=0), "whittle")
+    assert batch_oracle(small) is not None and batch_oracle(small) is batch_oracle(small)  # built once per model

@@ -15,6 +15,7 @@ call, so every row's action is the one a single call returns.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,13 @@ BATCH_ORACLES = ("budget", "capacity", "scheduling")
 #: HiGHS's default absolute MIP gap (an incumbent this close to the bound is accepted)
 MILP_ABS_GAP = 1e-6
 
+#: an oracle whose batch scores more entries per state than this (``scoring_entries``: the scheduling oracle's
+#: count vectors x classes, about 3 ns each) decides state by state: one reduced MILP (1-3 ms) then costs less
+MAX_SCORING_ENTRIES = 250_000
+
+#: id(model) -> (weak reference to the model, its batch oracle or None)
+_BATCH_ORACLES: dict[int, tuple[weakref.ref, Any | None]] = {}
+
 
 def batch_oracle(policy: PlannerPolicy) -> Any | None:
     """The vectorised oracle for ``policy``'s model, or None when its batches go state by state (also for a
@@ -41,8 +49,20 @@ def batch_oracle(policy: PlannerPolicy) -> Any | None:
         return None
     if not policy.planner.can_be_prior:
         return None
-    oracle = oracle_for(policy.model)
-    return oracle if oracle is not None and hasattr(oracle, "argmax_batch") else None
+    model = policy.model
+    hit = _BATCH_ORACLES.get(id(model))
+    if hit is not None and hit[0]() is model:
+        return hit[1]
+    oracle = oracle_for(model)
+    if oracle is None or not hasattr(oracle, "argmax_batch"):
+        oracle = None
+    else:
+        scoring = getattr(oracle, "scoring_entries", None)
+        oracle = None if scoring is not None and scoring() > MAX_SCORING_ENTRIES else oracle
+    if len(_BATCH_ORACLES) >= 8:  # the oracles keep their models (and tables) alive: only a few
+        _BATCH_ORACLES.clear()
+    _BATCH_ORACLES[id(model)] = (weakref.ref(model), oracle)  # its tables are built once per model
+    return oracle
 
 
 def parse_rows(instance: Any, observations: Any, rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

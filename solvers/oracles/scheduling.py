@@ -104,6 +104,10 @@ class SchedulingOracle:
             self._vectors = self._classes.vectors()
         return self._classes, self._vectors
 
+    def scoring_entries(self) -> int:
+        """(count vectors) x (classes): what scoring one row of a batch costs, in gathered entries."""
+        return int(self._tables()[1].size)
+
     def maximise(self, weights: np.ndarray, offset: float = 0.0, time_limit: float | None = None) -> Solution:
         start = time.perf_counter()
         w = check_weights(weights, self.model.n_actions)
@@ -156,8 +160,11 @@ class SchedulingOracle:
         keep = np.flatnonzero(rank < top)
         gains[:, sorted_cls[keep], rank[keep] + 1] = ws[:, keep]
         gains = np.cumsum(gains, axis=2).reshape(b, P * (top + 1))
-        flat = np.arange(P)[None, :] * (top + 1) + vectors  # (V, P): where class p's count v_p sits in a row
-        return np.take(gains, flat, axis=1).sum(axis=2)
+        flat = np.arange(P)[:, None] * (top + 1) + vectors.T  # (P, V): where class p's count v_p sits in a row
+        scores = np.take(gains, flat[0], axis=1)
+        for p in range(1, P):  # class by class: (b, V) gathers, no (b, V, P) temporary
+            scores += np.take(gains, flat[p], axis=1)
+        return scores
 
 
 def _margins(
@@ -171,7 +178,9 @@ def _margins(
     rows = np.arange(scores.shape[0])
     one_hot = (sorted_cls[:, None] == np.arange(vectors.shape[1])[None, :]).astype(np.int64)
     counts = positive.astype(np.int64) @ one_hot  # (b, P) positive weights per class
-    others = np.all(vectors[None, :, :] <= counts[:, None, :], axis=2)
+    others = np.ones(scores.shape, dtype=bool)
+    for p in range(vectors.shape[1]):
+        others &= vectors[None, :, p] <= counts[:, p, None]
     others[rows, index] = False
     runner_up = np.max(np.where(others, scores, -np.inf), axis=1, initial=-np.inf)
     return scores[rows, index] - runner_up
