@@ -19,9 +19,11 @@ from scenarios.cormab.capacity import CapacityInstance
 from scenarios.errors import InvalidInputError
 from solvers.backends.highs import HighsSolver
 from solvers.backends.ortools import OrToolsSolver
+from solvers.backends.pyomo import persistent_highs
 from solvers.backends.registry import available_backends, require_highs, resolve_backend
 from solvers.formulations.box_critic_milp import BoxCriticMILP
 from solvers.formulations.network_milp import NetworkMILP
+from solvers.formulations.omlt_encoding import OmltNetworkMILP, omlt_available
 from solvers.formulations.relu_network import ReluNetwork
 
 OTHER = [name for name in ("scip", "cbc") if name in available_backends()]
@@ -133,3 +135,18 @@ def test_box_critic_milp_with_another_backend_finds_the_same_argmax(backend):
         want, got = highs.solve(c), other.solve(c, warm_start=np.zeros(3, np.int64))
         assert got.solution.status == "optimal" and got.value == pytest.approx(want.value, abs=1e-7)
         assert np.array_equal(got.action, want.action)
+
+
+@pytest.mark.skipif(not omlt_available(), reason="OMLT is not installed")
+def test_omlt_cross_check_takes_its_pyomo_solver():
+    rng = np.random.default_rng(2)
+    net = ReluNetwork.random(5, [6], rng)
+    feasible = budget_action_model(5, 2.0, np.ones(5)).milp(np.zeros(5))
+    bias = rng.normal(size=6)
+    want = HighsSolver(mip_rel_gap=1e-9).solve(NetworkMILP(net, feasible).build(bias))
+    solver = persistent_highs()  # one pyomo solver interface, injected and reused across states
+    omlt = OmltNetworkMILP(net, feasible, solver=solver)
+    for _ in range(2):
+        got = omlt.solve(bias, mip_rel_gap=1e-9)
+        assert got.status == "optimal" and got.objective == pytest.approx(want.objective, abs=1e-7)
+    assert omlt.solver is solver

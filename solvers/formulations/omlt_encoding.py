@@ -71,16 +71,19 @@ def add_matrix_rows(block, x, milp: MatrixMILP, name: str = "feasible") -> None:
 
 
 class OmltNetworkMILP:
-    """``max net(a)`` over a feasible set with OMLT's ``ReluBigMFormulation``, solved by HiGHS through pyomo."""
+    """``max net(a)`` over a feasible set with OMLT's ``ReluBigMFormulation``, solved through pyomo."""
 
     name = "omlt-bigm"
 
-    def __init__(self, net: ReluNetwork, feasible: MatrixMILP) -> None:
+    def __init__(self, net: ReluNetwork, feasible: MatrixMILP, solver: object | None = None) -> None:
+        """``solver``: a pyomo solver interface (default: a persistent HiGHS one per solve). The model is a pyomo
+        model, not a :class:`~solvers.milp.MatrixMILP`, so this takes a pyomo solver, not a registry back-end."""
         if not omlt_available():
             raise ImportError("OMLT is not installed: pip install -c constraints.txt -e '.[omlt]'")
         self.net, self.feasible = net, feasible
         self.n_actions = net.n_inputs
         self.model: pe.ConcreteModel | None = None
+        self.solver = solver
 
     def build(self, first_bias: np.ndarray | None = None, first_weights: np.ndarray | None = None) -> pe.ConcreteModel:
         """The pyomo model of one state (variables ``x`` = feasible-set columns, block ``nn`` = the network)."""
@@ -115,7 +118,8 @@ class OmltNetworkMILP:
         """Build and solve one state's model; ``x`` of the solution is over the feasible-set columns."""
         start = time.perf_counter()
         m = self.build(first_bias, first_weights)
-        status, objective, bound = solve_pyomo(m, "max", persistent_highs(), time_limit, mip_rel_gap)
+        solver = self.solver if self.solver is not None else persistent_highs()
+        status, objective, bound = solve_pyomo(m, "max", solver, time_limit, mip_rel_gap)
         seconds = time.perf_counter() - start
         if status == INFEASIBLE:
             return Solution(None, -math.inf, -math.inf, math.inf, INFEASIBLE, seconds)
