@@ -25,7 +25,7 @@ def _states(env, n: int, seed: int) -> np.ndarray:
     return np.column_stack([rng.integers(0, counts, size=(n, len(counts))), rng.integers(1, H + 1, size=n)])
 
 
-def _untrained(scenario: str, seed: int, scale: float = 1.0) -> Engine:
+def _untrained(scenario: str, seed: int, scale: float = 1.0, prior: str = "none") -> Engine:
     env = make(scenario, n_arms=10, budget=3, seed=seed)
     enc = make_encoder(env.instance)
     torch.manual_seed(seed)
@@ -33,7 +33,7 @@ def _untrained(scenario: str, seed: int, scale: float = 1.0) -> Engine:
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(scale)
-    return Engine(env.scenario, env.instance, net)
+    return Engine(env.scenario, env.instance, net, DQNConfig(hidden=(16, 32), prior=prior))
 
 
 def _batch_q(engine: Engine, states: np.ndarray) -> StateQBatch:
@@ -41,10 +41,15 @@ def _batch_q(engine: Engine, states: np.ndarray) -> StateQBatch:
     return StateQBatch.of(engine.model, engine.network, engine.encoder, engine.prior, arm_states, ttg)
 
 
-@settings(max_examples=10, deadline=None)
-@given(scenario=st.sampled_from(["capacity", "budgeted", "scheduling"]), seed=st.integers(0, 20))
-def test_batched_greedy_equals_single_greedy(scenario, seed):
-    engine = _untrained(scenario, seed)
+@settings(max_examples=12, deadline=None)
+@given(
+    scenario=st.sampled_from(["capacity", "budgeted", "scheduling"]),
+    seed=st.integers(0, 20),
+    prior=st.sampled_from(["none", "whittle", "reward"]),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+)
+def test_batched_greedy_equals_single_greedy(scenario, seed, prior, scale):
+    engine = _untrained(scenario, seed, scale, prior)
     states = _states(engine._env, 60, seed)
     batch = engine.decide_batch(states, selector="greedy")
     for state, d in zip(states, batch, strict=True):

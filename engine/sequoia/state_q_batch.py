@@ -62,18 +62,24 @@ class StateQBatch:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
-    @torch.no_grad()
     def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Q of each action row (m, n) under the state of its ``owner`` row (m,): one network forward."""
+        return self.score_parts(owner, actions)[0]
+
+    @torch.no_grad()
+    def score_parts(self, owner: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(Q, its network part) of each action row (m, n) under the state of its ``owner`` row (m,). The network
+        part is float32 arithmetic (its last bits depend on the batch's composition); the rest is float64."""
         owner = np.asarray(owner, dtype=np.int64)
         a = np.asarray(actions)
         at = torch.as_tensor(a.astype(np.float32))
         f = torch.as_tensor(self.features[owner], dtype=torch.float32)
         c = None if self.context is None else torch.as_tensor(self.context[owner], dtype=torch.float32)
-        values = self.network.forward(at, f, c).numpy().astype(np.float64)
+        network = self.network.forward(at, f, c).numpy().astype(np.float64)
+        values = network
         if self.linear is not None:
-            values = values + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
-        return values
+            values = network + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
+        return values, network
 
     def row(self, i: int) -> StateQ:
         """Row ``i``'s Q exactly as a single decision builds it."""

@@ -2,7 +2,7 @@
 
 A batch of states ascends in lock step (:func:`greedy_ascent_batch`): each round scores every state's candidates in
 one network forward. Float32 forwards differ in their last bits with the batch's composition, so a row whose
-choice in some round is within :data:`BATCH_TIE_TOL` (best vs second-best candidate, or stopping vs adding) is
+choice in some round is within the tie tolerances (best vs second-best candidate, or stopping vs adding) is
 decided again on its own: every row's action is the one a single call returns.
 """
 
@@ -22,8 +22,12 @@ from solvers.solution import HEURISTIC
 if TYPE_CHECKING:
     from engine.sequoia.state_q_batch import StateQBatch
 
-#: relative closeness (to 1 + the values compared) below which a batch row's greedy choice is left to a single call
+#: closeness of a batch row's greedy choice, relative to 1 + the network outputs compared (float32: their last
+#: bits depend on the batch), below which the row is left to a single call
 BATCH_TIE_TOL = 1e-5
+
+#: the same relative to 1 + the whole values compared (float64: the prior's linear part, summed in another order)
+LINEAR_TIE_TOL = 1e-9
 
 
 def greedy_ascent(
@@ -63,11 +67,12 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     Each round takes the candidates of every active row (its action plus one free entry, in entry order, kept when
     quickly extendable: asked once per distinct candidate), scores them in one ``q.score`` call and applies the
     single ascent's rule per row (first best gain; stop when it does not improve on a feasible action).
-    ``settled`` is False for a row with a choice within :data:`BATCH_TIE_TOL` or an infeasible end: its action is
-    not guaranteed to be the single call's."""
+    ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the network
+    outputs, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
+    single call's."""
     model, B, n = q.model, len(q), q.model.n_actions
     a = np.zeros((B, n), dtype=np.int64)
-    value = q.score(np.arange(B), a)
+    value, net = q.score_parts(np.arange(B), a)
     settled, active = np.ones(B, dtype=bool), np.ones(B, dtype=bool)
     eye = np.eye(n, dtype=np.int64)
     while active.any():
@@ -81,7 +86,7 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         active[rows] = False  # rows without a candidate stop; the others are re-activated below
         if owner.size == 0:
             break
-        values = q.score(owner, candidates)
+        values, nets = q.score_parts(owner, candidates)
         gains = values - value[owner]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         segment = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, owner.size]))
@@ -89,14 +94,15 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         best = np.minimum.reduceat(np.where(gains == top[segment], np.arange(owner.size), owner.size), starts)
         runner_up = np.maximum.reduceat(np.where(np.arange(owner.size) == best[segment], -np.inf, gains), starts)
         row, new = owner[starts], values[best]
-        tol = BATCH_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
+        net_scale = 1.0 + np.maximum.reduceat(np.abs(nets), starts) + np.abs(net[row])
+        tol = BATCH_TIE_TOL * net_scale + LINEAR_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
         feasible = np.fromiter((model.is_feasible(x) for x in a[row]), dtype=bool, count=row.size)
         stop = (new <= value[row] + 1e-12) & feasible
         # unsure: whether to stop, or (going on) which candidate is best; a stop settles the row whichever is best
         close = (feasible & (np.abs(new - value[row] - 1e-12) <= tol)) | (~stop & (top - runner_up <= tol))
         settled[row[close]] = False
         go = ~stop & ~close
-        a[row[go]], value[row[go]] = candidates[best[go]], new[go]
+        a[row[go]], value[row[go]], net[row[go]] = candidates[best[go]], new[go], nets[best[go]]
         active[row[go]] = True
     ends = np.flatnonzero(settled)
     settled[ends] = np.fromiter((model.is_feasible(x) for x in a[ends]), dtype=bool, count=ends.size)
