@@ -17,6 +17,7 @@ import numpy as np
 from engine.decision import Decision
 from engine.sequoia.state_q import StateQ
 from scenarios.action_model import ActionModel
+from scenarios.feasibility import QuickFeasibility
 from solvers.solution import HEURISTIC
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     outputs, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
     single call's."""
     model, B, n = q.model, len(q), q.model.n_actions
+    extendable_test = _extendable_test(model)
     a = np.zeros((B, n), dtype=np.int64)
     value, net = q.score_parts(np.arange(B), a)
     settled, active = np.ones(B, dtype=bool), np.ones(B, dtype=bool)
@@ -80,7 +82,7 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         k, j = np.nonzero(a[rows] == 0)  # candidates grouped by row, entries ascending
         owner, candidates = rows[k], a[rows[k]] + eye[j]
         distinct, inverse = distinct_rows(candidates)  # rows share most candidates
-        extendable = np.fromiter((model.quickly_extendable(c) for c in distinct), dtype=bool, count=len(distinct))
+        extendable = np.fromiter((extendable_test(c) for c in distinct), dtype=bool, count=len(distinct))
         keep = extendable[inverse]
         owner, candidates = owner[keep], candidates[keep]
         active[rows] = False  # rows without a candidate stop; the others are re-activated below
@@ -107,6 +109,15 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     ends = np.flatnonzero(settled)
     settled[ends] = np.fromiter((model.is_feasible(x) for x in a[ends]), dtype=bool, count=ends.size)
     return a, value, settled
+
+
+def _extendable_test(model: ActionModel) -> Callable[[np.ndarray], bool]:
+    """``model.quickly_extendable``, or the same verdict cheaper: without a quick-feasibility oracle that method is
+    :meth:`~scenarios.action_model.ActionModel.extendable`, which on a downward-closed set is ``is_feasible``
+    (asking it directly skips a runtime protocol check per call, most of its cost)."""
+    if model.downward_closed and not isinstance(model.oracle, QuickFeasibility):
+        return model.is_feasible
+    return model.quickly_extendable
 
 
 def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
