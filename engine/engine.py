@@ -128,7 +128,13 @@ class Engine:
         if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
-        if self.planner is not None or len(rows) < 2 or not hasattr(chosen, "select_batch"):
+        if self.planner is not None:  # training kept the planner: its batch (vectorised where the planner's is)
+            planner_selector = "greedy" if selector in ("greedy", "sampling") else "mip"
+            kept = self.planner.decide_batch(rows, planner_selector, time_limit)
+            for d in kept:
+                d.policy_version = self.policy_version
+            return kept
+        if len(rows) < 2 or not hasattr(chosen, "select_batch"):
             return [self.decide(row, selector, time_limit, **options) for row in rows]
         start = time.perf_counter()
         arm_states, ttg = parse_rows(self.instance, self._env, rows)

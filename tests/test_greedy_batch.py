@@ -107,3 +107,19 @@ def test_bad_batches_are_named():
     assert err.value.field == "state"
     with pytest.raises(InvalidInputError, match="time_limit"):
         engine.decide_batch([good, good], selector="greedy", time_limit=0.0)
+
+
+@pytest.mark.parametrize("selector", ["mip", "greedy"])
+def test_an_engine_that_kept_its_planner_batches_through_the_planner(selector):
+    env = make("capacity", n_arms=10, budget=3, seed=0)
+    enc = make_encoder(env.instance)
+    net = QNetwork(env.instance.n_actions, enc.dim, (16, 32), enc.context_dim)
+    engine = Engine(env.scenario, env.instance, net, DQNConfig(prior="whittle"), {"kept_planner": True})
+    assert engine.planner is not None
+    states = _states(env, 30, 0)
+    batch = engine.decide_batch(states, selector=selector)
+    assert all(("vectorised" in (d.reason or "")) == (selector == "mip") for d in batch)
+    for state, d in zip(states, batch, strict=True):
+        single = engine.decide(state, selector=selector)
+        assert d.action.tolist() == single.action.tolist()
+        assert d.policy_version == single.policy_version == engine.policy_version
