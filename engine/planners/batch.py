@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.decision import Decision
+from engine.sequoia.selectors.greedy import distinct_rows
 from solvers.oracles import oracle_for
 from solvers.solution import OPTIMAL
 
@@ -98,8 +99,7 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[A
     values = np.einsum("bn,bn->b", gains, actions) + base
     single = margins <= 2.0 * (policy.mip_rel_gap * np.maximum(1.0, np.abs(values)) + MILP_ABS_GAP)
     batched = np.flatnonzero(~single)
-    distinct, inverse = np.unique(actions[batched], axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)  # numpy versions differ in its shape
+    distinct, inverse = distinct_rows(actions[batched])
     assignments = []
     for a in distinct:  # one feasibility check and certificate per distinct action
         policy.model.check(a)
