@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.planners.prior import Prior
 from engine.sequoia.dqn import make_state_q
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.state_encoder import StateEncoder
@@ -29,7 +30,7 @@ class StateQBatch:
     model: ActionModel
     network: QNetwork
     encoder: StateEncoder
-    prior: object | None
+    prior: Prior | None
     states: np.ndarray
     time_to_go: np.ndarray
     features: np.ndarray
@@ -43,7 +44,7 @@ class StateQBatch:
         model: ActionModel,
         network: QNetwork,
         encoder: StateEncoder,
-        prior: object | None,
+        prior: Prior | None,
         states: np.ndarray,
         time_to_go: np.ndarray,
     ) -> StateQBatch:
@@ -54,7 +55,7 @@ class StateQBatch:
             raise ValueError(f"states must be (B, J) with one time to go each; got {states.shape} and {ttg.shape}")
         linear, offset = None, np.zeros(len(states))
         if prior is not None:
-            gains, base = prior.coefficients(states, ttg)  # type: ignore[attr-defined]
+            gains, base = prior.coefficients(states, ttg)
             linear, offset = np.asarray(gains, dtype=float), np.asarray(base, dtype=float).reshape(-1)
         context = encoder.context(states, ttg) if network.context_dim else None
         return cls(model, network, encoder, prior, states, ttg, encoder.encode(states, ttg), context, linear, offset)
@@ -83,11 +84,4 @@ class StateQBatch:
 
     def row(self, i: int) -> StateQ:
         """Row ``i``'s Q exactly as a single decision builds it."""
-        return make_state_q(
-            self.model,
-            self.network,
-            self.encoder,
-            self.prior,  # type: ignore[arg-type]
-            self.states[i],
-            int(self.time_to_go[i]),
-        )
+        return make_state_q(self.model, self.network, self.encoder, self.prior, self.states[i], int(self.time_to_go[i]))

@@ -66,7 +66,7 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     """:func:`greedy_ascent` (no costs) of every row of ``q`` at once: (actions (B, n), values (B,), settled (B,)).
 
     Each round takes the candidates of every active row (its action plus one free entry, in entry order, kept when
-    quickly extendable: asked once per distinct candidate), scores them in one ``q.score`` call and applies the
+    quickly extendable: asked once per distinct candidate), scores them in one ``q.score_parts`` call and applies the
     single ascent's rule per row (first best gain; stop when it does not improve on a feasible action).
     ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the network
     outputs, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
