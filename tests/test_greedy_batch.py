@@ -13,7 +13,7 @@ from engine import DQNConfig, Engine
 from engine.planners.batch import parse_rows
 from engine.sequoia.dqn import make_encoder
 from engine.sequoia.q_network import QNetwork
-from engine.sequoia.selectors.greedy import distinct_rows, greedy_ascent, greedy_ascent_batch
+from engine.sequoia.selectors.greedy import BATCH_TIE_TOL, distinct_rows, greedy_ascent, greedy_ascent_batch
 from engine.sequoia.state_q_batch import StateQBatch
 from scenarios import make
 from scenarios.errors import InvalidInputError
@@ -52,10 +52,11 @@ def test_batched_greedy_equals_single_greedy(scenario, seed, prior, scale):
     engine = _untrained(scenario, seed, scale, prior)
     states = _states(engine._env, 60, seed)
     batch = engine.decide_batch(states, selector="greedy")
-    for state, d in zip(states, batch, strict=True):
+    noise = BATCH_TIE_TOL * (1.0 + _batch_q(engine, states).network_scale())  # float32 forwards of other batches
+    for state, d, tol in zip(states, batch, noise, strict=True):
         single = engine.decide(state, selector="greedy")
         assert d.action.tolist() == single.action.tolist(), f"state {state.tolist()}"
-        assert d.value == pytest.approx(single.value, rel=1e-5, abs=1e-5)
+        assert abs(d.value - single.value) <= tol + 1e-9 * (1.0 + abs(single.value))
         assert d.selector == "greedy" and d.status == single.status
         assert d.assignment == engine.model.assignment(d.action)
         assert d.policy_version == engine.policy_version

@@ -63,24 +63,35 @@ class StateQBatch:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
-    def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Q of each action row (m, n) under the state of its ``owner`` row (m,): one network forward."""
-        return self.score_parts(owner, actions)[0]
-
     @torch.no_grad()
-    def score_parts(self, owner: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(Q, its network part) of each action row (m, n) under the state of its ``owner`` row (m,). The network
-        part is float32 arithmetic (its last bits depend on the batch's composition); the rest is float64."""
+    def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Q of each action row (m, n) under the state of its ``owner`` row (m,): one network forward (float32,
+        as a single state's; the prior's linear part in float64)."""
         owner = np.asarray(owner, dtype=np.int64)
         a = np.asarray(actions)
         at = torch.as_tensor(a.astype(np.float32))
         f = torch.as_tensor(self.features[owner], dtype=torch.float32)
         c = None if self.context is None else torch.as_tensor(self.context[owner], dtype=torch.float32)
-        network = self.network.forward(at, f, c).numpy().astype(np.float64)
-        values = network
+        values = self.network.forward(at, f, c).numpy().astype(np.float64)
         if self.linear is not None:
-            values = network + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
-        return values, network
+            values = values + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
+        return values
+
+    @torch.no_grad()
+    def network_scale(self) -> np.ndarray:
+        """Per row (B,): a bound on the magnitude of every partial sum the network forms for any 0/1 action of
+        the row (the forward with absolute weights and inputs, every action entry 1, no ReLU): float32 rounding
+        in its forward, and so its difference between two batch compositions, is a small multiple of eps times it.
+        """
+        net = self.network
+        n, B = net.n_actions, len(self)
+        parts = [np.ones((B, n))]
+        if self.context is not None:
+            parts.append(np.abs(self.context).reshape(B, -1))
+        x = np.concatenate([*parts, np.abs(self.features)], axis=1).astype(np.float64)
+        for layer in [*net.hidden_layers, net.out]:
+            x = x @ np.abs(layer.weight.double().numpy()).T + np.abs(layer.bias.double().numpy())
+        return x[:, 0] * abs(net.output_scale)
 
     def row(self, i: int) -> StateQ:
         """Row ``i``'s Q exactly as a single decision builds it."""

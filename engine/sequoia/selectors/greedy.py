@@ -23,8 +23,8 @@ from solvers.solution import HEURISTIC
 if TYPE_CHECKING:
     from engine.sequoia.state_q_batch import StateQBatch
 
-#: closeness of a batch row's greedy choice, relative to 1 + the network outputs compared (float32: their last
-#: bits depend on the batch), below which the row is left to a single call
+#: closeness of a batch row's greedy choice, relative to 1 + the row's network scale (a bound on its float32
+#: forward's partial sums, whose last bits depend on the batch), below which the row is left to a single call
 BATCH_TIE_TOL = 1e-5
 
 #: the same relative to 1 + the whole values compared (float64: the prior's linear part, summed in another order)
@@ -66,15 +66,16 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     """:func:`greedy_ascent` (no costs) of every row of ``q`` at once: (actions (B, n), values (B,), settled (B,)).
 
     Each round takes the candidates of every active row (its action plus one free entry, in entry order, kept when
-    quickly extendable: asked once per distinct candidate), scores them in one ``q.score_parts`` call and applies the
+    quickly extendable: asked once per distinct candidate), scores them in one ``q.score`` call and applies the
     single ascent's rule per row (first best gain; stop when it does not improve on a feasible action).
-    ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the network
-    outputs, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
+    ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the row's
+    network scale, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
     single call's."""
     model, B, n = q.model, len(q), q.model.n_actions
     extendable_test = _extendable_test(model)
     a = np.zeros((B, n), dtype=np.int64)
-    value, net = q.score_parts(np.arange(B), a)
+    value = q.score(np.arange(B), a)
+    scale = 1.0 + q.network_scale()
     settled, active = np.ones(B, dtype=bool), np.ones(B, dtype=bool)
     eye = np.eye(n, dtype=np.int64)
     while active.any():
@@ -88,7 +89,7 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         active[rows] = False  # rows without a candidate stop; the others are re-activated below
         if owner.size == 0:
             break
-        values, nets = q.score_parts(owner, candidates)
+        values = q.score(owner, candidates)
         gains = values - value[owner]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         segment = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, owner.size]))
@@ -96,15 +97,14 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         best = np.minimum.reduceat(np.where(gains == top[segment], np.arange(owner.size), owner.size), starts)
         runner_up = np.maximum.reduceat(np.where(np.arange(owner.size) == best[segment], -np.inf, gains), starts)
         row, new = owner[starts], values[best]
-        net_scale = 1.0 + np.maximum.reduceat(np.abs(nets), starts) + np.abs(net[row])
-        tol = BATCH_TIE_TOL * net_scale + LINEAR_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
+        tol = BATCH_TIE_TOL * scale[row] + LINEAR_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
         feasible = np.fromiter((model.is_feasible(x) for x in a[row]), dtype=bool, count=row.size)
         stop = (new <= value[row] + 1e-12) & feasible
         # unsure: whether to stop, or (going on) which candidate is best; a stop settles the row whichever is best
         close = (feasible & (np.abs(new - value[row] - 1e-12) <= tol)) | (~stop & (top - runner_up <= tol))
         settled[row[close]] = False
         go = ~stop & ~close
-        a[row[go]], value[row[go]], net[row[go]] = candidates[best[go]], new[go], nets[best[go]]
+        a[row[go]], value[row[go]] = candidates[best[go]], new[go]
         active[row[go]] = True
     ends = np.flatnonzero(settled)
     settled[ends] = np.fromiter((model.is_feasible(x) for x in a[ends]), dtype=bool, count=ends.size)
