@@ -43,13 +43,14 @@ def greedy_ascent(
     until the action is feasible.
     """
     n = model.n_actions
+    extendable_test = _extendable_test(model)
     a = np.zeros(n, dtype=np.int64)
     value = float(score(a[None])[0])
     eye = np.eye(n, dtype=np.int64)
     while True:
         free = np.flatnonzero(a == 0)
         candidates = a[None, :] + eye[free]
-        keep = np.fromiter((model.quickly_extendable(c) for c in candidates), dtype=bool, count=len(candidates))
+        keep = np.fromiter((extendable_test(c) for c in candidates), dtype=bool, count=len(candidates))
         if not keep.any():
             break
         candidates = candidates[keep]
