@@ -41,8 +41,8 @@ class _Cache:
         R_sa = np.zeros((N, S, A))
         if np.all(counts == S):  # rectangular: one conversion
             self.P[:] = np.asarray(arms.transitions, dtype=float)
-        for j, n in enumerate(counts.tolist()):
-            if n < S:
+        else:  # every arm, the largest included (padding only below the others' counts)
+            for j, n in enumerate(counts.tolist()):
                 self.P[j, :, :n, :n] = np.asarray(arms.transitions[j], dtype=float)
                 self.P[j, :, :n, n:] = 0.0
         for name, target in (("initial", self.init), ("train_initial", self.train_init)):

@@ -128,6 +128,17 @@ def test_sampling_is_the_descending_inverse_cdf(arms: Arms) -> None:
                 assert np.array_equal(nxt, np.sort(nxt)[::-1])  # larger uniforms, smaller states
 
 
+@given(random_arms())
+@settings(max_examples=40, deadline=None)
+def test_padded_arrays_hold_every_arms_own_rows(arms: Arms) -> None:
+    """The padded transitions are each arm's given rows, the largest arm's included (uneven counts once left
+    the largest arms at identity transitions), and padded states are never entered."""
+    P, _, _, _ = arms.arrays()
+    for j, n in enumerate(arms.state_counts.tolist()):
+        assert np.array_equal(P[j, :, :n, :n], np.asarray(arms.transitions[j], dtype=float))
+        assert np.all(P[j, :, :n, n:] == 0.0)
+
+
 # -------------------------------------------------------------------------------- birth-death arms
 def test_birth_death_generator_equals_the_benchmark_model() -> None:
     """Today's arms: up iff u < p(a), else down, clipped to [0, 3]; reward r(s'); state 1 w.p. init_prob."""
