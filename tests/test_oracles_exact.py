@@ -78,7 +78,8 @@ def test_each_oracle_equals_the_milp_at_twenty_arms(name: str, seed: int, raw: l
     sol = oracle_for(model).maximise(w, 1.0)
     ref = HighsSolver(mip_rel_gap=1e-9).solve(model.milp(w, offset=1.0))
     assert ref.status == OPTIMAL
-    assert sol.status == OPTIMAL and sol.objective == pytest.approx(ref.objective, abs=1e-7)
+    # never worse than HiGHS; better by at most its absolute MIP gap (1e-6: it may leave out an arm of weight 1e-7)
+    assert sol.status == OPTIMAL and ref.objective - 1e-7 <= sol.objective <= ref.objective + 1e-6
 
 
 def test_the_capacity_oracle_equals_the_milp_at_a_hundred_arms() -> None:
