@@ -57,11 +57,17 @@ class StateQBatch:
         if prior is not None:
             gains, base = prior.coefficients(states, ttg)
             linear, offset = np.asarray(gains, dtype=float), np.asarray(base, dtype=float).reshape(-1)
-        context = encoder.context(states, ttg) if network.context_dim else None
+        context = encoder.context(states, ttg) if getattr(network, "context_dim", 0) else None
         return cls(model, network, encoder, prior, states, ttg, encoder.encode(states, ttg), context, linear, offset)
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether :meth:`score` and :meth:`network_scale` apply (a :class:`QNetwork`); other network kinds are
+        scored row by row through :meth:`row`."""
+        return isinstance(self.network, QNetwork)
 
     @torch.no_grad()
     def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -146,6 +146,8 @@ class GreedySelector:
 
     def select_batch(self, q: StateQBatch, time_limit: float | None = None) -> list[Decision]:
         """One decision per row of ``q``, each the action :meth:`select` returns for that row alone."""
+        if not q.vectorised:  # a network kind the batch cannot score: row by row
+            return [self.select(q.row(i), time_limit) for i in range(len(q))]
         start = time.perf_counter()
         a, values, settled = greedy_ascent_batch(q)
         seconds = (time.perf_counter() - start) / max(1, int(settled.sum()))
