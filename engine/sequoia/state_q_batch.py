@@ -65,7 +65,7 @@ class StateQBatch:
 
     @property
     def vectorised(self) -> bool:
-        """Whether :meth:`score` and :meth:`network_scale` apply (a :class:`QNetwork`); other network kinds are
+        """Whether :meth:`score` and :meth:`network_bound` apply (a :class:`QNetwork`); other network kinds are
         scored row by row through :meth:`row`."""
         return isinstance(self.network, QNetwork)
 
@@ -84,20 +84,27 @@ class StateQBatch:
         return values
 
     @torch.no_grad()
-    def network_scale(self) -> np.ndarray:
-        """Per row (B,): a bound on the magnitude of every partial sum the network forms for any 0/1 action of
-        the row (the forward with absolute weights and inputs, every action entry 1, no ReLU): float32 rounding
-        in its forward, and so its difference between two batch compositions, is a small multiple of eps times it.
-        """
+    def network_bound(self) -> tuple[np.ndarray, np.ndarray]:
+        """(const (B,), per_entry (B, n)): for a 0/1 action ``a`` of row b, ``const[b] + per_entry[b] @ a`` bounds the
+        magnitude of every partial sum the network forms for it (the forward with absolute weights and inputs and
+        no ReLU, which is affine in ``a``; output scale included). Float32 rounding in the forward, and so its
+        difference between two batch compositions, is a small multiple of eps times this bound."""
         net = self.network
-        n, B = net.n_actions, len(self)
-        parts = [np.ones((B, n))]
+        n, c = net.n_actions, net.context_dim
+        first, *rest = net.hidden_layers
+        W = np.abs(first.weight.double().numpy())
+        u = np.ones((1, 1))  # |later layers| as one linear map (1, h1) and offset k, built from the output back
+        k = np.zeros(1)
+        for layer in [*rest, net.out][::-1]:
+            k = k + u @ np.abs(layer.bias.double().numpy())
+            u = u @ np.abs(layer.weight.double().numpy())
+        u = u[0]
+        const = u @ np.abs(first.bias.double().numpy()) + k[0] + np.abs(self.features) @ (u @ W[:, n * (1 + c) :])
+        per_entry = np.broadcast_to(u @ W[:, :n], (len(self), n)).copy()
         if self.context is not None:
-            parts.append(np.abs(self.context).reshape(B, -1))
-        x = np.concatenate([*parts, np.abs(self.features)], axis=1).astype(np.float64)
-        for layer in [*net.hidden_layers, net.out]:
-            x = x @ np.abs(layer.weight.double().numpy()).T + np.abs(layer.bias.double().numpy())
-        return x[:, 0] * abs(net.output_scale)
+            per_entry += np.einsum("bjc,jc->bj", np.abs(self.context), (u @ W[:, n : n * (1 + c)]).reshape(n, c))
+        scale = abs(net.output_scale)
+        return const * scale, per_entry * scale
 
     def row(self, i: int) -> StateQ:
         """Row ``i``'s Q exactly as a single decision builds it."""

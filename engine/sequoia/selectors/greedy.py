@@ -23,8 +23,8 @@ from solvers.solution import HEURISTIC
 if TYPE_CHECKING:
     from engine.sequoia.state_q_batch import StateQBatch
 
-#: closeness of a batch row's greedy choice, relative to 1 + the row's network scale (a bound on its float32
-#: forward's partial sums, whose last bits depend on the batch), below which the row is left to a single call;
+#: closeness of a batch row's greedy choice, relative to 1 + a bound on the network's partial sums for the actions
+#: compared (float32: their last bits depend on the batch), below which the row is left to a single call;
 #: about 17 float32 epsilons, 50x the largest batch-vs-single difference measured (2e-8 of the scale, trained and
 #: random networks, J = 20)
 BATCH_TIE_TOL = 1e-6
@@ -71,14 +71,15 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     Each round takes the candidates of every active row (its action plus one free entry, in entry order, kept when
     quickly extendable: asked once per distinct candidate), scores them in one ``q.score`` call and applies the
     single ascent's rule per row (first best gain; stop when it does not improve on a feasible action).
-    ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the row's
-    network scale, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
+    ``settled`` is False for a row with a choice within the tie tolerances (:data:`BATCH_TIE_TOL` of the
+    network's bound, :data:`LINEAR_TIE_TOL` of the values) or an infeasible end: its action is not guaranteed to be the
     single call's."""
     model, B, n = q.model, len(q), q.model.n_actions
     extendable_test = _extendable_test(model)
     a = np.zeros((B, n), dtype=np.int64)
     value = q.score(np.arange(B), a)
-    scale = 1.0 + q.network_scale()
+    const, per_entry = q.network_bound()
+    largest = per_entry.max(axis=1, initial=0.0)  # the most one added entry can raise the bound
     settled, active = np.ones(B, dtype=bool), np.ones(B, dtype=bool)
     eye = np.eye(n, dtype=np.int64)
     while active.any():
@@ -100,7 +101,8 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
         best = np.minimum.reduceat(np.where(gains == top[segment], np.arange(owner.size), owner.size), starts)
         runner_up = np.maximum.reduceat(np.where(np.arange(owner.size) == best[segment], -np.inf, gains), starts)
         row, new = owner[starts], values[best]
-        tol = BATCH_TIE_TOL * scale[row] + LINEAR_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
+        scale = 1.0 + const[row] + np.einsum("rn,rn->r", a[row], per_entry[row]) + largest[row]
+        tol = BATCH_TIE_TOL * scale + LINEAR_TIE_TOL * (1.0 + np.abs(new) + np.abs(value[row]))
         feasible = np.fromiter((model.is_feasible(x) for x in a[row]), dtype=bool, count=row.size)
         stop = (new <= value[row] + 1e-12) & feasible
         # unsure: whether to stop, or (going on) which candidate is best; a stop settles the row whichever is best
