@@ -8,6 +8,7 @@ stays available for rows a batch selector must settle one by one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -63,6 +64,13 @@ class StateQBatch:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
+    @cached_property
+    def _tensors(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features and context as float32 tensors, once (rows are gathered from them per call)."""
+        features = torch.as_tensor(np.asarray(self.features, dtype=np.float32))
+        context = None if self.context is None else torch.as_tensor(np.asarray(self.context, dtype=np.float32))
+        return features, context
+
     @property
     def vectorised(self) -> bool:
         """Whether :meth:`score` and :meth:`network_bound` apply (a :class:`QNetwork`); other network kinds are
@@ -75,10 +83,11 @@ class StateQBatch:
         as a single state's; the prior's linear part in float64)."""
         owner = np.asarray(owner, dtype=np.int64)
         a = np.asarray(actions)
-        at = torch.as_tensor(a.astype(np.float32))
-        f = torch.as_tensor(self.features[owner], dtype=torch.float32)
-        c = None if self.context is None else torch.as_tensor(self.context[owner], dtype=torch.float32)
-        values = self.network.forward(at, f, c).numpy().astype(np.float64)
+        rows = torch.as_tensor(owner)
+        features, context = self._tensors
+        f = features.index_select(0, rows)
+        c = None if context is None else context.index_select(0, rows)
+        values = self.network.forward(torch.as_tensor(a.astype(np.float32)), f, c).numpy().astype(np.float64)
         if self.linear is not None:
             values = values + np.einsum("mn,mn->m", a, self.linear[owner]) + self.offset[owner]
         return values
