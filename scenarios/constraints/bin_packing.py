@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scenarios.constraints.packing_patterns import pattern_packing
+
 
 class BinPackingOracle:
     """Exact feasibility of the capacity domain: can the pulled arms' costs be packed into the workers?"""
@@ -20,6 +22,15 @@ class BinPackingOracle:
         if costs.sum() > self.capacities.sum() or (costs.size and costs.max() > self.capacities.max()):
             return None
         order = np.argsort(-costs, kind="stable")
+        quick = _best_fit(costs[order], self.capacities)
+        if quick is not None:  # most packings a heuristic finds at once: no search
+            out = np.empty(len(order), dtype=np.int64)
+            out[order] = quick
+            return out
+        try:  # few distinct costs and capacities: an exact pattern program (a tight J = 1,000 search took minutes)
+            return pattern_packing(costs, self.capacities)
+        except OverflowError:
+            pass
         c = costs[order].tolist()
         suffix = [*np.cumsum(c[::-1])[::-1].tolist(), 0]  # suffix[k] = total cost of items k..end
         remaining = self.capacities.tolist()
@@ -75,10 +86,28 @@ class BinPackingOracle:
         """Random first-fit: arms in random order, each to a random worker with room (a maximal packing)."""
         remaining = self.capacities.copy()
         a = np.zeros(self.costs.size, dtype=np.int64)
+        worker = np.full(self.costs.size, -1, dtype=np.int64)
         for j in rng.permutation(self.costs.size):
             fits = np.flatnonzero(remaining >= self.costs[j])
             if fits.size:
                 i = rng.choice(fits)
                 remaining[i] -= self.costs[j]
-                a[j] = 1
+                a[j], worker[j] = 1, i
+        # the packing just built certifies the action (an env step that checks it next needs no search)
+        self._last = (a.astype(np.int8).tobytes(), worker[a > 0])
         return a
+
+
+def _best_fit(costs: np.ndarray, capacities: np.ndarray) -> list[int] | None:
+    """Best-fit placement of ``costs`` in the given order (each to the fullest worker that holds it): a worker
+    per item, or None when the heuristic fails (the exact search then decides)."""
+    remaining = capacities.astype(np.int64).copy()
+    out: list[int] = []
+    for cost in costs.tolist():
+        fits = np.flatnonzero(remaining >= cost)
+        if not fits.size:
+            return None
+        i = int(fits[np.argmin(remaining[fits])])
+        remaining[i] -= cost
+        out.append(i)
+    return out

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.constraints.bin_packing import BinPackingOracle  # noqa: F401  (re-exported)
+from scenarios.constraints.packing_patterns import maximal_packings
 from scenarios.constraints.worker_capacity import WorkerCapacityBlock
 from scenarios.cormab.instance import CoRMABInstance, generate_arms
 
@@ -74,7 +75,7 @@ class CapacityInstance(CoRMABInstance):
         values = np.unique(np.asarray(self.costs, dtype=np.int64))
         C = values.size
         types, count = np.unique(np.asarray(self.capacities, dtype=np.int64), return_counts=True)
-        pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in _maximal_packings(values, cap, max_patterns)]
+        pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in maximal_packings(values, cap, max_patterns)]
         if len(pats) <= max_patterns:
             P = np.array([p for _, p in pats], dtype=float).reshape(-1, C)
             t_of = np.array([t for t, _ in pats], dtype=np.int64)
@@ -124,7 +125,7 @@ def _count_certificate(
     C, W, J = values.size, caps.size, costs.size
     w = np.round(np.asarray(w, dtype=float)).astype(np.int64)
     types = np.unique(caps)
-    pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in _maximal_packings(values, cap, max_patterns)]
+    pats = [(t, p) for t, cap in enumerate(types.tolist()) for p in maximal_packings(values, cap, max_patterns)]
     room = np.zeros((W, C), dtype=np.int64)  # how many arms of each class each worker may take
     if len(pats) <= max_patterns:
         if w.size != len(pats):
@@ -149,26 +150,3 @@ def _count_certificate(
             return None
         x[slots[: arms.size], arms] = 1.0
     return x.ravel()
-
-
-def _maximal_packings(costs: np.ndarray, capacity: int, limit: int) -> list[list[int]]:
-    """Item counts per cost (ascending ``costs``) that fit in ``capacity`` and leave no room for another item;
-    stops after ``limit + 1`` packings (the caller then falls back)."""
-    out: list[list[int]] = []
-    counts = [0] * costs.size
-    smallest = int(costs[0])
-
-    def rec(k: int, room: int) -> None:
-        if len(out) > limit:
-            return
-        if k == costs.size:
-            if room < smallest and any(counts):
-                out.append(counts.copy())
-            return
-        for m in range(room // int(costs[k]), -1, -1):
-            counts[k] = m
-            rec(k + 1, room - m * int(costs[k]))
-        counts[k] = 0
-
-    rec(0, int(capacity))
-    return out
