@@ -26,6 +26,8 @@ def linear_objective(table: np.ndarray, structure: ControlStructure) -> tuple[np
 def first_order(table: np.ndarray, structure: ControlStructure) -> tuple[np.ndarray, np.ndarray]:
     """The line through the objective at a = 0 and at each single action e_i, for tables (..., J, V):
     (gains (..., N), base (...)); exact for arm-pull domains."""
+    if structure.is_pull:  # arm i's own line: O(J), where the generic path below scores N single actions
+        return table[..., :, 1] - table[..., :, 0], table[..., :, 0].sum(-1)
     N = structure.weights.shape[1]
     zero = np.zeros((1, N))
     base = _joint(table, structure, zero)[..., 0]
