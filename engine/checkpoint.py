@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.q_network import QNetwork
 
 FORMAT_VERSION = 1
@@ -66,32 +67,47 @@ def read_checkpoint_meta(path: str | Path) -> dict:
     return json.loads(config_file.read_text())
 
 
-def save_checkpoint(path: str | Path, net: QNetwork, config: dict) -> Path:
+def save_checkpoint(path: str | Path, net: QNetwork | ArmwiseQNetwork, config: dict) -> Path:
     """A Q-network checkpoint: ``config`` plus the network shape, format and policy versions."""
-    meta = {
-        **config,
-        "format_version": FORMAT_VERSION,
-        "network": {
+    shape = (
+        net.shape()
+        if isinstance(net, ArmwiseQNetwork)
+        else {
             "n_actions": net.n_actions,
             "state_dim": net.state_dim,
             "hidden": list(net.hidden),
             "context_dim": net.context_dim,
-        },
+        }
+    )
+    meta = {
+        **config,
+        "format_version": FORMAT_VERSION,
+        "network": shape,
         "policy_version": weights_digest(net),
     }
     return write_checkpoint_dir(path, meta, net.state_dict())
 
 
-def load_checkpoint(path: str | Path) -> tuple[QNetwork, dict]:
+def load_checkpoint(path: str | Path) -> tuple[QNetwork | ArmwiseQNetwork, dict]:
     meta = read_checkpoint_meta(path)
     weights_file = Path(path) / "weights.safetensors"
     shape = meta["network"]
-    net = QNetwork(
-        int(shape["n_actions"]),
-        int(shape["state_dim"]),
-        tuple(int(w) for w in shape["hidden"]),
-        int(shape.get("context_dim", 0)),
-    )
+    net: QNetwork | ArmwiseQNetwork
+    if shape.get("kind") == ArmwiseQNetwork.kind:
+        net = ArmwiseQNetwork(
+            int(shape["n_actions"]),
+            int(shape["context_dim"]),
+            tuple(int(w) for w in shape["hidden"]),
+            int(shape["pooled_dim"]),
+            tuple(int(w) for w in shape["head_hidden"]),
+        )
+    else:
+        net = QNetwork(
+            int(shape["n_actions"]),
+            int(shape["state_dim"]),
+            tuple(int(w) for w in shape["hidden"]),
+            int(shape.get("context_dim", 0)),
+        )
     net.load_state_dict(load_file(str(weights_file)))
     net.eval()
     return net, meta

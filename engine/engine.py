@@ -13,6 +13,7 @@ from engine.decision import Decision
 from engine.planners.batch import parse_rows
 from engine.planners.prior import PlannerPrior, make_prior
 from engine.protocols import Policy, batch_rows
+from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_encoder, make_state_q
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS, load_plugins
@@ -37,7 +38,7 @@ class Engine:
         self,
         scenario: str,
         instance,
-        network: QNetwork,
+        network: QNetwork | ArmwiseQNetwork,
         config: DQNConfig | None = None,
         training_summary: dict | None = None,
         seed: int = 0,
@@ -58,6 +59,16 @@ class Engine:
 
             assert isinstance(self.prior, PlannerPrior)
             self.planner = PlannerPolicy(scenario, instance, self.prior.planner)
+        elif (
+            isinstance(network, ArmwiseQNetwork)
+            and isinstance(self.prior, PlannerPrior)
+            and self.prior.planner.structure.is_pull
+        ):  # Q's argmax is the corrected planner's decision
+            from engine.planners.corrected import CorrectedPlanner
+            from engine.planners.policy import PlannerPolicy
+
+            corrected = CorrectedPlanner(self.prior.planner, network, self.encoder)
+            self.planner = PlannerPolicy(scenario, instance, corrected)
 
     # ----------------------------------------------------------------------------------- training
     @classmethod
@@ -134,7 +145,7 @@ class Engine:
             for d in kept:
                 d.policy_version = self.policy_version
             return kept
-        if len(rows) < 2 or not hasattr(chosen, "select_batch"):
+        if len(rows) < 2 or not hasattr(chosen, "select_batch") or not isinstance(self.network, QNetwork):
             return [self.decide(row, selector, time_limit, **options) for row in rows]
         start = time.perf_counter()
         arm_states, ttg = parse_rows(self.instance, self._env, rows)

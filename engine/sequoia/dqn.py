@@ -25,12 +25,13 @@ import torch
 from tqdm.auto import tqdm
 
 from engine.analysis.evaluation import evaluate
-from engine.planners.prior import PlannerPrior, Prior, make_prior
+from engine.planners.prior import PlannerPrior, make_prior
+from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
+from engine.sequoia.network_inputs import AnyQNetwork, make_encoder, make_network, make_state_q, network_inputs
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
-from engine.sequoia.state_encoder import StateEncoder
 from engine.sequoia.state_q import StateQ
 from scenarios.cormab.instance import CoRMABInstance
 
@@ -66,16 +67,22 @@ class DQNTrainer:
         self.encoder = make_encoder(instance)
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
-        self.net = QNetwork(instance.n_actions, self.encoder.dim, self.config.hidden, self.encoder.context_dim)
+        self.net = make_network(self.config, instance, self.encoder)
         self.version = 0
         self.summary = TrainingSummary()
-        self.regulariser = MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
+        self.regulariser = (
+            None
+            if isinstance(self.net, ArmwiseQNetwork)  # linear in the action: nothing for the MILP to stabilise
+            else MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
+        )
         self.prior = make_prior(self.config.prior, instance)
         if self.prior is not None:  # the network starts at exactly 0: Q = the prior, the planner's policy
             self._zero_output()
 
     # ------------------------------------------------------------------------------------ helpers
-    def state_q(self, states: np.ndarray, ttg: int, net: QNetwork | None = None, version: int | None = None) -> StateQ:
+    def state_q(
+        self, states: np.ndarray, ttg: int, net: AnyQNetwork | None = None, version: int | None = None
+    ) -> StateQ:
         """Q(s, .) of ``net`` (default: the online network) with the reward prior when configured."""
         return make_state_q(
             self.model,
@@ -94,10 +101,9 @@ class DQNTrainer:
         return states, self.rng.integers(1, self.instance.horizon + 1, k)
 
     def _q(
-        self, net: QNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray, with_prior: bool = True
+        self, net: AnyQNetwork, actions: np.ndarray, states: np.ndarray, ttg: np.ndarray, with_prior: bool = True
     ) -> torch.Tensor:
-        feats = torch.as_tensor(self.encoder.encode(states, ttg))
-        context = torch.as_tensor(self.encoder.context(states, ttg))
+        feats, context = network_inputs(net, self.encoder, self.prior, states, ttg)
         q = net(torch.as_tensor(actions, dtype=torch.float32), feats, context)
         return q if self.prior is None or not with_prior else q + self.prior.values(states, ttg, actions)
 
@@ -112,7 +118,7 @@ class DQNTrainer:
         action: capacity J = 20 seed 0 stayed exactly myopic through 100 episodes.)"""
         cfg = self.config
         if self.prior is not None:
-            self.net.out.reset_parameters()
+            self.net.reset_output()
         states, ttg = self._random_states(cfg.warm_start_samples)
         actions = np.stack([self.model.sample(self.rng) for _ in range(cfg.warm_start_samples)])
         rewards = np.array([self.instance.expected_reward(s, a) for s, a in zip(states, actions, strict=True)])
@@ -132,7 +138,7 @@ class DQNTrainer:
                     )
                     / self.net.output_scale**2
                 )
-                if self.regulariser is not None:
+                if self.regulariser is not None and isinstance(self.net, QNetwork):
                     loss = loss + self.regulariser.penalty(self.net, states[idx.numpy()], ttg[idx.numpy()])
                 opt.zero_grad()
                 loss.backward()
@@ -145,12 +151,10 @@ class DQNTrainer:
 
     def _zero_output(self) -> None:
         """Network output 0 everywhere: Q is the reward prior alone."""
-        with torch.no_grad():
-            self.net.out.weight.zero_()
-            self.net.out.bias.zero_()
+        self.net.zero_output()
 
     # ----------------------------------------------------------------------------------- training
-    def train(self, progress: bool = True) -> QNetwork:
+    def train(self, progress: bool = True) -> AnyQNetwork:
         cfg = self.config
         start = time.perf_counter()
         if cfg.warm_start_epochs > 0:
@@ -170,8 +174,13 @@ class DQNTrainer:
         elites: deque[tuple[int, ...]] = deque(maxlen=cfg.elite_candidates)
         env = self.instance.make_env(training=True)
 
+        acting = self.linear_policy(self.net)
+
         def best_action(states: np.ndarray, ttg: int) -> np.ndarray:
-            decision = selector.select(self.state_q(states, ttg))
+            if acting is not None:
+                decision = acting.decide(np.concatenate([states, [ttg]]))
+            else:
+                decision = selector.select(self.state_q(states, ttg))
             s = self.summary
             s.act_decisions += 1
             s.act_seconds += decision.seconds
@@ -183,7 +192,7 @@ class DQNTrainer:
             return decision.action
 
         snapshot_at = _snapshot_episodes(cfg.episodes, cfg.snapshots)
-        snapshots: list[tuple[int, QNetwork]] = []
+        snapshots: list[tuple[int, AnyQNetwork]] = []
         if 0 in snapshot_at:
             snapshots.append((0, copy.deepcopy(self.net)))
         bar = tqdm(range(cfg.episodes), desc="DQN", disable=not progress, unit="episode")
@@ -229,15 +238,30 @@ class DQNTrainer:
         if snapshots:
             finalists = [*snapshots, (cfg.episodes, self.net)]
             if self.regulariser is not None:  # score what will be deployed: the pruned networks
-                finalists = [(e, self.regulariser.pruned_copy(net)) for e, net in finalists]
+                finalists = [
+                    (e, self.regulariser.pruned_copy(net) if isinstance(net, QNetwork) else net) for e, net in finalists
+                ]
             self._select_snapshot(finalists, selector)
-        if self.regulariser is not None:
+        if self.regulariser is not None and isinstance(self.net, QNetwork):
             self.regulariser.finish(self.net)
             self.version += 1
         self.summary.seconds = time.perf_counter() - start
         return self.net
 
-    def _select_snapshot(self, snapshots: list[tuple[int, QNetwork]], selector) -> None:
+    def linear_policy(self, net: AnyQNetwork):
+        """For an arm-wise network on a planner prior of an arm-pull domain: the planner with the network's pull
+        gains added (:mod:`engine.planners.corrected`), whose decisions are Q's exact argmax through the planner's
+        scale paths (oracle, dominance reduction); None otherwise."""
+        if not isinstance(net, ArmwiseQNetwork) or not isinstance(self.prior, PlannerPrior):
+            return None
+        if not self.prior.planner.structure.is_pull:
+            return None
+        from engine.planners.corrected import CorrectedPlanner
+        from engine.planners.policy import PlannerPolicy
+
+        return PlannerPolicy("", self.instance, CorrectedPlanner(self.prior.planner, net, self.encoder))
+
+    def _select_snapshot(self, snapshots: list[tuple[int, AnyQNetwork]], selector) -> None:
         """Keep the snapshot whose exact greedy policy has the best mean expected return on held-out episodes
         (the same episode seeds for every snapshot: common random numbers). With a prior the first snapshot
         is the prior's own policy (the planner): a later one replaces it only when its paired gain over it
@@ -272,17 +296,19 @@ class DQNTrainer:
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
         return not diff.mean() > self.config.selection_z * se
 
-    def policy_returns(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
+    def policy_returns(self, net: AnyQNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
         """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""
-        policy = _NetworkPolicy(self, net, selector, version)
+        policy = self.linear_policy(net) or _NetworkPolicy(self, net, selector, version)
         run = evaluate(self.instance, {"snapshot": policy}, episode_seeds=list(seeds), progress=False)
         return np.asarray(run.methods["snapshot"].expected, dtype=float)
 
-    def policy_return(self, net: QNetwork, seeds: np.ndarray, selector, version: int) -> float:
+    def policy_return(self, net: AnyQNetwork, seeds: np.ndarray, selector, version: int) -> float:
         """Mean of :meth:`policy_returns`."""
         return float(np.mean(self.policy_returns(net, seeds, selector, version)))
 
-    def _learn(self, replay: Replay, target_net: QNetwork, opt: torch.optim.Optimizer, candidates: np.ndarray) -> float:
+    def _learn(
+        self, replay: Replay, target_net: AnyQNetwork, opt: torch.optim.Optimizer, candidates: np.ndarray
+    ) -> float:
         cfg = self.config
         idx = self.rng.integers(0, replay.count, cfg.batch_size)
         q = self._q(self.net, replay.actions[idx], replay.states[idx], replay.ttg[idx])
@@ -295,8 +321,7 @@ class DQNTrainer:
                 dtype=torch.float32,
             )
             s2, t2 = replay.next_states[idx], np.maximum(replay.next_ttg[idx], 1)
-            feats = torch.as_tensor(self.encoder.encode(s2, t2))
-            context = torch.as_tensor(self.encoder.context(s2, t2))
+            feats, context = network_inputs(self.net, self.encoder, self.prior, s2, t2)
             online = self.net.candidate_values(cands, feats, context)
             evaluated = target_net.candidate_values(cands, feats, context)
             if self.prior is not None:
@@ -308,7 +333,7 @@ class DQNTrainer:
                 + cfg.gamma * (1.0 - torch.as_tensor(replay.done[idx])) * next_value
             )
         loss = torch.nn.functional.smooth_l1_loss(q / self.net.output_scale, y / self.net.output_scale)
-        if self.regulariser is not None:
+        if self.regulariser is not None and isinstance(self.net, QNetwork):
             loss = loss + self.regulariser.penalty(self.net, replay.states[idx], replay.ttg[idx])
         opt.zero_grad()
         loss.backward()
@@ -316,23 +341,6 @@ class DQNTrainer:
         opt.step()
         self.version += 1
         return float(loss.detach())
-
-
-def make_state_q(
-    model, net: QNetwork, encoder: StateEncoder, prior: Prior | None, states: np.ndarray, ttg: int, version: int = 0
-) -> StateQ:
-    """Q(s, .) of one state: the network, plus the prior's linear part when ``prior`` is given."""
-    linear, offset = None, 0.0
-    if prior is not None:
-        linear, base = prior.coefficients(states, ttg)
-        offset = float(base)
-    return StateQ(model, net, encoder.encode(states, ttg), encoder.context(states, ttg), version, linear, offset)
-
-
-def make_encoder(instance: CoRMABInstance) -> StateEncoder:
-    """The state encoder of an instance (actions linked to the arms they reach)."""
-    links = instance.action_arm_links() if instance.n_actions != instance.n_arms else None
-    return StateEncoder(instance.n_arms, instance.arms.n_states, instance.horizon, links)
 
 
 def _selector_options(cfg: DQNConfig) -> dict:
@@ -352,7 +360,7 @@ def _snapshot_episodes(episodes: int, snapshots: int) -> set[int]:
 class _NetworkPolicy:
     """The exact greedy policy of one network (a training snapshot) as an evaluation policy."""
 
-    def __init__(self, trainer: DQNTrainer, net: QNetwork, selector, version: int) -> None:
+    def __init__(self, trainer: DQNTrainer, net: AnyQNetwork, selector, version: int) -> None:
         self.trainer, self.net, self.selector, self.version = trainer, net, selector, version
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator):

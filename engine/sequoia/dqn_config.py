@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class DQNConfig:
     hidden: tuple[int, ...] = (16, 32)
+    # joint: one MLP over [action ; action x context ; all arm states] (its input grows with J);
+    # armwise: one encoder shared by every action entry, the action linear per entry, a pooled value head
+    # (engine/sequoia/armwise_network.py): the same weights at any J, exact argmax by the domain's oracle
+    network: str = "joint"
     episodes: int = 100
     warm_start_samples: int = 4096
     warm_start_epochs: int = 300

@@ -46,6 +46,15 @@ class QNetwork(nn.Module):
     def set_output_scale(self, scale: float) -> None:
         self._output_scale.fill_(float(scale))
 
+    def zero_output(self) -> None:
+        """Output 0 everywhere (Q is the prior alone)."""
+        with torch.no_grad():
+            self.out.weight.zero_()
+            self.out.bias.zero_()
+
+    def reset_output(self) -> None:
+        self.out.reset_parameters()
+
     def forward(self, actions: torch.Tensor, features: torch.Tensor, context: torch.Tensor | None = None):
         parts = [actions]
         if self.context_dim:

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.q_network import QNetwork
 from scenarios.action_model import ActionModel
 from solvers.formulations.relu_network import ReluNetwork
@@ -16,22 +17,26 @@ from solvers.formulations.relu_network import ReluNetwork
 class StateQ:
     """The action-value function of one state over one feasible set; ``version`` changes with the weights.
 
-    Q(a) = network(a) + linear . a + offset: ``linear``/``offset`` are a fixed per-state linear part (the
-    exact one-step reward, :mod:`engine.sequoia.reward_prior`); None means the network alone."""
+    Q(a) = network(a) + linear . a + offset: ``linear``/``offset`` are a fixed per-state linear part (a
+    planner's objective or the exact one-step reward: the prior); None means the network alone. An arm-wise
+    network's own gains are linear too: they are in ``linear`` (what selectors maximise, with the value head as
+    the ReLU part) and in ``network_linear``, the share of ``linear`` that the network's ``score`` already holds."""
 
     model: ActionModel
-    network: QNetwork
+    network: QNetwork | ArmwiseQNetwork
     features: np.ndarray
     context: np.ndarray | None = None
     version: int = 0
     linear: np.ndarray | None = None
     offset: float = 0.0
+    network_linear: np.ndarray | None = None
 
     def score(self, actions: np.ndarray) -> np.ndarray:
         actions = np.atleast_2d(actions)
         values = self.network.score(actions, self.features, self.context)
         if self.linear is not None:
-            values = values + actions @ self.linear + self.offset
+            extra = self.linear if self.network_linear is None else self.linear - self.network_linear
+            values = values + actions @ extra + self.offset
         return values
 
     @cached_property
