@@ -150,3 +150,26 @@ def test_omlt_cross_check_takes_its_pyomo_solver():
         got = omlt.solve(bias, mip_rel_gap=1e-9)
         assert got.status == "optimal" and got.objective == pytest.approx(want.objective, abs=1e-7)
     assert omlt.solver is solver
+
+
+def test_mip_selector_takes_a_solver_object_and_agrees_with_highs():
+    """The network MILP (oracle off) solved by an injected SCIP object, a CBC name and HiGHS: same Q value."""
+    from engine.sequoia.dqn import DQNConfig
+    from engine.sequoia.selectors.mip import MipSelector
+    from solvers.backends.registry import is_persistent
+
+    env = make("capacity", n_arms=8, budget=3, seed=0)
+    engine = Engine.train(
+        env, DQNConfig(episodes=2, warm_start_samples=64, warm_start_epochs=2, snapshots=0), seed=0, progress=False
+    )
+    scip = OrToolsSolver(backend="SCIP")
+    assert not is_persistent(scip) and is_persistent(HighsSolver())
+    selectors = [
+        MipSelector(oracle=False),
+        MipSelector(oracle=False, backend=scip),
+        MipSelector(oracle=False, backend="cbc"),
+    ]
+    for state in _states(env, 4):
+        q = engine.state_q(state)
+        values = [s.select(q).value for s in selectors]
+        assert max(values) - min(values) <= 1e-5 * (1 + abs(values[0]))

@@ -27,6 +27,8 @@ class HighsSolver:
     """Solve :class:`MatrixMILP` instances with a persistent HiGHS model."""
 
     name = "highs"
+    #: keeps one model between solves: a same-structure MILP only updates values (callers skip pruning)
+    persistent = True
 
     def __init__(
         self,

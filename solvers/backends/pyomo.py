@@ -68,6 +68,7 @@ class PyomoSolver:
     """Solve :class:`MatrixMILP` instances through one persistent pyomo model + HiGHS."""
 
     name = "pyomo-highs"
+    persistent = True
 
     def __init__(self, time_limit: float | None = None, mip_rel_gap: float = 1e-4) -> None:
         self.time_limit, self.mip_rel_gap = time_limit, mip_rel_gap

@@ -108,3 +108,9 @@ def require_highs(solver: object, feature: str) -> HighsSolver:
         name = getattr(solver, "name", type(solver).__name__)
         raise InvalidInputError("backend", f"{feature} needs the 'highs' back-end (HiGHS only); got {name!r}")
     return solver
+
+
+def is_persistent(solver: object) -> bool:
+    """Whether a back-end keeps one model between solves (its class sets ``persistent = True``): then a MILP of
+    the same structure is best passed whole, since only values change; others solve a pruned copy."""
+    return bool(getattr(type(solver), "persistent", False))

@@ -33,7 +33,7 @@ from engine.decision import Decision
 from engine.sequoia.selectors.affine import affine_form
 from engine.sequoia.selectors.greedy import greedy_ascent
 from engine.sequoia.state_q import StateQ
-from solvers.backends.registry import NETWORK_BACKENDS, make_backend
+from solvers.backends.registry import NETWORK_BACKENDS, Backend, is_persistent, resolve_backend
 from solvers.formulations.network_milp import TIGHTENING_MODES, NetworkMILP, max_cardinality
 from solvers.formulations.relu_network import ReluNetwork
 from solvers.oracles import LinearOracle, oracle_for
@@ -89,24 +89,24 @@ class MipSelector:
         self,
         mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
         time_limit: float | None = 10.0,
-        backend: str = "highs",
+        backend: Backend = "highs",
         tightening: str = "interval",
         tightening_budget: float = 0.05,
         highs_options: dict[str, object] | None = None,
         oracle: bool = True,
     ) -> None:
-        """``highs_options`` replace :data:`NETWORK_HIGHS_OPTIONS` for the ``highs`` back-end; ``oracle=False``
-        always solves the MILP (no combinatorial oracle even where the network is affine)."""
-        if backend not in NETWORK_BACKENDS:
+        """``backend``: a registered name that accepts continuous columns (:data:`NETWORK_BACKENDS`) or a solver
+        object (the caller configured it); ``highs_options`` replace :data:`NETWORK_HIGHS_OPTIONS` when the name
+        resolves to HiGHS; ``oracle=False`` always solves the MILP (no combinatorial oracle even where the network
+        is affine)."""
+        if isinstance(backend, str) and backend not in NETWORK_BACKENDS:
             raise ValueError(f"backend must be one of {NETWORK_BACKENDS} for network MILPs, got {backend!r}")
         if tightening not in TIGHTENING_MODES:
             raise ValueError(f"tightening must be one of {TIGHTENING_MODES}, got {tightening!r}")
         self.mip_rel_gap, self.time_limit = mip_rel_gap, time_limit
         self.backend, self.tightening, self.tightening_budget = backend, tightening, tightening_budget
-        options: dict = {"mip_rel_gap": mip_rel_gap}
-        if backend == "highs":
-            options["options"] = dict(NETWORK_HIGHS_OPTIONS if highs_options is None else highs_options)
-        self._solver = make_backend(backend, **options)
+        highs_args = {"options": dict(NETWORK_HIGHS_OPTIONS if highs_options is None else highs_options)}
+        self._solver = resolve_backend(backend, highs_args=highs_args, mip_rel_gap=mip_rel_gap)
         self.use_oracle = oracle
         self._compiled: NetworkMILP | None = None
         self._key: tuple | None = None
@@ -183,7 +183,7 @@ class MipSelector:
 
     def _solve(self, milp, warm, limit: float | None) -> tuple[Solution, np.ndarray | None]:
         """Solve with the back-end; returns the solution and its full variable vector (None when none)."""
-        if self.backend in ("highs", "pyomo"):  # persistent: the same structure every state
+        if is_persistent(self._solver):  # the same structure every state: only values change
             sol = self._solver.solve(milp, time_limit=limit, mip_rel_gap=self.mip_rel_gap, warm_start=warm)
             return sol, sol.x
         small, kept = milp.pruned()
