@@ -61,7 +61,8 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
     planner = PlannerPolicy(scenario, env.instance, "whittle")
     seeds = [10_000_019 * (seed + 1) + e for e in range(args.eval_episodes)]
     start = time.perf_counter()
-    run = evaluate(env.instance, {"trained": _EnginePolicy(engine), "whittle": planner}, episode_seeds=seeds, progress=not args.quiet)
+    policies = {"trained": _EnginePolicy(engine), "whittle": planner}
+    run = evaluate(env.instance, policies, episode_seeds=seeds, progress=not args.quiet)
     diff = run.paired_difference("trained", "whittle")
     summary = engine.training_summary
     return {
@@ -82,7 +83,8 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| scenario | seed | J | W | train min | s/episode | trained | Whittle | trained - Whittle [95% CI] | kept snapshot |",
+        "| scenario | seed | J | W | train min | s/episode | trained | Whittle | trained - Whittle [95% CI] "
+        "| kept snapshot |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
