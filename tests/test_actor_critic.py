@@ -341,3 +341,20 @@ def test_post_decision_needs_the_reward_model():
     with pytest.raises(InvalidInputError) as err:
         ActorCriticAgent.train(env, _prior_config(total_steps=8, post_decision=True), seed=0, progress=False)
     assert err.value.field == "post_decision"
+
+
+def test_exact_milp_on_another_backend_finds_the_same_action(tiny_agent):
+    """``mip_backend`` reaches the critic's MILP: SCIP's argmax has HiGHS's value."""
+    from dataclasses import replace
+
+    obs = np.array([20.0, 5.0, -2.0])
+    highs_value = tiny_agent.act(obs, selector="mip")[1]["value"]
+    tiny_agent.config = replace(tiny_agent.config, mip_backend="scip")
+    tiny_agent._invalidate()
+    try:
+        _, info = tiny_agent.act(obs, selector="mip")
+        assert info["value"] == pytest.approx(highs_value, rel=1e-6, abs=1e-6)
+        assert tiny_agent.box_milp().solver.name != "highs"
+    finally:
+        tiny_agent.config = replace(tiny_agent.config, mip_backend="highs")
+        tiny_agent._invalidate()

@@ -271,6 +271,7 @@ class ActorCriticAgent:
                 time_limit=self.config.mip_time_limit,
                 mip_rel_gap=self.config.mip_rel_gap,
                 seed=self.config.seed,
+                backend=self.config.mip_backend,
                 lower=self.prior.lower.numpy(),
                 upper=self.prior.upper.numpy(),
             )

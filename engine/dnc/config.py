@@ -49,6 +49,7 @@ class ActorCriticConfig:
     search: NeighbourhoodConfig = field(default_factory=lambda: NeighbourhoodConfig(steps=15))
     mip_time_limit: float = 10.0
     mip_rel_gap: float = 1e-4
+    mip_backend: str = "highs"  # the exact MILP's back-end (a name in solvers.backends.registry.BACKENDS)
     seed: int = 0
 
     def search_config(self, steps: int | None = None) -> NeighbourhoodConfig:
