@@ -4,12 +4,13 @@
     python bench/bench_armwise_scale.py --scenarios capacity --n-arms 200 --seeds 0 --episodes 20 --eval-episodes 10
 
 Per (scenario, seed): the instance (capacity and scheduling with W = clip(J / 10, 5, 100) workers, as in
-``bench/bench_scale.py``), DQN training of the arm-wise network (:mod:`engine.sequoia.armwise_network`; acting and
-every argmax through the corrected Whittle planner, :mod:`engine.planners.corrected`) with its wall time, then
-the trained policy and the Whittle planner on the same evaluation episodes (common random numbers, seeds
-disjoint from training's): mean expected return, the paired difference trained - Whittle with its 95%
-bootstrap interval, and which snapshot training kept (0 = the planner itself). The occupancy LP bound is not
-solved here (over 5 minutes at J = 1,000 for the worker domains; see ``bench/bench_scale.py --bound-max``).
+``bench/bench_scale.py``), DQN training of the arm-wise network (:mod:`engine.sequoia.armwise_network`;
+acting and every argmax through the corrected Whittle planner, :mod:`engine.planners.corrected`) with its
+wall time, then the trained policy and the planners (``--planners``, default Whittle) on the same evaluation
+episodes (common random numbers, seeds disjoint from training's): mean expected return, the paired difference
+trained - best planner with its 95% bootstrap interval, and which snapshot training kept (0 = the planner
+itself). The occupancy LP bound is not solved here (over 5 minutes at J = 1,000 for the worker domains; see
+``bench/bench_scale.py --bound-max``).
 """
 
 from __future__ import annotations
@@ -58,12 +59,14 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
     start = time.perf_counter()
     engine = Engine.train(env, config, seed=seed, progress=not args.quiet)
     train_seconds = time.perf_counter() - start
-    planner = PlannerPolicy(scenario, env.instance, "whittle")
+    planners = {name: PlannerPolicy(scenario, env.instance, name) for name in args.planners.split(",")}
     seeds = [10_000_019 * (seed + 1) + e for e in range(args.eval_episodes)]
     start = time.perf_counter()
-    policies = {"trained": _EnginePolicy(engine), "whittle": planner}
+    policies = {"trained": _EnginePolicy(engine), **planners}
     run = evaluate(env.instance, policies, episode_seeds=seeds, progress=not args.quiet)
-    diff = run.paired_difference("trained", "whittle")
+    means = {name: float(np.mean(run.methods[name].expected)) for name in policies}
+    best = max(planners, key=lambda name: means[name])
+    diff = run.paired_difference("trained", best)
     summary = engine.training_summary
     return {
         "scenario": scenario,
@@ -73,8 +76,8 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         "train_s": train_seconds,
         "train_s_per_episode": train_seconds / max(args.episodes, 1),
         "eval_s": time.perf_counter() - start,
-        "trained": float(np.mean(run.methods["trained"].expected)),
-        "whittle": float(np.mean(run.methods["whittle"].expected)),
+        "returns": means,
+        "best_planner": best,
         "diff": diff,
         "selected_snapshot": summary.get("selected_snapshot"),
         "snapshot_returns": summary.get("snapshot_returns"),
@@ -83,7 +86,7 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| scenario | seed | J | W | train min | s/episode | trained | Whittle | trained - Whittle [95% CI] "
+        "| scenario | seed | J | W | train min | s/episode | trained | planners | trained - best planner [95% CI] "
         "| kept snapshot |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -92,8 +95,10 @@ def table(rows: list[dict]) -> str:
         lo, hi = d.get("ci95", (float("nan"), float("nan")))
         out.append(
             f"| {r['scenario']} | {r['seed']} | {r['n_arms']:,} | {r['workers']} | {r['train_s'] / 60:.1f} | "
-            f"{r['train_s_per_episode']:.1f} | {r['trained']:.2f} | {r['whittle']:.2f} | "
-            f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] | {r['selected_snapshot']} |"
+            f"{r['train_s_per_episode']:.1f} | {r['returns']['trained']:.2f} | "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["returns"].items() if k != "trained")
+            + " | "
+            + f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({r['best_planner']}) | {r['selected_snapshot']} |"
         )
     return "\n".join(out)
 
@@ -110,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--validation-episodes", type=int, default=10)
     p.add_argument("--candidates", type=int, default=32, help="random and elite TD-target candidates each")
     p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--planners", default="whittle", help="comma-separated planners evaluated beside the trained policy")
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per case")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
