@@ -17,45 +17,24 @@ a model derived with other rows (user rows, another block) has ``structure`` Non
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from collections.abc import Mapping
+import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from scenarios.errors import InfeasibleActionError
 from scenarios.feasibility import FeasibilityOracle, QuickFeasibility
+from scenarios.structure import Structure, rows_digest
 from scenarios.validation import as_int_vector
 from solvers.backends.registry import Backend, resolve_backend
 from solvers.milp import MatrixMILP
 
 if TYPE_CHECKING:
     from engine.protocols import MilpBackend
-
-
-@dataclass(frozen=True)
-class Structure:
-    """The combinatorial structure a domain's rows encode: ``kind`` (``budget``, ``capacity``, ``scheduling``,
-    ``routing``) and its data ``params`` (plain lists and numbers). ``rows_digest`` is filled in by the
-    :class:`ActionModel` it is attached to and ties the structure to exactly those rows."""
-
-    kind: str
-    params: Mapping[str, Any]
-    rows_digest: str = ""
-
-
-def _rows_digest(model: ActionModel) -> str:
-    """A fingerprint of the rows, bounds and integrality that define the feasible set."""
-    digest = hashlib.sha256(repr((model.n_actions, model.A.shape)).encode())
-    A = model.A
-    for arr in (A.indptr, A.indices, A.data, model.row_lower, model.row_upper, model.aux_lower, model.aux_upper):
-        digest.update(np.ascontiguousarray(arr, dtype=float).tobytes())
-    digest.update(np.ascontiguousarray(model.aux_integer, dtype=bool).tobytes())
-    return digest.hexdigest()
 
 
 @dataclass
@@ -82,6 +61,8 @@ class ActionModel:
     backend: Backend = field(default="highs", repr=False, compare=False)  # a back-end name or a solver object
     _solver: MilpBackend | None = field(default=None, repr=False, compare=False)
     _certs: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # recent certificates
+    # identity for caches (selectors, batch oracles): unique across processes, renewed on every copy or unpickle
+    uid: int = field(default_factory=lambda: uuid.uuid4().int, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.A = sp.csr_matrix(self.A)
@@ -94,7 +75,7 @@ class ActionModel:
         self._action_only_rows = np.flatnonzero(np.diff(aux_cols.tocsr().indptr) == 0)
         self._action_only_A = action_cols[self._action_only_rows]
         if self.structure is not None:  # bind a declared structure to these rows; drop it on any other rows
-            digest = _rows_digest(self)
+            digest = rows_digest(self)
             if not self.structure.rows_digest:
                 self.structure = replace(self.structure, rows_digest=digest)
             elif self.structure.rows_digest != digest:
@@ -106,6 +87,7 @@ class ActionModel:
         state["backend"] = self.backend if isinstance(self.backend, str) else "highs"
         state["_cache"] = {}
         state["_certs"] = {}
+        state["uid"] = uuid.uuid4().int
         return state
 
     # ------------------------------------------------------------------------------ structure

@@ -158,3 +158,33 @@ def test_first_layer_of_a_state_reproduces_the_network(small_engine):
     relu.weights[0] = q.first_weights
     prior = actions @ q.linear + q.offset if q.linear is not None else 0.0
     assert np.allclose(relu.forward(actions, q.first_bias) + prior, q.score(actions), atol=1e-4)
+
+
+def test_selector_caches_follow_identity_not_memory_addresses():
+    """Two networks at the same weight version on one model, one MIP selector: each gets its own argmax (the
+    compiled MILP is keyed on the network's uid); copies and unpickled models are new identities."""
+    import copy
+    import pickle
+
+    import torch
+
+    from engine.sequoia.dqn import DQNConfig, DQNTrainer, make_state_q
+    from engine.sequoia.selectors.enumerate import EnumerateSelector
+    from engine.sequoia.selectors.mip import MipSelector
+    from scenarios import make
+
+    env = make("capacity", n_arms=6, budget=2, seed=0)
+    trainer = DQNTrainer(env.instance, DQNConfig(prior="none"), seed=0)
+    nets = [trainer.net, copy.deepcopy(trainer.net)]
+    assert nets[0].uid != nets[1].uid
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in nets[1].parameters():
+            p.normal_(0.0, 1.0)
+    model = trainer.model
+    assert pickle.loads(pickle.dumps(model)).uid != model.uid
+    selector = MipSelector(oracle=False)
+    obs, _ = env.reset(seed=1)
+    for net in nets:
+        q = make_state_q(model, net, trainer.encoder, None, obs[:-1], int(obs[-1]), version=0)
+        assert selector.select(q).value == pytest.approx(EnumerateSelector().select(q).value, rel=1e-5, abs=1e-5)

@@ -15,6 +15,7 @@ entering the argmax.
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import numpy as np
 import torch
@@ -61,6 +62,11 @@ class ArmwiseQNetwork(nn.Module):
         self.head = _mlp([self.pooled_dim, *self.head_hidden])
         self.out = nn.Linear(self.head_hidden[-1], 1)
         self.register_buffer("_output_scale", torch.tensor(1.0, dtype=torch.float64))
+        self.uid = uuid.uuid4().int  # identity for selector caches (with the trainer's weight version)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.uid = uuid.uuid4().int  # a copy (deepcopy, pickle) is another network for every cache
 
     # ------------------------------------------------------------------------------------ scale / output
     @property

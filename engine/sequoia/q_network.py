@@ -9,6 +9,7 @@ exactly what the MILP embedding needs.
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import numpy as np
 import torch
@@ -32,6 +33,11 @@ class QNetwork(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.out = nn.Linear(widths[-1], 1)
         self.register_buffer("_output_scale", torch.tensor(1.0, dtype=torch.float64))
+        self.uid = uuid.uuid4().int  # identity for selector caches (with the trainer's weight version)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.uid = uuid.uuid4().int  # a copy (deepcopy, pickle) is another network for every cache
 
     @property
     def hidden_layers(self) -> list[nn.Linear]:

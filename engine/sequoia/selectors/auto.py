@@ -23,7 +23,7 @@ class AutoSelector:
         self._small: dict[int, bool] = {}
 
     def _is_small(self, q: StateQ) -> bool:
-        key = id(q.model)
+        key = q.model.uid
         if key not in self._small:
             try:
                 q.model.enumerate(self.max_enumerated, max_seconds=0.25)  # exact either way: never wait long

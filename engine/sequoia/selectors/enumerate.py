@@ -25,7 +25,7 @@ class EnumerateSelector:
 
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
         start = time.perf_counter()
-        key = id(q.model)
+        key = q.model.uid
         if key not in self._candidates:
             try:
                 self._candidates = {key: q.model.enumerate(self.max_actions, self.max_seconds)}

@@ -120,7 +120,7 @@ class MipSelector:
         self.last_solution: Solution | None = None
 
     def _network_milp(self, q: StateQ) -> NetworkMILP:
-        key = (id(q.model), id(q.network), q.version)
+        key = (q.model.uid, q.network.uid, q.version)
         if self._key != key:
             self._compiled = NetworkMILP(q.relu_network(), q.model.milp(np.zeros(q.model.n_actions)))
             self._key = key
@@ -130,7 +130,7 @@ class MipSelector:
     def _oracle_for(self, q: StateQ) -> LinearOracle | None:
         """The model's exact combinatorial oracle (None when it declares no structure with one), and the
         cardinality bound that the interval bounds use, both once per model."""
-        key = id(q.model)
+        key = q.model.uid
         if self._oracle_key != key:
             self._oracle = oracle_for(q.model) if self.use_oracle else None
             self._max_ones = None
@@ -149,7 +149,7 @@ class MipSelector:
         oracle = self._oracle_for(q)
         if oracle is None:
             return None, ""
-        key = (id(q.network), q.version)
+        key = (q.network.uid, q.version)
         if self._relu is None or self._relu_key != key:  # the network as numpy arrays, once per weights version
             self._relu, self._relu_key = q.relu_network(), key
         form = affine_form(self._relu, q.first_bias, q.first_weights, self._max_ones)
