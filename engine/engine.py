@@ -163,6 +163,14 @@ class Engine:
             d.seconds = seconds
         return decisions
 
+    def vectorises(self, selector: str) -> bool:
+        """Whether :meth:`decide_batch` decides this selector's batches at once rather than state by state."""
+        if self.planner is not None:
+            return self.planner.vectorises("greedy" if selector in ("greedy", "sampling") else "mip")
+        if selector not in load_plugins():
+            return False
+        return hasattr(self.selector(selector), "select_batch") and isinstance(self.network, QNetwork)
+
     # ---------------------------------------------------------------------------------- persisting
     def save(self, path: str | Path) -> Path:
         return save_checkpoint(

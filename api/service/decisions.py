@@ -63,40 +63,11 @@ class DecisionService:
             if stored is not None:
                 return self._replay(stored, digest), True
         deadline = request.get("deadline_seconds")
-        selector, late = request["selector"], False
         with pool.acquire() as engine:
-            cap = self.max_seconds
-            if max_seconds is not None:  # the budget counts from the arrival, like the deadline
-                cap = max(min(cap, max_seconds - (time.perf_counter() - received)), MIN_SOLVE_SECONDS)
-            if deadline is None:
-                limit = cap
-            else:
-                limit = min(float(deadline) - (time.perf_counter() - received), cap)
-                if limit < MIN_SOLVE_SECONDS:
-                    selector, late, limit = "greedy", True, cap
+            limit, late = self._limit(deadline, received, max_seconds)
+            selector = "greedy" if late else request["selector"]
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
-        d = decision.to_dict()
-        hit = (
-            late
-            or d["status"] == "time_limit"
-            or (deadline is not None and time.perf_counter() - received >= float(deadline))
-        )
-        response = {
-            "id": uuid.uuid4().hex,
-            "policy_id": policy_id,
-            "action": d["action"],
-            "value": d["value"],
-            "bound": d["bound"],
-            "gap": d["gap"],
-            "status": d["status"],
-            "deadline_hit": bool(hit),
-            "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,
-            "selector": d["selector"],
-            "policy_version": d["policy_version"],
-            "assignment": d.get("assignment", {}),
-            "reason": d.get("reason", ""),
-            "created_at": time.time(),
-        }
+        response = self._response(policy_id, decision, late, deadline, received)
         row = {
             "id": response["id"],
             "policy_id": policy_id,
@@ -116,6 +87,89 @@ class DecisionService:
             return self._replay(stored, digest), True
         observe_decision(response)
         return response, False
+
+    def _limit(self, deadline: float | None, received: float, max_seconds: float | None) -> tuple[float, bool]:
+        """(solver time limit, late): the time left before the deadline and the key's work budget, both counted
+        from the arrival, capped at ``max_decision_seconds``; late when less than ``MIN_SOLVE_SECONDS`` is left
+        (the answer is then greedy, flagged)."""
+        cap = self.max_seconds
+        if max_seconds is not None:
+            cap = max(min(cap, max_seconds - (time.perf_counter() - received)), MIN_SOLVE_SECONDS)
+        if deadline is None:
+            return cap, False
+        limit = min(float(deadline) - (time.perf_counter() - received), cap)
+        return (cap, True) if limit < MIN_SOLVE_SECONDS else (limit, False)
+
+    @staticmethod
+    def _response(policy_id: str, decision, late: bool, deadline: float | None, received: float) -> dict:
+        d = decision.to_dict()
+        hit = (
+            late
+            or d["status"] == "time_limit"
+            or (deadline is not None and time.perf_counter() - received >= float(deadline))
+        )
+        return {
+            "id": uuid.uuid4().hex,
+            "policy_id": policy_id,
+            "action": d["action"],
+            "value": d["value"],
+            "bound": d["bound"],
+            "gap": d["gap"],
+            "status": d["status"],
+            "deadline_hit": bool(hit),
+            "seconds": float(d["seconds"]) if np.isfinite(d["seconds"]) else 0.0,
+            "selector": d["selector"],
+            "policy_version": d["policy_version"],
+            "assignment": d.get("assignment", {}),
+            "reason": d.get("reason", ""),
+            "created_at": time.time(),
+        }
+
+    def decide_vectorised(
+        self,
+        policy_id: str,
+        states: list,
+        selector: str,
+        deadline: float | None,
+        received: float,
+        max_seconds: float | None = None,
+    ) -> list[dict] | None:
+        """Every state decided in one call of the policy's ``decide_batch`` and logged in one transaction, each
+        as its own decision; None (nothing decided) when the policy does not decide this selector's batches at
+        once (``vectorises``), so the caller goes state by state."""
+        pool = self.registry.pool(policy_id)
+        with pool.acquire() as engine:
+            vectorises = getattr(engine, "vectorises", None)
+            if len(states) < 2 or vectorises is None or not vectorises(selector):
+                return None
+            limit, late = self._limit(deadline, received, max_seconds)
+            if late:  # nothing left to solve with: the caller's per-state path answers greedily, flagged
+                return None
+            decided = engine.decide_batch(states, selector=selector, time_limit=limit)
+        responses = [self._response(policy_id, d, False, deadline, received) for d in decided]
+        with self.db.log.begin() as conn:
+            conn.execute(
+                decisions.insert(),
+                [
+                    {
+                        "id": r["id"],
+                        "policy_id": policy_id,
+                        "idempotency_key": None,
+                        "request_hash": request_hash(request),
+                        "request": request,
+                        "response": r,
+                        "created_at": r["created_at"],
+                    }
+                    for r, request in zip(
+                        responses,
+                        ({"state": s, "deadline_seconds": deadline, "selector": selector} for s in states),
+                        strict=True,
+                    )
+                ],
+            )
+        for r in responses:
+            observe_decision(r)
+        return responses
 
     def get(self, decision_id: str) -> dict:
         with self.db.read.connect() as conn:

@@ -129,6 +129,10 @@ class PlannerPolicy:
                     return decisions
         return [self.decide(row, selector, time_limit) for row in rows]
 
+    def vectorises(self, selector: str) -> bool:
+        """Whether :meth:`decide_batch` decides this selector's batches at once rather than state by state."""
+        return selector == "mip" and batch_oracle(self) is not None
+
     @property
     def observations(self) -> _Observations:
         """Checks and splits observations of this instance."""

@@ -138,3 +138,33 @@ def test_batch_passes_the_keys_work_budget_to_each_decision(client, monkeypatch)
         settings.work_budget(frozenset({"admin", "decide", "read"})) if hasattr(settings, "work_budget") else None
     )
     assert seen == [expected, expected]
+
+
+@pytest.mark.parametrize(("kind", "selector"), [("planner", "mip"), ("dqn", "greedy")])
+def test_a_vectorised_batch_is_one_call_with_the_single_routes_answers(client, monkeypatch, kind, selector):
+    """A policy that decides a selector's batches at once gets one ``decide_batch`` call (no per-state decide),
+    every answer equal to the single route's and logged as its own decision."""
+    if kind == "planner":
+        body = {"scenario": "capacity", "planner": "whittle", "n_arms": 10, "budget": 3, "seed": 0}
+        pid = client.post("/v1/planners", json=body, headers=H).json()["id"]
+    else:
+        pid = _policy(client)
+    singles = []
+    real_decide = client.app.state.decisions.decide
+
+    def single_spy(*args, **kwargs):
+        singles.append(args)
+        return real_decide(*args, **kwargs)
+
+    monkeypatch.setattr(client.app.state.decisions, "decide", single_spy)
+    states = [STATE, OTHER, [1, 0, 3, 2, 2, 1, 0, 3, 3, 0, 4], STATE, [2] * 10 + [1]]
+    r = client.post(f"/v1/policies/{pid}/decisions/batch", json={"states": states, "selector": selector}, headers=H)
+    assert r.status_code == 201, r.text
+    assert singles == []  # decided at once
+    out = r.json()["decisions"]
+    monkeypatch.undo()
+    for state, d in zip(states, out, strict=True):
+        single = client.post(f"/v1/policies/{pid}/decisions", json={"state": state, "selector": selector}, headers=H)
+        assert d["action"] == single.json()["action"] and d["status"] == single.json()["status"]
+        assert set(d) == set(single.json()) and not d["deadline_hit"]
+        assert client.get(f"/v1/decisions/{d['id']}", headers=H).json() == d
