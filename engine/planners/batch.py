@@ -15,7 +15,6 @@ call, so every row's action is the one a single call returns.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +37,6 @@ MILP_ABS_GAP = 1e-6
 #: count vectors x classes, about 3 ns each) decides state by state: one reduced MILP (1-3 ms) then costs less
 MAX_SCORING_ENTRIES = 250_000
 
-#: id(model) -> (weak reference to the model, its batch oracle or None)
-_BATCH_ORACLES: dict[int, tuple[weakref.ref, Any | None]] = {}
-
-
 def batch_oracle(policy: PlannerPolicy) -> Any | None:
     """The vectorised oracle for ``policy``'s model, or None when its batches go state by state (also for a
     planner that re-solves an LP per state, ``lp_update``: that solve is the cost, and a batch would not share it)."""
@@ -51,18 +46,16 @@ def batch_oracle(policy: PlannerPolicy) -> Any | None:
     if not policy.planner.can_be_prior:
         return None
     model = policy.model
-    hit = _BATCH_ORACLES.get(id(model))
-    if hit is not None and hit[0]() is model:
-        return hit[1]
+    cached = policy.batch_oracle_cache
+    if cached is not None and cached[0] == model.uid:  # built once per model (a swapped model rebuilds it)
+        return cached[1]
     oracle = oracle_for(model)
     if oracle is None or not hasattr(oracle, "argmax_batch"):
         oracle = None
     else:
         scoring = getattr(oracle, "scoring_entries", None)
         oracle = None if scoring is not None and scoring() > MAX_SCORING_ENTRIES else oracle
-    if len(_BATCH_ORACLES) >= 8:  # the oracles keep their models (and tables) alive: only a few
-        _BATCH_ORACLES.clear()
-    _BATCH_ORACLES[id(model)] = (weakref.ref(model), oracle)  # its tables are built once per model
+    policy.batch_oracle_cache = (model.uid, oracle)
     return oracle
 
 

@@ -71,6 +71,8 @@ class PlannerPolicy:
         self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
         self.reduce = reduce
         self._reduction: ArmReduction | None = None
+        #: (model uid, its vectorised batch oracle or None), see :func:`engine.planners.batch.batch_oracle`
+        self.batch_oracle_cache: tuple[int, Any] | None = None
         if (
             reduce
             and _linear_planner(self.planner)
