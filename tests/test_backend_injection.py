@@ -173,3 +173,21 @@ def test_mip_selector_takes_a_solver_object_and_agrees_with_highs():
         q = engine.state_q(state)
         values = [s.select(q).value for s in selectors]
         assert max(values) - min(values) <= 1e-5 * (1 + abs(values[0]))
+
+
+def test_library_code_builds_solvers_through_the_registry_only():
+    """No library module outside solvers/backends constructs a solver class directly (back-ends are injected)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"\b(HighsSolver|OrToolsSolver|CpSatSolver|PyomoSolver)\(")
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for package in ("engine", "solvers", "scenarios", "bandits", "api")
+        for path in (root / package).rglob("*.py")
+        if "backends" not in path.relative_to(root).parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert offenders == []
