@@ -1,6 +1,6 @@
 """Planners vs the exact DP optimum vs a trained policy on the hard families (issue 16, item 3).
 
-For each family (``overlapping_reach``, ``coverage``) and seed, on a tiny instance (J = 6 by default):
+For each family (``overlapping_reach``, ``coverage``, ``switching``) and seed, on a tiny instance (J = 6 by default):
 the exact DP optimum (engine.analysis.exact_dp), each applicable planner's exact value as % of it
 (engine.analysis.exact_policy.planner_policy_value: Whittle on arm-pull families only, Lagrangian everywhere), the
 trained DQN's greedy policy evaluated exactly (Engine.train + greedy_policy_value) and the certified
@@ -10,7 +10,7 @@ occupancy-LP bound. Prints one row per (family, seed) as it finishes, then a tab
     python bench/bench_hard_families.py --families coverage --seeds 0 1 --episodes 20 --json out.json
 
 Budgets default to each family's issue setting (overlapping_reach: B = 4 of N = 8 interventions;
-coverage: B = 2 arms). Torch runs on one thread (``--threads``).
+coverage and switching: B = 2 arms). Torch runs on one thread (``--threads``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FAMILIES = ("overlapping_reach", "coverage")
-BUDGET = {"overlapping_reach": 4, "coverage": 2}
+FAMILIES = ("overlapping_reach", "coverage", "switching")
+BUDGET = {"overlapping_reach": 4, "coverage": 2, "switching": 2}
 PLANNERS = ("whittle", "lagrangian")
 
 
@@ -68,6 +68,7 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
         engine = Engine.train(env, DQNConfig(episodes=episodes), seed=seed, progress=False)
         row["train_seconds"] = time.perf_counter() - t0
         row["trained_pct"] = 100.0 * greedy_policy_value(engine, exact) / exact.value
+        row["kept_planner"] = bool(getattr(engine, "training_summary", {}).get("kept_planner"))  # planner decides
     else:
         row["trained_pct"] = None
     row["seconds"] = time.perf_counter() - start

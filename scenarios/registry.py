@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "overlapping_reach": "scenarios.cormab.overlapping_reach:OverlappingReachInstance",
     "coverage": "scenarios.cormab.coverage:CoverageInstance",
     "budgeted": "scenarios.cormab.budgeted:BudgetedInstance",
+    "switching": "scenarios.cormab.switching:SwitchingInstance",
 }
 
 ENTRY_POINT_GROUP = "redwood.scenarios"
