@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from engine.analysis.lockstep import batch_rows, lockstep_policy, run_lockstep
 from engine.decision import Decision
 
 
@@ -21,7 +22,9 @@ class Policy(Protocol):
 
 
 class EnginePolicy:
-    """An Engine and a selector as a policy (``mip`` = SEQUOIA, ``greedy`` = iterative DQN)."""
+    """An Engine and a selector as a policy (``mip`` = SEQUOIA, ``greedy`` = iterative DQN); any policy with
+    ``decide`` / ``decide_batch`` (a planner too) fits. Evaluated in lock step (:mod:`engine.analysis.lockstep`)
+    when the policy ``vectorises`` the selector."""
 
     def __init__(self, engine, selector: str = "mip", time_limit: float | None = None) -> None:
         self.engine, self.selector, self.time_limit = engine, selector, time_limit
@@ -29,6 +32,18 @@ class EnginePolicy:
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
         obs = np.concatenate([states, [time_to_go]])
         return self.engine.decide(obs, selector=self.selector, time_limit=self.time_limit)
+
+    def act_batch(
+        self, states: np.ndarray, time_to_go: np.ndarray | int, rngs: Sequence[np.random.Generator]
+    ) -> list[Decision]:
+        """One decision per row of ``states`` (E, J), each the one :meth:`act` returns for it."""
+        rows = batch_rows(states, time_to_go)
+        return self.engine.decide_batch(rows, selector=self.selector, time_limit=self.time_limit)
+
+    def acts_in_batches(self) -> bool:
+        """Whether the engine decides this selector's batches at once (else episodes run one by one)."""
+        vectorises = getattr(self.engine, "vectorises", None)
+        return callable(vectorises) and bool(vectorises(self.selector))
 
 
 def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float]:
@@ -109,28 +124,47 @@ class Evaluation:
 
 def evaluate(
     instance,
-    policies: dict[str, Policy],
+    policies: Mapping[str, Policy],
     episodes: int = 50,
     seed: int = 0,
     reference: str | None = None,
     progress: bool = True,
     scenario: str = "",
     episode_seeds: Sequence[int] | None = None,
+    batched: bool = True,
 ) -> Evaluation:
     """Run every policy on the same ``episodes`` (common random numbers) and collect per-episode returns.
 
     Episode ``e`` resets the environment with ``episode_seeds[e]`` when given (then ``episodes`` is their
-    number), else with ``seed * 1_000_003 + e``."""
+    number), else with ``seed * 1_000_003 + e``. With ``batched``, a policy that decides batches at once
+    (:func:`engine.analysis.lockstep.runs_in_lockstep`) runs its episodes in lock step, one batch decision per
+    step (the same returns, statuses and gaps; each decision's seconds the batch's over its states); False
+    runs every policy episode by episode."""
     start = time.perf_counter()
     if episode_seeds is None:
         episode_seeds = [seed * 1_000_003 + episode for episode in range(episodes)]
     episodes = len(episode_seeds)
     env = instance.make_env()
+    lockstep_envs: list = []  # one per episode, built once for every policy run in lock step
     results = {name: MethodResult(name) for name in policies}
     total = episodes * len(policies)
-    bar = tqdm(total=total, desc=f"evaluate {scenario or 'instance'}", disable=not progress, unit="episode")
+    bar = tqdm(
+        total=total,
+        desc=f"evaluate {scenario or 'instance'}",
+        disable=not progress,
+        unit="episode",
+        bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} episodes [{elapsed}<{remaining}{postfix}]",
+    )
     for name, policy in policies.items():
         method_seed = zlib.crc32(name.encode())
+        in_batches = lockstep_policy(policy) if batched else None
+        if in_batches is not None:
+            rngs = [np.random.default_rng([seed, episode, method_seed]) for episode in range(episodes)]
+            bar.set_postfix_str(f"{name} (lock step)")
+            lockstep_envs = lockstep_envs or [env, *(instance.make_env() for _ in range(episodes - 1))][:episodes]
+            run_lockstep(instance, in_batches, episode_seeds, rngs, results[name], bar, lockstep_envs)
+            continue
+        bar.set_postfix_str(name)
         for episode in range(episodes):
             obs, _ = env.reset(seed=int(episode_seeds[episode]))
             rng = np.random.default_rng([seed, episode, method_seed])

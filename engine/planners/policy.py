@@ -148,6 +148,15 @@ class PlannerPolicy:
         """Evaluation interface (:mod:`engine.analysis.evaluation`)."""
         return self.decide(np.concatenate([states, [time_to_go]]))
 
+    def act_batch(self, states: np.ndarray, time_to_go: np.ndarray | int, rngs: Any) -> list[Decision]:
+        """Evaluation in lock step (:mod:`engine.analysis.lockstep`): :meth:`act` for every row of ``states``."""
+        ttg = np.broadcast_to(np.asarray(time_to_go, dtype=np.asarray(states).dtype), (len(states),))
+        return self.decide_batch(np.column_stack([states, ttg]))
+
+    def acts_in_batches(self) -> bool:
+        """Whether :meth:`act_batch` decides its batches at once (else evaluation runs episode by episode)."""
+        return self.vectorises("mip")
+
     def _mip(self, states: np.ndarray, ttg: int, time_limit: float | None) -> Decision:
         limit = self.time_limit if time_limit is None else float(time_limit)
         n = self.model.n_actions
