@@ -54,7 +54,11 @@ class Engine:
         self.policy_version = weights_digest(network)
         self._selectors: dict[tuple, object] = {}
         self.planner: PlannerPolicy | None = None  # decides instead of the network when training kept it
-        if self.training_summary.get("kept_planner") and self.config.prior != "none":
+        if self.training_summary.get("kept_planner_name"):  # another planner beat the trained policy: it decides
+            from engine.planners.policy import PlannerPolicy
+
+            self.planner = PlannerPolicy(scenario, instance, self.training_summary["kept_planner_name"])
+        elif self.training_summary.get("kept_planner") and self.config.prior != "none":
             from engine.planners.policy import PlannerPolicy
 
             assert isinstance(self.prior, PlannerPrior)

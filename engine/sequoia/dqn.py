@@ -30,6 +30,7 @@ from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
 from engine.sequoia.network_inputs import AnyQNetwork, make_encoder, make_network, make_state_q, network_inputs
+from engine.sequoia.planner_candidates import better_planner, check_planner_candidates
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from engine.sequoia.state_q import StateQ
@@ -75,6 +76,7 @@ class DQNTrainer:
             if isinstance(self.net, ArmwiseQNetwork)  # linear in the action: nothing for the MILP to stabilise
             else MilpFriendlyRegulariser.from_config(self.config, self.encoder, self.model)
         )
+        check_planner_candidates(self.config.planner_candidates)
         self.prior = make_prior(self.config.prior, instance)
         if self.prior is not None:  # the network starts at exactly 0: Q = the prior, the planner's policy
             self._zero_output()
@@ -281,20 +283,26 @@ class DQNTrainer:
         s.snapshot_episodes = [e for e, _ in snapshots]
         s.snapshot_returns = scores
         s.selected_snapshot = s.snapshot_episodes[best]
-        s.kept_planner = self._planner_beats(returns[best], seeds)
+        s.kept_planner, planner_returns = self._planner_beats(returns[best], seeds)
+        if self.config.planner_candidates:  # other planners must not beat the chosen policy either
+            chosen = planner_returns if s.kept_planner and planner_returns is not None else returns[best]
+            s.kept_planner_name, s.candidate_returns = better_planner(
+                "", self.instance, self.config.planner_candidates, chosen, seeds, self.config.selection_z
+            )
 
-    def _planner_beats(self, returns: np.ndarray, seeds: np.ndarray) -> bool:
+    def _planner_beats(self, returns: np.ndarray, seeds: np.ndarray) -> tuple[bool, np.ndarray | None]:
         """Where the prior only linearises the planner's objective (interventions), the planner itself is a
         candidate too: it is kept unless the chosen network beats it by ``selection_z`` standard errors."""
         if not isinstance(self.prior, PlannerPrior) or self.prior.planner.structure.is_pull:
-            return False
+            return False, None
         from engine.planners.policy import PlannerPolicy
 
         planner = PlannerPolicy("", self.instance, self.prior.planner)
         run = evaluate(self.instance, {"planner": planner}, episode_seeds=list(seeds), progress=False)
-        diff = returns - np.asarray(run.methods["planner"].expected, dtype=float)
+        planner_returns = np.asarray(run.methods["planner"].expected, dtype=float)
+        diff = returns - planner_returns
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-        return not diff.mean() > self.config.selection_z * se
+        return not diff.mean() > self.config.selection_z * se, planner_returns
 
     def policy_returns(self, net: AnyQNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
         """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""

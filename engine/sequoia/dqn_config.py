@@ -50,16 +50,22 @@ class DQNConfig:
     # a trained snapshot replaces the first one (the prior's policy) only when its paired held-out gain
     # exceeds this many standard errors
     selection_z: float = 2.0
+    # other planners (e.g. ("lp_update", "lagrangian")) measured on the same held-out episodes after that choice:
+    # the best one whose paired gain over the chosen policy exceeds selection_z standard errors decides instead
+    # (engine/sequoia/planner_candidates.py; TrainingSummary.kept_planner_name)
+    planner_candidates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["planner_candidates"] = list(self.planner_candidates)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> DQNConfig:
         d = dict(d)
         d["hidden"] = tuple(d.get("hidden", (16, 32)))
+        d["planner_candidates"] = tuple(d.get("planner_candidates", ()))
         if "prior" not in d and "reward_prior" in d:  # written before the planner priors
             d["prior"] = "reward" if d["reward_prior"] else "none"
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
@@ -81,6 +87,10 @@ class TrainingSummary:
     # the planner itself beat every snapshot on the validation episodes (non-arm-pull domains, whose prior is
     # only the planner objective's linearisation): the engine decides with the planner
     kept_planner: bool = False
+    # a planner candidate (DQNConfig.planner_candidates) beat the chosen policy on the validation episodes: it
+    # decides ("" when none did); candidate_returns: each candidate's mean validation return, in order
+    kept_planner_name: str = ""
+    candidate_returns: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
