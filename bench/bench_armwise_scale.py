@@ -55,6 +55,7 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         validation_episodes=args.validation_episodes,
         random_candidates=args.candidates,
         elite_candidates=args.candidates,
+        planner_candidates=tuple(name for name in args.planner_candidates.split(",") if name),
     )
     start = time.perf_counter()
     engine = Engine.train(env, config, seed=seed, progress=not args.quiet)
@@ -80,8 +81,14 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         "best_planner": best,
         "diff": diff,
         "selected_snapshot": summary.get("selected_snapshot"),
+        "kept_planner_name": summary.get("kept_planner_name", ""),
         "snapshot_returns": summary.get("snapshot_returns"),
     }
+
+
+def _kept(row: dict) -> str:
+    """The planner training kept instead of the network, or the selected snapshot (0 = the prior's planner)."""
+    return row.get("kept_planner_name") or str(row["selected_snapshot"])
 
 
 def table(rows: list[dict]) -> str:
@@ -98,7 +105,7 @@ def table(rows: list[dict]) -> str:
             f"{r['train_s_per_episode']:.1f} | {r['returns']['trained']:.2f} | "
             + ", ".join(f"{k} {v:.2f}" for k, v in r["returns"].items() if k != "trained")
             + " | "
-            + f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({r['best_planner']}) | {r['selected_snapshot']} |"
+            + f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({r['best_planner']}) | {_kept(r)} |"
         )
     return "\n".join(out)
 
@@ -116,6 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--candidates", type=int, default=32, help="random and elite TD-target candidates each")
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--planners", default="whittle", help="comma-separated planners evaluated beside the trained policy")
+    p.add_argument(
+        "--planner-candidates",
+        default="",
+        help="comma-separated planners training keeps instead of the network when they beat it on validation",
+    )
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per case")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
