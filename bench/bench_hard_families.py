@@ -68,7 +68,9 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
         engine = Engine.train(env, DQNConfig(episodes=episodes), seed=seed, progress=False)
         row["train_seconds"] = time.perf_counter() - t0
         row["trained_pct"] = 100.0 * greedy_policy_value(engine, exact) / exact.value
-        row["kept_planner"] = bool(getattr(engine, "training_summary", {}).get("kept_planner"))  # planner decides
+        summary = getattr(engine, "training_summary", {})
+        row["kept_planner"] = bool(summary.get("kept_planner"))  # the planner decides instead of the network
+        row["selected_snapshot"] = summary.get("selected_snapshot")  # 0: the untrained network, i.e. the prior
     else:
         row["trained_pct"] = None
     row["seconds"] = time.perf_counter() - start
