@@ -37,6 +37,7 @@ MILP_ABS_GAP = 1e-6
 #: count vectors x classes, about 3 ns each) decides state by state: one reduced MILP (1-3 ms) then costs less
 MAX_SCORING_ENTRIES = 250_000
 
+
 def batch_oracle(policy: PlannerPolicy) -> Any | None:
     """The vectorised oracle for ``policy``'s model, or None when its batches go state by state (also for a
     planner that re-solves an LP per state, ``lp_update``: that solve is the cost, and a batch would not share it)."""
