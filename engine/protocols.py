@@ -53,6 +53,15 @@ class Policy(Protocol):
 
 
 @runtime_checkable
+class VectorisedBatches(Protocol):
+    """A policy that can say whether ``decide_batch`` decides a selector's batches at once (one vectorised call)
+    rather than state by state: the REST batch route and lock-step evaluation use it to batch whole requests and
+    episodes (Engine, PlannerPolicy)."""
+
+    def vectorises(self, selector: str) -> bool: ...
+
+
+@runtime_checkable
 class ScenarioInstance(Protocol):
     """A scenario's instance: plain data (pydantic) that generates, validates and builds its environment.
 

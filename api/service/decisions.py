@@ -14,6 +14,8 @@ from api.service.errors import ApiError
 from api.service.hashing import request_hash
 from api.service.metrics import observe_decision
 from api.service.policies import PolicyRegistry
+from engine.decision import Decision
+from engine.protocols import VectorisedBatches
 
 MIN_SOLVE_SECONDS = 0.005  # less time than this left before the deadline: answer greedily instead of solving
 
@@ -101,7 +103,7 @@ class DecisionService:
         return (cap, True) if limit < MIN_SOLVE_SECONDS else (limit, False)
 
     @staticmethod
-    def _response(policy_id: str, decision, late: bool, deadline: float | None, received: float) -> dict:
+    def _response(policy_id: str, decision: Decision, late: bool, deadline: float | None, received: float) -> dict:
         d = decision.to_dict()
         hit = (
             late
@@ -139,8 +141,7 @@ class DecisionService:
         once (``vectorises``), so the caller goes state by state."""
         pool = self.registry.pool(policy_id)
         with pool.acquire() as engine:
-            vectorises = getattr(engine, "vectorises", None)
-            if len(states) < 2 or vectorises is None or not vectorises(selector):
+            if len(states) < 2 or not isinstance(engine, VectorisedBatches) or not engine.vectorises(selector):
                 return None
             limit, late = self._limit(deadline, received, max_seconds)
             if late:  # nothing left to solve with: the caller's per-state path answers greedily, flagged

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from engine.analysis.lockstep import batch_rows, lockstep_policy, run_lockstep
 from engine.decision import Decision
+from engine.protocols import VectorisedBatches
 
 
 class Policy(Protocol):
@@ -42,8 +43,7 @@ class EnginePolicy:
 
     def acts_in_batches(self) -> bool:
         """Whether the engine decides this selector's batches at once (else episodes run one by one)."""
-        vectorises = getattr(self.engine, "vectorises", None)
-        return callable(vectorises) and bool(vectorises(self.selector))
+        return isinstance(self.engine, VectorisedBatches) and self.engine.vectorises(self.selector)
 
 
 def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float]:
