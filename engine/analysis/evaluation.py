@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from engine.analysis.lockstep import batch_rows, lockstep_policy, run_lockstep
+from engine.analysis.lockstep import lockstep_policy, observation_rows, run_lockstep
 from engine.decision import Decision
 from engine.protocols import VectorisedBatches
 
@@ -38,7 +38,7 @@ class EnginePolicy:
         self, states: np.ndarray, time_to_go: np.ndarray | int, rngs: Sequence[np.random.Generator]
     ) -> list[Decision]:
         """One decision per row of ``states`` (E, J), each the one :meth:`act` returns for it."""
-        rows = batch_rows(states, time_to_go)
+        rows = observation_rows(states, time_to_go)
         return self.engine.decide_batch(rows, selector=self.selector, time_limit=self.time_limit)
 
     def acts_in_batches(self) -> bool:

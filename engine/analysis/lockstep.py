@@ -45,7 +45,7 @@ def runs_in_lockstep(policy: object) -> bool:
     return lockstep_policy(policy) is not None
 
 
-def batch_rows(states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
+def observation_rows(states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
     """Observation rows ``[s_1..s_J, time_to_go]`` (E, J + 1) of arm states (E, J) and times to go."""
     states = np.asarray(states)
     ttg = np.broadcast_to(np.asarray(time_to_go, dtype=states.dtype), (len(states),))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.analysis.lockstep import observation_rows
 from engine.decision import Decision
 from engine.planners import make_planner
 from engine.planners.base import Planner
@@ -150,8 +151,7 @@ class PlannerPolicy:
 
     def act_batch(self, states: np.ndarray, time_to_go: np.ndarray | int, rngs: Any) -> list[Decision]:
         """Evaluation in lock step (:mod:`engine.analysis.lockstep`): :meth:`act` for every row of ``states``."""
-        ttg = np.broadcast_to(np.asarray(time_to_go, dtype=np.asarray(states).dtype), (len(states),))
-        return self.decide_batch(np.column_stack([states, ttg]))
+        return self.decide_batch(observation_rows(states, time_to_go))
 
     def acts_in_batches(self) -> bool:
         """Whether :meth:`act_batch` decides its batches at once (else evaluation runs episode by episode)."""
