@@ -66,6 +66,15 @@ class MethodResult:
     statuses: dict[str, int] = field(default_factory=dict)
     gaps: list[float] = field(default_factory=list)
 
+    def record(self, out: np.ndarray | Decision, seconds: float) -> np.ndarray:
+        """Record one decision (its time; a Decision's status and gap too) and return its action."""
+        self.decision_seconds.append(seconds)
+        if not isinstance(out, Decision):
+            return out
+        self.statuses[out.status] = self.statuses.get(out.status, 0) + 1
+        self.gaps.append(out.gap)
+        return out.action
+
     def summary(self) -> dict:
         exp, real = np.asarray(self.expected), np.asarray(self.realised)
         secs = np.asarray(self.decision_seconds) if self.decision_seconds else np.zeros(1)
@@ -174,12 +183,7 @@ def evaluate(
                 t0 = time.perf_counter()
                 out = policy.act(obs[:-1], int(obs[-1]), rng)
                 seconds = time.perf_counter() - t0
-                action = out.action if isinstance(out, Decision) else out
-                r = results[name]
-                r.decision_seconds.append(seconds)
-                if isinstance(out, Decision):
-                    r.statuses[out.status] = r.statuses.get(out.status, 0) + 1
-                    r.gaps.append(out.gap)
+                action = results[name].record(out, seconds)
                 obs, reward, done, _, info = env.step(action)
                 realised += reward
                 expected += info["expected_reward"]

@@ -59,8 +59,7 @@ class _Episode:
         self.env = env
         self.obs, _ = env.reset(seed=seed)
         self.realised = self.expected = 0.0
-        self.seconds: list[float] = []
-        self.decisions: list[Decision] = []
+        self.outs: list[tuple[np.ndarray | Decision, float]] = []  # each decision and its share of the batch time
         self.done = False
         self.credited = 0.0  # progress-bar episodes credited so far
 
@@ -96,11 +95,8 @@ def run_lockstep(
         if len(outs) != len(running):
             raise RuntimeError(f"act_batch returned {len(outs)} decisions for {len(running)} states")
         for ep, out in zip(running, outs, strict=True):
-            action = out.action if isinstance(out, Decision) else out
-            ep.seconds.append(seconds)
-            if isinstance(out, Decision):
-                ep.decisions.append(out)
-            ep.obs, reward, ep.done, _, info = ep.env.step(action)
+            ep.outs.append((out, seconds))
+            ep.obs, reward, ep.done, _, info = ep.env.step(out.action if isinstance(out, Decision) else out)
             ep.realised += reward
             ep.expected += info["expected_reward"]
         if bar is not None:
@@ -112,9 +108,7 @@ def run_lockstep(
             bar.update(credit)
         active = [e for e in active if not episodes[e].done]
     for ep in episodes:  # episode by episode, as the sequential path records them
-        result.decision_seconds.extend(ep.seconds)
-        for d in ep.decisions:
-            result.statuses[d.status] = result.statuses.get(d.status, 0) + 1
-            result.gaps.append(d.gap)
+        for decided, share in ep.outs:
+            result.record(decided, share)
         result.realised.append(ep.realised)
         result.expected.append(ep.expected)
