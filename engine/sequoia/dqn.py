@@ -30,7 +30,7 @@ from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
 from engine.sequoia.network_inputs import AnyQNetwork, make_encoder, make_network, make_state_q, network_inputs
-from engine.sequoia.planner_candidates import better_planner, check_planner_candidates
+from engine.sequoia.planner_candidates import better_planner, check_planner_candidates, significant_gain
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from engine.sequoia.state_q import StateQ
@@ -272,11 +272,9 @@ class DQNTrainer:
         returns = [self.policy_returns(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
         scores = [float(np.mean(r)) for r in returns]
         best = int(np.argmax(scores))
-        if self.prior is not None and best != 0 and snapshots[0][0] == 0:
-            diff = returns[best] - returns[0]
-            se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-            if not diff.mean() > self.config.selection_z * se:
-                best = 0
+        prior_first = self.prior is not None and best != 0 and snapshots[0][0] == 0
+        if prior_first and not significant_gain(returns[best] - returns[0], self.config.selection_z):
+            best = 0  # noise never trades the planner for a network
         self.net.load_state_dict(snapshots[best][1].state_dict())
         self.version += 1
         s = self.summary
@@ -300,9 +298,7 @@ class DQNTrainer:
         planner = PlannerPolicy("", self.instance, self.prior.planner)
         run = evaluate(self.instance, {"planner": planner}, episode_seeds=list(seeds), progress=False)
         planner_returns = np.asarray(run.methods["planner"].expected, dtype=float)
-        diff = returns - planner_returns
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-        return not diff.mean() > self.config.selection_z * se, planner_returns
+        return not significant_gain(returns - planner_returns, self.config.selection_z), planner_returns
 
     def policy_returns(self, net: AnyQNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
         """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""

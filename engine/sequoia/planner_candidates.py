@@ -29,6 +29,13 @@ def check_planner_candidates(names: Sequence[str]) -> None:
         )
 
 
+def significant_gain(diff: np.ndarray, selection_z: float) -> bool:
+    """Whether the paired differences ``diff`` (candidate - incumbent, one per episode) have a mean above
+    ``selection_z`` standard errors (never with fewer than two episodes)."""
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+    return bool(diff.mean() > selection_z * se)
+
+
 def better_planner(
     scenario: str,
     instance,
@@ -49,7 +56,6 @@ def better_planner(
         returns = np.asarray(run.methods[name].expected, dtype=float)
         means.append(float(returns.mean()))
         diff = returns - chosen
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-        if diff.mean() > selection_z * se and diff.mean() > best_gain:
+        if significant_gain(diff, selection_z) and diff.mean() > best_gain:
             best, best_gain = name, float(diff.mean())
     return best, means
