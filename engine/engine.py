@@ -124,7 +124,7 @@ class Engine:
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its exact argmax (or its greedy ascent)
-            decision = self.planner.decide(state, "greedy" if selector in ("greedy", "sampling") else "mip", time_limit)
+            decision = self.planner.decide(state, _planner_selector(selector), time_limit)
             decision.policy_version = self.policy_version
             return decision
         decision = chosen.select(self.state_q(state), time_limit=time_limit)
@@ -144,7 +144,7 @@ class Engine:
             raise InvalidInputError("time_limit", "must be a positive number of seconds")
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its batch (vectorised where the planner's is)
-            planner_selector = "greedy" if selector in ("greedy", "sampling") else "mip"
+            planner_selector = _planner_selector(selector)
             kept = self.planner.decide_batch(rows, planner_selector, time_limit)
             for d in kept:
                 d.policy_version = self.policy_version
@@ -170,7 +170,7 @@ class Engine:
     def vectorises(self, selector: str) -> bool:
         """Whether :meth:`decide_batch` decides this selector's batches at once rather than state by state."""
         if self.planner is not None:
-            return self.planner.vectorises("greedy" if selector in ("greedy", "sampling") else "mip")
+            return self.planner.vectorises(_planner_selector(selector))
         if selector not in load_plugins():
             return False
         return hasattr(self.selector(selector), "select_batch") and isinstance(self.network, QNetwork)
@@ -226,3 +226,8 @@ def train_dqn(env, config: DQNConfig, seed: int = 0, progress: bool = True) -> E
 def _summary_head(summary: dict) -> dict:
     """The training summary without the long per-step loss trace."""
     return {k: v for k, v in summary.items() if k != "losses"}
+
+
+def _planner_selector(selector: str) -> str:
+    """The kept planner's selector for an engine selector: greedy for the heuristic ones, its exact MILP else."""
+    return "greedy" if selector in ("greedy", "sampling") else "mip"
