@@ -70,18 +70,9 @@ class DecisionService:
             selector = "greedy" if late else request["selector"]
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         response = self._response(policy_id, decision, late, deadline, received)
-        row = {
-            "id": response["id"],
-            "policy_id": policy_id,
-            "idempotency_key": key,
-            "request_hash": digest,
-            "request": request,
-            "response": response,
-            "created_at": response["created_at"],
-        }
         try:
             with self.db.log.begin() as conn:
-                conn.execute(decisions.insert(), row)
+                conn.execute(decisions.insert(), _log_row(policy_id, key, digest, request, response))
         except IntegrityError:
             stored = self._stored(policy_id, key) if key is not None else None
             if stored is None:
@@ -152,16 +143,8 @@ class DecisionService:
             conn.execute(
                 decisions.insert(),
                 [
-                    {
-                        "id": r["id"],
-                        "policy_id": policy_id,
-                        "idempotency_key": None,
-                        "request_hash": request_hash(request),
-                        "request": request,
-                        "response": r,
-                        "created_at": r["created_at"],
-                    }
-                    for r, request in zip(
+                    _log_row(policy_id, None, request_hash(request), request, response)
+                    for response, request in zip(
                         responses,
                         ({"state": s, "deadline_seconds": deadline, "selector": selector} for s in states),
                         strict=True,
@@ -178,3 +161,16 @@ class DecisionService:
         if row is None:
             raise ApiError(404, "not_found", f"no decision {decision_id!r}", "decision_id")
         return row[0]
+
+
+def _log_row(policy_id: str, key: str | None, digest: str, request: dict, response: dict) -> dict:
+    """One row of the decision log: the request as received, its hash and key, the response as sent."""
+    return {
+        "id": response["id"],
+        "policy_id": policy_id,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "request": request,
+        "response": response,
+        "created_at": response["created_at"],
+    }
