@@ -22,6 +22,7 @@ POLICY_KINDS: dict[str, str] = {
     "actor_critic": "engine.dnc.agent:ActorCriticAgent.load",
     "planner": "engine.planners.policy:PlannerPolicy.load",
     "bandit": "engine.bandit_policy:BanditPolicy.load",
+    "lookahead": "engine.lookahead.policy:LookaheadPolicy.load",
 }
 
 #: kind -> "module:names", the selector names its policies accept
@@ -30,6 +31,7 @@ KIND_SELECTORS: dict[str, str] = {
     "actor_critic": "engine.dnc.selectors:SELECTORS",
     "planner": "engine.planners.policy:PLANNER_SELECTORS",
     "bandit": "engine.bandit_policy:BANDIT_SELECTORS",
+    "lookahead": "engine.lookahead.policy:LOOKAHEAD_SELECTORS",
 }
 
 DEFAULT_KIND = "dqn"

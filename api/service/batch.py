@@ -42,7 +42,7 @@ class BatchDecisionRequest(Strict):
     deadline_seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=600, allow_inf_nan=False)] | None = Field(
         None, description="for the whole batch, from the request's arrival"
     )
-    selector: Selector = "mip"
+    selector: Selector | None = Field(None, description="default: the policy's first selector (mip; lookahead)")
 
 
 class BatchDecisionOut(BaseModel):

@@ -67,7 +67,7 @@ class DecisionService:
         deadline = request.get("deadline_seconds")
         with pool.acquire() as engine:
             limit, late = self._limit(deadline, received, max_seconds)
-            selector = "greedy" if late else request["selector"]
+            selector = chosen_selector(engine, request["selector"], late)
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         response = self._response(policy_id, decision, late, deadline, received)
         try:
@@ -122,7 +122,7 @@ class DecisionService:
         self,
         policy_id: str,
         states: list,
-        selector: str,
+        selector: str | None,
         deadline: float | None,
         received: float,
         max_seconds: float | None = None,
@@ -132,6 +132,7 @@ class DecisionService:
         once (``vectorises``), so the caller goes state by state."""
         pool = self.registry.pool(policy_id)
         with pool.acquire() as engine:
+            selector = chosen_selector(engine, selector, False)
             if len(states) < 2 or not isinstance(engine, VectorisedBatches) or not engine.vectorises(selector):
                 return None
             limit, late = self._limit(deadline, received, max_seconds)
@@ -174,3 +175,12 @@ def _log_row(policy_id: str, key: str | None, digest: str, request: dict, respon
         "response": response,
         "created_at": response["created_at"],
     }
+
+
+def chosen_selector(policy, requested: str | None, late: bool) -> str:
+    """The selector a request runs: the requested one (else the policy's default, its first); once the deadline
+    has passed, ``greedy`` where the policy offers it, else its default."""
+    offered = tuple(policy.selectors)
+    if late:
+        return "greedy" if "greedy" in offered else offered[0]
+    return requested or offered[0]

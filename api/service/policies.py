@@ -20,9 +20,10 @@ from api.service.paths import canonical_path, resolve_checkpoint
 
 if TYPE_CHECKING:
     from engine import Engine
+    from engine.lookahead.policy import LookaheadPolicy
     from engine.planners.policy import PlannerPolicy
 
-    Served = Engine | PlannerPolicy  # the policy kinds the REST service decides with
+    Served = Engine | PlannerPolicy | LookaheadPolicy  # the policy kinds the REST service decides with
 
 
 def _load(path: Path) -> Served:
@@ -30,6 +31,7 @@ def _load(path: Path) -> Served:
     import torch
 
     from engine import Engine
+    from engine.lookahead.policy import LookaheadPolicy
     from engine.planners.policy import PlannerPolicy
 
     torch.set_num_threads(1)
@@ -41,7 +43,7 @@ def _load(path: Path) -> Served:
         raise ApiError(
             422, "invalid_checkpoint", f"cannot load checkpoint: {type(exc).__name__}: {exc}"[:500], "path"
         ) from exc
-    if not isinstance(policy, Engine | PlannerPolicy):
+    if not isinstance(policy, Engine | PlannerPolicy | LookaheadPolicy):
         raise ApiError(422, "invalid_checkpoint", f"{policy.kind} checkpoints are not served over REST", "path")
     return policy
 
@@ -233,9 +235,18 @@ class PolicyRegistry:
 
 def _describe(engine) -> dict:
     """The stored description of a loaded policy: a trained Q-network's shape and training, or a planner's."""
+    from engine.lookahead.policy import LookaheadPolicy
     from engine.planners.policy import PlannerPolicy
 
     state_length = int(engine.instance.n_arms) + 1 if hasattr(engine.instance, "n_arms") else 0
+    if isinstance(engine, LookaheadPolicy):
+        return {
+            "kind": "lookahead",
+            "planner": engine.base.planner.config(),
+            "state_length": state_length,
+            "training": _json_safe(engine.config.to_dict()),
+            "training_summary": _json_safe(engine.training_summary),
+        }
     if isinstance(engine, PlannerPolicy):
         return {
             "kind": "planner",

@@ -239,7 +239,7 @@ class DecisionRequest(Strict):
         Field(min_length=1, max_length=MAX_STATE, description="[s_1..s_J, time_to_go] or the arm states alone"),
     ]
     deadline_seconds: Annotated[Real, Field(gt=0, le=600)] | None = None
-    selector: Selector = "mip"
+    selector: Selector | None = Field(None, description="default: the policy's first selector (mip; lookahead)")
 
 
 class DecisionOut(BaseModel):

@@ -1,0 +1,38 @@
+"""Candidate joint actions for the one-step lookahead: every feasible action when there are few, else the
+feasible one-move neighbourhood of an action (add an entry, drop one, or swap one in for one out).
+
+Neighbourhoods larger than ``limit`` are subsampled with a generator the caller seeds, so a decision stays a
+deterministic function of its state. Every candidate returned is feasible (checked by the ActionModel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scenarios.action_model import ActionModel
+
+
+def all_feasible(model: ActionModel, limit: int) -> np.ndarray | None:
+    """Every feasible action (K, n) when the set provably has at most ``limit`` members, else None."""
+    if model.count_upper_bound() > limit:
+        return None
+    return model.enumerate(max_count=limit)
+
+
+def neighbourhood(model: ActionModel, action: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """``action`` and its feasible one-move neighbours (adds, drops, swaps): at most ``limit`` + 1 rows."""
+    a = np.asarray(action, dtype=np.int64)
+    on, off = np.flatnonzero(a == 1), np.flatnonzero(a == 0)
+    moves = [(-1, k) for k in off] + [(i, -1) for i in on] + [(i, k) for i in on for k in off]
+    if len(moves) > limit:
+        moves = [moves[m] for m in np.sort(rng.choice(len(moves), size=limit, replace=False))]
+    rows = [a]
+    for i, k in moves:
+        b = a.copy()
+        if i >= 0:
+            b[i] = 0
+        if k >= 0:
+            b[k] = 1
+        if model.is_feasible(b):
+            rows.append(b)
+    return np.stack(rows)

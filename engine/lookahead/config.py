@@ -1,0 +1,63 @@
+"""Every setting of the planner-plus-learned-value lookahead policy, checked in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from scenarios.errors import InvalidInputError
+
+
+@dataclass
+class LookaheadConfig:
+    """Training and decision settings of :class:`engine.lookahead.policy.LookaheadPolicy`."""
+
+    planner: str = "auto"  # the base planner (auto: Whittle on arm-pull domains, else Lagrangian)
+    rollout_episodes: int = 800  # training episodes rolled out for the value's regression
+    explore: float = 0.5  # share of rollouts that take random feasible actions before a random branch step
+    hidden: int = 64  # width of the value network
+    epochs: int = 60  # passes over the recorded returns
+    sweeps: int = 20  # fitted policy-evaluation sweeps on expected one-step targets after the Monte-Carlo fit
+    iterations: int = 1  # policy-improvement steps: iteration k rolls out the lookahead of iteration k - 1
+    samples: int = 32  # next-state samples per candidate (common to every candidate and state)
+    enumerate_limit: int = 512  # score every feasible action when the set provably has at most this many
+    neighbours: int = 400  # else the base action's one-move neighbourhood, subsampled to this many
+    rounds: int = 2  # local-search rounds from the base action (neighbourhood mode)
+    validation_episodes: int = 50  # held-out episodes on which the lookahead must beat the planner
+    selection_z: float = 2.0  # standard errors the paired gain must exceed, else the policy is the planner
+
+    def __post_init__(self) -> None:
+        positive = (
+            "rollout_episodes", "hidden", "epochs", "samples", "enumerate_limit", "neighbours", "rounds", "iterations",
+        )  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidInputError(name, f"must be a positive integer, got {value!r}")
+        if not isinstance(self.sweeps, int) or self.sweeps < 0:
+            raise InvalidInputError("sweeps", f"must be an integer >= 0, got {self.sweeps!r}")
+        if not isinstance(self.validation_episodes, int) or self.validation_episodes < 0:
+            raise InvalidInputError("validation_episodes", f"must be an integer >= 0, got {self.validation_episodes!r}")
+        if not 0.0 <= float(self.explore) <= 1.0:
+            raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")
+        if not float(self.selection_z) >= 0.0:
+            raise InvalidInputError("selection_z", f"must be >= 0, got {self.selection_z!r}")
+        from engine.planners import PLANNERS, load_plugins
+
+        load_plugins()
+        if self.planner != "auto" and self.planner not in PLANNERS:
+            raise InvalidInputError(
+                "planner", f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LookaheadConfig:
+        """A config from a dict, refusing keys it does not know (nothing configured is silently dropped)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(unknown[0], f"not a lookahead setting; known: {', '.join(sorted(known))}")
+        return cls(**data)

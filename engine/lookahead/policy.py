@@ -1,0 +1,233 @@
+"""A planner improved by one step of lookahead on a learned value: approximate policy iteration from the planner.
+
+Q(s, a) = E[r(s, a)] + E[V(s', h - 1) | s, a], with r the instance's exact expected step reward (not
+necessarily additive over arms: coverage caps, intervention responses), s' drawn from the instance's own
+transition model with ``samples`` common uniforms (the same draws for every candidate and every state, so a
+decision is a deterministic function of the state and comparisons between candidates are paired), and V a
+network fitted to the base planner's Monte-Carlo returns-to-go (:mod:`engine.lookahead.rollouts`). With V the
+planner's exact value this is one policy-improvement step from the planner: never worse in expectation.
+
+Q is maximised over every feasible action when the feasible set is small (``enumerate_limit``), else by local
+search from the planner's own action over feasible one-move neighbourhoods (add, drop, swap). Training keeps the
+planner itself unless the lookahead beats it by ``selection_z`` standard errors on held-out episodes (common
+random numbers): the policy is never knowingly below its planner. Decisions are ``heuristic`` (no bound).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.analysis.lockstep import observation_rows
+from engine.decision import Decision
+from engine.lookahead.candidates import all_feasible, neighbourhood
+from engine.lookahead.config import LookaheadConfig
+from engine.lookahead.value_network import ValueNetwork
+from engine.planners.policy import PlannerPolicy
+from engine.planners.prior import resolve_prior
+from engine.protocols import batch_rows
+from scenarios.errors import InvalidInputError
+from solvers.solution import HEURISTIC
+
+LOOKAHEAD_SELECTORS = ("lookahead", "planner")
+_CELLS = 1 << 20  # next-state samples scored per block (states x candidates x samples)
+
+
+class LookaheadPolicy:
+    """A base planner, a fitted value network and the one-step lookahead between them."""
+
+    kind = "lookahead"
+    selectors = LOOKAHEAD_SELECTORS
+
+    def __init__(
+        self,
+        scenario: str,
+        instance,
+        config: LookaheadConfig,
+        value: ValueNetwork,
+        seed: int = 0,
+        use_planner: bool = False,
+        summary: dict | None = None,
+    ) -> None:
+        self.scenario, self.instance, self.config, self.value = scenario, instance, config, value
+        self.seed, self.use_planner = int(seed), bool(use_planner)
+        self.training_summary: dict = dict(summary or {})
+        self.base = PlannerPolicy(scenario, instance, base_planner(config.planner, instance))
+        self.model = self.base.model
+        self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
+        self.candidates = all_feasible(self.model, config.enumerate_limit)
+        h = hashlib.sha256(json.dumps([self.base.policy_version, config.to_dict(), seed, use_planner]).encode())
+        for name, tensor in sorted(value.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().numpy().tobytes())
+        self.policy_version = h.hexdigest()[:12]
+
+    # ----------------------------------------------------------------------------------- scoring
+    def scores(self, states: np.ndarray, time_to_go: int, candidates: np.ndarray) -> np.ndarray:
+        """Q estimates (B, K) of candidates (K, N) shared by all states, or (B, K, N), at arm states (B, J)."""
+        states = np.asarray(states, dtype=np.int64)
+        cands = np.broadcast_to(np.asarray(candidates, dtype=np.int64), (len(states), *np.shape(candidates)[-2:]))
+        B, K = cands.shape[:2]
+        out = np.empty((B, K))
+        step = max(1, _CELLS // max(1, K * len(self.uniforms)))
+        for lo in range(0, B, step):
+            s, c = states[lo : lo + step, None, :], cands[lo : lo + step]
+            q = self.instance.expected_reward(s, c)
+            if time_to_go > 1:
+                nxt = self.instance.transition(s[:, :, None, :], c[:, :, None, :], self.uniforms[None, None])
+                q = q + self.value.values(nxt, time_to_go - 1).mean(-1)
+            out[lo : lo + step] = q
+        return out
+
+    def actions(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
+        """The lookahead's actions (B, N) and their Q estimates (B,) at arm states (B, J)."""
+        states = np.atleast_2d(np.asarray(states, dtype=np.int64))
+        if self.candidates is not None:
+            q = self.scores(states, time_to_go, self.candidates)
+            best = np.argmax(q, axis=1)
+            return self.candidates[best], q[np.arange(len(states)), best]
+        chosen, values = [], []
+        for s in states:
+            a, v = self._local_search(s, time_to_go)
+            chosen.append(a)
+            values.append(v)
+        return np.stack(chosen), np.asarray(values)
+
+    def _local_search(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, float]:
+        rng = np.random.default_rng([self.seed, time_to_go, *states.tolist()])
+        current = self.base.decide(np.concatenate([states, [time_to_go]])).action
+        value = float(self.scores(states[None], time_to_go, current[None])[0, 0])
+        for _ in range(self.config.rounds):
+            cands = neighbourhood(self.model, current, self.config.neighbours, rng)
+            q = self.scores(states[None], time_to_go, cands)[0]
+            best = int(np.argmax(q))
+            if q[best] <= value + 1e-9:
+                break
+            current, value = cands[best], float(q[best])
+        return current, value
+
+    # ----------------------------------------------------------------------------------- deciding
+    def decide(self, state: object, selector: str = "lookahead", time_limit: float | None = None) -> Decision:
+        """The joint action for ``state`` ([s_1..s_J, time_to_go]); ``planner`` asks the base planner."""
+        _check_selector(selector)
+        if selector == "planner" or self.use_planner:
+            return self._planner_decision(state, time_limit, selector)
+        start = time.perf_counter()
+        states, ttg = self.base.observations.split_observation(state)
+        a, q = self.actions(states[None], ttg)
+        return self._decision(a[0], float(q[0]), time.perf_counter() - start)
+
+    def decide_batch(
+        self, states: object, selector: str = "lookahead", time_limit: float | None = None
+    ) -> list[Decision]:
+        """One decision per row of ``states`` (B, J + 1); states sharing a time to go are scored together."""
+        _check_selector(selector)
+        rows = batch_rows(states)
+        if selector == "planner" or self.use_planner:
+            return [self._planner_decision(row, time_limit, selector) for row in rows]
+        start = time.perf_counter()
+        split = [self.base.observations.split_observation(row) for row in rows]
+        out: list[Decision | None] = [None] * len(rows)
+        for ttg in sorted({t for _, t in split}):
+            idx = [i for i, (_, t) in enumerate(split) if t == ttg]
+            acts, qs = self.actions(np.stack([split[i][0] for i in idx]), ttg)
+            for i, a, q in zip(idx, acts, qs, strict=True):
+                out[i] = self._decision(a, float(q), 0.0)
+        seconds = (time.perf_counter() - start) / len(rows)
+        decisions = [d for d in out if d is not None]
+        for d in decisions:
+            d.seconds = seconds
+        return decisions
+
+    def vectorises(self, selector: str) -> bool:
+        """Whether :meth:`decide_batch` scores a batch at once (every feasible action enumerated)."""
+        if selector == "planner" or self.use_planner:
+            return self.base.vectorises("mip")
+        return self.candidates is not None
+
+    def _decision(self, action: np.ndarray, value: float, seconds: float) -> Decision:
+        self.model.check(action)
+        return Decision(
+            np.asarray(action, dtype=np.int64),
+            value,
+            float("inf"),
+            float("inf"),
+            HEURISTIC,
+            seconds,
+            "lookahead",
+            self.policy_version,
+            assignment=self.model.assignment(action),
+        )
+
+    def _planner_decision(self, state: object, time_limit: float | None, selector: str) -> Decision:
+        decision = self.base.decide(state, "mip", time_limit)
+        decision.policy_version = self.policy_version
+        if selector != "planner":
+            decision.reason = "training kept the base planner: the lookahead did not beat it on validation episodes"
+        return decision
+
+    # --------------------------------------------------------------------------------- evaluation
+    def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> Decision:
+        """Evaluation interface (:mod:`engine.analysis.evaluation`)."""
+        return self.decide(np.concatenate([states, [time_to_go]]))
+
+    def act_batch(self, states: np.ndarray, time_to_go: np.ndarray | int, rngs: Any) -> list[Decision]:
+        """Evaluation in lock step: one batch decision for every running episode."""
+        return self.decide_batch(observation_rows(states, time_to_go))
+
+    def acts_in_batches(self) -> bool:
+        return self.vectorises("lookahead")
+
+    # ---------------------------------------------------------------------------------- persisting
+    def save(self, path: str | Path) -> Path:
+        """A checkpoint directory: config.json (instance, settings, selection) and the value's weights."""
+        from engine.checkpoint import write_checkpoint_dir
+
+        meta = {
+            "kind": self.kind,
+            "scenario": self.scenario,
+            "instance": self.instance.model_dump(mode="json"),
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "use_planner": self.use_planner,
+            "training_summary": self.training_summary,
+            "policy_version": self.policy_version,
+        }
+        return write_checkpoint_dir(path, meta, dict(self.value.state_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LookaheadPolicy:
+        from safetensors.torch import load_file
+
+        from engine.checkpoint import read_checkpoint_meta
+        from scenarios import load_instance
+
+        meta = read_checkpoint_meta(path)
+        if meta.get("kind") != cls.kind:
+            raise InvalidInputError("path", f"{path} is not a lookahead checkpoint")
+        instance: Any = load_instance(meta["scenario"], meta["instance"])
+        config = LookaheadConfig.from_dict(meta["config"])
+        value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
+        value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
+        return cls(
+            meta["scenario"], instance, config, value, int(meta["seed"]), bool(meta["use_planner"]),
+            meta.get("training_summary"),
+        )  # fmt: skip
+
+
+def base_planner(name: str, instance) -> str:
+    """The planner ``name`` names on ``instance`` (``auto``: Whittle where arms are pulled one by one, else
+    Lagrangian, as the DQN's prior)."""
+    return resolve_prior("auto", instance) if name == "auto" else name
+
+
+def _check_selector(selector: str) -> None:
+    if selector not in LOOKAHEAD_SELECTORS:
+        raise InvalidInputError(
+            "selector", f"a lookahead policy offers {', '.join(LOOKAHEAD_SELECTORS)}; got {selector!r}"
+        )

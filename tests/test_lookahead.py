@@ -1,0 +1,170 @@
+"""The planner-plus-learned-value lookahead policy: ground truth by enumeration, feasibility, selection, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.analysis.exact_dp import exact_optimum, initial_distribution, joint_states, policy_value
+from engine.analysis.exact_policy import planner_policy_value
+from engine.lookahead import LookaheadConfig, LookaheadPolicy, train_lookahead
+from engine.lookahead.candidates import all_feasible, neighbourhood
+from engine.lookahead.value_network import ValueNetwork
+from engine.policy_kinds import load as load_policy
+from scenarios import make
+from scenarios.errors import InvalidInputError
+
+FAMILIES = {
+    "budgeted": {"budget": 2},
+    "capacity": {"budget": 2},
+    "coverage": {"budget": 2},
+    "overlapping_reach": {"budget": 2},
+}
+
+
+def _instance(family: str, seed: int, n_arms: int = 4, horizon: int = 5):
+    return make(family, n_arms=n_arms, seed=seed, horizon=horizon, **FAMILIES[family]).instance
+
+
+def _silent(instance, hidden: int = 8) -> ValueNetwork:
+    """A value network that predicts 0 everywhere (the lookahead is then the exact myopic argmax)."""
+    net = ValueNetwork(instance.arms.state_counts, instance.horizon, hidden)
+    net.center.fill_(0.0)
+    net.scale.fill_(0.0)
+    return net
+
+
+def _policy(family: str, instance, value: ValueNetwork, **config) -> LookaheadPolicy:
+    cfg = LookaheadConfig(samples=4, validation_episodes=0, **config)
+    return LookaheadPolicy(family, instance, cfg, value)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family=st.sampled_from(sorted(FAMILIES)), seed=st.integers(0, 50), ttg=st.integers(1, 5), data=st.data())
+def test_silent_value_gives_the_enumerated_myopic_argmax(family, seed, ttg, data):
+    instance = _instance(family, seed)
+    policy = _policy(family, instance, _silent(instance))
+    counts = instance.arms.state_counts
+    states = np.array([data.draw(st.integers(0, int(c) - 1)) for c in counts])
+    actions = instance.action_model().enumerate()
+    rewards = instance.expected_reward(states[None], actions)
+    decision = policy.decide(np.concatenate([states, [ttg]]))
+    assert instance.action_model().is_feasible(decision.action)
+    assert decision.value == pytest.approx(rewards.max(), abs=1e-9)
+    assert instance.expected_reward(states, decision.action) == pytest.approx(rewards.max(), abs=1e-9)
+    assert decision.status == "heuristic"
+
+
+@settings(max_examples=15, deadline=None)
+@given(family=st.sampled_from(sorted(FAMILIES)), seed=st.integers(0, 50), pick=st.integers(0, 10_000))
+def test_neighbourhood_rows_are_feasible_one_move_neighbours(family, seed, pick):
+    model = _instance(family, seed).action_model()
+    actions = model.enumerate()
+    base = actions[pick % len(actions)]
+    rows = neighbourhood(model, base, limit=1_000, rng=np.random.default_rng(0))
+    assert np.array_equal(rows[0], base)
+    assert all(model.is_feasible(r) for r in rows)
+    assert np.all(np.abs(rows - base).sum(1)[1:] <= 2)
+    # every feasible action within one add, drop or swap is there
+    near = [a for a in actions if 0 < np.abs(a - base).sum() <= 2 and a.sum() - base.sum() in (-1, 0, 1)]
+    near = [a for a in near if not (np.abs(a - base).sum() == 2 and a.sum() != base.sum())]
+    assert {a.tobytes() for a in near} <= {r.tobytes() for r in rows[1:]}
+
+
+def test_all_feasible_refuses_large_sets():
+    model = _instance("budgeted", 0, n_arms=6).action_model()
+    assert all_feasible(model, 1) is None
+    assert len(all_feasible(model, 1_000)) == len(model.enumerate())
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_local_search_never_scores_below_the_planner_action(family):
+    instance = _instance(family, 3, n_arms=5)
+    torch.manual_seed(0)
+    value = ValueNetwork(instance.arms.state_counts, instance.horizon, 8)  # random weights
+    policy = _policy(family, instance, value, enumerate_limit=1)  # forces neighbourhood search
+    assert policy.candidates is None
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        states = instance.initial_states(rng)
+        ttg = int(rng.integers(1, instance.horizon + 1))
+        decision = policy.decide(np.concatenate([states, [ttg]]))
+        base = policy.base.decide(np.concatenate([states, [ttg]])).action
+        assert instance.action_model().is_feasible(decision.action)
+        base_q = policy.scores(states[None], ttg, base[None])[0, 0]
+        assert decision.value >= base_q - 1e-9
+
+
+def test_bad_settings_name_their_field():
+    with pytest.raises(InvalidInputError) as err:
+        LookaheadConfig(samples=0)
+    assert err.value.field == "samples"
+    with pytest.raises(InvalidInputError) as err:
+        LookaheadConfig(planner="nope")
+    assert err.value.field == "planner"
+    with pytest.raises(InvalidInputError) as err:
+        LookaheadConfig.from_dict({"rollouts": 3})
+    assert err.value.field == "rollouts"
+    with pytest.raises(InvalidInputError) as err:
+        LookaheadConfig(explore=1.5)
+    assert err.value.field == "explore"
+
+
+def test_bad_states_and_selectors_are_refused_without_state_change():
+    instance = _instance("coverage", 0)
+    policy = _policy("coverage", instance, _silent(instance))
+    with pytest.raises(InvalidInputError):
+        policy.decide([0, 0, 0])
+    with pytest.raises(InvalidInputError) as err:
+        policy.decide([0, 0, 0, 0, 3], selector="mip")
+    assert err.value.field == "selector"
+    assert policy.decide([0, 0, 0, 0, 3]).status == "heuristic"
+
+
+def test_kept_planner_decides_like_the_planner():
+    instance = _instance("overlapping_reach", 1)
+    cfg = LookaheadConfig(samples=4, validation_episodes=0)
+    policy = LookaheadPolicy("overlapping_reach", instance, cfg, _silent(instance), use_planner=True)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        row = np.concatenate([instance.initial_states(rng), [3]])
+        decision = policy.decide(row)
+        assert np.array_equal(decision.action, policy.base.decide(row).action)
+        assert "kept the base planner" in decision.reason
+        assert decision.policy_version == policy.policy_version
+
+
+def test_fitted_value_matches_the_planners_exact_value():
+    """Monte-Carlo regression plus fitted policy evaluation recovers the planner's exact value (DP) within 3%."""
+    instance = _instance("budgeted", 2, n_arms=3, horizon=6)
+    cfg = LookaheadConfig(planner="whittle", rollout_episodes=300, epochs=30, sweeps=3, validation_episodes=0)
+    policy = train_lookahead("budgeted", instance, cfg, seed=0, progress=False)
+    exact = exact_optimum(instance)
+    truth = planner_policy_value(policy.base.planner, exact)
+    states = joint_states(instance.arms.state_counts)
+    predicted = float(initial_distribution(instance) @ policy.value.values(states, instance.horizon))
+    assert predicted == pytest.approx(truth, rel=0.03)
+
+
+def test_training_selects_saves_and_loads(tmp_path):
+    instance = _instance("coverage", 4, n_arms=4, horizon=6)
+    cfg = LookaheadConfig(rollout_episodes=40, epochs=5, sweeps=1, samples=8, validation_episodes=6, planner="whittle")
+    policy = train_lookahead("coverage", instance, cfg, seed=0, progress=False)
+    summary = policy.training_summary
+    assert summary["kept"] in ("lookahead", "planner")
+    assert policy.use_planner == (summary["kept"] == "planner")
+    loaded = load_policy(policy.save(tmp_path / "look"))
+    assert isinstance(loaded, LookaheadPolicy)
+    assert loaded.policy_version == policy.policy_version
+    assert loaded.training_summary["kept"] == summary["kept"]
+    exact = exact_optimum(instance)
+    a = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)
+    b = policy_value(instance, lambda s, h: loaded.actions(s, h)[0], exact.actions)
+    assert a == pytest.approx(b, abs=1e-12)
+    assert a <= exact.value + 1e-9
+    rows = np.column_stack([joint_states(instance.arms.state_counts)[:7], np.full(7, 4)])
+    batch = loaded.decide_batch(rows)
+    assert [d.action.tolist() for d in batch] == [loaded.decide(r).action.tolist() for r in rows]
