@@ -112,6 +112,9 @@ def cmd_train(args: argparse.Namespace, parser: CliParser) -> int:
     ac_settings = ac_options(args.ac_option)
     if args.planner:
         return _write_planner(args, parser)
+    only_with(args, parser, ["lookahead_option"], args.lookahead, "--lookahead")
+    if args.lookahead:
+        return _train_lookahead(args, parser)
 
     import numpy as np
     import torch
@@ -194,6 +197,28 @@ def _write_planner(args: argparse.Namespace, parser: CliParser) -> int:
     policy = Engine.plan(_make_env(args, parser), args.planner)
     path = policy.save(args.out)
     print(json.dumps({"checkpoint": str(path), "planner": args.planner, "policy_version": policy.policy_version}))
+    return 0
+
+
+def _train_lookahead(args: argparse.Namespace, parser: CliParser) -> int:
+    """``train --lookahead``: the planner-plus-learned-value lookahead policy (engine/lookahead)."""
+    for other in ("seeds", "episodes", "hidden", "dqn_option", "ac_option"):
+        exclusive(args, parser, other, "lookahead")
+    import torch
+
+    from engine.lookahead import LookaheadConfig, train_lookahead
+    from scenarios.errors import InvalidInputError
+
+    try:
+        config = LookaheadConfig.from_dict(key_values(args.lookahead_option, "--lookahead-option"))
+    except (InvalidInputError, TypeError) as exc:
+        raise CliError("--lookahead-option", str(exc)) from None
+    env = _make_env(args, parser)
+    torch.set_num_threads(args.threads)
+    policy = train_lookahead(env.scenario, env.instance, config, seed=args.seed, progress=not args.quiet)
+    path = policy.save(args.out)
+    s = policy.training_summary
+    print(json.dumps({"checkpoint": str(path), "kind": policy.kind, "policy_version": policy.policy_version, **s}))
     return 0
 
 

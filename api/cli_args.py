@@ -192,6 +192,18 @@ def build_parser() -> CliParser:
     )
     _training_args(q, "--episodes")
     q.add_argument(
+        "--lookahead",
+        action="store_true",
+        help="train a lookahead policy instead: the best planner improved by one step of lookahead on a value "
+        "fitted to its returns (kept only if it beats the planner on held-out episodes)",
+    )
+    q.add_argument(
+        "--lookahead-option",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="with --lookahead: override LookaheadConfig fields, e.g. rollout_episodes=400 planner=lagrangian",
+    )
+    q.add_argument(
         "--ac-option",
         nargs="+",
         metavar="KEY=VALUE",
@@ -298,7 +310,11 @@ def build_parser() -> CliParser:
         help="integers 's_1,...,s_J,time_to_go' (arm states, then the steps to go) or a JSON list",
     )
     q.add_argument(
-        "--selector", choices=SELECTORS, metavar="NAME", default="mip", help="action selector; choices: %(choices)s"
+        "--selector",
+        choices=SELECTORS,
+        metavar="NAME",
+        default=None,
+        help="action selector (default: the policy's own, mip for trained and planner policies); choices: %(choices)s",
     )
     q.add_argument("--time-limit", type=seconds, metavar="SECONDS", help="solver time limit in seconds (default: none)")
 

@@ -106,7 +106,8 @@ def cmd_decide(args: argparse.Namespace, parser: CliParser) -> int:
                 f"selector {args.selector!r} takes no time limit; selectors with one: {', '.join(limited)}",
             )
     engine = load_policy(args.checkpoint)
-    decision = engine.decide(args.state, selector=args.selector, time_limit=args.time_limit)
+    selector = args.selector or engine.selectors[0]
+    decision = engine.decide(args.state, selector=selector, time_limit=args.time_limit)
     print(json.dumps(decision.to_dict()))
     for line in assignment_lines(decision.assignment):  # for the operator; standard output stays one JSON line
         print(line, file=sys.stderr)

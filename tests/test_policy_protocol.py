@@ -62,7 +62,21 @@ def _bandit() -> tuple[BanditPolicy, np.ndarray]:
     return BanditPolicy(WhittlePolicy(arms, budget=2, horizon=5)), np.array([0, 1, 0, 1, 3])
 
 
-KINDS = {"dqn": _dqn, "actor_critic": _actor_critic, "planner": _planner, "bandit": _bandit}
+def _lookahead():
+    from engine.lookahead import LookaheadConfig, train_lookahead
+
+    env = make("capacity", n_arms=5, budget=2, seed=0)
+    config = LookaheadConfig(rollout_episodes=8, epochs=2, sweeps=1, samples=4, validation_episodes=0)
+    return train_lookahead(env.scenario, env.instance, config, seed=0, progress=False), env.reset(seed=0)[0]
+
+
+KINDS = {
+    "dqn": _dqn,
+    "actor_critic": _actor_critic,
+    "planner": _planner,
+    "bandit": _bandit,
+    "lookahead": _lookahead,
+}
 
 
 @pytest.fixture(scope="module", params=list(KINDS))

@@ -210,14 +210,14 @@ def evaluate_engine(
     ``redwood evaluate``, ``redwood quickstart`` and the sweep."""
     from scenarios.errors import InvalidInputError
 
-    names = method_names(engine.instance)
+    names = method_names(engine.instance, engine)
     if methods:
         unknown = sorted(set(methods) - set(names))
         if unknown:
             raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(names)}")
         names = [k for k in names if k in methods]
     policies = {name: make_method(name, engine, time_limit) for name in names}
-    reference = "dqn_mip" if "dqn_mip" in policies else None
+    reference = next((name for name in (*ENGINE_METHODS, *LOOKAHEAD_METHODS) if name in policies), None)
     run = evaluate(
         engine.instance,
         policies,
@@ -250,9 +250,12 @@ def evaluate_engine(
 PLANNER_METHODS = ("whittle", "lagrangian", "lp_update")
 #: the trained engine's own methods: its exact argmax and its greedy ascent
 ENGINE_METHODS = ("dqn_mip", "iterative_dqn")
+#: a lookahead policy's own method (engine/lookahead): the planner improved by lookahead on a learned value
+LOOKAHEAD_METHODS = ("lookahead",)
 #: human-readable method names for tables and plots
 METHOD_LABELS = {
     "dqn_mip": "trained (exact argmax)",
+    "lookahead": "planner + learned lookahead",
     "iterative_dqn": "trained (greedy)",
     "whittle": "Whittle index + MILP",
     "lagrangian": "Lagrangian + MILP",
@@ -265,8 +268,9 @@ METHOD_LABELS = {
 }
 
 
-def method_names(instance=None) -> list[str]:
-    """Every evaluation method (the planners that apply to ``instance`` when it is given)."""
+def method_names(instance=None, policy=None) -> list[str]:
+    """Every evaluation method (the planners that apply to ``instance`` when it is given; a lookahead ``policy``
+    is evaluated as itself instead of the trained engine's two methods; with neither, every name)."""
     from engine.baselines.cormab import BASELINES
 
     planners = list(PLANNER_METHODS)
@@ -275,7 +279,10 @@ def method_names(instance=None) -> list[str]:
 
         if not ControlStructure.of(instance).is_pull:
             planners.remove("whittle")
-    return [*ENGINE_METHODS, *planners, *BASELINES]
+    own = LOOKAHEAD_METHODS if getattr(policy, "kind", None) == "lookahead" else ENGINE_METHODS
+    if instance is None and policy is None:  # every name (the CLI's choices)
+        own = (*ENGINE_METHODS, *LOOKAHEAD_METHODS)
+    return [*own, *planners, *BASELINES]
 
 
 def make_method(name: str, engine, time_limit: float | None = None) -> Policy:
@@ -283,6 +290,8 @@ def make_method(name: str, engine, time_limit: float | None = None) -> Policy:
     from engine.baselines.cormab import BASELINES
     from engine.planners.policy import PlannerPolicy
 
+    if name in LOOKAHEAD_METHODS:
+        return engine
     if name == "dqn_mip":
         return EnginePolicy(engine, "auto", time_limit)
     if name == "iterative_dqn":
