@@ -65,22 +65,26 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     policy = train_lookahead(family, instance, config, seed=seed, progress=False)
     row["train_seconds"] = time.perf_counter() - t0
-    row["kept"] = policy.training_summary.get("kept")
+    summary = policy.training_summary
+    row["kept"] = summary.get("kept")
+    for key in ("validation_lookahead", "validation_planner", "validation_gain_se", "samples", "refit_rmse"):
+        row[key] = summary.get(key)
     row["base"] = policy.base.name
     planners = _planners(family, instance)
     if args.n_arms <= 6:
         from engine.analysis.exact_dp import exact_optimum, policy_value
-        from engine.analysis.exact_policy import planner_policy_value
+        from engine.analysis.exact_policy import improvement_steps, planner_policy_value
 
         exact = exact_optimum(instance)
         row["optimum"] = exact.value
         for name, planner in planners.items():
             row[f"{name}_pct"] = 100.0 * planner_policy_value(planner.planner, exact) / exact.value
-        if policy.use_planner:
-            value = planner_policy_value(policy.base.planner, exact)
-        else:
-            value = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)
+        steps = improvement_steps(policy.base.planner, exact, args.iterations + 2)
+        row["exact_improvement_pct"] = [100.0 * v / exact.value for v in steps]
+        raw = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)  # before selection
+        value = planner_policy_value(policy.base.planner, exact) if policy.use_planner else raw
         row["lookahead_pct"] = 100.0 * value / exact.value
+        row["unselected_pct"] = 100.0 * raw / exact.value
         row["bound_pct"] = 100.0 * occupancy_upper_bound(instance).bound / exact.value
     else:
         bound = occupancy_upper_bound(instance).bound
@@ -105,14 +109,15 @@ def _fmt(v: float | None, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     if rows and "optimum" in rows[0]:
         lines = [
-            "| family | seed | optimum | whittle % | lagrangian % | lookahead % | kept | LP bound % | train s |",
-            "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+            "| family | seed | optimum | whittle % | lagrangian % | lookahead % | kept | lookahead unselected % "
+            "| LP bound % | train s |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
         ]
         for r in rows:
             lines.append(
                 f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r.get('whittle_pct'))} | "
                 f"{_fmt(r.get('lagrangian_pct'))} | {_fmt(r['lookahead_pct'])} | {r['kept']} | "
-                f"{_fmt(r['bound_pct'])} | {r['train_seconds']:.0f} |"
+                f"{_fmt(r['unselected_pct'])} | {_fmt(r['bound_pct'])} | {r['train_seconds']:.0f} |"
             )
         return "\n".join(lines)
     lines = [

@@ -168,3 +168,20 @@ def test_training_selects_saves_and_loads(tmp_path):
     rows = np.column_stack([joint_states(instance.arms.state_counts)[:7], np.full(7, 4)])
     batch = loaded.decide_batch(rows)
     assert [d.action.tolist() for d in batch] == [loaded.decide(r).action.tolist() for r in rows]
+
+
+@pytest.mark.parametrize("family", ["coverage", "overlapping_reach"])
+def test_exact_improvement_steps_climb_to_the_optimum(family):
+    """Exact policy iteration from the planner: never decreasing, never above the DP optimum, and the optimum
+    after as many steps as the horizon (finite-horizon policy iteration)."""
+    from engine.analysis.exact_policy import improvement_steps
+    from engine.planners import make_planner
+
+    instance = _instance(family, 4, n_arms=4, horizon=3)
+    exact = exact_optimum(instance)
+    planner = make_planner("lagrangian", instance)
+    values = improvement_steps(planner, exact, steps=3)
+    assert values[0] == pytest.approx(planner_policy_value(planner, exact), abs=1e-9)
+    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:], strict=False))
+    assert max(values) <= exact.value + 1e-9
+    assert values[-1] == pytest.approx(exact.value, abs=1e-9)

@@ -80,7 +80,7 @@ def _check_size(instance: CoRMABInstance, n_actions: int) -> None:
         raise ValueError(f"instance: {S} states x {n_actions} actions is too large for exact DP")
 
 
-def _reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+def reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """(K, S) expected next-step reward of every action in every joint state."""
     S, J = states.shape
     step = max(1, _CHUNK // max(1, S * J))
@@ -90,7 +90,7 @@ def _reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndar
     return np.concatenate(parts, axis=0)
 
 
-def _arm_matrices(instance: CoRMABInstance, actions: np.ndarray) -> np.ndarray:
+def arm_matrices(instance: CoRMABInstance, actions: np.ndarray) -> np.ndarray:
     """(K, J, S, S): each arm's transition matrix under every action (through the control structure)."""
     W, values, trans, _ = control_structure(instance)
     x = np.asarray(actions, dtype=float) @ np.asarray(W, dtype=float).T  # (K, J)
@@ -111,8 +111,8 @@ def exact_optimum(instance: CoRMABInstance, actions: np.ndarray | None = None) -
     actions = np.asarray(actions, dtype=np.int64)
     _check_size(instance, len(actions))
     counts = tuple(instance.arms.state_counts.tolist())
-    reward = _reward_table(instance, joint_states(counts), actions)
-    mats = _arm_matrices(instance, actions)
+    reward = reward_table(instance, joint_states(counts), actions)
+    mats = arm_matrices(instance, actions)
     values, choice = joint_dp.backward_induction(reward, mats, counts, instance.horizon)
     value = float(initial_distribution(instance) @ values[instance.horizon])
     return ExactResult(value, values, choice, actions, instance.n_arms, time.perf_counter() - start, counts)
@@ -128,8 +128,8 @@ def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray |
     counts = tuple(instance.arms.state_counts.tolist())
     states = joint_states(counts)
     lookup = {a.tobytes(): k for k, a in enumerate(actions)}
-    reward = _reward_table(instance, states, actions)
-    mats = _arm_matrices(instance, actions)
+    reward = reward_table(instance, states, actions)
+    mats = arm_matrices(instance, actions)
 
     def step(h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         chosen = np.asarray(policy(states, h), dtype=np.int64).reshape(len(states), -1)

@@ -66,3 +66,36 @@ def planner_policy_value(planner, exact: ExactResult) -> float:
     return policy_value(
         planner.instance, lambda states, h: planner_actions(planner, states, h, exact.actions), exact.actions
     )
+
+
+def improvement_steps(planner, exact: ExactResult, steps: int = 3) -> list[float]:
+    """Exact values of the planner's policy and of ``steps`` exact policy-improvement steps from it (each the
+    greedy one-step lookahead on the previous policy's exact value): what :mod:`engine.lookahead` would reach
+    with a perfectly learned value, iteration by iteration. From the evaluation initial distribution."""
+    from bandits.restless.joint_dp import expected_next
+    from engine.analysis.exact_dp import arm_matrices, initial_distribution, joint_states, reward_table
+
+    instance = planner.instance
+    states = joint_states(exact.counts)
+    reward = reward_table(instance, states, exact.actions)  # (K, S)
+    mats = arm_matrices(instance, exact.actions)
+    lookup = {a.tobytes(): k for k, a in enumerate(exact.actions)}
+    columns = np.arange(len(states))
+    H = instance.horizon
+    policy = {
+        h: np.array([lookup[a.tobytes()] for a in planner_actions(planner, states, h, exact.actions)])
+        for h in range(1, H + 1)
+    }
+    rho = initial_distribution(instance)
+    out = []
+    for step in range(steps + 1):
+        values = [np.zeros(len(states))]
+        for h in range(1, H + 1):
+            q = reward + expected_next(values[-1], mats, exact.counts)
+            values.append(q[policy[h], columns])
+        out.append(float(rho @ values[H]))
+        if step < steps:
+            policy = {
+                h: np.argmax(reward + expected_next(values[h - 1], mats, exact.counts), axis=0) for h in range(1, H + 1)
+            }
+    return out
