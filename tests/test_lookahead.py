@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -182,6 +184,6 @@ def test_exact_improvement_steps_climb_to_the_optimum(family):
     planner = make_planner("lagrangian", instance)
     values = improvement_steps(planner, exact, steps=3)
     assert values[0] == pytest.approx(planner_policy_value(planner, exact), abs=1e-9)
-    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:], strict=False))
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(values))
     assert max(values) <= exact.value + 1e-9
     assert values[-1] == pytest.approx(exact.value, abs=1e-9)
