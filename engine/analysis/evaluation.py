@@ -279,7 +279,7 @@ def method_names(instance=None, policy=None) -> list[str]:
 
         if not ControlStructure.of(instance).is_pull:
             planners.remove("whittle")
-    own = LOOKAHEAD_METHODS if getattr(policy, "kind", None) == "lookahead" else ENGINE_METHODS
+    own: tuple[str, ...] = LOOKAHEAD_METHODS if getattr(policy, "kind", None) == "lookahead" else ENGINE_METHODS
     if instance is None and policy is None:  # every name (the CLI's choices)
         own = (*ENGINE_METHODS, *LOOKAHEAD_METHODS)
     return [*own, *planners, *BASELINES]
