@@ -2,8 +2,9 @@
 
 The first layer is a sum of per-arm state embeddings (the same as a linear layer on the one-hot states, at J
 gathers instead of a J x S product), plus the time to go as a fraction of the horizon; two ReLU layers follow.
-The output is scaled by the returns' spread recorded at fitting time, so the weights train on unit-scale
-targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go (mean squared error, Adam, minibatches).
+The network predicts a reward *rate*: V = (h / H) x (its output), so V is 0 with no step left and an error in
+the rate shrinks with the time to go. The output is scaled by the rates' mean and spread recorded at fitting
+time, so the weights train on unit-scale targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go (mean squared error, Adam, minibatches).
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ class ValueNetwork(nn.Module):
 
     def forward(self, states: torch.Tensor, time_to_go: torch.Tensor) -> torch.Tensor:
         """V for arm states (..., J) and times to go (...); 0 where no step is left."""
-        h = time_to_go.to(torch.float32)
-        x = self.embed(states + self.offsets).sum(-2) + self.time((h / self.horizon).unsqueeze(-1))
-        v = self.body(x).squeeze(-1) * self.scale + self.center
-        return torch.where(h > 0, v, torch.zeros_like(v))
+        frac = time_to_go.to(torch.float32) / self.horizon
+        x = self.embed(states + self.offsets).sum(-2) + self.time(frac.unsqueeze(-1))
+        return frac * (self.body(x).squeeze(-1) * self.scale + self.center)
 
     @torch.no_grad()
     def values(self, states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
@@ -65,8 +65,9 @@ def fit_values(
     h = torch.as_tensor(np.asarray(time_to_go, dtype=np.int64))
     y = torch.as_tensor(np.asarray(returns, dtype=np.float32))
     if rescale:
-        net.center.fill_(float(y.mean()))
-        net.scale.fill_(max(float(y.std()), 1e-6))
+        rate = y / torch.clamp(h.to(torch.float32) / net.horizon, min=1.0 / net.horizon)
+        net.center.fill_(float(rate.mean()))
+        net.scale.fill_(max(float(rate.std()), 1e-6))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     n = len(y)
