@@ -4,7 +4,8 @@ The first layer is a sum of per-arm state embeddings (the same as a linear layer
 gathers instead of a J x S product), plus the time to go as a fraction of the horizon; two ReLU layers follow.
 The network predicts a reward *rate*: V = (h / H) x (its output), so V is 0 with no step left and an error in
 the rate shrinks with the time to go. The output is scaled by the rates' mean and spread recorded at fitting
-time, so the weights train on unit-scale targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go (mean squared error, Adam, minibatches).
+time, so the weights train on unit-scale targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go
+(mean squared error, Adam, minibatches); :func:`refine_values` on expected one-step targets.
 """
 
 from __future__ import annotations
