@@ -88,14 +88,12 @@ def improvement_steps(planner, exact: ExactResult, steps: int = 3) -> list[float
     }
     rho = initial_distribution(instance)
     out = []
-    for step in range(steps + 1):
-        values = [np.zeros(len(states))]
+    for _ in range(steps + 1):
+        value, greedy = np.zeros(len(states)), {}
         for h in range(1, H + 1):
-            q = reward + expected_next(values[-1], mats, exact.counts)
-            values.append(q[policy[h], columns])
-        out.append(float(rho @ values[H]))
-        if step < steps:
-            policy = {
-                h: np.argmax(reward + expected_next(values[h - 1], mats, exact.counts), axis=0) for h in range(1, H + 1)
-            }
+            q = reward + expected_next(value, mats, exact.counts)  # (K, S): Q of the current policy, h to go
+            greedy[h] = np.argmax(q, axis=0)  # the improved policy's choice with h to go
+            value = q[policy[h], columns]
+        out.append(float(rho @ value))
+        policy = greedy
     return out

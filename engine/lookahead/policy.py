@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.analysis.lockstep import observation_rows
+from engine.checkpoint import weights_digest
 from engine.decision import Decision
 from engine.lookahead.candidates import all_feasible, neighbourhood
 from engine.lookahead.config import LookaheadConfig
@@ -53,19 +54,18 @@ class LookaheadPolicy:
         seed: int = 0,
         use_planner: bool = False,
         summary: dict | None = None,
+        base: PlannerPolicy | None = None,
     ) -> None:
+        """``base``: the fitted base planner when the caller has it (training does), else fitted here."""
         self.scenario, self.instance, self.config, self.value = scenario, instance, config, value
         self.seed, self.use_planner = int(seed), bool(use_planner)
         self.training_summary: dict = dict(summary or {})
-        self.base = PlannerPolicy(scenario, instance, base_planner(config.planner, instance))
+        self.base = base or PlannerPolicy(scenario, instance, base_planner(config.planner, instance))
         self.model = self.base.model
         self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
         self.candidates = all_feasible(self.model, config.enumerate_limit)
-        h = hashlib.sha256(json.dumps([self.base.policy_version, config.to_dict(), seed, use_planner]).encode())
-        for name, tensor in sorted(value.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().numpy().tobytes())
-        self.policy_version = h.hexdigest()[:12]
+        identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
+        self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
     # ----------------------------------------------------------------------------------- scoring
     def scores(self, states: np.ndarray, time_to_go: int, candidates: np.ndarray) -> np.ndarray:

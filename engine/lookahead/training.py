@@ -53,7 +53,7 @@ def train_lookahead(
             else float("nan")
         )  # fmt: skip
         samples += len(data)
-        policy = LookaheadPolicy(scenario, instance, config, value, seed)
+        policy = LookaheadPolicy(scenario, instance, config, value, seed, base=base)
         base_fn = _lookahead_actions(policy)
     assert policy is not None
     summary: dict = {"samples": samples, "refit_rmse": rmse, "planner": base.name}
@@ -70,7 +70,9 @@ def train_lookahead(
             "validation_gain_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
             "kept": "lookahead" if keep else "planner",
         }
-        policy = LookaheadPolicy(scenario, instance, config, policy.value, seed, use_planner=not keep, summary=summary)
+        policy = LookaheadPolicy(
+            scenario, instance, config, policy.value, seed, use_planner=not keep, summary=summary, base=base
+        )
     else:
         summary["kept"] = "lookahead (no validation)"
         policy.training_summary = summary

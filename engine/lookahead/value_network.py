@@ -104,12 +104,12 @@ def refine_values(
     a = np.asarray(actions, dtype=np.int64)
     h = np.asarray(time_to_go, dtype=np.int64)
     reward = instance.expected_reward(s, a)
+    later = np.flatnonzero(h > 1)  # records with a step after this one
     rmse = float("nan")
     for sweep in range(sweeps):
         targets = reward.copy()
-        later = h > 1
-        for lo in range(0, int(later.sum()), 4096):
-            idx = np.flatnonzero(later)[lo : lo + 4096]
+        for lo in range(0, len(later), 4096):
+            idx = later[lo : lo + 4096]
             nxt = instance.transition(s[idx, None, :], a[idx, None, :], uniforms[None])
             targets[idx] += net.values(nxt, (h[idx] - 1)[:, None]).mean(-1)
         rmse = fit_values(net, s, h, targets, epochs, seed=seed + sweep + 1, rescale=False)
