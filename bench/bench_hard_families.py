@@ -1,7 +1,10 @@
 """Planners vs the exact DP optimum vs a trained policy on the hard families (issue 16, item 3).
 
-For each family (``overlapping_reach``, ``coverage``, ``switching``) and seed, on a tiny instance (J = 6 by default):
-the exact DP optimum (engine.analysis.exact_dp), each applicable planner's exact value as % of it
+For each family (``overlapping_reach``, ``coverage``, ``switching``, ``pull_limits``) and seed, on a tiny instance
+(J = 6 by default, J = 4 for ``pull_limits``, whose arms have 12 states): the exact DP optimum
+(engine.analysis.exact_dp), the exact myopic policy's value (the best available feasible action by expected step
+reward, evaluated by DP), on ``pull_limits`` the limit-blind Whittle planner (fitted on the base arms, its argmax
+taken over the actions available in the state), each applicable planner's exact value as % of it
 (engine.analysis.exact_policy.planner_policy_value: Whittle on arm-pull families only, Lagrangian everywhere), the
 trained DQN's greedy policy evaluated exactly (Engine.train + greedy_policy_value) and the certified
 occupancy-LP bound. Prints one row per (family, seed) as it finishes, then a table with the means.
@@ -10,7 +13,7 @@ occupancy-LP bound. Prints one row per (family, seed) as it finishes, then a tab
     python bench/bench_hard_families.py --families coverage --seeds 0 1 --episodes 20 --json out.json
 
 Budgets default to each family's issue setting (overlapping_reach: B = 4 of N = 8 interventions;
-coverage and switching: B = 2 arms). Torch runs on one thread (``--threads``).
+coverage, switching and pull_limits: B = 2 arms). Torch runs on one thread (``--threads``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,52 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FAMILIES = ("overlapping_reach", "coverage", "switching")
-BUDGET = {"overlapping_reach": 4, "coverage": 2, "switching": 2}
+FAMILIES = ("overlapping_reach", "coverage", "switching", "pull_limits")
+BUDGET = {"overlapping_reach": 4, "coverage": 2, "switching": 2, "pull_limits": 2}
+ARMS = {"pull_limits": 4}  # 12 states per arm (3 base states x 4 pull counts): 12^4 joint states
+
+
+def myopic_value(instance, exact) -> float:
+    """Exact value of the myopic policy: each state's best available feasible action by expected step reward."""
+    import numpy as np
+
+    from engine.analysis.exact_dp import closed_actions, joint_states, policy_value, reward_table
+
+    states = joint_states(exact.counts)
+    reward = reward_table(instance, states, exact.actions)
+    reward[closed_actions(instance, states, exact.actions)] = -np.inf
+    choice = exact.actions[np.argmax(reward, axis=0)]
+    return policy_value(instance, lambda s, h: choice, exact.actions)
+
+
 PLANNERS = ("whittle", "lagrangian")
 
 
-def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, budget: int | None) -> dict:
+def unaware_value(instance, exact) -> float:
+    """pull_limits: exact value of the Whittle planner of the base arms (blind to the limits), its argmax taken
+    over the actions available in each state: what planning without the limits, then repairing, achieves."""
+    import numpy as np
+
+    from engine.analysis.exact_dp import closed_actions, joint_states, policy_value
+    from engine.planners import make_planner
+    from engine.planners.arm_values import joint_values
+    from scenarios.cormab.budgeted import BudgetedInstance
+    from scenarios.pull_limits import counter_sizes
+
+    U, W = counter_sizes(instance.max_pulls, instance.cooldown)
+    blind = make_planner("whittle", BudgetedInstance(arms=instance.base_arms(), budget=instance.budget))
+    states = joint_states(exact.counts)
+    closed = closed_actions(instance, states, exact.actions).T  # (S, K)
+
+    def policy(s: np.ndarray, h: int) -> np.ndarray:
+        tables = blind.tables(s // (U * W), h)
+        scores = joint_values(tables, blind.structure, np.broadcast_to(exact.actions, (len(s), *exact.actions.shape)))
+        return exact.actions[np.argmax(np.where(closed, -np.inf, scores), axis=1)]
+
+    return policy_value(instance, policy, exact.actions)
+
+
+def run_one(family: str, seed: int, n_arms: int | None, horizon: int, episodes: int, budget: int | None) -> dict:
     import torch
 
     from engine import DQNConfig, Engine
@@ -41,6 +84,7 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
 
     start = time.perf_counter()
     b = BUDGET[family] if budget is None else budget
+    n_arms = ARMS.get(family, 6) if n_arms is None else n_arms
     env = make(family, n_arms=n_arms, budget=b, seed=seed, horizon=horizon)
     instance = env.instance
     exact = exact_optimum(instance)
@@ -52,7 +96,10 @@ def run_one(family: str, seed: int, n_arms: int, horizon: int, episodes: int, bu
         "budget": b,
         "horizon": horizon,
         "optimum": exact.value,
+        "myopic_pct": 100.0 * myopic_value(instance, exact) / exact.value,
     }
+    if family == "pull_limits":
+        row["unaware_pct"] = 100.0 * unaware_value(instance, exact) / exact.value
     for name in PLANNERS:
         try:
             planner = make_planner(name, instance)
@@ -84,20 +131,22 @@ def _fmt(v: float | None, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown table: one row per (family, seed), then the mean (and minimum) per family."""
     lines = [
-        "| family | seed | optimum | whittle % | lagrangian % | trained % | LP bound % |",
-        "|---|---|---|---|---|---|---|",
+        "| family | seed | optimum | myopic % | limit-blind whittle % | whittle % | lagrangian % | trained % | "
+        "LP bound % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r['whittle_pct'])} | "
+            f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r.get('myopic_pct'))} | "
+            f"{_fmt(r.get('unaware_pct'))} | {_fmt(r['whittle_pct'])} | "
             f"{_fmt(r['lagrangian_pct'])} | {_fmt(r['trained_pct'])} | {_fmt(r['bound_pct'])} |"
         )
     for family in dict.fromkeys(r["family"] for r in rows):
         fam = [r for r in rows if r["family"] == family]
         for label, agg in (("mean", lambda xs: sum(xs) / len(xs)), ("min", min)):
             cells = []
-            for key in ("whittle_pct", "lagrangian_pct", "trained_pct", "bound_pct"):
-                xs = [r[key] for r in fam if r[key] is not None]
+            for key in ("myopic_pct", "unaware_pct", "whittle_pct", "lagrangian_pct", "trained_pct", "bound_pct"):
+                xs = [r[key] for r in fam if r.get(key) is not None]
                 cells.append(_fmt(agg(xs)) if xs else "n/a")
             opt = agg([r["optimum"] for r in fam])
             lines.append(f"| {family} | **{label}** | {opt:.2f} | " + " | ".join(cells) + " |")
@@ -108,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--n-arms", type=int, default=6)
+    p.add_argument("--n-arms", type=int, default=None, help="default: 6 (pull_limits: 4)")
     p.add_argument("--budget", type=int, default=None, help="default: the family's issue setting")
     p.add_argument("--horizon", type=int, default=20)
     p.add_argument("--episodes", type=int, default=100, help="DQN training episodes (0: planners only)")
@@ -124,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             row = run_one(family, seed, args.n_arms, args.horizon, args.episodes, args.budget)
             rows.append(row)
             print(
-                f"{family} seed {seed}: optimum {row['optimum']:.3f}, whittle {_fmt(row['whittle_pct'])}%, "
+                f"{family} seed {seed}: optimum {row['optimum']:.3f}, myopic {_fmt(row['myopic_pct'])}%, "
+                f"whittle {_fmt(row['whittle_pct'])}%, "
                 f"lagrangian {_fmt(row['lagrangian_pct'])}%, trained {_fmt(row['trained_pct'])}%, "
                 f"bound {_fmt(row['bound_pct'])}% ({row['seconds']:.0f} s)",
                 flush=True,

@@ -102,7 +102,8 @@ class Engine:
     # ----------------------------------------------------------------------------------- deciding
     def state_q(self, state: object) -> StateQ:
         states, ttg = self._env.split_observation(state)
-        return make_state_q(self.model, self.network, self.encoder, self.prior, states, ttg)
+        closed = self.instance.unavailable_entries(states)
+        return make_state_q(self.model, self.network, self.encoder, self.prior, states, ttg, closed=closed)
 
     def selector(self, name: str, **options):
         """The (cached) selector ``name`` built with ``options`` (e.g. ``backend="scip"``, ``tightening="lp"``)."""
@@ -127,8 +128,11 @@ class Engine:
             decision = self.planner.decide(state, _planner_selector(selector), time_limit)
             decision.policy_version = self.policy_version
             return decision
-        decision = chosen.select(self.state_q(state), time_limit=time_limit)
+        q = self.state_q(state)
+        decision = chosen.select(q, time_limit=time_limit)
         self.model.check(decision.action)
+        if q.closed is not None and np.any(decision.action[q.closed]):
+            raise RuntimeError(f"selector {selector!r} returned an entry unavailable at the state")
         decision.assignment = self.model.assignment(decision.action)
         decision.policy_version = self.policy_version
         decision.seconds = time.perf_counter() - start  # the whole call, compilation and checks included
@@ -153,7 +157,8 @@ class Engine:
             return [self.decide(row, selector, time_limit, **options) for row in rows]
         start = time.perf_counter()
         arm_states, ttg = parse_rows(self.instance, self._env, rows)
-        q = StateQBatch.of(self.model, self.network, self.encoder, self.prior, arm_states, ttg)
+        closed = self.instance.unavailable_entries(arm_states)
+        q = StateQBatch.of(self.model, self.network, self.encoder, self.prior, arm_states, ttg, closed)
         decisions = chosen.select_batch(q, time_limit=time_limit)
         assignments: dict[bytes, dict] = {}
         for d in decisions:  # one feasibility check and certificate per distinct action

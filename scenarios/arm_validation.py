@@ -58,6 +58,12 @@ def validate_arms(arms: Arms) -> None:
         wrong = np.flatnonzero((np.diff(C, axis=1) <= 0).any(1) | (C < 0).any(1))
         if len(wrong):
             raise ValueError(f"costs[{wrong[0]}]: must be non-negative and strictly increasing in the action")
+    if arms.available is not None:
+        for j, table in enumerate(ragged(arms.available, counts, "available", lambda S: (S, A))):
+            passive = np.flatnonzero(~table[:, 0].astype(bool))
+            if len(passive):
+                reason = "the passive action must be available in every state"
+                raise ValueError(f"available[{j}][{passive[0]}][0]: {reason}")
     for name in ("initial", "train_initial"):
         rows = getattr(arms, name)
         if rows is None:

@@ -58,6 +58,10 @@ class _Cache:
             for j, n in enumerate(counts.tolist()):
                 R_sa[j, :n] = sa_rows[j]
         self.R = R_sa
+        self.allowed = np.ones((N, S, A), dtype=bool)  # padded states: every action (never reached)
+        if arms.available is not None:
+            for j, n in enumerate(counts.tolist()):
+                self.allowed[j, :n] = np.asarray(arms.available[j], dtype=bool)
         K = A - 1
         self.C = (
             np.broadcast_to(np.arange(K + 1, dtype=float), (N, A)).copy()
@@ -71,7 +75,7 @@ class _Cache:
         cum_init = [np.cumsum(x[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
         self.init_cdf, self.train_init_cdf = cum_init
         self.init_last = [S - 1 - np.argmax((x[:, ::-1] > 0)[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
-        for arr in (self.P, self.R, self.C, self.init, self.train_init, self.cdf, self.counts):
+        for arr in (self.P, self.R, self.C, self.init, self.train_init, self.cdf, self.counts, self.allowed):
             arr.setflags(write=False)
 
 
@@ -101,6 +105,12 @@ class Arms(BaseModel):
     )
     train_initial: list[list[float]] | None = Field(
         None, description="initial state distribution per arm during training (default: initial)"
+    )
+    available: list[list[list[bool]]] | None = Field(
+        None,
+        description="available[arm][state][action]: whether the action may be taken in that state (default: every "
+        "action everywhere); the passive action 0 must be available in every state. Hard limits such as a cap "
+        "on pulls per episode or a cooldown are state-dependent availability (scenarios.pull_limits)",
     )
     horizon: int = Field(20, ge=1, le=10_000, description="steps per episode")
     _cache: _Cache | None = PrivateAttr(default=None)
@@ -192,6 +202,15 @@ class Arms(BaseModel):
         return self.cache.counts
 
     @property
+    def restricted(self) -> bool:
+        """Whether some action is unavailable in some state (``available`` given with a False entry)."""
+        return self.available is not None and not bool(self.cache.allowed.all())
+
+    def allowed(self, states: np.ndarray) -> np.ndarray:
+        """(..., N, A) whether each arm may take each action in ``states`` (..., N)."""
+        return self.cache.allowed[np.arange(self.n_arms), np.asarray(states, dtype=np.int64)]
+
+    @property
     def on_arrival(self) -> bool:
         """Rewards are paid on the state reached (r(s')), not per state and action."""
         return self.arrival_rewards is not None
@@ -251,6 +270,7 @@ class Arms(BaseModel):
             costs=pick(self.costs),
             initial=pick(self.initial),
             train_initial=pick(self.train_initial),
+            available=pick(self.available),
             horizon=self.horizon,
         )
 

@@ -28,6 +28,7 @@ SCENARIOS: dict[str, str] = {
     "coverage": "scenarios.cormab.coverage:CoverageInstance",
     "budgeted": "scenarios.cormab.budgeted:BudgetedInstance",
     "switching": "scenarios.cormab.switching:SwitchingInstance",
+    "pull_limits": "scenarios.cormab.pull_limits:PullLimitsInstance",
 }
 
 ENTRY_POINT_GROUP = "redwood.scenarios"

@@ -86,18 +86,24 @@ def whittle_indices(
     arm, state, level = grid[0], grid[-2], grid[-1] + 1
     ttg = np.full(arm.size, H) if horizon is None else grid[1] + 1
 
-    # scale of values and a bracket that contains every index of an indexable arm
-    span = R.max(axis=(1, 2)) - R.min(axis=(1, 2)) + 1e-12
+    # scale of values and a bracket that contains every index of an indexable arm; R = -inf marks an action
+    # unavailable in a state (its index there is -inf: never taken)
+    finite = np.isfinite(R)
+    span = np.where(finite, R, -np.inf).max(axis=(1, 2)) - np.where(finite, R, np.inf).min(axis=(1, 2)) + 1e-12
     mult = (1.0 / (1.0 - discount)) if horizon is None else float(np.sum(discount ** np.arange(H)))
     gap = np.diff(C, axis=1).min(axis=1)
     bound = (4.0 * span * mult / gap + 1.0)[arm]
     atol = (tol * (1.0 + span * mult))[arm]
     lo, hi = -bound, bound.copy()
     # start at the myopic index (immediate gain per unit of marginal cost; exact at time-to-go 1)
-    lam = (R[arm, state, level] - R[arm, state, level - 1]) / (C[arm, level] - C[arm, level - 1])
+    with np.errstate(invalid="ignore"):
+        lam = (R[arm, state, level] - R[arm, state, level - 1]) / (C[arm, level] - C[arm, level - 1])
+    closed = np.where(np.arange(A)[None, :] >= level[:, None], ~finite[arm, state], True).all(1)  # no level >= k
+    lam = np.asarray(np.where(np.isfinite(lam), lam, 0.0), dtype=float)
+    lam[closed] = -np.inf
     policy = np.zeros((arm.size, S), dtype=np.int64)
     warm = np.zeros(arm.size, dtype=bool)
-    done = np.zeros(arm.size, dtype=bool)
+    done = np.array(closed, dtype=bool)
     levels = np.arange(A)
     probes = 0
     for _ in range(max_probes):
@@ -132,7 +138,7 @@ def whittle_indices(
         done[act] = finished
     raw = lam.reshape(shape)
     raw[~done.reshape(shape)] = np.nan
-    converged = ~np.isnan(raw).reshape(N, -1).any(1)
+    converged = np.asarray(~np.isnan(raw).reshape(N, -1).any(1), dtype=bool)
     indexable = check_indexability((P, R, C), raw, discount, horizon) if check else converged
     values = raw.copy()
     values[~indexable] = np.nan

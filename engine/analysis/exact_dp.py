@@ -90,6 +90,14 @@ def reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarr
     return np.concatenate(parts, axis=0)
 
 
+def closed_actions(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """(K, S) True where an action takes an entry unavailable in the joint state (``arms.available``)."""
+    if not instance.arms.restricted:
+        return np.zeros((len(actions), len(states)), dtype=bool)
+    closed = instance.unavailable_entries(states).astype(np.int64)  # (S, N)
+    return (np.asarray(actions, dtype=np.int64) @ closed.T) > 0
+
+
 def arm_matrices(instance: CoRMABInstance, actions: np.ndarray) -> np.ndarray:
     """(K, J, S, S): each arm's transition matrix under every action (through the control structure)."""
     W, values, trans, _ = control_structure(instance)
@@ -111,7 +119,9 @@ def exact_optimum(instance: CoRMABInstance, actions: np.ndarray | None = None) -
     actions = np.asarray(actions, dtype=np.int64)
     _check_size(instance, len(actions))
     counts = tuple(instance.arms.state_counts.tolist())
-    reward = reward_table(instance, joint_states(counts), actions)
+    states = joint_states(counts)
+    reward = reward_table(instance, states, actions)
+    reward[closed_actions(instance, states, actions)] = -np.inf  # state-dependent hard limits
     mats = arm_matrices(instance, actions)
     values, choice = joint_dp.backward_induction(reward, mats, counts, instance.horizon)
     value = float(initial_distribution(instance) @ values[instance.horizon])
@@ -129,6 +139,7 @@ def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray |
     states = joint_states(counts)
     lookup = {a.tobytes(): k for k, a in enumerate(actions)}
     reward = reward_table(instance, states, actions)
+    closed = closed_actions(instance, states, actions)
     mats = arm_matrices(instance, actions)
 
     def step(h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,6 +148,8 @@ def policy_value(instance: CoRMABInstance, policy: Policy, actions: np.ndarray |
             k = np.array([lookup[a.tobytes()] for a in chosen])
         except KeyError as exc:
             raise ValueError(f"policy: returned an infeasible action at time_to_go {h}") from exc
+        if closed[k, np.arange(len(states))].any():
+            raise ValueError(f"policy: returned an action unavailable in its state at time_to_go {h}")
         used, pick = np.unique(k, return_inverse=True)
         return reward[used], mats[used], pick
 

@@ -32,6 +32,7 @@ def greedy_actions(engine, states: np.ndarray, time_to_go: int, actions: np.ndar
         if engine.prior is not None:
             gains, base = engine.prior.coefficients(block, time_to_go)
             q = q + gains @ np.asarray(actions, dtype=float).T + base[:, None]
+        q = np.where(engine.instance.uses_unavailable(block[:, None, :], np.asarray(actions)[None]), -np.inf, q)
         chosen[start : start + len(block)] = np.argmax(q, axis=1)
     return np.asarray(actions)[chosen]
 
@@ -73,11 +74,18 @@ def improvement_steps(planner, exact: ExactResult, steps: int = 3) -> list[float
     greedy one-step lookahead on the previous policy's exact value): what :mod:`engine.lookahead` would reach
     with a perfectly learned value, iteration by iteration. From the evaluation initial distribution."""
     from bandits.restless.joint_dp import expected_next
-    from engine.analysis.exact_dp import arm_matrices, initial_distribution, joint_states, reward_table
+    from engine.analysis.exact_dp import (
+        arm_matrices,
+        closed_actions,
+        initial_distribution,
+        joint_states,
+        reward_table,
+    )
 
     instance = planner.instance
     states = joint_states(exact.counts)
     reward = reward_table(instance, states, exact.actions)  # (K, S)
+    reward[closed_actions(instance, states, exact.actions)] = -np.inf  # unavailable in the state: never chosen
     mats = arm_matrices(instance, exact.actions)
     lookup = {a.tobytes(): k for k, a in enumerate(exact.actions)}
     columns = np.arange(len(states))

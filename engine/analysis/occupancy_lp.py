@@ -134,6 +134,10 @@ def build_occupancy_lp(
         support=(trans != 0) | (birth_death_matrices(0.5, N_STATES) != 0),
     )
     mu = lp.mu
+    if not isinstance(instance, ReachStructure) and instance.arms.restricted:  # unavailable levels: no occupancy
+        closed = ~np.broadcast_to(instance.arms.cache.allowed[:, None, :, :V], mu.shape)
+        lp.col_hi = np.array(lp.col_hi, dtype=float, copy=True)
+        lp.col_hi[mu[closed]] = 0.0
     q0 = mu.size
     q = q0 + np.arange(H * N).reshape(H, N)
     y = q0 + H * N + np.arange(H * n_aux).reshape(H, n_aux)

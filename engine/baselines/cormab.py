@@ -41,10 +41,11 @@ class RandomPolicy:
     name = "random"
 
     def __init__(self, instance: CoRMABInstance) -> None:
+        self.instance = instance
         self.model = instance.action_model()
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        return self.model.sample(rng)
+        return self.instance.drop_unavailable(states, self.model.sample(rng))
 
 
 class SamplingPolicy:
@@ -58,6 +59,7 @@ class SamplingPolicy:
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
         candidates = np.stack([self.model.sample(rng) for _ in range(self.n_samples)])
+        candidates = self.instance.drop_unavailable(states, candidates)
         return candidates[int(np.argmax(self.instance.expected_reward(states, candidates)))]
 
 
@@ -72,7 +74,9 @@ class MyopicPolicy:
         self.solver = resolve_backend(backend, mip_rel_gap=1e-6)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        sol = self.solver.solve(self.instance.myopic_milp(states), time_limit=30.0, mip_rel_gap=1e-6)
+        milp = self.instance.myopic_milp(states)
+        milp.col_upper[: self.instance.n_actions][self.instance.unavailable_entries(states)] = 0.0
+        sol = self.solver.solve(milp, time_limit=30.0, mip_rel_gap=1e-6)
         if sol.x is None:
             raise RuntimeError("myopic MILP returned no solution")
         return np.round(sol.x[: self.instance.n_actions]).astype(np.int64)
@@ -89,7 +93,13 @@ class IterativeMyopicPolicy:
         self.costs = np.maximum(instance.action_costs(), 1e-9)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        a, _ = greedy_ascent(self.model, lambda actions: self.instance.expected_reward(states, actions), self.costs)
+        closed = self.instance.unavailable_entries(states).astype(np.int64)
+
+        def score(actions: np.ndarray) -> np.ndarray:
+            value = np.asarray(self.instance.expected_reward(states, actions), dtype=float)
+            return np.where(actions @ closed > 0, -np.inf, value)
+
+        a, _ = greedy_ascent(self.model, score, self.costs)
         return a
 
 

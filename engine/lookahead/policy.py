@@ -81,7 +81,7 @@ class LookaheadPolicy:
             if time_to_go > 1:
                 nxt = self.instance.transition(s[:, :, None, :], c[:, :, None, :], self.uniforms[None, None])
                 q = q + self.value.values(nxt, time_to_go - 1).mean(-1)
-            out[lo : lo + step] = q
+            out[lo : lo + step] = np.where(self.instance.uses_unavailable(s, c), -np.inf, q)
         return out
 
     def actions(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:

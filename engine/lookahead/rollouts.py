@@ -56,7 +56,7 @@ def base_policy_returns(
     rewards = np.empty((H, episodes))
     for t in tqdm(range(H), desc="base-policy rollouts", unit="step", disable=not progress):
         h = H - t
-        actions = np.stack([model.sample(rng) for _ in range(episodes)]).astype(np.int64)
+        actions = instance.drop_unavailable(states, np.stack([model.sample(rng) for _ in range(episodes)]))
         on = branch <= t
         if on.any():
             actions[on] = base(states[on], h)

@@ -21,7 +21,8 @@ from scenarios.cormab.instance import CoRMABInstance, ReachStructure
 @dataclass(frozen=True)
 class ControlStructure:
     """``weights`` (J, N) sparse: x = weights @ a; ``values`` (J, V) padded control values with ``valid`` (J, V);
-    ``trans`` (J, V, S, S) the arm's transition matrix at each value; ``reward`` (J, S, V) expected step reward.
+    ``trans`` (J, V, S, S) the arm's transition matrix at each value; ``reward`` (J, S, V) expected step reward;
+    ``allowed`` (J, S, V) whether the value may be taken in the state (``arms.available``; None: everywhere).
     Every array is O(J) (no dense J x N matrix: the weights are a sparse matrix)."""
 
     weights: sp.csr_matrix
@@ -29,6 +30,23 @@ class ControlStructure:
     valid: np.ndarray
     trans: np.ndarray
     reward: np.ndarray
+    allowed: np.ndarray | None = None
+
+    @cached_property
+    def masked_reward(self) -> np.ndarray:
+        """``reward`` with -inf where a value is not valid or not available in the state (J, S, V)."""
+        ok = np.broadcast_to(self.valid[:, None, :], self.reward.shape)
+        if self.allowed is not None:
+            ok = ok & self.allowed
+        return np.where(ok, self.reward, -np.inf)
+
+    def available_at(self, states: np.ndarray) -> np.ndarray:
+        """(..., J, V) whether each arm may take each control value at ``states`` (..., J)."""
+        s = np.asarray(states, dtype=np.int64)
+        valid = np.broadcast_to(self.valid, (*s.shape, self.valid.shape[1]))
+        if self.allowed is None:
+            return valid
+        return valid & self.allowed[np.arange(s.shape[-1]), s]
 
     @cached_property
     def is_pull(self) -> bool:
@@ -58,7 +76,8 @@ class ControlStructure:
                 (np.tile(np.arange(1.0, K + 1), J), (np.repeat(np.arange(J), K), entries)), shape=(J, J * K)
             )
             levels = np.broadcast_to(np.arange(K + 1, dtype=float), (J, K + 1))
-            return cls(W, levels, np.ones((J, K + 1), dtype=bool), trans_all, reward_all)
+            allowed = instance.arms.cache.allowed if instance.arms.restricted else None
+            return cls(W, levels, np.ones((J, K + 1), dtype=bool), trans_all, reward_all, allowed)
         W, values, trans, rewards = control_structure(instance)
         J, S = W.shape[0], trans[0].shape[-1]
         V = max(len(v) for v in values)
@@ -103,10 +122,12 @@ def joint_values(table: np.ndarray, structure: ControlStructure, actions: np.nda
 
 def backward_values(adjusted: np.ndarray, structure: ControlStructure) -> np.ndarray:
     """Per-arm DP over the horizon: V[:, t] (J, H + 1, S) for adjusted step rewards (J, H, S, V) (-inf where
-    a value is not available); V[:, H] = 0."""
+    a value is not valid, or not available in the state); V[:, H] = 0."""
     J, H, S, _ = adjusted.shape
     V = np.zeros((J, H + 1, S))
     mask = np.where(structure.valid, 0.0, -np.inf)[:, None, :]
+    if structure.allowed is not None:
+        mask = mask + np.where(structure.allowed, 0.0, -np.inf)
     for t in range(H - 1, -1, -1):
         Q = adjusted[:, t] + structure.next_value(V[:, t + 1]) + mask
         V[:, t] = Q.max(-1)

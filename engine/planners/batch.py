@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.decision import Decision
+from engine.planners.objective import penalised_gains
 from engine.sequoia.selectors.greedy import distinct_rows
 from solvers.oracles import oracle_for
 from solvers.solution import OPTIMAL
@@ -84,12 +85,15 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[A
     states, ttg = parse_rows(policy.instance, policy.observations, rows)
     tables = policy.planner.fit().tables(states, ttg)
     gains, base = tables[:, :, 1] - tables[:, :, 0], tables[:, :, 0].sum(axis=1)
-    if not np.all(np.isfinite(gains)):
+    if not np.all(np.isfinite(base)) or (not np.all(np.isfinite(gains)) and not policy.model.downward_closed):
         return None
+    gains, closed = penalised_gains(gains)  # arms that cannot be pulled in their states: never taken
     if hasattr(oracle, "argmax_margin_batch"):
         actions, margins = oracle.argmax_margin_batch(gains)
     else:
         actions, margins = oracle.argmax_batch(gains), np.full(len(gains), np.inf)
+    if np.any(actions[closed]):
+        return None
     values = np.einsum("bn,bn->b", gains, actions) + base
     single = margins <= 2.0 * (policy.mip_rel_gap * np.maximum(1.0, np.abs(values)) + MILP_ABS_GAP)
     batched = np.flatnonzero(~single)

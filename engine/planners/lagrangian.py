@@ -57,7 +57,7 @@ def decision_table(values: np.ndarray, structure: ControlStructure, states: np.n
     arm = np.arange(len(s))
     cont = structure.next_value(values[:, t + 1])  # (J, S, V)
     table = structure.reward[arm, s] + cont[arm, s]
-    return np.where(structure.valid, table, -np.inf)
+    return np.where(structure.available_at(s), table, -np.inf)
 
 
 class LagrangianPlanner(Planner):
@@ -78,4 +78,4 @@ class LagrangianPlanner(Planner):
         st = self.structure
         arm = np.arange(s.shape[1])[None, :]
         table = st.reward[arm, s] + st.next_value_at(self._values[:, t + 1], s)
-        return np.where(st.valid[None], table, -np.inf)
+        return np.where(st.available_at(s), table, -np.inf)

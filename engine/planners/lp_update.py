@@ -83,5 +83,7 @@ def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: Control
     if not structure.is_pull:
         return table
     gains = table[:, 1] - table[:, 0]
-    tie = _TIE_WEIGHT * gains / max(float(np.abs(gains).max()), 1e-12)
+    finite = np.isfinite(gains)  # -inf: the arm cannot be pulled in its state
+    scale = float(np.abs(gains[finite]).max()) if finite.any() else 1.0
+    tie = _TIE_WEIGHT * gains / max(scale, 1e-12)
     return np.stack([np.zeros_like(gains), marginals + tie], axis=1)

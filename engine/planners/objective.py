@@ -23,6 +23,17 @@ def linear_objective(table: np.ndarray, structure: ControlStructure) -> tuple[np
     return table[:, 1] - table[:, 0], float(table[:, 0].sum())
 
 
+def penalised_gains(gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(gains with each -inf (an arm that cannot be pulled in its state) replaced by a penalty larger than the sum
+    of every finite gain, the mask of those entries), per row of (..., N). On a downward-closed feasible set an
+    exact argmax never takes a penalised entry: dropping it keeps the action feasible and gains more than any
+    other entry can. Lets the combinatorial oracles, which need finite gains, decide restricted states."""
+    closed = ~np.isfinite(gains)
+    finite = np.where(closed, 0.0, gains)
+    penalty = 1.0 + np.abs(finite).sum(-1, keepdims=True)
+    return np.where(closed, -penalty, finite), closed
+
+
 def first_order(table: np.ndarray, structure: ControlStructure) -> tuple[np.ndarray, np.ndarray]:
     """The line through the objective at a = 0 and at each single action e_i, for tables (..., J, V):
     (gains (..., N), base (...)); exact for arm-pull domains."""
@@ -45,7 +56,10 @@ def objective_milp(model: ActionModel, table: np.ndarray, structure: ControlStru
     """Maximise sum_j table[j, k(x_j)] over ``model``'s feasible set (columns: actions, auxiliaries, z)."""
     if structure.is_pull:
         gains, offset = linear_objective(table, structure)
-        return model.milp(gains, offset)
+        closed = ~np.isfinite(gains)  # arms that cannot be pulled in their states: fixed at 0
+        milp = model.milp(np.where(closed, 0.0, gains), offset)
+        milp.col_upper[: len(gains)][closed] = 0.0
+        return milp
     W, values, valid = structure.weights, structure.values, structure.valid
     J, N = W.shape
     reached = [j for j in range(J) if valid[j].sum() > 1]

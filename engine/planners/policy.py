@@ -21,6 +21,7 @@ from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.batch import batch_oracle, decide_batch_vectorised
 from engine.planners.lp_update import LPUpdatePlanner
+from engine.planners.objective import penalised_gains
 from engine.planners.reduction import ArmReduction, ClassCounts, CountCertificate, InterchangeableArms
 from engine.protocols import batch_rows
 from engine.sequoia.selectors.greedy import greedy_ascent
@@ -115,6 +116,7 @@ class PlannerPolicy:
         decision = self._greedy(states, ttg) if selector == "greedy" else self._mip(states, ttg, time_limit)
         decision.seconds = time.perf_counter() - start
         self.model.check(decision.action)
+        self.instance.check_available(states, decision.action)
         decision.assignment = self.model.assignment(decision.action)
         decision.policy_version = self.policy_version
         return decision
@@ -170,8 +172,11 @@ class PlannerPolicy:
         if reduction is None and oracle is not None:
             table = self.planner.fit().table(states, ttg)
             gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())
-            if np.all(np.isfinite(gains)):
-                return _oracle_decision(oracle, gains, offset, limit, n, self.model.structure)
+            penalised, closed = penalised_gains(gains)
+            if np.all(np.isfinite(table[:, 0])) and (not closed.any() or self.model.downward_closed):
+                decision = _oracle_decision(oracle, penalised, offset, limit, n, self.model.structure)
+                if not np.any(decision.action[closed]):
+                    return decision
         if reduction is not None:
             table = self.planner.fit().table(states, ttg)
             gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())

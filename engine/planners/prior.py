@@ -40,7 +40,10 @@ class PlannerPrior:
         self.name = planner.name
 
     def coefficients(self, states: np.ndarray, time_to_go: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        return self.planner.coefficients(states, time_to_go)
+        """The planner's gains, 0 where an entry is unavailable in the state (its -inf: the Q's selectors keep such
+        entries at 0 through the state's ``closed`` mask, so the coefficient is never used)."""
+        gains, base = self.planner.coefficients(states, time_to_go)
+        return np.where(np.isfinite(gains), gains, 0.0), base
 
     def values(self, states: np.ndarray, time_to_go: np.ndarray, actions: np.ndarray) -> torch.Tensor:
         return linear_values(*self.coefficients(np.atleast_2d(states), time_to_go), actions)

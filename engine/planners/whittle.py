@@ -48,7 +48,8 @@ class WhittlePlanner(Planner):
                 "planner",
                 f"whittle needs one pull per arm; use 'lagrangian' or 'lp_update' for the {self.model.name!r} domain",
             )
-        P, R, C, _ = self.instance.arms.arrays()
+        P, _, C, _ = self.instance.arms.arrays()
+        R = self.structure.masked_reward  # -inf where an arm cannot be pulled in a state: its index there is -inf
         # every arm keeps its root (the indifference subsidy), indexable or not: the repair policy's users would
         # otherwise get NaN objectives
         self._raw = chunked_raw_indices(P, R, C, self.instance.horizon)
@@ -59,7 +60,8 @@ class WhittlePlanner(Planner):
     def non_indexable(self) -> np.ndarray:
         """Arms that fail the exact indexability check (their indices are still the indifference subsidies)."""
         if self._non_indexable is None:
-            P, R, C, _ = self.fit().instance.arms.arrays()
+            P, _, C, _ = self.fit().instance.arms.arrays()
+            R = self.structure.masked_reward
             bad = [
                 idx[~check_indexability((P[idx], R[idx], C[idx]), self._raw[idx], 1.0, self.instance.horizon)]
                 for idx in np.array_split(np.arange(len(P)), max(1, -(-len(P) // CHUNK)))

@@ -94,6 +94,7 @@ class DQNTrainer:
             states,
             ttg,
             self.version if version is None else version,
+            closed=self.instance.unavailable_entries(states),
         )
 
     def _random_states(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +124,7 @@ class DQNTrainer:
             self.net.reset_output()
         states, ttg = self._random_states(cfg.warm_start_samples)
         actions = np.stack([self.model.sample(self.rng) for _ in range(cfg.warm_start_samples)])
+        actions = self.instance.drop_unavailable(states, actions)  # state-dependent limits
         rewards = np.array([self.instance.expected_reward(s, a) for s, a in zip(states, actions, strict=True)])
         # Q is of the order of horizon x one-step reward: learn on a unit scale, report real values.
         self.net.set_output_scale(float(self.instance.horizon * max(np.abs(rewards).mean(), 1e-6)))
@@ -210,7 +212,11 @@ class DQNTrainer:
             greedy = best_action(states, ttg)
             episode_return = 0.0
             for _ in range(self.instance.horizon):
-                action = self.model.sample(self.rng) if self.rng.uniform() < epsilon else greedy
+                action = (
+                    self.instance.drop_unavailable(states, self.model.sample(self.rng))
+                    if self.rng.uniform() < epsilon
+                    else greedy
+                )
                 obs, realised, done, _, info = env.step(action)
                 reward = info["expected_reward"] if cfg.expected_reward_targets else realised
                 episode_return += info["expected_reward"]
@@ -331,6 +337,9 @@ class DQNTrainer:
             if self.prior is not None:
                 prior = self.prior.values(s2, t2, cands.numpy())
                 online, evaluated = online + prior, evaluated + prior
+            if self.instance.arms.restricted:  # candidates unavailable at the next state cannot be the argmax
+                closed = self.instance.uses_unavailable(s2[:, None, :], cands.numpy())
+                online = online.masked_fill(torch.as_tensor(closed), float("-inf"))
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)
             y = (
                 torch.as_tensor(replay.rewards[idx])

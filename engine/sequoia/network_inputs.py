@@ -27,9 +27,12 @@ def make_state_q(
     states: np.ndarray,
     ttg: int,
     version: int = 0,
+    closed: np.ndarray | None = None,
 ) -> StateQ:
     """Q(s, .) of one state: the network, plus the prior's linear part when ``prior`` is given (and an arm-wise
-    network's own per-action gains, which are linear in the action too)."""
+    network's own per-action gains, which are linear in the action too). ``closed``: the entries unavailable at
+    the state (``instance.unavailable_entries``), kept at 0 by every selector."""
+    closed = None if closed is None or not np.any(closed) else np.asarray(closed, dtype=bool)
     linear, offset = None, 0.0
     if prior is not None:
         linear, base = prior.coefficients(states, ttg)
@@ -38,8 +41,12 @@ def make_state_q(
         rows = encoder.armwise_rows(states, ttg, linear)
         gains = net.action_gains(rows)
         linear = gains if linear is None else np.asarray(linear, dtype=float) + gains
-        return StateQ(model, net, np.zeros(0, np.float32), rows, version, linear, offset, network_linear=gains)
-    return StateQ(model, net, encoder.encode(states, ttg), encoder.context(states, ttg), version, linear, offset)
+        return StateQ(
+            model, net, np.zeros(0, np.float32), rows, version, linear, offset, network_linear=gains, closed=closed
+        )
+    return StateQ(
+        model, net, encoder.encode(states, ttg), encoder.context(states, ttg), version, linear, offset, closed=closed
+    )
 
 
 def network_inputs(

@@ -16,6 +16,8 @@ from solvers.formulations.relu_network import ReluNetwork
 @dataclass
 class StateQ:
     """The action-value function of one state over one feasible set; ``version`` changes with the weights.
+    ``closed`` marks the action entries unavailable at this state (state-dependent limits): every selector
+    keeps them at 0.
 
     Q(a) = network(a) + linear . a + offset: ``linear``/``offset`` are a fixed per-state linear part (a
     planner's objective or the exact one-step reward: the prior); None means the network alone. An arm-wise
@@ -30,14 +32,23 @@ class StateQ:
     linear: np.ndarray | None = None
     offset: float = 0.0
     network_linear: np.ndarray | None = None
+    closed: np.ndarray | None = None  # (n,) entries unavailable at this state (arms.available): fixed at 0
 
     def score(self, actions: np.ndarray) -> np.ndarray:
+        """Q of each action row; -inf for an action that takes an entry unavailable at this state."""
         actions = np.atleast_2d(actions)
         values = self.network.score(actions, self.features, self.context)
         if self.linear is not None:
             extra = self.linear if self.network_linear is None else self.linear - self.network_linear
             values = values + actions @ extra + self.offset
+        if self.closed is not None:
+            values = np.where(np.any(actions[:, self.closed] > 0, axis=1), -np.inf, values)
         return values
+
+    @property
+    def action_upper(self) -> np.ndarray | None:
+        """Upper bounds of the action entries at this state (0 where unavailable), or None: all 1."""
+        return None if self.closed is None else np.where(self.closed, 0.0, 1.0)
 
     @cached_property
     def _first_layer(self) -> tuple[np.ndarray, np.ndarray]:

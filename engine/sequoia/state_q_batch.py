@@ -38,6 +38,7 @@ class StateQBatch:
     context: np.ndarray | None
     linear: np.ndarray | None
     offset: np.ndarray
+    closed: np.ndarray | None = None  # (B, n) entries unavailable at each row's state
 
     @classmethod
     def of(
@@ -48,8 +49,10 @@ class StateQBatch:
         prior: Prior | None,
         states: np.ndarray,
         time_to_go: np.ndarray,
+        closed: np.ndarray | None = None,
     ) -> StateQBatch:
-        """Encode every row at once (the encoder's and the prior's batch forms)."""
+        """Encode every row at once (the encoder's and the prior's batch forms); ``closed`` (B, n): the entries
+        unavailable at each state (rows are then settled one by one, each with its own mask)."""
         states = np.asarray(states, dtype=np.int64)
         ttg = np.asarray(time_to_go, dtype=np.int64).reshape(-1)
         if states.ndim != 2 or ttg.shape != (states.shape[0],):
@@ -59,7 +62,10 @@ class StateQBatch:
             gains, base = prior.coefficients(states, ttg)
             linear, offset = np.asarray(gains, dtype=float), np.asarray(base, dtype=float).reshape(-1)
         context = encoder.context(states, ttg) if getattr(network, "context_dim", 0) else None
-        return cls(model, network, encoder, prior, states, ttg, encoder.encode(states, ttg), context, linear, offset)
+        closed = None if closed is None or not np.any(closed) else np.asarray(closed, dtype=bool)
+        return cls(
+            model, network, encoder, prior, states, ttg, encoder.encode(states, ttg), context, linear, offset, closed
+        )
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
@@ -74,8 +80,8 @@ class StateQBatch:
     @property
     def vectorised(self) -> bool:
         """Whether :meth:`score` and :meth:`network_bound` apply (a :class:`QNetwork`); other network kinds are
-        scored row by row through :meth:`row`."""
-        return isinstance(self.network, QNetwork)
+        scored row by row through :meth:`row`, as are rows with unavailable entries."""
+        return isinstance(self.network, QNetwork) and self.closed is None
 
     @torch.no_grad()
     def score(self, owner: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -117,4 +123,7 @@ class StateQBatch:
 
     def row(self, i: int) -> StateQ:
         """Row ``i``'s Q exactly as a single decision builds it."""
-        return make_state_q(self.model, self.network, self.encoder, self.prior, self.states[i], int(self.time_to_go[i]))
+        closed = None if self.closed is None else self.closed[i]
+        return make_state_q(
+            self.model, self.network, self.encoder, self.prior, self.states[i], int(self.time_to_go[i]), closed=closed
+        )

@@ -91,6 +91,7 @@ class CoRMABEnv(gym.Env):
         if self._time_to_go <= 0:
             raise RuntimeError("episode is over: call reset() first")
         a = self._model.check(action)
+        self.instance.check_available(self._states, a)
         uniforms = self.np_random.uniform(size=self.instance.n_arms)
         expected = float(self.instance.expected_reward(self._states, a))
         before, self._states = self._states, self.instance.transition(self._states, a, uniforms)

@@ -18,6 +18,7 @@ from scenarios.action_model import ActionModel
 from scenarios.arms import BIRTH_DEATH_STATES, Arms, birth_death_arms
 from scenarios.constraints import Block, BlockBase
 from scenarios.constraints.attach import check_instance_constraints, domain_model, parse_instance_constraints
+from scenarios.errors import InfeasibleActionError, InvalidInputError
 from solvers.milp import MatrixMILP
 
 N_STATES = BIRTH_DEATH_STATES  # the benchmark's birth-death arms; general arms: ``instance.arms.n_states``
@@ -64,7 +65,48 @@ class CoRMABInstance(BaseModel):
     @model_validator(mode="after")
     def _constraints_fit(self) -> CoRMABInstance:
         check_instance_constraints(self)
+        if self.arms.restricted:
+            check_availability_fits(self)
         return self
+
+    # ------------------------------------------------------------------ state-dependent availability
+    def unavailable_entries(self, states: np.ndarray) -> np.ndarray:
+        """(..., n_actions) True where an action entry may not be 1 in ``states`` (..., J): its arm cannot take
+        that level there (``arms.available``). All False for unrestricted arms."""
+        s = np.asarray(states, dtype=np.int64)
+        J, K = self.n_arms, self.arms.n_levels
+        if not self.arms.restricted:  # (restricted arms only in arm-pull domains: n_actions = J K)
+            return np.zeros((*s.shape[:-1], self.n_actions), dtype=bool)
+        return ~self.arms.allowed(s)[..., 1:].reshape(*s.shape[:-1], J * K)
+
+    def uses_unavailable(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(...) whether each action (..., n_actions) takes an entry unavailable in its states (..., J)
+        (broadcast over the batch dimensions)."""
+        a = np.asarray(actions)
+        if not self.arms.restricted:
+            return np.zeros(a.shape[:-1], dtype=bool)
+        return np.any(self.unavailable_entries(states) & (a > 0), axis=-1)
+
+    def check_available(self, states: np.ndarray, action: np.ndarray) -> None:
+        """Raise :class:`InfeasibleActionError` naming each entry of ``action`` whose arm cannot take it in
+        ``states`` (a hard, state-dependent limit such as a cap on pulls or a cooldown)."""
+        if not self.arms.restricted:
+            return
+        bad = np.flatnonzero(self.unavailable_entries(states) & (np.asarray(action) > 0))
+        if bad.size:
+            K = self.arms.n_levels
+            s = np.asarray(states, dtype=np.int64)
+            raise InfeasibleActionError(
+                [f"available[arm {i // K}][state {int(s[i // K])}][level {i % K + 1}]" for i in bad.tolist()]
+            )
+
+    def drop_unavailable(self, states: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """``action`` (..., n_actions) without the entries unavailable in ``states``; still feasible, because
+        restricted arms require a downward-closed feasible set (checked when the instance is built)."""
+        a = np.array(action, dtype=np.int64, copy=True)
+        if self.arms.restricted:
+            a[self.unavailable_entries(states) & np.ones(a.shape, dtype=bool)] = 0
+        return a
 
     def compose_model(self, name: str, blocks: list[BlockBase]) -> ActionModel:
         """The ActionModel of the domain's ``blocks`` followed by the user's :attr:`constraints`."""
@@ -171,6 +213,21 @@ class CoRMABInstance(BaseModel):
 
     def initial_states(self, rng: np.random.Generator, training: bool = False) -> np.ndarray:
         return self.arms.sample_initial(rng.uniform(size=self.n_arms), training=training)
+
+
+def check_availability_fits(instance: CoRMABInstance) -> None:
+    """Restricted arms need per-arm actions and a feasible set that stays feasible when entries are dropped."""
+    name = type(instance).__name__
+    if isinstance(instance, ReachStructure):
+        raise InvalidInputError(
+            "arms.available", f"{name} acts through interventions, not per-arm levels: availability cannot apply"
+        )
+    if not instance.action_model().downward_closed:
+        raise InvalidInputError(
+            "arms.available",
+            f"{name}'s feasible set is not downward closed (dropping an unavailable pull could make the action "
+            "infeasible); state-dependent availability needs one",
+        )
 
 
 def birth_death_expected(table: np.ndarray, p: np.ndarray, states: np.ndarray) -> np.ndarray:

@@ -159,6 +159,10 @@ class MipSelector:
         if q.linear is not None:
             w = w + np.asarray(q.linear, dtype=float)
             c += float(q.offset)
+        if q.closed is not None:  # unavailable entries: a penalty no exact argmax over a downward-closed set takes
+            if not q.model.downward_closed:
+                return None, ""
+            w = np.where(q.closed, -(1.0 + np.abs(w).sum()), w)
         left = None if limit is None else max(limit - (time.perf_counter() - start), 1e-3)
         kind = q.model.structure.kind if q.model.structure is not None else "?"
         try:
@@ -171,6 +175,8 @@ class MipSelector:
         if sol.x is None or not q.model.feasible_with(np.round(sol.x[:n]), sol.x[n:]):
             return None, f"{kind} oracle returned no certified action ({sol.status}); MILP"
         action = np.round(sol.x[:n]).astype(np.int64)
+        if q.closed is not None and np.any(action[q.closed]):
+            return None, f"{kind} oracle took an unavailable entry; MILP"
         value = float(q.score(action)[0])
         bound = max(float(sol.bound), value)  # Q is this affine function on the feasible set: its bound holds
         gap = relative_gap(value, bound)
@@ -215,6 +221,7 @@ class MipSelector:
                 budget = min(budget, left / 3.0)
             milp = compiled.build(
                 q.first_bias,
+                upper=q.action_upper,
                 first_weights=q.first_weights,
                 tightening=self.tightening,
                 tightening_budget=budget,

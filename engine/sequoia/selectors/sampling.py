@@ -21,6 +21,8 @@ class SamplingSelector:
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
         start = time.perf_counter()
         candidates = np.stack([q.model.sample(self.rng) for _ in range(self.n_samples)])
+        if q.closed is not None:  # entries unavailable at this state dropped (feasible: a downward-closed set)
+            candidates[:, q.closed] = 0
         values = q.score(candidates)
         best = int(np.argmax(values))
         return Decision(
