@@ -319,3 +319,26 @@ def test_registered_and_served_over_rest(tmp_path, limited) -> None:
             d.json()["action"]
             == Engine.plan(make("pull_limits", instance=body["instance"]), "whittle").decide(state).action.tolist()
         )
+
+
+@pytest.mark.parametrize("domain", ["capacity", "scheduling", "routing"])
+def test_availability_on_the_worker_and_routing_domains(domain) -> None:
+    """Any downward-closed arm-pull domain takes restricted arms: the exact oracles (capacity, scheduling), the
+    routing MILP and the vectorised batch all keep unavailable pulls at 0."""
+    inst = make(domain, n_arms=6, budget=2, seed=1).instance
+    data = json.loads(inst.model_dump_json())
+    data["arms"] = json.loads(
+        with_pull_limits(random_arms(6, 2, 1, seed=3, horizon=inst.horizon), 1, 1).model_dump_json()
+    )
+    limited = load_instance(domain, data)
+    assert limited.arms.restricted
+    policy = PlannerPolicy(domain, limited, "whittle")
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(8):
+        states = rng.integers(0, limited.arms.n_states, limited.n_arms)
+        rows.append([*states.tolist(), int(rng.integers(1, limited.horizon + 1))])
+        d = policy.decide(rows[-1])
+        assert not np.any(d.action[limited.unavailable_entries(states)]) and d.status == "optimal"
+    for row, d in zip(rows, policy.decide_batch(rows), strict=True):
+        assert np.array_equal(d.action, policy.decide(row).action)

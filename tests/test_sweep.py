@@ -118,6 +118,9 @@ def _mean_and_se(per_episode: list[float]) -> tuple[float, float]:
 def test_no_method_above_bound_or_exact_optimum(serial_sweep):
     for task in serial_sweep["tasks"]:
         bound, optimum = task["upper_bound"], task["exact_optimum"]
+        if task["domain"] == "pull_limits":  # 12 states per arm: 12^6 joint states, beyond the exact DP
+            assert optimum is None and "too large" in task["exact_skipped"]
+            continue
         assert optimum is not None and optimum <= bound * (1 + 1e-7) + 1e-7
         for name, per_episode in task["per_episode_expected"].items():
             mean, se = _mean_and_se(per_episode)

@@ -72,6 +72,11 @@ def initial_distribution(instance: CoRMABInstance, training: bool = False) -> np
     return joint_dp.product_distribution(instance.arms.initial_distribution(training), instance.arms.state_counts)
 
 
+def fits(instance: CoRMABInstance) -> bool:
+    """Whether the instance's joint state space is small enough for the exact DP (actions are checked on use)."""
+    return float(np.prod(instance.arms.state_counts.astype(float))) <= MAX_STATES
+
+
 def _check_size(instance: CoRMABInstance, n_actions: int) -> None:
     S = int(np.prod(instance.arms.state_counts.astype(float)))
     if S > MAX_STATES:

@@ -188,7 +188,12 @@ def _run_task(task: dict) -> dict:
     )
     for summary in result["methods"].values():
         summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
-    if cfg.n_arms <= cfg.exact_max_arms:
+    from engine.analysis.exact_dp import fits
+
+    result["exact_skipped"] = None
+    if cfg.n_arms <= cfg.exact_max_arms and not fits(engine.instance):
+        result["exact_skipped"] = "joint state space too large for the exact DP (arms with more states)"
+    elif cfg.n_arms <= cfg.exact_max_arms:
         from engine.analysis.exact_dp import exact_optimum
         from engine.analysis.exact_policy import greedy_policy_value, planner_policy_value
         from engine.planners import PLANNERS, make_planner
