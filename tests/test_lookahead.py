@@ -187,3 +187,31 @@ def test_exact_improvement_steps_climb_to_the_optimum(family):
     assert all(b >= a - 1e-9 for a, b in itertools.pairwise(values))
     assert max(values) <= exact.value + 1e-9
     assert values[-1] == pytest.approx(exact.value, abs=1e-9)
+
+
+class _Exact:
+    """The DP-optimal policy as an evaluation policy (a stand-in for a perfect iterate)."""
+
+    def __init__(self, exact) -> None:
+        self.exact = exact
+
+    def act(self, states, time_to_go, rng):
+        return self.exact.policy(states, time_to_go)
+
+
+def test_selection_keeps_the_planner_against_itself_and_a_better_iterate_after_extending() -> None:
+    """An iterate equal to the planner is never kept (and the validation is not extended: no positive gain); a
+    better iterate is kept, after the validation doubled when its gain was not yet significant."""
+    from engine.lookahead.selection import select_policy
+    from engine.planners.policy import PlannerPolicy
+
+    instance = make("overlapping_reach", n_arms=6, budget=4, seed=2, horizon=20).instance
+    planner = PlannerPolicy("overlapping_reach", instance, "lagrangian")
+    same = select_policy(instance, planner, [planner], first=4, most=64, z=2.0, seed=0)
+    assert same.kept is None and same.episodes == 4
+    exact = exact_optimum(instance)  # the planner reaches 98.5% of it on this seed
+    better = select_policy(instance, planner, [planner, _Exact(exact)], first=4, most=256, z=2.0, seed=0)
+    assert better.kept == 1 and better.episodes > 4
+    assert better.mean("iteration 2") > better.mean("planner")
+    capped = select_policy(instance, planner, [_Exact(exact)], first=4, most=4, z=50.0, seed=0)
+    assert capped.kept is None and capped.episodes == 4

@@ -24,6 +24,7 @@ class LookaheadConfig:
     neighbours: int = 400  # else the base action's one-move neighbourhood, subsampled to this many
     rounds: int = 2  # local-search rounds from the base action (neighbourhood mode)
     validation_episodes: int = 50  # held-out episodes on which the lookahead must beat the planner
+    validation_max_episodes: int = 200  # doubled up to this while the best gain is positive but not significant
     selection_z: float = 2.0  # standard errors the paired gain must exceed, else the policy is the planner
 
     def __post_init__(self) -> None:
@@ -38,6 +39,10 @@ class LookaheadConfig:
             raise InvalidInputError("sweeps", f"must be an integer >= 0, got {self.sweeps!r}")
         if not isinstance(self.validation_episodes, int) or self.validation_episodes < 0:
             raise InvalidInputError("validation_episodes", f"must be an integer >= 0, got {self.validation_episodes!r}")
+        if not isinstance(self.validation_max_episodes, int) or self.validation_max_episodes < 0:
+            raise InvalidInputError(
+                "validation_max_episodes", f"must be an integer >= 0, got {self.validation_max_episodes!r}"
+            )
         if not 0.0 <= float(self.explore) <= 1.0:
             raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")
         if not float(self.selection_z) >= 0.0:

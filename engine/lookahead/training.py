@@ -7,14 +7,13 @@ import time
 import numpy as np
 import torch
 
-from engine.analysis.evaluation import evaluate
 from engine.analysis.lockstep import observation_rows
 from engine.lookahead.config import LookaheadConfig
 from engine.lookahead.policy import LookaheadPolicy, base_planner
 from engine.lookahead.rollouts import BatchActions, base_policy_returns
+from engine.lookahead.selection import PLANNER, iterate_name, select_policy
 from engine.lookahead.value_network import ValueNetwork, fit_values, refine_values
 from engine.planners.policy import PlannerPolicy
-from engine.sequoia.planner_candidates import significant_gain
 
 
 def train_lookahead(
@@ -24,9 +23,11 @@ def train_lookahead(
     seed: int = 0,
     progress: bool = True,
 ) -> LookaheadPolicy:
-    """Fit V to ``config.planner``'s returns-to-go, then select: the lookahead on V when its paired gain over the
-    planner on ``validation_episodes`` held-out episodes exceeds ``selection_z`` standard errors, else the planner
-    (recorded in ``training_summary``)."""
+    """Fit V to ``config.planner``'s returns-to-go (then to each iterate's, ``iterations`` times), then select
+    (:mod:`engine.lookahead.selection`): the first iterate whose paired gain over the incumbent (the planner first)
+    on held-out episodes exceeds ``selection_z`` standard errors, the validation doubled up to
+    ``validation_max_episodes`` while the best gain is positive but not significant; else the planner (recorded in
+    ``training_summary``)."""
     config = config or LookaheadConfig()
     start = time.perf_counter()
     base = PlannerPolicy(scenario, instance, base_planner(config.planner, instance))
@@ -36,6 +37,7 @@ def train_lookahead(
 
     base_fn: BatchActions = base_actions
     policy: LookaheadPolicy | None = None
+    iterates: list[LookaheadPolicy] = []
     rmse: list[float] = []
     samples = 0
     for iteration in range(config.iterations):
@@ -54,24 +56,34 @@ def train_lookahead(
         )  # fmt: skip
         samples += len(data)
         policy = LookaheadPolicy(scenario, instance, config, value, seed, base=base)
+        iterates.append(policy)
         base_fn = _lookahead_actions(policy)
     assert policy is not None
     summary: dict = {"samples": samples, "refit_rmse": rmse, "planner": base.name}
     if config.validation_episodes >= 2:
-        seeds = np.random.default_rng([seed, 77]).integers(2**31, size=config.validation_episodes).tolist()
-        run = evaluate(instance, {"lookahead": policy, "planner": policy.base}, episode_seeds=seeds, progress=progress)
-        look = np.asarray(run.methods["lookahead"].expected, dtype=float)
-        plan = np.asarray(run.methods["planner"].expected, dtype=float)
-        diff = look - plan
-        keep = significant_gain(diff, config.selection_z)
+        chosen = select_policy(
+            instance,
+            base,
+            iterates,
+            config.validation_episodes,
+            config.validation_max_episodes,
+            config.selection_z,
+            seed,
+            progress,
+        )
+        shown = iterate_name(len(iterates) - 1 if chosen.kept is None else chosen.kept)
         summary |= {
-            "validation_lookahead": float(look.mean()),
-            "validation_planner": float(plan.mean()),
-            "validation_gain_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-            "kept": "lookahead" if keep else "planner",
+            "validation_lookahead": chosen.mean(shown),
+            "validation_planner": chosen.mean(PLANNER),
+            "validation_gain_se": chosen.gain_se(shown),
+            "validation_episodes_used": chosen.episodes,
+            "validation_iterations": [chosen.mean(iterate_name(k)) for k in range(len(iterates))],
+            "kept": "planner" if chosen.kept is None else "lookahead",
+            "kept_iteration": None if chosen.kept is None else chosen.kept + 1,
         }
+        value = policy.value if chosen.kept is None else iterates[chosen.kept].value
         policy = LookaheadPolicy(
-            scenario, instance, config, policy.value, seed, use_planner=not keep, summary=summary, base=base
+            scenario, instance, config, value, seed, use_planner=chosen.kept is None, summary=summary, base=base
         )
     else:
         summary["kept"] = "lookahead (no validation)"

@@ -1,0 +1,75 @@
+"""What lookahead training keeps: the planner or one of its policy-iteration iterates, chosen on held-out episodes.
+
+Every candidate (the planner, then iterates 1..K) runs on the same validation episodes (common random numbers).
+Starting from the planner, each iterate in turn replaces the incumbent when its paired gain over it exceeds
+``z`` standard errors. When no iterate does but the best one's mean gain over the planner is positive, the
+validation doubles (new episodes, the earlier ones kept) up to ``most`` episodes: a real gain of a few tenths of
+a percent needs more episodes than a large one, and the planner is kept only once the evidence is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.analysis.evaluation import evaluate
+from engine.sequoia.planner_candidates import significant_gain
+
+PLANNER = "planner"
+
+
+@dataclass
+class Selection:
+    """``kept``: the index of the kept iterate (None: the planner); per-episode expected returns of every
+    candidate on the ``episodes`` validation episodes used."""
+
+    kept: int | None
+    episodes: int
+    returns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def mean(self, name: str) -> float:
+        return float(self.returns[name].mean())
+
+    def gain_se(self, name: str) -> float:
+        """Standard error of ``name``'s paired gain over the planner."""
+        diff = self.returns[name] - self.returns[PLANNER]
+        return float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+
+
+def iterate_name(k: int) -> str:
+    return f"iteration {k + 1}"
+
+
+def select_policy(
+    instance,
+    planner,
+    iterates: list,
+    first: int,
+    most: int,
+    z: float,
+    seed: int,
+    progress: bool = False,
+) -> Selection:
+    """Choose among ``planner`` and ``iterates`` (policies with ``act``/``act_batch``) on ``first`` validation
+    episodes, extended up to ``most`` while the best iterate's gain is positive but not significant."""
+    most = max(first, most)
+    seeds = np.random.default_rng([seed, 77]).integers(2**31, size=most).tolist()
+    policies = {PLANNER: planner, **{iterate_name(k): p for k, p in enumerate(iterates)}}
+    collected: dict[str, list[float]] = {name: [] for name in policies}
+    done, n = 0, first
+    while True:
+        run = evaluate(instance, policies, episode_seeds=seeds[done:n], progress=progress)
+        for name in policies:
+            collected[name].extend(float(v) for v in run.methods[name].expected)
+        done = n
+        returns = {name: np.asarray(v, dtype=float) for name, v in collected.items()}
+        kept: int | None = None
+        for k in range(len(iterates)):
+            incumbent = returns[PLANNER if kept is None else iterate_name(kept)]
+            if significant_gain(returns[iterate_name(k)] - incumbent, z):
+                kept = k
+        best_gain = max(float((returns[iterate_name(k)] - returns[PLANNER]).mean()) for k in range(len(iterates)))
+        if kept is not None or n >= most or best_gain <= 0:
+            return Selection(kept, n, returns)
+        n = min(2 * n, most)
