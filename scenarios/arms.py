@@ -275,6 +275,19 @@ class Arms(BaseModel):
         )
 
 
+def first_of_copies(rows: list[list[float]] | None, copies: int) -> list[list[float]] | None:
+    """Initial distributions of augmented arms whose state ``x`` became ``copies`` states ``x copies + k``: all
+    the mass of ``x`` on its first copy (k = 0: no previous pull, no counter used)."""
+    if rows is None:
+        return None
+    out = []
+    for row in rows:
+        aug = np.zeros(len(row) * copies)
+        aug[0::copies] = row
+        out.append(aug.tolist())
+    return out
+
+
 class BirthDeathForm(BaseModel):
     """The benchmark's arm JSON: 4 states, up one level with p(a), else down one, clipped; reward r(s')."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scenarios.arms import Arms
+from scenarios.arms import Arms, first_of_copies
 
 
 def counter_sizes(max_pulls: int | None, cooldown: int) -> tuple[int, int]:
@@ -76,24 +76,14 @@ def with_pull_limits(arms: Arms, max_pulls: int | None = None, cooldown: int = 0
         if rewards is not None:
             rewards.append(np.repeat(c.R[j, :n, :], C, axis=0).tolist())
 
-    def start(rows: list[list[float]] | None) -> list[list[float]] | None:
-        if rows is None:
-            return None
-        out = []
-        for row in rows:
-            aug = np.zeros(len(row) * C)
-            aug[0::C] = row
-            out.append(aug.tolist())
-        return out
-
     initial = arms.initial if arms.initial is not None else [[1.0 / n] * n for n in c.counts.tolist()]
     return Arms(
         transitions=transitions,
         arrival_rewards=arrival,
         rewards=rewards,
         costs=arms.costs,
-        initial=start(initial),
-        train_initial=start(arms.train_initial),
+        initial=first_of_copies(initial, C),
+        train_initial=first_of_copies(arms.train_initial, C),
         available=available,
         horizon=arms.horizon,
     )

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from scenarios.arms import Arms
+from scenarios.arms import Arms, first_of_copies
 
 _TOL = 1e-9
 
@@ -51,24 +51,14 @@ def with_switching_cost(arms: Arms, on_cost: float, off_cost: float) -> Arms:
         transitions.append(P2.tolist())
         rewards.append(R2.tolist())
 
-    def start(rows: list[list[float]] | None) -> list[list[float]] | None:
-        if rows is None:
-            return None
-        out = []
-        for row in rows:
-            aug = np.zeros(2 * len(row))
-            aug[0::2] = row
-            out.append(aug.tolist())
-        return out
-
     # the default (uniform) initial distribution is made explicit: uniform over x, b = 0
     initial = arms.initial if arms.initial is not None else [[1.0 / n] * n for n in c.counts.tolist()]
     return Arms(
         transitions=transitions,
         rewards=rewards,
         costs=arms.costs,
-        initial=start(initial),
-        train_initial=start(arms.train_initial),
+        initial=first_of_copies(initial, 2),
+        train_initial=first_of_copies(arms.train_initial, 2),
         horizon=arms.horizon,
     )
 

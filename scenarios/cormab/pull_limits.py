@@ -18,8 +18,8 @@ from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms, random_arms
+from scenarios.cormab.base_arms_input import arms_from_base
 from scenarios.cormab.budgeted import BudgetedInstance
-from scenarios.errors import InvalidInputError
 from scenarios.pull_limits import base_arms, check_pull_limits, with_pull_limits
 
 #: defaults: 3 pulls per arm over a 20-step episode, no cooldown (12 states per arm with 3 base states)
@@ -31,29 +31,20 @@ class PullLimitsInstance(BudgetedInstance):
     """Arms under a per-step budget, each with a cap on its pulls per episode and a cooldown after a pull."""
 
     max_pulls: int | None = Field(ge=0, description="the most pulls of one arm per episode (None: no cap)")
-    cooldown: int = Field(ge=0, description="steps after a pull during which the arm cannot be pulled")
+    cooldown: int = Field(COOLDOWN, ge=0, description="steps after a pull during which the arm cannot be pulled")
 
     @model_validator(mode="before")
     @classmethod
     def _from_base(cls, data: Any) -> Any:
         """Accept ``base_arms`` (K = 1 arms without the counters) in place of ``arms``."""
-        if not isinstance(data, dict) or "base_arms" not in data:
-            return data
-        data = dict(data)
-        if "arms" in data:
-            raise ValueError("base_arms: give either arms (limited arms) or base_arms, not both")
-        try:
-            base = Arms.parse(data.pop("base_arms"))
-        except InvalidInputError as exc:
-            raise ValueError(f"base_arms{exc.field.removeprefix('arms')}: {exc.reason}") from exc
-        cap, cooldown = data.get("max_pulls"), data.get("cooldown", COOLDOWN)
-        if (cap is None or type(cap) is int) and type(cooldown) is int:  # else the fields' own checks report
-            try:
-                data["arms"] = with_pull_limits(base, cap, cooldown)
-            except ValueError as exc:
-                field, _, reason = str(exc).partition(": ")
-                raise ValueError(f"base_arms: {reason}" if field == "arms" else str(exc)) from exc
-        return data
+
+        def build(base: Arms, fields: dict) -> Arms | None:
+            cap, cooldown = fields.get("max_pulls"), fields.get("cooldown", COOLDOWN)
+            if (cap is None or type(cap) is int) and type(cooldown) is int:  # else the fields' own checks report
+                return with_pull_limits(base, cap, cooldown)
+            return None
+
+        return arms_from_base(data, "limited arms", build)
 
     @model_validator(mode="after")
     def _limited_arms(self) -> PullLimitsInstance:

@@ -20,8 +20,8 @@ from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms, random_arms
+from scenarios.cormab.base_arms_input import arms_from_base
 from scenarios.cormab.budgeted import BudgetedInstance
-from scenarios.errors import InvalidInputError
 from scenarios.switching_arms import base_arms, check_switching, with_switching_cost
 
 #: default costs: comparable to the mean gap between adjacent base-state rewards (0.4-1.2 on seeds 0-4); the
@@ -40,23 +40,14 @@ class SwitchingInstance(BudgetedInstance):
     @classmethod
     def _from_base(cls, data: Any) -> Any:
         """Accept ``base_arms`` (K = 1 arms without the previous action) in place of ``arms``."""
-        if not isinstance(data, dict) or "base_arms" not in data:
-            return data
-        data = dict(data)
-        if "arms" in data:
-            raise ValueError("base_arms: give either arms (switching arms) or base_arms, not both")
-        try:
-            base = Arms.parse(data.pop("base_arms"))
-        except InvalidInputError as exc:
-            raise ValueError(f"base_arms{exc.field.removeprefix('arms')}: {exc.reason}") from exc
-        on, off = data.get("on_cost"), data.get("off_cost")
-        if isinstance(on, int | float) and isinstance(off, int | float):  # else the fields' own checks report
-            try:
-                data["arms"] = with_switching_cost(base, float(on), float(off))
-            except ValueError as exc:
-                field, _, reason = str(exc).partition(": ")
-                raise ValueError(f"base_arms: {reason}" if field == "arms" else str(exc)) from exc
-        return data
+
+        def build(base: Arms, fields: dict) -> Arms | None:
+            on, off = fields.get("on_cost"), fields.get("off_cost")
+            if isinstance(on, int | float) and isinstance(off, int | float):  # else the fields' own checks report
+                return with_switching_cost(base, float(on), float(off))
+            return None
+
+        return arms_from_base(data, "switching arms", build)
 
     @model_validator(mode="after")
     def _switching_arms(self) -> SwitchingInstance:
