@@ -153,6 +153,36 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Each method's exact value as % of the DP optimum, one group of bars per (family, seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [
+        k
+        for k in ("myopic", "unaware", "whittle", "lagrangian", "trained")
+        if any(r.get(f"{k}_pct") is not None for r in rows)
+    ]
+    labels = {"unaware": "limit-blind whittle", "trained": "trained (DQN)"}
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 3.5))
+    width = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        ys = [r.get(f"{k}_pct") or 0.0 for r in rows]
+        ax.bar([j + (i - (len(keys) - 1) / 2) * width for j in range(len(rows))], ys, width, label=labels.get(k, k))
+    ax.axhline(100.0, color="k", lw=0.8)
+    ax.set_xticks(range(len(rows)), [f"{r['family'][:11]} {r['seed']}" for r in rows], rotation=30, fontsize=8)
+    ax.set_ylabel("% of the DP optimum")
+    low = min((r.get(f"{k}_pct") or 100.0) for r in rows for k in keys)
+    ax.set_ylim(max(0.0, min(90.0, low - 3)), 101)
+    ax.legend(fontsize=8, ncol=len(keys))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
@@ -163,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=100, help="DQN training episodes (0: planners only)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--plot", type=Path, default=Path("runs/bench_hard_families.png"))
     args = p.parse_args(argv)
     import torch
 
@@ -184,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=2)
                 )
     print(table(rows))
+    plot(rows, args.plot)
     return 0
 
 

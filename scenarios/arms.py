@@ -62,6 +62,7 @@ class _Cache:
         if arms.available is not None:
             for j, n in enumerate(counts.tolist()):
                 self.allowed[j, :n] = np.asarray(arms.available[j], dtype=bool)
+        self.restricted = not bool(self.allowed.all())
         K = A - 1
         self.C = (
             np.broadcast_to(np.arange(K + 1, dtype=float), (N, A)).copy()
@@ -204,7 +205,7 @@ class Arms(BaseModel):
     @property
     def restricted(self) -> bool:
         """Whether some action is unavailable in some state (``available`` given with a False entry)."""
-        return self.available is not None and not bool(self.cache.allowed.all())
+        return self.available is not None and self.cache.restricted
 
     def allowed(self, states: np.ndarray) -> np.ndarray:
         """(..., N, A) whether each arm may take each action in ``states`` (..., N)."""
