@@ -342,3 +342,19 @@ def test_availability_on_the_worker_and_routing_domains(domain) -> None:
         assert not np.any(d.action[limited.unavailable_entries(states)]) and d.status == "optimal"
     for row, d in zip(rows, policy.decide_batch(rows), strict=True):
         assert np.array_equal(d.action, policy.decide(row).action)
+
+
+def test_whittle_index_search_ends_quickly_on_capped_arms() -> None:
+    """Capped arms are not indexable in many states (the subsidy also pays for the pulls the cap takes away): the
+    search probes its bracket's far end instead of halving ~35 times, and every index is -inf (unavailable) or a
+    number, none unconverged."""
+    from bandits.restless.whittle import whittle_indices
+    from engine.planners.arm_values import ControlStructure
+
+    inst = make("pull_limits", n_arms=6, budget=2, seed=0, horizon=20, max_pulls=3, cooldown=1).instance
+    P, _, C, _ = inst.arms.arrays()
+    closed = ~inst.arms.cache.allowed[:, :, 1]
+    w = whittle_indices((P, ControlStructure.of(inst).masked_reward, C), discount=1.0, horizon=20, check=False)
+    assert w.probes <= 20
+    assert not np.isnan(w.raw).any()
+    assert np.array_equal(np.isneginf(w.raw[..., 0]), np.broadcast_to(closed[:, None, :], w.raw.shape[:-1]))

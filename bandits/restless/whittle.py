@@ -23,6 +23,9 @@ from bandits.restless.planning import solve_discounted, solve_finite
 from bandits.validation import as_index_array, check_discount
 from scenarios.errors import InvalidInputError
 
+#: halvings of an index's bracket before its far end is probed once
+BISECT_BEFORE_END = 4
+
 
 @dataclass
 class WhittleIndices:
@@ -104,6 +107,7 @@ def whittle_indices(
     policy = np.zeros((arm.size, S), dtype=np.int64)
     warm = np.zeros(arm.size, dtype=bool)
     done = np.array(closed, dtype=bool)
+    halvings = np.zeros(arm.size, dtype=np.int64)
     levels = np.arange(A)
     probes = 0
     for _ in range(max_probes):
@@ -133,7 +137,13 @@ def whittle_indices(
         hi[act] = np.where(delta < 0, lam[act], hi[act])
         finished = (np.abs(delta) <= atol[act]) | (hi[act] - lo[act] <= tol * (1.0 + np.abs(lam[act])))
         inside = (root > lo[act]) & (root < hi[act])
-        nxt = np.where(inside, root, 0.5 * (lo[act] + hi[act]))
+        # no usable Newton step: bisect; after BISECT_BEFORE_END halvings try the bracket's far end once (where the
+        # advantage keeps its sign over the whole bracket, e.g. a capped arm whose subsidy also pays for the pulls
+        # the cap takes away, this ends the search instead of after ~35 halvings)
+        halvings[act] += ~inside
+        end = ~inside & (halvings[act] == BISECT_BEFORE_END)
+        far = np.where(delta < 0, lo[act], hi[act])
+        nxt = np.where(inside, root, np.where(end, far, 0.5 * (lo[act] + hi[act])))
         lam[act] = np.where(finished, lam[act], nxt)
         done[act] = finished
     raw = lam.reshape(shape)
