@@ -105,7 +105,7 @@ class CoRMABInstance(BaseModel):
         restricted arms require a downward-closed feasible set (checked when the instance is built)."""
         a = np.array(action, dtype=np.int64, copy=True)
         if self.arms.restricted:
-            a[self.unavailable_entries(states) & np.ones(a.shape, dtype=bool)] = 0
+            a[np.broadcast_to(self.unavailable_entries(states), a.shape)] = 0
         return a
 
     def compose_model(self, name: str, blocks: list[BlockBase]) -> ActionModel:
