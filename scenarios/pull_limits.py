@@ -70,7 +70,9 @@ def with_pull_limits(arms: Arms, max_pulls: int | None = None, cooldown: int = 0
                 cols = np.arange(n)[None, :] * C + nxt[:, None]  # (C, n): next (x', counters) of each row
                 P2[a, rows[:, None], cols] = P[a, x][None, :]
         transitions.append(P2.tolist())
-        available.append(np.stack([np.ones(n * C, dtype=bool), np.tile(allowed, n)], axis=1).tolist())
+        own = np.repeat(c.allowed[j, :n], C, axis=0)  # the base arm's own availability, per base state
+        own[:, 1] &= np.tile(allowed, n)
+        available.append(own.tolist())
         if arrival is not None and c.arrival is not None:
             arrival.append(np.repeat(c.arrival[j, :n], C).tolist())
         if rewards is not None:
@@ -117,8 +119,17 @@ def base_arms(arms: Arms, max_pulls: int | None = None, cooldown: int = 0) -> Ar
         costs=arms.costs,
         initial=marginal(arms.initial),
         train_initial=marginal(arms.train_initial),
+        available=None if max_pulls == 0 else _base_availability(arms, C),  # cap 0: no pull says anything
         horizon=arms.horizon,
     )
+
+
+def _base_availability(arms: Arms, copies: int) -> list | None:
+    """The base arms' own availability: read at u = w = 0, where the counters allow every pull (None when it
+    allows every action)."""
+    c = arms.cache
+    rows = [c.allowed[j, 0:m:copies].tolist() for j, m in enumerate(c.counts.tolist())]
+    return None if all(all(all(r) for r in arm) for arm in rows) else rows
 
 
 def check_pull_limits(arms: Arms, max_pulls: int | None, cooldown: int) -> None:

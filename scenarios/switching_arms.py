@@ -59,6 +59,9 @@ def with_switching_cost(arms: Arms, on_cost: float, off_cost: float) -> Arms:
         costs=arms.costs,
         initial=first_of_copies(initial, 2),
         train_initial=first_of_copies(arms.train_initial, 2),
+        available=None
+        if arms.available is None
+        else [np.repeat(c.allowed[j, :n], 2, axis=0).tolist() for j, n in enumerate(c.counts.tolist())],
         horizon=arms.horizon,
     )
 
@@ -107,5 +110,8 @@ def base_arms(arms: Arms) -> Arms:
         costs=arms.costs,
         initial=marginal(arms.initial),
         train_initial=marginal(arms.train_initial),
+        available=None
+        if arms.available is None
+        else [c.allowed[j, 0:m:2].tolist() for j, m in enumerate(c.counts.tolist())],
         horizon=arms.horizon,
     )

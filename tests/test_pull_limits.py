@@ -358,3 +358,23 @@ def test_whittle_index_search_ends_quickly_on_capped_arms() -> None:
     assert w.probes <= 20
     assert not np.isnan(w.raw).any()
     assert np.array_equal(np.isneginf(w.raw[..., 0]), np.broadcast_to(closed[:, None, :], w.raw.shape[:-1]))
+
+
+def test_base_availability_is_carried_by_the_augmented_arms() -> None:
+    """A base arm's own availability survives pull limits and switching costs (and comes back from base_arms):
+    nothing the user configured is dropped."""
+    from scenarios.switching_arms import base_arms as switching_base
+    from scenarios.switching_arms import with_switching_cost
+
+    base = json.loads(_base(2, 2, n_states=3).model_dump_json())
+    base["available"] = [[[True, s != 2] for s in range(3)], [[True, True]] * 3]  # arm 0: no pull in state 2
+    base = Arms.parse(base)
+    limited = with_pull_limits(base, 2, 1)
+    U, W = counter_sizes(2, 1)
+    assert not limited.cache.allowed[0, 2 * U * W : 3 * U * W, 1].any()  # x = 2: never, whatever the counters
+    assert limited.cache.allowed[0, 0, 1] and limited.cache.allowed[1, 2 * U * W, 1]
+    assert base_arms(limited, 2, 1) == base
+    check_pull_limits(limited, 2, 1)
+    switching = with_switching_cost(base, 1.0, 0.5)
+    assert not switching.cache.allowed[0, 4:6, 1].any() and switching.cache.allowed[0, :4, 1].all()
+    assert switching_base(switching).available == base.available
