@@ -160,6 +160,8 @@ class Engine:
         closed = self.instance.unavailable_entries(arm_states)
         q = StateQBatch.of(self.model, self.network, self.encoder, self.prior, arm_states, ttg, closed)
         decisions = chosen.select_batch(q, time_limit=time_limit)
+        if closed.any() and any(np.any(d.action[c]) for d, c in zip(decisions, closed, strict=True)):
+            raise RuntimeError(f"selector {selector!r} returned an entry unavailable at its state")
         assignments: dict[bytes, dict] = {}
         for d in decisions:  # one feasibility check and certificate per distinct action
             key = np.asarray(d.action, dtype=np.int8).tobytes()

@@ -378,3 +378,69 @@ def test_base_availability_is_carried_by_the_augmented_arms() -> None:
     switching = with_switching_cost(base, 1.0, 0.5)
     assert not switching.cache.allowed[0, 4:6, 1].any() and switching.cache.allowed[0, :4, 1].all()
     assert switching_base(switching).available == base.available
+
+
+def _restricted_budgeted_k2(seed: int = 0):
+    """Budgeted arms with K = 2 levels and random availability (level 1 or 2 unavailable in some states)."""
+    arms = json.loads(random_arms(5, 3, 2, seed=seed, horizon=6).model_dump_json())
+    rng = np.random.default_rng(seed)
+    arms["available"] = [
+        [[True, bool(rng.uniform() < 0.7), bool(rng.uniform() < 0.6)] for _ in range(3)] for _ in range(5)
+    ]
+    return load_instance("budgeted", {"arms": arms, "budget": 3})
+
+
+@pytest.mark.parametrize(
+    "planner,options",
+    [("lagrangian", {}), ("lp_update", {}), ("lp_update", {"rounding": "marginals"})],
+)
+def test_k2_levels_unavailable_are_never_decided_and_values_are_finite(planner, options) -> None:
+    inst = _restricted_budgeted_k2()
+    policy = PlannerPolicy("budgeted", inst, planner, **options)
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        states = rng.integers(0, 3, 5)
+        row = [*states.tolist(), int(rng.integers(1, 7))]
+        closed = inst.unavailable_entries(states)
+        for selector in ("mip", "greedy"):
+            d = policy.decide(row, selector=selector)
+            assert not np.any(d.action[closed]) and np.isfinite(d.value), (selector, d)
+
+
+def test_armwise_engine_keeping_its_corrected_planner_decides_within_the_limits(limited) -> None:
+    from engine.analysis.exact_dp import exact_optimum
+    from engine.sequoia.dqn_config import DQNConfig
+
+    small = make("pull_limits", n_arms=3, budget=1, seed=0, horizon=6, max_pulls=1, cooldown=1).instance
+    env = make("pull_limits", instance=small.model_dump())
+    engine = Engine.train(env, DQNConfig(episodes=2, network="armwise", snapshots=0), seed=0, progress=False)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        states = np.array([rng.integers(0, c) for c in small.arms.state_counts])
+        for selector in ("mip", "greedy", "sampling"):
+            a = engine.decide([*states.tolist(), int(rng.integers(1, 7))], selector=selector).action
+            assert not np.any(a[small.unavailable_entries(states)]), selector
+    from engine.analysis.exact_policy import greedy_policy_value
+
+    assert greedy_policy_value(engine, exact_optimum(small)) <= exact_optimum(small).value + 1e-9
+
+
+def test_constraints_that_break_downward_closure_are_refused_even_on_a_copy(limited) -> None:
+    from scenarios.constraints.linear import LinearBlock
+
+    block = LinearBlock(rows=[{"terms": {"a[0]": 1.0, "a[1]": 1.0}, "sense": ">=", "rhs": 1.0}])
+    with pytest.raises(InvalidInputError) as err:
+        limited.model_copy(update={"constraints": [block]}).action_model()
+    assert err.value.field == "arms.available"
+    data = json.loads(limited.model_dump_json())
+    data["constraints"] = [json.loads(block.model_dump_json())]
+    with pytest.raises(InvalidInputError):
+        load_instance("pull_limits", data)
+
+
+def test_restless_indices_refuse_restricted_arms(limited) -> None:
+    from bandits.restless.whittle import whittle_indices
+
+    with pytest.raises(InvalidInputError) as err:
+        whittle_indices(limited.arms, discount=1.0, horizon=5)
+    assert err.value.field == "arms.available"

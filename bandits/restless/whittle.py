@@ -65,7 +65,14 @@ def model_arrays(arms: RestlessArms | tuple) -> tuple[np.ndarray, np.ndarray, np
         if P.ndim != 4 or R.shape != (P.shape[0], P.shape[2], P.shape[1]) or C.shape != P.shape[:2]:
             raise InvalidInputError("arms", f"inconsistent shapes {P.shape}, {R.shape}, {C.shape}")
         return P, R, C
-    P, R, C, _ = RestlessArms.parse(arms).arrays()
+    parsed = RestlessArms.parse(arms)
+    if parsed.restricted:
+        raise InvalidInputError(
+            "arms.available",
+            "the restless-bandit indices do not model state-dependent availability; plan restricted arms with "
+            "engine.planners (Engine.plan) on an allocation scenario",
+        )
+    P, R, C, _ = parsed.arrays()
     return P, R, C
 
 

@@ -43,9 +43,11 @@ class CorrectedPlanner(Planner):
     def tables(self, states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
         base = self.base.fit().tables(states, time_to_go)  # (B, J, 2)
         states = np.atleast_2d(np.asarray(states, dtype=np.int64))
-        rows = self.encoder.armwise_rows(states, time_to_go, base[..., 1] - base[..., 0])
+        gains = base[..., 1] - base[..., 0]
+        blocked = ~np.isfinite(gains)  # pulls unavailable in the state: the network sees gain 0 (as in training)
+        rows = self.encoder.armwise_rows(states, time_to_go, np.where(blocked, 0.0, gains))
         out = base.copy()
-        out[..., 1] += self.network.action_gains(rows)
+        out[..., 1] = np.where(blocked, -np.inf, out[..., 1] + self.network.action_gains(rows))
         return out
 
     def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:

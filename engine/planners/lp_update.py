@@ -62,8 +62,8 @@ class LPUpdatePlanner(Planner):
         if self.rounding == "duals" or self.structure.is_pull:
             return super().milp(states, time_to_go)
         _table, marginals = self._solve(states, time_to_go)
-        milp = super().milp(states, time_to_go)  # the Lagrangian objective over (a, aux, z) ...
-        scale = _TIE_WEIGHT / max(float(np.abs(milp.c).max()), 1e-12)
+        milp = super().milp(states, time_to_go)  # the Lagrangian objective over (a, aux, z) ... (blocked z at 0)
+        scale = _TIE_WEIGHT / max(float(np.abs(milp.c).max(initial=0.0)), 1e-12)
         milp.c = milp.c * scale
         milp.offset *= scale
         milp.c[: len(marginals)] += marginals  # ... as the tie-break of the marginals' objective
@@ -75,7 +75,10 @@ class LPUpdatePlanner(Planner):
         table, marginals = self._solve(states, time_to_go)
         a = np.atleast_2d(actions)
         lag = joint_values(table, self.structure, a)
-        return a @ marginals + _TIE_WEIGHT * lag / max(float(np.abs(lag).max()), 1e-12)
+        finite = np.isfinite(lag)  # -inf: an action taking a level unavailable in the state
+        scale = float(np.abs(lag[finite]).max()) if finite.any() else 1.0
+        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / max(scale, 1e-12)
+        return np.where(finite, a @ marginals + tie, -np.inf)
 
 
 def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: ControlStructure) -> np.ndarray:

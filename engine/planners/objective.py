@@ -87,14 +87,17 @@ def objective_milp(model: ActionModel, table: np.ndarray, structure: ControlStru
     A = sp.vstack([sp.hstack([model.A, sp.csr_matrix((model.A.shape[0], nz))]), extra], format="csr")
     lo = np.concatenate([model.row_lower, np.ones(R), np.zeros(R)]).astype(float)
     hi = np.concatenate([model.row_upper, np.ones(R), np.zeros(R)]).astype(float)
-    c = np.concatenate([np.zeros(n_base), table[z_arm, z_k]])
+    z_cost = table[z_arm, z_k]
+    blocked = ~np.isfinite(z_cost)  # a level unavailable in the arm's state: its z column is fixed at 0
+    c = np.concatenate([np.zeros(n_base), np.where(blocked, 0.0, z_cost)])
+    z_upper = np.where(blocked, 0.0, 1.0)
     return MatrixMILP(
         c=c,
         A=A,
         row_lower=lo,
         row_upper=hi,
         col_lower=np.concatenate([np.zeros(N), model.aux_lower, np.zeros(nz)]).astype(float),
-        col_upper=np.concatenate([np.ones(N), model.aux_upper, np.ones(nz)]).astype(float),
+        col_upper=np.concatenate([np.ones(N), model.aux_upper, z_upper]).astype(float),
         integer=np.concatenate([np.ones(N, bool), model.aux_integer.astype(bool), np.ones(nz, bool)]),
         sense="max",
         offset=offset,

@@ -58,7 +58,12 @@ class WhittlePlanner(Planner):
 
     @property
     def non_indexable(self) -> np.ndarray:
-        """Arms that fail the exact indexability check (their indices are still the indifference subsidies)."""
+        """Arms that fail the exact indexability check (their indices are still the indifference subsidies). The
+        check is not defined for arms with unavailable actions (``arms.available``): refused, naming the field."""
+        if self.instance.arms.restricted:
+            raise InvalidInputError(
+                "arms.available", "the indexability check does not cover actions unavailable in some states"
+            )
         if self._non_indexable is None:
             P, _, C, _ = self.fit().instance.arms.arrays()
             R = self.structure.masked_reward

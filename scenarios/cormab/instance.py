@@ -109,8 +109,17 @@ class CoRMABInstance(BaseModel):
         return a
 
     def compose_model(self, name: str, blocks: list[BlockBase]) -> ActionModel:
-        """The ActionModel of the domain's ``blocks`` followed by the user's :attr:`constraints`."""
-        return domain_model(name, self.n_actions, blocks, self.constraints)
+        """The ActionModel of the domain's ``blocks`` followed by the user's :attr:`constraints`; with restricted
+        arms it must stay downward closed (checked here too, so an instance copied with other constraints, e.g.
+        ``model_copy(update=...)``, which skips validation, cannot get round it)."""
+        model = domain_model(name, self.n_actions, blocks, self.constraints)
+        if self.arms.restricted and not model.downward_closed:
+            raise InvalidInputError(
+                "arms.available",
+                f"{type(self).__name__}'s feasible set (with its constraints) is not downward closed: dropping an "
+                "unavailable pull could make the action infeasible; state-dependent availability needs one",
+            )
+        return model
 
     @property
     def n_arms(self) -> int:
@@ -222,12 +231,7 @@ def check_availability_fits(instance: CoRMABInstance) -> None:
         raise InvalidInputError(
             "arms.available", f"{name} acts through interventions, not per-arm levels: availability cannot apply"
         )
-    if not instance.action_model().downward_closed:
-        raise InvalidInputError(
-            "arms.available",
-            f"{name}'s feasible set is not downward closed (dropping an unavailable pull could make the action "
-            "infeasible); state-dependent availability needs one",
-        )
+    instance.action_model()  # refuses a feasible set that is not downward closed (compose_model)
 
 
 def birth_death_expected(table: np.ndarray, p: np.ndarray, states: np.ndarray) -> np.ndarray:
