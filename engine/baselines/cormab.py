@@ -93,11 +93,9 @@ class IterativeMyopicPolicy:
         self.costs = np.maximum(instance.action_costs(), 1e-9)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        closed = self.instance.unavailable_entries(states).astype(np.int64)
-
         def score(actions: np.ndarray) -> np.ndarray:
             value = np.asarray(self.instance.expected_reward(states, actions), dtype=float)
-            return np.where(actions @ closed > 0, -np.inf, value)
+            return np.where(self.instance.uses_unavailable(states, actions), -np.inf, value)
 
         a, _ = greedy_ascent(self.model, score, self.costs)
         return a

@@ -76,8 +76,7 @@ class LPUpdatePlanner(Planner):
         a = np.atleast_2d(actions)
         lag = joint_values(table, self.structure, a)
         finite = np.isfinite(lag)  # -inf: an action taking a level unavailable in the state
-        scale = float(np.abs(lag[finite]).max()) if finite.any() else 1.0
-        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / max(scale, 1e-12)
+        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / _finite_scale(lag)
         return np.where(finite, a @ marginals + tie, -np.inf)
 
 
@@ -85,8 +84,12 @@ def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: Control
     """Arm-pull domains: the per-arm table whose objective is the marginals plus the tie-break."""
     if not structure.is_pull:
         return table
-    gains = table[:, 1] - table[:, 0]
-    finite = np.isfinite(gains)  # -inf: the arm cannot be pulled in its state
-    scale = float(np.abs(gains[finite]).max()) if finite.any() else 1.0
-    tie = _TIE_WEIGHT * gains / max(scale, 1e-12)
+    gains = table[:, 1] - table[:, 0]  # -inf: the arm cannot be pulled in its state (its tie-break stays -inf)
+    tie = _TIE_WEIGHT * gains / _finite_scale(gains)
     return np.stack([np.zeros_like(gains), marginals + tie], axis=1)
+
+
+def _finite_scale(x: np.ndarray) -> float:
+    """The largest finite magnitude in ``x`` (entries of -inf are unavailable choices), at least 1e-12."""
+    finite = np.isfinite(x)
+    return max(float(np.abs(x[finite]).max()) if finite.any() else 1.0, 1e-12)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.decision import Decision
+from engine.planners.objective import penalised_gains
 from engine.sequoia.selectors.affine import affine_form
 from engine.sequoia.selectors.greedy import greedy_ascent
 from engine.sequoia.state_q import StateQ
@@ -162,7 +163,7 @@ class MipSelector:
         if q.closed is not None:  # unavailable entries: a penalty no exact argmax over a downward-closed set takes
             if not q.model.downward_closed:
                 return None, ""
-            w = np.where(q.closed, -(1.0 + np.abs(w).sum()), w)
+            w, _ = penalised_gains(np.where(q.closed, -np.inf, w))
         left = None if limit is None else max(limit - (time.perf_counter() - start), 1e-3)
         kind = q.model.structure.kind if q.model.structure is not None else "?"
         try:
