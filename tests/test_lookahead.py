@@ -157,6 +157,8 @@ def test_training_selects_saves_and_loads(tmp_path):
     policy = train_lookahead("coverage", instance, cfg, seed=0, progress=False)
     summary = policy.training_summary
     assert summary["kept"] in ("lookahead", "planner")
+    assert summary["selection"] == "exact DP policy evaluation"  # 4^4 joint states: no episodes needed
+    assert summary["validation_episodes_used"] == 0
     assert policy.use_planner == (summary["kept"] == "planner")
     loaded = load_policy(policy.save(tmp_path / "look"))
     assert isinstance(loaded, LookaheadPolicy)
@@ -215,3 +217,83 @@ def test_selection_keeps_the_planner_against_itself_and_a_better_iterate_after_e
     assert better.mean("iteration 2") > better.mean("planner")
     capped = select_policy(instance, planner, [_Exact(exact)], first=4, most=4, z=50.0, seed=0)
     assert capped.kept is None and capped.episodes == 4
+
+
+def test_value_table_reads_the_network_on_small_state_spaces() -> None:
+    """The tabulated V (small joint state spaces) is the network's value at every next state, and a policy past
+    the table's size asks the network itself: the same scores either way."""
+    from engine.lookahead import policy as policy_module
+
+    instance = _instance("coverage", 3, n_arms=4, horizon=5)
+    torch.manual_seed(0)
+    value = ValueNetwork(instance.arms.state_counts, instance.horizon, 8)
+    tabled = _policy("coverage", instance, value)
+    rng = np.random.default_rng(0)
+    nxt = rng.integers(0, 4, size=(5, 7, 4))
+    assert np.allclose(tabled.next_values(nxt, 3), value.values(nxt, 3), atol=1e-5)
+    original = policy_module.TABLE_STATES
+    policy_module.TABLE_STATES = 10
+    try:
+        direct = _policy("coverage", instance, value)
+    finally:
+        policy_module.TABLE_STATES = original
+    states = joint_states(instance.arms.state_counts)[::9]
+    cands = instance.action_model().enumerate()
+    assert np.allclose(tabled.scores(states, 4, cands), direct.scores(states, 4, cands), atol=1e-5)
+
+
+class _Optimal:
+    """An iterate that plays the DP-optimal policy (a perfect lookahead)."""
+
+    candidates = np.zeros((1, 1))
+
+    def __init__(self, exact) -> None:
+        self.exact = exact
+
+    def actions(self, states, time_to_go):
+        return self.exact.policy(states, time_to_go), np.zeros(len(states))
+
+
+def test_exact_selection_keeps_the_planner_on_ties_and_the_best_iterate_otherwise() -> None:
+    """Exact values, no sampling: an iterate equal to the planner is not kept, the optimal one is, and the
+    recorded values are the planner's and the optimum's exact values."""
+    from engine.lookahead.selection import PLANNER, exact_selection_applies, select_exactly
+    from engine.planners.policy import PlannerPolicy
+
+    instance = make("overlapping_reach", n_arms=4, budget=2, seed=2, horizon=6).instance
+    planner = PlannerPolicy("overlapping_reach", instance, "lagrangian")
+    exact = exact_optimum(instance)
+    planner_value = planner_policy_value(planner.planner, exact)
+    assert planner_value < exact.value - 1e-6  # the planner is not optimal on this instance
+
+    class _AsPlanner:
+        candidates = np.zeros((1, 1))
+
+        def actions(self, states, time_to_go):
+            from engine.analysis.exact_policy import planner_actions
+
+            return planner_actions(planner.planner, states, time_to_go, exact.actions), np.zeros(len(states))
+
+    same = select_exactly(instance, planner, [_AsPlanner()])
+    assert same.kept is None and same.exact and same.episodes == 0
+    assert same.mean(PLANNER) == pytest.approx(planner_value, abs=1e-9)
+    best = select_exactly(instance, planner, [_AsPlanner(), _Optimal(exact), _AsPlanner()])
+    assert best.kept == 1 and best.mean("iteration 2") == pytest.approx(exact.value, abs=1e-9)
+    assert best.gain_se("iteration 2") == 0.0
+    assert exact_selection_applies(instance, [_Optimal(exact)], 4**4)
+    assert not exact_selection_applies(instance, [_Optimal(exact)], 4**4 - 1)
+    local = _Optimal(exact)
+    local.candidates = None  # a local-search lookahead is not a function of the state alone: episodes decide
+    assert not exact_selection_applies(instance, [local], 4**4)
+
+
+def test_exact_selection_can_be_switched_off() -> None:
+    instance = _instance("coverage", 4, n_arms=4, horizon=6)
+    cfg = LookaheadConfig(
+        rollout_episodes=20, epochs=2, sweeps=1, samples=4, validation_episodes=4, validation_max_episodes=4,
+        exact_selection_states=0,
+    )  # fmt: skip
+    summary = train_lookahead("coverage", instance, cfg, seed=0, progress=False).training_summary
+    assert summary["selection"] == "held-out episodes" and summary["validation_episodes_used"] == 4
+    with pytest.raises(InvalidInputError, match="exact_selection_states"):
+        LookaheadConfig(exact_selection_states=-1)

@@ -26,6 +26,7 @@ class LookaheadConfig:
     validation_episodes: int = 50  # held-out episodes on which the lookahead must beat the planner
     validation_max_episodes: int = 200  # doubled up to this while the best gain is positive but not significant
     selection_z: float = 2.0  # standard errors the paired gain must exceed, else the policy is the planner
+    exact_selection_states: int = 1 << 15  # at most this many joint states: select by exact DP values (0: never)
 
     def __post_init__(self) -> None:
         positive = (
@@ -42,6 +43,10 @@ class LookaheadConfig:
         if not isinstance(self.validation_max_episodes, int) or self.validation_max_episodes < 0:
             raise InvalidInputError(
                 "validation_max_episodes", f"must be an integer >= 0, got {self.validation_max_episodes!r}"
+            )
+        if not isinstance(self.exact_selection_states, int) or self.exact_selection_states < 0:
+            raise InvalidInputError(
+                "exact_selection_states", f"must be an integer >= 0, got {self.exact_selection_states!r}"
             )
         if not 0.0 <= float(self.explore) <= 1.0:
             raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")

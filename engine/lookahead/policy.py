@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bandits.restless.joint_dp import joint_states, state_index
 from engine.analysis.lockstep import observation_rows
 from engine.checkpoint import weights_digest
 from engine.decision import Decision
@@ -37,6 +38,7 @@ from solvers.solution import HEURISTIC
 
 LOOKAHEAD_SELECTORS = ("lookahead", "planner")
 _CELLS = 1 << 20  # next-state samples scored per block (states x candidates x samples)
+TABLE_STATES = 1 << 16  # joint state spaces up to this size read V from a table (one forward pass per h)
 
 
 class LookaheadPolicy:
@@ -64,6 +66,10 @@ class LookaheadPolicy:
         self.model = self.base.model
         self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
         self.candidates = all_feasible(self.model, config.enumerate_limit)
+        counts = np.asarray(instance.arms.state_counts, dtype=np.int64)
+        small = float(np.prod(counts.astype(float))) <= TABLE_STATES
+        self._counts = counts if small else None
+        self._tables: dict[int, np.ndarray] = {}
         identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
@@ -80,9 +86,20 @@ class LookaheadPolicy:
             q = self.instance.expected_reward(s, c)
             if time_to_go > 1:
                 nxt = self.instance.transition(s[:, :, None, :], c[:, :, None, :], self.uniforms[None, None])
-                q = q + self.value.values(nxt, time_to_go - 1).mean(-1)
+                q = q + self.next_values(nxt, time_to_go - 1).mean(-1)
             out[lo : lo + step] = np.where(self.instance.uses_unavailable(s, c), -np.inf, q)
         return out
+
+    def next_values(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
+        """V(s', h) for next states (..., J). On a small joint state space V is tabulated once per h over every
+        joint state and read by index: the same network, one forward pass per h instead of one per sample."""
+        if self._counts is None:
+            return self.value.values(states, time_to_go)
+        table = self._tables.get(time_to_go)
+        if table is None:
+            table = self.value.values(joint_states(tuple(self._counts.tolist())), time_to_go)
+            self._tables[time_to_go] = table
+        return table[state_index(states, self._counts)]
 
     def actions(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
         """The lookahead's actions (B, N) and their Q estimates (B,) at arm states (B, J)."""

@@ -11,7 +11,13 @@ from engine.analysis.lockstep import observation_rows
 from engine.lookahead.config import LookaheadConfig
 from engine.lookahead.policy import LookaheadPolicy, base_planner
 from engine.lookahead.rollouts import BatchActions, base_policy_returns
-from engine.lookahead.selection import PLANNER, iterate_name, select_policy
+from engine.lookahead.selection import (
+    PLANNER,
+    exact_selection_applies,
+    iterate_name,
+    select_exactly,
+    select_policy,
+)
 from engine.lookahead.value_network import ValueNetwork, fit_values, refine_values
 from engine.planners.policy import PlannerPolicy
 
@@ -24,8 +30,9 @@ def train_lookahead(
     progress: bool = True,
 ) -> LookaheadPolicy:
     """Fit V to ``config.planner``'s returns-to-go (then to each iterate's, ``iterations`` times), then select
-    (:mod:`engine.lookahead.selection`): the first iterate whose paired gain over the incumbent (the planner first)
-    on held-out episodes exceeds ``selection_z`` standard errors, the validation doubled up to
+    (:mod:`engine.lookahead.selection`) when ``validation_episodes`` >= 2: by exact DP values on small joint state
+    spaces (``exact_selection_states``), else the first iterate whose paired gain over the incumbent (the planner
+    first) on held-out episodes exceeds ``selection_z`` standard errors, the validation doubled up to
     ``validation_max_episodes`` while the best gain is positive but not significant; else the planner (recorded in
     ``training_summary``)."""
     config = config or LookaheadConfig()
@@ -60,7 +67,10 @@ def train_lookahead(
         base_fn = _lookahead_actions(policy)
     assert policy is not None
     summary: dict = {"samples": samples, "refit_rmse": rmse, "planner": base.name}
-    if config.validation_episodes >= 2:
+    chosen = None
+    if config.validation_episodes >= 2 and exact_selection_applies(instance, iterates, config.exact_selection_states):
+        chosen = select_exactly(instance, base, iterates, progress)
+    elif config.validation_episodes >= 2:
         chosen = select_policy(
             instance,
             base,
@@ -71,6 +81,7 @@ def train_lookahead(
             seed,
             progress,
         )
+    if chosen is not None:
         shown = iterate_name(len(iterates) - 1 if chosen.kept is None else chosen.kept)
         summary |= {
             "validation_lookahead": chosen.mean(shown),
@@ -80,6 +91,7 @@ def train_lookahead(
             "validation_iterations": [chosen.mean(iterate_name(k)) for k in range(len(iterates))],
             "kept": "planner" if chosen.kept is None else "lookahead",
             "kept_iteration": None if chosen.kept is None else chosen.kept + 1,
+            "selection": chosen.method,
         }
         value = policy.value if chosen.kept is None else iterates[chosen.kept].value
         policy = LookaheadPolicy(
