@@ -67,7 +67,9 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
     row["train_seconds"] = time.perf_counter() - t0
     summary = policy.training_summary
     row["kept"] = summary.get("kept")
-    for key in ("validation_lookahead", "validation_planner", "validation_gain_se", "samples", "refit_rmse"):
+    keys = ("validation_lookahead", "validation_planner", "validation_gain_se", "validation_iterations", "samples",
+            "refit_rmse", "kept_iteration", "selection")  # fmt: skip
+    for key in keys:
         row[key] = summary.get(key)
     row["base"] = policy.base.name
     planners = _planners(family, instance)
@@ -106,6 +108,12 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _kept(row: dict) -> str:
+    """``kept``, with the iteration when there were several."""
+    it, several = row.get("kept_iteration"), len(row.get("validation_iterations") or []) > 1
+    return f"{row['kept']} (iteration {it})" if it is not None and several else str(row["kept"])
+
+
 def table(rows: list[dict]) -> str:
     if rows and "optimum" in rows[0]:
         lines = [
@@ -116,7 +124,7 @@ def table(rows: list[dict]) -> str:
         for r in rows:
             lines.append(
                 f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r.get('whittle_pct'))} | "
-                f"{_fmt(r.get('lagrangian_pct'))} | {_fmt(r['lookahead_pct'])} | {r['kept']} | "
+                f"{_fmt(r.get('lagrangian_pct'))} | {_fmt(r['lookahead_pct'])} | {_kept(r)} | "
                 f"{_fmt(r['unselected_pct'])} | {_fmt(r['bound_pct'])} | {r['train_seconds']:.0f} |"
             )
         return "\n".join(lines)
@@ -133,7 +141,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['family']} | {r['seed']} | " + " | ".join(cells) + f" | {r['gain']:+.2f} "
             f"[{r['gain'] - r['gain_half']:+.2f}, {r['gain'] + r['gain_half']:+.2f}] | {r['gain_pct']:+.1f} | "
-            f"{r['kept']} | {r['train_seconds']:.0f} |"
+            f"{_kept(r)} | {r['train_seconds']:.0f} |"
         )
     return "\n".join(lines)
 
