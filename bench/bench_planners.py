@@ -2,7 +2,7 @@
 
     python bench/bench_planners.py [--states 30] [--time-limit 5] [--sizes 20:5,100:20,1000:20]
                                    [--scenarios capacity,scheduling] [--planners whittle,lagrangian]
-                                   [--modes default] [--json out.json]
+                                   [--modes default] [--pull-limits N] [--json out.json]
 
 ``--modes`` picks how the MILP is solved: ``default`` (whatever ``PlannerPolicy`` does by default),
 ``full`` (``reduce=False``: the MILP over every arm), ``reduced`` (``reduce=True``: the dominance
@@ -11,7 +11,9 @@ over the domain's own rows for the kept arms) and ``bounds`` (the full MILP with
 by column bounds). Times are wall clock per decision (``Decision.seconds``) plus the process CPU time, which
 is the better measure on a loaded machine. ``full,reduced`` measures both on the same fitted planner
 and the same states, so the ratio is from one run. ``lp_update`` is timed only at J <= 20 (an LP per
-decision). The states are random arm states with a random time to go (seeded).
+decision). The states are random arm states with a random time to go (seeded). ``--pull-limits N`` gives every
+arm a cap of N pulls per episode (:func:`scenarios.pull_limits.with_pull_limits`: the counter joins the arm
+state and a capped arm cannot be pulled), so the decisions run on restricted arms.
 """
 
 from __future__ import annotations
@@ -36,15 +38,37 @@ MODES = {
 }
 
 
-def random_states(J: int, horizon: int, n: int, seed: int = 0) -> list[np.ndarray]:
+def random_states(J: int, horizon: int, n: int, seed: int = 0, counts: np.ndarray | None = None) -> list[np.ndarray]:
+    """``n`` random observations: arm states below ``counts`` (default 4 each), then a time to go."""
     rng = np.random.default_rng(seed)
-    return [np.concatenate([rng.integers(0, N_STATES, J), [rng.integers(1, horizon + 1)]]) for _ in range(n)]
+    high = np.full(J, N_STATES) if counts is None else np.asarray(counts)
+    return [np.concatenate([rng.integers(0, high), [rng.integers(1, horizon + 1)]]) for _ in range(n)]
+
+
+def limited_env(scenario: str, J: int, B: int, max_pulls: int):
+    """The scenario's seed-0 instance with every arm capped at ``max_pulls`` pulls per episode."""
+    from scenarios import load_instance
+    from scenarios.pull_limits import with_pull_limits
+
+    instance = make(scenario, n_arms=J, budget=B, seed=0).instance
+    data = json.loads(instance.model_dump_json())
+    data["arms"] = json.loads(with_pull_limits(instance.arms, max_pulls).model_dump_json())
+    load_instance(scenario, data)  # refuses an instance the scenario cannot take, naming the field
+    return make(scenario, instance=data)
 
 
 def bench_one(
-    scenario: str, J: int, B: int, planner_name: str, modes: list[str], n_states: int, time_limit: float
+    scenario: str,
+    J: int,
+    B: int,
+    planner_name: str,
+    modes: list[str],
+    n_states: int,
+    time_limit: float,
+    pull_limits: int | None = None,
 ) -> list[dict]:
-    env = make(scenario, n_arms=J, budget=B, seed=0)
+    plain = pull_limits is None
+    env = make(scenario, n_arms=J, budget=B, seed=0) if plain else limited_env(scenario, J, B, pull_limits)
     t0 = time.perf_counter()
     try:
         planner = make_planner(planner_name, env.instance)
@@ -65,7 +89,7 @@ def bench_one(
             }
         ]
     fit_s = time.perf_counter() - t0
-    states = random_states(J, env.instance.horizon, n_states)
+    states = random_states(J, env.instance.horizon, n_states, counts=env.instance.arms.state_counts)
     rows = []
     for mode in modes:
         t1 = time.perf_counter()
@@ -152,6 +176,7 @@ def main() -> None:
     p.add_argument("--scenarios", default="capacity,scheduling")
     p.add_argument("--planners", default="whittle,lagrangian,lp_update")
     p.add_argument("--modes", default="default", help=f"comma list of {', '.join(MODES)}")
+    p.add_argument("--pull-limits", type=int, default=None, help="cap every arm at this many pulls per episode")
     p.add_argument("--json", default=None, help="write the rows (with every decision's value) here")
     args = p.parse_args()
     modes = args.modes.split(",")
@@ -162,7 +187,7 @@ def main() -> None:
             for planner in args.planners.split(","):
                 if planner == "lp_update" and J > 20:
                     continue
-                rows += bench_one(scenario, J, B, planner, modes, args.states, args.time_limit)
+                rows += bench_one(scenario, J, B, planner, modes, args.states, args.time_limit, args.pull_limits)
     print()
     print(table(rows))
     same = {}

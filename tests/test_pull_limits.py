@@ -444,3 +444,33 @@ def test_restless_indices_refuse_restricted_arms(limited) -> None:
     with pytest.raises(InvalidInputError) as err:
         whittle_indices(limited.arms, discount=1.0, horizon=5)
     assert err.value.field == "arms.available"
+
+
+@pytest.mark.parametrize("domain", ["capacity", "scheduling"])
+def test_restricted_worker_domains_keep_the_dominance_reduction(domain, monkeypatch) -> None:
+    """Capped arms (gain -inf) are never kept by the reduction, so restricted states still decide through it, with
+    the full MILP's optimal value and no unavailable pull."""
+    from engine.planners.reduction import ArmReduction
+
+    inst = make(domain, n_arms=20, budget=5, seed=2).instance
+    data = json.loads(inst.model_dump_json())
+    data["arms"] = json.loads(with_pull_limits(inst.arms, 2).model_dump_json())
+    limited = load_instance(domain, data)
+    planner = make_planner("whittle", limited)
+    reduced = PlannerPolicy(domain, limited, planner, reduce=True)
+    full = PlannerPolicy(domain, limited, planner, reduce=False)
+    calls = []
+    original = ArmReduction.solve
+    monkeypatch.setattr(ArmReduction, "solve", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    rng = np.random.default_rng(4)
+    closed_states = 0
+    for _ in range(6):
+        states = rng.integers(0, limited.arms.state_counts)
+        closed = limited.unavailable_entries(states)
+        closed_states += bool(closed.any())
+        row = [*states.tolist(), int(rng.integers(1, limited.horizon + 1))]
+        a, b = reduced.decide(row), full.decide(row)
+        assert a.status == b.status == "optimal"
+        assert a.value == pytest.approx(b.value, rel=1e-6, abs=1e-6)
+        assert not np.any(a.action[closed]) and limited.action_model().is_feasible(a.action)
+    assert closed_states >= 5 and len(calls) == 6

@@ -180,8 +180,13 @@ class PlannerPolicy:
         if reduction is not None:
             table = self.planner.fit().table(states, ttg)
             gains, offset = table[:, 1] - table[:, 0], float(table[:, 0].sum())
-            if not np.all(np.isfinite(gains)):
+            if not np.all(np.isfinite(table[:, 0])):
                 reduction = None
+            elif not np.all(np.isfinite(gains)):  # arms that cannot be pulled in their states
+                if self.model.downward_closed:  # a negative gain is never kept by the reduction: never pulled
+                    gains = penalised_gains(gains)[0]
+                else:
+                    reduction = None
         if reduction is not None and self.reduce != "bounds":
             a, sol = reduction.solve(self._solver, gains, offset, limit, self.mip_rel_gap)
             if a is not None and sol.x is not None and reduction.counts and isinstance(self.instance, CountCertificate):
