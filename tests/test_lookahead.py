@@ -297,3 +297,49 @@ def test_exact_selection_can_be_switched_off() -> None:
     assert summary["selection"] == "held-out episodes" and summary["validation_episodes_used"] == 4
     with pytest.raises(InvalidInputError, match="exact_selection_states"):
         LookaheadConfig(exact_selection_states=-1)
+
+
+def _planner_value_tables(instance, planner, exact) -> dict[int, np.ndarray]:
+    """The planner's exact value V_h over every joint state, h = 0..H (DP policy evaluation)."""
+    from bandits.restless.joint_dp import expected_next
+    from engine.analysis.exact_dp import arm_matrices, reward_table
+    from engine.analysis.exact_policy import planner_actions
+
+    counts = tuple(instance.arms.state_counts.tolist())
+    states = joint_states(counts)
+    reward, mats = reward_table(instance, states, exact.actions), arm_matrices(instance, exact.actions)
+    lookup = {a.tobytes(): k for k, a in enumerate(exact.actions)}
+    values = {0: np.zeros(len(states))}
+    for h in range(1, instance.horizon + 1):
+        chosen = [lookup[a.tobytes()] for a in planner_actions(planner, states, h, exact.actions)]
+        values[h] = (reward + expected_next(values[h - 1], mats, counts))[chosen, np.arange(len(states))]
+    return values
+
+
+@pytest.mark.parametrize("family,seed", [("coverage", 4), ("overlapping_reach", 2)])
+def test_exact_expectation_on_the_planners_value_is_one_exact_improvement_step(family, seed) -> None:
+    """With V the planner's exact value, the exact-expectation lookahead is exact policy improvement: its exact
+    return is improvement_steps' first step, and its Q values are the planner's Q (DP ground truth)."""
+    from bandits.restless.joint_dp import state_index
+    from engine.analysis.exact_policy import improvement_steps
+    from engine.planners import make_planner
+
+    instance = _instance(family, seed, n_arms=4, horizon=6)
+    planner = make_planner("whittle" if family == "coverage" else "lagrangian", instance)
+    exact = exact_optimum(instance)
+    values = _planner_value_tables(instance, planner, exact)
+    policy = _policy(family, instance, _silent(instance))
+    assert policy.exact_expectation
+    counts = instance.arms.state_counts
+    policy.next_values = lambda s, h: values[h][state_index(s, counts)]  # type: ignore[method-assign]
+    improved = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)
+    assert improved == pytest.approx(improvement_steps(planner, exact, 1)[1], rel=1e-9)
+    assert improved >= planner_policy_value(planner, exact) - 1e-9
+    states = joint_states(counts)[::17]
+    sampled = LookaheadPolicy(family, instance, LookaheadConfig(samples=4096, exact_expectation=False), policy.value)
+    sampled.next_values = policy.next_values  # type: ignore[method-assign]
+    assert not sampled.exact_expectation
+    exact_q = policy.q_table(4)[:, state_index(states, counts)].T  # (B, K), same candidates in the same order
+    error = np.abs(sampled.scores(states, 4, policy.candidates) - exact_q)  # 4,096 samples: Monte-Carlo error only
+    assert error.max() < 0.35 and error.mean() < 0.08
+    assert np.allclose(policy.actions(states, 4)[1], exact_q.max(1))

@@ -20,6 +20,7 @@ class LookaheadConfig:
     sweeps: int = 20  # fitted policy-evaluation sweeps on expected one-step targets after the Monte-Carlo fit
     iterations: int = 1  # policy-improvement steps: iteration k rolls out the lookahead of iteration k - 1
     samples: int = 32  # next-state samples per candidate (common to every candidate and state)
+    exact_expectation: bool = True  # small joint state spaces, every action scored: E[V(s')] exact, not sampled
     enumerate_limit: int = 512  # score every feasible action when the set provably has at most this many
     neighbours: int = 400  # else the base action's one-move neighbourhood, subsampled to this many
     rounds: int = 2  # local-search rounds from the base action (neighbourhood mode)
@@ -48,6 +49,8 @@ class LookaheadConfig:
             raise InvalidInputError(
                 "exact_selection_states", f"must be an integer >= 0, got {self.exact_selection_states!r}"
             )
+        if not isinstance(self.exact_expectation, bool):
+            raise InvalidInputError("exact_expectation", f"must be true or false, got {self.exact_expectation!r}")
         if not 0.0 <= float(self.explore) <= 1.0:
             raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")
         if not float(self.selection_z) >= 0.0:

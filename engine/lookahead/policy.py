@@ -70,6 +70,8 @@ class LookaheadPolicy:
         small = float(np.prod(counts.astype(float))) <= TABLE_STATES
         self._counts = counts if small else None
         self._tables: dict[int, np.ndarray] = {}
+        self._exact = bool(config.exact_expectation and small and self.candidates is not None)
+        self._q_tables: dict[int, np.ndarray] = {}
         identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
@@ -101,9 +103,39 @@ class LookaheadPolicy:
             self._tables[time_to_go] = table
         return table[state_index(states, self._counts)]
 
+    @property
+    def exact_expectation(self) -> bool:
+        """Whether decisions take E[V(s')] exactly (a small joint state space, every feasible action scored)."""
+        return self._exact
+
+    def q_table(self, time_to_go: int) -> np.ndarray:
+        """(K, S) Q(s, a) = E[r(s, a)] + E[V(s', h - 1) | s, a] for every candidate and joint state, the expectation
+        exact through the arms' transition matrices (-inf where an action is unavailable in the state)."""
+        table = self._q_tables.get(time_to_go)
+        if table is None:
+            from bandits.restless.joint_dp import expected_next
+            from engine.analysis.exact_dp import arm_matrices, closed_actions, reward_table
+
+            assert self._counts is not None and self.candidates is not None
+            states = joint_states(tuple(self._counts.tolist()))
+            table = reward_table(self.instance, states, self.candidates)
+            if time_to_go > 1:
+                mats = arm_matrices(self.instance, self.candidates)
+                table = table + expected_next(
+                    self.next_values(states, time_to_go - 1), mats, tuple(self._counts.tolist())
+                )
+            table[closed_actions(self.instance, states, self.candidates)] = -np.inf
+            self._q_tables[time_to_go] = table
+        return table
+
     def actions(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
         """The lookahead's actions (B, N) and their Q estimates (B,) at arm states (B, J)."""
         states = np.atleast_2d(np.asarray(states, dtype=np.int64))
+        if self._exact:
+            assert self.candidates is not None and self._counts is not None
+            q = self.q_table(time_to_go)[:, state_index(states, self._counts)]  # (K, B)
+            best = np.argmax(q, axis=0)
+            return self.candidates[best], q[best, np.arange(len(states))]
         if self.candidates is not None:
             q = self.scores(states, time_to_go, self.candidates)
             best = np.argmax(q, axis=1)
@@ -228,7 +260,7 @@ class LookaheadPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a lookahead checkpoint")
         instance: Any = load_instance(meta["scenario"], meta["instance"])
-        config = LookaheadConfig.from_dict(meta["config"])
+        config = LookaheadConfig.from_dict({"exact_expectation": False, **meta["config"]})  # older: sampled
         value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
         value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
         return cls(
