@@ -60,6 +60,7 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
         rollout_episodes=args.rollouts,
         sweeps=args.sweeps,
         iterations=args.iterations,
+        samples=args.samples,
         validation_episodes=args.validation,
     )
     t0 = time.perf_counter()
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rollouts", type=int, default=800)
     p.add_argument("--sweeps", type=int, default=20)
     p.add_argument("--iterations", type=int, default=1)
+    p.add_argument("--samples", type=int, default=32, help="next-state samples per candidate (sampled expectation)")
     p.add_argument("--validation", type=int, default=50)
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes (J > 6)")
     p.add_argument("--json", type=Path, default=None)
