@@ -114,3 +114,38 @@ def test_posterior_arms_update_and_bad_input() -> None:
     with pytest.raises(InvalidInputError) as err:  # arms validation names the bad row
         bridge.arms(np.ones((12, 2, 3, 3)))
     assert "transitions" in err.value.field
+
+
+def test_known_availability_reaches_the_estimated_arms_and_the_planner() -> None:
+    """Hard limits the programme knows (no pull in state 2 for the first four arms) ride on every bridged arm set:
+    the mean, a draw and the updated posterior; a planner on them never pulls a closed arm; bad tables are refused,
+    naming the field."""
+    closed = np.ones((12, 3, 2), dtype=bool)
+    closed[:4, 2, 1] = False
+    bridge = PosteriorArms(_posterior(500), arrival_rewards=REWARDS, initial=PROGRAMME.initial, available=closed)
+    for arms in (
+        bridge.mean_arms(),
+        bridge.sample_arms(np.random.default_rng(0)),
+        bridge.updated(np.zeros((12, 2, 3, 3))).mean_arms(),
+    ):
+        assert arms.restricted and np.array_equal(np.asarray(arms.available, dtype=bool), closed)
+    env = make("budgeted", instance={"arms": bridge.mean_arms().model_dump(), "budget": 3})
+    engine = Engine.plan(env, "whittle")
+    states = np.array([2] * 12)
+    action = engine.decide([*states.tolist(), 5]).action
+    assert not action[:4].any() and action.sum() == 3
+    shared = PosteriorArms(
+        _posterior(500), arrival_rewards=REWARDS, available=[[True, True], [True, True], [True, False]]
+    )
+    assert np.asarray(shared.mean_arms().available, dtype=bool)[:, 2, 1].tolist() == [False] * 12
+    with pytest.raises(InvalidInputError) as err:
+        PosteriorArms(_posterior(500), arrival_rewards=REWARDS, available=np.ones((12, 3)))
+    assert err.value.field == "available"
+    with pytest.raises(InvalidInputError) as err:
+        PosteriorArms(_posterior(500), arrival_rewards=REWARDS, available=[[1, 1], [1, 1], [1, 0]])
+    assert err.value.field == "available" and "true/false" in err.value.reason
+    passive_closed = closed.copy()
+    passive_closed[0, 0, 0] = False
+    with pytest.raises(InvalidInputError) as err:
+        PosteriorArms(_posterior(500), arrival_rewards=REWARDS, available=passive_closed)
+    assert err.value.field == "available[0][0][0]" and "passive" in err.value.reason

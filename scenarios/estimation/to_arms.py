@@ -9,7 +9,9 @@ distributions, horizon) is known to the programme and given once here:
     env = make("budgeted", instance={"arms": arms.model_dump(), "budget": 5})
 
 Rewards are either paid on arrival (``arrival_rewards``: (states,) for every arm or (arms, states)) or per
-state and action (``rewards``: (arms, states, actions)), as in :class:`Arms`.
+state and action (``rewards``: (arms, states, actions)), as in :class:`Arms`. Hard limits known to the programme
+(an action unavailable in a state, e.g. no call to a beneficiary who has opted out) go in ``available``:
+(states, actions) for every arm or (arms, states, actions) booleans, as ``Arms.available``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class PosteriorArms:
     initial: np.ndarray | list | None = None
     train_initial: np.ndarray | list | None = None
     horizon: int = 20
+    available: np.ndarray | list | None = None
 
     def __post_init__(self) -> None:
         N, A, S = self.posterior.shape
@@ -49,6 +52,8 @@ class PosteriorArms:
         for name in ("initial", "train_initial"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _per_arm(getattr(self, name), name, N, (S,)))
+        if self.available is not None:
+            object.__setattr__(self, "available", _per_arm_flags(self.available, N, (S, A)))
         if int(self.horizon) < 1:
             raise InvalidInputError("horizon", f"expected a positive integer, got {self.horizon}")
 
@@ -58,7 +63,7 @@ class PosteriorArms:
         if P.shape != self.posterior.counts.shape:
             raise InvalidInputError("transitions", f"expected shape {self.posterior.counts.shape}, got {P.shape}")
         fields: dict[str, Any] = {"transitions": P.tolist(), "horizon": int(self.horizon)}
-        for name in ("arrival_rewards", "rewards", "costs", "initial", "train_initial"):
+        for name in ("arrival_rewards", "rewards", "costs", "initial", "train_initial", "available"):
             value = getattr(self, name)
             if value is not None:
                 fields[name] = value.tolist()
@@ -82,6 +87,7 @@ class PosteriorArms:
             self.initial,
             self.train_initial,
             self.horizon,
+            self.available,
         )
 
 
@@ -108,3 +114,19 @@ def _per_arm(value: Any, name: str, n_arms: int, shape: tuple[int, ...]) -> np.n
     if not np.isfinite(arr).all():
         raise InvalidInputError(name, "NaN or infinity")
     return np.array(arr)
+
+
+def _per_arm_flags(value: Any, n_arms: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``available`` as a boolean (n_arms, *shape) array; one (states, actions) table is repeated for every arm."""
+    arr = np.asarray(value, dtype=object)
+    if arr.shape == shape:
+        arr = np.broadcast_to(arr, (n_arms, *shape))
+    if arr.shape != (n_arms, *shape):
+        raise InvalidInputError("available", f"expected shape {shape} or {(n_arms, *shape)}, got {arr.shape}")
+    if not all(isinstance(v, bool | np.bool_) for v in arr.ravel()):
+        raise InvalidInputError("available", "expected true/false entries")
+    flags = np.array(arr, dtype=bool)
+    if not flags[..., 0].all():  # the passive action is what an arm does when it cannot be acted on
+        j, state = (int(v) for v in np.argwhere(~flags[..., 0])[0])
+        raise InvalidInputError(f"available[{j}][{state}][0]", "the passive action (0) must be available")
+    return flags
