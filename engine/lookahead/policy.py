@@ -39,6 +39,7 @@ from solvers.solution import HEURISTIC
 LOOKAHEAD_SELECTORS = ("lookahead", "planner")
 _CELLS = 1 << 20  # next-state samples scored per block (states x candidates x samples)
 TABLE_STATES = 1 << 16  # joint state spaces up to this size read V from a table (one forward pass per h)
+EXACT_CELLS = 1 << 25  # exact expectation when its Q tables (actions x joint states x horizon) stay this small
 
 
 class LookaheadPolicy:
@@ -70,7 +71,12 @@ class LookaheadPolicy:
         small = float(np.prod(counts.astype(float))) <= TABLE_STATES
         self._counts = counts if small else None
         self._tables: dict[int, np.ndarray] = {}
-        self._exact = bool(config.exact_expectation and small and self.candidates is not None)
+        cells = (
+            float(np.prod(counts.astype(float)))
+            * instance.horizon
+            * (len(self.candidates) if self.candidates is not None else np.inf)
+        )  # floats cached by q_table over the horizon (268 MB at the limit)
+        self._exact = bool(config.exact_expectation and small and cells <= EXACT_CELLS)
         self._q_tables: dict[int, np.ndarray] = {}
         identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
