@@ -116,6 +116,15 @@ def arm_matrices(instance: CoRMABInstance, actions: np.ndarray) -> np.ndarray:
     return joint_dp.control_matrices(trans, controls)
 
 
+def step_tables(instance: CoRMABInstance, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(reward (K, S): expected step reward of every action in every joint state, -inf where the action takes an
+    entry unavailable there; arm matrices (K, J, S_max, S_max)): what one DP step needs, independent of h."""
+    states = joint_states(tuple(instance.arms.state_counts.tolist()))
+    reward = reward_table(instance, states, actions)
+    reward[closed_actions(instance, states, actions)] = -np.inf  # state-dependent hard limits
+    return reward, arm_matrices(instance, actions)
+
+
 def exact_optimum(instance: CoRMABInstance, actions: np.ndarray | None = None) -> ExactResult:
     """Optimal expected total reward over the horizon by DP over all joint states and feasible actions."""
     start = time.perf_counter()
@@ -124,10 +133,7 @@ def exact_optimum(instance: CoRMABInstance, actions: np.ndarray | None = None) -
     actions = np.asarray(actions, dtype=np.int64)
     _check_size(instance, len(actions))
     counts = tuple(instance.arms.state_counts.tolist())
-    states = joint_states(counts)
-    reward = reward_table(instance, states, actions)
-    reward[closed_actions(instance, states, actions)] = -np.inf  # state-dependent hard limits
-    mats = arm_matrices(instance, actions)
+    reward, mats = step_tables(instance, actions)
     values, choice = joint_dp.backward_induction(reward, mats, counts, instance.horizon)
     value = float(initial_distribution(instance) @ values[instance.horizon])
     return ExactResult(value, values, choice, actions, instance.n_arms, time.perf_counter() - start, counts)

@@ -62,11 +62,11 @@ def planner_actions(planner, states: np.ndarray, time_to_go: int, actions: np.nd
     return acts[chosen]
 
 
-def planner_policy_value(planner, exact: ExactResult) -> float:
-    """Exact expected return of a planner's policy (its objective maximised over every feasible action)."""
-    return policy_value(
-        planner.instance, lambda states, h: planner_actions(planner, states, h, exact.actions), exact.actions
-    )
+def planner_policy_value(planner, exact: ExactResult | np.ndarray) -> float:
+    """Exact expected return of a planner's policy (its objective maximised over every feasible action: the
+    actions of ``exact``, or the rows of an array of them)."""
+    actions = exact.actions if isinstance(exact, ExactResult) else np.asarray(exact)
+    return policy_value(planner.instance, lambda states, h: planner_actions(planner, states, h, actions), actions)
 
 
 def improvement_steps(planner, exact: ExactResult, steps: int = 3) -> list[float]:
@@ -74,19 +74,11 @@ def improvement_steps(planner, exact: ExactResult, steps: int = 3) -> list[float
     greedy one-step lookahead on the previous policy's exact value): what :mod:`engine.lookahead` would reach
     with a perfectly learned value, iteration by iteration. From the evaluation initial distribution."""
     from bandits.restless.joint_dp import expected_next
-    from engine.analysis.exact_dp import (
-        arm_matrices,
-        closed_actions,
-        initial_distribution,
-        joint_states,
-        reward_table,
-    )
+    from engine.analysis.exact_dp import initial_distribution, joint_states, step_tables
 
     instance = planner.instance
     states = joint_states(exact.counts)
-    reward = reward_table(instance, states, exact.actions)  # (K, S)
-    reward[closed_actions(instance, states, exact.actions)] = -np.inf  # unavailable in the state: never chosen
-    mats = arm_matrices(instance, exact.actions)
+    reward, mats = step_tables(instance, exact.actions)  # (K, S), -inf where unavailable: never chosen
     lookup = {a.tobytes(): k for k, a in enumerate(exact.actions)}
     columns = np.arange(len(states))
     H = instance.horizon

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.restless.joint_dp import joint_states, state_index
+from bandits.restless.joint_dp import expected_next, joint_states, state_index
 from engine.analysis.lockstep import observation_rows
 from engine.checkpoint import weights_digest
 from engine.decision import Decision
@@ -68,15 +68,14 @@ class LookaheadPolicy:
         self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
         self.candidates = all_feasible(self.model, config.enumerate_limit)
         counts = np.asarray(instance.arms.state_counts, dtype=np.int64)
-        small = float(np.prod(counts.astype(float))) <= TABLE_STATES
+        n_joint = float(np.prod(counts.astype(float)))
+        small = n_joint <= TABLE_STATES
         self._counts = counts if small else None
         self._tables: dict[int, np.ndarray] = {}
-        cells = (
-            float(np.prod(counts.astype(float)))
-            * instance.horizon
-            * (len(self.candidates) if self.candidates is not None else np.inf)
-        )  # floats cached by q_table over the horizon (268 MB at the limit)
+        n_cands = len(self.candidates) if self.candidates is not None else np.inf
+        cells = n_joint * instance.horizon * n_cands  # floats cached by q_table over the horizon (268 MB at most)
         self._exact = bool(config.exact_expectation and small and cells <= EXACT_CELLS)
+        self._step: tuple[np.ndarray, np.ndarray] | None = None  # (reward (K, S), arm matrices): h-independent
         self._q_tables: dict[int, np.ndarray] = {}
         identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
@@ -119,18 +118,16 @@ class LookaheadPolicy:
         exact through the arms' transition matrices (-inf where an action is unavailable in the state)."""
         table = self._q_tables.get(time_to_go)
         if table is None:
-            from bandits.restless.joint_dp import expected_next
-            from engine.analysis.exact_dp import arm_matrices, closed_actions, reward_table
+            from engine.analysis.exact_dp import step_tables
 
             assert self._counts is not None and self.candidates is not None
-            states = joint_states(tuple(self._counts.tolist()))
-            table = reward_table(self.instance, states, self.candidates)
+            if self._step is None:
+                self._step = step_tables(self.instance, self.candidates)
+            reward, mats = self._step
+            table = reward
             if time_to_go > 1:
-                mats = arm_matrices(self.instance, self.candidates)
-                table = table + expected_next(
-                    self.next_values(states, time_to_go - 1), mats, tuple(self._counts.tolist())
-                )
-            table[closed_actions(self.instance, states, self.candidates)] = -np.inf
+                counts = tuple(self._counts.tolist())
+                table = reward + expected_next(self.next_values(joint_states(counts), time_to_go - 1), mats, counts)
             self._q_tables[time_to_go] = table
         return table
 

@@ -125,14 +125,13 @@ def select_exactly(instance, planner, iterates: list, progress: bool = False) ->
     feasible action, each iterate's lookahead), the planner unless an iterate is higher by more than 1e-9 relative."""
     from tqdm.auto import tqdm
 
-    from engine.analysis.exact_dp import exact_optimum, policy_value
+    from engine.analysis.exact_dp import policy_value
     from engine.analysis.exact_policy import planner_policy_value
 
     actions = instance.action_model().enumerate()
-    exact = exact_optimum(instance, actions)
-    values = {PLANNER: planner_policy_value(planner.planner, exact)}
+    values = {PLANNER: planner_policy_value(planner.planner, actions)}
     for k, it in enumerate(tqdm(iterates, desc="exact selection", unit="iterate", disable=not progress)):
-        values[iterate_name(k)] = policy_value(instance, _actions_of(it), exact.actions)
+        values[iterate_name(k)] = policy_value(instance, _actions_of(it), actions)
     kept: int | None = None
     for k in range(len(iterates)):
         incumbent = values[PLANNER if kept is None else iterate_name(kept)]
