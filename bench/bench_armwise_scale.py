@@ -56,6 +56,7 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         random_candidates=args.candidates,
         elite_candidates=args.candidates,
         planner_candidates=tuple(name for name in args.planner_candidates.split(",") if name),
+        confirmation_episodes=args.confirmation_episodes,
     )
     start = time.perf_counter()
     engine = Engine.train(env, config, seed=seed, progress=not args.quiet)
@@ -82,6 +83,8 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         "diff": diff,
         "selected_snapshot": summary.get("selected_snapshot"),
         "kept_planner_name": summary.get("kept_planner_name", ""),
+        "kept_planner": bool(summary.get("kept_planner")),
+        "final_returns": summary.get("final_returns"),
         "snapshot_returns": summary.get("snapshot_returns"),
     }
 
@@ -125,9 +128,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--planners", default="whittle", help="comma-separated planners evaluated beside the trained policy")
     p.add_argument(
         "--planner-candidates",
-        default="",
-        help="comma-separated planners training keeps instead of the network when they beat it on validation",
+        default="auto",
+        help="comma-separated planners of training's final choice (engine/sequoia/planner_candidates.py; auto: "
+        "every planner that fits, up to 200 arms; '' for none)",
     )
+    p.add_argument("--confirmation-episodes", type=int, default=20, help="fresh episodes of the final choice")
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per case")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)

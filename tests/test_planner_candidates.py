@@ -1,5 +1,6 @@
-"""Planner candidates: after snapshot selection, another planner that beats the chosen policy on the held-out
-episodes decides instead; unknown names fail before training; the choice survives save and load."""
+"""The final choice after snapshot selection: on fresh episodes the best planner (the prior's or a candidate) decides
+unless the network beats it significantly; ``auto`` candidates; unknown names fail before training; the choice
+survives save and load."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from engine import DQNConfig, Engine
 from engine.planners.policy import PlannerPolicy
 from engine.sequoia.dqn import DQNTrainer
-from engine.sequoia.planner_candidates import better_planner
+from engine.sequoia.planner_candidates import AUTO_MAX_ARMS, final_choice, resolve_candidates
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from scenarios import make
@@ -30,24 +31,62 @@ def test_unknown_candidates_fail_before_training_naming_the_field():
     assert err.value.field == "planner_candidates" and "oracle" in err.value.reason
 
 
-def test_a_candidate_is_kept_only_when_significantly_better():
-    env = _env()
-    seeds = list(range(8))
-    from engine.analysis.evaluation import evaluate
+def test_final_choice_prefers_the_best_planner_unless_the_network_is_significantly_better():
+    seeds = np.arange(8)
+    base = np.linspace(10.0, 20.0, 8)
 
-    run = evaluate(env.instance, {"w": PlannerPolicy("", env.instance, "whittle")}, episode_seeds=seeds, progress=False)
-    whittle = np.asarray(run.methods["w"].expected)
-    name, means = better_planner("", env.instance, ["whittle"], whittle, seeds, 2.0)
-    assert name == "" and means == pytest.approx([whittle.mean()])  # equal, not better
-    name, _ = better_planner("", env.instance, ["whittle"], whittle - 5.0 - np.arange(8) * 0.1, seeds, 2.0)
-    assert name == "whittle"
-    name, _ = better_planner("", env.instance, ["whittle"], whittle + 1.0, seeds, 2.0)
-    assert name == ""
+    def measure(name, episode_seeds):
+        return base + {"lagrangian": 0.5, "lp_update": 0.2}[name]
+
+    def net(gain):
+        return lambda episode_seeds: base + gain + 0.01 * np.sin(episode_seeds)
+
+    prior = lambda episode_seeds: base  # noqa: E731
+    choice = final_choice(net(0.6), prior, ["lagrangian", "lp_update"], measure, seeds, 2.0)
+    assert choice.winner == "network"  # 0.1 above the best planner, with almost no noise
+    assert choice.means["lagrangian"] == pytest.approx(base.mean() + 0.5)
+    noisy = lambda episode_seeds: base + 0.6 + np.where(episode_seeds % 2, 3.0, -3.0)  # noqa: E731
+    assert final_choice(noisy, prior, ["lagrangian", "lp_update"], measure, seeds, 2.0).winner == "lagrangian"
+    assert final_choice(None, prior, ["lp_update"], measure, seeds, 2.0).winner == "lp_update"  # best mean
+    assert final_choice(None, prior, [], measure, seeds, 2.0).winner == "prior"  # nothing to compare
+    tie = final_choice(None, prior, ["lagrangian"], lambda n, s: base, seeds, 2.0)
+    assert tie.winner == "prior"  # the prior's planner on ties
+    assert final_choice(net(-1.0), None, [], measure, seeds, 2.0).winner == "network"  # no planner at all
+
+
+def test_auto_candidates_are_the_planners_that_fit_the_instance():
+    capacity = _env().instance
+    assert resolve_candidates(("auto",), capacity, "whittle") == ["lagrangian", "lp_update"]
+    assert resolve_candidates(("lp_update", "auto"), capacity, "whittle") == ["lp_update", "lagrangian"]
+    assert resolve_candidates((), capacity, "whittle") == []
+    interventions = make("multi_intervention", n_arms=5, budget=2, seed=0, horizon=4).instance
+    assert resolve_candidates(("auto",), interventions, "lagrangian") == ["lp_update"]  # no Whittle: not arm pulls
+    big = make("capacity", n_arms=AUTO_MAX_ARMS + 1, budget=2, seed=0, horizon=4).instance
+    assert resolve_candidates(("auto",), big, "whittle") == []
+
+
+def test_the_final_choice_uses_fresh_episodes_not_the_validation_ones():
+    """A snapshot that only looked better on the validation episodes (as the maximum of noisy scores does) is
+    confirmed, or not, on episodes it was not chosen on."""
+    env = _env()
+    config = DQNConfig(hidden=(8, 8), validation_episodes=4, confirmation_episodes=6, planner_candidates=())
+    trainer = DQNTrainer(env.instance, config, seed=0)
+    seen: list[list[int]] = []
+    original = trainer.policy_returns
+
+    def spy(net, seeds, selector, version):
+        seen.append(sorted(int(x) for x in seeds))
+        return original(net, seeds, selector, version)
+
+    trainer.policy_returns = spy  # type: ignore[method-assign]
+    trainer._select_snapshot([(5, copy.deepcopy(trainer.net))], SELECTORS["enumerate"]())
+    assert len(seen) == 2 and len(seen[0]) == 4 and len(seen[1]) == 6 and not set(seen[0]) & set(seen[1])
+    assert trainer.summary.final_episodes == 6 and set(trainer.summary.final_returns) == {"network", "prior"}
 
 
 def test_a_planner_that_beats_the_trained_network_decides_and_is_saved(tmp_path):
     env = _env()
-    config = DQNConfig(hidden=(8, 8), validation_episodes=6, planner_candidates=("lagrangian",))
+    config = DQNConfig(hidden=(8, 8), validation_episodes=6, prior="reward", planner_candidates=("lagrangian",))
     trainer = DQNTrainer(env.instance, config, seed=0)
     noisy = QNetwork(trainer.net.n_actions, trainer.net.state_dim, (8, 8), trainer.net.context_dim)
     with torch.no_grad():  # a network that drowns the prior: far worse than any planner
@@ -70,4 +109,5 @@ def test_the_prior_planner_stays_when_no_candidate_beats_it():
     env = _env()
     trainer = DQNTrainer(env.instance, DQNConfig(hidden=(8, 8), validation_episodes=6, planner_candidates=("whittle",)))
     trainer._select_snapshot([(0, copy.deepcopy(trainer.net))], SELECTORS["enumerate"]())
-    assert trainer.summary.kept_planner_name == ""  # the prior is Whittle: the same returns, no gain
+    assert trainer.summary.kept_planner_name == ""  # the prior is Whittle: the same returns, the prior's on ties
+    assert trainer.summary.selected_snapshot == 0 and not trainer.summary.kept_planner

@@ -148,7 +148,12 @@ def test_exact_greedy_value_uses_the_enumeration_argmax(prior):
     engine = Engine.train(
         env,
         DQNConfig(
-            hidden=(8,), episodes=2, warm_start_samples=256, warm_start_epochs=10, prior="reward" if prior else "none"
+            hidden=(8,),
+            episodes=2,
+            warm_start_samples=256,
+            warm_start_epochs=10,
+            prior="reward" if prior else "none",
+            planner_candidates=(),  # the network's own argmax, not a planner kept by the final choice
         ),
         seed=0,
         progress=False,

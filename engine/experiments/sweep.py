@@ -217,6 +217,11 @@ def _run_task(task: dict) -> dict:
         "act_decisions": s.get("act_decisions"),
         "warm_start_loss": s.get("warm_start_loss"),
         "last10_mean_return": float(np.mean(s["episode_returns"][-10:])) if s.get("episode_returns") else None,
+        # what decides: a trained snapshot (0 = the prior's own), the prior's planner or a candidate planner
+        "selected_snapshot": s.get("selected_snapshot"),
+        "kept_planner": bool(s.get("kept_planner")),
+        "kept_planner_name": s.get("kept_planner_name", ""),
+        "final_returns": s.get("final_returns", {}),
     }
     end = time.perf_counter()
     result["timings"] = {

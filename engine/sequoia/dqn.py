@@ -30,7 +30,13 @@ from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
 from engine.sequoia.network_inputs import AnyQNetwork, make_encoder, make_network, make_state_q, network_inputs
-from engine.sequoia.planner_candidates import better_planner, check_planner_candidates, significant_gain
+from engine.sequoia.planner_candidates import (
+    check_planner_candidates,
+    final_choice,
+    planner_returns,
+    resolve_candidates,
+    significant_gain,
+)
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from engine.sequoia.state_q import StateQ
@@ -273,38 +279,72 @@ class DQNTrainer:
         """Keep the snapshot whose exact greedy policy has the best mean expected return on held-out episodes
         (the same episode seeds for every snapshot: common random numbers). With a prior the first snapshot
         is the prior's own policy (the planner): a later one replaces it only when its paired gain over it
-        exceeds ``selection_z`` standard errors, so noise never trades the planner for a worse network."""
+        exceeds ``selection_z`` standard errors, so noise never trades the planner for a worse network. Then
+        :meth:`_choose_final` confirms that choice against every planner on fresh episodes."""
         seeds = self.rng.integers(2**31, size=self.config.validation_episodes)
         returns = [self.policy_returns(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
         scores = [float(np.mean(r)) for r in returns]
         best = int(np.argmax(scores))
-        prior_first = self.prior is not None and best != 0 and snapshots[0][0] == 0
-        if prior_first and not significant_gain(returns[best] - returns[0], self.config.selection_z):
+        has_prior_snapshot = self.prior is not None and snapshots[0][0] == 0
+        if (
+            has_prior_snapshot
+            and best != 0
+            and not significant_gain(returns[best] - returns[0], self.config.selection_z)
+        ):
             best = 0  # noise never trades the planner for a network
-        self.net.load_state_dict(snapshots[best][1].state_dict())
-        self.version += 1
         s = self.summary
         s.snapshot_episodes = [e for e, _ in snapshots]
         s.snapshot_returns = scores
+        self._choose_final(snapshots, best, has_prior_snapshot, seeds, returns[best], selector)
+
+    def _choose_final(
+        self,
+        snapshots: list[tuple[int, AnyQNetwork]],
+        best: int,
+        has_prior_snapshot: bool,
+        seeds: np.ndarray,
+        best_returns: np.ndarray,
+        selector,
+    ) -> None:
+        """The chosen snapshot against the best planner (the prior's and ``planner_candidates``) on
+        ``confirmation_episodes`` fresh episodes (:mod:`engine.sequoia.planner_candidates`)."""
+        cfg, s = self.config, self.summary
+        planner = self.prior.planner if isinstance(self.prior, PlannerPrior) else None
+        # on arm-pull domains the prior's snapshot IS the planner; elsewhere the prior only linearises it
+        prior_snapshot_is_planner = planner is not None and planner.structure.is_pull and has_prior_snapshot
+        is_planner = prior_snapshot_is_planner and best == 0
+        fresh = cfg.confirmation_episodes > 0
+        final_seeds = self.rng.integers(2**31, size=cfg.confirmation_episodes) if fresh else seeds
+        net = snapshots[best][1]
+
+        def network(episode_seeds: np.ndarray) -> np.ndarray:
+            return self.policy_returns(net, episode_seeds, selector, version=-100) if fresh else best_returns
+
+        def prior(episode_seeds: np.ndarray) -> np.ndarray:
+            if is_planner and not fresh:
+                return best_returns
+            return planner_returns("", self.instance, planner, episode_seeds)
+
+        candidates = resolve_candidates(cfg.planner_candidates, self.instance, planner.name if planner else None)
+        choice = final_choice(
+            None if is_planner else network,
+            prior if planner is not None else None,
+            candidates,
+            lambda name, episode_seeds: planner_returns("", self.instance, name, episode_seeds),
+            final_seeds,
+            cfg.selection_z,
+        )
+        if choice.winner == "prior" and prior_snapshot_is_planner:
+            best = 0  # the prior's snapshot decides exactly like its planner
+        s.kept_planner = choice.winner == "prior" and not prior_snapshot_is_planner
+        s.kept_planner_name = choice.winner if choice.winner not in ("network", "prior") else ""
+        s.candidate_names = choice.candidates
+        s.candidate_returns = [choice.means[name] for name in choice.candidates]
+        s.final_returns = choice.means
+        s.final_episodes = len(final_seeds)
         s.selected_snapshot = s.snapshot_episodes[best]
-        s.kept_planner, planner_returns = self._planner_beats(returns[best], seeds)
-        if self.config.planner_candidates:  # other planners must not beat the chosen policy either
-            chosen = planner_returns if s.kept_planner and planner_returns is not None else returns[best]
-            s.kept_planner_name, s.candidate_returns = better_planner(
-                "", self.instance, self.config.planner_candidates, chosen, seeds, self.config.selection_z
-            )
-
-    def _planner_beats(self, returns: np.ndarray, seeds: np.ndarray) -> tuple[bool, np.ndarray | None]:
-        """Where the prior only linearises the planner's objective (interventions), the planner itself is a
-        candidate too: it is kept unless the chosen network beats it by ``selection_z`` standard errors."""
-        if not isinstance(self.prior, PlannerPrior) or self.prior.planner.structure.is_pull:
-            return False, None
-        from engine.planners.policy import PlannerPolicy
-
-        planner = PlannerPolicy("", self.instance, self.prior.planner)
-        run = evaluate(self.instance, {"planner": planner}, episode_seeds=list(seeds), progress=False)
-        planner_returns = np.asarray(run.methods["planner"].expected, dtype=float)
-        return not significant_gain(returns - planner_returns, self.config.selection_z), planner_returns
+        self.net.load_state_dict(snapshots[best][1].state_dict())
+        self.version += 1
 
     def policy_returns(self, net: AnyQNetwork, seeds: np.ndarray, selector, version: int) -> np.ndarray:
         """Expected return of the greedy policy of ``net`` (decided by ``selector``) on one episode per seed."""

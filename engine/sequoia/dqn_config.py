@@ -50,10 +50,14 @@ class DQNConfig:
     # a trained snapshot replaces the first one (the prior's policy) only when its paired held-out gain
     # exceeds this many standard errors
     selection_z: float = 2.0
-    # other planners (e.g. ("lp_update", "lagrangian")) measured on the same held-out episodes after that choice:
-    # the best one whose paired gain over the chosen policy exceeds selection_z standard errors decides instead
+    # other planners measured against the chosen policy after snapshot selection: "auto" = every built-in planner
+    # that fits the instance (up to 200 arms), or names (e.g. ("lp_update", "lagrangian")), or () for none. The best
+    # planner by mean decides unless the trained network beats it by selection_z standard errors
     # (engine/sequoia/planner_candidates.py; TrainingSummary.kept_planner_name)
-    planner_candidates: tuple[str, ...] = ()
+    planner_candidates: tuple[str, ...] = ("auto",)
+    # that final choice is made on this many fresh episodes (not the validation episodes, on which the selected
+    # snapshot looks better than it is: it is the maximum of several noisy scores); 0: on the validation episodes
+    confirmation_episodes: int = 20
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -65,7 +69,8 @@ class DQNConfig:
     def from_dict(cls, d: dict) -> DQNConfig:
         d = dict(d)
         d["hidden"] = tuple(d.get("hidden", (16, 32)))
-        d["planner_candidates"] = tuple(d.get("planner_candidates", ()))
+        d["planner_candidates"] = tuple(d.get("planner_candidates", ()))  # none before "auto" existed
+        d.setdefault("confirmation_episodes", 0)  # chosen on the validation episodes before
         if "prior" not in d and "reward_prior" in d:  # written before the planner priors
             d["prior"] = "reward" if d["reward_prior"] else "none"
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
@@ -84,13 +89,17 @@ class TrainingSummary:
     snapshot_episodes: list[int] = field(default_factory=list)
     snapshot_returns: list[float] = field(default_factory=list)
     selected_snapshot: int = -1
-    # the planner itself beat every snapshot on the validation episodes (non-arm-pull domains, whose prior is
-    # only the planner objective's linearisation): the engine decides with the planner
+    # the prior's planner won the final choice over a network that is not exactly it (a trained snapshot, or the
+    # prior's snapshot where the prior only linearises the planner: interventions): the engine decides with it
     kept_planner: bool = False
-    # a planner candidate (DQNConfig.planner_candidates) beat the chosen policy on the validation episodes: it
-    # decides ("" when none did); candidate_returns: each candidate's mean validation return, in order
+    # a planner candidate (DQNConfig.planner_candidates) beat the chosen policy: it decides ("" when none did);
+    # candidate_names: the candidates measured ("auto" resolved), candidate_returns: their mean returns, in order
     kept_planner_name: str = ""
+    candidate_names: list[str] = field(default_factory=list)
     candidate_returns: list[float] = field(default_factory=list)
+    # the final choice's mean returns (network, prior = the prior's planner, candidates) on final_episodes episodes
+    final_returns: dict[str, float] = field(default_factory=dict)
+    final_episodes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

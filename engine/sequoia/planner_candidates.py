@@ -1,20 +1,37 @@
-"""Other planners as candidates for the trained policy: the engine keeps a planner that beats it on held-out
-episodes, so a learned policy is never knowingly below the best planner it was measured against.
+"""The final choice between the trained policy and the planners, on fresh episodes.
 
-Training's snapshot selection compares the networks with the prior's own planner (:mod:`engine.sequoia.dqn`).
-Planners that are not linear priors (LP-update re-solves an LP per state) or that were not chosen as the prior
-(Lagrangian beside Whittle) are measured afterwards on the same validation episodes (common random numbers);
-the best one whose paired gain over the chosen policy exceeds ``selection_z`` standard errors decides instead.
+Snapshot selection (:mod:`engine.sequoia.dqn`) picks the best snapshot on the validation episodes. That pick is
+the maximum of several noisy scores, so on those same episodes it looks better than it is (the winner's curse):
+a snapshot that is only as good as its planner beats it there by chance, and another planner that is truly
+ahead fails to beat it there. So the last decision is taken on ``confirmation_episodes`` *fresh* episodes
+(common random numbers across the policies compared):
+
+* the planners (the prior's own planner and every candidate of ``DQNConfig.planner_candidates``) are measured
+  and the best mean wins among them, the prior's planner on ties (no planner is preferred over another a
+  priori; ``"auto"`` lists every built-in planner that fits the instance);
+* a trained network decides only when its paired gain over that best planner exceeds ``selection_z`` standard
+  errors; otherwise the best planner decides.
+
+With ``confirmation_episodes=0`` the validation episodes serve (the former behaviour).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.analysis.evaluation import evaluate
 from scenarios.errors import InvalidInputError
+
+#: ``planner_candidates`` token: every built-in planner that fits the instance, except the prior's own
+AUTO = "auto"
+#: built-in planners ``auto`` tries, in order (a planner whose fit refuses the instance is skipped)
+AUTO_PLANNERS = ("whittle", "lagrangian", "lp_update")
+#: above this many arms ``auto`` adds no candidate: LP-update solves one occupancy LP per decision and the
+#: Lagrangian fit of the worker domains does not finish at J = 1,000 (name planners explicitly to measure them)
+AUTO_MAX_ARMS = 200
 
 
 def check_planner_candidates(names: Sequence[str]) -> None:
@@ -22,11 +39,35 @@ def check_planner_candidates(names: Sequence[str]) -> None:
     from engine.planners import PLANNERS, load_plugins
 
     load_plugins()
-    unknown = [name for name in names if name not in PLANNERS]
+    unknown = [name for name in names if name not in PLANNERS and name != AUTO]
     if unknown:
         raise InvalidInputError(
-            "planner_candidates", f"unknown planner {unknown[0]!r}; known: {', '.join(sorted(PLANNERS))}"
+            "planner_candidates",
+            f"unknown planner {unknown[0]!r}; known: {', '.join(sorted(PLANNERS))} or {AUTO!r}",
         )
+
+
+def resolve_candidates(names: Sequence[str], instance, prior_name: str | None) -> list[str]:
+    """The concrete candidate list: ``auto`` expanded (planners that fit the instance, up to
+    :data:`AUTO_MAX_ARMS` arms), the prior's own planner and repeats removed, order kept."""
+    from engine.planners import make_planner
+
+    out: list[str] = []
+    for name in names:
+        if name != AUTO:
+            out.append(name)
+            continue
+        if instance.n_arms > AUTO_MAX_ARMS:
+            continue
+        for built_in in AUTO_PLANNERS:
+            if built_in == prior_name or built_in in out:
+                continue
+            try:
+                make_planner(built_in, instance)
+            except InvalidInputError:  # e.g. Whittle on a domain whose actions are not arm pulls
+                continue
+            out.append(built_in)
+    return [name for i, name in enumerate(out) if name != prior_name and name not in out[:i]]
 
 
 def significant_gain(diff: np.ndarray, selection_z: float) -> bool:
@@ -36,26 +77,52 @@ def significant_gain(diff: np.ndarray, selection_z: float) -> bool:
     return bool(diff.mean() > selection_z * se)
 
 
-def better_planner(
-    scenario: str,
-    instance,
-    names: Sequence[str],
-    chosen: np.ndarray,
-    seeds: Sequence[int] | np.ndarray,
-    selection_z: float,
-) -> tuple[str, list[float]]:
-    """(name, mean returns of every candidate): the candidate with the largest paired gain over ``chosen`` (the
-    selected policy's expected returns on ``seeds``) among those whose gain exceeds ``selection_z`` standard
-    errors, or "" when none does."""
+def planner_returns(scenario: str, instance, planner, seeds: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Expected return of the planner (a name or a fitted planner) on one episode per seed."""
     from engine.planners.policy import PlannerPolicy
 
-    best, best_gain, means = "", 0.0, []
-    for name in names:
-        policy = PlannerPolicy(scenario, instance, name)
-        run = evaluate(instance, {name: policy}, episode_seeds=list(seeds), progress=False)
-        returns = np.asarray(run.methods[name].expected, dtype=float)
-        means.append(float(returns.mean()))
-        diff = returns - chosen
-        if significant_gain(diff, selection_z) and diff.mean() > best_gain:
-            best, best_gain = name, float(diff.mean())
-    return best, means
+    run = evaluate(
+        instance, {"p": PlannerPolicy(scenario, instance, planner)}, episode_seeds=list(seeds), progress=False
+    )
+    return np.asarray(run.methods["p"].expected, dtype=float)
+
+
+@dataclass
+class FinalChoice:
+    """Who decides after training: ``"network"``, ``"prior"`` (the prior's planner) or a candidate's name, and
+    every policy's mean return on the episodes that chose (``means``; network, prior, candidates)."""
+
+    winner: str
+    means: dict[str, float] = field(default_factory=dict)
+    candidates: list[str] = field(default_factory=list)
+
+
+def final_choice(
+    network: Callable[[np.ndarray], np.ndarray] | None,
+    prior: Callable[[np.ndarray], np.ndarray] | None,
+    candidates: Sequence[str],
+    measure: Callable[[str, np.ndarray], np.ndarray],
+    seeds: np.ndarray,
+    selection_z: float,
+) -> FinalChoice:
+    """Choose on ``seeds``: ``network`` / ``prior`` map seeds to the trained network's / the prior planner's
+    returns (None: not a contender; the network is None when snapshot selection already kept the planner),
+    ``measure(name, seeds)`` a candidate's. The best planner by mean (the prior's on ties) wins unless the
+    network beats it by ``selection_z`` standard errors."""
+    if prior is None and not candidates:
+        return FinalChoice("network")  # no planner to compare with
+    if network is None and not candidates:
+        return FinalChoice("prior")  # the planner was kept and nothing else competes
+    planners: dict[str, np.ndarray] = {}
+    if prior is not None:
+        planners["prior"] = prior(seeds)
+    for name in candidates:
+        planners[name] = measure(name, seeds)
+    means = {name: float(r.mean()) for name, r in planners.items()}
+    net = network(seeds) if network is not None else None
+    if net is not None:
+        means = {"network": float(net.mean()), **means}
+    best = max(planners, key=lambda name: planners[name].mean())  # first maximum: the prior's planner on ties
+    if net is not None and significant_gain(net - planners[best], selection_z):
+        return FinalChoice("network", means, list(candidates))
+    return FinalChoice(best, means, list(candidates))
