@@ -29,6 +29,7 @@ SCENARIOS: dict[str, str] = {
     "budgeted": "scenarios.cormab.budgeted:BudgetedInstance",
     "switching": "scenarios.cormab.switching:SwitchingInstance",
     "pull_limits": "scenarios.cormab.pull_limits:PullLimitsInstance",
+    "worker_budget": "scenarios.cormab.worker_budget:WorkerBudgetInstance",
 }
 
 ENTRY_POINT_GROUP = "redwood.scenarios"

@@ -3,8 +3,9 @@
 ``"whittle"`` / ``"lagrangian"``: the planner's objective (per-arm planner action values summed), so an
 untrained network (output 0) IS the planner and training can only add what the planner misses;
 ``"reward"``: the exact one-step expected reward (:mod:`engine.sequoia.reward_prior`, the myopic policy);
-``"auto"``: Whittle where arms are pulled one by one (the best planner measured on the arm-pull domains),
-Lagrangian otherwise (multiple interventions); ``"none"``: the network is the whole Q.
+``"auto"``: the instance class's ``default_prior`` where it declares one (worker budgets: Lagrangian), else
+Whittle where arms are pulled one by one (the best planner measured on the arm-pull domains), Lagrangian otherwise
+(multiple interventions); ``"none"``: the network is the whole Q.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def resolve_prior(name: str, instance) -> str:
         return name
     from engine.planners.arm_values import ControlStructure
 
+    preferred = getattr(type(instance), "default_prior", None)  # a family's measured best planner
+    if preferred is not None:
+        return preferred
     return "whittle" if ControlStructure.of(instance).is_pull else "lagrangian"
 
 

@@ -9,7 +9,7 @@ sum_j r_j(s'_j) for rewards on arrival, else sum_j r_j(s_j, a_j). The benchmark'
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -62,6 +62,10 @@ class CoRMABInstance(BaseModel):
 
     _parse_constraints = model_validator(mode="before")(parse_instance_constraints)
 
+    #: whether :meth:`drop_unavailable` repairs a feasible set that is not downward closed (a domain's own rows);
+    #: otherwise restricted arms need a downward-closed feasible set
+    repairs_dropped_actions: ClassVar[bool] = False
+
     @model_validator(mode="after")
     def _constraints_fit(self) -> CoRMABInstance:
         check_instance_constraints(self)
@@ -113,7 +117,10 @@ class CoRMABInstance(BaseModel):
         arms it must stay downward closed (checked here too, so an instance copied with other constraints, e.g.
         ``model_copy(update=...)``, which skips validation, cannot get round it)."""
         model = domain_model(name, self.n_actions, blocks, self.constraints)
-        if self.arms.restricted and not model.downward_closed:
+        closed = model.downward_closed
+        if self.repairs_dropped_actions:  # the domain's drop_unavailable repairs its own rows; the user's must close
+            closed = not self.constraints or domain_model(name, self.n_actions, [], self.constraints).downward_closed
+        if self.arms.restricted and not closed:
             raise InvalidInputError(
                 "arms.available",
                 f"{type(self).__name__}'s feasible set (with its constraints) is not downward closed: dropping an "

@@ -40,26 +40,37 @@ def greedy_ascent(
 
     One batched ``score`` call per round. Stops when the action is feasible and no addition improves it.
     For feasible sets that are not downward closed (e.g. exactly B interventions) additions continue
-    until the action is feasible.
+    until the action is feasible. An addition scored -inf (an entry unavailable at the state) is never made; an
+    ascent that can no longer reach a feasible action returns the best feasible action it passed.
     """
     n = model.n_actions
     extendable_test = _extendable_test(model)
     a = np.zeros(n, dtype=np.int64)
     value = float(score(a[None])[0])
     eye = np.eye(n, dtype=np.int64)
+    fallback = (a.copy(), value) if model.is_feasible(a) else None  # the best feasible action on the path
     while True:
         free = np.flatnonzero(a == 0)
         candidates = a[None, :] + eye[free]
         keep = np.fromiter((extendable_test(c) for c in candidates), dtype=bool, count=len(candidates))
         if not keep.any():
             break
-        candidates = candidates[keep]
+        candidates, entries = candidates[keep], free[keep]
         values = score(candidates)
+        allowed = values > -np.inf  # -inf: an entry unavailable at the state, never taken (not even for feasibility)
+        if not allowed.any():
+            break
+        candidates, entries, values = candidates[allowed], entries[allowed], values[allowed]
         gains = values - value
-        best = int(np.argmax(gains if costs is None else gains / costs[free[keep]]))
+        best = int(np.argmax(gains if costs is None else gains / costs[entries]))
         if values[best] <= value + 1e-12 and model.is_feasible(a):
             break
         a, value = candidates[best], float(values[best])
+        if (fallback is None or value > fallback[1]) and model.is_feasible(a):
+            fallback = (a.copy(), value)
+    if not model.is_feasible(a) and fallback is not None:
+        # a dead end (the only completions use entries unavailable at the state): the best feasible action passed
+        a, value = fallback
     if not model.is_feasible(a):
         raise RuntimeError(f"greedy construction ended on an infeasible action in {model.name!r}")
     return a, value

@@ -21,8 +21,14 @@ class SamplingSelector:
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
         start = time.perf_counter()
         candidates = np.stack([q.model.sample(self.rng) for _ in range(self.n_samples)])
-        if q.closed is not None:  # entries unavailable at this state dropped (feasible: a downward-closed set)
+        if q.closed is not None:  # entries unavailable at this state dropped (feasible on a downward-closed set)
             candidates[:, q.closed] = 0
+            if not q.model.downward_closed:  # elsewhere only the samples still feasible are candidates
+                candidates = candidates[[q.model.is_feasible(c) for c in candidates]]
+                if not len(candidates):
+                    from engine.sequoia.selectors.greedy import greedy_ascent
+
+                    candidates = greedy_ascent(q.model, q.score)[0][None]
         values = q.score(candidates)
         best = int(np.argmax(values))
         return Decision(
