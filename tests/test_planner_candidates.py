@@ -13,7 +13,7 @@ import torch
 from engine import DQNConfig, Engine
 from engine.planners.policy import PlannerPolicy
 from engine.sequoia.dqn import DQNTrainer
-from engine.sequoia.planner_candidates import AUTO_MAX_ARMS, final_choice, resolve_candidates
+from engine.sequoia.planner_candidates import AUTO_MAX_ARMS, AUTO_PLANNERS, final_choice, resolve_candidates
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from scenarios import make
@@ -61,6 +61,8 @@ def test_auto_candidates_are_the_planners_that_fit_the_instance():
     assert resolve_candidates((), capacity, "whittle") == []
     interventions = make("multi_intervention", n_arms=5, budget=2, seed=0, horizon=4).instance
     assert resolve_candidates(("auto",), interventions, "lagrangian") == ["lp_update"]  # no Whittle: not arm pulls
+    mid = make("capacity", n_arms=AUTO_PLANNERS["lp_update"] + 1, budget=2, seed=0, horizon=4).instance
+    assert resolve_candidates(("auto",), mid, "whittle") == ["lagrangian"]  # LP-update: one LP per decision
     big = make("capacity", n_arms=AUTO_MAX_ARMS + 1, budget=2, seed=0, horizon=4).instance
     assert resolve_candidates(("auto",), big, "whittle") == []
 

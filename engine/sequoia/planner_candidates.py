@@ -8,7 +8,7 @@ ahead fails to beat it there. So the last decision is taken on ``confirmation_ep
 
 * the planners (the prior's own planner and every candidate of ``DQNConfig.planner_candidates``) are measured
   and the best mean wins among them, the prior's planner on ties (no planner is preferred over another a
-  priori; ``"auto"`` lists every built-in planner that fits the instance);
+  priori; ``"auto"`` lists every built-in planner that fits the instance, up to a size per planner);
 * a trained network decides only when its paired gain over that best planner exceeds ``selection_z`` standard
   errors; otherwise the best planner decides.
 
@@ -27,11 +27,13 @@ from scenarios.errors import InvalidInputError
 
 #: ``planner_candidates`` token: every built-in planner that fits the instance, except the prior's own
 AUTO = "auto"
-#: built-in planners ``auto`` tries, in order (a planner whose fit refuses the instance is skipped)
-AUTO_PLANNERS = ("whittle", "lagrangian", "lp_update")
-#: above this many arms ``auto`` adds no candidate: LP-update solves one occupancy LP per decision and the
-#: Lagrangian fit of the worker domains does not finish at J = 1,000 (name planners explicitly to measure them)
-AUTO_MAX_ARMS = 200
+#: built-in planners ``auto`` tries, in order, with the most arms it tries each at (a planner whose fit refuses
+#: the instance is skipped). LP-update solves one occupancy LP per decision (about 10 s at J = 100 capacity, so
+#: 400 decisions of 20 confirmation episodes would take an hour); the Lagrangian fit solves one (it does not finish
+#: at J = 1,000 on the worker domains). Name planners explicitly to measure them beyond.
+AUTO_PLANNERS = {"whittle": None, "lagrangian": 200, "lp_update": 50}
+#: above this many arms ``auto`` adds no candidate at all
+AUTO_MAX_ARMS = max(n for n in AUTO_PLANNERS.values() if n is not None)
 
 
 def check_planner_candidates(names: Sequence[str]) -> None:
@@ -48,8 +50,8 @@ def check_planner_candidates(names: Sequence[str]) -> None:
 
 
 def resolve_candidates(names: Sequence[str], instance, prior_name: str | None) -> list[str]:
-    """The concrete candidate list: ``auto`` expanded (planners that fit the instance, up to
-    :data:`AUTO_MAX_ARMS` arms), the prior's own planner and repeats removed, order kept."""
+    """The concrete candidate list: ``auto`` expanded (the planners that fit the instance, each up to its
+    :data:`AUTO_PLANNERS` size), the prior's own planner and repeats removed, order kept."""
     from engine.planners import make_planner
 
     out: list[str] = []
@@ -59,8 +61,8 @@ def resolve_candidates(names: Sequence[str], instance, prior_name: str | None) -
             continue
         if instance.n_arms > AUTO_MAX_ARMS:
             continue
-        for built_in in AUTO_PLANNERS:
-            if built_in == prior_name or built_in in out:
+        for built_in, max_arms in AUTO_PLANNERS.items():
+            if built_in == prior_name or built_in in out or (max_arms is not None and instance.n_arms > max_arms):
                 continue
             try:
                 make_planner(built_in, instance)
