@@ -47,7 +47,11 @@ def test_final_choice_prefers_the_best_planner_unless_the_network_is_significant
     assert choice.means["lagrangian"] == pytest.approx(base.mean() + 0.5)
     noisy = lambda episode_seeds: base + 0.6 + np.where(episode_seeds % 2, 3.0, -3.0)  # noqa: E731
     assert final_choice(noisy, prior, ["lagrangian", "lp_update"], measure, seeds, 2.0).winner == "lagrangian"
-    assert final_choice(None, prior, ["lp_update"], measure, seeds, 2.0).winner == "lp_update"  # best mean
+    assert final_choice(None, prior, ["lp_update"], measure, seeds, 2.0).winner == "lp_update"  # a sure gain
+    wobbly = lambda name, episode_seeds: base + 0.2 + np.where(episode_seeds % 2, 2.0, -2.0)  # noqa: E731
+    assert final_choice(None, prior, ["lp_update"], wobbly, seeds, 2.0).winner == "prior"  # +0.2, se 0.76
+    assert final_choice(None, prior, ["lp_update"], wobbly, seeds, 2.0, planner_switch_z=0.0).winner == "lp_update"
+    assert final_choice(None, None, ["lagrangian", "lp_update"], measure, seeds, 2.0).winner == "lagrangian"
     assert final_choice(None, prior, [], measure, seeds, 2.0).winner == "prior"  # nothing to compare
     tie = final_choice(None, prior, ["lagrangian"], lambda n, s: base, seeds, 2.0)
     assert tie.winner == "prior"  # the prior's planner on ties

@@ -333,6 +333,7 @@ class DQNTrainer:
             lambda name, episode_seeds: planner_returns("", self.instance, name, episode_seeds),
             final_seeds,
             cfg.selection_z,
+            cfg.planner_switch_z,
         )
         if choice.winner == "prior" and prior_snapshot_is_planner:
             best = 0  # the prior's snapshot decides exactly like its planner

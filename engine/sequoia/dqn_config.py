@@ -51,13 +51,15 @@ class DQNConfig:
     # exceeds this many standard errors
     selection_z: float = 2.0
     # other planners measured against the chosen policy after snapshot selection: "auto" = every built-in planner
-    # that fits the instance (up to 200 arms), or names (e.g. ("lp_update", "lagrangian")), or () for none. The best
-    # planner by mean decides unless the trained network beats it by selection_z standard errors
+    # that fits the instance (LP-update up to 50 arms, Lagrangian up to 200), or names (e.g. ("lp_update",)), or ()
+    # for none. The best planner decides unless the trained network beats it by selection_z standard errors
     # (engine/sequoia/planner_candidates.py; TrainingSummary.kept_planner_name)
     planner_candidates: tuple[str, ...] = ("auto",)
     # that final choice is made on this many fresh episodes (not the validation episodes, on which the selected
     # snapshot looks better than it is: it is the maximum of several noisy scores); 0: on the validation episodes
     confirmation_episodes: int = 20
+    # there a candidate planner replaces the prior's only when its paired gain exceeds this many standard errors
+    planner_switch_z: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)

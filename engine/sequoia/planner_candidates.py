@@ -6,9 +6,11 @@ a snapshot that is only as good as its planner beats it there by chance, and ano
 ahead fails to beat it there. So the last decision is taken on ``confirmation_episodes`` *fresh* episodes
 (common random numbers across the policies compared):
 
-* the planners (the prior's own planner and every candidate of ``DQNConfig.planner_candidates``) are measured
-  and the best mean wins among them, the prior's planner on ties (no planner is preferred over another a
-  priori; ``"auto"`` lists every built-in planner that fits the instance, up to a size per planner);
+* the planners (the prior's own planner and every candidate of ``DQNConfig.planner_candidates``) are measured;
+  a candidate replaces the prior's planner when its paired gain over it exceeds ``planner_switch_z`` standard
+  errors (default 1: moderate evidence, so that a planner that is only as good, e.g. LP-update at 100x the
+  decision time, does not win by noise), the best such candidate by mean; without a prior planner the best
+  mean wins (``"auto"`` lists every built-in planner that fits the instance, up to a size per planner);
 * a trained network decides only when its paired gain over that best planner exceeds ``selection_z`` standard
   errors; otherwise the best planner decides.
 
@@ -106,11 +108,12 @@ def final_choice(
     measure: Callable[[str, np.ndarray], np.ndarray],
     seeds: np.ndarray,
     selection_z: float,
+    planner_switch_z: float = 1.0,
 ) -> FinalChoice:
     """Choose on ``seeds``: ``network`` / ``prior`` map seeds to the trained network's / the prior planner's
     returns (None: not a contender; the network is None when snapshot selection already kept the planner),
-    ``measure(name, seeds)`` a candidate's. The best planner by mean (the prior's on ties) wins unless the
-    network beats it by ``selection_z`` standard errors."""
+    ``measure(name, seeds)`` a candidate's. The best planner (the prior's unless a candidate beats it by
+    ``planner_switch_z`` standard errors) wins unless the network beats it by ``selection_z`` standard errors."""
     if prior is None and not candidates:
         return FinalChoice("network")  # no planner to compare with
     if network is None and not candidates:
@@ -124,7 +127,12 @@ def final_choice(
     net = network(seeds) if network is not None else None
     if net is not None:
         means = {"network": float(net.mean()), **means}
-    best = max(planners, key=lambda name: planners[name].mean())  # first maximum: the prior's planner on ties
+    if "prior" in planners:
+        base = planners["prior"]
+        better = [n for n in candidates if significant_gain(planners[n] - base, planner_switch_z)]
+        best = max(better, key=lambda n: planners[n].mean()) if better else "prior"
+    else:
+        best = max(planners, key=lambda name: planners[name].mean())  # first maximum on ties
     if net is not None and significant_gain(net - planners[best], selection_z):
         return FinalChoice("network", means, list(candidates))
     return FinalChoice(best, means, list(candidates))
