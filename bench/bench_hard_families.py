@@ -122,6 +122,7 @@ def run_one(family: str, seed: int, n_arms: int | None, horizon: int, episodes: 
         summary = getattr(engine, "training_summary", {})
         row["kept_planner"] = bool(summary.get("kept_planner"))  # the planner decides instead of the network
         row["selected_snapshot"] = summary.get("selected_snapshot")  # 0: the untrained network, i.e. the prior
+        row["kept_planner_name"] = summary.get("kept_planner_name", "")  # a candidate planner won the final choice
     else:
         row["trained_pct"] = None
     row["seconds"] = time.perf_counter() - start
