@@ -30,13 +30,7 @@ from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
 from engine.sequoia.network_inputs import AnyQNetwork, make_encoder, make_network, make_state_q, network_inputs
-from engine.sequoia.planner_candidates import (
-    check_planner_candidates,
-    final_choice,
-    planner_returns,
-    resolve_candidates,
-    significant_gain,
-)
+from engine.sequoia.planner_candidates import check_planner_candidates, choose_final, significant_gain
 from engine.sequoia.q_network import QNetwork
 from engine.sequoia.selectors import SELECTORS
 from engine.sequoia.state_q import StateQ
@@ -280,7 +274,8 @@ class DQNTrainer:
         (the same episode seeds for every snapshot: common random numbers). With a prior the first snapshot
         is the prior's own policy (the planner): a later one replaces it only when its paired gain over it
         exceeds ``selection_z`` standard errors, so noise never trades the planner for a worse network. Then
-        :meth:`_choose_final` confirms that choice against every planner on fresh episodes."""
+        :func:`~engine.sequoia.planner_candidates.choose_final` confirms that choice against every planner on
+        fresh episodes."""
         seeds = self.rng.integers(2**31, size=self.config.validation_episodes)
         returns = [self.policy_returns(net, seeds, selector, version=-1 - i) for i, (_, net) in enumerate(snapshots)]
         scores = [float(np.mean(r)) for r in returns]
@@ -295,54 +290,7 @@ class DQNTrainer:
         s = self.summary
         s.snapshot_episodes = [e for e, _ in snapshots]
         s.snapshot_returns = scores
-        self._choose_final(snapshots, best, has_prior_snapshot, seeds, returns[best], selector)
-
-    def _choose_final(
-        self,
-        snapshots: list[tuple[int, AnyQNetwork]],
-        best: int,
-        has_prior_snapshot: bool,
-        seeds: np.ndarray,
-        best_returns: np.ndarray,
-        selector,
-    ) -> None:
-        """The chosen snapshot against the best planner (the prior's and ``planner_candidates``) on
-        ``confirmation_episodes`` fresh episodes (:mod:`engine.sequoia.planner_candidates`)."""
-        cfg, s = self.config, self.summary
-        planner = self.prior.planner if isinstance(self.prior, PlannerPrior) else None
-        # on arm-pull domains the prior's snapshot IS the planner; elsewhere the prior only linearises it
-        prior_snapshot_is_planner = planner is not None and planner.structure.is_pull and has_prior_snapshot
-        is_planner = prior_snapshot_is_planner and best == 0
-        fresh = cfg.confirmation_episodes > 0
-        final_seeds = self.rng.integers(2**31, size=cfg.confirmation_episodes) if fresh else seeds
-        net = snapshots[best][1]
-
-        def network(episode_seeds: np.ndarray) -> np.ndarray:
-            return self.policy_returns(net, episode_seeds, selector, version=-100) if fresh else best_returns
-
-        def prior(episode_seeds: np.ndarray) -> np.ndarray:
-            if is_planner and not fresh:
-                return best_returns
-            return planner_returns("", self.instance, planner, episode_seeds)
-
-        candidates = resolve_candidates(cfg.planner_candidates, self.instance, planner.name if planner else None)
-        choice = final_choice(
-            None if is_planner else network,
-            prior if planner is not None else None,
-            candidates,
-            lambda name, episode_seeds: planner_returns("", self.instance, name, episode_seeds),
-            final_seeds,
-            cfg.selection_z,
-            cfg.planner_switch_z,
-        )
-        if choice.winner == "prior" and prior_snapshot_is_planner:
-            best = 0  # the prior's snapshot decides exactly like its planner
-        s.kept_planner = choice.winner == "prior" and not prior_snapshot_is_planner
-        s.kept_planner_name = choice.winner if choice.winner not in ("network", "prior") else ""
-        s.candidate_names = choice.candidates
-        s.candidate_returns = [choice.means[name] for name in choice.candidates]
-        s.final_returns = choice.means
-        s.final_episodes = len(final_seeds)
+        best = choose_final(self, snapshots, best, has_prior_snapshot, seeds, returns[best], selector)
         s.selected_snapshot = s.snapshot_episodes[best]
         self.net.load_state_dict(snapshots[best][1].state_dict())
         self.version += 1

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.analysis.evaluation import evaluate
 from scenarios.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from engine.sequoia.dqn import DQNTrainer
 
 #: ``planner_candidates`` token: every built-in planner that fits the instance, except the prior's own
 AUTO = "auto"
@@ -136,3 +140,56 @@ def final_choice(
     if net is not None and significant_gain(net - planners[best], selection_z):
         return FinalChoice("network", means, list(candidates))
     return FinalChoice(best, means, list(candidates))
+
+
+def choose_final(
+    trainer: DQNTrainer,
+    snapshots: list[tuple[int, Any]],
+    best: int,
+    has_prior_snapshot: bool,
+    seeds: np.ndarray,
+    best_returns: np.ndarray,
+    selector,
+) -> int:
+    """After snapshot selection picked ``snapshots[best]`` (``best_returns`` on the validation ``seeds``): the
+    :func:`final_choice` against the best planner on ``confirmation_episodes`` fresh episodes, recorded in
+    ``trainer.summary``. Returns the snapshot to load (0, the prior's own, where its planner won on an arm-pull
+    domain)."""
+    from engine.planners.prior import PlannerPrior
+
+    cfg, s = trainer.config, trainer.summary
+    planner = trainer.prior.planner if isinstance(trainer.prior, PlannerPrior) else None
+    # on arm-pull domains the prior's snapshot IS the planner; elsewhere the prior only linearises it
+    prior_snapshot_is_planner = planner is not None and planner.structure.is_pull and has_prior_snapshot
+    is_planner = prior_snapshot_is_planner and best == 0
+    fresh = cfg.confirmation_episodes > 0
+    final_seeds = trainer.rng.integers(2**31, size=cfg.confirmation_episodes) if fresh else seeds
+    net = snapshots[best][1]
+
+    def network(episode_seeds: np.ndarray) -> np.ndarray:
+        return trainer.policy_returns(net, episode_seeds, selector, version=-100) if fresh else best_returns
+
+    def prior(episode_seeds: np.ndarray) -> np.ndarray:
+        if is_planner and not fresh:
+            return best_returns
+        return planner_returns("", trainer.instance, planner, episode_seeds)
+
+    candidates = resolve_candidates(cfg.planner_candidates, trainer.instance, planner.name if planner else None)
+    choice = final_choice(
+        None if is_planner else network,
+        prior if planner is not None else None,
+        candidates,
+        lambda name, episode_seeds: planner_returns("", trainer.instance, name, episode_seeds),
+        final_seeds,
+        cfg.selection_z,
+        cfg.planner_switch_z,
+    )
+    if choice.winner == "prior" and prior_snapshot_is_planner:
+        best = 0  # the prior's snapshot decides exactly like its planner
+    s.kept_planner = choice.winner == "prior" and not prior_snapshot_is_planner
+    s.kept_planner_name = choice.winner if choice.winner not in ("network", "prior") else ""
+    s.candidate_names = choice.candidates
+    s.candidate_returns = [choice.means[name] for name in choice.candidates]
+    s.final_returns = choice.means
+    s.final_episodes = len(final_seeds)
+    return best
