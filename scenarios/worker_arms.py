@@ -47,32 +47,23 @@ def with_workers(beneficiaries: Arms, n_workers: int, calls: int) -> Arms:
         raise ValueError(f"arms: workers call beneficiaries one at a time (K = 1), got K = {beneficiaries.n_levels}")
     P, available = worker_tables(calls)
     U = calls + 1
-    c = beneficiaries.cache
-    counts = c.counts.tolist()
-    transitions = [c.P[j, :, :n, :n].tolist() for j, n in enumerate(counts)] + [P.tolist()] * n_workers
-    own = [c.allowed[j, :n].tolist() for j, n in enumerate(counts)]
+    b = beneficiaries
     start = [1.0] + [0.0] * calls
-    uniform = [np.full(m, 1.0 / m).tolist() for m in counts]
-    initial = (uniform if beneficiaries.initial is None else [list(r) for r in beneficiaries.initial]) + [
-        start
-    ] * n_workers
-    train = beneficiaries.train_initial
-    train_initial = None if train is None else [list(r) for r in train] + [start] * n_workers
+    uniform = [np.full(m, 1.0 / m).tolist() for m in b.state_counts.tolist()]
+    own = (
+        b.available
+        if b.available is not None
+        else [b.cache.allowed[j, :m].tolist() for j, m in enumerate(b.state_counts.tolist())]
+    )
     return Arms(
-        transitions=transitions,
-        arrival_rewards=None
-        if c.arrival is None
-        else [c.arrival[j, :n].tolist() for j, n in enumerate(counts)] + [[0.0] * U] * n_workers,
-        rewards=None
-        if c.arrival is not None
-        else [c.R[j, :n].tolist() for j, n in enumerate(counts)] + [[[0.0, 0.0]] * U] * n_workers,
-        costs=None
-        if beneficiaries.costs is None
-        else [list(r) for r in beneficiaries.costs] + [[0.0, 1.0]] * n_workers,
-        initial=initial,
-        train_initial=train_initial,
-        available=own + [available.tolist()] * n_workers,
-        horizon=beneficiaries.horizon,
+        transitions=[*b.transitions, *[P.tolist()] * n_workers],
+        arrival_rewards=None if b.arrival_rewards is None else [*b.arrival_rewards, *[[0.0] * U] * n_workers],
+        rewards=None if b.rewards is None else [*b.rewards, *[[[0.0, 0.0]] * U] * n_workers],
+        costs=None if b.costs is None else [*b.costs, *[[0.0, 1.0]] * n_workers],
+        initial=[*(uniform if b.initial is None else b.initial), *[start] * n_workers],
+        train_initial=None if b.train_initial is None else [*b.train_initial, *[start] * n_workers],
+        available=[*own, *[available.tolist()] * n_workers],
+        horizon=b.horizon,
     )
 
 
@@ -96,14 +87,4 @@ def split_workers(arms: Arms, n_workers: int, calls: int) -> Arms:
         paid = c.arrival[w, :n] if c.arrival is not None else c.R[w, :n]
         if np.any(paid != 0):
             raise ValueError(f"arms.rewards[{w}]: a worker arm earns nothing")
-    keep = slice(0, J)
-    return Arms(
-        transitions=[c.P[j, :, : int(c.counts[j]), : int(c.counts[j])].tolist() for j in range(J)],
-        arrival_rewards=None if c.arrival is None else [c.arrival[j, : int(c.counts[j])].tolist() for j in range(J)],
-        rewards=None if c.arrival is not None else [c.R[j, : int(c.counts[j])].tolist() for j in range(J)],
-        costs=None if arms.costs is None else arms.costs[keep],
-        initial=None if arms.initial is None else arms.initial[keep],
-        train_initial=None if arms.train_initial is None else arms.train_initial[keep],
-        available=None if arms.available is None else arms.available[keep],
-        horizon=arms.horizon,
-    )
+    return arms.subset(list(range(J)))
