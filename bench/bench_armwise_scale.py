@@ -130,7 +130,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--planner-candidates",
         default="auto",
         help="comma-separated planners of training's final choice (engine/sequoia/planner_candidates.py; auto: "
-        "every planner that fits, Lagrangian up to 200 arms, LP-update up to 50; '' for none)",
+        "every planner that fits, Lagrangian up to 200 arms, LP-update up to 100; '' for none)",
     )
     p.add_argument("--confirmation-episodes", type=int, default=20, help="fresh episodes of the final choice")
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per case")

@@ -10,8 +10,9 @@ reduction of :mod:`engine.planners.reduction` over the instance's class-count ro
 over the domain's own rows for the kept arms) and ``bounds`` (the full MILP with the dominated arms fixed to 0
 by column bounds). Times are wall clock per decision (``Decision.seconds``) plus the process CPU time, which
 is the better measure on a loaded machine. ``full,reduced`` measures both on the same fitted planner
-and the same states, so the ratio is from one run. ``lp_update`` is timed only at J <= 20 (an LP per
-decision). The states are random arm states with a random time to go (seeded). ``--pull-limits N`` gives every
+and the same states, so the ratio is from one run. ``lp_update`` is timed only up to ``--lp-update-max-arms``
+(100: an LP per decision; its set-up includes the warm start's reference LPs, one per time to go). The states
+are random arm states with a random time to go (seeded). ``--pull-limits N`` gives every
 arm a cap of N pulls per episode (:func:`scenarios.pull_limits.with_pull_limits`: the counter joins the arm
 state and a capped arm cannot be pulled), so the decisions run on restricted arms.
 """
@@ -175,6 +176,7 @@ def main() -> None:
     p.add_argument("--planners", default="whittle,lagrangian,lp_update")
     p.add_argument("--modes", default="default", help=f"comma list of {', '.join(MODES)}")
     p.add_argument("--pull-limits", type=int, default=None, help="cap every arm at this many pulls per episode")
+    p.add_argument("--lp-update-max-arms", type=int, default=100, help="skip lp_update above this many arms")
     p.add_argument("--json", default=None, help="write the rows (with every decision's value) here")
     args = p.parse_args()
     modes = args.modes.split(",")
@@ -183,7 +185,7 @@ def main() -> None:
         for size in args.sizes.split(","):
             J, B = (int(v) for v in size.split(":"))
             for planner in args.planners.split(","):
-                if planner == "lp_update" and J > 20:
+                if planner == "lp_update" and args.lp_update_max_arms < J:
                     continue
                 rows += bench_one(scenario, J, B, planner, modes, args.states, args.time_limit, args.pull_limits)
     print()

@@ -14,6 +14,7 @@ for any domain (arm pulls, interventions with shared reach, aux-variable feasibl
 
 from __future__ import annotations
 
+import highspy
 import numpy as np
 
 from bandits.restless.occupancy_model import highs_for
@@ -23,10 +24,14 @@ from engine.planners.base import Planner
 
 
 def lagrangian_values(
-    lp: OccupancyLP, structure: ControlStructure, time_limit: float = 60.0
+    lp: OccupancyLP, structure: ControlStructure, time_limit: float = 60.0, basis: highspy.HighsBasis | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``lp`` and return (V (J, H + 1, S) the per-arm priced values, first-step action marginals)."""
+    """Solve ``lp`` (by simplex from ``basis`` when given) and return (V (J, H + 1, S) the per-arm priced values,
+    first-step action marginals)."""
     h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
+    if basis is not None:
+        h.setOptionValue("solver", "simplex")
+        h.setBasis(basis)
     h.run()
     sol = h.getSolution()
     if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:

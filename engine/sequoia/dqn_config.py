@@ -51,7 +51,7 @@ class DQNConfig:
     # exceeds this many standard errors
     selection_z: float = 2.0
     # other planners measured against the chosen policy after snapshot selection: "auto" = every built-in planner
-    # that fits the instance (LP-update up to 50 arms, Lagrangian up to 200), or names (e.g. ("lp_update",)), or ()
+    # that fits the instance (LP-update up to 100 arms, Lagrangian up to 200), or names (e.g. ("lp_update",)), or ()
     # for none. The best planner decides unless the trained network beats it by selection_z standard errors
     # (engine/sequoia/planner_candidates.py; TrainingSummary.kept_planner_name)
     planner_candidates: tuple[str, ...] = ("auto",)

@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 #: ``planner_candidates`` token: every built-in planner that fits the instance, except the prior's own
 AUTO = "auto"
 #: built-in planners ``auto`` tries, in order, with the most arms it tries each at (a planner whose fit refuses
-#: the instance is skipped). LP-update solves one occupancy LP per decision (about 10 s at J = 100 capacity, so
-#: 400 decisions of 20 confirmation episodes would take an hour); the Lagrangian fit solves one (it does not finish
-#: at J = 1,000 on the worker domains). Name planners explicitly to measure them beyond.
-AUTO_PLANNERS = {"whittle": None, "lagrangian": 200, "lp_update": 50}
+#: the instance is skipped). LP-update solves one occupancy LP per decision (warm-started: about 0.5-1 s at J = 100
+#: capacity, so the 400 decisions of 20 confirmation episodes take minutes); the Lagrangian fit solves one (it does
+#: not finish at J = 1,000 on the worker domains). Name planners explicitly to measure them beyond.
+AUTO_PLANNERS = {"whittle": None, "lagrangian": 200, "lp_update": 100}
 #: above this many arms ``auto`` adds no candidate at all
 AUTO_MAX_ARMS = max(n for n in AUTO_PLANNERS.values() if n is not None)
 
