@@ -57,6 +57,7 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         elite_candidates=args.candidates,
         planner_candidates=tuple(name for name in args.planner_candidates.split(",") if name),
         confirmation_episodes=args.confirmation_episodes,
+        confirmation_max_episodes=args.confirmation_max_episodes,
     )
     start = time.perf_counter()
     engine = Engine.train(env, config, seed=seed, progress=not args.quiet)
@@ -85,6 +86,7 @@ def run_case(args: argparse.Namespace, scenario: str, seed: int) -> dict:
         "kept_planner_name": summary.get("kept_planner_name", ""),
         "kept_planner": bool(summary.get("kept_planner")),
         "final_returns": summary.get("final_returns"),
+        "final_episodes": summary.get("final_episodes"),
         "snapshot_returns": summary.get("snapshot_returns"),
     }
 
@@ -133,6 +135,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "every planner that fits, Lagrangian up to 200 arms, LP-update up to 100; '' for none)",
     )
     p.add_argument("--confirmation-episodes", type=int, default=20, help="fresh episodes of the final choice")
+    p.add_argument(
+        "--confirmation-max-episodes", type=int, default=80, help="extended up to this many while the choice is close"
+    )
     p.add_argument("--json", type=Path, default=None, help="append one JSON line per case")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)

@@ -58,6 +58,35 @@ def test_final_choice_prefers_the_best_planner_unless_the_network_is_significant
     assert final_choice(net(-1.0), None, [], measure, seeds, 2.0).winner == "network"  # no planner at all
 
 
+def test_a_close_contest_between_planners_is_extended_on_fresh_episodes():
+    """Two candidates both beat the prior's planner; on the first 8 episodes the one truly behind leads by
+    noise. Doubling the episodes (fresh seeds, every contender measured on them) settles it; a clear choice is
+    not extended, and the extension stops at ``max_episodes``."""
+    base = np.linspace(10.0, 20.0, 64)
+    # lagrangian: +1.0 always; lp_update: +1.2 on average but +0.9 on the first 8 episodes (seeds 0-7)
+    effect = {"lagrangian": np.full(64, 1.0), "lp_update": np.where(np.arange(64) < 8, 0.9, 1.24)}
+    effect["lp_update"] = effect["lp_update"] + 0.5 * np.sin(np.arange(64))
+
+    def measure(name, episode_seeds):
+        return base[episode_seeds] + effect[name][episode_seeds]
+
+    prior = lambda episode_seeds: base[episode_seeds]  # noqa: E731
+    counter = iter(range(8, 64))
+
+    def more(n):
+        return np.array([next(counter) for _ in range(n)])
+
+    first = final_choice(None, prior, ["lagrangian", "lp_update"], measure, np.arange(8), 2.0)
+    assert first.winner == "lagrangian" and first.episodes == 8  # no extension asked for
+    extended = final_choice(None, prior, ["lagrangian", "lp_update"], measure, np.arange(8), 2.0, 1.0, more, 64)
+    assert extended.winner == "lp_update" and extended.episodes in (16, 32, 64)
+    counter = iter(range(8, 64))
+    capped = final_choice(None, prior, ["lagrangian", "lp_update"], measure, np.arange(8), 2.0, 1.0, more, 8)
+    assert capped.winner == "lagrangian" and capped.episodes == 8
+    clear = final_choice(None, prior, ["lagrangian"], measure, np.arange(8), 2.0, 1.0, more, 64)
+    assert clear.winner == "lagrangian" and clear.episodes == 8  # one candidate, clearly ahead of the prior
+
+
 def test_auto_candidates_are_the_planners_that_fit_the_instance():
     capacity = _env().instance
     assert resolve_candidates(("auto",), capacity, "whittle") == ["lagrangian", "lp_update"]

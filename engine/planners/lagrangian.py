@@ -26,13 +26,11 @@ from engine.planners.base import Planner
 def lagrangian_values(
     lp: OccupancyLP, structure: ControlStructure, time_limit: float = 60.0, basis: highspy.HighsBasis | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``lp`` (by simplex from ``basis`` when given) and return (V (J, H + 1, S) the per-arm priced values,
-    first-step action marginals)."""
-    h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
-    if basis is not None:
-        h.setOptionValue("solver", "simplex")
-        h.setBasis(basis)
-    h.run()
+    """Solve ``lp`` (by simplex from ``basis`` when given, cold if that start does not reach a proven optimum) and
+    return (V (J, H + 1, S) the per-arm priced values, first-step action marginals)."""
+    h = _solved(lp, time_limit, basis)
+    if basis is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        h = _solved(lp, time_limit, None)
     sol = h.getSolution()
     if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
         raise RuntimeError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())}")
@@ -44,6 +42,15 @@ def lagrangian_values(
     adjusted = lp.reward[:, None, :, :] - ext[lp.mu]  # (J, H, S, V)
     values = backward_values(np.where(structure.valid[:, None, None, :], adjusted, -np.inf), structure)
     return values, np.clip(x[lp.q[0]], 0.0, 1.0)
+
+
+def _solved(lp: OccupancyLP, time_limit: float, basis: highspy.HighsBasis | None) -> highspy.Highs:
+    h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
+    if basis is not None:
+        h.setOptionValue("solver", "simplex")
+        h.setBasis(basis)
+    h.run()
+    return h
 
 
 def _reduced_cost_sign(lp: OccupancyLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,11 +13,13 @@ decisions are not latency-bound, and the Lagrangian planner (multipliers solved 
 
 Warm start (``warm_start=True``, the default): the LPs at one time to go differ only in the first step's flow
 right-hand sides (the current states), so each is solved by simplex from the optimal basis of the LP from the
-instance's initial distribution at that time to go, solved once. The start basis is a function of the time to go
-alone, never of the states visited before, so the planner stays a deterministic function of (states, time to go):
-a Markov policy, as the exact policy evaluation requires. At J = 100 capacity this takes a decision's LP from
-about 4.5 s to about 1 s (``bench/bench_planners.py``). Degenerate LPs have several optimal duals, and which one a
-solve returns depends on its start, so warm and cold decisions can differ where the duals are degenerate.
+instance's initial distribution at that time to go, solved once (cold when that solve does not end proven
+optimal). The start basis is a function of the time to go alone, never of the states visited before, so the
+planner stays a deterministic function of (states, time to go): a Markov policy, as the exact policy evaluation
+requires. At J = 100 capacity this takes a decision's LP from about 1.4 s to about 0.5 s (random states and times
+to go). Degenerate LPs have several optimal duals, and which one a solve returns depends on its start, so warm and
+cold tables can differ where the duals are degenerate (the decisions rarely do: ``bench_lp_update_rounding.py
+--warm-start``).
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ class DQNConfig:
     # that final choice is made on this many fresh episodes (not the validation episodes, on which the selected
     # snapshot looks better than it is: it is the maximum of several noisy scores); 0: on the validation episodes
     confirmation_episodes: int = 20
+    # ... extended (doubled) up to this many while the planners' contest is close (planner_candidates.py)
+    confirmation_max_episodes: int = 80
     # there a candidate planner replaces the prior's only when its paired gain exceeds this many standard errors
     planner_switch_z: float = 1.0
 
@@ -73,6 +75,7 @@ class DQNConfig:
         d["hidden"] = tuple(d.get("hidden", (16, 32)))
         d["planner_candidates"] = tuple(d.get("planner_candidates", ()))  # none before "auto" existed
         d.setdefault("confirmation_episodes", 0)  # chosen on the validation episodes before
+        d.setdefault("confirmation_max_episodes", d["confirmation_episodes"])  # and never extended
         if "prior" not in d and "reward_prior" in d:  # written before the planner priors
             d["prior"] = "reward" if d["reward_prior"] else "none"
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
