@@ -165,6 +165,28 @@ def test_lp_update_warm_start_is_a_function_of_the_state_alone(domain):
         make_planner("lp_update", env.instance, warm_start="yes")
 
 
+def test_lp_update_solves_cold_when_the_warm_start_fails(monkeypatch):
+    """A warm solve that does not end proven optimal (here: stopped by a zero time limit) is redone cold, and a
+    cold solve that ends without a solution by interior point: the decision table is the cold solve's."""
+    import engine.planners.lagrangian as lagrangian
+
+    env = _env("capacity", n_arms=5)
+    s = np.array([0, 1, 2, 3, 1])
+    cold = make_planner("lp_update", env.instance, warm_start=False).table(s, 6)
+    original, calls = lagrangian._solved, []
+
+    def failing_first(lp, time_limit, basis, interior=False):
+        calls.append((basis is not None, interior))
+        return original(lp, 0.0 if len(calls) < 3 else time_limit, basis, interior)
+
+    monkeypatch.setattr(lagrangian, "_solved", failing_first)
+    warm = make_planner("lp_update", env.instance)
+    warm._bases[6] = make_planner("lp_update", env.instance)._start_basis(6)  # the reference, solved unpatched
+    table = warm.table(s, 6)
+    assert calls == [(True, False), (False, False), (False, True)]
+    np.testing.assert_allclose(table, cold, atol=1e-6)
+
+
 def test_bad_planner_requests_name_the_field():
     env = _env("multi_intervention")
     with pytest.raises(InvalidInputError, match="planner"):

@@ -31,6 +31,8 @@ def lagrangian_values(
     h = _solved(lp, time_limit, basis)
     if basis is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         h = _solved(lp, time_limit, None)
+    if h.getInfo().primal_solution_status != 2 or not h.getSolution().dual_valid:
+        h = _solved(lp, time_limit, None, interior=True)  # rare: HiGHS's default ends with status Unknown
     sol = h.getSolution()
     if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
         raise RuntimeError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())}")
@@ -44,8 +46,14 @@ def lagrangian_values(
     return values, np.clip(x[lp.q[0]], 0.0, 1.0)
 
 
-def _solved(lp: OccupancyLP, time_limit: float, basis: highspy.HighsBasis | None) -> highspy.Highs:
+def _solved(
+    lp: OccupancyLP, time_limit: float, basis: highspy.HighsBasis | None, interior: bool = False
+) -> highspy.Highs:
+    """``lp`` solved by HiGHS: from ``basis`` by simplex, by interior point with crossover, or by its default."""
     h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
+    if interior:
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "on")
     if basis is not None:
         h.setOptionValue("solver", "simplex")
         h.setBasis(basis)
