@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
 )
 
@@ -172,8 +173,9 @@ class PlannerCreate(Strict):
     budget: Annotated[StrictInt, Field(ge=1, le=MAX_PLANNER_ARMS)] | None = None
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] | None = None
     horizon: Annotated[StrictInt, Field(ge=1, le=200)] | None = None
-    options: dict[str, str | int | float] = Field(
-        default_factory=dict, description='planner options, e.g. {"rounding": "marginals"} for lp_update'
+    options: dict[str, StrictBool | str | int | float] = Field(
+        default_factory=dict,
+        description='planner options, e.g. {"rounding": "marginals"} or {"warm_start": false} for lp_update',
     )
 
     model_config = ConfigDict(

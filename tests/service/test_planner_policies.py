@@ -41,6 +41,15 @@ def test_a_planner_policy_decides_like_the_library(client):
         assert d.json()["reason"] == want.reason  # which path answered, as in the library
 
 
+def test_lp_update_options_reach_the_planner(client):
+    body = {**BODY, "planner": "lp_update", "options": {"warm_start": False}}
+    r = client.post("/v1/planners", json=body, headers=HEADERS)
+    assert r.status_code == 201, r.text
+    assert r.json()["planner"] == {"name": "lp_update", "rounding": "duals", "warm_start": False}
+    d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": [0] * 8 + [3]}, headers=HEADERS)
+    assert d.status_code == 201, d.text
+
+
 def test_a_decision_says_which_path_answered(client):
     body = {"scenario": "budgeted", "planner": "whittle", "n_arms": 8, "budget": 2, "seed": 1}
     policy = client.post("/v1/planners", json=body, headers=HEADERS).json()
@@ -60,6 +69,7 @@ def test_a_decision_says_which_path_answered(client):
         ({"scenario": "inventory", "planner": "lagrangian"}, "scenario"),
         ({**BODY, "n_arms": 100_000}, "n_arms"),
         ({**BODY, "planner": "lp_update", "options": {"rounding": "coin"}}, "rounding"),
+        ({**BODY, "planner": "lp_update", "options": {"warm_start": "no"}}, "warm_start"),
         ({"scenario": "capacity", "planner": "whittle", "instance": {"arms": 1}, "n_arms": 5}, "n_arms"),
     ],
 )
