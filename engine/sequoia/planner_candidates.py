@@ -15,7 +15,8 @@ ahead fails to beat it there. So the last decision is taken on ``confirmation_ep
   errors; otherwise the best planner decides.
 
 While that contest between planners is close (another planner ahead on the mean but not yet by
-``planner_switch_z`` standard errors, or two candidates that beat the prior's planner not separated by that much),
+``planner_switch_z`` standard errors, or a chosen candidate less than :data:`SETTLED_Z` standard errors ahead of
+another candidate),
 every contender plays as many again fresh episodes, up to ``confirmation_max_episodes`` (at J = 100 scheduling,
 Lagrangian and LP-update both beat Whittle and the 20 episodes picked the one 0.3% behind).
 
@@ -43,6 +44,10 @@ AUTO = "auto"
 #: capacity, so the 400 decisions of 20 confirmation episodes take minutes); the Lagrangian fit solves one (it does
 #: not finish at J = 1,000 on the worker domains). Name planners explicitly to measure them beyond.
 AUTO_PLANNERS = {"whittle": None, "lagrangian": 200, "lp_update": 100}
+#: the lead (in standard errors of the paired difference) at which a choice between two candidate planners is
+#: settled; below it the final choice plays more episodes (J = 100 scheduling seed 1: a 1-standard-error lead of
+#: Lagrangian on 20 episodes, reversed on the 20 evaluation episodes)
+SETTLED_Z = 2.0
 #: above this many arms ``auto`` adds no candidate at all
 AUTO_MAX_ARMS = max(n for n in AUTO_PLANNERS.values() if n is not None)
 
@@ -145,7 +150,7 @@ def final_choice(
     while True:
         planners = {name: r for name, r in returns.items() if name != "network"}
         best = best_planner(planners, planner_switch_z)
-        if more_seeds is None or n >= max_episodes or not planners_unsettled(planners, best, planner_switch_z):
+        if more_seeds is None or n >= max_episodes or not planners_unsettled(planners, best):
             break
         extra = play(more_seeds(min(n, max_episodes - n)))
         returns = {name: np.concatenate([r, extra[name]]) for name, r in returns.items()}
@@ -168,17 +173,17 @@ def best_planner(planners: dict[str, np.ndarray], planner_switch_z: float) -> st
     return max(better, key=lambda n: planners[n].mean()) if better else "prior"
 
 
-def planners_unsettled(planners: dict[str, np.ndarray], best: str, planner_switch_z: float) -> bool:
+def planners_unsettled(planners: dict[str, np.ndarray], best: str) -> bool:
     """Whether more episodes could change the choice of ``best``: another planner has the higher mean (it did not
-    beat the prior's planner by ``planner_switch_z`` standard errors yet), or two candidates both beat the prior's
-    planner and ``best`` does not lead the other by ``planner_switch_z`` standard errors."""
+    beat the prior's planner by ``planner_switch_z`` standard errors yet), or ``best`` is a candidate that does not
+    lead another candidate by :data:`SETTLED_Z` standard errors."""
     for name, r in planners.items():
         if name == best:
             continue
         lead = planners[best] - r
         if lead.mean() < 0:
             return True
-        if "prior" not in (best, name) and not significant_gain(lead, planner_switch_z):
+        if "prior" not in (best, name) and not significant_gain(lead, SETTLED_Z):
             return True
     return False
 
