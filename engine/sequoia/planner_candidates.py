@@ -201,6 +201,7 @@ def choose_final(
     :func:`final_choice` against the best planner on ``confirmation_episodes`` fresh episodes, recorded in
     ``trainer.summary``. Returns the snapshot to load (0, the prior's own, where its planner won on an arm-pull
     domain)."""
+    from engine.planners import make_planner
     from engine.planners.prior import PlannerPrior
 
     cfg, s = trainer.config, trainer.summary
@@ -221,11 +222,19 @@ def choose_final(
         return planner_returns("", trainer.instance, planner, episode_seeds)
 
     candidates = resolve_candidates(cfg.planner_candidates, trainer.instance, planner.name if planner else None)
+    planners: dict[str, Any] = {}
+
+    def fitted(name: str):
+        """Each candidate fitted once, for every round of the contest (LP-update's reference LPs included)."""
+        if name not in planners:
+            planners[name] = make_planner(name, trainer.instance)
+        return planners[name]
+
     choice = final_choice(
         None if is_planner else network,
         prior if planner is not None else None,
         candidates,
-        lambda name, episode_seeds: planner_returns("", trainer.instance, name, episode_seeds),
+        lambda name, episode_seeds: planner_returns("", trainer.instance, fitted(name), episode_seeds),
         final_seeds,
         cfg.selection_z,
         cfg.planner_switch_z,
