@@ -61,7 +61,8 @@ def test_final_choice_prefers_the_best_planner_unless_the_network_is_significant
 def test_a_close_contest_between_planners_is_extended_on_fresh_episodes():
     """Two candidates both beat the prior's planner; on the first 8 episodes the one truly behind leads by
     noise. Doubling the episodes (fresh seeds, every contender measured on them) settles it; a clear choice is
-    not extended, and the extension stops at ``max_episodes``."""
+    not extended, the extension stops at ``max_episodes``, and two candidates ahead of the prior's planner always
+    play all of them."""
     base = np.linspace(10.0, 20.0, 64)
     # lagrangian: +1.0 always; lp_update: +1.2 on average but +0.9 on the first 8 episodes (seeds 0-7)
     effect = {"lagrangian": np.full(64, 1.0), "lp_update": np.where(np.arange(64) < 8, 0.9, 1.24)}
@@ -85,6 +86,11 @@ def test_a_close_contest_between_planners_is_extended_on_fresh_episodes():
     assert capped.winner == "lagrangian" and capped.episodes == 8
     clear = final_choice(None, prior, ["lagrangian"], measure, np.arange(8), 2.0, 1.0, more, 64)
     assert clear.winner == "lagrangian" and clear.episodes == 8  # one candidate, clearly ahead of the prior
+    counter = iter(range(8, 64))
+    steady = {"lagrangian": 2.0, "lp_update": 1.0}  # no noise: the lead is "significant" on any sample ...
+    both = final_choice(None, prior, ["lagrangian", "lp_update"], lambda n, e: base[e] + steady[n], np.arange(8), 2.0,
+                        1.0, more, 64)  # fmt: skip
+    assert both.winner == "lagrangian" and both.episodes == 64  # ... but two candidates ahead of the prior play all
 
 
 def test_auto_candidates_are_the_planners_that_fit_the_instance():
