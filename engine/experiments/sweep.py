@@ -232,6 +232,7 @@ def _run_task(task: dict) -> dict:
         "kept_planner": bool(s.get("kept_planner")),
         "kept_planner_name": s.get("kept_planner_name", ""),
         "final_returns": s.get("final_returns", {}),
+        "final_episodes": s.get("final_episodes", 0),
     }
     end = time.perf_counter()
     result["timings"] = {
