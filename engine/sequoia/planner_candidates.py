@@ -177,9 +177,9 @@ def planners_unsettled(planners: dict[str, np.ndarray], best: str) -> bool:
     """Whether more episodes could change the choice of ``best``: another planner has the higher mean (it did not
     beat the prior's planner by ``planner_switch_z`` standard errors yet), ``best`` is a candidate and another
     candidate is also ahead of the prior's planner on the mean (at J = 100 such candidates differ by 0.1-0.3%, and
-    the standard error of 20 heavy-tailed paired differences misled: a 2-standard-error lead on 20 fresh episodes
-    reversed on the next 20, three times), or ``best`` does not lead another candidate by :data:`SETTLED_Z`
-    standard errors."""
+    the standard error of 20 heavy-tailed paired differences misled: J = 100 scheduling seed 1, a 2-standard-error
+    lead on 20 fresh episodes, reversed on the 20 evaluation episodes), or ``best`` does not lead another candidate
+    by :data:`SETTLED_Z` standard errors."""
     base = planners.get("prior")
     for name, r in planners.items():
         if name == best:
