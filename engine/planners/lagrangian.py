@@ -31,11 +31,11 @@ def lagrangian_values(
     h = _solved(lp, time_limit, basis)
     if basis is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         h = _solved(lp, time_limit, None)
-    if h.getInfo().primal_solution_status != 2 or not h.getSolution().dual_valid:
+    if not _has_solution(h):
         h = _solved(lp, time_limit, None, interior=True)  # rare: HiGHS's default ends with status Unknown
-    sol = h.getSolution()
-    if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
+    if not _has_solution(h):
         raise RuntimeError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())}")
+    sol = h.getSolution()
     x, y = np.asarray(sol.col_value, float), np.asarray(sol.row_dual, float)
     y = _reduced_cost_sign(lp, x, y)
     assert lp.mu is not None and lp.reward is not None
@@ -59,6 +59,11 @@ def _solved(
         h.setBasis(basis)
     h.run()
     return h
+
+
+def _has_solution(h: highspy.Highs) -> bool:
+    """A feasible primal solution with valid duals (what the prices are read from)."""
+    return h.getInfo().primal_solution_status == 2 and h.getSolution().dual_valid
 
 
 def _reduced_cost_sign(lp: OccupancyLP, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -45,8 +45,9 @@ AUTO = "auto"
 #: not finish at J = 1,000 on the worker domains). Name planners explicitly to measure them beyond.
 AUTO_PLANNERS = {"whittle": None, "lagrangian": 200, "lp_update": 100}
 #: the lead (in standard errors of the paired difference) at which a choice between two candidate planners is
-#: settled; below it the final choice plays more episodes (J = 100 scheduling seed 1: a 1-standard-error lead of
-#: Lagrangian on 20 episodes, reversed on the 20 evaluation episodes)
+#: settled; below it the final choice plays more episodes. Where both candidates are ahead of the prior's planner
+#: the contest plays every episode regardless (J = 100 scheduling seed 1: Lagrangian's lead of more than 2
+#: standard errors on 20 fresh episodes was reversed on the 20 evaluation episodes)
 SETTLED_Z = 2.0
 #: above this many arms ``auto`` adds no candidate at all
 AUTO_MAX_ARMS = max(n for n in AUTO_PLANNERS.values() if n is not None)
