@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scenarios.errors import InfeasibleActionError
-from scenarios.feasibility import FeasibilityOracle, QuickFeasibility
+from scenarios.feasibility import EnumerableOracle, FeasibilityOracle, QuickFeasibility
 from scenarios.structure import Structure, rows_digest
 from scenarios.validation import as_int_vector
 from solvers.backends.registry import Backend, resolve_backend
@@ -157,11 +157,23 @@ class ActionModel:
             self._cache[key] = hit
         return hit
 
-    def extendable(self, a: np.ndarray) -> bool:
-        """Whether some feasible action contains every entry of ``a`` that is 1 (greedy construction)."""
+    def extendable(self, a: np.ndarray, closed: np.ndarray | None = None) -> bool:
+        """Whether some feasible action contains every entry of ``a`` that is 1 and none of the ``closed`` entries
+        (unavailable at a state; greedy construction)."""
+        a = np.asarray(a)
+        shut = closed is not None and bool(np.any(closed))
+        if shut and np.any(a[np.asarray(closed, dtype=bool)]):
+            return False
+        within = getattr(self.oracle, "extendable_within", None)
+        if within is not None:
+            return bool(within(a, np.zeros(self.n_actions, bool) if closed is None else np.asarray(closed, bool)))
         if self.downward_closed:
             return self.is_feasible(a)
-        return self._solve_fixed(np.asarray(a), lower_only=True) is not None
+        if not shut:
+            return self._solve_fixed(a, lower_only=True) is not None
+        milp = self._fixed_milp(a, lower_only=True)
+        milp.col_upper[: self.n_actions][np.asarray(closed, dtype=bool)] = 0.0
+        return self._milp_solver().solve(milp, time_limit=10.0, mip_rel_gap=1e-6).x is not None
 
     def feasible_with(self, a: np.ndarray, aux: np.ndarray) -> bool:
         """Whether ``aux`` certifies ``a`` (every row, bound and integrality holds; O(nonzeros)), e.g. the
@@ -311,6 +323,8 @@ class ActionModel:
         ones of a feasible action (a small MILP, memoised; n when nothing is proven), or ``2^n`` when the set is
         not downward closed."""
         n = self.n_actions
+        if isinstance(self.oracle, EnumerableOracle):
+            return self.oracle.count_bound()
         if not self.downward_closed:
             return 2**n
         bound = self.__dict__.get("_count_bound")
@@ -345,6 +359,8 @@ class ActionModel:
                 )
 
         check_time()
+        if isinstance(self.oracle, EnumerableOracle):
+            return self.oracle.enumerate_all(max_count)
         if self.downward_closed:
             found: list[tuple[int, ...]] = [()]
             level: list[tuple[int, ...]] = [()]

@@ -24,3 +24,14 @@ class QuickFeasibility(Protocol):
     search would settle the question (the routing oracle's tour search over many nodes)."""
 
     def quick_feasible(self, a: np.ndarray) -> bool | None: ...
+
+
+@runtime_checkable
+class EnumerableOracle(Protocol):
+    """An oracle that lists its feasible set directly (:meth:`ActionModel.enumerate`) and bounds its size
+    (:meth:`ActionModel.count_upper_bound`): for sets that are not downward closed, where the generic
+    enumeration would test every 0/1 vector."""
+
+    def count_bound(self) -> int: ...
+
+    def enumerate_all(self, max_count: int) -> np.ndarray: ...

@@ -30,6 +30,7 @@ SCENARIOS: dict[str, str] = {
     "switching": "scenarios.cormab.switching:SwitchingInstance",
     "pull_limits": "scenarios.cormab.pull_limits:PullLimitsInstance",
     "worker_budget": "scenarios.cormab.worker_budget:WorkerBudgetInstance",
+    "patrol": "scenarios.cormab.patrol:PatrolInstance",
 }
 
 ENTRY_POINT_GROUP = "redwood.scenarios"

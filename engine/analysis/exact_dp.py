@@ -97,7 +97,7 @@ def reward_table(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarr
 
 def closed_actions(instance: CoRMABInstance, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """(K, S) True where an action takes an entry unavailable in the joint state (``arms.available``)."""
-    if not instance.arms.restricted:
+    if not instance.state_dependent:
         return np.zeros((len(actions), len(states)), dtype=bool)
     closed = instance.unavailable_entries(states).astype(np.int64)  # (S, N)
     return (np.asarray(actions, dtype=np.int64) @ closed.T) > 0

@@ -58,6 +58,8 @@ def planner_actions(planner, states: np.ndarray, time_to_go: int, actions: np.nd
         block = states[start : start + _BLOCK]
         tables = planner.tables(block, time_to_go)  # (b, J, V)
         scores = joint_values(tables, planner.structure, np.broadcast_to(acts, (len(block), *acts.shape)))
+        if planner.instance.state_dependent:  # entries the domain closes in the state (not in the tables)
+            scores = np.where(planner.instance.uses_unavailable(block[:, None, :], acts[None]), -np.inf, scores)
         chosen[start : start + len(block)] = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
     return acts[chosen]
 

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from bandits.restless.occupancy_model import occupancy_rows
 from scenarios.action_model import ActionModel
 from scenarios.arms import birth_death_matrices
-from scenarios.cormab.instance import CoRMABInstance, ReachStructure
+from scenarios.cormab.instance import ArmControls, CoRMABInstance, EntryTies, ReachStructure
 
 
 def expected_rows(
@@ -38,6 +38,8 @@ def control_structure(
     values, up-probabilities); otherwise the action sets each arm's level: x = level_weights @ a, values 0..K,
     the arms' own transitions and rewards.
     """
+    if isinstance(instance, ArmControls):
+        return instance.arm_controls()
     if isinstance(instance, ReachStructure):
         W, values, probs = instance.control_structure()
         _, _, table = instance.arms.birth_death(type(instance).__name__)
@@ -171,6 +173,18 @@ def build_occupancy_lp(
             0.0,
             0.0,
         )
+    if isinstance(instance, EntryTies):  # rows (tie, t): q[t, i] - P(arm j in state s / at its k-th value) = 0
+        linked: list[tuple[int, np.ndarray]] = [(i, mu[j, :, s, :]) for i, j, s in instance.state_ties()]
+        linked += [(i, mu[j, :, :, k]) for i, j, k in instance.value_ties()]
+        for entry, cols in linked:  # cols (H, S or V): the occupancy columns summed at each step
+            lp.add(
+                np.concatenate([np.arange(H), np.repeat(np.arange(H), cols.shape[1])]),
+                np.concatenate([q[:, entry], cols.ravel()]),
+                np.concatenate([np.ones(H), -np.ones(cols.size)]),
+                H,
+                0.0,
+                0.0,
+            )
     coupling_end = lp.n_rows
     # the feasible set's rows in expectation, per step
     for t in range(H):

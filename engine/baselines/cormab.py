@@ -97,7 +97,7 @@ class IterativeMyopicPolicy:
             value = np.asarray(self.instance.expected_reward(states, actions), dtype=float)
             return np.where(self.instance.uses_unavailable(states, actions), -np.inf, value)
 
-        a, _ = greedy_ascent(self.model, score, self.costs)
+        a, _ = greedy_ascent(self.model, score, self.costs, closed=self.instance.unavailable_entries(states))
         return a
 
 

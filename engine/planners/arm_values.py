@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from engine.analysis.occupancy_lp import control_structure
-from scenarios.cormab.instance import CoRMABInstance, ReachStructure
+from scenarios.cormab.instance import ArmControls, CoRMABInstance, ReachStructure
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class ControlStructure:
 
     @classmethod
     def of(cls, instance: CoRMABInstance) -> ControlStructure:
-        if not isinstance(instance, ReachStructure):  # levels of the arms' own actions: O(J)
+        if not isinstance(instance, (ReachStructure, ArmControls)):  # levels of the arms' own actions: O(J)
             J, K = instance.n_arms, instance.arms.n_levels
             trans_all, reward_all, _, _ = instance.arms.arrays()
             entries = np.arange(J * K)

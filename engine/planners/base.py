@@ -65,8 +65,12 @@ class Planner:
 
     # ------------------------------------------------------------------ derived views of the table
     def milp(self, states: np.ndarray, time_to_go: int) -> MatrixMILP:
-        """The decision MILP at one state."""
-        return objective_milp(self.model, self.fit().table(states, time_to_go), self.structure)
+        """The decision MILP at one state (entries unavailable in ``states`` fixed at 0)."""
+        milp = objective_milp(self.model, self.fit().table(states, time_to_go), self.structure)
+        if self.instance.state_dependent:
+            n = self.instance.n_actions
+            milp.col_upper[:n][self.instance.unavailable_entries(np.asarray(states, dtype=np.int64))] = 0.0
+        return milp
 
     def score(self, states: np.ndarray, time_to_go: int, actions: np.ndarray) -> np.ndarray:
         """Planner objective of each action row (k, N) at one state."""

@@ -240,7 +240,8 @@ class PlannerPolicy:
 
     def _greedy(self, states: np.ndarray, ttg: int) -> Decision:
         start = time.perf_counter()
-        a, value = greedy_ascent(self.model, lambda acts: self.planner.score(states, ttg, acts))
+        closed = self.instance.unavailable_entries(states) if self.instance.state_dependent else None
+        a, value = greedy_ascent(self.model, lambda acts: self.planner.score(states, ttg, acts), closed=closed)
         return Decision(a, float(value), float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start, "greedy")
 
     # ---------------------------------------------------------------------------------- persisting

@@ -326,7 +326,7 @@ class DQNTrainer:
             if self.prior is not None:
                 prior = self.prior.values(s2, t2, cands.numpy())
                 online, evaluated = online + prior, evaluated + prior
-            if self.instance.arms.restricted:  # candidates unavailable at the next state cannot be the argmax
+            if self.instance.state_dependent:  # candidates unavailable at the next state cannot be the argmax
                 closed = self.instance.uses_unavailable(s2[:, None, :], cands.numpy())
                 online = online.masked_fill(torch.as_tensor(closed), float("-inf"))
             next_value = evaluated.gather(1, online.argmax(dim=1, keepdim=True)).squeeze(1)

@@ -50,6 +50,30 @@ class ReachStructure(Protocol):
     def control_structure(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]: ...
 
 
+@runtime_checkable
+class ArmControls(Protocol):
+    """A domain whose arms respond to combinations of action entries through its own tables (a patrol's position
+    moves to the chosen end node): ``arm_controls()`` gives (weights (J, N) with x = weights @ a, each arm's
+    control values, its transition matrices (V_j, S, S) and expected step rewards (S, V_j) at those values),
+    padded to the instance's state count. The exact DP, the occupancy LP and the planners read it."""
+
+    def arm_controls(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]: ...
+
+
+@runtime_checkable
+class EntryTies(Protocol):
+    """A domain whose action entries are indicators of an arm's state or control value (a patrol starts where it
+    stands and moves to the end it picks): ``state_ties()`` lists (entry i, arm j, state s) with a_i = 1 exactly
+    when arm j is in state s, ``value_ties()`` (entry i, arm j, value index k) with a_i = 1 exactly when arm j's
+    control takes its k-th value. The occupancy LP keeps both in expectation at every step (the links
+    x = weights @ a alone keep only E[x_j]); the domain enforces them through its rows and
+    :meth:`CoRMABInstance.unavailable_entries`."""
+
+    def state_ties(self) -> list[tuple[int, int, int]]: ...
+
+    def value_ties(self) -> list[tuple[int, int, int]]: ...
+
+
 class CoRMABInstance(BaseModel):
     """Base of every coRMAB domain: arms plus a feasible set over the domain's actions."""
 
@@ -74,6 +98,11 @@ class CoRMABInstance(BaseModel):
         return self
 
     # ------------------------------------------------------------------ state-dependent availability
+    @property
+    def state_dependent(self) -> bool:
+        """Whether some action entry is unavailable in some state (restricted arms, or the domain's own rule)."""
+        return self.arms.restricted
+
     def unavailable_entries(self, states: np.ndarray) -> np.ndarray:
         """(..., n_actions) True where an action entry may not be 1 in ``states`` (..., J): its arm cannot take
         that level there (``arms.available``). All False for unrestricted arms."""
@@ -87,7 +116,7 @@ class CoRMABInstance(BaseModel):
         """(...) whether each action (..., n_actions) takes an entry unavailable in its states (..., J)
         (broadcast over the batch dimensions)."""
         a = np.asarray(actions)
-        if not self.arms.restricted:
+        if not self.state_dependent:
             return np.zeros(a.shape[:-1], dtype=bool)
         return np.any(self.unavailable_entries(states) & (a > 0), axis=-1)
 

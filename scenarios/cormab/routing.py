@@ -40,6 +40,25 @@ TUBE_SOURCES = {20: 0, 40: 10, 60: 0, 80: 0, 100: 0}
 TUBE_BUDGETS = {20: 5, 40: 10, 60: 15, 80: 20, 100: 20}
 
 
+def random_transit_graph(n_nodes: int, seed: int) -> tuple[list[tuple[int, int]], int]:
+    """(edges, centre): stations uniform in the unit square, their Euclidean minimum spanning tree plus about
+    0.45 J extra links between near neighbours (the tube subgraphs have 1.3-1.45 J edges); the centre is the
+    station nearest the middle of the square."""
+    if n_nodes < 1:
+        raise ValueError("n_arms: must be at least 1")
+    rng = np.random.default_rng([seed, 3])
+    pts = rng.uniform(size=(n_nodes, 2))
+    dist = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    tree = minimum_spanning_tree(dist + 1e-12 * (1 - np.eye(n_nodes))).tocoo()
+    edges = {(min(u, v), max(u, v)) for u, v in zip(tree.row.tolist(), tree.col.tolist(), strict=True)}
+    near = np.argsort(dist, axis=1)[:, 1:4]
+    cands = sorted({(min(u, v), max(u, v)) for u in range(n_nodes) for v in near[u].tolist()} - edges)
+    n_extra = min(len(cands), round(0.45 * n_nodes))
+    if n_extra:
+        edges |= {cands[k] for k in rng.choice(len(cands), n_extra, replace=False).tolist()}
+    return sorted(edges), int(np.argmin(np.linalg.norm(pts - 0.5, axis=1)))
+
+
 class RoutingInstance(CoRMABInstance):
     """Arms on the nodes 0..J-1 of an undirected graph; a closed walk of 2B moves from ``source``."""
 
@@ -87,20 +106,8 @@ class RoutingInstance(CoRMABInstance):
         the source is the station nearest the centre."""
         if budget < 1:
             raise ValueError("budget: must be at least 1 (the walk has 2*budget moves)")
-        if n_arms < 1:
-            raise ValueError("n_arms: must be at least 1")
-        rng = np.random.default_rng([seed, 3])
-        pts = rng.uniform(size=(n_arms, 2))
-        dist = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
-        tree = minimum_spanning_tree(dist + 1e-12 * (1 - np.eye(n_arms))).tocoo()
-        edges = {(min(u, v), max(u, v)) for u, v in zip(tree.row.tolist(), tree.col.tolist(), strict=True)}
-        near = np.argsort(dist, axis=1)[:, 1:4]
-        cands = sorted({(min(u, v), max(u, v)) for u in range(n_arms) for v in near[u].tolist()} - edges)
-        n_extra = min(len(cands), round(0.45 * n_arms))
-        if n_extra:
-            edges |= {cands[k] for k in rng.choice(len(cands), n_extra, replace=False).tolist()}
-        source = int(np.argmin(np.linalg.norm(pts - 0.5, axis=1)))
-        return cls(arms=generate_arms(n_arms, budget, seed, horizon), edges=sorted(edges), source=source, budget=budget)
+        edges, source = random_transit_graph(n_arms, seed)
+        return cls(arms=generate_arms(n_arms, budget, seed, horizon), edges=edges, source=source, budget=budget)
 
     @classmethod
     def from_networkx(

@@ -8,6 +8,7 @@ decided again on its own: every row's action is the one a single call returns.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -34,17 +35,25 @@ LINEAR_TIE_TOL = 1e-9
 
 
 def greedy_ascent(
-    model: ActionModel, score: Callable[[np.ndarray], np.ndarray], costs: np.ndarray | None = None
+    model: ActionModel,
+    score: Callable[[np.ndarray], np.ndarray],
+    costs: np.ndarray | None = None,
+    closed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Start empty; repeatedly add the entry with the best gain (per unit of ``costs`` when given).
 
     One batched ``score`` call per round. Stops when the action is feasible and no addition improves it.
     For feasible sets that are not downward closed (e.g. exactly B interventions) additions continue
     until the action is feasible. An addition scored -inf (an entry unavailable at the state) is never made; an
-    ascent that can no longer reach a feasible action returns the best feasible action it passed.
+    ascent that can no longer reach a feasible action returns the best feasible action it passed. On such sets
+    ``closed`` (the entries unavailable at the state) makes every addition one that a feasible action avoiding
+    them still contains (a patrol's end within reach of where it stands).
     """
     n = model.n_actions
     extendable_test = _extendable_test(model)
+    if closed is not None and np.any(closed) and not model.downward_closed:
+        shut = np.asarray(closed, dtype=bool)
+        extendable_test = functools.partial(_extendable_avoiding, model, shut)
     a = np.zeros(n, dtype=np.int64)
     value = float(score(a[None])[0])
     eye = np.eye(n, dtype=np.int64)
@@ -127,6 +136,10 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     return a, value, settled
 
 
+def _extendable_avoiding(model: ActionModel, closed: np.ndarray, a: np.ndarray) -> bool:
+    return model.extendable(a, closed)
+
+
 def _extendable_test(model: ActionModel) -> Callable[[np.ndarray], bool]:
     """``model.quickly_extendable``, or the same verdict cheaper: without a quick-feasibility oracle that method is
     :meth:`~scenarios.action_model.ActionModel.extendable`, which on a downward-closed set is ``is_feasible``
@@ -154,7 +167,7 @@ class GreedySelector:
 
     def select(self, q: StateQ, time_limit: float | None = None) -> Decision:
         start = time.perf_counter()
-        a, value = greedy_ascent(q.model, q.score)
+        a, value = greedy_ascent(q.model, q.score, closed=q.closed)
         return Decision(a, value, float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start, self.name)
 
     def select_batch(self, q: StateQBatch, time_limit: float | None = None) -> list[Decision]:

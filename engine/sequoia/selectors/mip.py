@@ -208,7 +208,7 @@ class MipSelector:
         decision, reason = self._select_by_oracle(q, start, limit)
         if decision is not None:
             return decision
-        incumbent, incumbent_value = greedy_ascent(q.model, q.score)
+        incumbent, incumbent_value = greedy_ascent(q.model, q.score, closed=q.closed)
 
         def remaining() -> float | None:
             return None if limit is None else max(limit - (time.perf_counter() - start), 1e-3)

@@ -28,7 +28,7 @@ class SamplingSelector:
                 if not len(candidates):
                     from engine.sequoia.selectors.greedy import greedy_ascent
 
-                    candidates = greedy_ascent(q.model, q.score)[0][None]
+                    candidates = greedy_ascent(q.model, q.score, closed=q.closed)[0][None]
         values = q.score(candidates)
         best = int(np.argmax(values))
         return Decision(
