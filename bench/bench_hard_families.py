@@ -1,9 +1,9 @@
 """Planners vs the exact DP optimum vs a trained policy on the hard families (issue 16, item 3).
 
-For each family (``overlapping_reach``, ``coverage``, ``switching``, ``pull_limits``, ``worker_budget``) and seed, on
-a tiny instance (J = 6 by default, J = 4 for ``pull_limits``, whose arms have 12 states, and ``worker_budget``: 4
-beneficiaries plus 2 worker arms): the exact DP optimum
-(engine.analysis.exact_dp), the exact myopic policy's value (the best available feasible action by expected step
+For each family (``overlapping_reach``, ``coverage``, ``switching``, ``pull_limits``, ``worker_budget``, ``patrol``) and
+seed, on a tiny instance (J = 6 by default, J = 4 for ``pull_limits``, whose arms have 12 states, and
+``worker_budget``: 4 beneficiaries plus 2 worker arms; ``patrol``: 6 sites plus the position arm): the exact DP
+optimum (engine.analysis.exact_dp), the exact myopic policy's value (the best available feasible action by expected step
 reward, evaluated by DP), on ``pull_limits`` the limit-blind Whittle planner (fitted on the base arms, its argmax
 taken over the actions available in the state), each applicable planner's exact value as % of it
 (engine.analysis.exact_policy.planner_policy_value: Whittle on arm-pull families only, Lagrangian everywhere), the
@@ -14,8 +14,8 @@ occupancy-LP bound. Prints one row per (family, seed) as it finishes, then a tab
     python bench/bench_hard_families.py --families coverage --seeds 0 1 --episodes 20 --json out.json
 
 Budgets default to each family's issue setting (overlapping_reach: B = 4 of N = 8 interventions;
-coverage, switching and pull_limits: B = 2 arms; worker_budget: W = 2 workers of 6 calls each). Torch runs on one
-thread (``--threads``).
+coverage, switching and pull_limits: B = 2 arms; worker_budget: W = 2 workers of 6 calls each; patrol: B = 2 sites
+inspected per step, T = 2 moves). Torch runs on one thread (``--threads``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FAMILIES = ("overlapping_reach", "coverage", "switching", "pull_limits", "worker_budget")
-BUDGET = {"overlapping_reach": 4, "coverage": 2, "switching": 2, "pull_limits": 2, "worker_budget": 2}
+FAMILIES = ("overlapping_reach", "coverage", "switching", "pull_limits", "worker_budget", "patrol")
+BUDGET = {
+    "overlapping_reach": 4,
+    "coverage": 2,
+    "switching": 2,
+    "pull_limits": 2,
+    "worker_budget": 2,
+    "patrol": 2,
+}
 # pull_limits: 12 states per arm (3 base states x 4 pull counts): 12^4 joint states; worker_budget: 4 beneficiaries
 # (3 states) and 2 workers (7 states: 6 calls each): 81 x 49 joint states
 ARMS = {"pull_limits": 4, "worker_budget": 4}
