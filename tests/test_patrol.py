@@ -68,6 +68,10 @@ def test_the_oracle_agrees_with_the_rows_and_with_brute_force(seed, budget, move
         if feasible:
             z = rows.A @ np.concatenate([a, y])
             assert np.all(z >= rows.row_lower - 1e-9) and np.all(z <= rows.row_upper + 1e-9)
+    for _ in range(6):  # completions avoiding closed entries: the oracle's search against the rows' MILP
+        partial = (rng.uniform(size=12) < 0.15).astype(np.int64)
+        closed = rng.uniform(size=12) < 0.3
+        assert model.extendable(partial, closed) == rows.extendable(partial, closed)
     listed = {tuple(r) for r in model.enumerate().tolist()}
     every = {c for c in itertools.product((0, 1), repeat=12) if _brute_feasible(graph, np.array(c))}
     assert listed == every and model.count_upper_bound() >= len(every)
