@@ -173,13 +173,13 @@ def test_lp_update_solves_cold_when_the_warm_start_fails(monkeypatch):
     env = _env("capacity", n_arms=5)
     s = np.array([0, 1, 2, 3, 1])
     cold = make_planner("lp_update", env.instance, warm_start=False).table(s, 6)
-    original, calls = lagrangian._solved, []
+    original, calls = lagrangian.solved_lp, []
 
     def failing_first(lp, time_limit, basis, interior=False):
         calls.append((basis is not None, interior))
         return original(lp, 0.0 if len(calls) < 3 else time_limit, basis, interior)
 
-    monkeypatch.setattr(lagrangian, "_solved", failing_first)
+    monkeypatch.setattr(lagrangian, "solved_lp", failing_first)
     warm = make_planner("lp_update", env.instance)
     warm._bases[6] = make_planner("lp_update", env.instance)._start_basis(6)  # the reference, solved unpatched
     table = warm.table(s, 6)

@@ -28,11 +28,11 @@ def lagrangian_values(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``lp`` (by simplex from ``basis`` when given, cold if that start does not reach a proven optimum) and
     return (V (J, H + 1, S) the per-arm priced values, first-step action marginals)."""
-    h = _solved(lp, time_limit, basis)
+    h = solved_lp(lp, time_limit, basis)
     if basis is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        h = _solved(lp, time_limit, None)
+        h = solved_lp(lp, time_limit, None)
     if not _has_solution(h):
-        h = _solved(lp, time_limit, None, interior=True)  # rare: HiGHS's default ends with status Unknown
+        h = solved_lp(lp, time_limit, None, interior=True)  # rare: HiGHS's default ends with status Unknown
     if not _has_solution(h):
         raise RuntimeError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())}")
     sol = h.getSolution()
@@ -46,13 +46,19 @@ def lagrangian_values(
     return values, np.clip(x[lp.q[0]], 0.0, 1.0)
 
 
-def _solved(
-    lp: OccupancyLP, time_limit: float, basis: highspy.HighsBasis | None, interior: bool = False
+def solved_lp(
+    lp: OccupancyLP,
+    time_limit: float,
+    basis: highspy.HighsBasis | None,
+    interior: bool = False,
+    crossover: bool = False,
 ) -> highspy.Highs:
-    """``lp`` solved by HiGHS: from ``basis`` by simplex, by interior point with crossover, or by its default."""
+    """``lp`` solved by HiGHS: from ``basis`` by simplex, by interior point with crossover, or by its default
+    (with ``crossover``: always ending on a basis, even where the default picks interior point)."""
     h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
     if interior:
         h.setOptionValue("solver", "ipm")
+    if interior or crossover:
         h.setOptionValue("run_crossover", "on")
     if basis is not None:
         h.setOptionValue("solver", "simplex")

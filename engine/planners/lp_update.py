@@ -27,11 +27,10 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from bandits.restless.occupancy_model import highs_for
 from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, joint_values
 from engine.planners.base import Planner
-from engine.planners.lagrangian import decision_table, lagrangian_values
+from engine.planners.lagrangian import decision_table, lagrangian_values, solved_lp
 from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 
@@ -107,9 +106,7 @@ class LPUpdatePlanner(Planner):
 
 def _optimal_basis(lp: OccupancyLP, time_limit: float = 600.0) -> highspy.HighsBasis | None:
     """The optimal simplex basis of ``lp`` (crossover after interior point on large LPs); None if there is none."""
-    h = highs_for(lp.c, lp.A, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, time_limit)
-    h.setOptionValue("run_crossover", "on")
-    h.run()
+    h = solved_lp(lp, time_limit, None, crossover=True)
     basis = h.getBasis()
     optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     return basis if optimal and basis.valid else None
