@@ -49,6 +49,7 @@ class OpenWalkGraph:
         adj = sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n_nodes, n_nodes))
         self.dist, self.pred = shortest_path(adj, directed=False, unweighted=True, return_predecessors=True)
         self._model: ActionModel | None = None
+        self._rows: ActionModel | None = None
 
     @property
     def n_actions(self) -> int:
@@ -68,11 +69,16 @@ class OpenWalkGraph:
     def model(self) -> ActionModel:
         """The rows with the exact :class:`OpenWalkOracle` (cached)."""
         if self._model is None:
-            self._model = dataclasses.replace(self.rows_model(), oracle=OpenWalkOracle(self), _cache={})
+            self._model = dataclasses.replace(self._build_rows(), oracle=OpenWalkOracle(self), _cache={})
         return self._model
 
     def rows_model(self) -> ActionModel:
-        """The rows alone (feasibility by MILP)."""
+        """The rows alone (feasibility by MILP; cached)."""
+        if self._rows is None:
+            self._rows = self._build_rows()
+        return self._rows
+
+    def _build_rows(self) -> ActionModel:
         J, T = self.n, self.T
         arcs = self.arcs()
         t, u, v = arcs.T
