@@ -15,12 +15,14 @@ from solvers.backends.registry import Backend, resolve_backend
 
 
 class NullPolicy:
-    """Pull nothing (or, where the feasible set forbids the empty action, the cheapest feasible one)."""
+    """Pull nothing (or, where the feasible set forbids the empty action, the cheapest feasible one, repaired at each
+    state where the domain closes some of its entries: a patrol that inspects nothing still starts where it is)."""
 
     name = "null"
 
     def __init__(self, instance: CoRMABInstance, backend: Backend = "highs") -> None:
         """``backend`` (a registered name or a solver object) finds the cheapest feasible action when needed."""
+        self.instance = instance
         model = instance.action_model()
         empty = np.zeros(instance.n_actions, dtype=np.int64)
         if model.is_feasible(empty):
@@ -32,6 +34,8 @@ class NullPolicy:
             self._action = np.round(sol.x[: instance.n_actions]).astype(np.int64)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
+        if self.instance.state_dependent and self.instance.uses_unavailable(states, self._action):
+            return self.instance.drop_unavailable(states, self._action)
         return self._action.copy()
 
 
