@@ -169,11 +169,7 @@ class ActionModel:
             return bool(within(a, np.zeros(self.n_actions, bool) if closed is None else np.asarray(closed, bool)))
         if self.downward_closed:
             return self.is_feasible(a)
-        if not shut:
-            return self._solve_fixed(a, lower_only=True) is not None
-        milp = self._fixed_milp(a, lower_only=True)
-        milp.col_upper[: self.n_actions][np.asarray(closed, dtype=bool)] = 0.0
-        return self._milp_solver().solve(milp, time_limit=10.0, mip_rel_gap=1e-6).x is not None
+        return self._solve_fixed(a, lower_only=True, closed=closed if shut else None) is not None
 
     def feasible_with(self, a: np.ndarray, aux: np.ndarray) -> bool:
         """Whether ``aux`` certifies ``a`` (every row, bound and integrality holds; O(nonzeros)), e.g. the
@@ -280,8 +276,12 @@ class ActionModel:
             self._solver = resolve_backend(self.backend, mip_rel_gap=1e-6)
         return self._solver
 
-    def _solve_fixed(self, a: np.ndarray, lower_only: bool) -> np.ndarray | None:
-        sol = self._milp_solver().solve(self._fixed_milp(a, lower_only), time_limit=10.0, mip_rel_gap=1e-6)
+    def _solve_fixed(self, a: np.ndarray, lower_only: bool, closed: np.ndarray | None = None) -> np.ndarray | None:
+        """A feasible [a ; y] with ``a`` fixed (``lower_only``: its ones fixed), the ``closed`` entries at 0."""
+        milp = self._fixed_milp(a, lower_only)
+        if closed is not None:
+            milp.col_upper[: self.n_actions][np.asarray(closed, dtype=bool)] = 0.0
+        sol = self._milp_solver().solve(milp, time_limit=10.0, mip_rel_gap=1e-6)
         return sol.x if sol.x is not None else None
 
     def _elastic_violations(self, a: np.ndarray) -> list[str]:

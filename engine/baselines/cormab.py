@@ -34,7 +34,7 @@ class NullPolicy:
             self._action = np.round(sol.x[: instance.n_actions]).astype(np.int64)
 
     def act(self, states: np.ndarray, time_to_go: int, rng: np.random.Generator) -> np.ndarray:
-        if self.instance.state_dependent and self.instance.uses_unavailable(states, self._action):
+        if self.instance.uses_unavailable(states, self._action):
             return self.instance.drop_unavailable(states, self._action)
         return self._action.copy()
 

@@ -240,7 +240,7 @@ class PlannerPolicy:
 
     def _greedy(self, states: np.ndarray, ttg: int) -> Decision:
         start = time.perf_counter()
-        closed = self.instance.unavailable_entries(states) if self.instance.state_dependent else None
+        closed = self.instance.unavailable_entries(states)
         a, value = greedy_ascent(self.model, lambda acts: self.planner.score(states, ttg, acts), closed=closed)
         return Decision(a, float(value), float("inf"), float("inf"), HEURISTIC, time.perf_counter() - start, "greedy")
 

@@ -214,12 +214,19 @@ class OpenWalkOracle:
         pulls, starts, ends = a[:J], np.flatnonzero(a[J : 2 * J]), np.flatnonzero(a[2 * J :])
         if len(starts) != 1 or len(ends) != 1 or pulls.sum() > self.B:
             return None
-        u, v = int(starts[0]), int(ends[0])
-        stops = [int(x) for x in np.flatnonzero(pulls) if x not in (u, v)]
-        if self.path_length(u, [], v) > self.T or any(self.dist[u, x] + self.dist[x, v] > self.T for x in stops):
+        return self._fitting_route(a, int(starts[0]), int(ends[0]))
+
+    def _fitting_route(self, a: np.ndarray, u: int, v: int) -> list[int] | None:
+        """[u, ordered stops..., v] when a walk from ``u`` through the pulls of ``a`` to ``v`` fits in T moves."""
+        J = self.n
+        stops = [int(x) for x in np.flatnonzero(a[:J]) if x not in (u, v)]
+        if self.dist[u, v] > self.T or any(self.dist[u, x] + self.dist[x, v] > self.T for x in stops):
             return None
         if len(stops) > _EXACT_DP_MAX:
-            return self._milp_route(a)
+            b = a.copy()
+            b[J:] = 0
+            b[J + u] = b[2 * J + v] = 1
+            return self._milp_route(b)
         order, length = self.shortest_order(u, stops, v)
         return [u, *order, v] if length <= self.T else None
 
@@ -266,19 +273,7 @@ class OpenWalkOracle:
             options.append(on.tolist() if len(on) else [])
         starts = options[0] or np.flatnonzero(~closed[J : 2 * J]).tolist()
         ends = options[1] or np.flatnonzero(~closed[2 * J :]).tolist()
-        pulled = np.flatnonzero(a[:J]).tolist()
-        for u, v in itertools.product(starts, ends):
-            stops = [x for x in pulled if x not in (u, v)]
-            if self.dist[u, v] > self.T or any(self.dist[u, x] + self.dist[x, v] > self.T for x in stops):
-                continue
-            if len(stops) > _EXACT_DP_MAX:
-                b = a.copy()
-                b[J + u] = b[2 * J + v] = 1
-                if self._milp_route(b) is not None:
-                    return True
-            elif self.shortest_order(u, stops, v)[1] <= self.T:
-                return True
-        return False
+        return any(self._fitting_route(a, u, v) is not None for u, v in itertools.product(starts, ends))
 
     # --------------------------------------------------------------------------- oracle protocol
     def is_feasible(self, a: np.ndarray) -> bool:

@@ -32,6 +32,20 @@ _QUICK_DP_MAX = 12  # Held-Karp over 12 nodes: ~50k table entries, a few ms
 _UNKNOWN = object()
 
 
+def check_edges(edges: list[tuple[int, int]], n_nodes: int) -> None:
+    """``ValueError("edges: reason")`` for an edge with an endpoint outside 0..n-1, a self-loop or a duplicate."""
+    seen: set[tuple[int, int]] = set()
+    for k, (u, v) in enumerate(edges):
+        if not (0 <= u < n_nodes and 0 <= v < n_nodes):
+            raise ValueError(f"edges: edge {k} = ({u}, {v}) has an endpoint outside [0, {n_nodes - 1}]")
+        if u == v:
+            raise ValueError(f"edges: edge {k} is a self-loop; waiting at a node is always allowed")
+        key = (min(u, v), max(u, v))
+        if key in seen:
+            raise ValueError(f"edges: edge {k} = ({u}, {v}) is listed twice")
+        seen.add(key)
+
+
 class WalkGraph:
     """The nodes 0..n-1, undirected edges, source and budget of a walk; derived structures are cached."""
 

@@ -30,6 +30,7 @@ from pydantic import Field, PrivateAttr, model_validator
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms
 from scenarios.constraints.open_walks import OpenWalkBlock, OpenWalkGraph, OpenWalkOracle
+from scenarios.constraints.walks import check_edges
 from scenarios.cormab.base_arms_input import arms_from_base
 from scenarios.cormab.instance import CoRMABInstance, generate_arms
 from scenarios.cormab.routing import random_transit_graph
@@ -101,14 +102,7 @@ class PatrolInstance(CoRMABInstance):
             raise ValueError(f"arms.transitions[{J}]: the last arm must be the position arm ({J} states, held)")
         if self.arms.restricted:
             raise ValueError("arms.available: a patrol's arms cannot restrict their actions")
-        seen: set[tuple[int, int]] = set()
-        for k, (u, v) in enumerate(self.edges):
-            if not (0 <= u < J and 0 <= v < J) or u == v:
-                raise ValueError(f"edges: edge {k} = ({u}, {v}) must join two distinct sites in [0, {J - 1}]")
-            key = (min(u, v), max(u, v))
-            if key in seen:
-                raise ValueError(f"edges: edge {k} = ({u}, {v}) is listed twice")
-            seen.add(key)
+        check_edges(self.edges, J)
         return self
 
     def __eq__(self, other: object) -> bool:  # the private cache is not part of the data

@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from scenarios.action_model import ActionModel
 from scenarios.constraints.routing import RoutingBlock
-from scenarios.constraints.walks import WalkGraph, WalkOracle
+from scenarios.constraints.walks import WalkGraph, WalkOracle, check_edges
 from scenarios.cormab.instance import ArmModel, CoRMABInstance, generate_arms
 from scenarios.errors import InfeasibleActionError
 
@@ -70,16 +70,7 @@ class RoutingInstance(CoRMABInstance):
     @model_validator(mode="after")
     def _check(self) -> RoutingInstance:
         J = self.n_arms
-        seen: set[tuple[int, int]] = set()
-        for k, (u, v) in enumerate(self.edges):
-            if not (0 <= u < J and 0 <= v < J):
-                raise ValueError(f"edges: edge {k} = ({u}, {v}) has an endpoint outside [0, {J - 1}]")
-            if u == v:
-                raise ValueError(f"edges: edge {k} is a self-loop; waiting at a node is always allowed")
-            key = (min(u, v), max(u, v))
-            if key in seen:
-                raise ValueError(f"edges: edge {k} = ({u}, {v}) is listed twice")
-            seen.add(key)
+        check_edges(self.edges, J)
         if self.source >= J:
             raise ValueError(f"source: must be a node in [0, {J - 1}], got {self.source}")
         return self

@@ -50,10 +50,7 @@ def greedy_ascent(
     them still contains (a patrol's end within reach of where it stands).
     """
     n = model.n_actions
-    extendable_test = _extendable_test(model)
-    if closed is not None and np.any(closed) and not model.downward_closed:
-        shut = np.asarray(closed, dtype=bool)
-        extendable_test = functools.partial(_extendable_avoiding, model, shut)
+    extendable_test = _extendable_test(model, closed)
     a = np.zeros(n, dtype=np.int64)
     value = float(score(a[None])[0])
     eye = np.eye(n, dtype=np.int64)
@@ -136,14 +133,13 @@ def greedy_ascent_batch(q: StateQBatch) -> tuple[np.ndarray, np.ndarray, np.ndar
     return a, value, settled
 
 
-def _extendable_avoiding(model: ActionModel, closed: np.ndarray, a: np.ndarray) -> bool:
-    return model.extendable(a, closed)
-
-
-def _extendable_test(model: ActionModel) -> Callable[[np.ndarray], bool]:
+def _extendable_test(model: ActionModel, closed: np.ndarray | None = None) -> Callable[[np.ndarray], bool]:
     """``model.quickly_extendable``, or the same verdict cheaper: without a quick-feasibility oracle that method is
     :meth:`~scenarios.action_model.ActionModel.extendable`, which on a downward-closed set is ``is_feasible``
-    (asking it directly skips a runtime protocol check per call, most of its cost)."""
+    (asking it directly skips a runtime protocol check per call, most of its cost). On a set that is not downward
+    closed, with entries ``closed`` at the state: whether a feasible action avoiding them still contains ``a``."""
+    if closed is not None and np.any(closed) and not model.downward_closed:
+        return functools.partial(model.extendable, closed=np.asarray(closed, dtype=bool))
     if model.downward_closed and not isinstance(model.oracle, QuickFeasibility):
         return model.is_feasible
     return model.quickly_extendable
