@@ -339,12 +339,22 @@ class ActionModel:
             self.__dict__["_count_bound"] = bound
         return bound
 
-    def enumerate(self, max_count: int = 200_000, max_seconds: float | None = None) -> np.ndarray:
+    def enumerate(
+        self, max_count: int = 200_000, max_seconds: float | None = None, closed: np.ndarray | None = None
+    ) -> np.ndarray:
         """Every feasible action as rows of a 0/1 matrix; raises when there are more than ``max_count``.
 
         When :meth:`count_upper_bound` is within ``max_count`` the work is bounded by it. Otherwise counting
         stops (and enumeration is refused) as soon as ``max_count`` is passed, or after ``max_seconds`` (None:
-        no time limit; 0: refuse at once, from the bound alone)."""
+        no time limit; 0: refuse at once, from the bound alone). ``closed``: only the actions with none of these
+        entries (a state's unavailable ones), listed directly by an :class:`EnumerableOracle`, else filtered
+        from the whole set (whose size ``max_count`` then limits)."""
+        if closed is not None and np.any(closed):
+            shut = np.asarray(closed, dtype=bool)
+            if isinstance(self.oracle, EnumerableOracle):
+                return self.oracle.enumerate_all(max_count, shut)
+            every = self.enumerate(max_count, max_seconds)
+            return every[~np.any(every[:, shut] > 0, axis=1)]
         n = self.n_actions
         start = time.perf_counter()
         bound = self.count_upper_bound()

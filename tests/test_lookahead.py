@@ -100,6 +100,28 @@ def test_local_search_never_scores_below_the_planner_action(family):
         assert decision.value >= base_q - 1e-9
 
 
+def test_state_dependent_sets_score_every_action_the_state_leaves_open():
+    """A patrol's feasible set depends on where it stands: with a silent value the lookahead is the exact myopic
+    argmax over the walks from the patrol's node (listed once per node), in a batch as one by one."""
+    instance = make("patrol", n_arms=5, budget=2, seed=1, horizon=5).instance
+    policy = _policy("patrol", instance, _silent(instance), enumerate_limit=1)  # not the whole set: per state
+    assert policy.candidates is None and policy.vectorises("lookahead")
+    model, rng = instance.action_model(), np.random.default_rng(0)
+    every = model.enumerate()
+    rows = []
+    for _ in range(6):
+        states = np.array([rng.integers(0, c) for c in instance.arms.state_counts])
+        rows.append(np.concatenate([states, [int(rng.integers(1, 6))]]))
+        open_ones = every[~instance.uses_unavailable(states[None], every)]
+        decision = policy.decide(rows[-1])
+        assert model.is_feasible(decision.action) and not instance.uses_unavailable(states, decision.action)
+        assert decision.value == pytest.approx(instance.expected_reward(states[None], open_ones).max(), abs=1e-9)
+    batch = policy.decide_batch(np.stack(rows))
+    assert [d.value for d in batch] == pytest.approx([policy.decide(r).value for r in rows], abs=1e-9)
+    off = _policy("patrol", instance, _silent(instance), enumerate_limit=1, state_enumerate_limit=0)
+    assert not off.vectorises("lookahead")  # switched off: local search from the planner's action
+
+
 def test_bad_settings_name_their_field():
     with pytest.raises(InvalidInputError) as err:
         LookaheadConfig(samples=0)
@@ -113,6 +135,9 @@ def test_bad_settings_name_their_field():
     with pytest.raises(InvalidInputError) as err:
         LookaheadConfig(explore=1.5)
     assert err.value.field == "explore"
+    with pytest.raises(InvalidInputError) as err:
+        LookaheadConfig(state_enumerate_limit=-1)
+    assert err.value.field == "state_enumerate_limit"
 
 
 def test_bad_states_and_selectors_are_refused_without_state_change():

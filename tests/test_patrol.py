@@ -75,6 +75,9 @@ def test_the_oracle_agrees_with_the_rows_and_with_brute_force(seed, budget, move
     listed = {tuple(r) for r in model.enumerate().tolist()}
     every = {c for c in itertools.product((0, 1), repeat=12) if _brute_feasible(graph, np.array(c))}
     assert listed == every and model.count_upper_bound() >= len(every)
+    closed = rng.uniform(size=12) < 0.3  # the actions a state leaves open, listed directly
+    open_ones = {c for c in every if not np.any(np.array(c)[closed])}
+    assert {tuple(r) for r in model.enumerate(closed=closed).tolist()} == open_ones
 
 
 def test_the_position_arm_moves_to_the_end_and_the_start_is_closed_by_the_state(small) -> None:

@@ -1,5 +1,7 @@
-"""Candidate joint actions for the one-step lookahead: every feasible action when there are few, else the
-feasible one-move neighbourhood of an action (add an entry, drop one, or swap one in for one out).
+"""Candidate joint actions for the one-step lookahead: every feasible action when there are few, or every one a
+state leaves open when the feasible set depends on the state and its oracle lists it (a patrol's walks from
+where it stands), else the feasible one-move neighbourhood of an action (add an entry, drop one, or swap one in
+for one out).
 
 Neighbourhoods larger than ``limit`` are subsampled with a generator the caller seeds, so a decision stays a
 deterministic function of its state. Every candidate returned is feasible (checked by the ActionModel).
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.action_model import ActionModel
+from scenarios.feasibility import EnumerableOracle
 
 
 def all_feasible(model: ActionModel, limit: int) -> np.ndarray | None:
@@ -17,6 +20,18 @@ def all_feasible(model: ActionModel, limit: int) -> np.ndarray | None:
     if model.count_upper_bound() > limit:
         return None
     return model.enumerate(max_count=limit)
+
+
+def feasible_in_state(model: ActionModel, closed: np.ndarray, limit: int) -> np.ndarray | None:
+    """Every feasible action with none of the ``closed`` entries when its oracle lists them directly and there
+    are at most ``limit``, else None (the generic enumeration would go through the whole set)."""
+    if not isinstance(model.oracle, EnumerableOracle):
+        return None
+    try:
+        listed = model.enumerate(max_count=limit, closed=closed)
+    except ValueError:
+        return None
+    return listed if len(listed) else None
 
 
 def neighbourhood(model: ActionModel, action: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:

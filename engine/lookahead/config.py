@@ -22,6 +22,9 @@ class LookaheadConfig:
     samples: int = 32  # next-state samples per candidate (common to every candidate and state)
     exact_expectation: bool = True  # small joint state spaces, every action scored: E[V(s')] exact, not sampled
     enumerate_limit: int = 512  # score every feasible action when the set provably has at most this many
+    # where the feasible set depends on the state (a patrol starts where it stands) and its oracle lists it: score
+    # every action the state leaves open when there are at most this many (0: never; local search otherwise)
+    state_enumerate_limit: int = 4096
     neighbours: int = 400  # else the base action's one-move neighbourhood, subsampled to this many
     rounds: int = 2  # local-search rounds from the base action (neighbourhood mode)
     validation_episodes: int = 50  # held-out episodes on which the lookahead must beat the planner
@@ -37,18 +40,14 @@ class LookaheadConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInputError(name, f"must be a positive integer, got {value!r}")
-        if not isinstance(self.sweeps, int) or self.sweeps < 0:
-            raise InvalidInputError("sweeps", f"must be an integer >= 0, got {self.sweeps!r}")
-        if not isinstance(self.validation_episodes, int) or self.validation_episodes < 0:
-            raise InvalidInputError("validation_episodes", f"must be an integer >= 0, got {self.validation_episodes!r}")
-        if not isinstance(self.validation_max_episodes, int) or self.validation_max_episodes < 0:
-            raise InvalidInputError(
-                "validation_max_episodes", f"must be an integer >= 0, got {self.validation_max_episodes!r}"
-            )
-        if not isinstance(self.exact_selection_states, int) or self.exact_selection_states < 0:
-            raise InvalidInputError(
-                "exact_selection_states", f"must be an integer >= 0, got {self.exact_selection_states!r}"
-            )
+        non_negative = (
+            "sweeps", "validation_episodes", "validation_max_episodes", "exact_selection_states",
+            "state_enumerate_limit",
+        )  # fmt: skip
+        for name in non_negative:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidInputError(name, f"must be an integer >= 0, got {value!r}")
         if not isinstance(self.exact_expectation, bool):
             raise InvalidInputError("exact_expectation", f"must be true or false, got {self.exact_expectation!r}")
         if not 0.0 <= float(self.explore) <= 1.0:

@@ -7,7 +7,9 @@ decision is a deterministic function of the state and comparisons between candid
 network fitted to the base planner's Monte-Carlo returns-to-go (:mod:`engine.lookahead.rollouts`). With V the
 planner's exact value this is one policy-improvement step from the planner: never worse in expectation.
 
-Q is maximised over every feasible action when the feasible set is small (``enumerate_limit``), else by local
+Q is maximised over every feasible action when the feasible set is small (``enumerate_limit``), or over every
+action the state leaves open where the feasible set depends on the state and its oracle lists it
+(``state_enumerate_limit``: a patrol's walks from where it stands, listed once per position), else by local
 search from the planner's own action over feasible one-move neighbourhoods (add, drop, swap). Training keeps the
 planner itself unless the lookahead beats it by ``selection_z`` standard errors on held-out episodes (common
 random numbers): the policy is never knowingly below its planner. Decisions are ``heuristic`` (no bound).
@@ -27,7 +29,7 @@ from bandits.restless.joint_dp import expected_next, joint_states, state_index
 from engine.analysis.lockstep import observation_rows
 from engine.checkpoint import weights_digest
 from engine.decision import Decision
-from engine.lookahead.candidates import all_feasible, neighbourhood
+from engine.lookahead.candidates import all_feasible, feasible_in_state, neighbourhood
 from engine.lookahead.config import LookaheadConfig
 from engine.lookahead.value_network import ValueNetwork
 from engine.planners.policy import PlannerPolicy
@@ -67,6 +69,9 @@ class LookaheadPolicy:
         self.model = self.base.model
         self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
         self.candidates = all_feasible(self.model, config.enumerate_limit)
+        # the feasible set depends on the state: every action it leaves open, per set of closed entries
+        self._per_state = self.candidates is None and instance.state_dependent and config.state_enumerate_limit > 0
+        self._state_sets: dict[bytes, np.ndarray | None] = {}
         counts = np.asarray(instance.arms.state_counts, dtype=np.int64)
         n_joint = float(np.prod(counts.astype(float)))
         small = n_joint <= TABLE_STATES
@@ -143,12 +148,38 @@ class LookaheadPolicy:
             q = self.scores(states, time_to_go, self.candidates)
             best = np.argmax(q, axis=1)
             return self.candidates[best], q[np.arange(len(states)), best]
-        chosen, values = [], []
-        for s in states:
-            a, v = self._local_search(s, time_to_go)
-            chosen.append(a)
-            values.append(v)
-        return np.stack(chosen), np.asarray(values)
+        chosen = np.zeros((len(states), self.model.n_actions), dtype=np.int64)
+        values = np.zeros(len(states))
+        local = np.arange(len(states))
+        if self._per_state:
+            local, groups = self._group_by_open_set(states)
+            for cands, idx in groups:
+                q = self.scores(states[idx], time_to_go, cands)
+                best = np.argmax(q, axis=1)
+                chosen[idx], values[idx] = cands[best], q[np.arange(len(idx)), best]
+        for i in local:
+            chosen[i], values[i] = self._local_search(states[i], time_to_go)
+        return chosen, values
+
+    def _group_by_open_set(self, states: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """States whose open actions are listed, grouped by their closed entries ((candidates, row indices) per
+        group, each set enumerated once and cached), and the rows left to the local search (too many to list)."""
+        closed = self.instance.unavailable_entries(states)
+        keys = [row.tobytes() for row in closed]
+        groups: dict[bytes, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key not in self._state_sets:
+                self._state_sets[key] = feasible_in_state(self.model, closed[i], self.config.state_enumerate_limit)
+            groups.setdefault(key, []).append(i)
+        listed: list[tuple[np.ndarray, np.ndarray]] = []
+        local: list[int] = []
+        for key, rows in groups.items():
+            cands = self._state_sets[key]
+            if cands is None:
+                local += rows
+            else:
+                listed.append((cands, np.asarray(rows)))
+        return np.asarray(local, dtype=np.int64), listed
 
     def _local_search(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, float]:
         rng = np.random.default_rng([self.seed, time_to_go, *states.tolist()])
@@ -200,7 +231,7 @@ class LookaheadPolicy:
         """Whether :meth:`decide_batch` scores a batch at once (every feasible action enumerated)."""
         if selector == "planner" or self.use_planner:
             return self.base.vectorises("mip")
-        return self.candidates is not None
+        return self.candidates is not None or self._per_state
 
     def _decision(self, action: np.ndarray, value: float, seconds: float) -> Decision:
         self.model.check(action)
@@ -263,7 +294,9 @@ class LookaheadPolicy:
         if meta.get("kind") != cls.kind:
             raise InvalidInputError("path", f"{path} is not a lookahead checkpoint")
         instance: Any = load_instance(meta["scenario"], meta["instance"])
-        config = LookaheadConfig.from_dict({"exact_expectation": False, **meta["config"]})  # older: sampled
+        # older checkpoints: sampled expectations, no per-state enumeration (as they were selected)
+        older = {"exact_expectation": False, "state_enumerate_limit": 0}
+        config = LookaheadConfig.from_dict({**older, **meta["config"]})
         value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
         value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
         return cls(

