@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from scenarios.action_model import ActionModel
 from scenarios.constraints.base import BlockBase
+from scenarios.constraints.row_stack import RowStack
 
 #: Held-Karp over at most this many intermediate nodes; the rows' MILP beyond
 _EXACT_DP_MAX = 12
@@ -83,15 +84,9 @@ class OpenWalkGraph:
         arcs = self.arcs()
         t, u, v = arcs.T
         n_y = len(arcs)
-        n = 3 * J + n_y
         col = 3 * J + np.arange(n_y)
-        blocks, lo, hi, names = [], [], [], []
-
-        def add(rows, cols, vals, n_rows, lower, upper, labels) -> None:
-            blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, n)))
-            lo.append(np.broadcast_to(np.asarray(lower, float), (n_rows,)))
-            hi.append(np.broadcast_to(np.asarray(upper, float), (n_rows,)))
-            names.extend(labels)
+        rows = RowStack(3 * J, n_y)
+        add = rows.add
 
         nodes = np.arange(J)
         add(np.zeros(J, int), nodes, np.ones(J), 1, -np.inf, self.budget, ["budget"])
@@ -139,19 +134,7 @@ class OpenWalkGraph:
             0.0,
             [f"visit[{x}]" for x in range(J)],
         )
-        return ActionModel(
-            name="patrol",
-            n_actions=3 * J,
-            A=sp.vstack(blocks, format="csr"),
-            row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi),
-            row_names=names,
-            aux_lower=np.zeros(n_y),
-            aux_upper=np.ones(n_y),
-            aux_integer=np.ones(n_y, bool),
-            aux_names=[f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()],
-            downward_closed=False,
-        )
+        return rows.model("patrol", [f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()], downward_closed=False)
 
 
 class OpenWalkOracle:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 from pydantic import Field, PrivateAttr, model_validator
 
 from scenarios.action_model import ActionModel, Structure
 from scenarios.constraints.base import BlockBase
 from scenarios.constraints.matching import MatchingOracle
+from scenarios.constraints.row_stack import RowStack
 
 
 class SchedulingBlock(BlockBase):
@@ -75,16 +75,8 @@ class SchedulingBlock(BlockBase):
         i, j, s = triples.T
         nx_ = len(triples)
         col = J + np.arange(nx_)
-        blocks: list[sp.csr_matrix] = []
-        lo: list[np.ndarray] = []
-        hi: list[np.ndarray] = []
-        names: list[str] = []
-
-        def add(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, lower, upper, labels) -> None:
-            blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, J + nx_)))
-            lo.append(np.broadcast_to(np.asarray(lower, float), (n_rows,)))
-            hi.append(np.broadcast_to(np.asarray(upper, float), (n_rows,)))
-            names.extend(labels)
+        stack = RowStack(J, nx_)
+        add = stack.add
 
         if self.budget is not None:
             add(np.zeros(J, int), np.arange(J), np.ones(J), 1, -np.inf, self.budget, ["budget"])
@@ -117,17 +109,9 @@ class SchedulingBlock(BlockBase):
             0.0,
             [f"assign_only_pulled[{a},{b},{c}]" for a, b, c in triples.tolist()],
         )
-        return ActionModel(
-            name="scheduling",
-            n_actions=J,
-            A=sp.vstack(blocks, format="csr"),
-            row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi),
-            row_names=names,
-            aux_lower=np.zeros(nx_),
-            aux_upper=np.ones(nx_),
-            aux_integer=np.ones(nx_, bool),
-            aux_names=[f"x[{a},{b},{c}]" for a, b, c in triples.tolist()],
+        return stack.model(
+            "scheduling",
+            [f"x[{a},{b},{c}]" for a, b, c in triples.tolist()],
             downward_closed=True,
             oracle=MatchingOracle(triples, J, W, S, J if self.budget is None else self.budget, K),
             structure=Structure(

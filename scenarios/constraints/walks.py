@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import minimum_spanning_tree, shortest_path
 
 from scenarios.action_model import ActionModel, Structure
+from scenarios.constraints.row_stack import RowStack
 
 _EXACT_DP_MAX = 20
 _QUICK_DP_MAX = 12  # Held-Karp over 12 nodes: ~50k table entries, a few ms
@@ -107,13 +108,8 @@ class WalkGraph:
         t, u, v = arcs.T
         ny = len(arcs)
         col = J + np.arange(ny)
-        blocks, lo, hi, names = [], [], [], []
-
-        def add(rows, cols, vals, n_rows, lower, upper, labels) -> None:
-            blocks.append(sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, J + ny)))
-            lo.append(np.broadcast_to(np.asarray(lower, float), (n_rows,)))
-            hi.append(np.broadcast_to(np.asarray(upper, float), (n_rows,)))
-            names.extend(labels)
+        rows = RowStack(J, ny)
+        add = rows.add
 
         add(np.zeros(J, int), np.arange(J), np.ones(J), 1, -np.inf, self.budget, ["budget"])
         first = t == 0
@@ -145,19 +141,7 @@ class WalkGraph:
             0.0,
             [f"visit[{j}]" for j in others.tolist()],
         )
-        return ActionModel(
-            name="routing",
-            n_actions=J,
-            A=sp.vstack(blocks, format="csr"),
-            row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi),
-            row_names=names,
-            aux_lower=np.zeros(ny),
-            aux_upper=np.ones(ny),
-            aux_integer=np.ones(ny, bool),
-            aux_names=[f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()],
-            downward_closed=True,
-        )
+        return rows.model("routing", [f"y[{a},{b},{c}]" for a, b, c in arcs.tolist()], downward_closed=True)
 
 
 class WalkOracle:
