@@ -317,33 +317,24 @@ def test_intervention_levels_train_save_load_and_decide(tmp_path) -> None:
     assert inst.expected_reward(obs[:-1], myopic) == pytest.approx(inst.expected_reward(obs[:-1], best))
 
 
-def test_rest_planner_on_three_state_arms_and_bad_rows_named(tmp_path) -> None:
+def test_rest_planner_on_three_state_arms_and_bad_rows_named(rest) -> None:
     """REST: a capacity instance with 3-state arms gets a planner policy that decides like the library; a bad
     transition row is a 422 naming the element."""
-    from fastapi.testclient import TestClient
-
-    from api.service import Settings, create_app
-
-    key = "admin-key-for-arms-test"
-    app = create_app(
-        Settings(db_url=f"sqlite:///{tmp_path / 'r.db'}", policy_dir=tmp_path, secret="s3cret", bootstrap_key=key)
-    )
+    client, headers = rest
     arms = json.loads(random_arms_instance().model_dump_json())
     body = {"scenario": "capacity", "planner": "lagrangian", "instance": arms}
-    headers = {"X-API-Key": key}
-    with TestClient(app) as client:
-        r = client.post("/v1/planners", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        library = Engine.plan(make("capacity", instance=arms), "lagrangian")
-        state = [0, 1, 2, 2, 1, 0, 3 - 1, 1, 4]
-        d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
-        assert d.status_code == 201, d.text
-        assert d.json()["action"] == library.decide(state).action.tolist()
-        bad = json.loads(json.dumps(body))
-        bad["instance"]["arms"]["transitions"][2][1][0] = [0.5, 0.2, 0.1]
-        r = client.post("/v1/planners", json=bad, headers=headers)
-        assert r.status_code == 422 and r.json()["error"]["field"] == "instance.arms.transitions[2][1][0]", r.text
-        assert "row sums to 0.8" in r.json()["error"]["message"]
+    r = client.post("/v1/planners", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    library = Engine.plan(make("capacity", instance=arms), "lagrangian")
+    state = [0, 1, 2, 2, 1, 0, 3 - 1, 1, 4]
+    d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
+    assert d.status_code == 201, d.text
+    assert d.json()["action"] == library.decide(state).action.tolist()
+    bad = json.loads(json.dumps(body))
+    bad["instance"]["arms"]["transitions"][2][1][0] = [0.5, 0.2, 0.1]
+    r = client.post("/v1/planners", json=bad, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "instance.arms.transitions[2][1][0]", r.text
+    assert "row sums to 0.8" in r.json()["error"]["message"]
 
 
 def random_arms_instance() -> CapacityInstance:

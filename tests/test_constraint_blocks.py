@@ -383,22 +383,8 @@ def test_cli_decide_prints_the_assignment(tmp_path, capsys):
     )
 
 
-@pytest.fixture
-def client(tmp_path):
-    from fastapi.testclient import TestClient
-
-    from api.service import Settings, create_app
-
-    (tmp_path / "policies").mkdir()
-    settings = Settings(
-        db_url=f"sqlite:///{tmp_path / 'r.db'}", policy_dir=tmp_path / "policies", secret="s", bootstrap_key="k" * 20
-    )
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def test_rest_accepts_constraints_and_returns_assignments(client):
-    headers = {"X-API-Key": "k" * 20}
+def test_rest_accepts_constraints_and_returns_assignments(rest):
+    client, headers = rest
     instance = _constrained().instance.model_dump(mode="json")
     r = client.post(
         "/v1/planners", json={"scenario": "capacity", "planner": "whittle", "instance": instance}, headers=headers
@@ -430,8 +416,8 @@ def test_rest_accepts_constraints_and_returns_assignments(client):
         ([{"kind": "budget", "limit": 1, "extra": 1}], "instance.constraints[0].extra"),
     ],
 )
-def test_rest_rejects_bad_constraints_with_422_naming_the_field(client, blocks, field):
-    headers = {"X-API-Key": "k" * 20}
+def test_rest_rejects_bad_constraints_with_422_naming_the_field(rest, blocks, field):
+    client, headers = rest
     instance = {**make("capacity", n_arms=6, budget=3, seed=0).instance.model_dump(mode="json"), "constraints": blocks}
     r = client.post(
         "/v1/planners", json={"scenario": "capacity", "planner": "whittle", "instance": instance}, headers=headers

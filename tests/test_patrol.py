@@ -232,25 +232,16 @@ def test_errors_name_the_field() -> None:
     assert err.value.field == "instance.arms.transitions[4]"
 
 
-def test_served_over_rest(tmp_path, small) -> None:
-    from fastapi.testclient import TestClient
-
-    from api.service import Settings, create_app
-
-    key = "admin-key-for-patrol"
-    app = create_app(
-        Settings(db_url=f"sqlite:///{tmp_path / 'r.db'}", policy_dir=tmp_path, secret="s3cret", bootstrap_key=key)
-    )
+def test_served_over_rest(rest, small) -> None:
+    client, headers = rest
     body = {"scenario": "patrol", "planner": "lagrangian", "instance": json.loads(small.model_dump_json())}
-    headers = {"X-API-Key": key}
     state = [1, 1, 1, 1, 3, 5]  # the patrol at node 3
-    with TestClient(app) as client:
-        r = client.post("/v1/planners", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
-        assert d.status_code == 201, d.text
-        action = d.json()["action"]
-        assert action[4 + 3] == 1 and sum(action[4:8]) == 1
-        url = f"/v1/policies/{r.json()['id']}/decisions"
-        bad = client.post(url, json={"state": [1, 1, 1, 1, 9, 5]}, headers=headers)
-        assert bad.status_code == 422, bad.text
+    r = client.post("/v1/planners", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    url = f"/v1/policies/{r.json()['id']}/decisions"
+    d = client.post(url, json={"state": state}, headers=headers)
+    assert d.status_code == 201, d.text
+    action = d.json()["action"]
+    assert action[4 + 3] == 1 and sum(action[4:8]) == 1
+    bad = client.post(url, json={"state": [1, 1, 1, 1, 9, 5]}, headers=headers)
+    assert bad.status_code == 422, bad.text

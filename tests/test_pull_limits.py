@@ -295,30 +295,19 @@ def test_the_lookahead_learns_on_limited_arms(limited) -> None:
         assert not np.any(a[limited.unavailable_entries(states)])
 
 
-def test_registered_and_served_over_rest(tmp_path, limited) -> None:
-    from fastapi.testclient import TestClient
-
-    from api.service import Settings, create_app
-
+def test_registered_and_served_over_rest(rest, limited) -> None:
+    client, headers = rest
     assert "pull_limits" in list_scenarios()
-    key = "admin-key-for-limits-test"
-    app = create_app(
-        Settings(db_url=f"sqlite:///{tmp_path / 'r.db'}", policy_dir=tmp_path, secret="s3cret", bootstrap_key=key)
-    )
     body = {"scenario": "pull_limits", "planner": "whittle", "instance": json.loads(limited.model_dump_json())}
-    headers = {"X-API-Key": key}
     U, W = counter_sizes(2, 1)
     state = [(2 * U + 2) * W, (2 * U + 2) * W, (2 * U + 2) * W, 2 * U * W, 0, 5]  # arms 0-2 used both pulls
-    with TestClient(app) as client:
-        r = client.post("/v1/planners", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
-        assert d.status_code == 201, d.text
-        assert d.json()["action"][:3] == [0, 0, 0]
-        assert (
-            d.json()["action"]
-            == Engine.plan(make("pull_limits", instance=body["instance"]), "whittle").decide(state).action.tolist()
-        )
+    r = client.post("/v1/planners", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
+    assert d.status_code == 201, d.text
+    assert d.json()["action"][:3] == [0, 0, 0]
+    library = Engine.plan(make("pull_limits", instance=body["instance"]), "whittle")
+    assert d.json()["action"] == library.decide(state).action.tolist()
 
 
 @pytest.mark.parametrize("domain", ["capacity", "scheduling", "routing"])

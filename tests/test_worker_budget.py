@@ -177,21 +177,12 @@ def test_errors_name_the_field() -> None:
     assert err.value.field == "budget"
 
 
-def test_served_over_rest(tmp_path, small) -> None:
-    from fastapi.testclient import TestClient
-
-    from api.service import Settings, create_app
-
-    key = "admin-key-for-worker-budget"
-    app = create_app(
-        Settings(db_url=f"sqlite:///{tmp_path / 'r.db'}", policy_dir=tmp_path, secret="s3cret", bootstrap_key=key)
-    )
+def test_served_over_rest(rest, small) -> None:
+    client, headers = rest
     body = {"scenario": "worker_budget", "planner": "lagrangian", "instance": json.loads(small.model_dump_json())}
-    headers = {"X-API-Key": key}
     state = [0, 1, 0, 2, 2, 3]  # both workers spent
-    with TestClient(app) as client:
-        r = client.post("/v1/planners", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
-        assert d.status_code == 201, d.text
-        assert d.json()["action"] == [0, 0, 0, 0, 0]
+    r = client.post("/v1/planners", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    d = client.post(f"/v1/policies/{r.json()['id']}/decisions", json={"state": state}, headers=headers)
+    assert d.status_code == 201, d.text
+    assert d.json()["action"] == [0, 0, 0, 0, 0]
