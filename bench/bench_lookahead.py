@@ -64,6 +64,11 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
         samples=args.samples,
         validation_episodes=args.validation,
     )
+    if args.option:
+        from api.cli_options import key_values
+
+        config = LookaheadConfig.from_dict({**config.to_dict(), **key_values(args.option, "--option")})
+        row["options"] = key_values(args.option, "--option")
     t0 = time.perf_counter()
     policy = train_lookahead(family, instance, config, seed=seed, progress=False)
     row["train_seconds"] = time.perf_counter() - t0
@@ -184,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=32, help="next-state samples per candidate (sampled expectation)")
     p.add_argument("--validation", type=int, default=50)
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes (J > 6)")
+    p.add_argument(
+        "--option", nargs="+", metavar="KEY=VALUE", help="other LookaheadConfig fields, e.g. rounds=4 neighbours=800"
+    )
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plot", type=Path, default=Path("runs/bench_lookahead.png"))
     args = p.parse_args(argv)
