@@ -76,6 +76,13 @@ class _Cache:
         cum_init = [np.cumsum(x[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
         self.init_cdf, self.train_init_cdf = cum_init
         self.init_last = [S - 1 - np.argmax((x[:, ::-1] > 0)[:, ::-1], axis=-1) for x in (self.init, self.train_init)]
+        # arms grouped by state count: a group's padded next states lead the descending order with mass 0, so
+        # sampling needs only the last `count` cdf columns (a patrol's 4-state sites beside its J-state position)
+        self.groups = [
+            (idx, int(n), np.ascontiguousarray(self.cdf[idx][..., S - n :]), self.last[idx])
+            for n in np.unique(counts).tolist()
+            for idx in [np.flatnonzero(counts == n)]
+        ]
         for arr in (self.P, self.R, self.C, self.init, self.train_init, self.cdf, self.counts, self.allowed):
             arr.setflags(write=False)
 
@@ -232,13 +239,21 @@ class Arms(BaseModel):
         return self.cache.R[arm, np.asarray(states), np.asarray(levels)]
 
     def sample(self, states: np.ndarray, levels: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-        """Next states for one uniform per arm: inverse CDF over next states in descending order."""
-        c = self.cache
-        arm = np.arange(self.n_arms)
-        s, a = np.asarray(states), np.asarray(levels)
-        rows = c.cdf[arm, a, s]  # (..., N, S)
-        k = np.minimum((np.asarray(uniforms)[..., None] >= rows).sum(-1), c.last[arm, a, s])
-        return (self.n_states - 1 - k).astype(np.int64)
+        """Next states for one uniform per arm: inverse CDF over next states in descending order (arms with as
+        many states sampled together, over their own states only)."""
+        c, S = self.cache, self.n_states
+        s, a, u = np.asarray(states), np.asarray(levels), np.asarray(uniforms)
+        if len(c.groups) == 1:
+            arm = np.arange(self.n_arms)
+            k = np.minimum((u[..., None] >= c.cdf[arm, a, s]).sum(-1), c.last[arm, a, s])
+            return (S - 1 - k).astype(np.int64)
+        out = np.empty(np.broadcast_shapes(s.shape, a.shape, u.shape), dtype=np.int64)
+        for idx, n, cdf, last in c.groups:
+            arm = np.arange(len(idx))
+            sg, ag = s[..., idx], a[..., idx]
+            k = (S - n) + (u[..., idx, None] >= cdf[arm, ag, sg]).sum(-1)
+            out[..., idx] = S - 1 - np.minimum(k, last[arm, ag, sg])
+        return out
 
     def sample_initial(self, uniforms: np.ndarray, training: bool = False) -> np.ndarray:
         """Initial states for one uniform per arm (the same descending inverse CDF)."""

@@ -128,6 +128,21 @@ def test_sampling_is_the_descending_inverse_cdf(arms: Arms) -> None:
                 assert np.array_equal(nxt, np.sort(nxt)[::-1])  # larger uniforms, smaller states
 
 
+@given(random_arms(max_arms=5), st.integers(0, 2**31))
+@SLOW
+def test_sampling_by_state_count_equals_the_padded_inverse_cdf_under_broadcasting(arms: Arms, seed: int) -> None:
+    """Arms sampled group by group (over their own states) give the padded formula's next states, with states,
+    levels and uniforms broadcast against each other as the lookahead does."""
+    rng = np.random.default_rng(seed)
+    counts, J = arms.state_counts, arms.n_arms
+    states = (rng.uniform(size=(3, 1, 1, J)) * counts).astype(np.int64)
+    levels = rng.integers(0, arms.n_actions, size=(1, 4, 1, J))
+    u = rng.uniform(size=(1, 1, 5, J))
+    c, arm = arms.cache, np.arange(J)
+    k = np.minimum((u[..., None] >= c.cdf[arm, levels, states]).sum(-1), c.last[arm, levels, states])
+    assert np.array_equal(arms.sample(states, levels, u), arms.n_states - 1 - k)
+
+
 @given(random_arms())
 @settings(max_examples=40, deadline=None)
 def test_padded_arrays_hold_every_arms_own_rows(arms: Arms) -> None:
