@@ -36,12 +36,14 @@ from engine.planners.policy import PlannerPolicy
 from engine.planners.prior import resolve_prior
 from engine.protocols import batch_rows
 from scenarios.errors import InvalidInputError
+from scenarios.feasibility import EnumerableOracle
 from solvers.solution import HEURISTIC
 
 LOOKAHEAD_SELECTORS = ("lookahead", "planner")
 _CELLS = 1 << 20  # next-state samples scored per block (states x candidates x samples)
 TABLE_STATES = 1 << 16  # joint state spaces up to this size read V from a table (one forward pass per h)
 EXACT_CELLS = 1 << 25  # exact expectation when its Q tables (actions x joint states x horizon) stay this small
+STATE_SETS = 1024  # feasible sets listed per closed entries and kept (a patrol has one per node)
 
 
 class LookaheadPolicy:
@@ -69,8 +71,14 @@ class LookaheadPolicy:
         self.model = self.base.model
         self.uniforms = np.random.default_rng([self.seed, 5]).uniform(size=(config.samples, instance.n_arms))
         self.candidates = all_feasible(self.model, config.enumerate_limit)
-        # the feasible set depends on the state: every action it leaves open, per set of closed entries
-        self._per_state = self.candidates is None and instance.state_dependent and config.state_enumerate_limit > 0
+        # the feasible set depends on the state and its oracle lists it: every action the state leaves open, per
+        # set of closed entries (at most STATE_SETS cached)
+        self._per_state = bool(
+            self.candidates is None
+            and instance.state_dependent
+            and config.state_enumerate_limit > 0
+            and isinstance(self.model.oracle, EnumerableOracle)
+        )
         self._state_sets: dict[bytes, np.ndarray | None] = {}
         counts = np.asarray(instance.arms.state_counts, dtype=np.int64)
         n_joint = float(np.prod(counts.astype(float)))
@@ -167,14 +175,20 @@ class LookaheadPolicy:
         closed = self.instance.unavailable_entries(states)
         keys = [row.tobytes() for row in closed]
         groups: dict[bytes, list[int]] = {}
+        sets: dict[bytes, np.ndarray | None] = {}
         for i, key in enumerate(keys):
-            if key not in self._state_sets:
-                self._state_sets[key] = feasible_in_state(self.model, closed[i], self.config.state_enumerate_limit)
+            if key not in sets:
+                if key not in self._state_sets:
+                    if len(self._state_sets) >= STATE_SETS:
+                        self._state_sets.clear()
+                    limit = self.config.state_enumerate_limit
+                    self._state_sets[key] = feasible_in_state(self.model, closed[i], limit)
+                sets[key] = self._state_sets[key]
             groups.setdefault(key, []).append(i)
         listed: list[tuple[np.ndarray, np.ndarray]] = []
         local: list[int] = []
         for key, rows in groups.items():
-            cands = self._state_sets[key]
+            cands = sets[key]
             if cands is None:
                 local += rows
             else:
