@@ -122,6 +122,22 @@ def test_state_dependent_sets_score_every_action_the_state_leaves_open():
     assert not off.vectorises("lookahead")  # switched off: local search from the planner's action
 
 
+def test_state_dependent_lookahead_is_selected_by_exact_values() -> None:
+    """Scoring every action the state leaves open, the lookahead is a function of the state: on a small patrol
+    training compares it with the planner by exact DP values, and what it keeps is what those values say."""
+    instance = make("patrol", n_arms=4, budget=2, seed=0, horizon=4).instance
+    cfg = LookaheadConfig(rollout_episodes=30, epochs=3, sweeps=1, samples=4, validation_episodes=4, enumerate_limit=1)
+    policy = train_lookahead("patrol", instance, cfg, seed=0, progress=False)
+    summary = policy.training_summary
+    assert summary["selection"] == "exact DP policy evaluation" and summary["validation_episodes_used"] == 0
+    exact = exact_optimum(instance)
+    lookahead = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)
+    planner = planner_policy_value(policy.base.planner, exact.actions)
+    assert summary["validation_lookahead"] == pytest.approx(lookahead, rel=1e-9) and lookahead <= exact.value + 1e-9
+    assert summary["validation_planner"] == pytest.approx(planner, rel=1e-9)
+    assert summary["kept"] == ("lookahead" if lookahead > planner + 1e-9 * planner else "planner")
+
+
 def test_bad_settings_name_their_field():
     with pytest.raises(InvalidInputError) as err:
         LookaheadConfig(samples=0)
@@ -270,7 +286,7 @@ def test_value_table_reads_the_network_on_small_state_spaces() -> None:
 class _Optimal:
     """An iterate that plays the DP-optimal policy (a perfect lookahead)."""
 
-    candidates = np.zeros((1, 1))
+    scores_every_action = True
 
     def __init__(self, exact) -> None:
         self.exact = exact
@@ -292,7 +308,7 @@ def test_exact_selection_keeps_the_planner_on_ties_and_the_best_iterate_otherwis
     assert planner_value < exact.value - 1e-6  # the planner is not optimal on this instance
 
     class _AsPlanner:
-        candidates = np.zeros((1, 1))
+        scores_every_action = True
 
         def actions(self, states, time_to_go):
             from engine.analysis.exact_policy import planner_actions
@@ -308,7 +324,7 @@ def test_exact_selection_keeps_the_planner_on_ties_and_the_best_iterate_otherwis
     assert exact_selection_applies(instance, [_Optimal(exact)], 4**4)
     assert not exact_selection_applies(instance, [_Optimal(exact)], 4**4 - 1)
     local = _Optimal(exact)
-    local.candidates = None  # a local-search lookahead is not a function of the state alone: episodes decide
+    local.scores_every_action = False  # a local search from the planner's MILP decision: episodes decide
     assert not exact_selection_applies(instance, [local], 4**4)
 
 

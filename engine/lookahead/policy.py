@@ -241,11 +241,16 @@ class LookaheadPolicy:
             d.seconds = seconds
         return decisions
 
+    @property
+    def scores_every_action(self) -> bool:
+        """Whether decisions score every feasible action (the whole set, or every one the state leaves open)."""
+        return self.candidates is not None or self._per_state
+
     def vectorises(self, selector: str) -> bool:
         """Whether :meth:`decide_batch` scores a batch at once (every feasible action enumerated)."""
         if selector == "planner" or self.use_planner:
             return self.base.vectorises("mip")
-        return self.candidates is not None or self._per_state
+        return self.scores_every_action
 
     def _decision(self, action: np.ndarray, value: float, seconds: float) -> Decision:
         self.model.check(action)

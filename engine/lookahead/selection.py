@@ -116,7 +116,7 @@ def exact_selection_applies(instance, iterates: list, limit: int) -> bool:
     from engine.analysis.exact_dp import fits
 
     states = float(np.prod(instance.arms.state_counts.astype(float)))
-    enumerated = all(getattr(it, "candidates", None) is not None for it in iterates)
+    enumerated = all(getattr(it, "scores_every_action", False) for it in iterates)
     return bool(iterates) and enumerated and states <= limit and fits(instance)
 
 
