@@ -90,7 +90,11 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
             row[f"{name}_pct"] = 100.0 * planner_policy_value(planner.planner, exact) / exact.value
         steps = improvement_steps(policy.base.planner, exact, args.iterations + 2)
         row["exact_improvement_pct"] = [100.0 * v / exact.value for v in steps]
-        raw = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)  # before selection
+        if summary.get("selection") == "exact DP policy evaluation":  # training computed it: not twice
+            values, kept = summary["validation_iterations"], summary.get("kept_iteration")
+            raw = values[(kept or len(values)) - 1]
+        else:
+            raw = policy_value(instance, lambda s, h: policy.actions(s, h)[0], exact.actions)  # before selection
         value = planner_policy_value(policy.base.planner, exact) if policy.use_planner else raw
         row["lookahead_pct"] = 100.0 * value / exact.value
         row["unselected_pct"] = 100.0 * raw / exact.value
