@@ -138,6 +138,19 @@ def test_state_dependent_lookahead_is_selected_by_exact_values() -> None:
     assert summary["kept"] == ("lookahead" if lookahead > planner + 1e-9 * planner else "planner")
 
 
+def test_value_network_sums_the_arms_embeddings_for_any_batch_shape():
+    torch.manual_seed(0)
+    net = ValueNetwork([3, 3, 4], horizon=5, hidden=8)
+    states = torch.as_tensor(np.random.default_rng(0).integers(0, 3, size=(2, 4, 3)))
+    h = torch.full((2, 4), 3)
+    with torch.no_grad():
+        x = net.embed(states + net.offsets).sum(-2) + net.time((h / 5.0).unsqueeze(-1))
+        expected = (h / 5.0) * (net.body(x).squeeze(-1) * net.scale + net.center)
+        assert torch.allclose(net(states, h), expected, atol=1e-6)
+        assert torch.allclose(net(states[0, 0], h[0, 0]), expected[0, 0], atol=1e-6)
+        assert net(states[:0, 0], h[:0, 0]).shape == (0,)
+
+
 def test_bad_settings_name_their_field():
     with pytest.raises(InvalidInputError) as err:
         LookaheadConfig(samples=0)

@@ -40,7 +40,7 @@ class ValueNetwork(nn.Module):
         """V for arm states (..., J) and times to go (...); 0 where no step is left."""
         frac = time_to_go.to(torch.float32) / self.horizon
         idx = (states + self.offsets).reshape(-1, states.shape[-1])
-        summed = functional.embedding_bag(idx, self.embed.weight, mode="sum").reshape(*states.shape[:-1], -1)
+        summed = functional.embedding_bag(idx, self.embed.weight, mode="sum").reshape(*states.shape[:-1], self.hidden)
         x = summed + self.time(frac.unsqueeze(-1))
         return frac * (self.body(x).squeeze(-1) * self.scale + self.center)
 
