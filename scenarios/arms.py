@@ -85,6 +85,9 @@ class _Cache:
         ]
         for arr in (self.P, self.R, self.C, self.init, self.train_init, self.cdf, self.counts, self.allowed):
             arr.setflags(write=False)
+        for _, _, cdf, last in self.groups:
+            cdf.setflags(write=False)
+            last.setflags(write=False)
 
 
 class Arms(BaseModel):
@@ -247,7 +250,9 @@ class Arms(BaseModel):
             arm = np.arange(self.n_arms)
             k = np.minimum((u[..., None] >= c.cdf[arm, a, s]).sum(-1), c.last[arm, a, s])
             return (S - 1 - k).astype(np.int64)
-        out = np.empty(np.broadcast_shapes(s.shape, a.shape, u.shape), dtype=np.int64)
+        shape = np.broadcast_shapes(s.shape, a.shape, u.shape, (self.n_arms,))
+        s, a, u = (np.broadcast_to(x, shape) for x in (s, a, u))
+        out = np.empty(shape, dtype=np.int64)
         for idx, n, cdf, last in c.groups:
             arm = np.arange(len(idx))
             sg, ag = s[..., idx], a[..., idx]

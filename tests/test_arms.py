@@ -139,8 +139,15 @@ def test_sampling_by_state_count_equals_the_padded_inverse_cdf_under_broadcastin
     levels = rng.integers(0, arms.n_actions, size=(1, 4, 1, J))
     u = rng.uniform(size=(1, 1, 5, J))
     c, arm = arms.cache, np.arange(J)
-    k = np.minimum((u[..., None] >= c.cdf[arm, levels, states]).sum(-1), c.last[arm, levels, states])
-    assert np.array_equal(arms.sample(states, levels, u), arms.n_states - 1 - k)
+
+    def padded(s, a, v):
+        k = np.minimum((np.asarray(v)[..., None] >= c.cdf[arm, a, s]).sum(-1), c.last[arm, a, s])
+        return arms.n_states - 1 - k
+
+    assert np.array_equal(arms.sample(states, levels, u), padded(states, levels, u))
+    # one uniform or one level for every arm, broadcast over the arm axis
+    assert np.array_equal(arms.sample(states, levels, 0.5), padded(states, levels, 0.5))
+    assert np.array_equal(arms.sample(states, 0, u[..., :1]), padded(states, 0, u[..., :1]))
 
 
 @given(random_arms())

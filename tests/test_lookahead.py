@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -120,6 +121,10 @@ def test_state_dependent_sets_score_every_action_the_state_leaves_open():
     assert [d.value for d in batch] == pytest.approx([policy.decide(r).value for r in rows], abs=1e-9)
     off = _policy("patrol", instance, _silent(instance), enumerate_limit=1, state_enumerate_limit=0)
     assert not off.vectorises("lookahead")  # switched off: local search from the planner's action
+    assert policy.scores_every_action and not off.scores_every_action
+    few = _policy("patrol", instance, _silent(instance), enumerate_limit=1, state_enumerate_limit=5)
+    assert not few.scores_every_action  # some node has more than 5 walks: those states search locally
+    assert off.policy_version != policy.policy_version
 
 
 def test_state_dependent_lookahead_is_selected_by_exact_values() -> None:
@@ -226,6 +231,11 @@ def test_training_selects_saves_and_loads(tmp_path):
     rows = np.column_stack([joint_states(instance.arms.state_counts)[:7], np.full(7, 4)])
     batch = loaded.decide_batch(rows)
     assert [d.action.tolist() for d in batch] == [loaded.decide(r).action.tolist() for r in rows]
+    # a checkpoint written before state_enumerate_limit existed loads with the same version (no effect here)
+    meta = json.loads((tmp_path / "look" / "config.json").read_text())
+    del meta["config"]["state_enumerate_limit"]
+    (tmp_path / "look" / "config.json").write_text(json.dumps(meta))
+    assert load_policy(tmp_path / "look").policy_version == policy.policy_version
 
 
 @pytest.mark.parametrize("family", ["coverage", "overlapping_reach"])

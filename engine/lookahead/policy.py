@@ -80,6 +80,7 @@ class LookaheadPolicy:
             and isinstance(self.model.oracle, EnumerableOracle)
         )
         self._state_sets: dict[bytes, np.ndarray | None] = {}
+        self._lists_all: bool | None = None
         counts = np.asarray(instance.arms.state_counts, dtype=np.int64)
         n_joint = float(np.prod(counts.astype(float)))
         small = n_joint <= TABLE_STATES
@@ -90,7 +91,10 @@ class LookaheadPolicy:
         self._exact = bool(config.exact_expectation and small and cells <= EXACT_CELLS)
         self._step: tuple[np.ndarray, np.ndarray] | None = None  # (reward (K, S), arm matrices): h-independent
         self._q_tables: dict[int, np.ndarray] = {}
-        identity = [self.base.policy_version, config.to_dict(), seed, use_planner, weights_digest(value)]
+        settings = config.to_dict()
+        if not self._per_state:  # the setting changes nothing here: versions of earlier checkpoints stay the same
+            settings.pop("state_enumerate_limit")
+        identity = [self.base.policy_version, settings, seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
     # ----------------------------------------------------------------------------------- scoring
@@ -178,12 +182,7 @@ class LookaheadPolicy:
         sets: dict[bytes, np.ndarray | None] = {}
         for i, key in enumerate(keys):
             if key not in sets:
-                if key not in self._state_sets:
-                    if len(self._state_sets) >= STATE_SETS:
-                        self._state_sets.clear()
-                    limit = self.config.state_enumerate_limit
-                    self._state_sets[key] = feasible_in_state(self.model, closed[i], limit)
-                sets[key] = self._state_sets[key]
+                sets[key] = self._open_set(key, closed[i])
             groups.setdefault(key, []).append(i)
         listed: list[tuple[np.ndarray, np.ndarray]] = []
         local: list[int] = []
@@ -194,6 +193,26 @@ class LookaheadPolicy:
             else:
                 listed.append((cands, np.asarray(rows)))
         return np.asarray(local, dtype=np.int64), listed
+
+    def _open_set(self, key: bytes, closed: np.ndarray) -> np.ndarray | None:
+        """The listed actions avoiding ``closed`` (None: too many to list), cached under ``key``."""
+        if key not in self._state_sets:
+            if len(self._state_sets) >= STATE_SETS:
+                self._state_sets.clear()
+            self._state_sets[key] = feasible_in_state(self.model, closed, self.config.state_enumerate_limit)
+        return self._state_sets[key]
+
+    def _lists_every_state(self) -> bool:
+        """Whether every joint state's open actions are listed (checked on small joint state spaces only; a state
+        with too many falls back to the local search from the planner's MILP decision)."""
+        if self._lists_all is None:
+            self._lists_all = False
+            if self._per_state and self._counts is not None:
+                closed = np.unique(
+                    self.instance.unavailable_entries(joint_states(tuple(self._counts.tolist()))), axis=0
+                )
+                self._lists_all = all(self._open_set(row.tobytes(), row) is not None for row in closed)
+        return self._lists_all
 
     def _local_search(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, float]:
         rng = np.random.default_rng([self.seed, time_to_go, *states.tolist()])
@@ -243,14 +262,16 @@ class LookaheadPolicy:
 
     @property
     def scores_every_action(self) -> bool:
-        """Whether decisions score every feasible action (the whole set, or every one the state leaves open)."""
-        return self.candidates is not None or self._per_state
+        """Whether every decision scores every feasible action (the whole set, or, in every joint state, every one
+        the state leaves open): the lookahead is then a function of the state alone."""
+        return self.candidates is not None or self._lists_every_state()
 
     def vectorises(self, selector: str) -> bool:
-        """Whether :meth:`decide_batch` scores a batch at once (every feasible action enumerated)."""
+        """Whether :meth:`decide_batch` scores a batch at once (every feasible action enumerated, or the open
+        actions per group of states)."""
         if selector == "planner" or self.use_planner:
             return self.base.vectorises("mip")
-        return self.scores_every_action
+        return self.candidates is not None or self._per_state
 
     def _decision(self, action: np.ndarray, value: float, seconds: float) -> Decision:
         self.model.check(action)
