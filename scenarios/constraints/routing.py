@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.constraints.base import BlockBase
-from scenarios.constraints.walks import WalkGraph
+from scenarios.constraints.walks import WalkGraph, check_edges
 
 
 class RoutingBlock(BlockBase):
@@ -24,22 +24,11 @@ class RoutingBlock(BlockBase):
 
     @model_validator(mode="after")
     def _values(self) -> RoutingBlock:
-        seen: set[tuple[int, int]] = set()
-        for k, (u, v) in enumerate(self.edges):
-            if u < 0 or v < 0:
-                raise ValueError(f"edges[{k}]: endpoints must be >= 0")
-            if u == v:
-                raise ValueError(f"edges[{k}]: a self-loop; waiting at a node is always allowed")
-            key = (min(u, v), max(u, v))
-            if key in seen:
-                raise ValueError(f"edges[{k}]: ({u}, {v}) is listed twice")
-            seen.add(key)
+        check_edges(self.edges)
         return self
 
     def check(self, n_actions: int) -> None:
-        for k, (u, v) in enumerate(self.edges):
-            if u >= n_actions or v >= n_actions:
-                raise ValueError(f"edges[{k}]: ({u}, {v}) has an endpoint outside [0, {n_actions - 1}]")
+        check_edges(self.edges, n_actions)
         if self.source >= n_actions:
             raise ValueError(f"source: must be a node in [0, {n_actions - 1}], got {self.source}")
 

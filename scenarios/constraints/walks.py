@@ -33,17 +33,20 @@ _QUICK_DP_MAX = 12  # Held-Karp over 12 nodes: ~50k table entries, a few ms
 _UNKNOWN = object()
 
 
-def check_edges(edges: list[tuple[int, int]], n_nodes: int) -> None:
-    """``ValueError("edges: reason")`` for an edge with an endpoint outside 0..n-1, a self-loop or a duplicate."""
+def check_edges(edges: list[tuple[int, int]], n_nodes: int | None = None) -> None:
+    """``ValueError("edges[k]: reason")`` for an edge with an endpoint below 0 or (given ``n_nodes``) above
+    n - 1, a self-loop or a duplicate."""
     seen: set[tuple[int, int]] = set()
     for k, (u, v) in enumerate(edges):
-        if not (0 <= u < n_nodes and 0 <= v < n_nodes):
-            raise ValueError(f"edges: edge {k} = ({u}, {v}) has an endpoint outside [0, {n_nodes - 1}]")
+        if min(u, v) < 0:
+            raise ValueError(f"edges[{k}]: endpoints must be >= 0")
+        if n_nodes is not None and max(u, v) >= n_nodes:
+            raise ValueError(f"edges[{k}]: ({u}, {v}) has an endpoint outside [0, {n_nodes - 1}]")
         if u == v:
-            raise ValueError(f"edges: edge {k} is a self-loop; waiting at a node is always allowed")
+            raise ValueError(f"edges[{k}]: a self-loop; waiting at a node is always allowed")
         key = (min(u, v), max(u, v))
         if key in seen:
-            raise ValueError(f"edges: edge {k} = ({u}, {v}) is listed twice")
+            raise ValueError(f"edges[{k}]: ({u}, {v}) is listed twice")
         seen.add(key)
 
 
