@@ -177,17 +177,13 @@ class LookaheadPolicy:
         """States whose open actions are listed, grouped by their closed entries ((candidates, row indices) per
         group, each set enumerated once and cached), and the rows left to the local search (too many to list)."""
         closed = self.instance.unavailable_entries(states)
-        keys = [row.tobytes() for row in closed]
         groups: dict[bytes, list[int]] = {}
-        sets: dict[bytes, np.ndarray | None] = {}
-        for i, key in enumerate(keys):
-            if key not in sets:
-                sets[key] = self._open_set(key, closed[i])
-            groups.setdefault(key, []).append(i)
+        for i, row in enumerate(closed):
+            groups.setdefault(row.tobytes(), []).append(i)
         listed: list[tuple[np.ndarray, np.ndarray]] = []
         local: list[int] = []
         for key, rows in groups.items():
-            cands = sets[key]
+            cands = self._open_set(key, closed[rows[0]])
             if cands is None:
                 local += rows
             else:
