@@ -67,8 +67,8 @@ def run_one(family: str, seed: int, args: argparse.Namespace) -> dict:
     if args.option:
         from api.cli_options import key_values
 
-        config = LookaheadConfig.from_dict({**config.to_dict(), **key_values(args.option, "--option")})
         row["options"] = key_values(args.option, "--option")
+        config = LookaheadConfig.from_dict({**config.to_dict(), **row["options"]})
     t0 = time.perf_counter()
     policy = train_lookahead(family, instance, config, seed=seed, progress=False)
     row["train_seconds"] = time.perf_counter() - t0
