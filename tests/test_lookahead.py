@@ -58,7 +58,8 @@ def test_silent_value_gives_the_enumerated_myopic_argmax(family, seed, ttg, data
     assert instance.action_model().is_feasible(decision.action)
     assert decision.value == pytest.approx(rewards.max(), abs=1e-9)
     assert instance.expected_reward(states, decision.action) == pytest.approx(rewards.max(), abs=1e-9)
-    assert decision.status == "heuristic"
+    # every feasible action was scored: the argmax is proven for the Q estimate
+    assert (decision.status, decision.bound, decision.gap) == ("optimal", decision.value, 0.0)
 
 
 @settings(max_examples=15, deadline=None)
@@ -99,6 +100,7 @@ def test_local_search_never_scores_below_the_planner_action(family):
         assert instance.action_model().is_feasible(decision.action)
         base_q = policy.scores(states[None], ttg, base[None])[0, 0]
         assert decision.value >= base_q - 1e-9
+        assert decision.status == "heuristic" and decision.bound == float("inf")  # a local search proves nothing
 
 
 def test_state_dependent_sets_score_every_action_the_state_leaves_open():
@@ -117,8 +119,10 @@ def test_state_dependent_sets_score_every_action_the_state_leaves_open():
         decision = policy.decide(rows[-1])
         assert model.is_feasible(decision.action) and not instance.uses_unavailable(states, decision.action)
         assert decision.value == pytest.approx(instance.expected_reward(states[None], open_ones).max(), abs=1e-9)
+        assert decision.status == "optimal" and decision.bound == decision.value
     batch = policy.decide_batch(np.stack(rows))
     assert [d.value for d in batch] == pytest.approx([policy.decide(r).value for r in rows], abs=1e-9)
+    assert {d.status for d in batch} == {"optimal"}
     off = _policy("patrol", instance, _silent(instance), enumerate_limit=1, state_enumerate_limit=0)
     assert not off.vectorises("lookahead")  # switched off: local search from the planner's action
     assert policy.scores_every_action and not off.scores_every_action
@@ -182,7 +186,7 @@ def test_bad_states_and_selectors_are_refused_without_state_change():
     with pytest.raises(InvalidInputError) as err:
         policy.decide([0, 0, 0, 0, 3], selector="mip")
     assert err.value.field == "selector"
-    assert policy.decide([0, 0, 0, 0, 3]).status == "heuristic"
+    assert policy.decide([0, 0, 0, 0, 3]).status == "optimal"  # nothing changed; the whole (small) set scored
 
 
 def test_kept_planner_decides_like_the_planner():

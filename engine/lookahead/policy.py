@@ -12,7 +12,9 @@ action the state leaves open where the feasible set depends on the state and its
 (``state_enumerate_limit``: a patrol's walks from where it stands, listed once per position), else by local
 search from the planner's own action over feasible one-move neighbourhoods (add, drop, swap). Training keeps the
 planner itself unless the lookahead beats it by ``selection_z`` standard errors on held-out episodes (common
-random numbers): the policy is never knowingly below its planner. Decisions are ``heuristic`` (no bound).
+random numbers): the policy is never knowingly below its planner. A decision that scored every action feasible in
+its state is ``optimal`` for its Q estimate (bound = value, gap 0: the argmax is exact, the sampled expectation is
+what it maximises); one found by the local search is ``heuristic`` (no bound).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from engine.planners.prior import resolve_prior
 from engine.protocols import batch_rows
 from scenarios.errors import InvalidInputError
 from scenarios.feasibility import EnumerableOracle
-from solvers.solution import HEURISTIC
+from solvers.solution import HEURISTIC, OPTIMAL
 
 LOOKAHEAD_SELECTORS = ("lookahead", "planner")
 _CELLS = 1 << 20  # next-state samples scored per block (states x candidates x samples)
@@ -150,16 +152,23 @@ class LookaheadPolicy:
 
     def actions(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
         """The lookahead's actions (B, N) and their Q estimates (B,) at arm states (B, J)."""
+        chosen, values, _ = self.choose(states, time_to_go)
+        return chosen, values
+
+    def choose(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`actions` and, per row, whether every action feasible in the state was scored (the argmax is then
+        exact for the Q estimate) rather than found by the local search."""
         states = np.atleast_2d(np.asarray(states, dtype=np.int64))
+        every = np.ones(len(states), dtype=bool)
         if self._exact:
             assert self.candidates is not None and self._counts is not None
             q = self.q_table(time_to_go)[:, state_index(states, self._counts)]  # (K, B)
             best = np.argmax(q, axis=0)
-            return self.candidates[best], q[best, np.arange(len(states))]
+            return self.candidates[best], q[best, np.arange(len(states))], every
         if self.candidates is not None:
             q = self.scores(states, time_to_go, self.candidates)
             best = np.argmax(q, axis=1)
-            return self.candidates[best], q[np.arange(len(states)), best]
+            return self.candidates[best], q[np.arange(len(states)), best], every
         chosen = np.zeros((len(states), self.model.n_actions), dtype=np.int64)
         values = np.zeros(len(states))
         local = np.arange(len(states))
@@ -171,7 +180,8 @@ class LookaheadPolicy:
                 chosen[idx], values[idx] = cands[best], q[np.arange(len(idx)), best]
         for i in local:
             chosen[i], values[i] = self._local_search(states[i], time_to_go)
-        return chosen, values
+        every[local] = False
+        return chosen, values, every
 
     def _group_by_open_set(self, states: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """States whose open actions are listed, grouped by their closed entries ((candidates, row indices) per
@@ -231,8 +241,8 @@ class LookaheadPolicy:
             return self._planner_decision(state, time_limit, selector)
         start = time.perf_counter()
         states, ttg = self.base.observations.split_observation(state)
-        a, q = self.actions(states[None], ttg)
-        return self._decision(a[0], float(q[0]), time.perf_counter() - start)
+        a, q, every = self.choose(states[None], ttg)
+        return self._decision(a[0], float(q[0]), bool(every[0]), time.perf_counter() - start)
 
     def decide_batch(
         self, states: object, selector: str = "lookahead", time_limit: float | None = None
@@ -247,9 +257,9 @@ class LookaheadPolicy:
         out: list[Decision | None] = [None] * len(rows)
         for ttg in sorted({t for _, t in split}):
             idx = [i for i, (_, t) in enumerate(split) if t == ttg]
-            acts, qs = self.actions(np.stack([split[i][0] for i in idx]), ttg)
-            for i, a, q in zip(idx, acts, qs, strict=True):
-                out[i] = self._decision(a, float(q), 0.0)
+            acts, qs, every = self.choose(np.stack([split[i][0] for i in idx]), ttg)
+            for i, a, q, proven in zip(idx, acts, qs, every, strict=True):
+                out[i] = self._decision(a, float(q), bool(proven), 0.0)
         seconds = (time.perf_counter() - start) / len(rows)
         decisions = [d for d in out if d is not None]
         for d in decisions:
@@ -269,14 +279,17 @@ class LookaheadPolicy:
             return self.base.vectorises("mip")
         return self.candidates is not None or self._per_state
 
-    def _decision(self, action: np.ndarray, value: float, seconds: float) -> Decision:
+    def _decision(self, action: np.ndarray, value: float, every_scored: bool, seconds: float) -> Decision:
+        """``every_scored``: every action feasible in the state was scored, so the argmax is proven (for the Q
+        estimate): ``optimal`` with bound = value; else the local search's ``heuristic`` answer, no bound."""
         self.model.check(action)
+        proven = every_scored and np.isfinite(value)
         return Decision(
             np.asarray(action, dtype=np.int64),
             value,
-            float("inf"),
-            float("inf"),
-            HEURISTIC,
+            value if proven else float("inf"),
+            0.0 if proven else float("inf"),
+            OPTIMAL if proven else HEURISTIC,
             seconds,
             "lookahead",
             self.policy_version,

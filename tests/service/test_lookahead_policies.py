@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import ADMIN
@@ -28,7 +29,8 @@ def test_a_lookahead_checkpoint_is_served_like_the_library(app_factory, policy_d
             d = client.post(f"/v1/policies/{body['id']}/decisions", json={"state": state}, headers=HEADERS)
             assert d.status_code == 201, d.text
             assert d.json()["action"] == policy.decide(state).action.tolist()
-            assert d.json()["status"] == "heuristic" and d.json()["selector"] == "lookahead"
+            assert d.json()["status"] == "optimal" and d.json()["selector"] == "lookahead"  # every action scored
+            assert d.json()["bound"] == pytest.approx(d.json()["value"]) and d.json()["gap"] == 0.0
         bad = client.post(
             f"/v1/policies/{body['id']}/decisions", json={"state": [0, 0, 0, 0, 4], "selector": "mip"}, headers=HEADERS
         )
