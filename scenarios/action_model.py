@@ -339,6 +339,21 @@ class ActionModel:
             self.__dict__["_count_bound"] = bound
         return bound
 
+    def _listed(
+        self, max_count: int, max_seconds: float | None, closed: np.ndarray | None, deadline: float | None
+    ) -> np.ndarray:
+        """The :class:`EnumerableOracle`'s own listing, refused past ``deadline`` as the generic enumeration is."""
+        assert isinstance(self.oracle, EnumerableOracle)
+        try:
+            return self.oracle.enumerate_all(max_count, closed, deadline)
+        except ValueError as exc:
+            if deadline is None or time.perf_counter() <= deadline:
+                raise
+            raise ValueError(
+                f"more than {max_count} feasible actions are possible (at most {self.count_upper_bound()}) and "
+                f"listing them did not finish within {max_seconds} s; enumeration refused"
+            ) from exc
+
     def enumerate(
         self, max_count: int = 200_000, max_seconds: float | None = None, closed: np.ndarray | None = None
     ) -> np.ndarray:
@@ -349,14 +364,15 @@ class ActionModel:
         no time limit; 0: refuse at once, from the bound alone). ``closed``: only the actions with none of these
         entries (a state's unavailable ones), listed directly by an :class:`EnumerableOracle`, else filtered
         from the whole set (whose size ``max_count`` then limits)."""
+        start = time.perf_counter()
         if closed is not None and np.any(closed):
             shut = np.asarray(closed, dtype=bool)
             if isinstance(self.oracle, EnumerableOracle):
-                return self.oracle.enumerate_all(max_count, shut)
+                deadline = None if max_seconds is None else start + max_seconds
+                return self._listed(max_count, max_seconds, shut, deadline)
             every = self.enumerate(max_count, max_seconds)
             return every[~np.any(every[:, shut] > 0, axis=1)]
         n = self.n_actions
-        start = time.perf_counter()
         bound = self.count_upper_bound()
         limited = bound > max_count and max_seconds is not None
         seconds = float("inf") if max_seconds is None else max_seconds
@@ -370,7 +386,7 @@ class ActionModel:
 
         check_time()
         if isinstance(self.oracle, EnumerableOracle):
-            return self.oracle.enumerate_all(max_count)
+            return self._listed(max_count, max_seconds, None, start + seconds if limited else None)
         if self.downward_closed:
             found: list[tuple[int, ...]] = [()]
             level: list[tuple[int, ...]] = [()]

@@ -34,7 +34,9 @@ class EnumerableOracle(Protocol):
 
     def count_bound(self) -> int: ...
 
-    def enumerate_all(self, max_count: int, closed: np.ndarray | None = None) -> np.ndarray:
+    def enumerate_all(
+        self, max_count: int, closed: np.ndarray | None = None, deadline: float | None = None
+    ) -> np.ndarray:
         """Every feasible action with none of the ``closed`` entries (a state's unavailable ones); ``ValueError``
-        beyond ``max_count``."""
+        beyond ``max_count``, or once ``time.perf_counter()`` passes ``deadline`` (None: no time limit)."""
         ...

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import time
 from typing import Any, Literal
 
 import numpy as np
@@ -296,15 +297,19 @@ class OpenWalkOracle:
         """Starts x ends x pull sets of at most B nodes: an upper bound on the feasible actions."""
         return self.n * self.n * sum(math.comb(self.n, k) for k in range(min(self.B, self.n) + 1))
 
-    def enumerate_all(self, max_count: int, closed: np.ndarray | None = None) -> np.ndarray:
+    def enumerate_all(
+        self, max_count: int, closed: np.ndarray | None = None, deadline: float | None = None
+    ) -> np.ndarray:
         """Every feasible action (K, 3J) with none of the ``closed`` entries (e.g. every start but the patrol's
-        node: one start's actions); ``ValueError`` beyond ``max_count``."""
+        node: one start's actions); ``ValueError`` beyond ``max_count`` or past ``deadline`` (``perf_counter``)."""
         J = self.n
         shut = np.zeros(3 * J, dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
         rows: list[np.ndarray] = []
         for u, v in itertools.product(range(J), range(J)):
             if self.dist[u, v] > self.T or shut[J + u] or shut[2 * J + v]:
                 continue
+            if deadline is not None and time.perf_counter() > deadline:
+                raise ValueError(f"listing the feasible actions passed its time limit ({len(rows)} so far)")
             near = [x for x in range(J) if self.dist[u, x] + self.dist[x, v] <= self.T and not shut[x]]
             for k in range(min(self.B, len(near)) + 1):
                 for chosen in itertools.combinations(near, k):
