@@ -67,7 +67,7 @@ def test_an_oracle_that_lists_its_set_keeps_the_time_limit_too():
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"did not finish within 0\.1 s"):
         model.enumerate(20_000, max_seconds=0.1)
-    assert time.perf_counter() - start < 0.6
+    assert time.perf_counter() - start < 1.0  # the message says the deadline, not the count, stopped it
     closed = np.zeros(model.n_actions, dtype=bool)
     closed[21:40] = True  # every start but node 0 (entries 20-39 are the starts): node 0's walks, no time limit
     listed = model.enumerate(20_000, closed=closed)
