@@ -345,7 +345,9 @@ class ActionModel:
         """The :class:`EnumerableOracle`'s own listing, refused past ``deadline`` as the generic enumeration is."""
         assert isinstance(self.oracle, EnumerableOracle)
         try:
-            return self.oracle.enumerate_all(max_count, closed, deadline)
+            if deadline is None:  # an oracle written before the deadline existed still lists without a limit
+                return self.oracle.enumerate_all(max_count, closed)
+            return self.oracle.enumerate_all(max_count, closed, deadline=deadline)
         except ValueError as exc:
             if deadline is None or time.perf_counter() <= deadline:
                 raise
@@ -365,17 +367,16 @@ class ActionModel:
         entries (a state's unavailable ones), listed directly by an :class:`EnumerableOracle`, else filtered
         from the whole set (whose size ``max_count`` then limits)."""
         start = time.perf_counter()
+        bound = self.count_upper_bound()
+        limited = bound > max_count and max_seconds is not None  # the bound alone does not prove the set small
+        seconds = float("inf") if max_seconds is None else max_seconds
         if closed is not None and np.any(closed):
             shut = np.asarray(closed, dtype=bool)
             if isinstance(self.oracle, EnumerableOracle):
-                deadline = None if max_seconds is None else start + max_seconds
-                return self._listed(max_count, max_seconds, shut, deadline)
+                return self._listed(max_count, max_seconds, shut, start + seconds if limited else None)
             every = self.enumerate(max_count, max_seconds)
             return every[~np.any(every[:, shut] > 0, axis=1)]
         n = self.n_actions
-        bound = self.count_upper_bound()
-        limited = bound > max_count and max_seconds is not None
-        seconds = float("inf") if max_seconds is None else max_seconds
 
         def check_time() -> None:
             if limited and time.perf_counter() - start > seconds:

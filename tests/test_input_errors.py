@@ -72,6 +72,16 @@ def test_an_oracle_that_lists_its_set_keeps_the_time_limit_too():
     closed[21:40] = True  # every start but node 0 (entries 20-39 are the starts): node 0's walks, no time limit
     listed = model.enumerate(20_000, closed=closed)
     assert len(listed) > 1 and all(model.is_feasible(a) and not a[closed].any() for a in listed)
+    big = make("patrol", n_arms=60, budget=8, seed=0).action_model()  # one (start, end) pair alone takes seconds
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="did not finish"):
+        big.enumerate(20_000, max_seconds=0.1)
+    assert time.perf_counter() - start < 1.0
+    small = make("patrol", n_arms=6, budget=2, seed=0).action_model()
+    closed = np.zeros(small.n_actions, dtype=bool)
+    closed[7:12] = True  # every start but node 0
+    assert len(small.enumerate(20_000, max_seconds=0, closed=closed)) == len(small.enumerate(20_000, closed=closed))
+    # the bound proves the set small: no time limit applies, as on the whole set
 
 
 def test_enumerate_selector_refuses_up_front_naming_the_selector():

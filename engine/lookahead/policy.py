@@ -13,8 +13,8 @@ action the state leaves open where the feasible set depends on the state and its
 search from the planner's own action over feasible one-move neighbourhoods (add, drop, swap). Training keeps the
 planner itself unless the lookahead beats it by ``selection_z`` standard errors on held-out episodes (common
 random numbers): the policy is never knowingly below its planner. A decision that scored every action feasible in
-its state is ``optimal`` for its Q estimate (bound = value, gap 0: the argmax is exact, the sampled expectation is
-what it maximises); one found by the local search is ``heuristic`` (no bound).
+its state is ``optimal`` for its own Q estimate (bound = value, gap 0: the argmax is exact; the estimate is what it
+maximises, not the true Q); one found by the local search is ``heuristic`` (no bound).
 """
 
 from __future__ import annotations

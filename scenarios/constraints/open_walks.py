@@ -305,14 +305,16 @@ class OpenWalkOracle:
         J = self.n
         shut = np.zeros(3 * J, dtype=bool) if closed is None else np.asarray(closed, dtype=bool)
         rows: list[np.ndarray] = []
+        tried = 0
         for u, v in itertools.product(range(J), range(J)):
             if self.dist[u, v] > self.T or shut[J + u] or shut[2 * J + v]:
                 continue
-            if deadline is not None and time.perf_counter() > deadline:
-                raise ValueError(f"listing the feasible actions passed its time limit ({len(rows)} so far)")
             near = [x for x in range(J) if self.dist[u, x] + self.dist[x, v] <= self.T and not shut[x]]
             for k in range(min(self.B, len(near)) + 1):
                 for chosen in itertools.combinations(near, k):
+                    if deadline is not None and tried % 256 == 0 and time.perf_counter() > deadline:
+                        raise ValueError(f"listing the feasible actions passed its time limit ({len(rows)} so far)")
+                    tried += 1
                     stops = [x for x in chosen if x not in (u, v)]
                     if self.shortest_order(u, stops, v)[1] > self.T:
                         continue
