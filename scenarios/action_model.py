@@ -339,23 +339,6 @@ class ActionModel:
             self.__dict__["_count_bound"] = bound
         return bound
 
-    def _listed(
-        self, max_count: int, max_seconds: float | None, closed: np.ndarray | None, deadline: float | None
-    ) -> np.ndarray:
-        """The :class:`EnumerableOracle`'s own listing, refused past ``deadline`` as the generic enumeration is."""
-        assert isinstance(self.oracle, EnumerableOracle)
-        try:
-            if deadline is None:  # an oracle written before the deadline existed still lists without a limit
-                return self.oracle.enumerate_all(max_count, closed)
-            return self.oracle.enumerate_all(max_count, closed, deadline=deadline)
-        except ValueError as exc:
-            if deadline is None or time.perf_counter() <= deadline:
-                raise
-            raise ValueError(
-                f"more than {max_count} feasible actions are possible (at most {self.count_upper_bound()}) and "
-                f"listing them did not finish within {max_seconds} s; enumeration refused"
-            ) from exc
-
     def enumerate(
         self, max_count: int = 200_000, max_seconds: float | None = None, closed: np.ndarray | None = None
     ) -> np.ndarray:
@@ -369,25 +352,36 @@ class ActionModel:
         start = time.perf_counter()
         bound = self.count_upper_bound()
         limited = bound > max_count and max_seconds is not None  # the bound alone does not prove the set small
-        seconds = float("inf") if max_seconds is None else max_seconds
-        if closed is not None and np.any(closed):
-            shut = np.asarray(closed, dtype=bool)
-            if isinstance(self.oracle, EnumerableOracle):
-                return self._listed(max_count, max_seconds, shut, start + seconds if limited else None)
-            every = self.enumerate(max_count, max_seconds)
-            return every[~np.any(every[:, shut] > 0, axis=1)]
-        n = self.n_actions
+        deadline = start + max_seconds if limited and max_seconds is not None else None
 
         def check_time() -> None:
-            if limited and time.perf_counter() - start > seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 raise ValueError(
                     f"more than {max_count} feasible actions are possible (at most {bound}) and "
                     f"counting them did not finish within {max_seconds} s; enumeration refused"
                 )
 
+        def listed(shut: np.ndarray | None) -> np.ndarray:
+            """The oracle's own listing, refused past the deadline with the same message."""
+            assert isinstance(self.oracle, EnumerableOracle)
+            try:
+                if deadline is None:  # an oracle written before the deadline existed still lists without a limit
+                    return self.oracle.enumerate_all(max_count, shut)
+                return self.oracle.enumerate_all(max_count, shut, deadline=deadline)
+            except ValueError:
+                check_time()  # the deadline, not the count, stopped it: say so
+                raise
+
+        if closed is not None and np.any(closed):
+            shut = np.asarray(closed, dtype=bool)
+            if isinstance(self.oracle, EnumerableOracle):
+                return listed(shut)
+            every = self.enumerate(max_count, max_seconds)
+            return every[~np.any(every[:, shut] > 0, axis=1)]
+        n = self.n_actions
         check_time()
         if isinstance(self.oracle, EnumerableOracle):
-            return self._listed(max_count, max_seconds, None, start + seconds if limited else None)
+            return listed(None)
         if self.downward_closed:
             found: list[tuple[int, ...]] = [()]
             level: list[tuple[int, ...]] = [()]
