@@ -17,6 +17,7 @@ a model derived with other rows (user rows, another block) has ``structure`` Non
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import uuid
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from scenarios.errors import InfeasibleActionError
+from scenarios.errors import EnumerationTimeoutError, InfeasibleActionError
 from scenarios.feasibility import EnumerableOracle, FeasibilityOracle, QuickFeasibility
 from scenarios.structure import Structure, rows_digest
 from scenarios.validation import as_int_vector
@@ -356,17 +357,18 @@ class ActionModel:
 
         def check_time() -> None:
             if deadline is not None and time.perf_counter() > deadline:
-                raise ValueError(
+                raise EnumerationTimeoutError(
                     f"more than {max_count} feasible actions are possible (at most {bound}) and "
                     f"counting them did not finish within {max_seconds} s; enumeration refused"
                 )
 
         def listed(shut: np.ndarray | None) -> np.ndarray:
-            """The oracle's own listing, refused past the deadline with the same message."""
+            """The oracle's own listing, refused past the deadline with the same message. An oracle written
+            before the deadline existed (no ``deadline`` parameter) lists to the end: its time cannot be limited."""
             assert isinstance(self.oracle, EnumerableOracle)
+            if deadline is None or not _takes_deadline(self.oracle):
+                return self.oracle.enumerate_all(max_count, shut)
             try:
-                if deadline is None:  # an oracle written before the deadline existed still lists without a limit
-                    return self.oracle.enumerate_all(max_count, shut)
                 return self.oracle.enumerate_all(max_count, shut, deadline=deadline)
             except ValueError:
                 check_time()  # the deadline, not the count, stopped it: say so
@@ -418,3 +420,13 @@ class ActionModel:
                 if len(keep) > max_count:
                     raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
         return np.array(keep, dtype=np.int64).reshape(-1, n)
+
+
+def _takes_deadline(oracle: EnumerableOracle) -> bool:
+    """Whether ``oracle.enumerate_all`` accepts the ``deadline`` keyword (the protocol is checked by method names
+    only, so an oracle written before it existed passes ``isinstance``)."""
+    try:
+        parameters = inspect.signature(oracle.enumerate_all).parameters
+    except (TypeError, ValueError):
+        return False
+    return "deadline" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())

@@ -19,3 +19,7 @@ class InfeasibleActionError(ValueError):
         self.violations = list(violations)
         self.field = "action"
         super().__init__("infeasible action, violated constraints: " + ", ".join(self.violations))
+
+
+class EnumerationTimeoutError(ValueError):
+    """Listing a feasible set was refused because it passed its time limit (not because the set is too large)."""

@@ -84,6 +84,30 @@ def test_an_oracle_that_lists_its_set_keeps_the_time_limit_too():
     # the bound proves the set small: no time limit applies, as on the whole set
 
 
+def test_an_oracle_written_before_the_time_limit_still_lists():
+    """The protocol is checked by method names only: an oracle whose ``enumerate_all`` takes no ``deadline``
+    lists to the end under a time limit instead of failing with a TypeError (a 500 through the service)."""
+    model = make("patrol", n_arms=6, budget=2, seed=0).action_model()
+    oracle = model.oracle
+
+    class OldOracle:
+        def count_bound(self) -> int:
+            return oracle.count_bound()
+
+        def enumerate_all(self, max_count: int, closed: np.ndarray | None = None) -> np.ndarray:
+            return oracle.enumerate_all(max_count, closed)
+
+        def __getattr__(self, name: str):
+            return getattr(oracle, name)
+
+    closed = np.zeros(model.n_actions, dtype=bool)
+    closed[7:12] = True  # every start but node 0
+    expected = model.enumerate(20_000, closed=closed)
+    model.oracle = OldOracle()
+    limited = len(expected)  # below the count bound (792): the time limit applies
+    assert np.array_equal(model.enumerate(limited, max_seconds=5.0, closed=closed), expected)
+
+
 def test_enumerate_selector_refuses_up_front_naming_the_selector():
     env, engine = _engine(30, 6)
     obs, _ = env.reset(seed=1)

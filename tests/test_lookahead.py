@@ -131,6 +131,28 @@ def test_state_dependent_sets_score_every_action_the_state_leaves_open():
     assert off.policy_version != policy.policy_version
 
 
+def test_listing_a_states_open_actions_keeps_the_decisions_time_limit(monkeypatch) -> None:
+    """A decision's time limit bounds the listing of the walks from the patrol's node: past it the decision comes
+    from the local search (heuristic, no bound) and the listing is not cached, so a later call with time lists
+    them. A listing slower than LISTING_SECONDS counts as too many (cached: local search from then on)."""
+    from engine.lookahead import policy as policy_module
+
+    instance = make("patrol", n_arms=10, budget=3, seed=1, horizon=5).instance  # at most 17,600 actions
+    policy = _policy("patrol", instance, _silent(instance), enumerate_limit=1)
+    row = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 4])  # ten sites, the patrol at node 2, four steps to go
+    hurried = policy.decide(row, time_limit=1e-9)
+    assert hurried.status == "heuristic" and hurried.bound == float("inf")
+    assert instance.action_model().is_feasible(hurried.action) and not policy._state_sets  # nothing cached
+    assert policy.decide(row).status == "optimal"  # listed now, with no limit
+    assert policy.decide(row, time_limit=1e-9).status == "optimal"  # and read from the cache
+    with pytest.raises(InvalidInputError) as err:
+        policy.decide(row, time_limit=0)
+    assert err.value.field == "time_limit"
+    monkeypatch.setattr(policy_module, "LISTING_SECONDS", 0.0)
+    slow = _policy("patrol", instance, _silent(instance), enumerate_limit=1)
+    assert slow.decide(row).status == "heuristic" and len(slow._state_sets) == 1  # too slow: as too many
+
+
 def test_state_dependent_lookahead_is_selected_by_exact_values() -> None:
     """Scoring every action the state leaves open, the lookahead is a function of the state: on a small patrol
     training compares it with the planner by exact DP values, and what it keeps is what those values say."""
@@ -176,6 +198,20 @@ def test_bad_settings_name_their_field():
     with pytest.raises(InvalidInputError) as err:
         LookaheadConfig(state_enumerate_limit=-1)
     assert err.value.field == "state_enumerate_limit"
+    for name, value in (("explore", "abc"), ("explore", None), ("selection_z", None), ("selection_z", True)):
+        with pytest.raises(InvalidInputError) as err:
+            LookaheadConfig.from_dict({name: value})
+        assert err.value.field == name
+
+
+def test_one_record_fits_a_finite_value() -> None:
+    """A single training record has no spread: the value's scale is 1, not NaN (rollout_episodes = 1 with a late
+    branch step records one state)."""
+    from engine.lookahead.value_network import fit_values
+
+    net = ValueNetwork([2, 2], horizon=3, hidden=4)
+    fit_values(net, np.array([[0, 1]]), np.array([2]), np.array([1.5]), epochs=2)
+    assert np.isfinite(net.values(np.array([[0, 1], [1, 0]]), 2)).all()
 
 
 def test_bad_states_and_selectors_are_refused_without_state_change():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.action_model import ActionModel
+from scenarios.errors import EnumerationTimeoutError
 from scenarios.feasibility import EnumerableOracle
 
 
@@ -22,13 +23,18 @@ def all_feasible(model: ActionModel, limit: int) -> np.ndarray | None:
     return model.enumerate(max_count=limit)
 
 
-def feasible_in_state(model: ActionModel, closed: np.ndarray, limit: int) -> np.ndarray | None:
+def feasible_in_state(
+    model: ActionModel, closed: np.ndarray, limit: int, max_seconds: float | None = None
+) -> np.ndarray | None:
     """Every feasible action with none of the ``closed`` entries when its oracle lists them directly and there
-    are at most ``limit``, else None (the generic enumeration would go through the whole set)."""
+    are at most ``limit``, else None (the generic enumeration would go through the whole set). Raises
+    :class:`EnumerationTimeoutError` when listing them takes more than ``max_seconds`` (None: no limit)."""
     if not isinstance(model.oracle, EnumerableOracle):
         return None
     try:
-        listed = model.enumerate(max_count=limit, closed=closed)
+        listed = model.enumerate(max_count=limit, max_seconds=max_seconds, closed=closed)
+    except EnumerationTimeoutError:
+        raise
     except ValueError:
         return None
     return listed if len(listed) else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from scenarios.errors import InvalidInputError
 
 
@@ -50,9 +52,13 @@ class LookaheadConfig:
                 raise InvalidInputError(name, f"must be an integer >= 0, got {value!r}")
         if not isinstance(self.exact_expectation, bool):
             raise InvalidInputError("exact_expectation", f"must be true or false, got {self.exact_expectation!r}")
-        if not 0.0 <= float(self.explore) <= 1.0:
+        for name in ("explore", "selection_z"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+                raise InvalidInputError(name, f"must be a finite number, got {value!r}")
+        if not 0.0 <= self.explore <= 1.0:
             raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")
-        if not float(self.selection_z) >= 0.0:
+        if not self.selection_z >= 0.0:
             raise InvalidInputError("selection_z", f"must be >= 0, got {self.selection_z!r}")
         from engine.planners import PLANNERS, load_plugins
 

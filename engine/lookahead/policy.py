@@ -37,7 +37,7 @@ from engine.lookahead.value_network import ValueNetwork
 from engine.planners.policy import PlannerPolicy
 from engine.planners.prior import resolve_prior
 from engine.protocols import batch_rows
-from scenarios.errors import InvalidInputError
+from scenarios.errors import EnumerationTimeoutError, InvalidInputError
 from scenarios.feasibility import EnumerableOracle
 from solvers.solution import HEURISTIC, OPTIMAL
 
@@ -46,6 +46,9 @@ _CELLS = 1 << 20  # next-state samples scored per block (states x candidates x s
 TABLE_STATES = 1 << 16  # joint state spaces up to this size read V from a table (one forward pass per h)
 EXACT_CELLS = 1 << 25  # exact expectation when its Q tables (actions x joint states x horizon) stay this small
 STATE_SETS = 1024  # feasible sets listed per closed entries and kept (a patrol has one per node)
+#: a state's open actions not listed within this many seconds count as too many to list (local search instead;
+#: a J = 20 patrol lists a node's walks in 0.05-0.2 s, a J = 40 one with B = 8 took 31 s to refuse on the count)
+LISTING_SECONDS = 2.0
 
 
 class LookaheadPolicy:
@@ -155,9 +158,13 @@ class LookaheadPolicy:
         chosen, values, _ = self.choose(states, time_to_go)
         return chosen, values
 
-    def choose(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def choose(
+        self, states: np.ndarray, time_to_go: int, deadline: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`actions` and, per row, whether every action feasible in the state was scored (the argmax is then
-        exact for the Q estimate) rather than found by the local search."""
+        exact for the Q estimate) rather than found by the local search. ``deadline`` (a ``perf_counter`` time):
+        listing a state's open actions stops there (local search instead, the listing not cached), and so do the
+        base planner's MILP and the local search's rounds."""
         states = np.atleast_2d(np.asarray(states, dtype=np.int64))
         every = np.ones(len(states), dtype=bool)
         if self._exact:
@@ -173,17 +180,19 @@ class LookaheadPolicy:
         values = np.zeros(len(states))
         local = np.arange(len(states))
         if self._per_state:
-            local, groups = self._group_by_open_set(states)
+            local, groups = self._group_by_open_set(states, deadline)
             for cands, idx in groups:
                 q = self.scores(states[idx], time_to_go, cands)
                 best = np.argmax(q, axis=1)
                 chosen[idx], values[idx] = cands[best], q[np.arange(len(idx)), best]
         for i in local:
-            chosen[i], values[i] = self._local_search(states[i], time_to_go)
+            chosen[i], values[i] = self._local_search(states[i], time_to_go, deadline)
         every[local] = False
         return chosen, values, every
 
-    def _group_by_open_set(self, states: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _group_by_open_set(
+        self, states: np.ndarray, deadline: float | None = None
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """States whose open actions are listed, grouped by their closed entries ((candidates, row indices) per
         group, each set enumerated once and cached), and the rows left to the local search (too many to list)."""
         closed = self.instance.unavailable_entries(states)
@@ -193,19 +202,28 @@ class LookaheadPolicy:
         listed: list[tuple[np.ndarray, np.ndarray]] = []
         local: list[int] = []
         for key, rows in groups.items():
-            cands = self._open_set(key, closed[rows[0]])
+            cands = self._open_set(key, closed[rows[0]], deadline)
             if cands is None:
                 local += rows
             else:
                 listed.append((cands, np.asarray(rows)))
         return np.asarray(local, dtype=np.int64), listed
 
-    def _open_set(self, key: bytes, closed: np.ndarray) -> np.ndarray | None:
-        """The listed actions avoiding ``closed`` (None: too many to list), cached under ``key``."""
+    def _open_set(self, key: bytes, closed: np.ndarray, deadline: float | None = None) -> np.ndarray | None:
+        """The listed actions avoiding ``closed`` (None: too many to list, or not listed before ``deadline``),
+        cached under ``key`` unless the caller's deadline stopped the listing (a later call may have the time)."""
         if key not in self._state_sets:
+            left = LISTING_SECONDS if deadline is None else deadline - time.perf_counter()
+            seconds = max(0.0, min(LISTING_SECONDS, left))
+            try:
+                listed = feasible_in_state(self.model, closed, self.config.state_enumerate_limit, seconds)
+            except EnumerationTimeoutError:
+                if left < LISTING_SECONDS:
+                    return None
+                listed = None  # too slow to list at all: as too many
             if len(self._state_sets) >= STATE_SETS:
                 self._state_sets.clear()
-            self._state_sets[key] = feasible_in_state(self.model, closed, self.config.state_enumerate_limit)
+            self._state_sets[key] = listed
         return self._state_sets[key]
 
     def _lists_every_state(self) -> bool:
@@ -220,11 +238,16 @@ class LookaheadPolicy:
                 self._lists_all = all(self._open_set(row.tobytes(), row) is not None for row in closed)
         return self._lists_all
 
-    def _local_search(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, float]:
+    def _local_search(
+        self, states: np.ndarray, time_to_go: int, deadline: float | None = None
+    ) -> tuple[np.ndarray, float]:
         rng = np.random.default_rng([self.seed, time_to_go, *states.tolist()])
-        current = self.base.decide(np.concatenate([states, [time_to_go]])).action
+        limit = None if deadline is None else max(1e-3, deadline - time.perf_counter())
+        current = self.base.decide(np.concatenate([states, [time_to_go]]), "mip", limit).action
         value = float(self.scores(states[None], time_to_go, current[None])[0, 0])
         for _ in range(self.config.rounds):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             cands = neighbourhood(self.model, current, self.config.neighbours, rng)
             q = self.scores(states[None], time_to_go, cands)[0]
             best = int(np.argmax(q))
@@ -241,7 +264,7 @@ class LookaheadPolicy:
             return self._planner_decision(state, time_limit, selector)
         start = time.perf_counter()
         states, ttg = self.base.observations.split_observation(state)
-        a, q, every = self.choose(states[None], ttg)
+        a, q, every = self.choose(states[None], ttg, _deadline(start, time_limit))
         return self._decision(a[0], float(q[0]), bool(every[0]), time.perf_counter() - start)
 
     def decide_batch(
@@ -253,11 +276,12 @@ class LookaheadPolicy:
         if selector == "planner" or self.use_planner:
             return [self._planner_decision(row, time_limit, selector) for row in rows]
         start = time.perf_counter()
+        deadline = _deadline(start, time_limit)
         split = [self.base.observations.split_observation(row) for row in rows]
         out: list[Decision | None] = [None] * len(rows)
         for ttg in sorted({t for _, t in split}):
             idx = [i for i, (_, t) in enumerate(split) if t == ttg]
-            acts, qs, every = self.choose(np.stack([split[i][0] for i in idx]), ttg)
+            acts, qs, every = self.choose(np.stack([split[i][0] for i in idx]), ttg, deadline)
             for i, a, q, proven in zip(idx, acts, qs, every, strict=True):
                 out[i] = self._decision(a, float(q), bool(proven), 0.0)
         seconds = (time.perf_counter() - start) / len(rows)
@@ -358,6 +382,15 @@ def base_planner(name: str, instance) -> str:
     """The planner ``name`` names on ``instance`` (``auto``: Whittle where arms are pulled one by one, else
     Lagrangian, as the DQN's prior)."""
     return resolve_prior("auto", instance) if name == "auto" else name
+
+
+def _deadline(start: float, time_limit: float | None) -> float | None:
+    """The ``perf_counter`` time by which a decision started at ``start`` should be made (None: no limit)."""
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or not 0 < time_limit < np.inf:
+        raise InvalidInputError("time_limit", f"must be a positive number of seconds, got {time_limit!r}")
+    return start + float(time_limit)
 
 
 def _check_selector(selector: str) -> None:

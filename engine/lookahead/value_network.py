@@ -71,8 +71,9 @@ def fit_values(
     y = torch.as_tensor(np.asarray(returns, dtype=np.float32))
     if rescale:
         rate = y / torch.clamp(h.to(torch.float32) / net.horizon, min=1.0 / net.horizon)
+        spread = float(rate.std()) if len(rate) > 1 else 1.0  # one record has no spread: unit scale
         net.center.fill_(float(rate.mean()))
-        net.scale.fill_(max(float(rate.std()), 1e-6))
+        net.scale.fill_(max(spread, 1e-6) if np.isfinite(spread) else 1.0)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     n = len(y)
