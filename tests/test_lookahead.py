@@ -214,35 +214,6 @@ def test_one_record_fits_a_finite_value() -> None:
     assert np.isfinite(net.values(np.array([[0, 1], [1, 0]]), 2)).all()
 
 
-def test_early_stopping_keeps_the_epoch_best_on_held_out_episodes() -> None:
-    """Held-out records steer which epoch's weights are kept: never worse on them than the last epoch of the same
-    fit (same records, same seed, same trajectory); whole episodes are held out."""
-    from engine.lookahead.training import held_out_episodes
-    from engine.lookahead.value_network import fit_values, value_rmse
-
-    rng = np.random.default_rng(0)
-    episodes = np.repeat(np.arange(40), 5)
-    states = rng.integers(0, 3, size=(200, 4))
-    ttg = rng.integers(1, 6, size=200)
-    returns = ttg * (states.sum(1) + rng.normal(0, 3, size=200))  # mostly noise: a long fit overfits
-    out = held_out_episodes(episodes, 0.25, seed=0)
-    assert out.sum() == 50 and all(out[episodes == e].all() or not out[episodes == e].any() for e in range(40))
-    assert not held_out_episodes(episodes[:10], 0.1, 0).any()  # two episodes: nothing held out
-    errors = []
-    for mask in (out, None):
-        torch.manual_seed(0)
-        net = ValueNetwork([3, 3, 3, 3], horizon=5, hidden=16)
-        if mask is None:  # the same fit on the same records, kept to its last epoch
-            fit_values(net, states[~out], ttg[~out], returns[~out], epochs=40)
-        else:
-            fit_values(net, states, ttg, returns, epochs=40, held_out=mask)
-        errors.append(value_rmse(net, states[out], ttg[out], returns[out]))
-    assert errors[0] < errors[1], errors
-    with pytest.raises(InvalidInputError) as err:
-        LookaheadConfig(holdout=1.0)
-    assert err.value.field == "holdout"
-
-
 def test_bad_states_and_selectors_are_refused_without_state_change():
     instance = _instance("coverage", 0)
     policy = _policy("coverage", instance, _silent(instance))

@@ -20,7 +20,6 @@ class LookaheadConfig:
     hidden: int = 64  # width of the value network
     epochs: int = 60  # passes over the recorded returns
     sweeps: int = 20  # fitted policy-evaluation sweeps on expected one-step targets after the Monte-Carlo fit
-    holdout: float = 0.1  # share of rollout episodes held out: every fit keeps its best epoch on them (0: none)
     iterations: int = 1  # policy-improvement steps: iteration k rolls out the lookahead of iteration k - 1
     samples: int = 32  # next-state samples per candidate (common to every candidate and state)
     exact_expectation: bool = True  # small joint state spaces, every action scored: E[V(s')] exact, not sampled
@@ -53,14 +52,12 @@ class LookaheadConfig:
                 raise InvalidInputError(name, f"must be an integer >= 0, got {value!r}")
         if not isinstance(self.exact_expectation, bool):
             raise InvalidInputError("exact_expectation", f"must be true or false, got {self.exact_expectation!r}")
-        for name in ("explore", "selection_z", "holdout"):
+        for name in ("explore", "selection_z"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
                 raise InvalidInputError(name, f"must be a finite number, got {value!r}")
         if not 0.0 <= self.explore <= 1.0:
             raise InvalidInputError("explore", f"must lie in [0, 1], got {self.explore!r}")
-        if not 0.0 <= self.holdout < 1.0:
-            raise InvalidInputError("holdout", f"must lie in [0, 1), got {self.holdout!r}")
         if not self.selection_z >= 0.0:
             raise InvalidInputError("selection_z", f"must be >= 0, got {self.selection_z!r}")
         from engine.planners import PLANNERS, load_plugins

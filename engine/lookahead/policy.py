@@ -99,8 +99,6 @@ class LookaheadPolicy:
         settings = config.to_dict()
         if not self._per_state:  # the setting changes nothing here: versions of earlier checkpoints stay the same
             settings.pop("state_enumerate_limit")
-        if not config.holdout:  # fitted as before the setting existed: the same versions
-            settings.pop("holdout")
         identity = [self.base.policy_version, settings, seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
@@ -370,7 +368,7 @@ class LookaheadPolicy:
             raise InvalidInputError("path", f"{path} is not a lookahead checkpoint")
         instance: Any = load_instance(meta["scenario"], meta["instance"])
         # older checkpoints: sampled expectations, no per-state enumeration (as they were selected)
-        older = {"exact_expectation": False, "state_enumerate_limit": 0, "holdout": 0.0}
+        older = {"exact_expectation": False, "state_enumerate_limit": 0}
         config = LookaheadConfig.from_dict({**older, **meta["config"]})
         value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
         value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))

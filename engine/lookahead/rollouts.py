@@ -21,14 +21,13 @@ BatchActions = Callable[[np.ndarray, int], np.ndarray]
 
 @dataclass
 class Returns:
-    """Recorded states (n, J), their times to go (n,), the base policy's actions there (n, N), the
-    returns-to-go (n,) that followed and the episode each record came from (n,)."""
+    """Recorded states (n, J), their times to go (n,), the base policy's actions there (n, N) and the
+    returns-to-go (n,) that followed."""
 
     states: np.ndarray
     time_to_go: np.ndarray
     actions: np.ndarray
     returns: np.ndarray
-    episodes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.returns)
@@ -67,5 +66,4 @@ def base_policy_returns(
     to_go = np.cumsum(rewards[::-1], axis=0)[::-1]  # (H, E): reward from step t to the end
     keep = np.arange(H)[:, None] >= branch[None, :]
     times = np.broadcast_to((H - np.arange(H))[:, None], (H, episodes))
-    episode = np.broadcast_to(np.arange(episodes)[None, :], (H, episodes))
-    return Returns(seen_states[keep], times[keep].copy(), taken[keep], to_go[keep].copy(), episode[keep].copy())
+    return Returns(seen_states[keep], times[keep].copy(), taken[keep], to_go[keep].copy())

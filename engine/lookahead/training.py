@@ -18,7 +18,7 @@ from engine.lookahead.selection import (
     select_exactly,
     select_policy,
 )
-from engine.lookahead.value_network import ValueNetwork, fit_values, refine_values, value_rmse
+from engine.lookahead.value_network import ValueNetwork, fit_values, refine_values
 from engine.planners.policy import PlannerPolicy
 
 
@@ -46,7 +46,6 @@ def train_lookahead(
     policy: LookaheadPolicy | None = None
     iterates: list[LookaheadPolicy] = []
     rmse: list[float] = []
-    held_out_rmse: list[float] = []  # against the held-out episodes' Monte-Carlo returns (noisy; NaN: none held out)
     samples = 0
     for iteration in range(config.iterations):
         data = base_policy_returns(
@@ -54,22 +53,20 @@ def train_lookahead(
         )
         torch.manual_seed(seed + iteration)
         value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
-        out = held_out_episodes(data.episodes, config.holdout, seed + 7919 * iteration)
-        fit_values(value, data.states, data.time_to_go, data.returns, config.epochs, seed=seed, held_out=out)
+        fit_values(value, data.states, data.time_to_go, data.returns, config.epochs, seed=seed)
         uniforms = np.random.default_rng([seed, iteration, 11]).uniform(size=(config.samples, instance.n_arms))
         rmse.append(
             refine_values(value, instance, data.states, data.time_to_go, data.actions, uniforms, config.sweeps,
-                          seed=seed, held_out=out)
+                          seed=seed)
             if config.sweeps
             else float("nan")
         )  # fmt: skip
-        held_out_rmse.append(value_rmse(value, data.states[out], data.time_to_go[out], data.returns[out]))
         samples += len(data)
         policy = LookaheadPolicy(scenario, instance, config, value, seed, base=base)
         iterates.append(policy)
         base_fn = _lookahead_actions(policy)
     assert policy is not None
-    summary: dict = {"samples": samples, "refit_rmse": rmse, "held_out_rmse": held_out_rmse, "planner": base.name}
+    summary: dict = {"samples": samples, "refit_rmse": rmse, "planner": base.name}
     chosen = None
     if config.validation_episodes >= 2 and exact_selection_applies(instance, iterates, config.exact_selection_states):
         chosen = select_exactly(instance, base, iterates, progress)
@@ -105,17 +102,6 @@ def train_lookahead(
         policy.training_summary = summary
     policy.training_summary["seconds"] = time.perf_counter() - start
     return policy
-
-
-def held_out_episodes(episodes: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """A mask over records: those of a random ``share`` of the episodes (whole episodes, so the records a fit stops
-    early on are not next to ones it trained on), none when fewer than two episodes would be left to fit."""
-    names = np.unique(episodes)
-    count = round(share * len(names))
-    if count < 1 or len(names) - count < 2:
-        return np.zeros(len(episodes), dtype=bool)
-    chosen = np.random.default_rng([seed, 13]).choice(names, size=count, replace=False)
-    return np.isin(episodes, chosen)
 
 
 def _lookahead_actions(policy: LookaheadPolicy) -> BatchActions:

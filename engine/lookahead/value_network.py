@@ -11,8 +11,6 @@ time, so the weights train on unit-scale targets. :func:`fit_values` regresses i
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
@@ -64,22 +62,13 @@ def fit_values(
     lr: float = 3e-3,
     seed: int = 0,
     rescale: bool = True,
-    held_out: np.ndarray | None = None,
 ) -> float:
     """Regress ``net`` on (states (n, J), time to go (n,), returns-to-go (n,)); returns the final training RMSE.
-    ``rescale`` sets the output's centre and scale from the targets (else they are kept: a refinement).
-    ``held_out`` (n,) bool: records left out of the regression; the weights kept are those of the epoch with the
-    lowest error on them (early stopping: 60 epochs on 12,000 records of a J = 20 patrol's returns fit the noise,
-    held-out RMSE 12.96 against 11.24 after 10)."""
+    ``rescale`` sets the output's centre and scale from the targets (else they are kept: a refinement)."""
     gen = torch.Generator().manual_seed(seed)
     s = torch.as_tensor(np.asarray(states, dtype=np.int64))
     h = torch.as_tensor(np.asarray(time_to_go, dtype=np.int64))
     y = torch.as_tensor(np.asarray(returns, dtype=np.float32))
-    check: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    if held_out is not None and np.any(held_out) and not np.all(held_out):
-        out = torch.as_tensor(np.asarray(held_out, dtype=bool))
-        check = (s[out], h[out], y[out])
-        s, h, y = s[~out], h[~out], y[~out]
     if rescale:
         rate = y / torch.clamp(h.to(torch.float32) / net.horizon, min=1.0 / net.horizon)
         spread = float(rate.std()) if len(rate) > 1 else 1.0  # one record has no spread: unit scale
@@ -88,7 +77,6 @@ def fit_values(
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     n = len(y)
-    best = (float("inf"), copy.deepcopy(net.state_dict()))
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
@@ -98,24 +86,8 @@ def fit_values(
             loss.backward()
             opt.step()
         sched.step()
-        if check is not None:
-            error = value_rmse(net, *check)
-            if error < best[0]:
-                best = (error, copy.deepcopy(net.state_dict()))
-    if check is not None:
-        net.load_state_dict(best[1])
-    return value_rmse(net, s, h, y)
-
-
-@torch.no_grad()
-def value_rmse(net: ValueNetwork, states: object, time_to_go: object, targets: object) -> float:
-    """Root mean squared error of ``net`` against ``targets`` at (states, times to go)."""
-    s = torch.as_tensor(np.asarray(states, dtype=np.int64)) if not torch.is_tensor(states) else states
-    h = torch.as_tensor(np.asarray(time_to_go, dtype=np.int64)) if not torch.is_tensor(time_to_go) else time_to_go
-    y = torch.as_tensor(np.asarray(targets, dtype=np.float32)) if not torch.is_tensor(targets) else targets
-    if len(y) == 0:
-        return float("nan")
-    return float(torch.sqrt(torch.mean((net(s, h) - y) ** 2)))
+    with torch.no_grad():
+        return float(torch.sqrt(torch.mean((net(s, h) - y) ** 2)))
 
 
 def refine_values(
@@ -128,13 +100,11 @@ def refine_values(
     sweeps: int,
     epochs: int = 20,
     seed: int = 0,
-    held_out: np.ndarray | None = None,
 ) -> float:
     """Fitted policy evaluation: ``sweeps`` times, regress ``net`` on the expected one-step targets
     E[r(s, a)] + mean_m V(s'_m, h - 1) of the recorded base actions (next states drawn with ``uniforms`` (M, J)
     from the instance's transition model; V frozen during a sweep). Less noisy than single Monte-Carlo returns.
-    ``held_out``: records each sweep's fit stops early on (:func:`fit_values`). Returns the last sweep's training
-    RMSE against its targets."""
+    Returns the last sweep's training RMSE against its targets."""
     s = np.asarray(states, dtype=np.int64)
     a = np.asarray(actions, dtype=np.int64)
     h = np.asarray(time_to_go, dtype=np.int64)
@@ -147,5 +117,5 @@ def refine_values(
             idx = later[lo : lo + 4096]
             nxt = instance.transition(s[idx, None, :], a[idx, None, :], uniforms[None])
             targets[idx] += net.values(nxt, (h[idx] - 1)[:, None]).mean(-1)
-        rmse = fit_values(net, s, h, targets, epochs, seed=seed + sweep + 1, rescale=False, held_out=held_out)
+        rmse = fit_values(net, s, h, targets, epochs, seed=seed + sweep + 1, rescale=False)
     return rmse
