@@ -274,39 +274,8 @@ def test_training_selects_saves_and_loads(tmp_path):
     # a checkpoint written before state_enumerate_limit existed loads with the same version (no effect here)
     meta = json.loads((tmp_path / "look" / "config.json").read_text())
     del meta["config"]["state_enumerate_limit"]
-    del meta["config"]["ensemble"]  # nor before ensembles existed
     (tmp_path / "look" / "config.json").write_text(json.dumps(meta))
     assert load_policy(tmp_path / "look").policy_version == policy.policy_version
-
-
-def test_an_ensemble_averages_its_members_and_round_trips(tmp_path):
-    """``ensemble`` k: k networks fitted alike from other seeds, V their mean; saved and loaded with the same
-    decisions and version; one member is the plain network (its weight names, its version)."""
-    from engine.lookahead.value_network import ValueEnsemble
-
-    instance = _instance("coverage", 4, n_arms=4, horizon=6)
-    cfg = LookaheadConfig(
-        rollout_episodes=40, epochs=5, sweeps=2, samples=8, validation_episodes=0, planner="whittle", ensemble=3
-    )
-    policy = train_lookahead("coverage", instance, cfg, seed=0, progress=False)
-    value = policy.value
-    assert isinstance(value, ValueEnsemble) and len(value.members) == 3
-    states = joint_states(instance.arms.state_counts)[:9]
-    each = np.stack([m.values(states, 3) for m in value.members])
-    assert np.ptp(each, axis=0).max() > 1e-6  # the members differ
-    assert np.allclose(value.values(states, 3), each.mean(0))
-    loaded = load_policy(policy.save(tmp_path / "ens"))
-    assert loaded.policy_version == policy.policy_version
-    rows = np.column_stack([states, np.full(9, 4)])
-    assert [d.action.tolist() for d in loaded.decide_batch(rows)] == [
-        d.action.tolist() for d in policy.decide_batch(rows)
-    ]
-    single = train_lookahead("coverage", instance, LookaheadConfig(**{**cfg.to_dict(), "ensemble": 1}), seed=0,
-                             progress=False)  # fmt: skip
-    assert isinstance(single.value, ValueNetwork) and single.policy_version != policy.policy_version
-    with pytest.raises(InvalidInputError) as err:
-        LookaheadConfig(ensemble=0)
-    assert err.value.field == "ensemble"
 
 
 @pytest.mark.parametrize("family", ["coverage", "overlapping_reach"])

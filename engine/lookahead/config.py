@@ -18,7 +18,6 @@ class LookaheadConfig:
     rollout_episodes: int = 800  # training episodes rolled out for the value's regression
     explore: float = 0.5  # share of rollouts that take random feasible actions before a random branch step
     hidden: int = 64  # width of the value network
-    ensemble: int = 1  # value networks fitted alike and averaged (1: one network)
     epochs: int = 60  # passes over the recorded returns
     sweeps: int = 20  # fitted policy-evaluation sweeps on expected one-step targets after the Monte-Carlo fit
     iterations: int = 1  # policy-improvement steps: iteration k rolls out the lookahead of iteration k - 1
@@ -38,7 +37,6 @@ class LookaheadConfig:
     def __post_init__(self) -> None:
         positive = (
             "rollout_episodes", "hidden", "epochs", "samples", "enumerate_limit", "neighbours", "rounds", "iterations",
-            "ensemble",
         )  # fmt: skip
         for name in positive:
             value = getattr(self, name)

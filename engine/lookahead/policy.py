@@ -33,7 +33,7 @@ from engine.checkpoint import weights_digest
 from engine.decision import Decision
 from engine.lookahead.candidates import all_feasible, feasible_in_state, neighbourhood
 from engine.lookahead.config import LookaheadConfig
-from engine.lookahead.value_network import Value, make_value
+from engine.lookahead.value_network import ValueNetwork
 from engine.planners.policy import PlannerPolicy
 from engine.planners.prior import resolve_prior
 from engine.protocols import batch_rows
@@ -62,7 +62,7 @@ class LookaheadPolicy:
         scenario: str,
         instance,
         config: LookaheadConfig,
-        value: Value,
+        value: ValueNetwork,
         seed: int = 0,
         use_planner: bool = False,
         summary: dict | None = None,
@@ -99,8 +99,6 @@ class LookaheadPolicy:
         settings = config.to_dict()
         if not self._per_state:  # the setting changes nothing here: versions of earlier checkpoints stay the same
             settings.pop("state_enumerate_limit")
-        if config.ensemble == 1:  # one network, as before ensembles existed: the same versions
-            settings.pop("ensemble")
         identity = [self.base.policy_version, settings, seed, use_planner, weights_digest(value)]
         self.policy_version = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
 
@@ -372,7 +370,7 @@ class LookaheadPolicy:
         # older checkpoints: sampled expectations, no per-state enumeration (as they were selected)
         older = {"exact_expectation": False, "state_enumerate_limit": 0}
         config = LookaheadConfig.from_dict({**older, **meta["config"]})
-        value = make_value(instance.arms.state_counts, instance.horizon, config.hidden, config.ensemble)
+        value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
         value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
         return cls(
             meta["scenario"], instance, config, value, int(meta["seed"]), bool(meta["use_planner"]),

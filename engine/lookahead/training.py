@@ -18,7 +18,7 @@ from engine.lookahead.selection import (
     select_exactly,
     select_policy,
 )
-from engine.lookahead.value_network import fit_values, make_value, members_of, refine_values
+from engine.lookahead.value_network import ValueNetwork, fit_values, refine_values
 from engine.planners.policy import PlannerPolicy
 
 
@@ -52,9 +52,8 @@ def train_lookahead(
             instance, base_fn, config.rollout_episodes, seed + 7919 * iteration, config.explore, progress
         )
         torch.manual_seed(seed + iteration)
-        value = make_value(instance.arms.state_counts, instance.horizon, config.hidden, config.ensemble)
-        for k, member in enumerate(members_of(value)):  # one member: as before ensembles existed
-            fit_values(member, data.states, data.time_to_go, data.returns, config.epochs, seed=seed + 1000 * k)
+        value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
+        fit_values(value, data.states, data.time_to_go, data.returns, config.epochs, seed=seed)
         uniforms = np.random.default_rng([seed, iteration, 11]).uniform(size=(config.samples, instance.n_arms))
         rmse.append(
             refine_values(value, instance, data.states, data.time_to_go, data.actions, uniforms, config.sweeps,

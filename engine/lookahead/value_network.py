@@ -7,11 +7,6 @@ The network predicts a reward *rate*: V = (h / H) x (its output), so V is 0 with
 the rate shrinks with the time to go. The output is scaled by the rates' mean and spread recorded at fitting
 time, so the weights train on unit-scale targets. :func:`fit_values` regresses it on Monte-Carlo returns-to-go
 (mean squared error, Adam, minibatches); :func:`refine_values` on expected one-step targets.
-
-:class:`ValueEnsemble` averages several such networks fitted alike from other initial weights and minibatch
-orders: the average keeps their shared signal and cancels part of each one's fitting noise, which is what the
-lookahead's comparisons between neighbouring next states are sensitive to (on a J = 20 patrol's returns, held-out
-RMSE 12.2-12.7 for single networks, 11.0 for the mean of four).
 """
 
 from __future__ import annotations
@@ -57,39 +52,6 @@ class ValueNetwork(nn.Module):
         return self(s, h).double().numpy()
 
 
-class ValueEnsemble(nn.Module):
-    """The mean of ``members`` value networks over the same arms and horizon."""
-
-    def __init__(self, counts: np.ndarray | list[int], horizon: int, hidden: int = 64, members: int = 2) -> None:
-        super().__init__()
-        if members < 1:
-            raise ValueError(f"members: must be at least 1, got {members}")
-        self.horizon, self.hidden = int(horizon), int(hidden)
-        self.members = nn.ModuleList(ValueNetwork(counts, horizon, hidden) for _ in range(members))
-
-    def forward(self, states: torch.Tensor, time_to_go: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(states, time_to_go) for m in self.members]).mean(0)
-
-    @torch.no_grad()
-    def values(self, states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
-        """The members' mean V, as :meth:`ValueNetwork.values`."""
-        return np.mean([m.values(states, time_to_go) for m in self.members], axis=0)  # type: ignore[operator]
-
-
-#: what the lookahead reads V from: one network or an ensemble of them
-Value = ValueNetwork | ValueEnsemble
-
-
-def make_value(counts: np.ndarray | list[int], horizon: int, hidden: int, members: int) -> Value:
-    """One value network, or the ensemble of ``members`` (one member: the plain network and its weight names)."""
-    return ValueNetwork(counts, horizon, hidden) if members == 1 else ValueEnsemble(counts, horizon, hidden, members)
-
-
-def members_of(net: Value) -> list[ValueNetwork]:
-    """The networks fitted one by one: an ensemble's members, or the network itself."""
-    return [m for m in net.members if isinstance(m, ValueNetwork)] if isinstance(net, ValueEnsemble) else [net]
-
-
 def fit_values(
     net: ValueNetwork,
     states: np.ndarray,
@@ -129,7 +91,7 @@ def fit_values(
 
 
 def refine_values(
-    net: Value,
+    net: ValueNetwork,
     instance,
     states: np.ndarray,
     time_to_go: np.ndarray,
@@ -142,8 +104,7 @@ def refine_values(
     """Fitted policy evaluation: ``sweeps`` times, regress ``net`` on the expected one-step targets
     E[r(s, a)] + mean_m V(s'_m, h - 1) of the recorded base actions (next states drawn with ``uniforms`` (M, J)
     from the instance's transition model; V frozen during a sweep). Less noisy than single Monte-Carlo returns.
-    An ensemble's targets are its mean; each member is regressed on them. Returns the last sweep's training RMSE
-    against its targets (an ensemble's: its members' mean)."""
+    Returns the last sweep's training RMSE against its targets."""
     s = np.asarray(states, dtype=np.int64)
     a = np.asarray(actions, dtype=np.int64)
     h = np.asarray(time_to_go, dtype=np.int64)
@@ -156,16 +117,5 @@ def refine_values(
             idx = later[lo : lo + 4096]
             nxt = instance.transition(s[idx, None, :], a[idx, None, :], uniforms[None])
             targets[idx] += net.values(nxt, (h[idx] - 1)[:, None]).mean(-1)
-        members = members_of(net)
-        errors = [
-            fit_values(m, s, h, targets, epochs, seed=seed + 1000 * k + sweep + 1, rescale=False)
-            for k, m in enumerate(members)
-        ]
-        rmse = errors[0] if len(members) == 1 else _rmse(net, s, h, targets)
+        rmse = fit_values(net, s, h, targets, epochs, seed=seed + sweep + 1, rescale=False)
     return rmse
-
-
-@torch.no_grad()
-def _rmse(net: Value, states: np.ndarray, time_to_go: np.ndarray, targets: np.ndarray) -> float:
-    predicted = net.values(states, time_to_go)
-    return float(np.sqrt(np.mean((predicted - targets) ** 2)))
