@@ -370,8 +370,8 @@ class ActionModel:
                 return self.oracle.enumerate_all(max_count, shut)
             try:
                 return self.oracle.enumerate_all(max_count, shut, deadline=deadline)
-            except ValueError:
-                check_time()  # the deadline, not the count, stopped it: say so
+            except EnumerationTimeoutError:
+                check_time()  # the deadline stopped it: say so in the one message (the count's refusal passes as is)
                 raise
 
         if closed is not None and np.any(closed):

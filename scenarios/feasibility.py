@@ -38,5 +38,6 @@ class EnumerableOracle(Protocol):
         self, max_count: int, closed: np.ndarray | None = None, deadline: float | None = None
     ) -> np.ndarray:
         """Every feasible action with none of the ``closed`` entries (a state's unavailable ones); ``ValueError``
-        beyond ``max_count``, or once ``time.perf_counter()`` passes ``deadline`` (None: no time limit)."""
+        beyond ``max_count``, :class:`scenarios.errors.EnumerationTimeoutError` once ``time.perf_counter()``
+        passes ``deadline`` (None: no time limit)."""
         ...

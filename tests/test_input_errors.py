@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from scenarios import make
-from scenarios.errors import InvalidInputError
+from scenarios.errors import EnumerationTimeoutError, InvalidInputError
 
 
 def _engine(n_arms: int, budget: int, hidden=(32, 32), seed: int = 0):
@@ -82,6 +82,11 @@ def test_an_oracle_that_lists_its_set_keeps_the_time_limit_too():
     closed[7:12] = True  # every start but node 0
     assert len(small.enumerate(20_000, max_seconds=0, closed=closed)) == len(small.enumerate(20_000, closed=closed))
     # the bound proves the set small: no time limit applies, as on the whole set
+    with pytest.raises(ValueError, match="more than 10 feasible actions") as err:
+        small.enumerate(10, max_seconds=60.0, closed=closed)  # the count, not the clock, refuses: said so
+    assert not isinstance(err.value, EnumerationTimeoutError)
+    with pytest.raises(EnumerationTimeoutError, match="did not finish within 0"):
+        small.enumerate(10, max_seconds=0.0, closed=closed)
 
 
 def test_an_oracle_written_before_the_time_limit_still_lists():

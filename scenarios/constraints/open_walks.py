@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import shortest_path
 from scenarios.action_model import ActionModel
 from scenarios.constraints.base import BlockBase
 from scenarios.constraints.row_stack import RowStack
+from scenarios.errors import EnumerationTimeoutError
 
 #: Held-Karp over at most this many intermediate nodes; the rows' MILP beyond
 _EXACT_DP_MAX = 12
@@ -313,7 +314,9 @@ class OpenWalkOracle:
             for k in range(min(self.B, len(near)) + 1):
                 for chosen in itertools.combinations(near, k):
                     if deadline is not None and tried % 256 == 0 and time.perf_counter() > deadline:
-                        raise ValueError(f"listing the feasible actions passed its time limit ({len(rows)} so far)")
+                        raise EnumerationTimeoutError(
+                            f"listing the feasible actions passed its time limit ({len(rows)} so far)"
+                        )
                     tried += 1
                     stops = [x for x in chosen if x not in (u, v)]
                     if self.shortest_order(u, stops, v)[1] > self.T:
