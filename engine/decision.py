@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -36,3 +37,13 @@ class Decision:
         for key in ("value", "bound", "gap"):
             d[key] = float(d[key]) if np.isfinite(d[key]) else None
         return d
+
+
+def check_time_limit(time_limit: object) -> None:
+    """Refuse a decision's ``time_limit`` unless it is None or a positive, finite number of seconds."""
+    from scenarios.errors import InvalidInputError
+
+    if time_limit is None:
+        return
+    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) or not 0 < float(time_limit) < np.inf:
+        raise InvalidInputError("time_limit", f"must be a positive number of seconds, got {time_limit!r}")

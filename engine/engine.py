@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.checkpoint import load_checkpoint, save_checkpoint, weights_digest
-from engine.decision import Decision
+from engine.decision import Decision, check_time_limit
 from engine.planners.batch import parse_rows
 from engine.planners.prior import PlannerPrior, make_prior
 from engine.protocols import Policy, batch_rows
@@ -121,8 +121,7 @@ class Engine:
         """The best feasible joint action for ``state`` ([s_1..s_J, time_to_go], or the arm states alone);
         ``options`` configure the selector (mip: ``backend``, ``tightening``, ``mip_rel_gap``, ...)."""
         start = time.perf_counter()
-        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
-            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        check_time_limit(time_limit)
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its exact argmax (or its greedy ascent)
             decision = self.planner.decide(state, _planner_selector(selector), time_limit)
@@ -144,8 +143,7 @@ class Engine:
         """One decision per state of ``states`` (a list of states, or an array with one state per row). A selector
         with ``select_batch`` (greedy) decides every row at once, each row's action the one :meth:`decide` returns."""
         rows = batch_rows(states)
-        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
-            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        check_time_limit(time_limit)
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its batch (vectorised where the planner's is)
             planner_selector = _planner_selector(selector)

@@ -46,7 +46,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from engine.checkpoint import weights_digest
-from engine.decision import Decision
+from engine.decision import Decision, check_time_limit
 from engine.dnc.config import ActorCriticConfig
 from engine.dnc.networks import Actor, Critic
 from engine.dnc.selectors import SELECTORS, BoxQuery
@@ -335,8 +335,7 @@ class ActorCriticAgent:
 
     def decide(self, state: np.ndarray, selector: str = "neighbourhood", time_limit: float | None = None) -> Decision:
         """The action for ``state`` as a :class:`Decision` (the ``Engine`` contract); see :meth:`act`."""
-        if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
-            raise InvalidInputError("time_limit", "must be a positive number of seconds")
+        check_time_limit(time_limit)
         action, info = self.act(state, selector=selector, time_limit=time_limit)
         gap = info.get("gap", float("nan"))
         return Decision(

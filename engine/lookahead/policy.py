@@ -30,7 +30,7 @@ import numpy as np
 from bandits.restless.joint_dp import expected_next, joint_states, state_index
 from engine.analysis.lockstep import observation_rows
 from engine.checkpoint import weights_digest
-from engine.decision import Decision
+from engine.decision import Decision, check_time_limit
 from engine.lookahead.candidates import all_feasible, feasible_in_state, neighbourhood
 from engine.lookahead.config import LookaheadConfig
 from engine.lookahead.value_network import ValueNetwork
@@ -386,11 +386,8 @@ def base_planner(name: str, instance) -> str:
 
 def _deadline(start: float, time_limit: float | None) -> float | None:
     """The ``perf_counter`` time by which a decision started at ``start`` should be made (None: no limit)."""
-    if time_limit is None:
-        return None
-    if isinstance(time_limit, bool) or not isinstance(time_limit, int | float) or not 0 < time_limit < np.inf:
-        raise InvalidInputError("time_limit", f"must be a positive number of seconds, got {time_limit!r}")
-    return start + float(time_limit)
+    check_time_limit(time_limit)
+    return None if time_limit is None else start + float(time_limit)
 
 
 def _check_selector(selector: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.analysis.lockstep import observation_rows
-from engine.decision import Decision
+from engine.decision import Decision, check_time_limit
 from engine.planners import make_planner
 from engine.planners.base import Planner
 from engine.planners.batch import batch_oracle, decide_batch_vectorised
@@ -300,8 +300,7 @@ class _Observations(CoRMABEnv):
 def _check_arguments(selector: str, time_limit: float | None) -> None:
     if selector not in PLANNER_SELECTORS:
         raise InvalidInputError("selector", f"a planner offers {', '.join(PLANNER_SELECTORS)}; got {selector!r}")
-    if time_limit is not None and (not np.isfinite(time_limit) or time_limit <= 0):
-        raise InvalidInputError("time_limit", "must be a positive number of seconds")
+    check_time_limit(time_limit)
 
 
 def _oracle_decision(
