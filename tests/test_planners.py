@@ -23,6 +23,8 @@ from engine.planners.prior import make_prior, resolve_prior
 from engine.sequoia.dqn import DQNTrainer
 from engine.sequoia.q_network import QNetwork
 from scenarios import make
+from scenarios.arms import Arms
+from scenarios.cormab.budgeted import BudgetedInstance
 from scenarios.cormab.instance import N_STATES
 from scenarios.errors import InvalidInputError
 
@@ -313,3 +315,21 @@ def test_on_interventions_training_keeps_the_planner_itself_unless_beaten():
     assert greedy_policy_value(engine, exact) == pytest.approx(
         planner_policy_value(make_planner("lagrangian", env.instance), exact)
     )
+
+
+@given(st.integers(2, 5), st.integers(0, 10_000), st.floats(1.0, 4.0))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_whittle_with_unequal_pull_costs_is_the_one_step_optimum_at_the_last_step(n_arms, seed, budget):
+    """At one step to go an index is the pull's immediate gain per unit of cost, so index x cost summed over the
+    pulls, maximised under the cost budget, is the exact one-step optimum (enumeration is the ground truth)."""
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(2), size=(n_arms, 2, 2))
+    R = rng.uniform(0.0, 2.0, size=(n_arms, 2, 2))
+    C = np.stack([np.zeros(n_arms), rng.uniform(0.5, 3.0, n_arms)], axis=1)
+    instance = BudgetedInstance(arms=Arms.from_arrays(P, R, C, horizon=3), budget=budget)
+    states = rng.integers(0, 2, n_arms)
+    actions = instance.action_model().enumerate()
+    rewards = np.array([float(instance.expected_reward(states, a)) for a in actions])
+    decision = PlannerPolicy("budgeted", instance, "whittle").decide([*states.tolist(), 1])
+    assert instance.action_model().is_feasible(decision.action)
+    assert float(instance.expected_reward(states, decision.action)) == pytest.approx(rewards.max(), abs=1e-9)

@@ -1,4 +1,5 @@
-"""Whittle with repair: maximise the sum of the chosen arms' indices over any ActionModel (a MILP; HiGHS by
+"""Whittle with repair: maximise the sum of the chosen arms' indices (each times its pull's marginal cost: an
+index is a charge per unit of cost) over any ActionModel (a MILP; HiGHS by
 default, or any registered back-end).
 
 Each decision changes only the objective of one persistent HiGHS model. When the solver returns no
@@ -49,6 +50,8 @@ class WhittleRepairPolicy(RestlessPolicy):
         self.indices = indices if indices is not None else whittle_indices(self.arms, discount, horizon)
         if self.indices.non_indexable.size:
             raise InvalidInputError("arms", f"arms {self.indices.non_indexable[:10].tolist()} are not indexable")
+        C = self.arms.arrays()[2]
+        self._pull_cost = C[:, 1] - C[:, 0]  # an index is a charge per unit of cost: a pull is worth index x cost
         self.backend = backend
         self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
         self.last_solution: Solution | None = None
@@ -62,7 +65,7 @@ class WhittleRepairPolicy(RestlessPolicy):
         return self._solve(w)
 
     def _solve(self, w: np.ndarray) -> np.ndarray:
-        milp = self.action_model.milp(w)
+        milp = self.action_model.milp(w * self._pull_cost)
         sol = self._solver.solve(milp, time_limit=self.time_limit, mip_rel_gap=self.mip_rel_gap)
         self.last_solution = sol
         if sol.x is not None:

@@ -4,7 +4,8 @@ of the chosen arms' indices over the domain's feasible set (greedy repair as the
 The indices are computed once (:func:`bandits.restless.whittle.whittle_indices`, vectorised over arms, states
 and times to go) on the instance's distinct arms (arms with equal transitions, rewards and costs share one
 computation), in chunks of :data:`CHUNK` arms so that memory stays O(J); pulling arm j is worth its index
-w_j(s_j, h) on top of its passive one-step reward. Only arm-pull domains have per-arm pulls to index. The
+w_j(s_j, h) times its marginal cost c_j(1) - c_j(0) on top of its passive one-step reward (an index is a charge per
+unit of cost: with unit costs the index itself). Only arm-pull domains have per-arm pulls to index. The
 indexability check (which does not change the indices used) runs on demand (:attr:`WhittlePlanner.non_indexable`).
 """
 
@@ -53,7 +54,8 @@ class WhittlePlanner(Planner):
         # every arm keeps its root (the indifference subsidy), indexable or not: the repair policy's users would
         # otherwise get NaN objectives
         self._raw = chunked_raw_indices(P, R, C, self.instance.horizon)
-        self._indices = self._raw[..., 0]  # (J, H, S)
+        # an index is a charge per unit of the pull's marginal cost: a pull is worth index x that cost in reward
+        self._indices = self._raw[..., 0] * (C[:, 1] - C[:, 0])[:, None, None]  # (J, H, S)
         self._non_indexable: np.ndarray | None = None
 
     @property
