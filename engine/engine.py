@@ -124,6 +124,7 @@ class Engine:
         check_time_limit(time_limit)
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its exact argmax (or its greedy ascent)
+            _refuse_planner_options(options)
             decision = self.planner.decide(state, _planner_selector(selector), time_limit)
             decision.policy_version = self.policy_version
             return decision
@@ -146,6 +147,7 @@ class Engine:
         check_time_limit(time_limit)
         chosen = self.selector(selector, **options)
         if self.planner is not None:  # training kept the planner: its batch (vectorised where the planner's is)
+            _refuse_planner_options(options)
             planner_selector = _planner_selector(selector)
             kept = self.planner.decide_batch(rows, planner_selector, time_limit)
             for d in kept:
@@ -236,3 +238,13 @@ def _summary_head(summary: dict) -> dict:
 def _planner_selector(selector: str) -> str:
     """The kept planner's selector for an engine selector: greedy for the heuristic ones, its exact MILP else."""
     return "greedy" if selector in ("greedy", "sampling") else "mip"
+
+
+def _refuse_planner_options(options: dict) -> None:
+    """An engine whose training kept its planner decides with the planner's own settings: selector options would
+    be dropped, so they are refused, naming the first."""
+    if options:
+        raise InvalidInputError(
+            sorted(options)[0],
+            "this engine decides with its planner (training kept it), which takes no selector options",
+        )

@@ -182,7 +182,11 @@ class PolicyRegistry:
         )
         if getattr(env.instance, "n_arms", 0) > 1_000:
             raise ApiError(422, "too_expensive", "planner policies are limited to 1000 arms", "instance")
-        policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **spec.get("options", {}))
+        options = spec.get("options", {})
+        reserved = sorted(set(options) & {"scenario", "instance", "planner"})
+        if reserved:
+            raise ApiError(422, "invalid_input", f"{reserved[0]} is a field of the request, not an option", "options")
+        policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **options)
         relative = f"planners/{spec['scenario']}-{policy.name}-{policy.policy_version}"
         target = self.root / relative
         if not target.exists():

@@ -8,6 +8,7 @@ values (J, V); the joint action maximises their sum over the domain's ActionMode
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,12 +20,29 @@ from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
 
 
+class PlannerTimeLimitError(RuntimeError):
+    """A planner's per-decision solve (LP-update's LP) did not finish by the decision's deadline."""
+
+
+def remaining_seconds(deadline: float) -> float:
+    """Seconds left until ``deadline`` (``time.perf_counter()`` seconds); raises :class:`PlannerTimeLimitError` when
+    none are left."""
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise PlannerTimeLimitError("the decision's time limit passed")
+    return left
+
+
 class Planner:
     """Base class: subclasses set ``name`` and implement :meth:`fit` and :meth:`table`."""
 
     name: ClassVar[str] = "planner"
     #: a planner that re-solves per decision is too slow to serve as a training prior
     can_be_prior: ClassVar[bool] = True
+    #: the options the planner takes (anything else is refused, naming it)
+    option_names: ClassVar[tuple[str, ...]] = ()
+    #: ``time.perf_counter()`` by which a per-decision solve must finish (set by the deciding policy; None: no limit)
+    deadline: float | None = None
 
     def __init__(self, instance: CoRMABInstance, **options: Any) -> None:
         if not isinstance(instance, CoRMABInstance):
@@ -33,6 +51,10 @@ class Planner:
                 f"planners need an allocation scenario (restless arms under a feasible "
                 f"set); got {type(instance).__name__}",
             )
+        unknown = sorted(set(options) - set(self.option_names))
+        if unknown:
+            known = ", ".join(self.option_names) or "none"
+            raise InvalidInputError(unknown[0], f"not an option of the {self.name!r} planner (its options: {known})")
         self.instance = instance
         self.options = dict(options)
         self.structure = ControlStructure.of(instance)

@@ -45,7 +45,7 @@ def batch_oracle(policy: PlannerPolicy) -> Any | None:
     structure = policy.model.structure
     if structure is None or structure.kind not in BATCH_ORACLES or not policy.linear_objective():
         return None
-    if not policy.planner.can_be_prior:
+    if not policy.planner.can_be_prior or not policy.reduce:  # reduce=False: every decision solves the full MILP
         return None
     model = policy.model
     cached = policy.batch_oracle_cache
@@ -79,8 +79,11 @@ def parse_rows(instance: Any, observations: Any, rows: Sequence[Any]) -> tuple[n
     return np.stack([s for s, _ in parsed]), np.array([t for _, t in parsed], dtype=np.int64)
 
 
-def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[Any]) -> list[Decision] | None:
-    """Every row's exact decision (``optimal``, the oracle proves it), or None when a table is not finite."""
+def decide_batch_vectorised(
+    policy: PlannerPolicy, oracle: Any, rows: Sequence[Any], time_limit: float | None = None
+) -> list[Decision] | None:
+    """Every row's exact decision (``optimal``, the oracle proves it), or None when a table is not finite; rows
+    decided one by one (near-ties) get ``time_limit`` each."""
     start = time.perf_counter()
     states, ttg = parse_rows(policy.instance, policy.observations, rows)
     tables = policy.planner.fit().tables(states, ttg)
@@ -113,5 +116,5 @@ def decide_batch_vectorised(policy: PlannerPolicy, oracle: Any, rows: Sequence[A
         d.policy_version = policy.policy_version
         decisions[i] = d
     for i in np.flatnonzero(single).tolist():  # (near-)ties: the single call's choice among the optima
-        decisions[i] = policy.decide(rows[i])
+        decisions[i] = policy.decide(rows[i], "mip", time_limit)
     return [d for d in decisions if d is not None]

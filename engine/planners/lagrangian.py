@@ -20,19 +20,31 @@ import numpy as np
 from bandits.restless.occupancy_model import highs_for
 from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, backward_values
-from engine.planners.base import Planner
+from engine.planners.base import Planner, PlannerTimeLimitError, remaining_seconds
 
 
 def lagrangian_values(
-    lp: OccupancyLP, structure: ControlStructure, time_limit: float = 60.0, basis: highspy.HighsBasis | None = None
+    lp: OccupancyLP,
+    structure: ControlStructure,
+    time_limit: float = 60.0,
+    basis: highspy.HighsBasis | None = None,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``lp`` (by simplex from ``basis`` when given, cold if that start does not reach a proven optimum) and
-    return (V (J, H + 1, S) the per-arm priced values, first-step action marginals)."""
-    h = solved_lp(lp, time_limit, basis)
+    return (V (J, H + 1, S) the per-arm priced values, first-step action marginals). With a ``deadline``
+    (``time.perf_counter()`` seconds) every solve stops by it, and :class:`PlannerTimeLimitError` is raised unless the
+    LP was solved to a proven optimum by then."""
+
+    def limit() -> float:
+        return time_limit if deadline is None else min(time_limit, remaining_seconds(deadline))
+
+    h = solved_lp(lp, limit(), basis)
     if basis is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        h = solved_lp(lp, time_limit, None)
+        h = solved_lp(lp, limit(), None)
     if not _has_solution(h):
-        h = solved_lp(lp, time_limit, None, interior=True)  # rare: HiGHS's default ends with status Unknown
+        h = solved_lp(lp, limit(), None, interior=True)  # rare: HiGHS's default ends with status Unknown
+    if deadline is not None and h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise PlannerTimeLimitError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())} by the deadline")
     if not _has_solution(h):
         raise RuntimeError(f"occupancy LP: {h.modelStatusToString(h.getModelStatus())}")
     sol = h.getSolution()

@@ -24,12 +24,14 @@ cold tables can differ where the duals are degenerate (the decisions rarely do: 
 
 from __future__ import annotations
 
+import time
+
 import highspy
 import numpy as np
 
 from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, joint_values
-from engine.planners.base import Planner
+from engine.planners.base import Planner, PlannerTimeLimitError, remaining_seconds
 from engine.planners.lagrangian import decision_table, lagrangian_values, solved_lp
 from scenarios.errors import InvalidInputError
 from solvers.milp import MatrixMILP
@@ -41,6 +43,7 @@ _TIE_WEIGHT = 1e-3
 class LPUpdatePlanner(Planner):
     name = "lp_update"
     can_be_prior = False
+    option_names = ("rounding", "warm_start")
 
     def __init__(self, instance, rounding: str = "duals", warm_start: bool = True, **options) -> None:
         if rounding not in ROUNDINGS:
@@ -59,7 +62,12 @@ class LPUpdatePlanner(Planner):
             return None
         if time_to_go not in self._bases:
             lp = build_occupancy_lp(self.instance, self.model, training=False, horizon=time_to_go)
-            self._bases[time_to_go] = _optimal_basis(lp)
+            deadline = self.deadline
+            basis = _optimal_basis(lp, 600.0 if deadline is None else min(600.0, remaining_seconds(deadline)))
+            if basis is None and deadline is not None and time.perf_counter() >= deadline:
+                # stopped by the decision's limit: not cached (the start stays a function of the time to go)
+                raise PlannerTimeLimitError("the warm start's LP did not finish within the decision's time limit")
+            self._bases[time_to_go] = basis
         return self._bases[time_to_go]
 
     def _solve(self, states: np.ndarray, time_to_go: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,10 +76,13 @@ class LPUpdatePlanner(Planner):
         key = s.tobytes()
         if self._cache is not None and self._cache[0] == key and self._cache[1] == int(time_to_go):
             return self._cache[2], self._cache[3]
+        if self.deadline is not None:
+            remaining_seconds(self.deadline)  # none left: no LP to build
         rho = np.zeros((len(s), self.structure.n_states))
         rho[np.arange(len(s)), s] = 1.0
         lp = build_occupancy_lp(self.instance, self.model, training=False, rho=rho, horizon=int(time_to_go))
-        values, marginals = lagrangian_values(lp, self.structure, basis=self._start_basis(int(time_to_go)))
+        basis = self._start_basis(int(time_to_go))
+        values, marginals = lagrangian_values(lp, self.structure, basis=basis, deadline=self.deadline)
         table = decision_table(values, self.structure, s, 0)
         self._cache = (key, int(time_to_go), table, marginals)
         return table, marginals
@@ -87,7 +98,7 @@ class LPUpdatePlanner(Planner):
             return super().milp(states, time_to_go)
         _table, marginals = self._solve(states, time_to_go)
         milp = super().milp(states, time_to_go)  # the Lagrangian objective over (a, aux, z) ... (blocked z at 0)
-        scale = _TIE_WEIGHT / max(float(np.abs(milp.c).max(initial=0.0)), 1e-12)
+        scale = _TIE_WEIGHT / _coefficient_scale(milp)
         milp.c = milp.c * scale
         milp.offset *= scale
         milp.c[: len(marginals)] += marginals  # ... as the tie-break of the marginals' objective
@@ -100,7 +111,9 @@ class LPUpdatePlanner(Planner):
         a = np.atleast_2d(actions)
         lag = joint_values(table, self.structure, a)
         finite = np.isfinite(lag)  # -inf: an action taking a level unavailable in the state
-        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / _finite_scale(lag)
+        # the MILP's own scale (a function of the state alone): an action scores what the MILP gives it, whichever
+        # other actions are scored with it
+        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / _coefficient_scale(super().milp(states, time_to_go))
         return np.where(finite, a @ marginals + tie, -np.inf)
 
 
@@ -119,6 +132,11 @@ def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: Control
     gains = table[:, 1] - table[:, 0]  # -inf: the arm cannot be pulled in its state (its tie-break stays -inf)
     tie = _TIE_WEIGHT * gains / _finite_scale(gains)
     return np.stack([np.zeros_like(gains), marginals + tie], axis=1)
+
+
+def _coefficient_scale(milp: MatrixMILP) -> float:
+    """The largest magnitude among the Lagrangian decision MILP's objective coefficients, at least 1e-12."""
+    return max(float(np.abs(milp.c).max(initial=0.0)), 1e-12)
 
 
 def _finite_scale(x: np.ndarray) -> float:

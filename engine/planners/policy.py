@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import numpy as np
 from engine.analysis.lockstep import observation_rows
 from engine.decision import Decision, check_time_limit
 from engine.planners import make_planner
-from engine.planners.base import Planner
+from engine.planners.base import Planner, PlannerTimeLimitError
 from engine.planners.batch import batch_oracle, decide_batch_vectorised
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.objective import penalised_gains
@@ -30,6 +31,11 @@ from scenarios.errors import InvalidInputError
 from solvers.backends.registry import Backend, resolve_backend
 from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
+
+#: ``reduce`` values besides true and false (see :class:`PlannerPolicy`)
+REDUCE_MODES = ("bounds", "template")
+#: the settings of ``PlannerPolicy(scenario, instance, planner)``: a policy with others has another version
+DEFAULT_SETTINGS = {"mip_rel_gap": 1e-6, "time_limit": 10.0, "reduce": True, "backend": "highs"}
 
 #: HiGHS options for the reduced (class-count) decision MILPs (other back-ends take none)
 REDUCED_HIGHS_OPTIONS = {"presolve": "off", "mip_heuristic_run_feasibility_jump": False}
@@ -64,13 +70,21 @@ class PlannerPolicy:
         by column bounds in the full MILP instead, ``"template"`` uses the domain's rows over the kept arms even
         when the instance offers compact class-count rows; False never reduces. ``backend`` solves the decision
         MILPs: a registered back-end name (:data:`solvers.backends.registry.BACKENDS`) or a solver object."""
+        _check_settings(mip_rel_gap, time_limit, reduce)
+        if isinstance(planner, Planner) and options:
+            raise InvalidInputError(
+                sorted(options)[0], "planner options apply to a planner given by name, not to a built planner"
+            )
         self.scenario, self.instance = scenario, instance
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
         self._env = _Observations(instance)
         self.model = self.planner.model
         self.backend = backend
-        self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
+        try:
+            self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
+        except (TypeError, ValueError) as err:  # an unknown name, an option the back-end refuses
+            raise InvalidInputError("backend", str(err)) from err
         self.reduce = reduce
         self._reduction: ArmReduction | None = None
         #: (model uid, its vectorised batch oracle or None), see :func:`engine.planners.batch.batch_oracle`
@@ -97,15 +111,30 @@ class PlannerPolicy:
             if structure is not None and structure.kind in PLANNER_ORACLES:
                 self._oracle = oracle_for(self.model)
         self.training_summary: dict = {}
-        blob = json.dumps(
-            {"scenario": scenario, "instance": instance.model_dump(mode="json"), "planner": self.planner.config()},
-            sort_keys=True,
-        )
+        identity: dict[str, Any] = {
+            "scenario": scenario,
+            "instance": instance.model_dump(mode="json"),
+            "planner": self.planner.config(),
+        }
+        settings = self.settings()
+        if settings != DEFAULT_SETTINGS:  # versions of policies with the default settings stay what they were
+            identity["settings"] = settings
+        blob = json.dumps(identity, sort_keys=True)
         self.policy_version = hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
     def name(self) -> str:
         return self.planner.name
+
+    def settings(self) -> dict[str, Any]:
+        """The decision settings that can change a decision (part of the policy version when not the defaults)."""
+        backend = self.backend if isinstance(self.backend, str) else type(self.backend).__name__
+        return {
+            "mip_rel_gap": self.mip_rel_gap,
+            "time_limit": self.time_limit,
+            "reduce": self.reduce,
+            "backend": backend,
+        }
 
     # ----------------------------------------------------------------------------------- deciding
     def decide(self, state: object, selector: str = "mip", time_limit: float | None = None) -> Decision:
@@ -113,7 +142,14 @@ class PlannerPolicy:
         _check_arguments(selector, time_limit)
         start = time.perf_counter()
         states, ttg = self._env.split_observation(state)
-        decision = self._greedy(states, ttg) if selector == "greedy" else self._mip(states, ttg, time_limit)
+        limit = self.time_limit if time_limit is None else float(time_limit)
+        self.planner.deadline = start + limit  # bounds a planner's own per-decision solve (LP-update's LP)
+        try:
+            decision = self._greedy(states, ttg) if selector == "greedy" else self._mip(states, ttg, time_limit)
+        except PlannerTimeLimitError:
+            decision = self._myopic_fallback(states, ttg, selector)
+        finally:
+            self.planner.deadline = None
         decision.seconds = time.perf_counter() - start
         self.model.check(decision.action)
         self.instance.check_available(states, decision.action)
@@ -129,7 +165,7 @@ class PlannerPolicy:
         if selector == "mip" and len(rows) > 1:
             oracle = batch_oracle(self)
             if oracle is not None:
-                decisions = decide_batch_vectorised(self, oracle, rows)
+                decisions = decide_batch_vectorised(self, oracle, rows, time_limit)
                 if decisions is not None:
                     return decisions
         return [self.decide(row, selector, time_limit) for row in rows]
@@ -238,6 +274,22 @@ class PlannerPolicy:
             fallback.gap = relative_gap(fallback.value, fallback.bound)
         return fallback
 
+    def _myopic_fallback(self, states: np.ndarray, ttg: int, selector: str) -> Decision:
+        """The planner's objective could not be computed within the time limit (LP-update's LP did not finish):
+        the greedy ascent of the expected step reward, flagged ``time_limit`` with no value or bound."""
+        start = time.perf_counter()
+        closed = self.instance.unavailable_entries(states)
+        a, _ = greedy_ascent(
+            self.model, lambda acts: self.instance.expected_reward(states[None, :], acts), closed=closed
+        )
+        decision = Decision(
+            a, float("nan"), float("inf"), float("inf"), TIME_LIMIT, time.perf_counter() - start, selector
+        )
+        decision.reason = (
+            f"the {self.name} planner's solve did not finish within the time limit: greedy on the step reward"
+        )
+        return decision
+
     def _greedy(self, states: np.ndarray, ttg: int) -> Decision:
         start = time.perf_counter()
         closed = self.instance.unavailable_entries(states)
@@ -258,6 +310,7 @@ class PlannerPolicy:
                 "mip_rel_gap": self.mip_rel_gap,
                 "time_limit": self.time_limit,
                 "backend": self.backend if isinstance(self.backend, str) else "highs",  # a solver object: default
+                "reduce": self.reduce,
                 "policy_version": self.policy_version,
             },
             {},
@@ -276,6 +329,7 @@ class PlannerPolicy:
             name,
             float(meta.get("mip_rel_gap", 1e-6)),
             float(meta.get("time_limit", 10.0)),
+            reduce=meta.get("reduce", True),
             backend=str(meta.get("backend", "highs")),
             **options,
         )
@@ -295,6 +349,17 @@ class _Observations(CoRMABEnv):
 
     def __init__(self, instance) -> None:
         self.instance = instance
+
+
+def _check_settings(mip_rel_gap: object, time_limit: object, reduce: object) -> None:
+    """Refuse decision settings a planner policy cannot use, naming the field."""
+    if isinstance(mip_rel_gap, bool) or not isinstance(mip_rel_gap, numbers.Real) or not 0 <= float(mip_rel_gap) <= 1:
+        raise InvalidInputError("mip_rel_gap", f"must be a number in [0, 1], got {mip_rel_gap!r}")
+    check_time_limit(time_limit)
+    if time_limit is None:
+        raise InvalidInputError("time_limit", "must be a positive number of seconds, got None")
+    if not (isinstance(reduce, bool) or reduce in REDUCE_MODES):
+        raise InvalidInputError("reduce", f"must be true, false or one of {', '.join(REDUCE_MODES)}; got {reduce!r}")
 
 
 def _check_arguments(selector: str, time_limit: float | None) -> None:
