@@ -152,3 +152,16 @@ def test_rest_planner_options_are_422_naming_the_field(rest):
     other = client.post("/v1/planners", json={**body, "options": {"mip_rel_gap": 0.2}}, headers=headers)
     assert first.status_code in (200, 201) and other.status_code in (200, 201)
     assert first.json()["id"] != other.json()["id"]  # other settings: another policy, not the first one
+
+
+@pytest.mark.parametrize("name", ["whittle", "lagrangian"])
+def test_tables_refuse_times_to_go_outside_the_horizon(env, name):
+    """Index arrays would wrap round silently (time to go 0 read the values of time to go H)."""
+    planner = make_planner(name, env.instance)
+    states = np.zeros(env.instance.n_arms, dtype=np.int64)
+    for bad in (0, env.instance.horizon + 1):
+        with pytest.raises(InvalidInputError, match="time_to_go"):
+            planner.table(states, bad)
+    with pytest.raises(InvalidInputError, match="time_to_go"):
+        planner.tables(np.stack([states, states]), np.array([1, 0]))
+    assert planner.tables(np.stack([states, states]), np.array([1, env.instance.horizon])).shape[0] == 2

@@ -33,6 +33,13 @@ def remaining_seconds(deadline: float) -> float:
     return left
 
 
+def check_time_to_go(time_to_go: np.ndarray | int, horizon: int) -> None:
+    """Refuse times to go outside 1..horizon (table indices would wrap round silently), naming the field."""
+    h = np.asarray(time_to_go)
+    if h.size and (h.min() < 1 or h.max() > horizon):
+        raise InvalidInputError("time_to_go", f"must lie in [1, {horizon}], got {time_to_go!r}")
+
+
 class Planner:
     """Base class: subclasses set ``name`` and implement :meth:`fit` and :meth:`table`."""
 

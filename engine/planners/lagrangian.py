@@ -20,7 +20,7 @@ import numpy as np
 from bandits.restless.occupancy_model import highs_for
 from engine.analysis.occupancy_lp import OccupancyLP, build_occupancy_lp
 from engine.planners.arm_values import ControlStructure, backward_values
-from engine.planners.base import Planner, PlannerTimeLimitError, remaining_seconds
+from engine.planners.base import Planner, PlannerTimeLimitError, check_time_to_go, remaining_seconds
 
 
 def lagrangian_values(
@@ -112,10 +112,12 @@ class LagrangianPlanner(Planner):
 
     def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
         self.fit()
+        check_time_to_go(time_to_go, self.instance.horizon)
         return decision_table(self._values, self.structure, states, self.instance.horizon - int(time_to_go))
 
     def tables(self, states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
         self.fit()
+        check_time_to_go(time_to_go, self.instance.horizon)
         s = np.atleast_2d(np.asarray(states, dtype=np.int64))
         t = self.instance.horizon - np.broadcast_to(np.asarray(time_to_go, dtype=np.int64), (len(s),))
         st = self.structure

@@ -15,7 +15,7 @@ import numpy as np
 
 from bandits.restless.indexability import check_indexability
 from bandits.restless.whittle import whittle_indices
-from engine.planners.base import Planner
+from engine.planners.base import Planner, check_time_to_go
 from scenarios.errors import InvalidInputError
 
 #: arms per call of the vectorised index search (its work arrays hold ~ arms x horizon x states^3 floats)
@@ -78,6 +78,7 @@ class WhittlePlanner(Planner):
 
     def table(self, states: np.ndarray, time_to_go: int) -> np.ndarray:
         self.fit()
+        check_time_to_go(time_to_go, self.instance.horizon)
         s = np.asarray(states, dtype=np.int64)
         arm = np.arange(len(s))
         passive = self.structure.reward[arm, s, 0]
@@ -85,6 +86,7 @@ class WhittlePlanner(Planner):
 
     def tables(self, states: np.ndarray, time_to_go: np.ndarray | int) -> np.ndarray:
         self.fit()
+        check_time_to_go(time_to_go, self.instance.horizon)
         s = np.atleast_2d(np.asarray(states, dtype=np.int64))
         h = np.broadcast_to(np.asarray(time_to_go, dtype=np.int64), (len(s),))[:, None]
         arm = np.arange(s.shape[1])[None, :]
