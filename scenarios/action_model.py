@@ -18,6 +18,7 @@ a model derived with other rows (user rows, another block) has ``structure`` Non
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import time
 import uuid
@@ -327,7 +328,8 @@ class ActionModel:
         if isinstance(self.oracle, EnumerableOracle):
             return self.oracle.count_bound()
         if not self.downward_closed:
-            return 2**n
+            lo, hi = self.cardinality_range()
+            return sum(math.comb(n, k) for k in range(lo, hi + 1))
         bound = self.__dict__.get("_count_bound")
         if bound is None:
             from solvers.formulations.network_milp import max_cardinality
@@ -339,6 +341,20 @@ class ActionModel:
             bound = sum(math.comb(n, i) for i in range(n + 1 if k is None else k + 1))
             self.__dict__["_count_bound"] = bound
         return bound
+
+    def cardinality_range(self) -> tuple[int, int]:
+        """Proven (least, most) ones of a feasible action (two small MILPs, memoised; (0, n) when nothing is
+        proven): a set of exactly-B actions gives (B, B), and its enumeration runs over C(n, B) subsets."""
+        found = self.__dict__.get("_cardinality_range")
+        if found is None:
+            from solvers.formulations.network_milp import cardinality_range
+
+            try:
+                found = cardinality_range(self.milp(np.zeros(self.n_actions)), self.n_actions)
+            except ValueError:  # empty feasible set
+                found = (0, 0)
+            self.__dict__["_cardinality_range"] = found
+        return found
 
     def enumerate(
         self, max_count: int = 200_000, max_seconds: float | None = None, closed: np.ndarray | None = None
@@ -408,17 +424,22 @@ class ActionModel:
             for i, s in enumerate(found):
                 out[i, list(s)] = 1
             return out
-        if n > 22:
-            raise ValueError(f"{n} actions without downward closure: enumeration refused")
+        # not downward closed: every subset of a size a feasible action can have, checked one by one
+        lo, hi = self.cardinality_range()
+        subsets = sum(math.comb(n, k) for k in range(lo, hi + 1))
+        if subsets > max(2**22, 4 * max_count):
+            raise ValueError(f"{n} actions without downward closure ({subsets} subsets to check): enumeration refused")
         keep = []
-        for code in range(2**n):
-            if code % 1024 == 0:
-                check_time()
-            a = ((code >> np.arange(n)) & 1).astype(np.int64)
-            if self.is_feasible(a):
-                keep.append(a)
-                if len(keep) > max_count:
-                    raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
+        for k in range(lo, hi + 1):
+            for index, ones in enumerate(itertools.combinations(range(n), k)):
+                if index % 1024 == 0:
+                    check_time()
+                a = np.zeros(n, dtype=np.int64)
+                a[list(ones)] = 1
+                if self.is_feasible(a):
+                    keep.append(a)
+                    if len(keep) > max_count:
+                        raise ValueError(f"more than {max_count} feasible actions; enumeration refused")
         return np.array(keep, dtype=np.int64).reshape(-1, n)
 
 
