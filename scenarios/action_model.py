@@ -424,11 +424,11 @@ class ActionModel:
             for i, s in enumerate(found):
                 out[i, list(s)] = 1
             return out
-        # not downward closed: every subset of a size a feasible action can have, checked one by one
+        # not downward closed: every subset of a size a feasible action can have (``bound`` of them), checked one
+        # by one
+        if bound > max(2**22, 4 * max_count):
+            raise ValueError(f"{n} actions without downward closure ({bound} subsets to check): enumeration refused")
         lo, hi = self.cardinality_range()
-        subsets = sum(math.comb(n, k) for k in range(lo, hi + 1))
-        if subsets > max(2**22, 4 * max_count):
-            raise ValueError(f"{n} actions without downward closure ({subsets} subsets to check): enumeration refused")
         keep = []
         for k in range(lo, hi + 1):
             for index, ones in enumerate(itertools.combinations(range(n), k)):

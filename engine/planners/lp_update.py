@@ -54,6 +54,7 @@ class LPUpdatePlanner(Planner):
         self.rounding = rounding
         self.warm_start = warm_start
         self._cache: tuple[bytes, int, np.ndarray, np.ndarray] | None = None
+        self._scale: tuple[tuple[bytes, int], float] | None = None  # the tie-break's scale at the last state
         self._bases: dict[int, highspy.HighsBasis | None] = {}  # time to go -> start basis (None: solve cold)
 
     def _start_basis(self, time_to_go: int) -> highspy.HighsBasis | None:
@@ -98,7 +99,7 @@ class LPUpdatePlanner(Planner):
             return super().milp(states, time_to_go)
         _table, marginals = self._solve(states, time_to_go)
         milp = super().milp(states, time_to_go)  # the Lagrangian objective over (a, aux, z) ... (blocked z at 0)
-        scale = _TIE_WEIGHT / _coefficient_scale(milp)
+        scale = _TIE_WEIGHT / self._tie_scale(states, time_to_go, milp)
         milp.c = milp.c * scale
         milp.offset *= scale
         milp.c[: len(marginals)] += marginals  # ... as the tie-break of the marginals' objective
@@ -113,8 +114,18 @@ class LPUpdatePlanner(Planner):
         finite = np.isfinite(lag)  # -inf: an action taking a level unavailable in the state
         # the MILP's own scale (a function of the state alone): an action scores what the MILP gives it, whichever
         # other actions are scored with it
-        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / _coefficient_scale(super().milp(states, time_to_go))
+        tie = _TIE_WEIGHT * np.where(finite, lag, 0.0) / self._tie_scale(states, time_to_go)
         return np.where(finite, a @ marginals + tie, -np.inf)
+
+    def _tie_scale(self, states: np.ndarray, time_to_go: int, milp: MatrixMILP | None = None) -> float:
+        """The largest magnitude among the Lagrangian decision MILP's objective coefficients at this state (at
+        least 1e-12), kept for the last state: greedy ascent scores one state many times."""
+        key = (np.asarray(states, dtype=np.int64).tobytes(), int(time_to_go))
+        if self._scale is None or self._scale[0] != key:
+            if milp is None:
+                milp = super().milp(states, time_to_go)
+            self._scale = (key, max(float(np.abs(milp.c).max(initial=0.0)), 1e-12))
+        return self._scale[1]
 
 
 def _optimal_basis(lp: OccupancyLP, time_limit: float = 600.0) -> highspy.HighsBasis | None:
@@ -132,11 +143,6 @@ def _marginal_table(marginals: np.ndarray, table: np.ndarray, structure: Control
     gains = table[:, 1] - table[:, 0]  # -inf: the arm cannot be pulled in its state (its tie-break stays -inf)
     tie = _TIE_WEIGHT * gains / _finite_scale(gains)
     return np.stack([np.zeros_like(gains), marginals + tie], axis=1)
-
-
-def _coefficient_scale(milp: MatrixMILP) -> float:
-    """The largest magnitude among the Lagrangian decision MILP's objective coefficients, at least 1e-12."""
-    return max(float(np.abs(milp.c).max(initial=0.0)), 1e-12)
 
 
 def _finite_scale(x: np.ndarray) -> float:

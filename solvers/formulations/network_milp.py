@@ -101,16 +101,13 @@ def _solve_max_cardinality(feasible: MatrixMILP, n_actions: int, time_limit: flo
 def cardinality_range(feasible: MatrixMILP, n_actions: int, time_limit: float = 1.0) -> tuple[int, int]:
     """Proven (least, most) ones of a feasible action: two small MILPs (HiGHS); (0, n) where nothing is proven.
     A feasible set whose actions all have the same size (exactly B interventions) gives (B, B)."""
+    most = max_cardinality(feasible, n_actions, time_limit)  # raises on an empty set; memoised
     c = np.zeros(feasible.n_cols)
     c[:n_actions] = 1.0
     solver = resolve_backend("highs", mip_rel_gap=1e-9)
-    most = solver.solve(feasible.with_objective(c, "max"), time_limit=time_limit, mip_rel_gap=1e-9)
-    if most.status == "infeasible":
-        raise ValueError("the feasible set is empty")
     least = solver.solve(feasible.with_objective(c, "min"), time_limit=time_limit, mip_rel_gap=1e-9)
-    hi = int(np.floor(most.bound + 1e-6)) if np.isfinite(most.bound) else n_actions
     lo = int(np.ceil(least.bound - 1e-6)) if np.isfinite(least.bound) else 0
-    return max(0, lo), min(n_actions, hi)
+    return max(0, lo), n_actions if most is None else most
 
 
 class NetworkMILP:
