@@ -24,7 +24,7 @@ so a bound is valid (and usually close) even when the time limit stops the colum
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -48,7 +48,7 @@ class ActionLawBound:
     n_actions: int  # feasible joint actions listed (priced at every round)
     n_columns: int  # action columns generated (over all steps)
     seconds: float
-    action_marginals: np.ndarray  # (H, n_actions) E[a_t] of the last restricted LP
+    action_marginals: np.ndarray = field(repr=False)  # (H, n_actions) E[a_t] of the last restricted LP
     n_rows: int
     n_vars: int  # the occupancy LP's columns and the action columns generated
 
@@ -58,7 +58,7 @@ def action_law_upper_bound(
     time_limit: float = 600.0,
     training: bool = False,
     max_actions: int = 200_000,
-    columns_per_step: int = 10,
+    columns_per_step: int = 40,
     tol: float = 1e-7,
 ) -> ActionLawBound:
     """Solve the occupancy LP with the joint action law (module docstring) by column generation.
@@ -111,6 +111,7 @@ def action_law_upper_bound(
     row_hi = np.concatenate([lp.row_hi, np.zeros(q_rows.size + v_rows.size), np.ones(H)])
     h = highs_for(lp.c, A, row_lo, row_hi, lp.col_lo, lp.col_hi, time_limit)
     h.setOptionValue("solver", "simplex")  # warm restarts after every round of new columns
+    h.setOptionValue("simplex_strategy", 4)  # primal: new columns leave the last basis primal feasible
     generated: set[tuple[int, int]] = set()
 
     def column(t: int, a: int) -> tuple[np.ndarray, np.ndarray]:

@@ -235,11 +235,12 @@ def evaluate_engine(
         result["paired_vs_best_planner"] = {
             name: run.paired_difference(name, best) for name in policies if name != best
         }
-    if bound:  # the certified occupancy LP bound: every method's % of it
-        from engine.analysis.occupancy_bound import occupancy_upper_bound
+    if bound:  # the certified bound (occupancy LP, with the action law when the feasible set is small)
+        from engine.analysis.action_law_bound import tightest_upper_bound
 
-        ub = occupancy_upper_bound(engine.instance)
+        ub = tightest_upper_bound(engine.instance)
         result["upper_bound"] = float(ub.bound)
+        result["upper_bound_method"] = ub.method
         for summary in result["methods"].values():
             summary["pct_of_upper_bound"] = 100.0 * summary["mean_expected_return"] / ub.bound if ub.bound else None
     result["policy_version"] = engine.policy_version

@@ -1,8 +1,9 @@
 """Multi-domain evaluation sweep: domains x seeds, each task trains a policy and evaluates every method.
 
 One task is a pure function of (config, domain, seed): make the instance, train the DQN, evaluate it and
-every baseline on common random numbers, compute the certified occupancy-LP upper bound (and, on tiny
-instances, the exact DP optimum) and report each method's mean expected return as a percentage of them.
+every baseline on common random numbers, compute the certified upper bound (the occupancy LP, tightened by the
+joint action law when the feasible set is small: engine.analysis.action_law_bound) and, on tiny instances, the
+exact DP optimum, and report each method's mean expected return as a percentage of them.
 Tasks take and return plain data, so any executor (serial, Ray) gives the same numbers; only the
 wall-clock fields (keys containing ``seconds``) differ. :func:`aggregate` summarises per domain across
 seeds: mean return per method with 95% intervals, the trained policy's paired gain over the best
@@ -145,8 +146,8 @@ def _run_task(task: dict) -> dict:
     import torch
 
     from engine import DQNConfig
+    from engine.analysis.action_law_bound import tightest_upper_bound
     from engine.analysis.evaluation import evaluate_engine
-    from engine.analysis.occupancy_bound import occupancy_upper_bound
     from engine.engine import train_dqn
     from scenarios import make
 
@@ -168,7 +169,7 @@ def _run_task(task: dict) -> dict:
         bound=False,
     )
     evaluated_at = time.perf_counter()
-    bound = occupancy_upper_bound(engine.instance, time_limit=cfg.bound_time_limit)
+    bound = tightest_upper_bound(engine.instance, time_limit=cfg.bound_time_limit)
     bound_at = time.perf_counter()
     result.update(
         {
