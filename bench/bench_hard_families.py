@@ -56,7 +56,7 @@ def myopic_value(instance, exact) -> float:
     return policy_value(instance, lambda s, h: choice, exact.actions)
 
 
-PLANNERS = ("whittle", "lagrangian")
+PLANNERS = ("whittle", "lagrangian", "action_law")
 
 
 def unaware_value(instance, exact) -> float:
@@ -146,21 +146,23 @@ def _fmt(v: float | None, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown table: one row per (family, seed), then the mean (and minimum) per family."""
     lines = [
-        "| family | seed | optimum | myopic % | limit-blind whittle % | whittle % | lagrangian % | trained % | "
-        "bound % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | seed | optimum | myopic % | limit-blind whittle % | whittle % | lagrangian % | action-law % | "
+        "trained % | bound % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r.get('myopic_pct'))} | "
             f"{_fmt(r.get('unaware_pct'))} | {_fmt(r['whittle_pct'])} | "
-            f"{_fmt(r['lagrangian_pct'])} | {_fmt(r['trained_pct'])} | {_fmt(r['bound_pct'])} |"
+            f"{_fmt(r['lagrangian_pct'])} | {_fmt(r.get('action_law_pct'))} | {_fmt(r['trained_pct'])} | "
+            f"{_fmt(r['bound_pct'])} |"
         )
     for family in dict.fromkeys(r["family"] for r in rows):
         fam = [r for r in rows if r["family"] == family]
         for label, agg in (("mean", lambda xs: sum(xs) / len(xs)), ("min", min)):
             cells = []
-            for key in ("myopic_pct", "unaware_pct", "whittle_pct", "lagrangian_pct", "trained_pct", "bound_pct"):
+            keys = ("myopic_pct", "unaware_pct", "whittle_pct", "lagrangian_pct", "action_law_pct", "trained_pct")
+            for key in (*keys, "bound_pct"):
                 xs = [r[key] for r in fam if r.get(key) is not None]
                 cells.append(_fmt(agg(xs)) if xs else "n/a")
             opt = agg([r["optimum"] for r in fam])

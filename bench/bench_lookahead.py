@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_hard_families import BUDGET  # each family's issue setting (bench/ is the script's directory)
 
-PLANNERS = ("whittle", "lagrangian")
+PLANNERS = ("whittle", "lagrangian", "action_law")
 
 
 def _planners(family: str, instance) -> dict:
@@ -134,26 +134,27 @@ def _kept(row: dict) -> str:
 def table(rows: list[dict]) -> str:
     if rows and "optimum" in rows[0]:
         lines = [
-            "| family | seed | optimum | whittle % | lagrangian % | lookahead % | kept | lookahead unselected % "
-            "| bound % | train s |",
-            "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+            "| family | seed | optimum | whittle % | lagrangian % | action-law % | lookahead % | kept "
+            "| lookahead unselected % | bound % | train s |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
         ]
         for r in rows:
             lines.append(
                 f"| {r['family']} | {r['seed']} | {r['optimum']:.2f} | {_fmt(r.get('whittle_pct'))} | "
-                f"{_fmt(r.get('lagrangian_pct'))} | {_fmt(r['lookahead_pct'])} | {_kept(r)} | "
+                f"{_fmt(r.get('lagrangian_pct'))} | {_fmt(r.get('action_law_pct'))} | {_fmt(r['lookahead_pct'])} | "
+                f"{_kept(r)} | "
                 f"{_fmt(r['unselected_pct'])} | {_fmt(r['bound_pct'])} | {r['train_seconds']:.0f} |"
             )
         return "\n".join(lines)
     lines = [
-        "| family | seed | whittle (% bound) | lagrangian (% bound) | lookahead (% bound) | lookahead - best planner "
-        "[95%] | gain % | kept | train s |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| family | seed | whittle (% bound) | lagrangian (% bound) | action-law (% bound) | lookahead (% bound) "
+        "| lookahead - best planner [95%] | gain % | kept | train s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in rows:
         cells = [
             "n/a" if f"{k}_mean" not in r else f"{r[f'{k}_mean']:.2f} ({r[f'{k}_pct']:.1f})"
-            for k in ("whittle", "lagrangian", "lookahead")
+            for k in ("whittle", "lagrangian", "action_law", "lookahead")
         ]
         lines.append(
             f"| {r['family']} | {r['seed']} | " + " | ".join(cells) + f" | {r['gain']:+.2f} "
@@ -170,12 +171,12 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     exact = "optimum" in rows[0]
-    keys = ("whittle", "lagrangian", "lookahead")
+    keys = ("whittle", "lagrangian", "action_law", "lookahead")
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 3.5))
-    width = 0.27
+    width = 0.2
     for i, k in enumerate(keys):
         ys = [r.get(f"{k}_pct") or 0.0 for r in rows]
-        ax.bar([j + (i - 1) * width for j in range(len(rows))], ys, width, label=k)
+        ax.bar([j + (i - 1.5) * width for j in range(len(rows))], ys, width, label=k)
     ax.axhline(100.0, color="k", lw=0.8)
     ax.set_xticks(range(len(rows)), [f"{r['family'][:8]} {r['seed']}" for r in rows], rotation=30, fontsize=8)
     ax.set_ylabel("% of the DP optimum" if exact else "% of the certified bound")

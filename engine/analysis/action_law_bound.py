@@ -51,6 +51,9 @@ class ActionLawBound:
     action_marginals: np.ndarray = field(repr=False)  # (H, n_actions) E[a_t] of the last restricted LP
     n_rows: int
     n_vars: int  # the occupancy LP's columns and the action columns generated
+    # (J, H, S, V) what each occupancy pays through the rows that tie the arms to the actions, under the last duals:
+    # with these prices the LP separates into one DP per arm (the Lagrangian planner's prices)
+    mu_price: np.ndarray = field(repr=False)
 
 
 def action_law_upper_bound(
@@ -165,6 +168,7 @@ def action_law_upper_bound(
     keep[c_rows] = False  # the convexity rows stay constraints in the certificate
     best, lp_value, converged, rounds = np.inf, np.inf, False, 0
     marginals = np.full(lp.q.shape, np.nan)
+    mu_price = np.zeros(lp.mu.shape)
     while True:
         rounds += 1
         h.run()
@@ -178,6 +182,10 @@ def action_law_upper_bound(
             duals, keep, A, row_lo, row_hi, base_c, base_lo, base_hi, q_rows, v_rows, actions, X
         )
         best = min(best, bound)
+        coupling = np.zeros(n_rows)
+        coupling[lp.coupling] = y[lp.coupling]
+        coupling[v_rows.ravel()] = y[v_rows.ravel()]
+        mu_price = (A.T @ coupling)[lp.mu]
         rc -= y[c_rows][:, None]  # the restricted LP's reduced costs: the convexity rows' duals included
         new = []
         for t in range(H):
@@ -201,6 +209,7 @@ def action_law_upper_bound(
         action_marginals=marginals,
         n_rows=int(n_rows),
         n_vars=n_base + len(generated),
+        mu_price=mu_price,
     )
 
 

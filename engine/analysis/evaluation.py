@@ -248,7 +248,7 @@ def evaluate_engine(
 
 
 #: planner methods of an evaluation (engine/planners): index and LP policies that need no training
-PLANNER_METHODS = ("whittle", "lagrangian", "lp_update")
+PLANNER_METHODS = ("whittle", "lagrangian", "action_law", "lp_update")
 #: the trained engine's own methods: its exact argmax and its greedy ascent
 ENGINE_METHODS = ("dqn_mip", "iterative_dqn")
 #: a lookahead policy's own method (engine/lookahead): the planner improved by lookahead on a learned value
@@ -260,6 +260,7 @@ METHOD_LABELS = {
     "iterative_dqn": "trained (greedy)",
     "whittle": "Whittle index + MILP",
     "lagrangian": "Lagrangian + MILP",
+    "action_law": "Lagrangian (action-law prices) + MILP",
     "lp_update": "LP-update (MPC)",
     "null": "null",
     "random": "random",
@@ -276,10 +277,13 @@ def method_names(instance=None, policy=None) -> list[str]:
 
     planners = list(PLANNER_METHODS)
     if instance is not None:
+        from engine.planners.action_law import applies
         from engine.planners.arm_values import ControlStructure
 
         if not ControlStructure.of(instance).is_pull:
             planners.remove("whittle")
+        if not applies(instance):  # too many feasible actions to list
+            planners.remove("action_law")
     own: tuple[str, ...] = LOOKAHEAD_METHODS if getattr(policy, "kind", None) == "lookahead" else ENGINE_METHODS
     if instance is None and policy is None:  # every name (the CLI's choices)
         own = (*ENGINE_METHODS, *LOOKAHEAD_METHODS)

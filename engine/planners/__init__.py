@@ -1,4 +1,4 @@
-"""Planners: index and LP policies that need no training (Whittle, Lagrangian, LP-update).
+"""Planners: index and LP policies that need no training (Whittle, Lagrangian, action-law Lagrangian, LP-update).
 
 A new planner is one file with a :class:`~engine.planners.base.Planner` subclass plus one line here, or, from
 another package, one entry point in the group ``redwood.planners`` (``name = "package.module:PlannerClass"``),
@@ -11,13 +11,16 @@ import functools
 import sys
 from importlib.metadata import entry_points
 
+from engine.planners.action_law import ActionLawPlanner
 from engine.planners.base import Planner
 from engine.planners.lagrangian import LagrangianPlanner
 from engine.planners.lp_update import LPUpdatePlanner
 from engine.planners.whittle import WhittlePlanner
 from scenarios.errors import InvalidInputError
 
-PLANNERS: dict[str, type[Planner]] = {cls.name: cls for cls in (WhittlePlanner, LagrangianPlanner, LPUpdatePlanner)}
+PLANNERS: dict[str, type[Planner]] = {
+    cls.name: cls for cls in (WhittlePlanner, LagrangianPlanner, ActionLawPlanner, LPUpdatePlanner)
+}
 
 ENTRY_POINT_GROUP = "redwood.planners"
 
@@ -49,6 +52,7 @@ def make_planner(name: str, instance, **options) -> Planner:
 
 __all__ = [
     "PLANNERS",
+    "ActionLawPlanner",
     "LPUpdatePlanner",
     "LagrangianPlanner",
     "Planner",

@@ -1,9 +1,10 @@
 """The learned Q's prior: Q(s, a) = prior(s, a) + network(s, a), the prior linear in the action at each state.
 
-``"whittle"`` / ``"lagrangian"``: the planner's objective (per-arm planner action values summed), so an
-untrained network (output 0) IS the planner and training can only add what the planner misses;
+``"whittle"`` / ``"lagrangian"`` / ``"action_law"``: the planner's objective (per-arm planner action values
+summed), so an untrained network (output 0) IS the planner and training can only add what the planner misses;
 ``"reward"``: the exact one-step expected reward (:mod:`engine.sequoia.reward_prior`, the myopic policy);
-``"auto"``: the instance class's ``default_prior`` where it declares one (worker budgets: Lagrangian), else
+``"auto"``: the instance class's ``default_prior`` where it declares one (worker budgets: Lagrangian; overlapping
+reach: action-law Lagrangian while its feasible set lists within 20,000 actions, else Lagrangian), else
 Whittle where arms are pulled one by one (the best planner measured on the arm-pull domains), Lagrangian otherwise
 (multiple interventions); ``"none"``: the network is the whole Q.
 """
@@ -18,7 +19,7 @@ import torch
 from engine.planners.base import Planner
 from scenarios.errors import InvalidInputError
 
-PRIORS = ("auto", "whittle", "lagrangian", "reward", "none")
+PRIORS = ("auto", "whittle", "lagrangian", "action_law", "reward", "none")
 
 
 class Prior(Protocol):
@@ -67,6 +68,10 @@ def resolve_prior(name: str, instance) -> str:
     from engine.planners.arm_values import ControlStructure
 
     preferred = getattr(type(instance), "default_prior", None)  # a family's measured best planner
+    if preferred == "action_law":
+        from engine.planners.action_law import applies
+
+        preferred = "action_law" if applies(instance) else "lagrangian"  # too many actions to list: its parent
     if preferred is not None:
         return preferred
     return "whittle" if ControlStructure.of(instance).is_pull else "lagrangian"

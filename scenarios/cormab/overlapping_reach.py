@@ -17,6 +17,7 @@ bound through ``control_structure``, the exact DP at J <= 6, the Lagrangian and 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from scenarios.cormab.multi_intervention import MultiInterventionInstance, phi
 
 class OverlappingReachInstance(MultiInterventionInstance):
     """Interventions that each reach a few random arms (reaches overlap), sigmoid response, exact budget."""
+
+    #: the measured best planner (session 21): prices per (arm, value) from the joint action law, not per unit of x
+    default_prior: ClassVar[str] = "action_law"
 
     @classmethod
     def generate(
