@@ -165,7 +165,9 @@ class PlannerCreate(Strict):
     planner: Annotated[
         str,
         Field(
-            min_length=1, max_length=64, description="whittle | lagrangian | lp_update (the library's planner registry)"
+            min_length=1,
+            max_length=64,
+            description="whittle | lagrangian | action_law | lp_update (the library's planner registry)",
         ),
     ]
     instance: dict[str, Any] | None = Field(None, description="the scenario's JSON instance; else generated")
