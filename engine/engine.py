@@ -213,6 +213,10 @@ class Engine:
         training = dict(meta.get("training", {}))
         if "prior" not in training and "reward_prior" not in training:  # checkpoints before any prior: none
             training["prior"] = "none"
+        if training.get("prior") == "auto":  # saved before training stored the concrete prior: the one it had then
+            from engine.planners.prior import resolve_prior
+
+            training["prior"] = resolve_prior("auto", instance, saved_before_action_law=True)
         return cls(
             meta["scenario"],
             instance,

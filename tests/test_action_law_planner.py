@@ -33,14 +33,22 @@ def test_beats_the_lagrangian_planner_where_the_response_is_a_sigmoid(
 
 def test_options_are_checked_by_name() -> None:
     instance = OverlappingReachInstance.generate(n_arms=6, budget=4, seed=0)  # 70 feasible actions
-    for bad in (0, -3, 2.5, True, "many"):
+    for bad in (0, -3, 2.5, True, "many", 200_001):
         with pytest.raises(InvalidInputError) as err:
             make_planner("action_law", instance, max_actions=bad)
         assert err.value.field == "max_actions"
+    for bad in (0, -1.0, "soon", False):
+        with pytest.raises(InvalidInputError) as err:
+            make_planner("action_law", instance, fit_time_limit=bad)
+        assert err.value.field == "fit_time_limit"
+    with pytest.raises(InvalidInputError) as err:  # unconverged prices are refused, not used
+        make_planner("action_law", instance, fit_time_limit=1e-6)
+    assert err.value.field == "planner" and "did not converge" in str(err.value)
     with pytest.raises(InvalidInputError) as err:
         make_planner("action_law", instance, max_actions=10)
     assert err.value.field == "planner" and "lagrangian" in str(err.value)
-    assert make_planner("action_law", instance, max_actions=70).config() == {"name": "action_law", "max_actions": 70}
+    config = make_planner("action_law", instance, max_actions=70).config()
+    assert config == {"name": "action_law", "max_actions": 70, "fit_time_limit": 600.0}
 
 
 def test_auto_prior_and_methods_follow_the_feasible_set_size() -> None:
@@ -53,3 +61,19 @@ def test_auto_prior_and_methods_follow_the_feasible_set_size() -> None:
     assert "action_law" not in method_names(large)
     capacity = make("capacity", n_arms=5, budget=2, seed=0).instance
     assert resolve_prior("auto", capacity) == "whittle"  # arm-pull domains keep their measured prior
+
+
+def test_training_stores_the_concrete_prior_and_old_auto_checkpoints_keep_theirs(tmp_path) -> None:
+    """A checkpoint that stored "auto" before the action-law planner existed was trained against Lagrangian on
+    overlapping_reach: it loads with that prior; new training stores the concrete name."""
+    from engine import DQNConfig, Engine
+    from engine.engine import train_dqn
+
+    env = make("overlapping_reach", n_arms=4, budget=2, seed=0, horizon=4)
+    engine = train_dqn(env, DQNConfig(episodes=2, prior="auto"), seed=0, progress=False)
+    assert engine.config.prior == "action_law"
+    engine.save(tmp_path / "new")
+    assert Engine.load(tmp_path / "new").prior.planner.name == "action_law"
+    legacy = Engine(env.scenario, env.instance, engine.network, DQNConfig(episodes=2, prior="auto"))
+    legacy.save(tmp_path / "old")
+    assert Engine.load(tmp_path / "old").prior.planner.name == "lagrangian"

@@ -18,7 +18,7 @@ whole listed set with the rows' duals (vectorised), until no action has a positi
 The bound is certified at every round by Lagrangian duality with the convexity rows kept as constraints:
 for multipliers y of the other rows, the optimum is at most
 sum_rows max y_i (A x)_i + sum_{base columns} max (c - A^T y)_k x_k + sum_t max_{a in A} (c - A^T y)_{t,a},
-so a bound is valid (and usually close) even when the time limit stops the column generation.
+so a bound is valid (looser) when the time limit stops the column generation after its first restricted LP.
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ class ActionLawBound:
     bound: float
     lp_value: float
     converged: bool  # no listed action had a positive reduced cost at the last round
+    status: str  # "optimal" (converged), "time_limit", "max_rounds", or the solver's status when it failed
     rounds: int
     n_actions: int  # feasible joint actions listed (priced at every round)
     n_columns: int  # action columns generated (over all steps)
     seconds: float
-    action_marginals: np.ndarray = field(repr=False)  # (H, n_actions) E[a_t] of the last restricted LP
+    action_marginals: np.ndarray = field(repr=False)  # (H, N) E[a_t], per action entry, of the last restricted LP
     n_rows: int
     n_vars: int  # the occupancy LP's columns and the action columns generated
     # (J, H, S, V) what each occupancy pays through the rows that tie the arms to the actions, under the last duals:
@@ -63,17 +64,25 @@ def action_law_upper_bound(
     max_actions: int = 200_000,
     columns_per_step: int = 40,
     tol: float = 1e-7,
+    max_rounds: int | None = None,
 ) -> ActionLawBound:
     """Solve the occupancy LP with the joint action law (module docstring) by column generation.
 
-    Raises ValueError (naming ``max_actions``) when the feasible set has more than ``max_actions`` members.
+    ``time_limit`` bounds the whole call (listing the actions and every LP solve); ``max_rounds`` the rounds of
+    column generation. Stopped early, the bound is still certified but looser, and infinite when not even the first
+    restricted LP was solved. Raises ValueError (naming ``max_actions``) when the feasible set has more than
+    ``max_actions`` members.
     """
     start = time.perf_counter()
     if max_actions < 1:
         raise ValueError("max_actions: must be at least 1")
+
+    def remaining() -> float:
+        return time_limit - (time.perf_counter() - start)
+
     model = instance.action_model()
     try:
-        actions = model.enumerate(max_count=max_actions, max_seconds=time_limit)
+        actions = model.enumerate(max_count=max_actions, max_seconds=max(remaining(), 0.0))
     except (ValueError, EnumerationTimeoutError) as err:
         raise ValueError(f"max_actions: could not list the feasible set within {max_actions} actions ({err})") from err
     actions = np.asarray(actions, dtype=np.int64)
@@ -86,7 +95,7 @@ def action_law_upper_bound(
         v = np.asarray(v, float)
         k = np.clip(np.searchsorted(v, x[:, j] - 1e-9), 0, len(v) - 1)
         if not np.allclose(v[k], x[:, j], atol=1e-9):
-            raise AssertionError(f"arm {j}: a feasible action gives a control value outside the arm's values")
+            raise ValueError(f"instance: a feasible action gives arm {j} a control value outside its listed values")
         X[:, j] = k
 
     base_model = model if model.n_aux == 0 else action_only_model(model)
@@ -166,14 +175,17 @@ def action_law_upper_bound(
     base_c, base_lo, base_hi = lp.c, lp.col_lo, lp.col_hi
     keep = np.ones(n_rows, dtype=bool)
     keep[c_rows] = False  # the convexity rows stay constraints in the certificate
-    best, lp_value, converged, rounds = np.inf, np.inf, False, 0
+    best, lp_value, converged, rounds, status = np.inf, np.inf, False, 0, "time_limit"
     marginals = np.full(lp.q.shape, np.nan)
     mu_price = np.zeros(lp.mu.shape)
-    while True:
+    while remaining() > 0:
         rounds += 1
+        h.setOptionValue("time_limit", max(remaining(), 1e-3))
         h.run()
         sol = h.getSolution()
+        optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         if h.getInfo().primal_solution_status != 2 or not sol.dual_valid:
+            status = "time_limit" if remaining() <= 0 else f"solver: {h.modelStatusToString(h.getModelStatus())}"
             break
         lp_value = float(h.getInfo().objective_function_value)
         marginals = np.clip(np.asarray(sol.col_value, float)[lp.q], 0.0, 1.0)
@@ -192,16 +204,22 @@ def action_law_upper_bound(
             order = np.argsort(-rc[t])[: columns_per_step * 4]
             picked = [int(a) for a in order if rc[t, a] > tol * (1.0 + abs(lp_value)) and (t, int(a)) not in generated]
             new += [(t, a) for a in picked[:columns_per_step]]
+        if not optimal:  # the restricted LP stopped early: its duals certify a bound, not convergence
+            status = "time_limit" if remaining() <= 0 else f"solver: {h.modelStatusToString(h.getModelStatus())}"
+            break
         if not new:
             converged = bool(np.all(np.asarray(sol.col_value)[elastic] <= 1e-9))
+            status = "optimal" if converged else "infeasible restricted LP"
             break
-        if time.perf_counter() - start > time_limit:
+        if max_rounds is not None and rounds >= max_rounds:
+            status = "max_rounds"
             break
         add_columns(new)
     return ActionLawBound(
         bound=float(best),
         lp_value=lp_value,
         converged=converged,
+        status=status,
         rounds=rounds,
         n_actions=len(actions),
         n_columns=len(generated),
@@ -221,23 +239,29 @@ def tightest_upper_bound(
 ) -> BoundResult:
     """The occupancy bound, tightened by the action law when the feasible set lists within ``max_actions`` in a few
     seconds: the smaller certified value, with its method (``"action_law(k)"``: k rounds of column generation)."""
-    occupancy = occupancy_upper_bound(instance, time_limit=time_limit, training=training)
     start = time.perf_counter()
+    occupancy = occupancy_upper_bound(instance, time_limit=time_limit, training=training)
     model = instance.action_model()
     if model.count_upper_bound() > max_actions:
         try:  # the cheap bound is loose for some sets: count them, briefly
             model.enumerate(max_count=max_actions, max_seconds=min(5.0, time_limit))
         except (ValueError, EnumerationTimeoutError):
             return occupancy
-    law = action_law_upper_bound(instance, time_limit=time_limit, training=training, max_actions=max_actions)
+    left = time_limit - (time.perf_counter() - start)
+    if left <= 0:
+        return occupancy
+    try:
+        law = action_law_upper_bound(instance, time_limit=left, training=training, max_actions=max_actions)
+    except ValueError:  # not listable after all, or a structure it cannot read: the occupancy bound stands
+        return occupancy
     if not law.bound < occupancy.bound:
         return occupancy
     return BoundResult(
         bound=law.bound,
         lp_value=law.lp_value,
         action_marginals=law.action_marginals,
-        status="Optimal" if law.converged else "Time limit reached",
-        seconds=occupancy.seconds + time.perf_counter() - start,
+        status="Optimal" if law.converged else law.status,
+        seconds=time.perf_counter() - start,
         n_vars=law.n_vars,
         n_rows=law.n_rows,
         method=f"action_law({law.rounds})",

@@ -14,7 +14,7 @@ from scenarios.errors import InvalidInputError
 class LookaheadConfig:
     """Training and decision settings of :class:`engine.lookahead.policy.LookaheadPolicy`."""
 
-    planner: str = "auto"  # the base planner (auto: Whittle on arm-pull domains, else Lagrangian)
+    planner: str = "auto"  # the base planner (auto: the DQN's auto prior; training stores the concrete name)
     rollout_episodes: int = 800  # training episodes rolled out for the value's regression
     explore: float = 0.5  # share of rollouts that take random feasible actions before a random branch step
     hidden: int = 64  # width of the value network

@@ -370,6 +370,9 @@ class LookaheadPolicy:
         # older checkpoints: sampled expectations, no per-state enumeration (as they were selected)
         older = {"exact_expectation": False, "state_enumerate_limit": 0}
         config = LookaheadConfig.from_dict({**older, **meta["config"]})
+        if config.planner == "auto":  # saved before training stored the concrete planner: the one it had then
+            planner = resolve_prior("auto", instance, saved_before_action_law=True)
+            config = LookaheadConfig.from_dict({**config.to_dict(), "planner": planner})
         value = ValueNetwork(instance.arms.state_counts, instance.horizon, config.hidden)
         value.load_state_dict(load_file(str(Path(path) / "weights.safetensors")))
         return cls(
@@ -379,8 +382,8 @@ class LookaheadPolicy:
 
 
 def base_planner(name: str, instance) -> str:
-    """The planner ``name`` names on ``instance`` (``auto``: Whittle where arms are pulled one by one, else
-    Lagrangian, as the DQN's prior)."""
+    """The planner ``name`` names on ``instance`` (``auto``: the DQN's auto prior: the family's measured best planner,
+    else Whittle where arms are pulled one by one, else Lagrangian)."""
     return resolve_prior("auto", instance) if name == "auto" else name
 
 

@@ -36,8 +36,10 @@ def train_lookahead(
     ``validation_max_episodes`` while the best gain is positive but not significant; else the planner (recorded in
     ``training_summary``)."""
     config = config or LookaheadConfig()
+    # the concrete base planner is what the checkpoint stores: "auto" may choose differently in a later version
+    config = LookaheadConfig.from_dict({**config.to_dict(), "planner": base_planner(config.planner, instance)})
     start = time.perf_counter()
-    base = PlannerPolicy(scenario, instance, base_planner(config.planner, instance))
+    base = PlannerPolicy(scenario, instance, config.planner)
 
     def base_actions(states: np.ndarray, time_to_go: int) -> np.ndarray:
         return np.stack([d.action for d in base.decide_batch(observation_rows(states, time_to_go))])

@@ -59,8 +59,10 @@ def linear_values(gains: np.ndarray, base: np.ndarray, actions: np.ndarray) -> t
     return torch.as_tensor(np.einsum("bn,bn->b", a, gains) + base, dtype=torch.float32)
 
 
-def resolve_prior(name: str, instance) -> str:
-    """The concrete prior of ``name`` on ``instance`` (``auto`` chooses by domain)."""
+def resolve_prior(name: str, instance, saved_before_action_law: bool = False) -> str:
+    """The concrete prior of ``name`` on ``instance`` (``auto`` chooses by domain). Training stores the concrete
+    name; a checkpoint that stored ``auto`` was trained before the action-law planner existed
+    (``saved_before_action_law``) and keeps the prior it was trained with (Lagrangian there)."""
     if name not in PRIORS:
         raise InvalidInputError("prior", f"expected one of {PRIORS}, got {name!r}")
     if name != "auto":
@@ -71,7 +73,8 @@ def resolve_prior(name: str, instance) -> str:
     if preferred == "action_law":
         from engine.planners.action_law import applies
 
-        preferred = "action_law" if applies(instance) else "lagrangian"  # too many actions to list: its parent
+        # too many actions to list, or an older checkpoint: its parent
+        preferred = "lagrangian" if saved_before_action_law or not applies(instance) else "action_law"
     if preferred is not None:
         return preferred
     return "whittle" if ControlStructure.of(instance).is_pull else "lagrangian"

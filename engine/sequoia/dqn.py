@@ -17,6 +17,7 @@ Reads top to bottom like the paper's pseudocode; every hyperparameter is in :cla
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections import deque
 
@@ -25,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from engine.analysis.evaluation import evaluate
-from engine.planners.prior import PlannerPrior, make_prior
+from engine.planners.prior import PlannerPrior, make_prior, resolve_prior
 from engine.sequoia.armwise_network import ArmwiseQNetwork
 from engine.sequoia.dqn_config import DQNConfig, TrainingSummary
 from engine.sequoia.milp_friendly import MilpFriendlyRegulariser
@@ -63,7 +64,10 @@ class DQNTrainer:
     """Train a :class:`QNetwork` on one coRMAB instance."""
 
     def __init__(self, instance: CoRMABInstance, config: DQNConfig | None = None, seed: int = 0) -> None:
-        self.instance, self.config, self.seed = instance, config or DQNConfig(), seed
+        config = config or DQNConfig()
+        # the concrete prior is what the checkpoint stores: "auto" may choose differently in a later version
+        config = dataclasses.replace(config, prior=resolve_prior(config.prior, instance))
+        self.instance, self.config, self.seed = instance, config, seed
         self.model = instance.action_model()
         self.encoder = make_encoder(instance)
         self.rng = np.random.default_rng(seed)

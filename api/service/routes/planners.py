@@ -1,4 +1,4 @@
-"""Planner policies: a policy from a planner alone (Whittle, Lagrangian, LP-update), no training.
+"""Planner policies: a policy from a planner alone (Whittle, Lagrangian, action-law Lagrangian, LP-update), no training.
 
 The server builds the scenario instance (generated, or the caller's own JSON instance), fits the planner,
 saves it as a checkpoint directory under the policy directory (``planners/<scenario>-<planner>-<version>``)
