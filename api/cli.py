@@ -246,7 +246,8 @@ def cmd_quickstart(args: argparse.Namespace, parser: CliParser) -> int:
             f"(95% CI {diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f})"
         )
     if result.get("upper_bound"):
-        print(f"certified upper bound (occupancy LP): {result['upper_bound']:.2f}")
+        method = result.get("upper_bound_method", "occupancy LP")
+        print(f"certified upper bound ({method}): {result['upper_bound']:.2f}")
     print(f"wrote {out}/policy, evaluation.json, evaluation.md, evaluation.png")
     return 0
 
