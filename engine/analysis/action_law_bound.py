@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bandits.restless.occupancy_model import highs_for
-from engine.analysis.occupancy_bound import BoundResult, occupancy_upper_bound
+from engine.analysis.occupancy_bound import BoundResult, dual_value, occupancy_upper_bound
 from engine.analysis.occupancy_lp import action_only_model, build_occupancy_lp, control_structure
 from scenarios.cormab.instance import CoRMABInstance
 from scenarios.errors import EnumerationTimeoutError
@@ -65,13 +65,14 @@ def action_law_upper_bound(
     columns_per_step: int = 40,
     tol: float = 1e-7,
     max_rounds: int | None = None,
+    list_seconds: float | None = None,
 ) -> ActionLawBound:
     """Solve the occupancy LP with the joint action law (module docstring) by column generation.
 
-    ``time_limit`` bounds the whole call (listing the actions and every LP solve); ``max_rounds`` the rounds of
-    column generation. Stopped early, the bound is still certified but looser, and infinite when not even the first
-    restricted LP was solved. Raises ValueError (naming ``max_actions``) when the feasible set has more than
-    ``max_actions`` members.
+    ``time_limit`` bounds the whole call (listing the actions and every LP solve), ``list_seconds`` the listing
+    alone; ``max_rounds`` the rounds of column generation. Stopped early, the bound is still certified but looser,
+    and infinite when not even the first restricted LP was solved. Raises ValueError (naming ``max_actions``) when
+    the feasible set has more than ``max_actions`` members.
     """
     start = time.perf_counter()
     if max_actions < 1:
@@ -82,7 +83,8 @@ def action_law_upper_bound(
 
     model = instance.action_model()
     try:
-        actions = model.enumerate(max_count=max_actions, max_seconds=max(remaining(), 0.0))
+        seconds = max(remaining(), 0.0) if list_seconds is None else min(list_seconds, max(remaining(), 0.0))
+        actions = model.enumerate(max_count=max_actions, max_seconds=seconds)
     except (ValueError, EnumerationTimeoutError) as err:
         raise ValueError(f"max_actions: could not list the feasible set within {max_actions} actions ({err})") from err
     actions = np.asarray(actions, dtype=np.int64)
@@ -177,7 +179,7 @@ def action_law_upper_bound(
     keep[c_rows] = False  # the convexity rows stay constraints in the certificate
     best, lp_value, converged, rounds, status = np.inf, np.inf, False, 0, "time_limit"
     marginals = np.full(lp.q.shape, np.nan)
-    mu_price = np.zeros(lp.mu.shape)
+    last_y: np.ndarray | None = None
     while remaining() > 0:
         rounds += 1
         h.setOptionValue("time_limit", max(remaining(), 1e-3))
@@ -193,11 +195,7 @@ def action_law_upper_bound(
         bound, rc, y = _certificate(
             duals, keep, A, row_lo, row_hi, base_c, base_lo, base_hi, q_rows, v_rows, actions, X
         )
-        best = min(best, bound)
-        coupling = np.zeros(n_rows)
-        coupling[lp.coupling] = y[lp.coupling]
-        coupling[v_rows.ravel()] = y[v_rows.ravel()]
-        mu_price = (A.T @ coupling)[lp.mu]
+        best, last_y = min(best, bound), y
         rc -= y[c_rows][:, None]  # the restricted LP's reduced costs: the convexity rows' duals included
         new = []
         for t in range(H):
@@ -215,6 +213,12 @@ def action_law_upper_bound(
             status = "max_rounds"
             break
         add_columns(new)
+    mu_price = np.zeros(lp.mu.shape)
+    if last_y is not None:  # what each occupancy pays through the link, tie and value rows under the last duals
+        coupling = np.zeros(n_rows)
+        coupling[lp.coupling] = last_y[lp.coupling]
+        coupling[v_rows.ravel()] = last_y[v_rows.ravel()]
+        mu_price = (A.T @ coupling)[lp.mu]
     return ActionLawBound(
         bound=float(best),
         lp_value=lp_value,
@@ -236,23 +240,22 @@ def tightest_upper_bound(
     time_limit: float = 600.0,
     training: bool = False,
     max_actions: int = 20_000,
+    occupancy: BoundResult | None = None,
 ) -> BoundResult:
     """The occupancy bound, tightened by the action law when the feasible set lists within ``max_actions`` in a few
-    seconds: the smaller certified value, with its method (``"action_law(k)"``: k rounds of column generation)."""
+    seconds: the smaller certified value, with its method (``"action_law(k)"``: k rounds of column generation).
+    ``occupancy``: the occupancy bound when the caller has it (not solved again)."""
     start = time.perf_counter()
-    occupancy = occupancy_upper_bound(instance, time_limit=time_limit, training=training)
-    model = instance.action_model()
-    if model.count_upper_bound() > max_actions:
-        try:  # the cheap bound is loose for some sets: count them, briefly
-            model.enumerate(max_count=max_actions, max_seconds=min(5.0, time_limit))
-        except (ValueError, EnumerationTimeoutError):
-            return occupancy
+    if occupancy is None:
+        occupancy = occupancy_upper_bound(instance, time_limit=time_limit, training=training)
     left = time_limit - (time.perf_counter() - start)
     if left <= 0:
         return occupancy
-    try:
-        law = action_law_upper_bound(instance, time_limit=left, training=training, max_actions=max_actions)
-    except ValueError:  # not listable after all, or a structure it cannot read: the occupancy bound stands
+    try:  # the listing gets a few seconds: the cheap count bound is loose for some sets
+        law = action_law_upper_bound(
+            instance, time_limit=left, training=training, max_actions=max_actions, list_seconds=5.0
+        )
+    except ValueError:  # not listable within the limits, or a structure it cannot read: the occupancy bound stands
         return occupancy
     if not law.bound < occupancy.bound:
         return occupancy
@@ -289,19 +292,13 @@ def _certificate(
     best, best_rc, best_y = np.inf, np.zeros((q_rows.shape[0], len(actions))), duals
     J = X.shape[1]
     for signed in (duals, -duals):
-        y = np.where(keep, signed, 0.0)
-        y = np.where(((y > 0) & ~np.isfinite(row_hi)) | ((y < 0) & ~np.isfinite(row_lo)), 0.0, y)
-        rows = np.where(
-            y > 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0), y * np.where(np.isfinite(row_lo), row_lo, 0.0)
-        )
-        red = c - A.T @ y
-        with np.errstate(invalid="ignore"):
-            cols = np.where(red > 0, red * col_hi, np.where(red < 0, red * col_lo, 0.0))
+        y = np.where(keep, signed, 0.0)  # the convexity rows are kept as constraints, not priced
         # an action column has entries -a_i on the q rows and -1 on its value rows: reduced cost = y . (a, 1[X])
+        # (those rows are equalities with finite bounds, so no multiplier of theirs is dropped by dual_value)
         rc = y[q_rows] @ actions.T.astype(float)  # (H, M)
         yv = y[v_rows]  # (H, J, V)
         rc += yv[:, np.arange(J)[None, :], X].sum(axis=2)
-        total = float(rows[keep].sum() + cols.sum() + rc.max(axis=1).sum())
+        total = dual_value(c, A, row_lo, row_hi, col_lo, col_hi, y) + float(rc.max(axis=1).sum())
         if np.isfinite(total) and total < best:
             best, best_rc, best_y = total, rc, signed
     return best, best_rc, best_y

@@ -219,14 +219,28 @@ def _dual_bound(
     Both signs of the solver's duals are tried (conventions differ); the smaller finite value is returned."""
     best = np.inf
     for y in (duals, -duals):
-        y = np.where(((y > 0) & ~np.isfinite(row_hi)) | ((y < 0) & ~np.isfinite(row_lo)), 0.0, y)
-        rows = np.where(
-            y > 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0), y * np.where(np.isfinite(row_lo), row_lo, 0.0)
-        ).sum()
-        red = c - A.T @ y
-        with np.errstate(invalid="ignore"):
-            cols = np.where(red > 0, red * col_hi, np.where(red < 0, red * col_lo, 0.0))
-        total = float(rows + cols.sum())
+        total = dual_value(c, A, row_lo, row_hi, col_lo, col_hi, y)
         if np.isfinite(total):
             best = min(best, total)
     return best
+
+
+def dual_value(
+    c: np.ndarray,
+    A: sp.csr_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    y: np.ndarray,
+) -> float:
+    """The weak-duality value of :func:`_dual_bound` for these multipliers (one sign; a multiplier on a row
+    without the bound it would need counts as 0)."""
+    y = np.where(((y > 0) & ~np.isfinite(row_hi)) | ((y < 0) & ~np.isfinite(row_lo)), 0.0, y)
+    rows = np.where(
+        y > 0, y * np.where(np.isfinite(row_hi), row_hi, 0.0), y * np.where(np.isfinite(row_lo), row_lo, 0.0)
+    ).sum()
+    red = c - A.T @ y
+    with np.errstate(invalid="ignore"):
+        cols = np.where(red > 0, red * col_hi, np.where(red < 0, red * col_lo, 0.0))
+    return float(rows + cols.sum())

@@ -20,11 +20,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-import numpy as np
-
 from engine.analysis.action_law_bound import action_law_upper_bound
-from engine.planners.arm_values import backward_values
-from engine.planners.lagrangian import LagrangianPlanner
+from engine.planners.lagrangian import LagrangianPlanner, priced_values
 from scenarios.errors import EnumerationTimeoutError, InvalidInputError
 
 #: the default largest feasible set the planner lists, and the largest it accepts
@@ -81,6 +78,4 @@ class ActionLawPlanner(LagrangianPlanner):
                 "raise fit_time_limit or use the 'lagrangian' planner",
             )
         self.bound, self.converged = law.bound, law.converged
-        st = self.structure
-        adjusted = st.reward[:, None, :, :] - law.mu_price
-        self._values = backward_values(np.where(st.valid[:, None, None, :], adjusted, -np.inf), st)
+        self._values = priced_values(self.structure.reward, law.mu_price, self.structure)

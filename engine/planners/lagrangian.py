@@ -53,9 +53,14 @@ def lagrangian_values(
     assert lp.mu is not None and lp.reward is not None
     _J, _H, _S, _V = lp.mu.shape
     ext = lp.A[lp.coupling].T @ y[lp.coupling]  # price paid by each column through the coupling rows
-    adjusted = lp.reward[:, None, :, :] - ext[lp.mu]  # (J, H, S, V)
-    values = backward_values(np.where(structure.valid[:, None, None, :], adjusted, -np.inf), structure)
-    return values, np.clip(x[lp.q[0]], 0.0, 1.0)
+    return priced_values(lp.reward, ext[lp.mu], structure), np.clip(x[lp.q[0]], 0.0, 1.0)
+
+
+def priced_values(reward: np.ndarray, price: np.ndarray, structure: ControlStructure) -> np.ndarray:
+    """Per-arm DP values V (J, H + 1, S) for step rewards ``reward`` (J, S, V) less ``price`` (J, H, S, V), each
+    occupancy's price through the LP's coupling rows (invalid control values excluded)."""
+    adjusted = reward[:, None, :, :] - price
+    return backward_values(np.where(structure.valid[:, None, None, :], adjusted, -np.inf), structure)
 
 
 def solved_lp(
