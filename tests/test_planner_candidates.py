@@ -152,3 +152,12 @@ def test_the_prior_planner_stays_when_no_candidate_beats_it():
     trainer._select_snapshot([(0, copy.deepcopy(trainer.net))], SELECTORS["enumerate"]())
     assert trainer.summary.kept_planner_name == ""  # the prior is Whittle: the same returns, the prior's on ties
     assert trainer.summary.selected_snapshot == 0 and not trainer.summary.kept_planner
+
+
+def test_candidates_fitted_while_resolving_are_handed_to_the_contest():
+    """``auto`` fits each candidate to see whether it accepts the instance; the contest reuses those fits (LP-update's
+    reference LPs take 35 s at J = 100) instead of fitting again."""
+    fitted: dict = {}
+    names = resolve_candidates(("auto",), _env().instance, "whittle", fitted)
+    assert names == ["lagrangian", "lp_update"] and set(fitted) == set(names)
+    assert all(fitted[name].name == name and fitted[name]._fitted for name in names)

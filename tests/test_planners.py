@@ -333,3 +333,20 @@ def test_whittle_with_unequal_pull_costs_is_the_one_step_optimum_at_the_last_ste
     decision = PlannerPolicy("budgeted", instance, "whittle").decide([*states.tolist(), 1])
     assert instance.action_model().is_feasible(decision.action)
     assert float(instance.expected_reward(states, decision.action)) == pytest.approx(rewards.max(), abs=1e-9)
+
+
+def test_each_planner_says_where_it_applies_and_what_stands_in_for_it():
+    """Whittle applies only where an arm's action is a pull; where it does not, the method set leaves it out and an
+    ``auto`` prior falls back to its declared stand-in, whose fit accepts the instance."""
+    from engine.analysis.evaluation import method_names
+
+    pulls = make("capacity", n_arms=5, budget=2, seed=0, horizon=4).instance
+    interventions = make("multi_intervention", n_arms=5, budget=2, seed=0, horizon=4).instance
+    assert PLANNERS["whittle"].applies(pulls) and not PLANNERS["whittle"].applies(interventions)
+    assert "whittle" in method_names(pulls) and "whittle" not in method_names(interventions)
+    assert all(PLANNERS[name].applies(interventions) for name in ("lagrangian", "lp_update"))
+    stand_in = PLANNERS["whittle"].fallback
+    assert resolve_prior("auto", interventions) == stand_in and make_planner(stand_in, interventions) is not None
+    with pytest.raises(InvalidInputError) as err:
+        make_planner("whittle", interventions)
+    assert err.value.field == "planner"

@@ -274,16 +274,9 @@ def method_names(instance=None, policy=None) -> list[str]:
     """Every evaluation method (the planners that apply to ``instance`` when it is given; a lookahead ``policy``
     is evaluated as itself instead of the trained engine's two methods; with neither, every name)."""
     from engine.baselines.cormab import BASELINES
+    from engine.planners import PLANNERS
 
-    planners = list(PLANNER_METHODS)
-    if instance is not None:
-        from engine.planners.action_law import applies
-        from engine.planners.arm_values import ControlStructure
-
-        if not ControlStructure.of(instance).is_pull:
-            planners.remove("whittle")
-        if not applies(instance):  # too many feasible actions to list
-            planners.remove("action_law")
+    planners = [name for name in PLANNER_METHODS if instance is None or PLANNERS[name].applies(instance)]
     own: tuple[str, ...] = LOOKAHEAD_METHODS if getattr(policy, "kind", None) == "lookahead" else ENGINE_METHODS
     if instance is None and policy is None:  # every name (the CLI's choices)
         own = (*ENGINE_METHODS, *LOOKAHEAD_METHODS)

@@ -52,6 +52,12 @@ def applies(instance) -> bool:
 class ActionLawPlanner(LagrangianPlanner):
     name = "action_law"
     option_names = ("max_actions", "fit_time_limit")
+    fallback = "lagrangian"
+
+    @classmethod
+    def applies(cls, instance) -> bool:
+        """Where the feasible set lists within :data:`MAX_ACTIONS` (see :func:`applies`)."""
+        return applies(instance)
 
     def __init__(self, instance, max_actions: int = MAX_ACTIONS, fit_time_limit: float = 600.0, **options: Any) -> None:
         if isinstance(max_actions, bool) or not isinstance(max_actions, int) or not 1 <= max_actions <= ACTIONS_CAP:

@@ -48,8 +48,16 @@ class Planner:
     can_be_prior: ClassVar[bool] = True
     #: the options the planner takes (anything else is refused, naming it)
     option_names: ClassVar[tuple[str, ...]] = ()
+    #: the planner that stands in (as a method or a prior) where this one does not apply to an instance
+    fallback: ClassVar[str | None] = None
     #: ``time.perf_counter()`` by which a per-decision solve must finish (set by the deciding policy; None: no limit)
     deadline: float | None = None
+
+    @classmethod
+    def applies(cls, instance: CoRMABInstance) -> bool:
+        """Whether the planner can decide on ``instance`` (the evaluation, sweep and prior method sets offer it only
+        then). Every instance by default."""
+        return True
 
     def __init__(self, instance: CoRMABInstance, **options: Any) -> None:
         if not isinstance(instance, CoRMABInstance):

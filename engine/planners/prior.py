@@ -67,17 +67,18 @@ def resolve_prior(name: str, instance, saved_before_action_law: bool = False) ->
         raise InvalidInputError("prior", f"expected one of {PRIORS}, got {name!r}")
     if name != "auto":
         return name
-    from engine.planners.arm_values import ControlStructure
+    from engine.planners import PLANNERS
 
-    preferred = getattr(type(instance), "default_prior", None)  # a family's measured best planner
-    if preferred == "action_law":
-        from engine.planners.action_law import applies
-
-        # too many actions to list, or an older checkpoint: its parent
-        preferred = "lagrangian" if saved_before_action_law or not applies(instance) else "action_law"
-    if preferred is not None:
-        return preferred
-    return "whittle" if ControlStructure.of(instance).is_pull else "lagrangian"
+    # a family's measured best planner, else Whittle (which stands down where actions are not pulls)
+    preferred = getattr(type(instance), "default_prior", None) or "whittle"
+    if saved_before_action_law and preferred == "action_law":  # an older checkpoint keeps the prior it trained with
+        preferred = "lagrangian"
+    while preferred in PLANNERS and not PLANNERS[preferred].applies(instance):
+        fallback = PLANNERS[preferred].fallback
+        if fallback is None:
+            raise InvalidInputError("prior", f"the {preferred!r} planner does not apply to this instance")
+        preferred = fallback
+    return preferred
 
 
 def make_prior(name: str, instance) -> Prior | None:

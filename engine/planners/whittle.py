@@ -15,6 +15,7 @@ import numpy as np
 
 from bandits.restless.indexability import check_indexability
 from bandits.restless.whittle import whittle_indices
+from engine.planners.arm_values import ControlStructure
 from engine.planners.base import Planner, check_time_to_go
 from scenarios.errors import InvalidInputError
 
@@ -42,6 +43,12 @@ def chunked_raw_indices(P: np.ndarray, R: np.ndarray, C: np.ndarray, horizon: in
 
 class WhittlePlanner(Planner):
     name = "whittle"
+    fallback = "lagrangian"
+
+    @classmethod
+    def applies(cls, instance) -> bool:
+        """Only where each arm's action is one pull (Whittle indices price a pull)."""
+        return ControlStructure.of(instance).is_pull
 
     def _fit(self) -> None:
         if not self.structure.is_pull:

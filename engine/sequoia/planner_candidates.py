@@ -66,11 +66,15 @@ def check_planner_candidates(names: Sequence[str]) -> None:
         )
 
 
-def resolve_candidates(names: Sequence[str], instance, prior_name: str | None) -> list[str]:
-    """The concrete candidate list: ``auto`` expanded (the planners that fit the instance, each up to its
-    :data:`AUTO_PLANNERS` size), the prior's own planner and repeats removed, order kept."""
-    from engine.planners import make_planner
+def resolve_candidates(
+    names: Sequence[str], instance, prior_name: str | None, fitted: dict[str, Any] | None = None
+) -> list[str]:
+    """The concrete candidate list: ``auto`` expanded (the planners that apply to and fit the instance, each up to
+    its :data:`AUTO_PLANNERS` size), the prior's own planner and repeats removed, order kept. The planners fitted
+    on the way are stored in ``fitted`` (by name) for the contest to reuse."""
+    from engine.planners import PLANNERS, make_planner
 
+    fitted = {} if fitted is None else fitted
     out: list[str] = []
     for name in names:
         if name != AUTO:
@@ -81,9 +85,11 @@ def resolve_candidates(names: Sequence[str], instance, prior_name: str | None) -
         for built_in, max_arms in AUTO_PLANNERS.items():
             if built_in == prior_name or built_in in out or (max_arms is not None and instance.n_arms > max_arms):
                 continue
+            if not PLANNERS[built_in].applies(instance):  # e.g. Whittle on a domain whose actions are not arm pulls
+                continue
             try:
-                make_planner(built_in, instance)
-            except InvalidInputError:  # e.g. Whittle on a domain whose actions are not arm pulls
+                fitted[built_in] = make_planner(built_in, instance)
+            except InvalidInputError:  # its fit refused the instance
                 continue
             out.append(built_in)
     return [name for i, name in enumerate(out) if name != prior_name and name not in out[:i]]
@@ -230,8 +236,10 @@ def choose_final(
             return best_returns
         return planner_returns("", trainer.instance, planner, episode_seeds)
 
-    candidates = resolve_candidates(cfg.planner_candidates, trainer.instance, planner.name if planner else None)
     planners: dict[str, Any] = {}
+    candidates = resolve_candidates(
+        cfg.planner_candidates, trainer.instance, planner.name if planner else None, planners
+    )
 
     def fitted(name: str):
         """Each candidate fitted once, for every round of the contest (LP-update's reference LPs included)."""
