@@ -358,3 +358,71 @@ def test_exact_milp_on_another_backend_finds_the_same_action(tiny_agent):
     finally:
         tiny_agent.config = replace(tiny_agent.config, mip_backend="highs")
         tiny_agent._invalidate()
+
+
+def test_milp_decisions_report_bound_and_gap_in_the_decisions_units(tiny_agent):
+    """The MILP omits v(s) and the shaping potential: its bound is shifted into decision units, and so must its gap
+    be; "optimal" only where that gap is within ``mip_rel_gap`` (a time-limited solve says so)."""
+    from solvers.solution import relative_gap
+
+    rng = np.random.default_rng(3)
+    wide = ActorCriticAgent.train(
+        make("inventory", n_items=12, seed=0, horizon=20),
+        ActorCriticConfig(total_steps=16, num_envs=2, learning_starts=8, batch_size=8, action_hidden=64),
+        seed=0,
+        progress=False,
+    )
+    for agent, limit in ((tiny_agent, None), (wide, 0.05)):
+        for _ in range(3):
+            obs = rng.integers(-10, 60, agent.n_actions).astype(float)
+            for selector in ("mip", "hybrid"):
+                d = agent.decide(obs, selector, time_limit=limit)
+                assert d.bound >= d.value and d.gap == pytest.approx(relative_gap(d.value, d.bound))
+                assert d.status != "optimal" or d.gap <= agent.config.mip_rel_gap + 1e-6
+
+
+def test_one_decision_takes_one_state(tiny_agent):
+    obs = np.array([25.0, 3.0, -4.0])
+    with pytest.raises(InvalidInputError) as err:
+        tiny_agent.decide(np.stack([obs, obs + 1]), "minmax")
+    assert err.value.field == "state" and "decide_batch" in err.value.reason
+    assert len(tiny_agent.decide_batch(np.stack([obs, obs + 1]), "minmax")) == 2
+    for bad in ([1, 2], [-1, 0, 0], [0, 0, 67]):
+        with pytest.raises(InvalidInputError) as err:
+            tiny_agent.q_value(obs, np.array(bad))
+        assert err.value.field == "action"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("num_envs", 0),
+        ("policy_frequency", 0),
+        ("buffer_size", 0),
+        ("reward_scale", 0.0),
+        ("train_selector", "neighborhood"),
+        ("train_selector", "mip"),
+        ("mip_backend", "cpsat"),
+        ("prior", "base-stock"),
+        ("gamma", 1.5),
+    ],
+)
+def test_a_bad_config_value_is_refused_naming_its_field(field, value):
+    with pytest.raises(InvalidInputError) as err:
+        ActorCriticConfig(**{field: value})
+    assert err.value.field == field
+
+
+def test_a_state_outside_the_reward_models_range_is_refused_naming_the_state():
+    env = make("inventory", n_items=2, seed=0, horizon=10)
+    agent = ActorCriticAgent.train(
+        env,
+        ActorCriticConfig(total_steps=8, num_envs=2, learning_starts=4, batch_size=4, reward_model=True),
+        seed=0,
+        progress=False,
+    )
+    top = env.unwrapped.instance.max_level
+    for selector in ("mip", "neighbourhood"):
+        with pytest.raises(InvalidInputError) as err:
+            agent.decide(np.array([top + 5.0, 0.0]), selector)
+        assert err.value.field == "state"

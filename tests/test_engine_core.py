@@ -188,3 +188,18 @@ def test_selector_caches_follow_identity_not_memory_addresses():
     for net in nets:
         q = make_state_q(model, net, trainer.encoder, None, obs[:-1], int(obs[-1]), version=0)
         assert selector.select(q).value == pytest.approx(EnumerateSelector().select(q).value, rel=1e-5, abs=1e-5)
+
+
+def test_sampling_decides_a_state_the_same_way_whatever_came_before(small_engine, small_env):
+    """Its samples are seeded by the selector's seed and the state, so replays and repeated requests agree."""
+    rng = np.random.default_rng(4)
+    states = [[*rng.integers(0, N_STATES, 10), int(rng.integers(1, 21))] for _ in range(3)]
+    first = [small_engine.decide(s, "sampling", n_samples=3).action for s in states]
+    for s in reversed(states[1:]):  # other decisions in between
+        small_engine.decide(s, "sampling", n_samples=3)
+    again = [small_engine.decide(s, "sampling", n_samples=3).action for s in states]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    for bad in ({"n_samples": 0}, {"n_samples": -3}, {"seed": -1}):
+        with pytest.raises(InvalidInputError) as err:
+            small_engine.decide(states[0], "sampling", **bad)
+        assert err.value.field == "options"

@@ -52,12 +52,14 @@ from engine.dnc.networks import Actor, Critic
 from engine.dnc.selectors import SELECTORS, BoxQuery
 from engine.protocols import batch_rows
 from engine.sequoia.residual_prior import ResidualPrior
+from engine.sequoia.selectors.mip import SCORE_RTOL
 from scenarios.boxes.inventory import InventoryInstance
 from scenarios.errors import InvalidInputError
+from scenarios.validation import as_int_vector
 from solvers.formulations.box_critic_milp import BoxCriticMILP
 from solvers.formulations.separable_reward import SeparableReward
 from solvers.search.neighbourhood import NeighbourhoodSearch
-from solvers.solution import HEURISTIC
+from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
 
 
 def _reward_source(instance) -> InventoryInstance:
@@ -130,6 +132,13 @@ class ActorCriticAgent:
         if arr.shape[-1:] != (d,) or arr.ndim > 2:
             raise InvalidInputError(field, f"expected shape ({d},), got {arr.shape}")
         return (torch.from_numpy(arr.reshape(-1, d)) - self.obs_center) / self.obs_scale
+
+    def single(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """One observation (d,) or (1, d), normalised (1, d); several rows raise naming ``state``."""
+        obs_n = self.normalise(obs)
+        if obs_n.shape[0] != 1:
+            raise InvalidInputError("state", f"one state per decision, got {obs_n.shape[0]}; use decide_batch")
+        return obs_n
 
     def phi(self, obs_n: torch.Tensor) -> torch.Tensor:
         """Shaping potential (reward units) of normalised observations (B, d) -> (B,); zeros without shaping."""
@@ -300,8 +309,11 @@ class ActorCriticAgent:
     @torch.no_grad()
     def q_value(self, obs: np.ndarray, action: np.ndarray) -> float:
         """Critic value of ``action`` in reward units (the critic predicts scaled returns)."""
-        a = torch.as_tensor(np.asarray(action)).reshape(1, -1)
-        obs_n = self.normalise(obs)
+        amax = self.amax.numpy().astype(np.int64)
+        a = torch.as_tensor(as_int_vector(action, "action", amax.size, 0, int(amax.max()))).reshape(1, -1)
+        if bool((a[0].numpy() > amax).any()):
+            raise InvalidInputError("action", f"entries must lie in [0, amax] per entry (amax {amax.tolist()})")
+        obs_n = self.single(obs)
         return float(self.q(obs_n, a)[0]) / self.reward_scale + float(self.phi(obs_n)[0])
 
     def decision_searcher(self) -> NeighbourhoodSearch:
@@ -321,7 +333,7 @@ class ActorCriticAgent:
         if selector not in SELECTORS:
             raise InvalidInputError("selector", f"expected one of {', '.join(SELECTORS)}, got {selector!r}")
         start = time.perf_counter()
-        obs_n = self.normalise(obs)
+        obs_n = self.single(obs)
         if not torch.all(torch.isfinite(obs_n)):
             raise InvalidInputError("state", "contains NaN or infinity")
         c, v = self.state_terms(obs_n)
@@ -330,6 +342,11 @@ class ActorCriticAgent:
         action, found = SELECTORS[selector](self, query, time_limit)
         info: dict = {"selector": selector, "status": HEURISTIC, **found}
         value = float(self.q(obs_n, action, model=query.model)[0]) / self.reward_scale + float(self.phi(obs_n)[0])
+        if "bound" in info:  # the MILP's bound and gap in decision units (its own objective omits v(s) and phi)
+            info["bound"] = max(float(info["bound"]), value)  # float32 network vs float64 MILP
+            info["gap"] = relative_gap(value, info["bound"])
+            if info["status"] == OPTIMAL and info["gap"] > self.config.mip_rel_gap + SCORE_RTOL:
+                info["status"] = TIME_LIMIT  # proven on the MILP's objective, not to the gap on the decision's
         info.update(value=value, seconds=time.perf_counter() - start)
         return action[0].numpy().astype(np.int64), info
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from engine.sequoia.residual_prior import PRIORS
+from scenarios.errors import InvalidInputError
+from solvers.backends.registry import NETWORK_BACKENDS
 from solvers.search.neighbourhood import NeighbourhoodConfig
+
+#: how training turns the actor's proxy into an action: as is, or improved by the neighbourhood search
+TRAIN_SELECTORS = ("minmax", "neighbourhood")
+
+
+def _check_int(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInputError(name, f"expected an integer >= {low}, got {value!r}")
 
 
 @dataclass
@@ -51,6 +62,32 @@ class ActorCriticConfig:
     mip_rel_gap: float = 1e-4
     mip_backend: str = "highs"  # the exact MILP's back-end (a name in solvers.backends.registry.BACKENDS)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse values training or deciding would fail on later (or silently ignore), naming the field."""
+        for name in ("total_steps", "num_envs", "buffer_size", "batch_size", "updates_per_iteration"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("policy_frequency", self.policy_frequency, 1)
+        _check_int("learning_starts", self.learning_starts, 0)
+        _check_int("action_hidden", self.action_hidden, 1)
+        if self.train_selector not in TRAIN_SELECTORS:
+            raise InvalidInputError("train_selector", f"expected one of {TRAIN_SELECTORS}, got {self.train_selector!r}")
+        if self.prior not in PRIORS:
+            raise InvalidInputError("prior", f"expected one of {PRIORS}, got {self.prior!r}")
+        if self.mip_backend not in NETWORK_BACKENDS:
+            raise InvalidInputError(
+                "mip_backend",
+                f"expected a back-end that takes continuous columns {NETWORK_BACKENDS}, got {self.mip_backend!r}",
+            )
+        if self.reward_scale is not None and not (isinstance(self.reward_scale, int | float) and self.reward_scale > 0):
+            raise InvalidInputError("reward_scale", f"expected a positive number or None, got {self.reward_scale!r}")
+        for name in ("mip_time_limit", "tau"):
+            if not getattr(self, name) > 0:
+                raise InvalidInputError(name, f"must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.gamma <= 1:
+            raise InvalidInputError("gamma", f"must lie in [0, 1], got {self.gamma!r}")
+        if not self.mip_rel_gap >= 0:
+            raise InvalidInputError("mip_rel_gap", f"must be >= 0, got {self.mip_rel_gap!r}")
 
     def search_config(self, steps: int | None = None) -> NeighbourhoodConfig:
         return replace(self.search, steps=self.search.steps if steps is None else steps, seed=self.seed)

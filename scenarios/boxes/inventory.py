@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import poisson
 
 from scenarios.boxes.env import IntegerBoxEnv
+from scenarios.errors import InvalidInputError
 from scenarios.validation import as_int_vector
 from solvers.formulations.separable_reward import SeparableReward
 
@@ -132,6 +133,12 @@ class InventoryInstance(BaseModel):
     ) -> np.ndarray:
         """Per item, the exact expected (shaped) step reward without the fixed cost of order-up-to ``levels``:
         ``levels`` is (B, n) (one action per state) or (B, n, L) (L candidate levels per item)."""
+        if inventory.size and (inventory.min() < -self.max_backlog or inventory.max() > self.max_level):
+            raise InvalidInputError(
+                "state", f"inventories must lie in [-{self.max_backlog}, {self.max_level}] (max_backlog, max_level)"
+            )
+        if levels.size and (levels.min() < 0 or levels.max() > self.max_level):
+            raise InvalidInputError("action", f"order-up-to levels must lie in [0, {self.max_level}] (max_level)")
         inv = inventory if levels.ndim == inventory.ndim else inventory[..., None]
         post = np.maximum(levels, inv)  # y = max(S, inv)
         cost, nxt = self._post_decision_tables
