@@ -17,11 +17,15 @@ import numpy as np
 
 from scenarios.arms import Arms
 
+#: the most calls per worker an instance may give (each call is a worker state: U = calls + 1 states per worker arm,
+#: a U x U transition table per action; a worker makes at most one call per step, so more than the horizon is moot)
+MAX_CALLS = 1_000
+
 
 def check_calls(calls: object) -> int:
-    """``calls`` as an int >= 1, or ``ValueError("calls_per_worker: reason")``."""
-    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
-        raise ValueError(f"calls_per_worker: must be an integer >= 1, got {calls!r}")
+    """``calls`` as an int in [1, MAX_CALLS], or ``ValueError("calls_per_worker: reason")``."""
+    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= MAX_CALLS:
+        raise ValueError(f"calls_per_worker: must be an integer in [1, {MAX_CALLS}], got {calls!r}")
     return calls
 
 

@@ -93,9 +93,15 @@ class KeyStore:
         """Revoke ``key_id`` (False: no such key). Refused with 409 when ``by`` (the requesting key's id) is the
         key itself, or when it is the last unrevoked admin key: either would lock every administrator out."""
         with self.db.main.begin() as conn:
-            row = conn.execute(
-                sa.select(api_keys.c.scopes, api_keys.c.revoked).where(api_keys.c.id == key_id).with_for_update()
-            ).first()
+            # the key and every unrevoked key, locked in one order (two admins revoking each other at once on
+            # PostgreSQL: the second waits and then sees the first's revocation, instead of both passing the check)
+            locked = conn.execute(
+                sa.select(api_keys.c.id, api_keys.c.scopes, api_keys.c.revoked)
+                .where(sa.or_(api_keys.c.id == key_id, api_keys.c.revoked.is_(False)))
+                .order_by(api_keys.c.id)
+                .with_for_update()
+            ).all()
+            row = next(((r[1], r[2]) for r in locked if r[0] == key_id), None)
             if row is None:
                 return False
             if by is not None and key_id == by and not row[1]:
@@ -103,13 +109,7 @@ class KeyStore:
                     409, "conflict", "a key cannot revoke itself: revoke it with another admin key", "key_id"
                 )
             if "admin" in row[0].split(",") and not row[1]:
-                admins = (
-                    conn.execute(
-                        sa.select(api_keys.c.scopes).where(api_keys.c.revoked.is_(False), api_keys.c.id != key_id)
-                    )
-                    .scalars()
-                    .all()
-                )
+                admins = [r[1] for r in locked if r[0] != key_id and not r[2]]
                 if not any("admin" in scopes.split(",") for scopes in admins):
                     raise ApiError(
                         409,

@@ -68,6 +68,7 @@ class DecisionService:
         with pool.acquire() as engine:
             limit, late = self._limit(deadline, received, max_seconds)
             selector = chosen_selector(engine, request["selector"], late)
+            limit = self._own_limit(engine, limit, late)
             decision = engine.decide(request["state"], selector=selector, time_limit=limit)
         response = self._response(policy_id, decision, late, deadline, received)
         try:
@@ -92,6 +93,16 @@ class DecisionService:
             return cap, False
         limit = min(float(deadline) - (time.perf_counter() - received), cap)
         return (cap, True) if limit < MIN_SOLVE_SECONDS else (limit, False)
+
+    @staticmethod
+    def _own_limit(policy, limit: float, late: bool) -> float:
+        """``limit`` lowered to the policy's own ``time_limit`` where it was created with one (a planner's option);
+        a late answer keeps the greedy path's limit."""
+        for holder in (policy, getattr(policy, "planner", None)):  # a planner policy, or an engine deciding by one
+            own = getattr(holder, "time_limit", None)
+            if isinstance(own, int | float) and not isinstance(own, bool) and not late:
+                return min(limit, float(own))
+        return limit
 
     @staticmethod
     def _response(policy_id: str, decision: Decision, late: bool, deadline: float | None, received: float) -> dict:
@@ -138,7 +149,7 @@ class DecisionService:
             limit, late = self._limit(deadline, received, max_seconds)
             if late:  # nothing left to solve with: the caller's per-state path answers greedily, flagged
                 return None
-            decided = engine.decide_batch(states, selector=selector, time_limit=limit)
+            decided = engine.decide_batch(states, selector=selector, time_limit=self._own_limit(engine, limit, late))
         responses = [self._response(policy_id, d, False, deadline, received) for d in decided]
         with self.db.log.begin() as conn:
             conn.execute(
@@ -181,6 +192,8 @@ def chosen_selector(policy, requested: str | None, late: bool) -> str:
     """The selector a request runs: the requested one (else the policy's default, its first); once the deadline
     has passed, ``greedy`` where the policy offers it, else its default."""
     offered = tuple(policy.selectors)
+    if requested is not None and requested not in offered:  # refused whatever the time left (not only when solving)
+        raise ApiError(422, "invalid_input", f"expected one of {', '.join(offered)}, got {requested!r}", "selector")
     if late:
         return "greedy" if "greedy" in offered else offered[0]
     return requested or offered[0]

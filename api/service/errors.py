@@ -176,6 +176,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _infeasible(request: Request, exc: InfeasibleActionError) -> JSONResponse:
         return error_response(422, "infeasible_action", str(exc), exc.field)
 
+    @app.exception_handler(MemoryError)
+    async def _memory(request: Request, exc: MemoryError) -> JSONResponse:
+        log.warning("out of memory on %s %s", request.method, request.url.path)
+        return error_response(422, "too_expensive", "the request needs more memory than the service has", None)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

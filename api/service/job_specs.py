@@ -165,7 +165,29 @@ def validate_dqn(config: Any, prefix: str, limits: JobSettings, episodes_key: st
                 raise _reject(field, "must be a string")
     if episodes_key is None and "episodes" in config:
         raise _reject(f"{prefix}.episodes", "reserved: use the sweep's train_episodes")
+    _check_dqn_names(config, prefix)
     return config
+
+
+def _check_dqn_names(config: dict, prefix: str) -> None:
+    """The DQNConfig fields that name things (network, prior, planner candidates) checked against what exists, so a
+    job is refused now rather than failing in its worker (or training another network than asked)."""
+    from engine.planners.prior import PRIORS
+    from engine.sequoia.planner_candidates import check_planner_candidates
+    from scenarios.errors import InvalidInputError
+
+    if "network" in config and config["network"] not in ("joint", "armwise"):
+        raise _reject(f"{prefix}.network", f"expected 'joint' or 'armwise', got {config['network']!r}")
+    if "prior" in config and config["prior"] not in PRIORS:
+        raise _reject(f"{prefix}.prior", f"expected one of {', '.join(PRIORS)}, got {config['prior']!r}")
+    if "planner_candidates" in config:
+        names = config["planner_candidates"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 16:
+            raise _reject(f"{prefix}.planner_candidates", "must be a list of at most 16 planner names (or 'auto')")
+        try:
+            check_planner_candidates(names)
+        except InvalidInputError as exc:
+            raise _reject(f"{prefix}.planner_candidates", exc.reason) from exc
 
 
 GENERATOR_KEYS = ("n_arms", "budget", "seed", "horizon")
@@ -200,7 +222,8 @@ def validate_train(spec: dict, limits: JobSettings) -> dict:
     try:
         inst = load_instance(name, instance) if instance is not None else make(name, **generator).instance
     except InvalidInputError as exc:
-        raise _reject(f"instance.{exc.field}" if instance is not None else exc.field, exc.reason) from exc
+        field = exc.field if instance is None or exc.field.startswith("instance") else f"instance.{exc.field}"
+        raise _reject(field, exc.reason) from exc
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise _reject("instance" if instance is not None else "scenario", str(exc)[:500]) from exc
     assert isinstance(inst, CoRMABInstance)  # the scenario's instance class was checked above
@@ -246,6 +269,13 @@ def validate_sweep(spec: dict, limits: JobSettings) -> dict:
     for key in ("domains", "seeds", "methods"):
         if config.get(key) is not None and not (isinstance(config[key], list) and len(config[key]) <= 64):
             raise _reject(f"config.{key}", "must be a list (at most 64 entries)")
+    if config.get("methods"):
+        from engine.analysis.evaluation import method_names
+
+        known = method_names()
+        unknown_methods = [m for m in config["methods"] if m not in known]
+        if unknown_methods:
+            raise _reject("config.methods", f"unknown method {unknown_methods[0]!r}; known: {', '.join(known)}")
     for key in ("seeds",):
         if any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32 for s in config.get(key) or []):
             raise _reject("config.seeds", "seeds must be integers in [0, 2**32)")

@@ -46,6 +46,8 @@ from api.service.job_specs import (  # noqa: F401  (re-exported: the jobs API in
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+#: PostgreSQL advisory lock that serialises claims (a constant of this application: "redwood" in ASCII)
+CLAIM_LOCK_KEY = 0x726564776F6F64
 
 
 # a MetaData of its own: created by JobService (tolerating another worker process creating it at the same time),
@@ -158,20 +160,28 @@ class JobService:
                 raise ApiError(404, "not_found", f"no job {job_id!r}", "job_id")
             if row["state"] in TERMINAL:
                 raise ApiError(409, "job_finished", f"job {job_id} already {row['state']}", "job_id")
+            cancelled_queued = False
             if row["state"] == "queued":
+                cancelled_queued = (
+                    conn.execute(
+                        jobs.update()
+                        .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                        .values(
+                            state="cancelled",
+                            stage="cancelled",
+                            finished_at=now,
+                            cancel_requested=True,
+                            log=_tail(row["log"], "cancelled while queued"),
+                        )
+                    ).rowcount
+                    == 1
+                )
+            if not cancelled_queued:  # running, or claimed by a runner since the read above: its runner stops it
                 conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job_id, jobs.c.state == "queued")
-                    .values(
-                        state="cancelled",
-                        stage="cancelled",
-                        finished_at=now,
-                        cancel_requested=True,
-                        log=_tail(row["log"], "cancelled while queued"),
-                    )
+                    .where(jobs.c.id == job_id, jobs.c.state.not_in(TERMINAL))
+                    .values(cancel_requested=True)
                 )
-            else:
-                conn.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
         end = time.monotonic() + wait
         while True:
             current = self.row(job_id)
@@ -187,6 +197,8 @@ class JobService:
                 return None
         now = time.time()
         with self.db.main.begin() as conn:
+            if conn.dialect.name == "postgresql":  # claims one at a time, so the running count below holds
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_KEY})
             running = conn.execute(
                 sa.select(sa.func.count()).select_from(jobs).where(jobs.c.state == "running")
             ).scalar_one()

@@ -95,6 +95,17 @@ def whittle_shape(arms: object) -> tuple[int, int, int] | None:
     return len(P), n_actions, n_states
 
 
+def counts_shape(posterior: object) -> tuple[int, int, int] | None:
+    """(arms, actions, states) of a learning session's ``posterior.counts`` (arms, actions, states, states); None
+    when it is not nested lists that deep (the validation then reports it)."""
+    counts = posterior.get("counts") if isinstance(posterior, dict) else None
+    if not isinstance(counts, list) or not counts or not all(isinstance(a, list) and a for a in counts):
+        return None
+    if not all(isinstance(x, list) for a in counts for x in a):
+        return None
+    return len(counts), max(len(a) for a in counts), max(len(x) for a in counts for x in a)
+
+
 def check_raw_whittle(data: object) -> None:
     """The body check of :class:`~api.service.session_schemas.WhittleSessionCreate` (before its numbers are validated)
     against the request's :data:`WORK_LIMIT`; nothing when no limit is set or the shape is malformed (the
@@ -116,23 +127,28 @@ def _mb(n: float) -> str:
 def check_session(config: dict, deadline: float, max_bytes: int) -> float:
     """Refuse (422 ``too_expensive``) a session whose estimated creation would pass ``deadline`` (a
     ``time.perf_counter()`` instant) or need more than ``max_bytes``; returns the estimate in seconds."""
-    if config["kind"] != "whittle":
+    if config["kind"] == "whittle":
+        shape, arms_field, when = whittle_shape(config["arms"]), "arms", ""
+    elif config["kind"] == "learning_whittle":  # re-plans at every selection, inside the session's write lock
+        shape, arms_field, when = counts_shape(config.get("posterior")), "posterior.counts", " at every selection"
+    else:
         return 0.0  # semi-bandit sessions: creation is O(arms); each select is bounded by the oracle
-    shape = whittle_shape(config["arms"])
     if shape is None:
         return 0.0
     n_arms, n_actions, n_states = shape
     horizon = config.get("horizon")
     cost = whittle_cost(n_arms, n_actions, n_states, horizon)
     left = deadline - time.perf_counter()
-    size = f"{n_arms} arms x {n_actions} actions x {n_states} states" + (
-        f" x horizon {horizon}" if horizon is not None else ""
+    size = (
+        f"{n_arms} arms x {n_actions} actions x {n_states} states"
+        + (f" x horizon {horizon}" if horizon is not None else "")
+        + when
     )
     if cost.bytes > max_bytes:
         field = (
             "horizon"
             if horizon is not None and whittle_cost(1, n_actions, n_states, None).bytes <= max_bytes
-            else "arms.transitions"
+            else ("arms.transitions" if arms_field == "arms" else arms_field)
         )
         raise ApiError(
             422,
@@ -146,7 +162,7 @@ def check_session(config: dict, deadline: float, max_bytes: int) -> float:
         field = (
             "horizon"
             if horizon is not None and whittle_cost(n_arms, n_actions, n_states, None).seconds <= left
-            else "arms"
+            else arms_field
         )
         raise ApiError(
             422,

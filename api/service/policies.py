@@ -3,7 +3,9 @@ highspy models are not thread-safe, so each engine serves one request at a time)
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from api.service.db import Database, policies
 from api.service.errors import ApiError
 from api.service.paths import canonical_path, resolve_checkpoint
+from scenarios.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from engine import Engine
@@ -183,14 +186,28 @@ class PolicyRegistry:
         if getattr(env.instance, "n_arms", 0) > 1_000:
             raise ApiError(422, "too_expensive", "planner policies are limited to 1000 arms", "instance")
         options = spec.get("options", {})
-        reserved = sorted(set(options) & {"scenario", "instance", "planner"})
+        reserved = sorted(set(options) & {"scenario", "instance", "planner", "name"})
         if reserved:
             raise ApiError(422, "invalid_input", f"{reserved[0]} is a field of the request, not an option", "options")
-        policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **options)
+        try:
+            policy = PlannerPolicy(spec["scenario"], env.instance, spec["planner"], **options)
+        except TypeError as err:  # an option of the wrong kind the planner's signature refuses
+            raise ApiError(422, "invalid_input", str(err), "options") from err
+        except InvalidInputError as err:  # named by the request's path to it
+            field = f"options.{err.field}" if err.field in options else err.field
+            raise ApiError(422, "invalid_input", err.reason, field) from err
         relative = f"planners/{spec['scenario']}-{policy.name}-{policy.policy_version}"
         target = self.root / relative
-        if not target.exists():
-            policy.save(target)
+        if not target.exists():  # content-addressed: written once, never replaced under a concurrent reader
+            staged = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            policy.save(staged)
+            try:
+                os.rename(staged, target)
+            except OSError:
+                shutil.rmtree(staged, ignore_errors=True)
+                if not target.exists():
+                    raise
+                # an identical request wrote the same checkpoint first
         return self.register(relative)
 
     def row(self, policy_id: str) -> dict:

@@ -11,6 +11,7 @@ Nothing is unpickled: the checkpoint is JSON + safetensors and loads through ``E
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -214,37 +215,51 @@ def check_weights(raw: bytes) -> None:
         raise _bad("weights.safetensors: the header is not a JSON object", "invalid_checkpoint")
 
 
-def store(files: dict[str, bytes], root: Path) -> str:
-    """Write the checked files to ``<root>/uploads/<id>`` (a temporary directory renamed into place); returns the
-    path relative to ``root``."""
+def store(files: dict[str, bytes], root: Path) -> tuple[str, bool]:
+    """Write the checked files to ``<root>/uploads/<digest>`` (a temporary directory renamed into place): (the path
+    relative to ``root``, whether it was written now). Content-addressed: the same archive lands in the same
+    directory, so an upload repeated (or sent twice at once) is the one policy."""
     check_config(files["config.json"])
     check_weights(files["weights.safetensors"])
     uploads = root / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    name = uuid.uuid4().hex
-    tmp = uploads / f".{name}.tmp"
+    digest = hashlib.sha256()
+    for fname in NAMES:
+        digest.update(len(files[fname]).to_bytes(8, "little") + files[fname])
+    name = digest.hexdigest()[:32]
+    target = uploads / name
+    if target.is_dir():
+        return f"uploads/{name}", False
+    tmp = uploads / f".{name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir()
     try:
         for fname in NAMES:
             (tmp / fname).write_bytes(files[fname])
-        tmp.rename(uploads / name)
+        tmp.rename(target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.is_dir():
+            raise
+        return f"uploads/{name}", False  # an identical upload landed first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return f"uploads/{name}"
+    return f"uploads/{name}", True
 
 
 def upload(data: bytes, registry, limits: JobSettings) -> tuple[dict, bool]:
     """Check, store and register an archive: (policy info, created). The stored directory is removed when the
     checkpoint does not load."""
     files = read_archive(data, limits)
-    relative = store(files, Path(registry.root))
+    relative, written = store(files, Path(registry.root))
     try:
         out = registry.register(relative)
     except ApiError as exc:
-        shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
+        if written:
+            shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
         raise ApiError(exc.status, exc.code, exc.message, "file") from exc
     except BaseException:
-        shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
+        if written:
+            shutil.rmtree(Path(registry.root) / relative, ignore_errors=True)
         raise
     return (out[0], out[1]) if isinstance(out, tuple) else (out, True)

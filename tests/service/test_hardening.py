@@ -526,3 +526,27 @@ def test_command_line_refuses_to_revoke_the_last_admin_key(tmp_path, capsys):
     args = argparse.Namespace(create_key=None, list_keys=False, revoke_key=info["id"], scopes=None)
     assert manage_keys(args, settings) == 2
     assert "last admin" in capsys.readouterr().err
+
+
+def test_a_learning_session_whose_every_selection_would_overrun_the_budget_is_refused(worst_client):
+    """A learning Whittle session re-plans at every selection, inside its write lock: a shape whose indices take
+    longer than a request's budget is refused when the session is created (each selection took 18 s before, and
+    held every other writer that long)."""
+    c = worst_client
+    n_arms, n_states = 200, 64
+    counts = np.ones((n_arms, 2, n_states, n_states), dtype=int).tolist()
+    body = {
+        "kind": "learning_whittle",
+        "posterior": {"counts": counts},
+        "arrival_rewards": np.tile(np.linspace(0, 1, n_states), (n_arms, 1)).round(3).tolist(),
+        "budget": 5,
+        "horizon": 20,
+    }
+    r = _timed(c, "POST", "/v1/sessions", body, c.decide_key)[0]
+    assert r.status_code == 422, r.text[:300]
+    err = r.json()["error"]
+    assert err["code"] == "too_expensive" and err["field"] in ("posterior.counts", "horizon"), err
+    assert "every selection" in err["message"]
+    small = {**body, "posterior": {"counts": np.ones((4, 2, 3, 3), dtype=int).tolist()}}
+    small["arrival_rewards"] = [[0.0, 0.5, 1.0]] * 4
+    assert _timed(c, "POST", "/v1/sessions", small, c.decide_key)[0].status_code == 201

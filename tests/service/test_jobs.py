@@ -53,6 +53,17 @@ def _wait(c: TestClient, job_id: str, states=TERMINAL, timeout: float = 120.0) -
         ({"kind": "sweep", "config": {"seeds": list(range(60))}}, "config.seeds"),
         ({"kind": "sweep", "config": {"n_arms": 4, "budget": 2}, "scenario": "capacity"}, "scenario"),
         ({"kind": "evaluate"}, "kind"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"network": "bogus"}}, "config.network"),
+        ({"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"prior": "bogus"}}, "config.prior"),
+        (
+            {"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"planner_candidates": 5}},
+            "config.planner_candidates",
+        ),
+        (
+            {"kind": "train", "scenario": "capacity", "n_arms": 4, "config": {"planner_candidates": ["nope"]}},
+            "config.planner_candidates",
+        ),
+        ({"kind": "sweep", "config": {"n_arms": 4, "budget": 2, "methods": ["bogus"]}}, "config.methods"),
     ],
 )
 def test_submit_is_validated(app_factory, tmp_path, body, field):

@@ -174,3 +174,19 @@ def test_upload_limits_and_media_types(app_factory, tmp_path, policy_dir, monkey
         assert r.status_code == 422 and r.json()["error"]["field"] == "file"
         read = c.post("/v1/keys", headers=H, json={"name": "r", "scopes": ["read", "decide"]}).json()["key"]
         assert _multipart(c, big, headers={"X-API-Key": read}).status_code == 403
+
+
+def test_the_same_checkpoint_uploaded_again_is_the_same_policy(client, policy_dir):
+    """Uploads are stored by content: a repeat (another archive format included) returns the registered policy with
+    200 and stores no second copy; a deleted policy's checkpoint uploaded again is registered anew."""
+    first = _multipart(client, _tar(_good(policy_dir)))
+    assert first.status_code == 201, first.text
+    again = _multipart(client, _tar(_good(policy_dir, "x/"), gz=False), name="ckpt.tar")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"], again.text
+    assert len([p for p in (policy_dir / "uploads").iterdir() if not p.name.startswith(".")]) >= 1
+    assert sum(1 for p in (policy_dir / "uploads").iterdir() if p.name == Path(first.json()["path"]).name) == 1
+    assert client.delete(f"/v1/policies/{first.json()['id']}", headers=H).status_code in (200, 204)
+    revived = _multipart(client, _tar(_good(policy_dir)))
+    assert revived.status_code == 201 and revived.json()["id"] != first.json()["id"], revived.text
+    d = client.post(f"/v1/policies/{revived.json()['id']}/decisions", headers=H, json={"state": [0] * 10 + [5]})
+    assert d.status_code == 201, d.text
