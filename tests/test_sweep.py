@@ -100,7 +100,7 @@ def test_ray_sweep_identical_to_serial(ray_cluster, serial_sweep):
 def test_outputs_written(serial_outputs, serial_sweep):
     table = serial_outputs["markdown"].read_text()
     for domain in DOMAINS:
-        assert f"| {domain} | **dqn_mip** |" in table
+        assert f"| {domain} | **trained (exact argmax)** |" in table
     assert "% of upper bound" in table and "Paired gain" in table and "evaluated exactly" in table
     assert serial_outputs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = serial_sweep["summary"]
@@ -189,6 +189,7 @@ def test_train_seeds_on_ray_matches_serial(ray_cluster, tmp_path):
         ({"dqn": {"episodes": 5}}, "dqn"),
         ({"scenario": {"n_actions": 6}}, "scenario"),  # capacity/scheduling/routing take no n_actions
         ({"domains": ("multi_intervention",), "scenario": {"seed": 3}}, "scenario"),
+        ({"methods": ("dqn_mip", "no_such_method")}, "methods"),
     ],
 )
 def test_bad_config_names_field(kwargs, field):
@@ -243,3 +244,80 @@ def test_serial_executor_keeps_order():
 def test_sweep_result_is_json_plain(serial_sweep):
     task = serial_sweep["tasks"][0]
     assert {"upper_bound", "exact_optimum", "timings", "training", "methods"} <= set(task)
+
+
+def _result(seed: int, per_episode: dict[str, list[float]], bound: float | None = 100.0) -> dict:
+    """A sweep task's result as aggregate reads it (what run_task writes), from per-episode returns."""
+    methods = {
+        m: {
+            "mean_expected_return": float(np.mean(v)),
+            "pct_of_upper_bound": None if bound is None else 100 * float(np.mean(v)) / bound,
+            "pct_of_exact_optimum": None,
+            "decision_seconds": {"median": 0.001},
+        }
+        for m, v in per_episode.items()
+    }
+    return {
+        "domain": "capacity",
+        "seed": seed,
+        "methods": methods,
+        "per_episode_expected": per_episode,
+        "upper_bound": bound,
+        "exact_optimum": None,
+    }
+
+
+def test_the_summary_names_methods_missing_on_some_seeds_and_claims_no_interval_from_one_value():
+    """A planner evaluated on some seeds only (it applies to some instances) is named, not averaged and not a
+    crash; one seed (or one episode) gives no interval rather than a zero-width one; a mean above the bound is
+    flagged; an unproven bound gives no percentage."""
+    from engine.experiments.report import sweep_markdown
+    from engine.experiments.sweep_summary import aggregate
+
+    first = _result(0, {"dqn_mip": [50.0, 52.0], "whittle": [51.0, 53.0], "action_law": [50.0, 50.0]})
+    second = _result(1, {"dqn_mip": [40.0, 44.0], "whittle": [41.0, 42.0]})
+    summary = aggregate([first, second])
+    entry = summary["domains"]["capacity"]
+    assert set(entry["methods"]) == {"dqn_mip", "whittle"} and entry["methods_on_some_seeds"] == {"action_law": [0]}
+    table = sweep_markdown(summary)
+    assert "evaluated on seeds [0] only" in table
+    one = aggregate([_result(0, {"dqn_mip": [101.0], "whittle": [99.0]})])
+    e = one["domains"]["capacity"]
+    assert e["methods"]["dqn_mip"]["ci95_seeds"] is None and e["methods"]["dqn_mip"]["ci95_episodes"] is None
+    assert e["gain_over_best_planner"]["ci95_per_seed"] == [None]
+    assert one["overall"]["seeds_significantly_worse_than_best_planner"] == 0
+    table = sweep_markdown(one)
+    assert "n/a (n = 1)" in table and "101.0\u2020" in table and "above the certified bound" in table
+    unbounded = aggregate([_result(0, {"dqn_mip": [1.0, 2.0], "whittle": [1.0, 2.0]}, bound=None)])
+    assert unbounded["domains"]["capacity"]["upper_bound"] is None
+    assert "| - |" in sweep_markdown(unbounded)
+
+
+def test_an_unproven_bound_is_no_percentage():
+    from engine.analysis.evaluation import pct_of
+
+    assert pct_of(10.0, float("inf")) is None and pct_of(10.0, 0.0) is None and pct_of(10.0, None) is None
+    assert pct_of(10.0, 20.0) == 50.0
+
+
+def test_the_evaluation_table_keeps_instances_apart_and_pairs_each_with_its_own_best_planner():
+    from engine.experiments.report import markdown_table
+
+    def res(version: str, shift: float, best: str) -> dict:
+        per = {
+            "dqn_mip": [10.0 + shift, 12.0 + shift],
+            "whittle": [9.0 + shift, 13.0 + shift],
+            "lagrangian": [8.0 + shift, 12.0 + shift],
+        }
+        return {
+            "scenario": "capacity",
+            "policy_version": version,
+            "best_planner": best,
+            "upper_bound": 100.0,
+            "per_episode_expected": per,
+            "methods": {m: {"decision_seconds": {"median": 0.001}} for m in per},
+        }
+
+    table = markdown_table([res("aaaaaaaa11", 0.0, "whittle"), res("bbbbbbbb22", 50.0, "whittle")])
+    assert "| capacity (aaaaaaaa) |" in table and "| capacity (bbbbbbbb) |" in table
+    assert "chosen and compared on them" in table

@@ -235,6 +235,14 @@ def action_law_upper_bound(
     )
 
 
+#: how long listing the feasible set may take before the action law is given up (for the bound and for whether the
+#: action-law planner applies). Generous on purpose: the answer must not depend on the machine's load (a short
+#: limit flipped J = 20 capacity and scheduling seeds between runs). Listing a set of at most 20,000 actions took
+#: at most 4.4 s at J = 20 (capacity seed 3, 14,420 actions); refusing a larger set by its count 0.6-10 s up to
+#: J = 100, a J = 40 patrol's 113 s (stopped here)
+LIST_SECONDS = 30.0
+
+
 def tightest_upper_bound(
     instance: CoRMABInstance,
     time_limit: float = 600.0,
@@ -242,18 +250,18 @@ def tightest_upper_bound(
     max_actions: int = 20_000,
     occupancy: BoundResult | None = None,
 ) -> BoundResult:
-    """The occupancy bound, tightened by the action law when the feasible set lists within ``max_actions`` in a few
-    seconds: the smaller certified value, with its method (``"action_law(k)"``: k rounds of column generation).
-    ``occupancy``: the occupancy bound when the caller has it (not solved again)."""
+    """The occupancy bound, tightened by the action law when the feasible set lists within ``max_actions`` (within
+    :data:`LIST_SECONDS`): the smaller certified value, with its method (``"action_law(k)"``: k rounds of column
+    generation). ``occupancy``: the occupancy bound when the caller has it (not solved again)."""
     start = time.perf_counter()
     if occupancy is None:
         occupancy = occupancy_upper_bound(instance, time_limit=time_limit, training=training)
     left = time_limit - (time.perf_counter() - start)
     if left <= 0:
         return occupancy
-    try:  # the listing gets a few seconds: the cheap count bound is loose for some sets
+    try:  # the listing gets LIST_SECONDS: the cheap count bound is loose for some sets
         law = action_law_upper_bound(
-            instance, time_limit=left, training=training, max_actions=max_actions, list_seconds=5.0
+            instance, time_limit=left, training=training, max_actions=max_actions, list_seconds=LIST_SECONDS
         )
     except ValueError:  # not listable within the limits, or a structure it cannot read: the occupancy bound stands
         return occupancy

@@ -46,6 +46,14 @@ class EnginePolicy:
         return isinstance(self.engine, VectorisedBatches) and self.engine.vectorises(self.selector)
 
 
+def pct_of(value: float, reference: float | None) -> float | None:
+    """``value`` as a % of ``reference`` (a bound or an optimum); None where there is none: missing, zero, or not
+    finite (an LP stopped before it bounded anything reports an infinite bound, not 0%)."""
+    if reference is None or not np.isfinite(reference) or reference == 0:
+        return None
+    return 100.0 * float(value) / float(reference)
+
+
 def bootstrap_ci(values: np.ndarray, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float]:
     """Percentile bootstrap 95% interval of the mean."""
     values = np.asarray(values, dtype=float)
@@ -211,10 +219,15 @@ def evaluate_engine(
     from scenarios.errors import InvalidInputError
 
     names = method_names(engine.instance, engine)
+    not_applicable: list[str] = []
     if methods:
-        unknown = sorted(set(methods) - set(names))
+        every = set(method_names()) | set(names)
+        unknown = sorted(set(methods) - every)
         if unknown:
-            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(names)}")
+            raise InvalidInputError("methods", f"unknown methods {unknown}; known: {sorted(every)}")
+        # known, but not for this instance (Whittle where actions are not pulls, action_law beyond its listing
+        # size, the lookahead's own method on a DQN engine): recorded, not evaluated
+        not_applicable = [k for k in methods if k not in names]
         names = [k for k in names if k in methods]
     policies = {name: make_method(name, engine, time_limit) for name in names}
     reference = next((name for name in (*ENGINE_METHODS, *LOOKAHEAD_METHODS) if name in policies), None)
@@ -235,14 +248,17 @@ def evaluate_engine(
         result["paired_vs_best_planner"] = {
             name: run.paired_difference(name, best) for name in policies if name != best
         }
+    if not_applicable:
+        result["methods_not_applicable"] = not_applicable
     if bound:  # the certified bound (occupancy LP, with the action law when the feasible set is small)
         from engine.analysis.action_law_bound import tightest_upper_bound
 
         ub = tightest_upper_bound(engine.instance)
-        result["upper_bound"] = float(ub.bound)
+        result["upper_bound"] = float(ub.bound) if np.isfinite(ub.bound) else None  # None: no bound proven
         result["upper_bound_method"] = ub.method
+        result["upper_bound_status"] = ub.status
         for summary in result["methods"].values():
-            summary["pct_of_upper_bound"] = 100.0 * summary["mean_expected_return"] / ub.bound if ub.bound else None
+            summary["pct_of_upper_bound"] = pct_of(summary["mean_expected_return"], ub.bound)
     result["policy_version"] = engine.policy_version
     return result
 

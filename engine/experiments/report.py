@@ -14,23 +14,60 @@ def label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
+def _group(res: dict, versions: dict[str, set]) -> str:
+    """A table row group: the scenario, with the policy's version where several policies of one scenario (other
+    instances or checkpoints) are in the results, so different instances are never pooled."""
+    scenario = res["scenario"]
+    several = len(versions.get(scenario, set())) > 1
+    return f"{scenario} ({str(res.get('policy_version'))[:8]})" if several else scenario
+
+
+def interval(lo: float, hi: float, n: int, spec: str = ".2f") -> str:
+    """``[lo, hi]``, or ``n/a`` where it rests on fewer than two values (a one-value interval has no width)."""
+    return f"[{lo:{spec}}, {hi:{spec}}]" if n >= 2 else "n/a (n = 1)"
+
+
+def ci_cell(ci: tuple[float, float] | list[float] | None, spec: str = ".2f") -> str:
+    """A stored interval, or ``n/a`` where none was computed (one seed, or one episode per seed)."""
+    return "n/a (n = 1)" if ci is None else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
+
+
+def pct_cell(pct: float | None) -> str:
+    """A % of the bound or optimum; a dagger above 100 (sampling noise on few episodes, explained under the table)."""
+    if pct is None:
+        return "-"
+    return f"{pct:.1f}" + ("†" if pct > 100.0 else "")
+
+
+ABOVE_NOTE = "† above the certified bound (or the optimum): sampling noise of the episodes' mean, not a real excess."
+SAME_EPISODES_NOTE = (
+    "The best planner is the planner with the highest mean on these same episodes (chosen and compared on them)."
+)
+
+
 def markdown_table(results: list[dict], reference: str | None = None) -> str:
-    """One row per (scenario, method), averaged over seeds: mean expected return with its 95% interval
-    (bootstrap over the pooled episodes), % of the certified upper bound, the paired difference against the
-    best planner (per-episode, common random numbers) and the decision time."""
+    """One row per (scenario, method), averaged over seeds (one group per policy where several policies share a
+    scenario): mean expected return with its 95% interval (bootstrap over the pooled episodes), % of the certified
+    upper bound, the paired difference against each result's own best planner (per-episode, common random
+    numbers) and the decision time."""
+    versions: dict[str, set] = {}
+    for res in results:
+        versions.setdefault(res["scenario"], set()).add(res.get("policy_version"))
     rows: dict[tuple[str, str], dict] = {}
     for res in results:
         best = res.get("best_planner")
         for method, per_ep in res["per_episode_expected"].items():
             row = rows.setdefault(
-                (res["scenario"], method),
-                {"returns": [], "median_s": [], "bound_pct": [], "vs_planner": [], "best": best},
+                (_group(res, versions), method),
+                {"returns": [], "median_s": [], "bound_pct": [], "vs_planner": [], "best": 0, "results": 0},
             )
             row["returns"] += per_ep
+            row["results"] += 1
+            row["best"] += method == best
             row["median_s"].append(res["methods"][method]["decision_seconds"]["median"])
             if res.get("upper_bound"):
                 row["bound_pct"].append(100 * float(np.mean(per_ep)) / res["upper_bound"])
-            if best and best in res["per_episode_expected"]:
+            if best and best in res["per_episode_expected"] and method != best:
                 row["vs_planner"] += list(np.asarray(per_ep) - np.asarray(res["per_episode_expected"][best]))
     from engine.analysis.evaluation import bootstrap_ci
 
@@ -39,22 +76,28 @@ def markdown_table(results: list[dict], reference: str | None = None) -> str:
         "median decision (ms) |",
         "|---|---|---:|---|---:|---|---:|",
     ]
+    above = False
     for (scenario, method), row in sorted(rows.items(), key=lambda kv: (kv[0][0], -np.mean(kv[1]["returns"]))):
         lo, hi = bootstrap_ci(np.asarray(row["returns"]))
-        pct = f"{np.mean(row['bound_pct']):.1f}" if row["bound_pct"] else "-"
-        if method == row["best"]:
+        pct = float(np.mean(row["bound_pct"])) if row["bound_pct"] else None
+        above |= pct is not None and pct > 100.0
+        if row["best"] == row["results"]:
             vs = "best planner"
         elif row["vs_planner"]:
             d = np.asarray(row["vs_planner"])
             dlo, dhi = bootstrap_ci(d, seed=1)
-            vs = f"{d.mean():+.2f} [{dlo:+.2f}, {dhi:+.2f}]"
+            vs = f"{d.mean():+.2f} {interval(dlo, dhi, d.size, '+.2f')}"
+            if row["best"]:
+                vs += f" (the best planner in {row['best']} of {row['results']})"
         else:
             vs = "-"
         lines.append(
-            f"| {scenario} | {label(method)} | {np.mean(row['returns']):.2f} | [{lo:.2f}, {hi:.2f}] | "
-            f"{pct} | {vs} | {1000 * np.median(row['median_s']):.1f} |"
+            f"| {scenario} | {label(method)} | {np.mean(row['returns']):.2f} | "
+            f"{interval(lo, hi, len(row['returns']))} | {pct_cell(pct)} | {vs} | "
+            f"{1000 * np.median(row['median_s']):.1f} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = [SAME_EPISODES_NOTE] + ([ABOVE_NOTE] if above else [])
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def _color(method: str, trained: str = "dqn_mip") -> str:
@@ -150,16 +193,23 @@ def sweep_markdown(summary: dict) -> str:
     def fmt(value: float | None, spec: str = ".1f") -> str:
         return "-" if value is None else format(value, spec)
 
+    above = False
     for domain, entry in domains.items():
         order = sorted(entry["methods"].items(), key=lambda kv: -kv[1]["mean_expected_return"])
         for method, m in order:
-            name = f"**{method}**" if method == summary.get("trained") else method
-            (slo, shi), (elo, ehi) = m["ci95_seeds"], m["ci95_episodes"]
+            name = f"**{label(method)}**" if method == summary.get("trained") else label(method)
+            above |= any((m.get(k) or 0.0) > 100.0 for k in ("pct_of_upper_bound", "pct_of_exact_optimum"))
             lines.append(
-                f"| {domain} | {name} | {m['mean_expected_return']:.2f} | [{slo:.2f}, {shi:.2f}] | "
-                f"[{elo:.2f}, {ehi:.2f}] | {fmt(m['pct_of_upper_bound'])} | "
-                f"{fmt(m['pct_of_exact_optimum'])} | {1000 * m['median_decision_seconds']:.1f} |"
+                f"| {domain} | {name} | {m['mean_expected_return']:.2f} | {ci_cell(m['ci95_seeds'])} | "
+                f"{ci_cell(m['ci95_episodes'])} | {pct_cell(m['pct_of_upper_bound'])} | "
+                f"{pct_cell(m['pct_of_exact_optimum'])} | {1000 * m['median_decision_seconds']:.1f} |"
             )
+        for method in entry.get("methods_not_applicable") or []:
+            lines.append(f"| {domain} | {label(method)} | does not apply to this domain's instances | | | | | |")
+        for method, seeds in (entry.get("methods_on_some_seeds") or {}).items():
+            lines.append(f"| {domain} | {label(method)} | evaluated on seeds {seeds} only: not averaged | | | | | |")
+    if above:
+        lines += ["", ABOVE_NOTE]
     lines += [
         "",
         f"Paired gain of {summary.get('trained')} over the best baseline (per-episode differences on "
@@ -173,12 +223,11 @@ def sweep_markdown(summary: dict) -> str:
         g = entry["gain"]
         if not g:
             continue
-        (elo, ehi), (slo, shi) = g["ci95_episodes"], g["ci95_seeds"]
         rel = "-" if g["relative"] is None else f"{100 * g['relative']:+.1f}%"
         lines.append(
-            f"| {domain} | {len(entry['seeds'])} | {entry['best_baseline']} | {g['mean']:+.2f} | "
-            f"[{elo:+.2f}, {ehi:+.2f}] | [{slo:+.2f}, {shi:+.2f}] | {rel} | {entry['upper_bound']:.2f} | "
-            f"{fmt(entry['exact_optimum'], '.2f')} |"
+            f"| {domain} | {len(entry['seeds'])} | {label(entry['best_baseline'])} | {g['mean']:+.2f} | "
+            f"{ci_cell(g['ci95_episodes'], '+.2f')} | {ci_cell(g['ci95_seeds'], '+.2f')} | {rel} | "
+            f"{fmt(entry['upper_bound'], '.2f')} | {fmt(entry['exact_optimum'], '.2f')} |"
         )
     lines += _planner_gain_rows(summary)
     key = "trained_pct_of_exact_optimum"
@@ -226,18 +275,18 @@ def _planner_gain_rows(summary: dict) -> list[str]:
         g = entry["gain_over_best_planner"]
         rel = "-" if g["relative"] is None else f"{100 * g['relative']:+.2f}%"
         seeds = ", ".join(
-            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]" for m, (lo, hi) in zip(g["per_seed"], g["ci95_per_seed"], strict=True)
+            f"{m:+.1f} {ci_cell(ci, '+.1f')}" for m, ci in zip(g["per_seed"], g["ci95_per_seed"], strict=True)
         )
         exact = ", ".join(
             f"{label(m)} {p['mean']:.2f} ({p['min']:.2f})"
             for m, p in (entry.get("planner_exact_pct_of_optimum") or {}).items()
             if p
         )
-        elo, ehi = g["ci95_episodes"]
         lines.append(
-            f"| {domain} | {label(entry['best_planner'])} | {g['mean']:+.2f} | [{elo:+.2f}, {ehi:+.2f}] | "
+            f"| {domain} | {label(entry['best_planner'])} | {g['mean']:+.2f} | {ci_cell(g['ci95_episodes'], '+.2f')} | "
             f"{rel} | {seeds} | {exact or '-'} |"
         )
+    lines += ["", SAME_EPISODES_NOTE]
     overall = summary.get("overall", {})
     if overall.get("mean_relative_gain_over_best_planner") is not None:
         lines += [
@@ -265,10 +314,11 @@ def plot_sweep(summary: dict, path: str | Path) -> Path:
         colors = [_color(n, summary.get("trained") or "dqn_mip") for n in names]
         labels = [label(n) for n in names]
         means = np.array([m["mean_expected_return"] for m in ms])
-        cis = np.array([m["ci95_seeds"] for m in ms])
+        cis = np.array([m["ci95_seeds"] or (m["mean_expected_return"],) * 2 for m in ms])  # no bar with one seed
         ax = axes[0, col]
         ax.bar(labels, means, yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=4, color=colors)
-        ax.axhline(entry["upper_bound"], color="k", ls="--", lw=1, label="upper bound")
+        if entry.get("upper_bound") is not None:
+            ax.axhline(entry["upper_bound"], color="k", ls="--", lw=1, label="upper bound")
         if entry.get("exact_optimum") is not None:
             ax.axhline(entry["exact_optimum"], color="tab:purple", ls=":", lw=1, label="exact optimum")
         ax.set_title(f"{domain}: expected return (95% CI, {len(entry['seeds'])} seeds)")

@@ -95,6 +95,13 @@ class SweepConfig:
         bad = sorted((set(self.dqn) - set(DQNConfig.__dataclass_fields__)) | ({"episodes"} & set(self.dqn)))
         if bad:
             raise InvalidInputError("dqn", f"unknown or reserved DQNConfig fields {bad} (use train_episodes)")
+        if self.methods:  # names checked before any training (a planner that does not apply is recorded, not run)
+            from engine.analysis.evaluation import method_names
+
+            known = method_names()
+            unknown_methods = [m for m in self.methods if m not in known]
+            if unknown_methods:
+                raise InvalidInputError("methods", f"unknown methods {unknown_methods}; known: {', '.join(known)}")
         self._validate_scenario()
 
     def _validate_scenario(self) -> None:
@@ -179,7 +186,7 @@ def _run_task(task: dict) -> dict:
             "horizon": cfg.horizon,
             "n_actions": int(engine.instance.n_actions),
             "scenario": dict(cfg.scenario),
-            "upper_bound": float(bound.bound),
+            "upper_bound": float(bound.bound) if np.isfinite(bound.bound) else None,  # None: no bound proven
             "upper_bound_info": {
                 "method": bound.method,
                 "converged": bool(bound.converged),
@@ -248,7 +255,9 @@ def _run_task(task: dict) -> dict:
 
 
 def _pct(value: float, reference: float | None) -> float | None:
-    return 100.0 * value / reference if reference else None
+    from engine.analysis.evaluation import pct_of
+
+    return pct_of(value, reference)
 
 
 def _plain(obj: Any) -> Any:

@@ -20,7 +20,10 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
     domains: dict[str, dict] = {}
     for domain in dict.fromkeys(r["domain"] for r in results):
         runs = sorted((r for r in results if r["domain"] == domain), key=lambda r: r["seed"])
-        names = list(runs[0]["methods"])
+        every = list(dict.fromkeys(m for r in runs for m in r["methods"]))
+        names = [m for m in every if all(m in r["methods"] for r in runs)]  # compared on every seed
+        # a method some seeds lack (a planner that applies to some instances only) is named, not averaged
+        partial = {m: [r["seed"] for r in runs if m in r["methods"]] for m in every if m not in names}
         methods: dict[str, dict[str, Any]] = {}
         for m in names:
             per_seed = [r["methods"][m]["mean_expected_return"] for r in runs]
@@ -39,7 +42,9 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
         entry: dict[str, Any] = {
             "seeds": [r["seed"] for r in runs],
             "methods": methods,
-            "upper_bound": float(np.mean([r["upper_bound"] for r in runs])),
+            "methods_on_some_seeds": partial,
+            "methods_not_applicable": sorted({m for r in runs for m in r.get("methods_not_applicable", [])}),
+            "upper_bound": _mean_or_none([r["upper_bound"] for r in runs]),  # None unless every seed has one
             "exact_optimum": _mean_or_none([r.get("exact_optimum") for r in runs]),
             "trained_pct_of_exact_optimum": _pct_summary([r.get("trained_pct_of_exact_optimum") for r in runs]),
             "best_baseline": None,
@@ -63,10 +68,12 @@ def aggregate(results: list[dict], trained: str = TRAINED) -> dict:
     over_planner = [d["gain_over_best_planner"] for d in domains.values() if d.get("gain_over_best_planner")]
     overall = {
         "mean_relative_gain": _mean_or_none([g["relative"] for g in gains]),
-        "domains_significantly_better": sum(g["ci95_episodes"][0] > 0 for g in gains),
+        "domains_significantly_better": sum(
+            g["ci95_episodes"] is not None and g["ci95_episodes"][0] > 0 for g in gains
+        ),
         "mean_relative_gain_over_best_planner": _mean_or_none([g["relative"] for g in over_planner]),
         "seeds_significantly_worse_than_best_planner": sum(
-            sum(hi < 0 for _, hi in g["ci95_per_seed"]) for g in over_planner
+            sum(ci is not None and ci[1] < 0 for ci in g["ci95_per_seed"]) for g in over_planner
         ),
         "n_domains": len(domains),
     }
@@ -85,23 +92,26 @@ def _gain(runs: list[dict], trained: str, best: str, base: float) -> dict:
         "ci95_episodes": _stratified_ci(diffs),
         "relative": float(np.mean(per_seed) / abs(base)) if base else None,
         "per_seed": per_seed,
-        "ci95_per_seed": [bootstrap_ci(d, seed=1) for d in diffs],
+        "ci95_per_seed": [bootstrap_ci(d, seed=1) if d.size >= 2 else None for d in diffs],
     }
 
 
-def _t_interval(values: list[float]) -> tuple[float, float]:
-    """95% Student-t interval of the mean (degenerate with one value)."""
+def _t_interval(values: list[float]) -> tuple[float, float] | None:
+    """95% Student-t interval of the mean; None with one value (no spread to estimate it from)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
     if v.size < 2:
-        return float(v.mean()), float(v.mean())
+        return None
     half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
     return float(v.mean() - half), float(v.mean() + half)
 
 
-def _stratified_ci(groups: list[np.ndarray], n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean of per-group means, resampling episodes within groups."""
+def _stratified_ci(groups: list[np.ndarray], n_resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap 95% interval of the mean of per-group means, resampling episodes within groups; None
+    when no group has two episodes (nothing to resample)."""
+    if all(np.asarray(g).size < 2 for g in groups):
+        return None
     rng = np.random.default_rng(seed)
     means = np.zeros(n_resamples)
     for g in groups:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from engine.analysis.action_law_bound import action_law_upper_bound
+from engine.analysis.action_law_bound import LIST_SECONDS, action_law_upper_bound
 from engine.planners.lagrangian import LagrangianPlanner, priced_values
 from scenarios.errors import EnumerationTimeoutError, InvalidInputError
 
@@ -31,16 +31,21 @@ ACTIONS_CAP = 200_000
 _APPLIES: dict[int, bool] = {}
 
 
+#: the count behind :func:`applies` stops after this long (load-independent in practice: see LIST_SECONDS)
+APPLIES_SECONDS = LIST_SECONDS
+
+
 def applies(instance) -> bool:
     """Whether the instance's feasible set lists within ``MAX_ACTIONS`` actions: its cheap count bound, else a count
-    of at most one second (the cheap bound is loose for capacity or patrol sets). Memoised per instance object."""
+    stopped after :data:`APPLIES_SECONDS` (the cheap bound is loose for capacity or patrol sets). Memoised per
+    instance object."""
     key = id(instance)
     if key not in _APPLIES:
         model = instance.action_model()
         fits = model.count_upper_bound() <= MAX_ACTIONS
         if not fits:
             try:
-                model.enumerate(max_count=MAX_ACTIONS, max_seconds=1.0)
+                model.enumerate(max_count=MAX_ACTIONS, max_seconds=APPLIES_SECONDS)
                 fits = True
             except (ValueError, EnumerationTimeoutError):
                 fits = False
