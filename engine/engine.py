@@ -24,6 +24,7 @@ from scenarios.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from engine.planners.policy import PlannerPolicy
+    from scenarios.action_model import ActionModel
 
 
 class Engine:
@@ -73,6 +74,19 @@ class Engine:
 
             corrected = CorrectedPlanner(self.prior.planner, network, self.encoder)
             self.planner = PlannerPolicy(scenario, instance, corrected)
+
+    @property
+    def model(self) -> ActionModel:
+        """The feasible set every selector respects; a model assigned here (user rows:
+        ``engine.model = engine.model.with_constraints(...)``) reaches the planner that decides, if one does."""
+        return self._model
+
+    @model.setter
+    def model(self, model: ActionModel) -> None:
+        self._model = model
+        planner = getattr(self, "planner", None)  # None while __init__ has not made it yet
+        if planner is not None:
+            planner.model = model
 
     # ----------------------------------------------------------------------------------- training
     @classmethod

@@ -58,10 +58,12 @@ def _action_rows(m: pe.ConcreteModel, n: int, prefix: str) -> tuple[np.ndarray, 
 
 
 def _keeps_downward_closure(coefs: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> bool:
-    """Rows ``c a <= u`` with ``c >= 0`` (or ``c a >= l`` with ``c <= 0``) keep a downward-closed set closed."""
-    up_only = np.isneginf(lower) & np.all(coefs >= 0, axis=1)
-    low_only = np.isposinf(upper) & np.all(coefs <= 0, axis=1)
-    return bool(np.all(up_only | low_only))
+    """Rows ``c a <= u`` with ``c >= 0`` and ``u >= 0`` (or ``c a >= l`` with ``c <= 0`` and ``l <= 0``) keep a
+    downward-closed set closed and keep ``a = 0`` in it (the same rule as
+    :func:`scenarios.constraints.base.keeps_downward_closure`)."""
+    from scenarios.constraints.base import keeps_downward_closure
+
+    return keeps_downward_closure(coefs, lower, upper)
 
 
 class UserRowsOracle:

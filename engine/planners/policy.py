@@ -12,7 +12,7 @@ import json
 import numbers
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from scenarios.errors import InvalidInputError
 from solvers.backends.registry import Backend, resolve_backend
 from solvers.oracles import LinearOracle, oracle_for
 from solvers.solution import HEURISTIC, OPTIMAL, TIME_LIMIT, relative_gap
+
+if TYPE_CHECKING:
+    from scenarios.action_model import ActionModel
 
 #: ``reduce`` values besides true and false (see :class:`PlannerPolicy`)
 REDUCE_MODES = ("bounds", "template")
@@ -79,7 +82,6 @@ class PlannerPolicy:
         self.planner = planner if isinstance(planner, Planner) else make_planner(planner, instance, **options)
         self.mip_rel_gap, self.time_limit = float(mip_rel_gap), float(time_limit)
         self._env = _Observations(instance)
-        self.model = self.planner.model
         self.backend = backend
         try:
             self._solver = resolve_backend(backend, mip_rel_gap=self.mip_rel_gap)
@@ -135,6 +137,16 @@ class PlannerPolicy:
             "reduce": self.reduce,
             "backend": backend,
         }
+
+    @property
+    def model(self) -> ActionModel:
+        """The feasible set every decision respects: the planner's own, so a model with user rows assigned here
+        (``policy.model = policy.model.with_constraints(...)``) reaches the planner's MILP too."""
+        return self.planner.model
+
+    @model.setter
+    def model(self, model: ActionModel) -> None:
+        self.planner.model = model
 
     # ----------------------------------------------------------------------------------- deciding
     def decide(self, state: object, selector: str = "mip", time_limit: float | None = None) -> Decision:

@@ -32,6 +32,11 @@ class BudgetBlock(BlockBase):
     def check(self, n_actions: int) -> None:
         if self.costs is not None and len(self.costs) != n_actions:
             raise ValueError(f"costs: expected {n_actions} entries (one per action entry), got {len(self.costs)}")
+        if self.exact and self.costs is None and (self.limit != int(self.limit) or self.limit > n_actions):
+            raise ValueError(
+                f"limit: exactly {self.limit:g} unit-cost pulls of {n_actions} action entries can never be made "
+                "(an integer at most the number of entries)"
+            )
 
     def cost_vector(self, n_actions: int) -> np.ndarray:
         return np.ones(n_actions) if self.costs is None else np.asarray(self.costs, dtype=float)

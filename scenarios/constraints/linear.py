@@ -37,8 +37,8 @@ class AuxVariable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    lower: float = 0.0
-    upper: float = 1.0
+    lower: float = Field(0.0, allow_inf_nan=False, description="finite (a JSON round trip keeps it)")
+    upper: float = Field(1.0, allow_inf_nan=False, description="finite (a JSON round trip keeps it)")
     integer: bool = True
 
 

@@ -12,7 +12,7 @@ from scenarios.errors import InvalidInputError
 
 def arms_from_base(data: Any, what: str, build: Callable[[Arms, dict], Arms | None]) -> Any:
     """For a ``mode="before"`` validator: ``data`` with its ``base_arms`` replaced by ``build(base, data)`` as
-    ``arms`` (``build`` returns None when the family's own fields are malformed: their checks then report).
+    ``arms`` (``build`` reads the family's fields with :func:`required`, which names a malformed one).
     Errors name ``base_arms``; ``what`` names the augmented arms in the message."""
     if not isinstance(data, dict) or "base_arms" not in data:
         return data
@@ -31,3 +31,14 @@ def arms_from_base(data: Any, what: str, build: Callable[[Arms, dict], Arms | No
     if arms is not None:
         data["arms"] = arms
     return data
+
+
+def required(fields: dict, name: str, ok: Callable[[Any], bool], expected: str, default: Any = None) -> Any:
+    """The family field ``name`` that building from ``base_arms`` needs, or ``ValueError("name: reason")`` (so the
+    error names that field, not the ``arms`` it could not build)."""
+    if name not in fields and default is None:
+        raise ValueError(f"{name}: required with base_arms ({expected})")
+    value = fields.get(name, default)
+    if not ok(value):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return value

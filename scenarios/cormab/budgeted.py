@@ -20,7 +20,7 @@ from scenarios.cormab.instance import CoRMABInstance
 class BudgetedInstance(CoRMABInstance):
     """Any arms, action costs from the arms (default: level k costs k), a budget per step."""
 
-    budget: float = Field(ge=0.0, description="B: the most action cost spent per step")
+    budget: float = Field(ge=0.0, allow_inf_nan=False, description="B: the most action cost spent per step")
 
     @classmethod
     def generate(

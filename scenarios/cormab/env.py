@@ -84,7 +84,11 @@ class CoRMABEnv(gym.Env):
         if options.get("states") is not None:
             initial = self._arm_states(options["states"], "states")
         self._states = initial
-        self._time_to_go = int(options.get("time_to_go", self.instance.horizon))
+        ttg = options.get("time_to_go", self.instance.horizon)
+        horizon = self.instance.horizon
+        if isinstance(ttg, bool) or not isinstance(ttg, int | np.integer) or not 1 <= ttg <= horizon:
+            raise InvalidInputError("time_to_go", f"expected an integer in [1, {horizon}], got {ttg!r}")
+        self._time_to_go = int(ttg)
         return self.observation(), {"time_to_go": self._time_to_go}
 
     def step(self, action):

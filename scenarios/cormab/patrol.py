@@ -86,7 +86,9 @@ class PatrolInstance(CoRMABInstance):
             start = data.pop("start", 0)
 
             def build(base: Arms, fields: dict) -> Arms | None:
-                return with_position(base, start) if type(start) is int else None
+                if type(start) is not int:
+                    raise ValueError(f"start: the patrol's first node, an integer site index, got {start!r}")
+                return with_position(base, start)
 
             return arms_from_base(data, "sites followed by the position arm", build)
         return data
@@ -102,6 +104,10 @@ class PatrolInstance(CoRMABInstance):
             raise ValueError(f"arms.transitions[{J}]: the last arm must be the position arm ({J} states, held)")
         if self.arms.restricted:
             raise ValueError("arms.available: a patrol's arms cannot restrict their actions")
+        c = self.arms.cache
+        paid = c.arrival[J, :J] if c.arrival is not None else c.R[J, :J]
+        if np.any(paid != 0):  # the planners and the bound read it as earning nothing (a reward there went uncounted)
+            raise ValueError(f"arms.rewards[{J}]: the position arm earns nothing (reward the sites instead)")
         check_edges(self.edges, J)
         return self
 

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms, random_arms
-from scenarios.cormab.base_arms_input import arms_from_base
+from scenarios.cormab.base_arms_input import arms_from_base, required
 from scenarios.cormab.budgeted import BudgetedInstance
 from scenarios.pull_limits import base_arms, check_pull_limits, with_pull_limits
 
@@ -39,10 +39,11 @@ class PullLimitsInstance(BudgetedInstance):
         """Accept ``base_arms`` (K = 1 arms without the counters) in place of ``arms``."""
 
         def build(base: Arms, fields: dict) -> Arms | None:
-            cap, cooldown = fields.get("max_pulls"), fields.get("cooldown", COOLDOWN)
-            if (cap is None or type(cap) is int) and type(cooldown) is int:  # else the fields' own checks report
-                return with_pull_limits(base, cap, cooldown)
-            return None
+            cap = fields.get("max_pulls")
+            if cap is not None and type(cap) is not int:
+                raise ValueError(f"max_pulls: expected an integer >= 1 or null, got {cap!r}")
+            cooldown = required(fields, "cooldown", lambda v: type(v) is int, "an integer >= 0", COOLDOWN)
+            return with_pull_limits(base, cap, cooldown)
 
         return arms_from_base(data, "limited arms", build)
 

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms, random_arms
-from scenarios.cormab.base_arms_input import arms_from_base
+from scenarios.cormab.base_arms_input import arms_from_base, required
 from scenarios.cormab.budgeted import BudgetedInstance
 from scenarios.switching_arms import base_arms, check_switching, with_switching_cost
 
@@ -42,10 +42,10 @@ class SwitchingInstance(BudgetedInstance):
         """Accept ``base_arms`` (K = 1 arms without the previous action) in place of ``arms``."""
 
         def build(base: Arms, fields: dict) -> Arms | None:
-            on, off = fields.get("on_cost"), fields.get("off_cost")
-            if isinstance(on, int | float) and isinstance(off, int | float):  # else the fields' own checks report
-                return with_switching_cost(base, float(on), float(off))
-            return None
+            number = "a number >= 0"
+            on = required(fields, "on_cost", lambda v: isinstance(v, int | float) and not isinstance(v, bool), number)
+            off = required(fields, "off_cost", lambda v: isinstance(v, int | float) and not isinstance(v, bool), number)
+            return with_switching_cost(base, float(on), float(off))
 
         return arms_from_base(data, "switching arms", build)
 

@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 from scenarios.action_model import ActionModel
 from scenarios.arms import Arms, random_arms
 from scenarios.constraints.base import RowsOracle
-from scenarios.cormab.base_arms_input import arms_from_base
+from scenarios.cormab.base_arms_input import arms_from_base, required
 from scenarios.cormab.instance import CoRMABInstance
 from scenarios.worker_arms import split_workers, with_workers
 
@@ -53,10 +53,9 @@ class WorkerBudgetInstance(CoRMABInstance):
         """Accept ``base_arms`` (the beneficiaries only) in place of ``arms``."""
 
         def build(base: Arms, fields: dict) -> Arms | None:
-            workers, calls = fields.get("n_workers"), fields.get("calls_per_worker")
-            if type(workers) is int and type(calls) is int:  # out of range: with_workers names the field
-                return with_workers(base, workers, calls)
-            return None  # not integers: the fields' own checks report
+            workers = required(fields, "n_workers", lambda v: type(v) is int, "an integer >= 1")
+            calls = required(fields, "calls_per_worker", lambda v: type(v) is int, "an integer >= 1")
+            return with_workers(base, workers, calls)  # out of range: with_workers names the field
 
         return arms_from_base(data, "beneficiaries followed by worker arms", build)
 
