@@ -30,9 +30,12 @@ class CUCB(SemiBanditPolicy):
     ) -> None:
         super().__init__(oracle, seed, epsilon, propensity_samples)
         self.alpha = check_positive(alpha, "alpha", allow_zero=True)
-        low, high = (float(v) for v in reward_range)
-        if not high > low:
-            raise InvalidInputError("reward_range", "expected (low, high) with high > low")
+        try:
+            low, high = (float(v) for v in reward_range)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError("reward_range", f"expected (low, high), got {reward_range!r}") from exc
+        if not (np.isfinite(low) and np.isfinite(high) and high > low):
+            raise InvalidInputError("reward_range", "expected finite (low, high) with high > low")
         self.low, self.high = low, high
         self.counts = np.zeros(self.n_arms)
         self.sums = np.zeros(self.n_arms)
@@ -49,6 +52,12 @@ class CUCB(SemiBanditPolicy):
         return ucb if n is None else np.broadcast_to(ucb, (n, self.n_arms)).copy()
 
     def _update(self, mask: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None) -> None:
+        seen = rewards[mask.astype(bool)]
+        if seen.size and (seen.min() < self.low - 1e-9 or seen.max() > self.high + 1e-9):
+            # the confidence radius holds for rewards in the declared range only
+            raise InvalidInputError(
+                "rewards", f"chosen arms' rewards must lie in reward_range [{self.low}, {self.high}]"
+            )
         self.counts += mask.sum(0)
         self.sums += rewards.sum(0)
 

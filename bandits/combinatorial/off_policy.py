@@ -86,9 +86,15 @@ def marginal_ips(
     """Arm-level IPS for additive rewards: arrays (rounds, arms); unchosen arms' rewards are ignored."""
     mask = as_float_array(chosen, "chosen", (None, None)) > 0
     shape = mask.shape
-    r = np.where(mask, np.nan_to_num(np.asarray(arm_rewards, dtype=float)), 0.0)
-    if r.shape != shape:
+    try:
+        raw = np.asarray(arm_rewards, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("arm_rewards", f"cannot be read as numbers ({exc})") from exc
+    if raw.shape != shape:
         raise InvalidInputError("arm_rewards", f"expected shape {shape}")
+    if not np.all(np.isfinite(raw[mask])):  # a missing reward of a chosen arm is not a zero
+        raise InvalidInputError("arm_rewards", "rewards of chosen arms must be finite")
+    r = np.where(mask, np.where(mask, raw, 0.0), 0.0)
     p_log = as_float_array(logging_marginals, "logging_marginals", shape)
     p_tgt = as_float_array(target_marginals, "target_marginals", shape)
     if np.any(p_log[mask] <= 0):

@@ -42,6 +42,8 @@ class CombinatorialThompson(SemiBanditPolicy):
             check_positive(a0, "prior"), check_positive(b0, "prior")
         else:
             check_positive(b0, "prior")  # (mu0, kappa0)
+            if not np.isfinite(a0):
+                raise InvalidInputError("prior", f"the prior mean mu0 must be finite, got {a0!r}")
         self.prior = (a0, b0)
         self.sigma = check_positive(sigma, "sigma")
         self.counts = np.zeros(self.n_arms)

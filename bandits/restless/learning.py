@@ -57,6 +57,8 @@ class LearningWhittlePolicy(RestlessPolicy):
         if A < 2:
             raise InvalidInputError("n_actions", "at least two actions are required")
         c = np.arange(A, dtype=float) if costs is None else as_float_array(costs, "costs")
+        if c.shape[-1:] != (A,):
+            raise InvalidInputError("costs", f"expected shape ({A},) or ({N}, {A}), got {c.shape}")
         self.costs = np.broadcast_to(c, (N, A)).copy() if c.ndim == 1 else c
         if self.costs.shape != (N, A) or np.any(np.diff(self.costs, axis=1) <= 0):
             raise InvalidInputError("costs", f"expected shape ({A},) or ({N}, {A}), strictly increasing")
@@ -119,7 +121,9 @@ class LearningWhittlePolicy(RestlessPolicy):
         if self.horizon is None:
             w = plan[arm, s]
         else:
-            h = self.horizon if time_to_go is None else min(max(int(time_to_go), 1), self.horizon)
+            h = self.horizon if time_to_go is None else time_to_go
+            if isinstance(h, bool) or not isinstance(h, int | np.integer) or not 1 <= h <= self.horizon:
+                raise InvalidInputError("time_to_go", f"expected an integer in [1, {self.horizon}], got {time_to_go!r}")
             w = plan[arm, h - 1, s]
         if self.method == "ucb":
             span = np.ptp(self.rewards.reshape(self.n_arms, -1), axis=1) + 1e-12
