@@ -177,8 +177,8 @@ class HighsSolver:
         if milp.integer.any():
             bound = float(info.mip_dual_bound)
             bound = max(bound, objective) if milp.sense == "max" else min(bound, objective)
-        else:
-            bound = objective
+        else:  # an LP's objective bounds it only when proven optimal (stopped early, it is on the wrong side)
+            bound = objective if status == highspy.HighsModelStatus.kOptimal else -worst
         gap = relative_gap(objective, bound)
         optimal = status == highspy.HighsModelStatus.kOptimal
         return Solution(x, objective, bound, gap, OPTIMAL if optimal else TIME_LIMIT, seconds)

@@ -103,7 +103,9 @@ class OrToolsSolver:
         if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
             return _finish(milp, None, math.nan, False, seconds)
         x = np.array([v.solution_value() for v in xs])
-        bound = obj.BestBound() + 0.0 if milp.integer.any() else obj.Value()
+        # an LP's objective bounds it only when proven optimal (stopped early, the incumbent is on the wrong side)
+        lp_bound = obj.Value() if status == pywraplp.Solver.OPTIMAL else math.nan
+        bound = obj.BestBound() + 0.0 if milp.integer.any() else lp_bound
         return _finish(milp, x, _clip(bound), status == pywraplp.Solver.OPTIMAL, seconds)
 
 

@@ -48,7 +48,8 @@ def solve_pyomo(
     cfg.load_solutions = False
     if hasattr(cfg, "raise_exception_on_nonoptimal_result"):
         cfg.raise_exception_on_nonoptimal_result = False
-    cfg.time_limit = float(time_limit) if time_limit is not None else None
+    # None would leave a persistent solver's previous limit in place (pyomo sets the option only when given)
+    cfg.time_limit = float(time_limit) if time_limit is not None else math.inf
     cfg.rel_gap = float(mip_rel_gap)
     res = solver.solve(model)
     tc = res.termination_condition.name
