@@ -137,13 +137,13 @@ def test_rest_planner_options_are_422_naming_the_field(rest):
     client, headers = rest
     body = {"scenario": "capacity", "planner": "whittle", "n_arms": 6, "budget": 2}
     cases = [
-        ({"time_limit": "abc"}, "time_limit"),
-        ({"mip_rel_gap": "x"}, "mip_rel_gap"),
-        ({"backend": "nope"}, "backend"),
+        ({"time_limit": "abc"}, "options.time_limit"),
+        ({"mip_rel_gap": "x"}, "options.mip_rel_gap"),
+        ({"backend": "nope"}, "options.backend"),
         ({"scenario": "x"}, "options"),
         ({"instance": 1}, "options"),
-        ({"reduce": "bogus"}, "reduce"),
-        ({"foo": 1}, "foo"),
+        ({"reduce": "bogus"}, "options.reduce"),
+        ({"foo": 1}, "options.foo"),
     ]
     for options, field in cases:
         r = client.post("/v1/planners", json={**body, "options": options}, headers=headers)

@@ -21,7 +21,7 @@ Two options serve the integer-box critic (:mod:`solvers.formulations.box_critic_
 ``binaries="needed"`` gives a neuron of the last hidden layer whose output weight is not positive no ``delta``
 and no ``relu_le``/``relu_on`` rows (maximisation pushes its ``h`` down onto ``max(z, 0)`` already), and
 ``h_upper=False`` leaves ``h`` without the implied upper bound ``max(U, 0)`` (HiGHS 1.14 presolve returned
-wrong "optimal" points with it on that model).
+wrong "optimal" points with it on that model); a neuron without a binary never gets that bound.
 """
 
 from __future__ import annotations
@@ -333,7 +333,11 @@ class NetworkMILP:
             h_all = np.concatenate(self.h_cols)
             d_all = np.concatenate(self.delta_cols)
             b = self._binary
-            col_upper[h_all] = np.where(off, 0.0, np.maximum(U, 0.0)) if self.h_upper else np.inf
+            upper = np.where(off, 0.0, np.maximum(U, 0.0)) if self.h_upper else np.full(U.shape, np.inf)
+            # a neuron without a binary keeps h >= max(z, 0) only: an upper bound on its h made HiGHS 1.14's presolve
+            # return wrong "optimal" points (0.05 below the optimum with SCIP and presolve off agreeing on it)
+            upper[~b] = np.inf
+            col_upper[h_all] = upper
             col_upper[d_all] = np.where(off[b], 0.0, 1.0)
             col_lower[d_all] = np.where(on[b], 1.0, 0.0)
             bias = np.concatenate([b0, *net.biases[1:-1]])
