@@ -94,7 +94,7 @@ def marginal_ips(
         raise InvalidInputError("arm_rewards", f"expected shape {shape}")
     if not np.all(np.isfinite(raw[mask])):  # a missing reward of a chosen arm is not a zero
         raise InvalidInputError("arm_rewards", "rewards of chosen arms must be finite")
-    r = np.where(mask, np.where(mask, raw, 0.0), 0.0)
+    r = np.where(mask, raw, 0.0)
     p_log = as_float_array(logging_marginals, "logging_marginals", shape)
     p_tgt = as_float_array(target_marginals, "target_marginals", shape)
     if np.any(p_log[mask] <= 0):

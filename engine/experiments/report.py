@@ -22,13 +22,8 @@ def _group(res: dict, versions: dict[str, set]) -> str:
     return f"{scenario} ({str(res.get('policy_version'))[:8]})" if several else scenario
 
 
-def interval(lo: float, hi: float, n: int, spec: str = ".2f") -> str:
-    """``[lo, hi]``, or ``n/a`` where it rests on fewer than two values (a one-value interval has no width)."""
-    return f"[{lo:{spec}}, {hi:{spec}}]" if n >= 2 else "n/a (n = 1)"
-
-
 def ci_cell(ci: tuple[float, float] | list[float] | None, spec: str = ".2f") -> str:
-    """A stored interval, or ``n/a`` where none was computed (one seed, or one episode per seed)."""
+    """An interval, or ``n/a`` where none was computed (it would rest on one value: one seed, or one episode)."""
     return "n/a (n = 1)" if ci is None else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
 
 
@@ -78,22 +73,21 @@ def markdown_table(results: list[dict], reference: str | None = None) -> str:
     ]
     above = False
     for (scenario, method), row in sorted(rows.items(), key=lambda kv: (kv[0][0], -np.mean(kv[1]["returns"]))):
-        lo, hi = bootstrap_ci(np.asarray(row["returns"]))
+        ci = bootstrap_ci(np.asarray(row["returns"])) if len(row["returns"]) >= 2 else None
         pct = float(np.mean(row["bound_pct"])) if row["bound_pct"] else None
         above |= pct is not None and pct > 100.0
         if row["best"] == row["results"]:
             vs = "best planner"
         elif row["vs_planner"]:
             d = np.asarray(row["vs_planner"])
-            dlo, dhi = bootstrap_ci(d, seed=1)
-            vs = f"{d.mean():+.2f} {interval(dlo, dhi, d.size, '+.2f')}"
+            vs = f"{d.mean():+.2f} {ci_cell(bootstrap_ci(d, seed=1) if d.size >= 2 else None, '+.2f')}"
             if row["best"]:
                 vs += f" (the best planner in {row['best']} of {row['results']})"
         else:
             vs = "-"
         lines.append(
             f"| {scenario} | {label(method)} | {np.mean(row['returns']):.2f} | "
-            f"{interval(lo, hi, len(row['returns']))} | {pct_cell(pct)} | {vs} | "
+            f"{ci_cell(ci)} | {pct_cell(pct)} | {vs} | "
             f"{1000 * np.median(row['median_s']):.1f} |"
         )
     notes = [SAME_EPISODES_NOTE] + ([ABOVE_NOTE] if above else [])

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis.evaluation import PLANNER_METHODS
+from engine.analysis.evaluation import PLANNER_METHODS, pct_of
 from engine.experiments.sweep_summary import aggregate
 from scenarios.errors import InvalidInputError
 from scenarios.registry import SCENARIOS
@@ -197,7 +197,7 @@ def _run_task(task: dict) -> dict:
         }
     )
     for summary in result["methods"].values():
-        summary["pct_of_upper_bound"] = _pct(summary["mean_expected_return"], bound.bound)
+        summary["pct_of_upper_bound"] = pct_of(summary["mean_expected_return"], bound.bound)
     from engine.analysis.exact_dp import fits
 
     result["exact_skipped"] = None
@@ -211,7 +211,7 @@ def _run_task(task: dict) -> dict:
         exact = exact_optimum(engine.instance)
         result["exact_optimum"] = float(exact.value)
         for summary in result["methods"].values():
-            summary["pct_of_exact_optimum"] = _pct(summary["mean_expected_return"], result["exact_optimum"])
+            summary["pct_of_exact_optimum"] = pct_of(summary["mean_expected_return"], result["exact_optimum"])
         # the trained greedy policy evaluated exactly (no sampling noise), unless it decides with a planner that
         # solves an LP per state (LP-update kept by the final choice) over more states than EXACT_LP_SOLVES
         solves = float(np.prod(engine.instance.arms.state_counts.astype(float))) * cfg.horizon
@@ -222,9 +222,9 @@ def _run_task(task: dict) -> dict:
             )
         else:
             result["trained_exact_value"] = greedy_policy_value(engine, exact)
-            result["trained_pct_of_exact_optimum"] = _pct(result["trained_exact_value"], exact.value)
+            result["trained_pct_of_exact_optimum"] = pct_of(result["trained_exact_value"], exact.value)
         result["planner_exact_pct_of_optimum"] = {
-            name: _pct(planner_policy_value(make_planner(name, engine.instance), exact), exact.value)
+            name: pct_of(planner_policy_value(make_planner(name, engine.instance), exact), exact.value)
             for name in result["methods"]
             if name in PLANNER_METHODS and PLANNERS[name].can_be_prior
         }  # (LP-update re-solves an LP per state: too many states to evaluate exactly)
@@ -252,12 +252,6 @@ def _run_task(task: dict) -> dict:
         "cpu_seconds": time.process_time() - cpu_start,
     }
     return _plain(result)
-
-
-def _pct(value: float, reference: float | None) -> float | None:
-    from engine.analysis.evaluation import pct_of
-
-    return pct_of(value, reference)
 
 
 def _plain(obj: Any) -> Any:

@@ -31,21 +31,17 @@ ACTIONS_CAP = 200_000
 _APPLIES: dict[int, bool] = {}
 
 
-#: the count behind :func:`applies` stops after this long (load-independent in practice: see LIST_SECONDS)
-APPLIES_SECONDS = LIST_SECONDS
-
-
 def applies(instance) -> bool:
     """Whether the instance's feasible set lists within ``MAX_ACTIONS`` actions: its cheap count bound, else a count
-    stopped after :data:`APPLIES_SECONDS` (the cheap bound is loose for capacity or patrol sets). Memoised per
-    instance object."""
+    stopped after :data:`~engine.analysis.action_law_bound.LIST_SECONDS` (long enough not to depend on the load; the
+    cheap bound is loose for capacity or patrol sets). Memoised per instance object."""
     key = id(instance)
     if key not in _APPLIES:
         model = instance.action_model()
         fits = model.count_upper_bound() <= MAX_ACTIONS
         if not fits:
             try:
-                model.enumerate(max_count=MAX_ACTIONS, max_seconds=APPLIES_SECONDS)
+                model.enumerate(max_count=MAX_ACTIONS, max_seconds=LIST_SECONDS)
                 fits = True
             except (ValueError, EnumerationTimeoutError):
                 fits = False
